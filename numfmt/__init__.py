@@ -1,0 +1,41 @@
+"""numfmt: see a number format bit by bit, choose a quantization scheme, measure what it costs."""
+
+from numfmt.errors import NumfmtError
+from numfmt.formats import (
+    ExactValue,
+    FixedFormat,
+    FloatFormat,
+    IntFormat,
+    Overflow,
+    Rounding,
+    Specials,
+    classify,
+    decode,
+    decode_exact,
+    encode,
+    encode_exact,
+    get_format,
+    parse_value,
+    round_to,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ExactValue",
+    "FixedFormat",
+    "FloatFormat",
+    "IntFormat",
+    "NumfmtError",
+    "Overflow",
+    "Rounding",
+    "Specials",
+    "classify",
+    "decode",
+    "decode_exact",
+    "encode",
+    "encode_exact",
+    "get_format",
+    "parse_value",
+    "round_to",
+]

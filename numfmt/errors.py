@@ -1,0 +1,25 @@
+"""The one exception family numfmt raises for bad input.
+
+Every error a user can cause (an unknown format, a value that cannot be parsed, a NaN where
+the format has none, an overflow under ``overflow="error"``) is a :class:`NumfmtError`, a
+``ValueError`` whose message is one sentence a person can act on. The CLI prints that sentence
+and exits with status 2; it never shows a traceback for these.
+"""
+
+from __future__ import annotations
+
+
+class NumfmtError(ValueError):
+    """Bad input to numfmt: the message says what was wrong and what is accepted."""
+
+
+class FormatNameError(NumfmtError):
+    """A format name that numfmt does not know."""
+
+
+class ParseError(NumfmtError):
+    """A value or code string that cannot be read."""
+
+
+class NotRepresentableError(NumfmtError):
+    """A value the format cannot hold under the chosen policy (NaN, overflow, sign)."""

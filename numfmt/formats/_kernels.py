@@ -1,0 +1,35 @@
+"""Compiled array kernels, built with numba when it is installed (``pip install numfmt[fast]``).
+
+The encoder compiles ``_core.encode_one`` itself, so the compiled path and the exact scalar path
+run the same arithmetic; the numpy path in ``encode.py`` is checked against both in the tests.
+numba is imported only when a large array first needs it (the CLI's scalar commands never do),
+and it caches the compiled kernels on disk.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+
+
+def available() -> bool:
+    """Whether numba can be imported."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def encode_float(x: np.ndarray, out: np.ndarray, plan: tuple[int, ...], u: np.ndarray) -> int:
+    """Encode float64 or float32 x into out (codes); return how many inputs the plan refused."""
+    from numfmt.formats import _jit
+
+    kernel = _jit.encode_f32 if x.dtype == np.float32 else _jit.encode_f64
+    return int(kernel(np.ascontiguousarray(x), out, plan, u))
+
+
+def take(table: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """table[codes], on every core."""
+    from numfmt.formats import _jit
+
+    out = np.empty(codes.shape, dtype=table.dtype)
+    _jit.take(table, codes.reshape(-1), out.reshape(-1))
+    return out

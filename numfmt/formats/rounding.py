@@ -1,0 +1,98 @@
+"""Rounding modes and overflow policies, and the names people write them with."""
+
+from __future__ import annotations
+
+import enum
+
+from numfmt.errors import NumfmtError
+
+
+class Rounding(str, enum.Enum):
+    """How a value between two representable neighbours picks one.
+
+    ================  =========================================================
+    NEAREST_EVEN      nearest; a tie goes to the even code (IEEE 754 default)
+    NEAREST_AWAY      nearest; a tie goes away from zero
+    TOWARD_ZERO       truncate the magnitude
+    UP                toward +inf (ceiling)
+    DOWN              toward -inf (floor)
+    STOCHASTIC        up with probability equal to the distance from the lower
+                      neighbour over the gap; seeded, so runs repeat
+    ================  =========================================================
+    """
+
+    NEAREST_EVEN = "nearest-even"
+    NEAREST_AWAY = "nearest-away"
+    TOWARD_ZERO = "toward-zero"
+    UP = "up"
+    DOWN = "down"
+    STOCHASTIC = "stochastic"
+
+    @classmethod
+    def parse(cls, value: str | Rounding) -> Rounding:
+        """Read a rounding mode from its name or a common alias (rne, rtz, floor ...)."""
+        if isinstance(value, Rounding):
+            return value
+        key = str(value).strip().lower().replace("_", "-")
+        key = _ROUNDING_ALIASES.get(key, key)
+        try:
+            return cls(key)
+        except ValueError:
+            names = ", ".join(m.value for m in cls)
+            raise NumfmtError(f"unknown rounding mode '{value}'; choose one of {names}") from None
+
+    @property
+    def code(self) -> int:
+        """A small integer for the compiled kernels."""
+        return list(Rounding).index(self)
+
+
+_ROUNDING_ALIASES = {
+    "rne": "nearest-even",
+    "nearest": "nearest-even",
+    "even": "nearest-even",
+    "rna": "nearest-away",
+    "away": "nearest-away",
+    "rtz": "toward-zero",
+    "truncate": "toward-zero",
+    "trunc": "toward-zero",
+    "rtp": "up",
+    "ceil": "up",
+    "toward-positive": "up",
+    "rtn": "down",
+    "floor": "down",
+    "toward-negative": "down",
+    "sr": "stochastic",
+}
+
+
+class Overflow(str, enum.Enum):
+    """What happens to a value beyond the largest the format holds.
+
+    ========  ========================================================================
+    IEEE      floats: inf where the format has one, else NaN (fn, fnuz, fnu); formats
+              with neither saturate (FP6, FP4, as the OCP MX spec says). Directed
+              rounding toward zero gives the largest finite value, as IEEE 754 does.
+    SATURATE  clamp to the largest (or most negative) finite value; inf too
+    ERROR     raise NotRepresentableError
+    WRAP      integers only: keep the low bits (two's complement wraparound, a C cast)
+    ========  ========================================================================
+    """
+
+    IEEE = "ieee"
+    SATURATE = "saturate"
+    ERROR = "error"
+    WRAP = "wrap"
+
+    @classmethod
+    def parse(cls, value: str | Overflow) -> Overflow:
+        """Read an overflow policy from its name (``sat`` and ``clamp`` mean saturate)."""
+        if isinstance(value, Overflow):
+            return value
+        key = str(value).strip().lower()
+        key = {"sat": "saturate", "clamp": "saturate", "raise": "error"}.get(key, key)
+        try:
+            return cls(key)
+        except ValueError:
+            names = ", ".join(m.value for m in cls)
+            raise NumfmtError(f"unknown overflow policy '{value}'; choose one of {names}") from None

@@ -1,0 +1,228 @@
+"""Exact values: reading a number as a person wrote it, and writing one back in decimal.
+
+``parse_value("3.14")`` is the rational 157/50 exactly, not the float64 nearest to it, so that a
+value is rounded once, from what was written, into the target format.
+
+Accepted forms (each with an optional sign):
+
+=================  =============================================
+``3.14``, ``.5``   decimal
+``1e-8``           decimal with exponent
+``0x1.8p3``        hexadecimal float (C99 ``%a``); ``0x10`` = 16
+``0b101.1``        binary, with an optional binary point
+``1/3``            fraction of two decimals
+``2^-10``          power (``2**-10`` too); integer exponent
+``inf``, ``nan``   infinity (``infinity`` too) and not-a-number
+``-0``             negative zero
+=================  =============================================
+"""
+
+from __future__ import annotations
+
+import decimal
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from numfmt.errors import ParseError
+
+ACCEPTED_FORMS = "3.14, -1.5, 1e-8, 0x1.8p3, 0b101.1, 1/3, 2^-10, inf, nan, -0"
+
+_DEC = r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_DEC_RE = re.compile(rf"^{_DEC}$")
+_HEX_RE = re.compile(r"^0x([0-9a-f]*)(?:\.([0-9a-f]*))?(?:p([+-]?\d+))?$")
+_BIN_RE = re.compile(r"^0b([01]*)(?:\.([01]*))?$")
+_FRAC_RE = re.compile(rf"^({_DEC})/({_DEC})$")
+_POW_RE = re.compile(r"^(\d+)(?:\^|\*\*)\(?([+-]?\d+)\)?$")
+
+#: What numfmt rejects as an exponent in ``2^k``: far beyond any format, and slow to build.
+_MAX_EXPONENT = 100_000
+
+
+@dataclass(frozen=True)
+class ExactValue:
+    """A real number held exactly: a sign, and a rational magnitude, inf or NaN.
+
+    Example:
+        >>> v = parse_value("-0.1")
+        >>> v.negative, v.magnitude
+        (True, Fraction(1, 10))
+    """
+
+    kind: str  # "finite", "inf" or "nan"
+    negative: bool = False
+    magnitude: Fraction = Fraction(0)
+
+    @classmethod
+    def of(cls, x: object) -> ExactValue:
+        """The exact value of a Python or numpy number, a Fraction, a Decimal or a string."""
+        if isinstance(x, ExactValue):
+            return x
+        if isinstance(x, str):
+            return parse_value(x)
+        if isinstance(x, bool):
+            x = int(x)
+        if isinstance(x, int | Fraction | decimal.Decimal):
+            if isinstance(x, decimal.Decimal) and not x.is_finite():
+                return cls._special(float(x))
+            negative = x < 0 or (isinstance(x, decimal.Decimal) and x.is_signed())
+            return cls("finite", bool(negative), abs(Fraction(x)))
+        try:
+            f = float(x)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ParseError(f"cannot read a number from {type(x).__name__} {x!r}") from None
+        return cls._special(f) if f != f or f in (float("inf"), -float("inf")) else cls(
+            "finite", f < 0 or (f == 0 and str(f).startswith("-")), abs(Fraction(f))
+        )
+
+    @classmethod
+    def _special(cls, f: float) -> ExactValue:
+        if f != f:
+            return cls("nan")
+        return cls("inf", f < 0)
+
+    @property
+    def is_finite(self) -> bool:
+        return self.kind == "finite"
+
+    @property
+    def is_nan(self) -> bool:
+        return self.kind == "nan"
+
+    @property
+    def is_inf(self) -> bool:
+        return self.kind == "inf"
+
+    @property
+    def is_zero(self) -> bool:
+        return self.is_finite and self.magnitude == 0
+
+    @property
+    def fraction(self) -> Fraction:
+        """The signed exact value (finite values only)."""
+        if not self.is_finite:
+            raise ValueError(f"{self.kind} has no exact rational value")
+        return -self.magnitude if self.negative else self.magnitude
+
+    def __float__(self) -> float:
+        if self.is_nan:
+            return float("nan")
+        if self.is_inf:
+            return -float("inf") if self.negative else float("inf")
+        return -to_float(self.magnitude) if self.negative else to_float(self.magnitude)
+
+    def __str__(self) -> str:
+        sign = "-" if self.negative else ""
+        if self.is_nan:
+            return "nan"
+        if self.is_inf:
+            return f"{sign}inf"
+        text = exact_decimal(self.magnitude)
+        return sign + (text if text is not None else str(self.magnitude))
+
+
+def parse_value(text: str) -> ExactValue:
+    """Read a number exactly from the forms in the module table.
+
+    Raises:
+        ParseError: the text is none of the accepted forms.
+
+    Example:
+        >>> parse_value("0x1.8p3").magnitude
+        Fraction(12, 1)
+    """
+    raw = text
+    s = str(text).strip().lower().replace("_", "")
+    negative = s.startswith("-")
+    if s[:1] in "+-":
+        s = s[1:]
+    magnitude = _parse_magnitude(s)
+    if magnitude is None:
+        raise ParseError(f"cannot read '{raw}' as a number; accepted forms: {ACCEPTED_FORMS}")
+    if isinstance(magnitude, str):
+        return ExactValue(magnitude, negative and magnitude == "inf")
+    return ExactValue("finite", negative, magnitude)
+
+
+def _parse_magnitude(s: str) -> Fraction | str | None:
+    if s in ("inf", "infinity"):
+        return "inf"
+    if s == "nan":
+        return "nan"
+    if _DEC_RE.match(s):
+        return Fraction(s)
+    if m := _HEX_RE.match(s):
+        whole, frac, exp = m.group(1), m.group(2) or "", m.group(3)
+        if not whole and not frac:
+            return None
+        return int(whole + frac or "0", 16) * Fraction(2) ** (int(exp or 0) - 4 * len(frac))
+    if m := _BIN_RE.match(s):
+        whole, frac = m.group(1), m.group(2) or ""
+        if not whole and not frac:
+            return None
+        return Fraction(int(whole + frac, 2), 1 << len(frac))
+    if m := _FRAC_RE.match(s):
+        den = Fraction(m.group(2))
+        if den == 0:
+            raise ParseError(f"'{s}' divides by zero")
+        return Fraction(m.group(1)) / den
+    if m := _POW_RE.match(s):
+        base, exp = int(m.group(1)), int(m.group(2))
+        if abs(exp) > _MAX_EXPONENT:
+            raise ParseError(f"exponent {exp} is out of range (at most {_MAX_EXPONENT})")
+        if base == 0 and exp < 0:
+            raise ParseError(f"'{s}' divides by zero")
+        return Fraction(base) ** exp
+    return None
+
+
+def exact_decimal(x: Fraction) -> str | None:
+    """The exact decimal expansion of x, or None when it does not terminate (1/3).
+
+    Example:
+        >>> exact_decimal(Fraction(201, 64))
+        '3.140625'
+    """
+    num, den = x.numerator, x.denominator
+    twos = (den & -den).bit_length() - 1
+    rest = den >> twos
+    fives = 0
+    while rest % 5 == 0:
+        rest //= 5
+        fives += 1
+    if rest != 1:
+        return None
+    k = max(twos, fives)
+    scaled = abs(num) * (2 ** (k - twos)) * (5 ** (k - fives))  # = |x| * 10^k
+    digits = str(scaled).rjust(k + 1, "0")
+    text = digits[: len(digits) - k] + ("." + digits[len(digits) - k :] if k else "")
+    return ("-" if num < 0 else "") + text
+
+
+def scientific(x: Fraction | float, digits: int = 6) -> str:
+    """x rounded to a number of significant digits, in the shortest readable notation."""
+    if isinstance(x, float):
+        if x != x or x in (float("inf"), -float("inf")):
+            return str(x)
+        x = Fraction(x)
+    if x == 0:
+        return "0"
+    with decimal.localcontext() as ctx:
+        ctx.prec = digits
+        ctx.Emax, ctx.Emin = decimal.MAX_EMAX, decimal.MIN_EMIN
+        d = decimal.Decimal(x.numerator) / decimal.Decimal(x.denominator)
+    exponent = d.adjusted()
+    if -5 <= exponent < digits:
+        text = f"{d:f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    mantissa, _, exp = f"{d:e}".partition("e")
+    mantissa = mantissa.rstrip("0").rstrip(".") if "." in mantissa else mantissa
+    return f"{mantissa}e{int(exp):+03d}"
+
+
+def to_float(x: Fraction) -> float:
+    """The float64 nearest to x (correctly rounded), inf beyond the float64 range."""
+    try:
+        return float(x)
+    except OverflowError:
+        return float("inf") if x > 0 else -float("inf")
