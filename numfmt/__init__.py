@@ -19,6 +19,9 @@ from numfmt.formats import (
     round_to,
 )
 
+from numfmt.formats.explain import compare, formats_list, info, show, show_code, table
+from numfmt import render  # noqa: E402,F401  (registers the terminal renderers)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -31,11 +34,17 @@ __all__ = [
     "Rounding",
     "Specials",
     "classify",
+    "compare",
     "decode",
     "decode_exact",
     "encode",
     "encode_exact",
+    "formats_list",
     "get_format",
+    "info",
     "parse_value",
     "round_to",
+    "show",
+    "show_code",
+    "table",
 ]

@@ -66,12 +66,12 @@ def decode_exact(code: int, fmt: str | AnyFormat) -> ExactValue:
 def classify(code: int, fmt: str | AnyFormat) -> str:
     """The class of a code: ``zero``, ``subnormal``, ``normal``, ``inf`` or ``nan``.
 
-    Integer and fixed-point codes are ``zero`` or ``integer`` / ``fixed``.
+    Integer and fixed-point codes are ``zero``, ``integer`` or ``fixed``.
     """
     fmt = get_format(fmt)
     code = check_code(int(code), fmt)
     if not isinstance(fmt, FloatFormat):
-        return "zero" if code == 0 else fmt.kind
+        return "zero" if code == 0 else ("integer" if isinstance(fmt, IntFormat) else "fixed")
     e, m = fmt.exponent_bits, fmt.mantissa_bits
     magnitude = code & ~fmt.sign_mask
     biased = magnitude >> m

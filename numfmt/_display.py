@@ -1,0 +1,62 @@
+"""How result objects show themselves in a terminal and a notebook, without knowing how.
+
+Result classes (in the lower layers) inherit :class:`Displayable`; the renderers (in
+``numfmt.render``, a higher layer) register a function per class with :func:`renderer`. So a
+result's ``__rich__`` and ``_repr_html_`` work once ``numfmt`` is imported, and the lower layers
+never import the upper ones. ``__repr__`` stays the plain dataclass repr.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+_RENDERERS: dict[type, Callable[[Any], Any]] = {}
+
+
+def renderer(cls: type) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
+    """Register the function that turns an instance of cls into a rich renderable."""
+
+    def register(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        _RENDERERS[cls] = fn
+        return fn
+
+    return register
+
+
+class Displayable:
+    """Mixin: ``__rich__`` and ``_repr_html_`` through the registered renderer; ``to_json``."""
+
+    def to_dict(self) -> dict[str, Any]:  # pragma: no cover - every result defines it
+        raise AssertionError("results define to_dict")
+
+    def __rich__(self) -> Any:
+        # numfmt/__init__.py imports numfmt.render, which fills the registry.
+        for cls in type(self).__mro__:
+            if cls in _RENDERERS:
+                return _RENDERERS[cls](self)
+        return repr(self)
+
+    def _repr_html_(self) -> str:
+        from rich.console import Console
+
+        console = Console(record=True, file=io.StringIO(), width=100, color_system="truecolor")
+        console.print(self)
+        return console.export_html(inline_styles=True, code_format="<pre>{code}</pre>")
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """``to_dict()`` as strict JSON: NaN and infinities become the strings nan, inf, -inf."""
+        return json.dumps(_jsonable(self.to_dict()), indent=indent, allow_nan=False)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "nan" if obj != obj else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    return obj
