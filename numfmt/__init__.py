@@ -1,5 +1,6 @@
 """numfmt: see a number format bit by bit, choose a quantization scheme, measure what it costs."""
 
+from numfmt import render  # noqa: F401  (imported last: it registers the renderers)
 from numfmt.errors import NumfmtError
 from numfmt.formats import (
     ExactValue,
@@ -18,9 +19,7 @@ from numfmt.formats import (
     parse_value,
     round_to,
 )
-
 from numfmt.formats.explain import compare, formats_list, info, show, show_code, table
-from numfmt import render  # noqa: E402,F401  (registers the terminal renderers)
 
 __version__ = "0.1.0"
 

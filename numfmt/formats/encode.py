@@ -219,7 +219,7 @@ def _round_fraction(x: Fraction, rounding: Rounding, u: float) -> int:
 def _encode_integer_exact(v, fmt, rounding, overflow, u) -> int:
     integer = fmt.integer if isinstance(fmt, FixedFormat) else fmt
     if v.is_nan:
-        raise NotRepresentableError(f"{fmt.name} has no NaN; the input is NaN")
+        raise NotRepresentableError(f"{fmt.name} has no NaN; cannot encode nan")
     lo, hi = integer.min_value, integer.max_value
     if v.is_inf:
         n = None
@@ -244,18 +244,21 @@ def _int_overflow_message(fmt, shown: str, overflow: Overflow) -> str:
         return f"{shown} cannot wrap into {fmt.name}: it is infinite"
     return (
         f"{shown} does not fit in {fmt.name} ({lo} .. {hi}); "
-        "pass overflow='saturate' to clamp or overflow='wrap' to keep the low bits"
+        "choose overflow 'saturate' to clamp or 'wrap' to keep the low bits"
     )
 
 
 def _error_message(slot: int, fmt: FloatFormat, overflow: Overflow, shown: str) -> str:
     if _REFUSALS[slot] == "nan":
-        return f"{fmt.name} has no NaN encoding; the input {shown} is NaN"
+        return f"{fmt.name} has no NaN; cannot encode {shown}"
     if _REFUSALS[slot] == "domain":
-        return f"{fmt.name} holds only positive values; {shown} is not (overflow='{overflow.value}')"
+        return (
+            f"{fmt.name} holds only positive values, not {shown}; "
+            "choose overflow 'ieee' (NaN) or 'saturate' (the smallest value)"
+        )
     return (
-        f"{shown} is beyond the range of {fmt.name} (max {float(fmt.max_value):g}) "
-        f"and overflow='{overflow.value}'"
+        f"{shown} is beyond the range of {fmt.name} (max {float(fmt.max_value):g}); "
+        "choose overflow 'ieee' or 'saturate' to encode it"
     )
 
 
@@ -345,7 +348,8 @@ def as_real_array(values: object) -> np.ndarray:
         return x.astype(np.float64)
     if x.dtype in (np.float64, np.float32):
         return x
-    if x.dtype.kind == "f" and x.dtype.itemsize < 4 or x.dtype.kind == "V" and x.dtype.itemsize <= 2:
+    narrow = x.dtype.itemsize <= 2 and x.dtype.kind in "fV"  # float16 and ml_dtypes floats
+    if narrow:
         try:
             return x.astype(np.float32)
         except (TypeError, ValueError):
@@ -390,7 +394,8 @@ def _encode_float_numpy(x: np.ndarray, plan: tuple[int, ...], u: np.ndarray):
     Returns:
         (codes as int64 bit patterns, refusing slot or NO_ERROR per element)
     """
-    m, emin, subn, emax = plan[_core.P_M], plan[_core.P_EMIN], plan[_core.P_SUBN], plan[_core.P_EMAX]
+    m, emin, subn = plan[_core.P_M], plan[_core.P_EMIN], plan[_core.P_SUBN]
+    emax = plan[_core.P_EMAX]
     mode, sign = plan[_core.P_MODE], np.int64(plan[_core.P_SIGN])
     neg = np.signbit(x)
     a = np.abs(x)
@@ -436,7 +441,10 @@ def _encode_float_numpy(x: np.ndarray, plan: tuple[int, ...], u: np.ndarray):
     codes = np.where(neg, mag | sign, mag)
     refused = np.full(x.shape, _core.NO_ERROR, dtype=np.int8)
     # Later kinds take precedence, as in encode_one: NaN > inf > sign > overflow > zero.
-    kinds = [(is_zero, _core.P_ZERO_POS, _core.P_ZERO_NEG), (over, _core.P_OVF_POS, _core.P_OVF_NEG)]
+    kinds = [
+        (is_zero, _core.P_ZERO_POS, _core.P_ZERO_NEG),
+        (over, _core.P_OVF_POS, _core.P_OVF_NEG),
+    ]
     if plan[_core.P_SIGN] == 0:
         kinds.append((neg & (sig != 0), _core.P_NEG, _core.P_NEG))
     kinds += [(isinf, _core.P_INF_POS, _core.P_INF_NEG), (isnan, _core.P_NAN_POS, _core.P_NAN_NEG)]

@@ -315,16 +315,39 @@ def show(
     policies = outcomes if len({(o.code, o.error is None) for o in outcomes}) > 1 else ()
     if code is None:
         return ShowResult(
-            fmt, text, exact, rounding, overflow, None, None, "refused",
-            _refused_event(exact, fmt), policies=policies, refusal=refusal,
-        )  # fmt: skip
+            fmt,
+            text,
+            exact,
+            rounding,
+            overflow,
+            None,
+            None,
+            "refused",
+            _refused_event(exact, fmt),
+            policies=policies,
+            refusal=refusal,
+        )
     base = show_code(code, fmt)
     event = _event(exact, base.stored, fmt, overflow, policies)
     steps = _twos_complement_steps(exact, fmt) if not policies else ()
     return ShowResult(
-        fmt, text, exact, rounding, overflow, code, base.stored, base.cls, event, base.fields,
-        base.formula, base.ulp, base.below, base.above, policies, steps,
-    )  # fmt: skip
+        fmt,
+        text,
+        exact,
+        rounding,
+        overflow,
+        code,
+        base.stored,
+        base.cls,
+        event,
+        base.fields,
+        base.formula,
+        base.ulp,
+        base.below,
+        base.above,
+        policies,
+        steps,
+    )
 
 
 def show_code(code: int, fmt: str | AnyFormat) -> ShowResult:
@@ -342,9 +365,21 @@ def show_code(code: int, fmt: str | AnyFormat) -> ShowResult:
     fields, formula = _fields(code, fmt, stored)
     below, above = _neighbour(code, fmt, -1), _neighbour(code, fmt, +1)
     return ShowResult(
-        fmt, None, None, Rounding.NEAREST_EVEN, default_overflow(fmt), code, stored, cls,
-        "decoded", tuple(fields), formula, _ulp(code, fmt, stored), below, above,
-    )  # fmt: skip
+        fmt,
+        None,
+        None,
+        Rounding.NEAREST_EVEN,
+        default_overflow(fmt),
+        code,
+        stored,
+        cls,
+        "decoded",
+        tuple(fields),
+        formula,
+        _ulp(code, fmt, stored),
+        below,
+        above,
+    )
 
 
 def compare(
@@ -390,7 +425,7 @@ def info(fmt: str | AnyFormat) -> FormatInfo:
             ("specials", fmt.specials.value),
             ("specials_meaning", _SPECIALS_TEXT[fmt.specials]),
             ("max", to_float(fmt.max_value)),
-            ("max_exact", f"(2 - 2^-{fmt.mantissa_bits}) x 2^{fmt.emax}" if _full(fmt) else _exact_text(fmt.max_value)),
+            ("max_exact", _max_text(fmt)),
             ("min_normal", to_float(fmt.min_normal)),
             ("smallest", to_float(fmt.smallest)),
             ("smallest_exact", _pow2_text(fmt.smallest)),
@@ -546,8 +581,11 @@ def _twos_complement_steps(exact: ExactValue, fmt: AnyFormat) -> tuple[tuple[str
     inverted = format(~n & mask, f"0{width}b")
     result = format((~n + 1) & mask, f"0{width}b")
     label = f"{n}" if scale == 1 else f"{n} (= |x| * 2^{fmt.frac_bits})"
-    return ((label, group_bits(magnitude)), ("invert", group_bits(inverted)),
-            ("add one", group_bits(result)))  # fmt: skip
+    return (
+        (label, group_bits(magnitude)),
+        ("invert", group_bits(inverted)),
+        ("add one", group_bits(result)),
+    )
 
 
 def _fields(code: int, fmt: AnyFormat, stored: ExactValue) -> tuple[list[Field], str]:
@@ -612,11 +650,20 @@ def _integer_fields(code, bits, fmt, stored) -> tuple[list[Field], str]:
     if isinstance(fmt, FixedFormat):
         int_part, frac_part = bits[1 : 1 + fmt.int_bits], bits[1 + fmt.int_bits :]
         if int_part:
-            fields.append(Field("integer", int_part, width - 2, fmt.frac_bits,
-                                int(int_part, 2), f"+{int(int_part, 2)}"))  # fmt: skip
+            fields.append(
+                Field(
+                    "integer",
+                    int_part,
+                    width - 2,
+                    fmt.frac_bits,
+                    int(int_part, 2),
+                    f"+{int(int_part, 2)}",
+                )
+            )
         if frac_part:
-            fields.append(Field("fraction", frac_part, fmt.frac_bits - 1, 0,
-                                int(frac_part, 2), f"+{int(frac_part, 2)}/{1 << fmt.frac_bits}"))  # fmt: skip
+            n = int(frac_part, 2)
+            meaning = f"+{n}/2^{fmt.frac_bits}"
+            fields.append(Field("fraction", frac_part, fmt.frac_bits - 1, 0, n, meaning))
         formula = f"({top} + {rest}) x 2^-{fmt.frac_bits} = {_exact_text(stored.fraction)}"
         return fields, formula
     if width > 1:
@@ -693,11 +740,12 @@ def _pow2_text(x: Fraction) -> str:
     return f"2^{k}" if Fraction(2) ** k == x else _exact_text(x)
 
 
-def _full(fmt: FloatFormat) -> bool:
-    """Whether the largest value has an all-ones mantissa (so it is (2 - 2^-m) x 2^emax)."""
-    return fmt.mantissa_bits > 0 and fmt.max_magnitude_code & ((1 << fmt.mantissa_bits) - 1) == (
-        1 << fmt.mantissa_bits
-    ) - 1
+def _max_text(fmt: FloatFormat) -> str:
+    """The largest value as (2 - 2^-m) x 2^emax when its mantissa is all ones, else exactly."""
+    ones = (1 << fmt.mantissa_bits) - 1
+    if fmt.mantissa_bits and fmt.max_magnitude_code & ones == ones:
+        return f"(2 - 2^-{fmt.mantissa_bits}) x 2^{fmt.emax}"
+    return _exact_text(fmt.max_value)
 
 
 def _fraction_text(v: ExactValue | None) -> str | None:

@@ -128,9 +128,7 @@ def get_format(name: str | AnyFormat) -> AnyFormat:
 def _parse_pattern(key: str) -> AnyFormat | None:
     if match := _FLOAT_RE.match(key):
         total, e, m, bias, suffix = match.groups()
-        fmt = FloatFormat(
-            int(e), int(m), None if bias is None else int(bias), _SUFFIX[suffix]
-        )
+        fmt = FloatFormat(int(e), int(m), None if bias is None else int(bias), _SUFFIX[suffix])
         if total is not None and int(total) != fmt.bits:
             raise FormatNameError(
                 f"'{key}' says {total} bits but e{e}m{m}{suffix or ''} has {fmt.bits}"

@@ -160,8 +160,7 @@ class FloatFormat(Format):
         default_bias = FloatFormat(self.exponent_bits, self.mantissa_bits, None, self.specials).bias
         b = "" if self.bias == default_bias else f"b{self.bias}"
         return (
-            f"float{self.bits}_e{self.exponent_bits}m{self.mantissa_bits}{b}"
-            f"{self.specials.suffix}"
+            f"float{self.bits}_e{self.exponent_bits}m{self.mantissa_bits}{b}{self.specials.suffix}"
         )
 
     @property

@@ -71,8 +71,10 @@ class ExactValue:
             f = float(x)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             raise ParseError(f"cannot read a number from {type(x).__name__} {x!r}") from None
-        return cls._special(f) if f != f or f in (float("inf"), -float("inf")) else cls(
-            "finite", f < 0 or (f == 0 and str(f).startswith("-")), abs(Fraction(f))
+        return (
+            cls._special(f)
+            if f != f or f in (float("inf"), -float("inf"))
+            else cls("finite", f < 0 or (f == 0 and str(f).startswith("-")), abs(Fraction(f)))
         )
 
     @classmethod
@@ -226,3 +228,25 @@ def to_float(x: Fraction) -> float:
         return float(x)
     except OverflowError:
         return float("inf") if x > 0 else -float("inf")
+
+
+_CODE_RE = re.compile(r"^(0x[0-9a-f]+|0b[01]+|0o[0-7]+|\d+)$")
+
+
+def parse_code(text: str) -> int:
+    """Read a code: hex ``0x4049``, binary ``0b0100_0000``, octal ``0o17`` or decimal.
+
+    Raises:
+        ParseError: the text is not a non-negative integer in one of those forms.
+
+    Example:
+        >>> parse_code("0b0_1111_111")
+        127
+    """
+    s = str(text).strip().lower().replace("_", "")
+    if not _CODE_RE.match(s):
+        raise ParseError(
+            f"cannot read '{text}' as a code; a code is a non-negative integer such as "
+            "0x4049, 0b0100000001001001 or 16457"
+        )
+    return int(s, 0) if not s.isdigit() else int(s)

@@ -63,7 +63,8 @@ def value_text(v: ExactValue | None, digits: int = 17) -> str:
     if v is None:
         return "-"
     text = str(v)
-    if not v.is_finite or len(text.replace("-", "").replace(".", "").lstrip("0")) <= MAX_EXACT_DIGITS:
+    length = len(text.replace("-", "").replace(".", "").lstrip("0"))
+    if not v.is_finite or length <= MAX_EXACT_DIGITS:
         return text
     return "~" + scientific(v.fraction, digits)
 
@@ -86,6 +87,16 @@ def _pow2_text(x: Fraction) -> str:
     return f"2^{k}" if Fraction(2) ** k == x else ""
 
 
+def _neighbour_text(n, fmt) -> str:
+    return "-" if n is None else f"{value_text(n.value)} ({hex_code(n.code, fmt)})"
+
+
+def _info_value(value: object) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.9g}" if isinstance(value, float) else str(value)
+
+
 @renderer(ShowResult)
 def render_show(r: ShowResult) -> Group:
     fmt = r.format
@@ -102,7 +113,7 @@ def render_show(r: ShowResult) -> Group:
         grid.add_row("error", Text(r.refusal or "", style="bold red"))
     else:
         width = max((len(f.bits) for f in r.fields), default=0)
-        for step, bits in r.steps:
+        for _, bits in r.steps:
             width = max(width, len(bits))
         grid.add_row("bits", coloured_bits(r) + Text(f"   {r.hex} = {r.code}", style=LABEL))
         for f in r.fields:
@@ -131,8 +142,7 @@ def render_show(r: ShowResult) -> Group:
                 ulp.append(f"   = {_pow2_text(r.ulp)}", style=LABEL)
             grid.add_row("ULP", ulp)
         if r.below is not None or r.above is not None:
-            below = "-" if r.below is None else f"{value_text(r.below.value)} ({hex_code(r.below.code, fmt)})"
-            above = "-" if r.above is None else f"{value_text(r.above.value)} ({hex_code(r.above.code, fmt)})"
+            below, above = _neighbour_text(r.below, fmt), _neighbour_text(r.above, fmt)
             grid.add_row("neighbours", Text(f"{below}  <  {value_text(r.stored)}  <  {above}"))
     parts: list = [title, grid]
     if r.policies:
@@ -193,8 +203,7 @@ def render_info(i: FormatInfo) -> Group:
     grid.add_column(style=LABEL)
     grid.add_column()
     for key, value in i.items:
-        shown = "-" if value is None else (f"{value:.9g}" if isinstance(value, float) else str(value))
-        grid.add_row(key.replace("_", " "), Text(shown))
+        grid.add_row(key.replace("_", " "), Text(_info_value(value)))
     return Group(title, grid)
 
 
