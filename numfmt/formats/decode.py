@@ -126,7 +126,8 @@ def decode(codes: object, fmt: str | AnyFormat) -> np.ndarray:
         use_kernel = flat.size >= 1 << 16 and _kernels.available()
         out = _kernels.take(table, flat) if use_kernel else table[flat]
     elif fmt.name in ("float32", "float64"):
-        out = flat.view(fmt.name).astype(np.float64)
+        with np.errstate(invalid="ignore"):  # signalling NaNs quieten, as they should
+            out = flat.view(fmt.name).astype(np.float64)
     else:
         out = _decode_float_numpy(flat, fmt)
     out = out.reshape(c.shape)

@@ -373,11 +373,17 @@ def _encode_float_array(x, fmt: FloatFormat, rounding, overflow, rng) -> np.ndar
     if _use_kernel(x.size):
         out = np.empty(x.size, dtype=fmt.code_dtype)
         if _kernels.encode_float(x, out, plan, u):
-            _raise_first(*_encode_float_numpy(x.astype(np.float64), plan, u), x, fmt, overflow)
+            _raise_first(*_encode_float_numpy(_wide(x), plan, u), x, fmt, overflow)
         return out
-    codes, refused = _encode_float_numpy(x.astype(np.float64, copy=False), plan, u)
+    codes, refused = _encode_float_numpy(_wide(x), plan, u)
     _raise_first(codes, refused, x, fmt, overflow)
     return codes.astype(fmt.code_dtype)
+
+
+def _wide(x: np.ndarray) -> np.ndarray:
+    """x as float64 (signalling NaNs quieten without a warning, as casts should)."""
+    with np.errstate(invalid="ignore"):
+        return x.astype(np.float64, copy=False)
 
 
 def _raise_first(codes, refused: np.ndarray, x: np.ndarray, fmt, overflow) -> None:
@@ -466,18 +472,19 @@ def _round_array(x: np.ndarray, rounding: Rounding, rng: np.random.Generator) ->
         return np.trunc(x)
     if rounding is Rounding.UP:
         return np.ceil(x)
-    floor = np.floor(x)
     if rounding is Rounding.DOWN:
-        return floor
-    rem = x - floor  # exact: both lie in the same binade or rem is 0
+        return np.floor(x)
+    # x - trunc(x) is exact (x - floor(x) is not, for negative x near an integer and a half)
+    whole = np.trunc(x)
+    frac = np.abs(x - whole)
     if rounding is Rounding.NEAREST_AWAY:
-        return floor + ((rem > 0.5) | ((rem == 0.5) & (x > 0)))
-    return floor + (rng.random(x.shape) < rem)
+        return whole + np.sign(x) * (frac >= 0.5)
+    return whole + np.sign(x) * (rng.random(x.shape) < frac)
 
 
 def _encode_integer_array(x, fmt, rounding, overflow, rng) -> np.ndarray:
     integer = fmt.integer if isinstance(fmt, FixedFormat) else fmt
-    x = x.astype(np.float64, copy=False)
+    x = _wide(x)
     nan = np.isnan(x)
     if nan.any():
         i = int(np.flatnonzero(nan)[0])
@@ -497,13 +504,15 @@ def _encode_integer_array(x, fmt, rounding, overflow, rng) -> np.ndarray:
             i = int(np.flatnonzero(refused)[0])
             shown = repr(_input_at(x, i, fmt))
             raise NotRepresentableError(_int_overflow_message(fmt, shown, overflow))
-        if overflow is Overflow.SATURATE:
-            r = np.clip(r, float(lo), float(hi))
-        else:
-            r = np.where(over, _wrap(r, integer.width), r)
-    ints = np.where(r >= 2.0**63, r - 2.0**64, r).astype(np.int64)
-    mask = np.uint64((1 << integer.width) - 1)
-    return (ints.astype(np.uint64) & mask).astype(fmt.code_dtype)
+    mask = (1 << integer.width) - 1
+    inside = np.where(over, _wrap(r, integer.width) if overflow is Overflow.WRAP else 0.0, r)
+    ints = np.where(inside >= 2.0**63, inside - 2.0**64, inside).astype(np.int64)
+    codes = ints.astype(np.uint64) & np.uint64(mask)
+    if overflow is Overflow.SATURATE and over.any():
+        # the bounds as integers: float(2**63 - 1) would round up to 2**63
+        ends = np.where(r > 0, np.uint64(hi & mask), np.uint64(lo & mask))
+        codes = np.where(over, ends, codes)
+    return codes.astype(fmt.code_dtype)
 
 
 def _input_at(x: np.ndarray, i: int, fmt) -> float:

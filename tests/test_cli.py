@@ -1,0 +1,165 @@
+"""The command line: exit codes, text on stdout, one-line errors on stderr, --json."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from numfmt.cli import main
+
+
+@pytest.fixture
+def run():
+    def invoke(*args, env=None):
+        return CliRunner().invoke(main, list(args), env=env or {}, catch_exceptions=False)
+
+    return invoke
+
+
+def test_show(run):
+    r = run("show", "3.14", "--format", "bf16")
+    assert r.exit_code == 0
+    assert "0_10000000_1001001" in r.stdout and "3.140625" in r.stdout and "201/64" in r.stdout
+
+
+@pytest.mark.parametrize("value", ["-1.5", "-0", "-inf", "-1/3", "-0x1.8p3", "-1e-8"])
+def test_negative_values_need_no_double_dash(run, value):
+    before = run("show", value, "-f", "fp16", "--json")
+    after = run("show", "-f", "fp16", value, "--json")
+    assert before.exit_code == 0 and after.exit_code == 0
+    assert json.loads(before.stdout) == json.loads(after.stdout)
+    assert json.loads(before.stdout)["input"] == value
+
+
+def test_show_json(run):
+    r = run("show", "3.14", "--format", "bf16", "--json")
+    d = json.loads(r.stdout)
+    assert (d["code"], d["hex"], d["bits"], d["stored"], d["class"]) == (
+        16457,
+        "0x4049",
+        "0100000001001001",
+        "3.140625",
+        "normal",
+    )
+
+
+def test_integers(run):
+    r = run("show", "-5", "--format", "int8")
+    assert r.exit_code == 0 and "1111_1011" in r.stdout and "invert" in r.stdout
+
+
+def test_refused_value_shows_the_alternatives_and_fails(run):
+    r = run("show", "200", "--format", "int8")
+    assert r.exit_code == 2
+    assert "wrap" in r.stdout and "-56" in r.stdout and "saturate" in r.stdout
+    assert r.stderr.count("\n") == 1 and "does not fit in int8" in r.stderr
+    assert run("show", "200", "-f", "int8", "--overflow", "wrap").exit_code == 0
+
+
+def test_nan_into_fp4_is_an_error(run):
+    r = run("show", "nan", "-f", "fp4")
+    assert r.exit_code == 2 and "no NaN" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["show", "abc", "-f", "bf16"], "accepted forms"),
+        (["show", "1", "-f", "bf61"], "Did you mean bf16"),
+        (["decode", "0x1FF", "-f", "fp8_e4m3"], "does not fit in the 8 bits"),
+        (["decode", "1.5", "-f", "bf16"], "non-negative integer"),
+        (["table", "bf16"], "8 bits or fewer"),
+        (["info", "fp8"], "fp8_e4m3 or fp8_e5m2"),
+        (["show", "1", "-f", "bf16", "-r", "sideways"], "unknown rounding mode"),
+        (["show", "1", "-f", "bf16", "-o", "wrap"], "applies to integer formats"),
+    ],
+)
+def test_bad_input_gets_one_line_and_exit_status_2(run, args, message):
+    r = run(*args)
+    assert r.exit_code == 2
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert r.stdout == ""
+
+
+def test_missing_format_is_a_usage_error(run):
+    r = run("show", "1")
+    assert r.exit_code == 2 and "--format" in r.stderr
+
+
+def test_compare(run):
+    r = run("compare", "3.14", "--json")
+    rows = json.loads(r.stdout)["rows"]
+    assert [row["format"] for row in rows][:3] == ["float32", "float16", "bfloat16"]
+    r = run("compare", "0.1", "-f", "bf16,fp8_e4m3", "-f", "int8", "--json")
+    assert [row["format"] for row in json.loads(r.stdout)["rows"]] == [
+        "bfloat16",
+        "float8_e4m3fn",
+        "int8",
+    ]
+    text = run("compare", "-2.5", "-f", "fp4,int4").stdout
+    assert "-2" in text and "int4" in text
+
+
+def test_decode(run):
+    for code in ("0x4049", "0b0100000001001001", "16457", "0b0_10000000_1001001"):
+        d = json.loads(run("decode", code, "-f", "bf16", "--json").stdout)
+        assert d["stored"] == "3.140625"
+
+
+def test_info_table_formats(run):
+    assert json.loads(run("info", "bf16", "--json").stdout)["max"] == pytest.approx(
+        3.3895e38, rel=1e-4
+    )
+    codes = json.loads(run("table", "fp4", "--json").stdout)["codes"]
+    assert [c["value"] for c in codes][:8] == ["0", "0.5", "1", "1.5", "2", "3", "4", "6"]
+    assert "float8_e4m3fn" in run("formats").stdout
+    assert len(json.loads(run("formats", "--json").stdout)["formats"]) == 16
+
+
+def test_help_teaches(run):
+    r = run("--help")
+    assert "numfmt show 3.14 --format bf16" in r.stdout
+    r = run("show", "--help")
+    assert "0x1.8p3" in r.stdout and "--overflow" in r.stdout
+
+
+def test_no_colour_in_pipes_and_with_no_color(run):
+    assert "\x1b[" not in run("show", "3.14", "-f", "bf16").stdout
+    assert "\x1b[" not in run("show", "3.14", "-f", "bf16", env={"NO_COLOR": "1"}).stdout
+
+
+def test_colour_on_a_terminal_unless_no_color():
+    from rich.console import Console
+
+    import numfmt
+
+    def render(**env):
+        console = Console(force_terminal=True, record=False, width=100, _environ=env)
+        with console.capture() as cap:
+            console.print(numfmt.show("3.14", "bf16"))
+        return cap.get()
+
+    colour = re.compile(r"\x1b\[[0-9;]*3[0-7]m")  # a foreground colour (bold and dim are not)
+    assert colour.search(render())
+    assert not colour.search(render(NO_COLOR="1"))
+
+
+def test_the_installed_executable_runs():
+    exe = shutil.which("numfmt") or os.path.join(os.path.dirname(sys.executable), "numfmt")
+    out = subprocess.run(
+        [exe, "show", "3.14", "--format", "bf16", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["hex"] == "0x4049"
+    bad = subprocess.run(
+        [exe, "show", "nan", "-f", "fp4"], capture_output=True, text=True, check=False
+    )
+    assert bad.returncode == 2 and bad.stderr.startswith("Error:")
