@@ -17,6 +17,8 @@ import math
 
 import numba
 import numpy as np
+from numba import types
+from numba.extending import intrinsic
 
 from numfmt.formats import _core as c
 
@@ -203,3 +205,49 @@ def take(table, codes, out):
     """out[i] = table[codes[i]]."""
     for i in numba.prange(codes.size):
         out[i] = table[codes[i]]
+
+
+@numba.njit(parallel=True, cache=True)
+def round_prefix(bits, out, shift, inf_bits, sign_bit, nan_pos, nan_neg):
+    """Nearest-even encoding into a format made of the top bits of the input's own format
+    (bfloat16 and tf32 of float32): integer rounding of the bit pattern. A carry runs into the
+    exponent, and from the largest finite value into inf, exactly as rounding up should."""
+    half = (np.uint64(1) << (shift - np.uint64(1))) - np.uint64(1)
+    for i in numba.prange(bits.size):
+        b = np.uint64(bits[i])
+        if b & (sign_bit - np.uint64(1)) > inf_bits:
+            out[i] = nan_neg if b & sign_bit else nan_pos
+        else:
+            out[i] = (b + half + ((b >> shift) & np.uint64(1))) >> shift
+
+
+@intrinsic
+def _float32_bits(typingctx, x):
+    """The bits of a float32 as a uint32 (an LLVM bitcast)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.uint32))
+
+    return types.uint32(types.float32), codegen
+
+
+@numba.njit(parallel=True, cache=True)
+def round_prefix_via_float32(x, out, shift, nan_pos, nan_neg):
+    """Nearest-even from float64 into a format made of float32's top bits (bfloat16, tf32).
+
+    float64 -> float32 with round-to-odd keeps, in float32's last bit, whether anything was
+    cut off; with at least two bits to spare below the target's last bit, rounding that to
+    nearest-even gives the same answer as rounding the float64 directly (Boldo & Melquiond,
+    "When double rounding is odd", 2005). ml_dtypes rounds to nearest-even twice instead.
+    """
+    half = (np.uint32(1) << (shift - np.uint32(1))) - np.uint32(1)
+    for i in numba.prange(x.size):
+        v = x[i]
+        y = np.float32(v)
+        back = np.float64(y)
+        inexact = back != v
+        b = _float32_bits(y) - np.uint32(inexact and abs(back) > abs(v))  # toward zero ...
+        b |= np.uint32(inexact)  # ... then odd
+        nan = (b & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000)
+        rounded = (b + half + ((b >> shift) & np.uint32(1))) >> shift
+        out[i] = (nan_neg if b >> np.uint32(31) else nan_pos) if nan else rounded

@@ -33,3 +33,21 @@ def take(table: np.ndarray, codes: np.ndarray) -> np.ndarray:
     out = np.empty(codes.shape, dtype=table.dtype)
     _jit.take(table, codes.reshape(-1), out.reshape(-1))
     return out
+
+
+def round_prefix(
+    x: np.ndarray, out: np.ndarray, shift: int, nan_pos: int, nan_neg: int, via_float32: bool
+) -> None:
+    """Round x to the format made of the top bits of x's format (of float32's, via_float32),
+    nearest-even."""
+    from numfmt.formats import _jit
+
+    if via_float32:
+        args = (np.uint32(shift), np.uint32(nan_pos), np.uint32(nan_neg))
+        _jit.round_prefix_via_float32(np.ascontiguousarray(x), out, *args)
+        return
+    width = x.dtype.itemsize * 8
+    bits = np.ascontiguousarray(x).view(np.uint32 if width == 32 else np.uint64)
+    inf_bits = 0x7F800000 if width == 32 else 0x7FF0000000000000
+    u = np.uint64
+    _jit.round_prefix(bits, out, u(shift), u(inf_bits), u(1 << (width - 1)), u(nan_pos), u(nan_neg))

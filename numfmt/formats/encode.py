@@ -367,11 +367,34 @@ def _use_kernel(n: int) -> bool:
     return n >= KERNEL_MIN_SIZE and _kernels.available()
 
 
+def _prefix_path(x: np.ndarray, fmt: FloatFormat, rounding, overflow) -> tuple[int, bool] | None:
+    """(bits to round away, via float32) when fmt is made of the top bits of x's own format
+    (bfloat16 of float32), or of float32's for float64 input; for nearest-even with IEEE
+    overflow. None when the general kernel must run."""
+    if fmt.specials is not Specials.IEEE:
+        return None
+    if rounding is not Rounding.NEAREST_EVEN or overflow is not Overflow.IEEE:
+        return None
+    layout, m = (fmt.exponent_bits, fmt.bias), fmt.mantissa_bits
+    if x.dtype == np.float32 and layout == (8, 127) and m < 23:
+        return 23 - m, False
+    if x.dtype == np.float64 and layout == (11, 1023) and m < 52:
+        return 52 - m, False
+    if x.dtype == np.float64 and layout == (8, 127) and m <= 21:  # round-to-odd needs 2 spare bits
+        return 23 - m, True
+    return None
+
+
 def _encode_float_array(x, fmt: FloatFormat, rounding, overflow, rng) -> np.ndarray:
     plan = make_plan(fmt, rounding, overflow)
     u = rng.random(x.size) if rounding is Rounding.STOCHASTIC else np.zeros(1)
     if _use_kernel(x.size):
         out = np.empty(x.size, dtype=fmt.code_dtype)
+        prefix = _prefix_path(x, fmt, rounding, overflow)
+        if prefix is not None:
+            nan = fmt.nan_code
+            _kernels.round_prefix(x, out, prefix[0], nan, nan | fmt.sign_mask, prefix[1])
+            return out
         if _kernels.encode_float(x, out, plan, u):
             _raise_first(*_encode_float_numpy(_wide(x), plan, u), x, fmt, overflow)
         return out

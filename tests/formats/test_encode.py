@@ -166,7 +166,19 @@ def test_large_arrays_agree_across_backends(monkeypatch):
             [0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, -1e-310],
         ]
     )
-    for name in ["bf16", "fp16", "fp8_e4m3", "e5m2fnuz", "e8m0", "fp64", "e3m3fn"]:
+    names = [
+        "bf16",
+        "tf32",
+        "e8m21",
+        "fp16",
+        "fp8_e4m3",
+        "e5m2fnuz",
+        "e8m0",
+        "fp64",
+        "e3m3fn",
+        "e11m20",
+    ]
+    for name in names:
         for mode in DETERMINISTIC:
             for dtype in (np.float64, np.float32):
                 with np.errstate(over="ignore"):
@@ -175,6 +187,25 @@ def test_large_arrays_agree_across_backends(monkeypatch):
                 fast = encode(xs, name, mode)
                 monkeypatch.setattr(encode_module, "BACKEND", "numpy")
                 assert np.array_equal(fast, encode(xs, name, mode)), (name, mode, dtype)
+
+
+@pytest.mark.parametrize("name", ["bf16", "tf32", "fp16", "fp8_e4m3", "fp4"])
+def test_kernels_agree_near_the_edges_of_the_range(name, monkeypatch):
+    from numfmt.formats import _kernels
+    from tests.conftest import encode_module
+
+    if not _kernels.available():
+        pytest.skip("numba is not installed")
+    fmt = get_format(name)
+    rng = np.random.default_rng(5)
+    edges = [float(fmt.max_value), float(fmt.smallest), float(fmt.min_normal), 2.0**128, 2.0**-149]
+    x = np.concatenate([e * (1 + rng.uniform(-0.05, 0.05, 20_000)) for e in edges])
+    x = np.concatenate([x, -x, x * 2.0**-30, [3.4028235677973366e38, 3.3961e38, 1e-320]])
+    results = []
+    for backend in ("numba", "numpy"):
+        monkeypatch.setattr(encode_module, "BACKEND", backend)
+        results.append(encode(x, fmt))
+    assert np.array_equal(*results)
 
 
 # -- double rounding ----------------------------------------------------------------------------
