@@ -100,7 +100,7 @@ overflow_option = click.option(
 FORMAT_HELP = "A format: bf16, fp16, fp8_e4m3, fp4, int8, q3.4, e3m3fn ... ('numfmt formats')."
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="numfmt", context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(numfmt.__version__, prog_name="numfmt")
 def main() -> None:
     """See a number bit by bit in any format: floats from FP64 to FP4, integers, fixed point.

@@ -187,11 +187,11 @@ def render_compare(c: CompareResult) -> Table:
 
 
 def _compact(v: ExactValue) -> str:
-    """A stored value in at most about 12 characters, with ~ when it is rounded."""
+    """A stored value in about 12 characters: exact when that fits, else ~ and 10 digits."""
     text = str(v)
     if not v.is_finite or len(text) <= 12:
         return text
-    return "~" + scientific(v.fraction, 8)
+    return "~" + scientific(v.fraction, 10)
 
 
 @renderer(FormatInfo)

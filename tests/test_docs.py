@@ -1,0 +1,72 @@
+"""The docs stay true to the code: examples run, outputs match, the CLI reference is current."""
+
+import doctest
+import importlib
+import re
+import runpy
+import shlex
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import numfmt
+from numfmt.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+MODULES = [
+    "numfmt.formats.types",
+    "numfmt.formats.registry",
+    "numfmt.formats.value",
+    "numfmt.formats.encode",
+    "numfmt.formats.decode",
+    "numfmt.formats.explain",
+]
+
+
+def test_readme_python_examples_run():
+    result = doctest.testfile(str(ROOT / "README.md"), module_relative=False)
+    assert result.attempted > 5 and result.failed == 0
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_docstring_examples_run(module):
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0
+
+
+def _commands(path: Path) -> list[str]:
+    return re.findall(r"^\$ (numfmt .+)$", path.read_text(), flags=re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [c for p in DOCS for c in _commands(p)],
+    ids=lambda c: c[:40],
+)
+def test_every_documented_command_runs(command):
+    r = CliRunner().invoke(main, shlex.split(command)[1:])
+    assert r.exit_code == 0, r.output
+
+
+def test_readme_show_output_is_what_the_command_prints():
+    text = (ROOT / "README.md").read_text()
+    block = text.split("$ numfmt show 3.14 --format bf16\n", 1)[1].split("```", 1)[0]
+    out = CliRunner().invoke(main, ["show", "3.14", "--format", "bf16"]).output
+    printed = [line.rstrip() for line in out.splitlines()]
+    for line in block.splitlines():
+        assert line.rstrip() in printed
+
+
+def test_cli_reference_is_current():
+    module = runpy.run_path(str(ROOT / "docs" / "make_cli_reference.py"))
+    assert (ROOT / "docs" / "cli.md").read_text() == module["reference"](), (
+        "docs/cli.md is out of date: run python docs/make_cli_reference.py"
+    )
+
+
+def test_formats_doc_lists_every_named_format():
+    text = (ROOT / "docs" / "formats.md").read_text()
+    for name in numfmt.formats.NAMED:
+        assert f"`{name}`" in text
