@@ -18,7 +18,7 @@ notebook (both through ``numfmt.render``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
@@ -315,38 +315,28 @@ def show(
     policies = outcomes if len({(o.code, o.error is None) for o in outcomes}) > 1 else ()
     if code is None:
         return ShowResult(
-            fmt,
-            text,
-            exact,
-            rounding,
-            overflow,
-            None,
-            None,
-            "refused",
-            _refused_event(exact, fmt),
+            format=fmt,
+            input=text,
+            exact_input=exact,
+            rounding=rounding,
+            overflow=overflow,
+            code=None,
+            stored=None,
+            cls="refused",
+            event=_refused_event(exact, fmt),
             policies=policies,
             refusal=refusal,
         )
     base = show_code(code, fmt)
-    event = _event(exact, base.stored, fmt, overflow, policies)
-    steps = _twos_complement_steps(exact, fmt) if not policies else ()
-    return ShowResult(
-        fmt,
-        text,
-        exact,
-        rounding,
-        overflow,
-        code,
-        base.stored,
-        base.cls,
-        event,
-        base.fields,
-        base.formula,
-        base.ulp,
-        base.below,
-        base.above,
-        policies,
-        steps,
+    return replace(
+        base,
+        input=text,
+        exact_input=exact,
+        rounding=rounding,
+        overflow=overflow,
+        event=_event(exact, base.stored, fmt, overflow, policies),
+        policies=policies,
+        steps=_twos_complement_steps(exact, fmt) if not policies else (),
     )
 
 
@@ -361,24 +351,22 @@ def show_code(code: int, fmt: str | AnyFormat) -> ShowResult:
     check_code(int(code), fmt)
     code = int(code)
     stored = decode_exact(code, fmt)
-    cls = classify(code, fmt)
     fields, formula = _fields(code, fmt, stored)
-    below, above = _neighbour(code, fmt, -1), _neighbour(code, fmt, +1)
     return ShowResult(
-        fmt,
-        None,
-        None,
-        Rounding.NEAREST_EVEN,
-        default_overflow(fmt),
-        code,
-        stored,
-        cls,
-        "decoded",
-        tuple(fields),
-        formula,
-        _ulp(code, fmt, stored),
-        below,
-        above,
+        format=fmt,
+        input=None,
+        exact_input=None,
+        rounding=Rounding.NEAREST_EVEN,
+        overflow=default_overflow(fmt),
+        code=code,
+        stored=stored,
+        cls=classify(code, fmt),
+        event="decoded",
+        fields=tuple(fields),
+        formula=formula,
+        ulp=_ulp(code, fmt, stored),
+        below=_neighbour(code, fmt, -1),
+        above=_neighbour(code, fmt, +1),
     )
 
 
@@ -562,7 +550,7 @@ def _event(exact: ExactValue, stored: ExactValue, fmt, overflow: Overflow, polic
         return "overflow -> wrapped" if overflow is Overflow.WRAP else "overflow -> saturated"
     if stored.fraction == exact.fraction:
         return "exact"
-    if stored.is_zero:
+    if stored.is_zero and isinstance(fmt, FloatFormat):
         return "underflow -> 0"
     return "rounded up" if stored.fraction > exact.fraction else "rounded down"
 

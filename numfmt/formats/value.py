@@ -20,6 +20,7 @@ Accepted forms (each with an optional sign):
 from __future__ import annotations
 
 import decimal
+import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -71,11 +72,9 @@ class ExactValue:
             f = float(x)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             raise ParseError(f"cannot read a number from {type(x).__name__} {x!r}") from None
-        return (
-            cls._special(f)
-            if f != f or f in (float("inf"), -float("inf"))
-            else cls("finite", f < 0 or (f == 0 and str(f).startswith("-")), abs(Fraction(f)))
-        )
+        if math.isnan(f) or math.isinf(f):
+            return cls._special(f)
+        return cls("finite", math.copysign(1.0, f) < 0, abs(Fraction(f)))
 
     @classmethod
     def _special(cls, f: float) -> ExactValue:
