@@ -632,9 +632,11 @@ def _integer_fields(code, bits, fmt, stored) -> tuple[list[Field], str]:
     if not integer.signed:
         fields = [Field("value", bits, width - 1, 0, code, f"{code}")]
         return fields, f"{code}"
-    top = -(1 << (width - 1)) if bits[0] == "1" else 0
+    weight = -(1 << (width - 1))
+    top = weight if bits[0] == "1" else 0
     rest = code & ((1 << (width - 1)) - 1)
-    fields = [Field("sign", bits[0], width - 1, width - 1, int(bits[0]), f"weight {top}")]
+    sign_text = f"weight {weight}" if top else f"+ (weight {weight} when set)"
+    fields = [Field("sign", bits[0], width - 1, width - 1, int(bits[0]), sign_text)]
     if isinstance(fmt, FixedFormat):
         int_part, frac_part = bits[1 : 1 + fmt.int_bits], bits[1 + fmt.int_bits :]
         if int_part:
@@ -733,7 +735,7 @@ def _max_text(fmt: FloatFormat) -> str:
     ones = (1 << fmt.mantissa_bits) - 1
     if fmt.mantissa_bits and fmt.max_magnitude_code & ones == ones:
         return f"(2 - 2^-{fmt.mantissa_bits}) x 2^{fmt.emax}"
-    return _exact_text(fmt.max_value)
+    return _pow2_text(fmt.max_value)
 
 
 def _fraction_text(v: ExactValue | None) -> str | None:

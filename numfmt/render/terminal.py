@@ -33,7 +33,7 @@ FIELD_STYLES = {
 }
 LABEL = "dim"
 #: Exact decimals longer than this are shown rounded, with a note (``--json`` keeps them all).
-MAX_EXACT_DIGITS = 40
+MAX_EXACT_DIGITS = 24
 
 
 def coloured_bits(result: ShowResult) -> Text:
@@ -66,6 +66,8 @@ def value_text(v: ExactValue | None, digits: int = 17) -> str:
     length = len(text.replace("-", "").replace(".", "").lstrip("0"))
     if not v.is_finite or length <= MAX_EXACT_DIGITS:
         return text
+    if _pow2_text(v.magnitude):  # exact and short: 2^-133
+        return ("-" if v.negative else "") + _pow2_text(v.magnitude)
     return "~" + scientific(v.fraction, digits)
 
 
@@ -83,6 +85,9 @@ def _error(x: Fraction | None, digits: int = 4) -> str:
 
 
 def _pow2_text(x: Fraction) -> str:
+    """'2^k' when x is a power of two, else ''."""
+    if x <= 0:
+        return ""
     k = x.numerator.bit_length() - 1 if x.denominator == 1 else -(x.denominator.bit_length() - 1)
     return f"2^{k}" if Fraction(2) ** k == x else ""
 
@@ -137,8 +142,9 @@ def render_show(r: ShowResult) -> Group:
             )
             grid.add_row("error", Text(err))
         if r.ulp is not None:
-            ulp = Text(value_text(ExactValue("finite", False, r.ulp)))
-            if _pow2_text(r.ulp):
+            shown = value_text(ExactValue("finite", False, r.ulp))
+            ulp = Text(shown)
+            if _pow2_text(r.ulp) and _pow2_text(r.ulp) != shown:
                 ulp.append(f"   = {_pow2_text(r.ulp)}", style=LABEL)
             grid.add_row("ULP", ulp)
         if r.below is not None or r.above is not None:
