@@ -23,12 +23,18 @@ def reference() -> str:
         "Generated from `numfmt --help` and each command's `--help` by",
         "`python docs/make_cli_reference.py`; do not edit by hand.\n",
     ]
-    commands = [[], *([name] for name in sorted(main.commands))]
-    for args in commands:
+    for args in _paths(main):
         title = " ".join(["numfmt", *args])
         text = runner.invoke(main, [*args, "--help"], prog_name="numfmt", terminal_width=100).output
         parts += [f"## `{title}`\n", "```text", text.rstrip(), "```\n"]
     return "\n".join(parts)
+
+
+def _paths(group, prefix=()):
+    """Every command's argument path: [], ['show'], ['plot'], ['plot', 'grid'] ..."""
+    yield list(prefix)
+    for name in sorted(getattr(group, "commands", {})):
+        yield from _paths(group.commands[name], (*prefix, name))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,6 @@
 Importing this package registers a renderer per result class (see ``numfmt._display``).
 """
 
-from numfmt.render import terminal
+from numfmt.render import quant, terminal
 
-__all__ = ["terminal"]
+__all__ = ["quant", "terminal"]

@@ -1,0 +1,104 @@
+"""Shared pieces of the ``numfmt`` command line: errors, output, common options.
+
+Data goes to stdout (a rich view on a terminal, plain text in a pipe, JSON with ``--json``);
+messages go to stderr. Bad input gets one line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from numfmt.errors import NumfmtError
+from numfmt.formats.rounding import Overflow, Rounding
+
+# A token that is a negative number, not an option: -1.5, -0, -inf, -1/3, -0x1p3, -.5
+_NEGATIVE_NUMBER = re.compile(r"^-(\d|\.\d|inf|infinity|nan|0x|0b)", re.IGNORECASE)
+
+
+class UsageFailure(click.ClickException):
+    """One line on stderr, exit status 2: the input was wrong, not the program."""
+
+    exit_code = 2
+
+
+class NumberCommand(click.Command):
+    """A command whose positional argument may be a negative number (no ``--`` needed)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" not in args:
+            numbers = [a for a in args if _NEGATIVE_NUMBER.match(a)]
+            if numbers:
+                args = [a for a in args if not _NEGATIVE_NUMBER.match(a)] + ["--", *numbers]
+        return super().parse_args(ctx, args)
+
+
+def fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the library's NumfmtError into one line and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except NumfmtError as exc:
+            raise UsageFailure(str(exc)) from None
+
+    return wrapper
+
+
+def emit(result: Any, as_json: bool) -> None:
+    """Print a result: JSON, or its rich view (colour only on a terminal)."""
+    if as_json:
+        click.echo(result.to_json())
+        return
+    from rich.console import Console
+
+    tty = sys.stdout.isatty()
+    Console(highlight=False, width=None if tty else 120, soft_wrap=False).print(result)
+
+
+def note(message: str) -> None:
+    """A message for the person, on stderr."""
+    click.echo(message, err=True)
+
+
+def _parse_rounding(ctx, param, value):
+    try:
+        return Rounding.parse(value)
+    except NumfmtError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _parse_overflow(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return Overflow.parse(value)
+    except NumfmtError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a view.")
+rounding_option = click.option(
+    "--rounding",
+    "-r",
+    default="nearest-even",
+    show_default=True,
+    callback=_parse_rounding,
+    metavar="MODE",
+    help="nearest-even, nearest-away, toward-zero, up, down or stochastic.",
+)
+overflow_option = click.option(
+    "--overflow",
+    "-o",
+    default=None,
+    callback=_parse_overflow,
+    metavar="POLICY",
+    help="ieee (floats' default), saturate, error, or wrap (integers; their default is error).",
+)
+FORMAT_HELP = "A format: bf16, fp16, fp8_e4m3, fp4, int8, q3.4, e3m3fn ... ('numfmt formats')."

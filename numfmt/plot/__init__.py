@@ -1,0 +1,167 @@
+"""Matplotlib figures of the quantization layer (``pip install numfmt[plot]``).
+
+Every function takes ``ax=None`` (a new figure when None) and returns the Axes; none sets a
+backend. The numbers come from ``numfmt.quant.analysis``; these functions only draw them.
+
+==============  ================================================================
+error_curve     SQNR (or another metric) against bit width, a line per scheme
+clipping        MSE against the clip ratio, each calibration method's choice marked
+grid            a tensor's histogram, the grid's levels, the clip range, the zero
+ranges          every format's dynamic range (and precision) side by side
+rel_error       a float format's relative rounding error across binades
+==============  ================================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from numfmt.quant import analysis
+
+_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
+
+
+def _axes(ax):
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=(8, 4.8), layout="constrained")
+    return ax
+
+
+def curves(c: analysis.Curves, ax=None):
+    """Draw any :class:`~numfmt.quant.analysis.Curves`: a line per series, marked points."""
+    ax = _axes(ax)
+    for i, (name, (x, y)) in enumerate(c.series.items()):
+        style = "--" if name.startswith("bound") else "-"
+        marker = "o" if len(x) <= 16 else None
+        ax.plot(x, y, style, marker=marker, color=_COLOURS[i % len(_COLOURS)], label=name, lw=1.6)
+    for i, (name, (x, y)) in enumerate(c.marks.items()):
+        ax.scatter(
+            [x],
+            [y],
+            s=60,
+            zorder=5,
+            color=_COLOURS[(i + 1) % len(_COLOURS)],
+            edgecolor="black",
+            label=name,
+        )
+    if c.log_x:
+        ax.set_xscale("log", base=2)
+    ax.set_title(c.title)
+    ax.set_xlabel(c.x_label)
+    ax.set_ylabel(c.y_label)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def error_curve(
+    x: Any,
+    templates=analysis.DEFAULT_TEMPLATES,
+    bits=range(2, 9),
+    metric: str = "sqnr_db",
+    ax=None,
+):
+    """SQNR (or ``metric``) of each scheme template at each bit width.
+
+    Each step of one bit buys about 6 dB of SQNR on a uniform grid: the lines are straight
+    until clipping or the scale overhead bends them.
+    """
+    c = analysis.error_vs_bits(x, templates, bits, metric)
+    ax = curves(c, ax)
+    ax.set_xticks(list(bits))
+    return ax
+
+
+def clipping(
+    x: Any, scheme: Any = "int4", ratios: int = 100, methods=analysis.DEFAULT_METHODS, ax=None
+):
+    """MSE against the share of the minmax range kept; the methods' choices marked."""
+    c = analysis.clipping_curve(x, scheme, ratios, methods)
+    ax = curves(c, ax)
+    y = c.series["mse"][1]
+    top = float(np.percentile(y, 90))
+    ax.set_ylim(0, max(top, max((m[1] for m in c.marks.values()), default=0)) * 1.1)
+    return ax
+
+
+def grid(x: Any, scheme: Any = "int4", group: int | None = None, ax=None):
+    """The values' histogram, the grid levels, the chosen range and the zero point."""
+    g = analysis.grid_view(x, scheme, group)
+    ax = _axes(ax)
+    widths = np.diff(g.edges)
+    ax.bar(g.edges[:-1], g.counts, width=widths, align="edge", color="#9ecae1", label="values")
+    top = g.counts.max() if g.counts.size else 1
+    few = len(g.levels) <= 64
+    for i, level in enumerate(g.levels):
+        ax.axvline(
+            level,
+            color="#333333",
+            lw=0.8 if few else 0.3,
+            alpha=0.8,
+            label="grid levels" if i == 0 else None,
+        )
+    lo, hi = g.levels[0], g.levels[-1]
+    left, right = min(g.edges[0], lo), max(g.edges[-1], hi)
+    ax.axvspan(left, lo, color="#d62728", alpha=0.12, label="clipped")
+    ax.axvspan(hi, right, color="#d62728", alpha=0.12)
+    ax.axvline(
+        0.0,
+        color="#2ca02c",
+        lw=2,
+        label="zero" if g.zero_point is None else f"zero (code {g.zero_point})",
+    )
+    ax.set_xlim(left - 0.02 * (right - left), right + 0.02 * (right - left))
+    ax.set_ylim(0, top * 1.15)
+    where = "" if g.group is None else f", group {g.group}"
+    ax.set_title(f"{g.scheme}{where}: {len(g.levels)} levels over the values")
+    ax.set_xlabel("value")
+    ax.set_ylabel("count")
+    ax.legend(fontsize="small", loc="upper right")
+    return ax
+
+
+def ranges(formats=analysis.DEFAULT_RANGE_FORMATS, ax=None):
+    """Each format's range as a bar on a log2 axis: subnormals lighter, precision labelled."""
+    data = analysis.format_ranges(formats).rows
+    ax = _axes(ax)
+    for i, r in enumerate(reversed(data)):
+        ax.barh(
+            i,
+            r["log2_min_normal"] - r["log2_smallest"],
+            left=r["log2_smallest"],
+            color="#c6dbef",
+            edgecolor="#6baed6",
+        )
+        ax.barh(i, r["log2_max"] - r["log2_min_normal"], left=r["log2_min_normal"], color="#3182bd")
+        ax.text(
+            r["log2_max"] + 2,
+            i,
+            f"{r['precision_bits']} bits of precision",
+            va="center",
+            fontsize="small",
+        )
+    ax.set_yticks(range(len(data)), [f"{r['format']} ({r['bits']})" for r in reversed(data)])
+    ax.axvline(0, color="black", lw=0.6)
+    ax.set_xlabel("log2 of the magnitude (light: subnormals)")
+    ax.set_title("dynamic range of each format")
+    lo = min(r["log2_smallest"] for r in data)
+    hi = max(r["log2_max"] for r in data)
+    ax.set_xlim(max(lo, -160) - 5, min(hi, 140) + 45)
+    ax.grid(True, axis="x", alpha=0.3)
+    return ax
+
+
+def rel_error(fmt: str, binades: int = 4, ax=None):
+    """The relative error of rounding to a float format: a sawtooth under 2^-(m+1)."""
+    c = analysis.relative_error(fmt, binades)
+    ax = curves(c, ax)
+    ax.set_ylim(0, float(c.series["bound 2^-(m+1)"][1][0]) * 1.25)
+    return ax
+
+
+__all__ = ["clipping", "curves", "error_curve", "grid", "ranges", "rel_error"]
