@@ -118,7 +118,8 @@ def entropy_threshold(hist: np.ndarray, edges: np.ndarray, levels: int) -> float
 
     For each candidate bin count i (from ``levels`` up, at most 256 candidates): P is the
     histogram cut at i with the outliers added to its last bin; Q squeezes the first i bins
-    into ``levels`` equal chunks, each chunk's count spread evenly over its non-empty bins.
+    into ``levels`` chunks of i // levels bins (the last chunk takes the remainder), each
+    chunk's count spread evenly over its non-empty bins.
     """
     hist = np.asarray(hist, dtype=np.float64)
     n = len(hist)
@@ -130,7 +131,7 @@ def entropy_threshold(hist: np.ndarray, edges: np.ndarray, levels: int) -> float
     for i in candidates:
         p = hist[:i].copy()
         p[-1] += tail[i]
-        chunk = np.minimum(np.arange(i) * levels // i, levels - 1)
+        chunk = np.minimum(np.arange(i) // (i // levels), levels - 1)  # the last takes the rest
         nonzero = hist[:i] > 0
         totals = np.bincount(chunk, weights=hist[:i], minlength=levels)
         counts = np.bincount(chunk, weights=nonzero, minlength=levels)

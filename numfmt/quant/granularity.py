@@ -212,6 +212,8 @@ class Grouping:
     def split_params(self, p: np.ndarray) -> list[np.ndarray]:
         """Per-group parameters in scale layout -> one 1-D array per block."""
         p = np.asarray(p)
+        if not self.block_widths:  # an empty tensor: no blocks
+            return []
         if isinstance(self.granularity, PerTensor | PerAxis):
             return [p.reshape(-1)]
         per_row = p.reshape(self.rows, -1)

@@ -93,8 +93,8 @@ def quantize_rows(
     """Codes of each row under its scale: int64 for int targets, unsigned for the others."""
     s = scale[:, None]
     dead = s == 0  # an all-zero group, or a scale that underflowed its format
-    with np.errstate(divide="ignore", invalid="ignore"):
-        v = np.divide(rows, s, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        v = np.divide(rows, s, dtype=np.float64)  # inf for omitted infinities: they clip
     if dead.any():
         v = np.where(dead, 0.0, v)
     if scheme.kind == "float":

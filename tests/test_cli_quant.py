@@ -1,0 +1,141 @@
+"""numfmt quantize and numfmt plot: outputs, files, and one-line errors."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from numfmt.cli import main
+from numfmt.tensorio import load_tensor
+
+
+@pytest.fixture
+def weights(tmp_path):
+    p = tmp_path / "w.npy"
+    np.save(p, np.random.default_rng(0).standard_normal((64, 576)).astype(np.float32))
+    return p
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_quantize_report(weights):
+    r = run(
+        "quantize",
+        weights,
+        "--bits",
+        "4",
+        "--scheme",
+        "asym",
+        "--granularity",
+        "group:128",
+        "--method",
+        "mse",
+        "--json",
+    )
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["quantized"]["scheme"] == "int4 asym group:128 mse"
+    assert d["quantized"]["bits_per_value"] == pytest.approx(4 + 5 * 36 / 576)
+    assert 15 < d["report"]["sqnr_db"] < 25
+    assert d["report"]["per_group"]["sqnr_db"]["groups"] == 64 * 5
+    text = run("quantize", weights, "-b", "4").stdout
+    assert "SQNR" in text and "bits per value" in text
+
+
+def test_quantize_formats_and_presets(weights):
+    for target in ["fp8_e4m3", "mxfp4", "nvfp4", "nf4", "mxfp6"]:
+        r = run("quantize", weights, "-f", target, "--json")
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.stdout)["report"]["cosine"] > 0.98
+
+
+def test_compare(weights):
+    r = run(
+        "quantize", weights, "--compare", "int8,int4/group:128/scale:fp16", "-c", "nf4", "--json"
+    )
+    rows = json.loads(r.stdout)["schemes"]
+    assert [row["scheme"] for row in rows] == [
+        "int8 sym tensor minmax",
+        "int4 sym group:128 minmax scale:float16",
+        "nf4",
+    ]
+    assert rows[1]["bits_per_value"] == pytest.approx(4 + 5 * 16 / 576)
+
+
+def test_out_writes_codes_scales_and_zero_points(weights, tmp_path):
+    out = tmp_path / "w.int4.safetensors"
+    r = run("quantize", weights, "-b", "4", "-s", "asym", "-g", "group:128", "--out", out)
+    assert r.exit_code == 0 and f"wrote {out}" in r.stderr
+    _, codes = load_tensor(out, "w.codes")
+    _, scale = load_tensor(out, "w.scale")
+    _, zero = load_tensor(out, "w.zero_point")
+    assert codes.dtype == np.uint8 and codes.size == 64 * 576 // 2
+    assert scale.shape == (64, 5) and zero.shape == (64, 5)
+    again = run("quantize", weights, "-b", "4", "--out", out)
+    assert again.exit_code == 2 and "does not overwrite" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["quantize", "missing.npy"], "no such file"),
+        (["quantize", "{w}", "-g", "rows"], "unknown granularity"),
+        (["quantize", "{w}", "-m", "magic"], "unknown calibration method"),
+        (["quantize", "{w}", "-f", "fp8_e4m3", "-s", "asym"], "symmetric grid"),
+        (["quantize", "{w}", "-c", "int8", "--out", "x.safetensors"], "drop --compare"),
+        (["quantize", "{w}", "-c", "int8/oops"], "cannot read 'oops'"),
+        (["quantize", "{w}", "--out", "x.bin"], "must end in .safetensors"),
+        (["quantize", "{zeros}"], "all zeros"),
+        (["quantize", "{empty}"], "empty"),
+        (["quantize", "{nan}"], "NaN or infinite"),
+        (["quantize", "{w}", "-t", "nope"], "has no tensor"),
+    ],
+)
+def test_bad_input_gets_one_line_and_status_2(weights, tmp_path, args, message):
+    np.save(tmp_path / "zeros.npy", np.zeros((4, 4)))
+    np.save(tmp_path / "empty.npy", np.zeros((0, 4)))
+    np.save(tmp_path / "nan.npy", np.array([1.0, np.nan]))
+    np.savez(tmp_path / "m.npz", w=np.ones(3))
+    paths = {
+        "w": weights,
+        "zeros": tmp_path / "zeros.npy",
+        "empty": tmp_path / "empty.npy",
+        "nan": tmp_path / "nan.npy",
+    }
+    args = [a.format(**paths) for a in args]
+    if "-t" in args:
+        args[1] = str(tmp_path / "m.npz")
+    r = run(*args)
+    assert r.exit_code == 2, r.output
+    assert message in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["error-curve", "--dist", "outliers", "--bits", "2,4,8"],
+        ["clipping", "{w}", "--scheme", "int4/channel", "--ratios", "20"],
+        ["grid", "--dist", "laplace", "--scheme", "int4/asym"],
+        ["ranges"],
+        ["rel-error", "--format", "bf16"],
+    ],
+)
+def test_plot_commands_draw_files(weights, tmp_path, args):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "figure.png"
+    r = run("plot", *[a.format(w=weights) for a in args], "--out", out)
+    assert r.exit_code == 0, r.output
+    assert out.stat().st_size > 5000
+    again = run("plot", *[a.format(w=weights) for a in args], "--out", out)
+    assert again.exit_code == 2 and "does not overwrite" in again.stderr
+
+
+def test_plot_refusals(tmp_path):
+    assert "draw to a .png" in run("plot", "ranges", "--out", tmp_path / "x.txt").stderr
+    r = run("plot", "rel-error", "--format", "int8", "--out", tmp_path / "x.png")
+    assert r.exit_code == 2 and "float formats" in r.stderr
+    r = run("plot", "grid", "--dist", "normal", "--bits", "3", "--out", tmp_path / "y.png")
+    assert r.exit_code == 2

@@ -1,0 +1,68 @@
+"""Tensor files: our safetensors reader and writer against the safetensors package itself."""
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from numfmt.errors import NumfmtError
+from numfmt.tensorio import list_tensors, load_tensor, save_safetensors
+
+
+def test_npy_and_npz(tmp_path):
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.save(tmp_path / "w.npy", a)
+    assert load_tensor(tmp_path / "w.npy")[0] == "w"
+    assert np.array_equal(load_tensor(tmp_path / "w.npy")[1], a)
+    np.savez(tmp_path / "m.npz", a=a, b=a * 2)
+    assert np.array_equal(load_tensor(tmp_path / "m.npz", "b")[1], a * 2)
+    with pytest.raises(NumfmtError, match="holds 2 tensors; choose one with --tensor: a, b"):
+        load_tensor(tmp_path / "m.npz")
+
+
+def test_reads_what_the_safetensors_package_writes(tmp_path):
+    st = pytest.importorskip("safetensors.torch")
+    torch = pytest.importorskip("torch")
+    tensors = {
+        "w": torch.randn(4, 8, dtype=torch.bfloat16),
+        "b": torch.arange(5, dtype=torch.int32),
+    }
+    st.save_file(tensors, str(tmp_path / "m.safetensors"))
+    _, w = load_tensor(tmp_path / "m.safetensors", "w")
+    assert w.dtype == ml_dtypes.bfloat16
+    assert np.array_equal(w.astype(np.float32), tensors["w"].float().numpy())
+    assert list_tensors(tmp_path / "m.safetensors") == {"w": ("BF16", (4, 8)), "b": ("I32", (5,))}
+
+
+def test_the_safetensors_package_reads_what_we_write(tmp_path):
+    stn = pytest.importorskip("safetensors.numpy")
+    data = {"codes": np.arange(10, dtype=np.uint8), "scale": np.array([0.5, 2.0], dtype=np.float16)}
+    save_safetensors(tmp_path / "q.safetensors", data, {"numfmt.scheme": "int4"})
+    back = stn.load_file(str(tmp_path / "q.safetensors"))
+    assert all(np.array_equal(back[k], v) for k, v in data.items())
+
+
+def test_nothing_is_overwritten(tmp_path):
+    p = tmp_path / "q.safetensors"
+    save_safetensors(p, {"a": np.zeros(2)})
+    with pytest.raises(NumfmtError, match="does not overwrite"):
+        save_safetensors(p, {"a": np.ones(2)})
+    assert np.array_equal(load_tensor(p)[1], np.zeros(2))
+    save_safetensors(p, {"a": np.ones(2)}, overwrite=True)
+    assert np.array_equal(load_tensor(p)[1], np.ones(2))
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(NumfmtError, match="no such file"):
+        load_tensor(tmp_path / "missing.npy")
+    (tmp_path / "bad.safetensors").write_bytes(b"\x05\x00")
+    with pytest.raises(NumfmtError, match="not a readable safetensors"):
+        load_tensor(tmp_path / "bad.safetensors")
+    (tmp_path / "bad.npy").write_bytes(b"not numpy")
+    with pytest.raises(NumfmtError, match=r"not a readable \.npy"):
+        load_tensor(tmp_path / "bad.npy")
+    (tmp_path / "x.txt").write_text("1 2 3")
+    with pytest.raises(NumfmtError, match=r"\.npy, \.npz and \.safetensors"):
+        load_tensor(tmp_path / "x.txt")
+    save_safetensors(tmp_path / "one.safetensors", {"w": np.zeros(3)})
+    with pytest.raises(NumfmtError, match="has no tensor 'v'; it has: w"):
+        load_tensor(tmp_path / "one.safetensors", "v")
