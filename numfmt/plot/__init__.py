@@ -36,9 +36,17 @@ def curves(c: analysis.Curves, ax=None):
     """Draw any :class:`~numfmt.quant.analysis.Curves`: a line per series, marked points."""
     ax = _axes(ax)
     for i, (name, (x, y)) in enumerate(c.series.items()):
-        style = "--" if name.startswith("bound") else "-"
         marker = "o" if len(x) <= 16 else None
-        ax.plot(x, y, style, marker=marker, color=_COLOURS[i % len(_COLOURS)], label=name, lw=1.6)
+        dense = len(x) > 2000 and i == 0  # many samples: a light line under the others
+        ax.plot(
+            x,
+            y,
+            marker=marker,
+            color=_COLOURS[i % len(_COLOURS)],
+            label=name,
+            lw=0.5 if dense else 1.8,
+            alpha=0.45 if dense else 1.0,
+        )
     for i, (name, (x, y)) in enumerate(c.marks.items()):
         ax.scatter(
             [x],
@@ -83,7 +91,7 @@ def clipping(
     """MSE against the share of the minmax range kept; the methods' choices marked."""
     c = analysis.clipping_curve(x, scheme, ratios, methods)
     ax = curves(c, ax)
-    y = c.series["mse"][1]
+    y = c.series["MSE at each clip ratio"][1]
     top = float(np.percentile(y, 90))
     ax.set_ylim(0, max(top, max((m[1] for m in c.marks.values()), default=0)) * 1.1)
     return ax
@@ -106,16 +114,30 @@ def grid(x: Any, scheme: Any = "int4", group: int | None = None, ax=None):
             label="grid levels" if i == 0 else None,
         )
     lo, hi = g.levels[0], g.levels[-1]
-    left, right = min(g.edges[0], lo), max(g.edges[-1], hi)
-    ax.axvspan(left, lo, color="#d62728", alpha=0.12, label="clipped")
+    left, right = g.edges[0], g.edges[-1]
+    ax.axvspan(left, lo, color="#d62728", alpha=0.12, label="beyond the grid: clipped")
     ax.axvspan(hi, right, color="#d62728", alpha=0.12)
+    for side, n, extreme, x_text, align in (
+        ("below", g.clipped_below, g.data_min, left, "left"),
+        ("above", g.clipped_above, g.data_max, right, "right"),
+    ):
+        if n:
+            ax.text(
+                x_text,
+                top * 0.55,
+                f" {n:,} values {side}\n (to {extreme:.3g}) ",
+                ha=align,
+                va="center",
+                fontsize="small",
+                color="#a50f15",
+            )
     ax.axvline(
         0.0,
         color="#2ca02c",
         lw=2,
         label="zero" if g.zero_point is None else f"zero (code {g.zero_point})",
     )
-    ax.set_xlim(left - 0.02 * (right - left), right + 0.02 * (right - left))
+    ax.set_xlim(left, right)
     ax.set_ylim(0, top * 1.15)
     where = "" if g.group is None else f", group {g.group}"
     ax.set_title(f"{g.scheme}{where}: {len(g.levels)} levels over the values")
@@ -157,10 +179,11 @@ def ranges(formats=analysis.DEFAULT_RANGE_FORMATS, ax=None):
 
 
 def rel_error(fmt: str, binades: int = 4, ax=None):
-    """The relative error of rounding to a float format: a sawtooth under 2^-(m+1)."""
+    """The relative error of rounding to a float format: a sawtooth that peaks at 2^-(m+1)
+    right after each power of two and halves across the binade."""
     c = analysis.relative_error(fmt, binades)
     ax = curves(c, ax)
-    ax.set_ylim(0, float(c.series["bound 2^-(m+1)"][1][0]) * 1.25)
+    ax.set_ylim(0, float(c.series["half a ULP / x"][1].max()) * 1.25)
     return ax
 
 

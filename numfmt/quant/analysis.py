@@ -81,7 +81,7 @@ def error_vs_bits(
     Example:
         >>> x = np.random.default_rng(0).standard_normal((32, 64))
         >>> c = error_vs_bits(x, ["int{bits}"], [4, 8])
-        >>> [round(v) for v in c.series["int{bits}"][1]]
+        >>> [round(v) for v in c.series["intN"][1]]
         [18, 41]
     """
     a, _ = as_array(x)
@@ -92,7 +92,10 @@ def error_vs_bits(
         if "{bits}" not in template:
             raise NumfmtError(f"a template needs '{{bits}}' where the width goes: '{template}'")
         ys = [getattr(quantize_tensor(a, template.format(bits=b)).report(a), metric) for b in bits]
-        series[template] = (np.asarray(list(bits), dtype=np.float64), np.asarray(ys))
+        series[template.format(bits="N")] = (
+            np.asarray(list(bits), dtype=np.float64),
+            np.asarray(ys),
+        )
     label = {"sqnr_db": "SQNR (dB)"}.get(metric, metric.upper())
     return Curves(f"{label} against bit width, tensor of shape {a.shape}", "bits", label, series)
 
@@ -124,7 +127,7 @@ def clipping_curve(
         f"MSE against clip ratio, {s}",
         "clip ratio (share of the minmax range kept)",
         "MSE",
-        {"mse": (r_values, np.asarray(mses))},
+        {"MSE at each clip ratio": (r_values, np.asarray(mses))},
         marks,
     )
 
@@ -150,6 +153,10 @@ class GridView(Displayable):
     hi: float
     zero_point: int | None
     group: int | None
+    clipped_below: int = 0
+    clipped_above: int = 0
+    data_min: float = 0.0
+    data_max: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -159,6 +166,8 @@ class GridView(Displayable):
             "levels": _list(self.levels),
             "range": [self.lo, self.hi],
             "zero_point": self.zero_point,
+            "clipped": {"below": self.clipped_below, "above": self.clipped_above},
+            "data_range": [self.data_min, self.data_max],
         }
 
 
@@ -166,7 +175,8 @@ def grid_view(x: Any, scheme: Any = "int4", group: int | None = None, bins: int 
     """The values of x (or of one group) with the levels its scheme puts them on.
 
     For a per-tensor scheme the whole tensor is shown; otherwise ``group`` picks one group
-    (default: the one with the widest range).
+    (default: the one with the widest range). The histogram covers the grid and a fifth of
+    its span on either side; values beyond the grid (clipped) are counted apart.
     """
     a, _ = as_array(x)
     if a.size == 0:
@@ -187,9 +197,25 @@ def grid_view(x: Any, scheme: Any = "int4", group: int | None = None, bins: int 
     scale = float(qp.effective_scale.reshape(-1)[i])
     zero = None if qp.zero_point is None else int(qp.zero_point.reshape(-1)[i])
     levels = (grid.grid_values(s) - (zero or 0)) * scale
-    counts, edges = np.histogram(values, bins=bins)
+    span = float(levels[-1] - levels[0]) or 1.0
+    window = (float(levels[0]) - 0.2 * span, float(levels[-1]) + 0.2 * span)
+    count = int(max(10, min(bins, values.size // 4)))
+    counts, edges = np.histogram(values, bins=count, range=window)
     lo, hi = float(qp.lo.reshape(-1)[i]), float(qp.hi.reshape(-1)[i])
-    return GridView(str(s), counts, edges, levels, lo, hi, zero, index)
+    return GridView(
+        str(s),
+        counts,
+        edges,
+        levels,
+        lo,
+        hi,
+        zero,
+        index,
+        clipped_below=int(np.count_nonzero(values < levels[0])),
+        clipped_above=int(np.count_nonzero(values > levels[-1])),
+        data_min=float(values.min()),
+        data_max=float(values.max()),
+    )
 
 
 @dataclass(frozen=True)
@@ -235,12 +261,14 @@ def format_ranges(formats: tuple[str, ...] | list[str] = DEFAULT_RANGE_FORMATS) 
     return FormatRanges(tuple(rows))
 
 
-def relative_error(fmt: str, binades: int = 4, points: int = 4000) -> Curves:
-    """|round(x) - x| / x for x over a few binades around 1, and the bound 2^-(m+1).
+def relative_error(fmt: str, binades: int = 4, points: int | None = None) -> Curves:
+    """The relative rounding error over a few binades around 1: its envelope, half a ULP
+    over x (the sawtooth: 2^-(m+1) at each power of two, half that just below the next), and
+    |round(x) - x| / x at sample points (64 per grid step unless ``points`` says).
 
     Example:
-        >>> c = relative_error("bf16", binades=2, points=500)
-        >>> float(c.series["relative error"][1].max()) <= 2**-8
+        >>> c = relative_error("bf16", binades=2)
+        >>> float(c.series["half a ULP / x"][1].max()) == 2**-8
         True
     """
     f = get_format(fmt)
@@ -248,14 +276,16 @@ def relative_error(fmt: str, binades: int = 4, points: int = 4000) -> Curves:
         raise NumfmtError(f"the sawtooth is drawn for float formats, not {f.name}")
     lo = max(float(f.min_normal), 2.0 ** -(binades // 2))
     hi = min(float(f.max_value), lo * 2.0**binades)
-    xs = np.geomspace(lo, hi, points)
+    count = points or min(200_000, binades * 64 << f.mantissa_bits)
+    xs = np.geomspace(lo, hi, count)
     rel = np.abs(round_to(xs, f) - xs) / xs
-    bound = np.full(points, 2.0 ** -(f.mantissa_bits + 1))
+    exponent = np.floor(np.log2(xs))
+    envelope = np.exp2(exponent - f.mantissa_bits - 1) / xs
     return Curves(
-        f"relative rounding error of {f.name}",
+        f"relative rounding error of {f.name} ({f.mantissa_bits} mantissa bits)",
         "x",
         "relative error",
-        {"relative error": (xs, rel), "bound 2^-(m+1)": (xs, bound)},
+        {"|round(x) - x| / x": (xs, rel), "half a ULP / x": (xs, envelope)},
         log_x=True,
     )
 
