@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from numfmt.formats import _kernels as _format_kernels
-from numfmt.quant import grid
 from numfmt.quant.scheme import Mapping, QuantScheme
 
 #: Blocks smaller than this stay in numpy (compiling or loading a kernel costs more).
@@ -20,8 +19,20 @@ def _ready(rows: np.ndarray) -> bool:
     return rows.size >= MIN_SIZE and _format_kernels.available()
 
 
+def row_minmax(rows) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-row minimum and maximum in one pass (NaN for a row that holds one), or None."""
+    if not _ready(rows) or rows.shape[1] == 0:
+        return None
+    from numfmt.quant import _jit
+
+    lo, hi = np.empty(rows.shape[0]), np.empty(rows.shape[0])
+    _jit.row_minmax(np.ascontiguousarray(rows), lo, hi)
+    return lo, hi
+
+
 def quantize_int(rows, scale, zero_point, scheme: QuantScheme) -> np.ndarray | None:
-    """Codes of an int target in the smallest signed/unsigned dtype, or None."""
+    """Codes of an int target in the smallest signed/unsigned dtype, or None. NaN gives the
+    zero point's code and infinities clip, as in the numpy path."""
     if not _ready(rows) or scheme.kind != "int" or scheme.rounding.value != "nearest-even":
         return None
     from numfmt.quant import _jit
@@ -40,13 +51,9 @@ def mse_search(rows, lo0, hi0, scheme: QuantScheme, ratios: int) -> np.ndarray |
     if not _ready(rows):
         return None
     from numfmt.quant import _jit
+    from numfmt.quant.calibration import candidate_scales
 
-    r = np.arange(ratios, 0, -1) / ratios  # from the full range down: ties keep the wider
-    lo = lo0[:, None] * r[None, :]
-    hi = hi0[:, None] * r[None, :]
-    s, z = grid.scales(lo.reshape(-1), hi.reshape(-1), scheme)
-    s = s.reshape(lo.shape)
-    z = np.zeros(lo.shape, np.int64) if z is None else z.reshape(lo.shape)
+    r, s, z = candidate_scales(lo0, hi0, scheme, ratios)
     best = np.empty(rows.shape[0], dtype=np.int64)
     _jit.mse_search_int(np.ascontiguousarray(rows), s, z, scheme.qmin, scheme.qmax, best)
     return r[best]

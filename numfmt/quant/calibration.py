@@ -42,6 +42,11 @@ Range = tuple[np.ndarray, np.ndarray]
 
 def minmax(rows: np.ndarray, scheme: QuantScheme, tensor_scale=None) -> Range:
     """The extremes of each group."""
+    from numfmt.quant import _kernels
+
+    fused = _kernels.row_minmax(rows)
+    if fused is not None:
+        return fused
     return rows.min(axis=1).astype(np.float64), rows.max(axis=1).astype(np.float64)
 
 
@@ -79,8 +84,9 @@ def search(
         from numfmt.quant import _kernels
 
         best = _kernels.mse_search(rows, lo0, hi0, scheme, ratios)
-        if best is not None:
-            return lo0 * best, hi0 * best
+        if best is None:
+            best = _mse_search_int(rows, lo0, hi0, scheme, ratios)
+        return lo0 * best, hi0 * best
     best_loss = np.full(rows.shape[0], np.inf)
     best = np.ones(rows.shape[0])
     for k in range(ratios, 0, -1):  # from the full range down: ties keep the wider range
@@ -95,6 +101,43 @@ def search(
         best_loss = np.where(better, value, best_loss)
         best = np.where(better, r, best)
     return lo0 * best, hi0 * best
+
+
+def candidate_scales(lo0, hi0, scheme: QuantScheme, ratios: int):
+    """(ratios, scales, zero points) of the grid search: column k keeps ratio r_k of each
+    row's range, from the full range down (so that ties keep the wider range)."""
+    r = np.arange(ratios, 0, -1) / ratios
+    lo = lo0[:, None] * r[None, :]
+    hi = hi0[:, None] * r[None, :]
+    s, z = grid.scales(lo.reshape(-1), hi.reshape(-1), scheme)
+    z = np.zeros(lo.shape, np.int64) if z is None else z.reshape(lo.shape)
+    return r, s.reshape(lo.shape), z
+
+
+def _mse_search_int(rows, lo0, hi0, scheme: QuantScheme, ratios: int) -> np.ndarray:
+    """The numpy twin of the compiled search (int targets): chunks of rows that fit in cache,
+    buffers reused, 1 / scale multiplied as the kernel does."""
+    r, scales, zeros = candidate_scales(lo0, hi0, scheme, ratios)
+    with np.errstate(divide="ignore"):
+        inverse = np.where(scales > 0, 1.0 / np.where(scales > 0, scales, 1.0), 0.0)
+    lows, highs = scheme.qmin - zeros, scheme.qmax - zeros
+    best = np.zeros(rows.shape[0], dtype=np.int64)
+    chunk = max(1, (1 << 17) // max(rows.shape[1], 1))
+    for start in range(0, rows.shape[0], chunk):
+        part = slice(start, start + chunk)
+        block = rows[part].astype(np.float64)
+        buf = np.empty_like(block)
+        errors = np.empty((block.shape[0], len(r)))
+        for k in range(len(r)):
+            np.multiply(block, inverse[part, k, None], out=buf)
+            np.rint(buf, out=buf)
+            np.clip(buf, lows[part, k, None], highs[part, k, None], out=buf)
+            buf *= scales[part, k, None]
+            buf -= block
+            np.square(buf, out=buf)
+            errors[:, k] = buf.sum(axis=1)
+        best[part] = np.argmin(errors, axis=1)  # the first of equal errors: the wider range
+    return r[best]
 
 
 # -- histogram methods ---------------------------------------------------------------------------

@@ -95,18 +95,33 @@ def _like(values: np.ndarray, source: Any) -> Any:
     return torch.from_numpy(np.ascontiguousarray(values)).to(source.device)
 
 
-def _finite(x: np.ndarray, nan_policy: str) -> np.ndarray:
-    """The finite mask, or an error under nan_policy='error'."""
-    if nan_policy not in NAN_POLICIES:
-        raise NumfmtError(f"nan_policy is 'error' or 'omit', not '{nan_policy}'")
+def _clean(x: np.ndarray, nan_policy: str) -> np.ndarray:
+    """x itself when it is finite; else an error, or (omit) x with NaN and inf set to 0."""
     finite = np.isfinite(x)
-    if nan_policy == "error" and not finite.all():
+    if finite.all():
+        return x
+    if nan_policy == "error":
         bad = x.size - int(finite.sum())
         raise NumfmtError(
             f"the tensor holds {bad:,} NaN or infinite values of {x.size:,}; clean them, or pass "
             "nan_policy='omit' to calibrate on the finite ones (they then quantize to 0 or clip)"
         )
-    return finite
+    return np.where(finite, x, 0.0)
+
+
+def _calibrate(a: np.ndarray, grouping: Grouping, s: QuantScheme):
+    """(tensor scale, per-block lo, per-block hi), or None if a range came out non-finite."""
+    tensor_scale = None
+    if s.scale_rule == "nvfp4":
+        tensor_scale = grid.global_scale(float(np.abs(a).max()) if a.size else 0.0, s)
+    los, his = [], []
+    for rows in grouping.blocks(a):
+        lo, hi = calibration.calibrate(rows, s, tensor_scale)
+        if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+            return None
+        los.append(lo)
+        his.append(hi)
+    return tensor_scale, los, his
 
 
 # -- the trio ------------------------------------------------------------------------------------
@@ -133,18 +148,19 @@ def choose_qparams(
     """
     s = _as_scheme(scheme)
     a, _ = as_array(x)
-    finite = _finite(a, nan_policy)
-    if not finite.all():
-        a = np.where(finite, a, 0.0)
+    if nan_policy not in NAN_POLICIES:
+        raise NumfmtError(f"nan_policy is 'error' or 'omit', not '{nan_policy}'")
+    if s.method != "minmax":  # minmax finds NaN and inf on its way (a NaN or inf range)
+        a = _clean(a, nan_policy)
     grouping = Grouping(a.shape, s.granularity)
-    amax = float(np.abs(a).max()) if a.size else 0.0
-    tensor_scale = grid.global_scale(amax, s)
-    los, his, scales, zeros = [], [], [], []
-    for rows in grouping.blocks(a):
-        lo, hi = calibration.calibrate(rows, s, tensor_scale)
+    ranges = _calibrate(a, grouping, s)
+    if ranges is None:  # the minmax pass met NaN or inf
+        a = _clean(a, nan_policy)
+        ranges = _calibrate(a, grouping, s)
+    tensor_scale, los, his = ranges
+    scales, zeros = [], []
+    for lo, hi in zip(los, his, strict=True):
         scale, zero = grid.scales(lo, hi, s, tensor_scale)
-        los.append(lo)
-        his.append(hi)
         scales.append(scale)
         zeros.append(zero)
     if not los:  # an empty tensor: no groups, nothing to scale
@@ -171,8 +187,6 @@ def quantize(x: Any, qparams: QParams, *, seed: int | np.random.Generator | None
     """
     a, source = as_array(x)
     _check_shape(a, qparams)
-    if not np.isfinite(a).all():
-        a = np.nan_to_num(a, nan=0.0)  # NaN -> 0, infinities -> the largest float: they clip
     s = qparams.scheme
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     g = qparams.grouping
@@ -183,8 +197,10 @@ def quantize(x: Any, qparams: QParams, *, seed: int | np.random.Generator | None
         _split_optional(g, qparams.zero_point),
         strict=True,
     ):
-        codes = _kernels.quantize_int(rows, scale, zero, s)
+        codes = _kernels.quantize_int(rows, scale, zero, s)  # handles NaN and inf itself
         if codes is None:
+            if not np.isfinite(rows).all():  # NaN -> 0; infinities -> the largest float: clip
+                rows = np.nan_to_num(rows, nan=0.0)
             codes = grid.quantize_rows(rows, scale, zero, s, rng)
         blocks.append(codes.astype(code_dtype(s), copy=False))
     return _like(g.assemble(blocks, dtype=code_dtype(s)), source)
