@@ -82,7 +82,7 @@ def error_vs_bits(
         >>> x = np.random.default_rng(0).standard_normal((32, 64))
         >>> c = error_vs_bits(x, ["int{bits}"], [4, 8])
         >>> [round(v) for v in c.series["intN"][1]]
-        [18, 41]
+        [16, 41]
     """
     a, _ = as_array(x)
     if metric not in ("sqnr_db", "mse", "rmse", "mae", "cosine", "max_abs_error"):

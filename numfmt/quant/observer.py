@@ -12,7 +12,7 @@ calibration batches. An :class:`Observer` keeps
 Example:
     >>> obs = Observer("int8/l2_histogram")
     >>> for seed in range(4):
-    ...     obs.update(np.random.default_rng(seed).standard_normal(10_000))
+    ...     _ = obs.update(np.random.default_rng(seed).standard_normal(10_000))
     >>> qp = obs.qparams()
     >>> 3.0 < float(qp.hi) < 4.5
     True

@@ -11,9 +11,10 @@ clip_share          the share of the squared error that comes from clipped eleme
                     (rounding_share) comes from rounding inside the range
 ==================  =======================================================================
 
-An element is clipped when it lies outside its group's representable range. With qparams the
-range is known; without, it is read off xq (a clipped element lands on the range's end, so the
-group's extreme quantized values are the ends whenever anything was clipped).
+An element is clipped when its code would lie beyond the end of its group's grid: when it is
+more than half a step (the grid's last gap) beyond the last level. With qparams the grid is
+known; without, the levels are read off xq (a clipped element lands on the last level, so the
+extreme quantized values are the grid's ends whenever anything was clipped).
 """
 
 from __future__ import annotations
@@ -104,9 +105,9 @@ def error_report(
         grouping: without qparams, the groups to report per (default: the whole tensor).
 
     Example:
-        >>> r = error_report([1.0, 2.0, 3.0], [1.0, 2.0, 2.5])
-        >>> round(r.mse, 6), r.clipped_fraction
-        (0.083333, 0.0)
+        >>> r = error_report([0.9, 2.1, 3.05, 9.0], [1.0, 2.0, 3.0, 3.0])
+        >>> round(r.mse, 4), r.clipped_fraction
+        (9.0056, 0.25)
     """
     a, _ = as_array(x)
     b, _ = as_array(xq)
@@ -139,21 +140,31 @@ def error_report(
 
 
 def _representable(qparams: QParams | None, g: Grouping, xq: np.ndarray):
-    """Per-group [lo, hi] that the grid reaches, in scale layout."""
+    """Per-group bounds beyond which an element is clipped: the grid's first and last level,
+    each pushed out by half of the gap next to it (scale layout)."""
     if qparams is None:
-        blocks = g.blocks(xq)
-        if not blocks:
+        bounds = [_bounds_from_levels(rows) for rows in g.blocks(xq)]
+        if not bounds:
             return np.zeros(g.scale_shape), np.zeros(g.scale_shape)
-        return g.join_params([r.min(axis=1) for r in blocks]), g.join_params(
-            [r.max(axis=1) for r in blocks]
-        )
+        return g.join_params([b[0] for b in bounds]), g.join_params([b[1] for b in bounds])
     s = qparams.effective_scale
     scheme = qparams.scheme
     if scheme.kind == "int":
         z = qparams.zero_point if scheme.mapping is Mapping.ASYMMETRIC else 0
-        return (scheme.qmin - z) * s, (scheme.qmax - z) * s
-    values = grid.grid_values(scheme)
-    return values[0] * s, values[-1] * s
+        return (scheme.qmin - z - 0.5) * s, (scheme.qmax - z + 0.5) * s
+    v = grid.grid_values(scheme)
+    return (v[0] - (v[1] - v[0]) / 2) * s, (v[-1] + (v[-1] - v[-2]) / 2) * s
+
+
+def _bounds_from_levels(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The levels each row of xq uses, its ends pushed out by half the neighbouring gap."""
+    ordered = np.sort(rows, axis=1)
+    lo, hi = ordered[:, 0], ordered[:, -1]
+    above = np.where(ordered > lo[:, None], ordered, np.inf).min(axis=1)
+    below = np.where(ordered < hi[:, None], ordered, -np.inf).max(axis=1)
+    gap_lo = np.where(np.isfinite(above), above - lo, 0.0)
+    gap_hi = np.where(np.isfinite(below), hi - below, 0.0)
+    return lo - gap_lo / 2, hi + gap_hi / 2
 
 
 def _per_group(g: Grouping, a, sq, clipped) -> dict[str, np.ndarray]:

@@ -310,7 +310,7 @@ def parse_scheme(text: str) -> QuantScheme:
 
     Example:
         >>> str(parse_scheme("int4/asym/group:128/mse"))
-        'int4 asym group:128 mse scale:float32'
+        'int4 asym group:128 mse'
     """
     from numfmt.quant import calibration
 
