@@ -6,10 +6,12 @@ from pathlib import Path
 
 import click
 
+from numfmt import plot as draw  # imports matplotlib only when it draws
 from numfmt.cli import main
 from numfmt.cli.base import UsageFailure, fail_cleanly, note
 from numfmt.cli.quant import check_tensor
 from numfmt.errors import NumfmtError
+from numfmt.quant.analysis import DEFAULT_RANGE_FORMATS
 from numfmt.quant.synthetic import DISTRIBUTIONS, synthetic
 from numfmt.tensorio import load_tensor
 
@@ -49,9 +51,16 @@ def _tensor(path, name, dist, seed):
     return dist, synthetic(dist, seed=seed)
 
 
-def _save(ax, out: Path) -> None:
-    ax.figure.savefig(out, dpi=130)
-    note(f"wrote {out}")
+def _draw(out: str, force: bool, make_axes, label: str | None = None) -> None:
+    """Check the output path, draw on the Agg backend, title with the data's name, save."""
+    target = _output(out, force)
+    plt = _pyplot()
+    ax = make_axes()
+    if label:
+        ax.set_title(f"{ax.get_title()}\n({label})", fontsize="medium")
+    ax.figure.savefig(target, dpi=130)
+    plt.close(ax.figure)
+    note(f"wrote {target}")
 
 
 source_options = [
@@ -114,16 +123,11 @@ def plot() -> None:
 @fail_cleanly
 def error_curve(path, name, dist, seed, schemes, bits, out, force) -> None:
     """SQNR against bit width (2 to 8) for several schemes, on a tensor or a distribution."""
-    target = _output(out, force)
-    plt = _pyplot()
-    from numfmt import plot as draw
-
+    _output(out, force)
     label, x = _tensor(path, name, dist, seed)
+    templates = [s.strip() for s in schemes.split(",") if s.strip()]
     widths = _bits(bits)
-    ax = draw.error_curve(x, [s.strip() for s in schemes.split(",") if s.strip()], widths)
-    ax.set_title(f"{ax.get_title()}\n({label})", fontsize="medium")
-    _save(ax, target)
-    plt.close(ax.figure)
+    _draw(out, force, lambda: draw.error_curve(x, templates, widths), label)
 
 
 @plot.command("clipping")
@@ -141,15 +145,9 @@ def error_curve(path, name, dist, seed, schemes, bits, out, force) -> None:
 @fail_cleanly
 def clipping(path, name, dist, seed, spec, ratios, out, force) -> None:
     """MSE against clip ratio, with each calibration method's choice marked."""
-    target = _output(out, force)
-    plt = _pyplot()
-    from numfmt import plot as draw
-
+    _output(out, force)
     label, x = _tensor(path, name, dist, seed)
-    ax = draw.clipping(x, spec, ratios)
-    ax.set_title(f"{ax.get_title()} ({label})", fontsize="medium")
-    _save(ax, target)
-    plt.close(ax.figure)
+    _draw(out, force, lambda: draw.clipping(x, spec, ratios), label)
 
 
 @plot.command("grid")
@@ -160,15 +158,9 @@ def clipping(path, name, dist, seed, spec, ratios, out, force) -> None:
 @fail_cleanly
 def grid(path, name, dist, seed, spec, group, out, force) -> None:
     """The quantization grid over a histogram of the values: levels, clip range, zero."""
-    target = _output(out, force)
-    plt = _pyplot()
-    from numfmt import plot as draw
-
+    _output(out, force)
     label, x = _tensor(path, name, dist, seed)
-    ax = draw.grid(x, spec, group)
-    ax.set_title(f"{ax.get_title()} ({label})", fontsize="medium")
-    _save(ax, target)
-    plt.close(ax.figure)
+    _draw(out, force, lambda: draw.grid(x, spec, group), label)
 
 
 @plot.command("ranges")
@@ -181,14 +173,8 @@ def grid(path, name, dist, seed, spec, group, out, force) -> None:
 @fail_cleanly
 def ranges(formats, out, force) -> None:
     """The dynamic range and precision of each format, side by side."""
-    target = _output(out, force)
-    plt = _pyplot()
-    from numfmt import plot as draw
-    from numfmt.quant.analysis import DEFAULT_RANGE_FORMATS
-
     names = [f.strip() for f in formats.split(",")] if formats else DEFAULT_RANGE_FORMATS
-    _save(draw.ranges(names), target)
-    plt.close("all")
+    _draw(out, force, lambda: draw.ranges(names))
 
 
 @plot.command("rel-error")
@@ -200,12 +186,7 @@ def ranges(formats, out, force) -> None:
 @fail_cleanly
 def rel_error(fmt, binades, out, force) -> None:
     """The relative error of rounding into a float format across binades (the sawtooth)."""
-    target = _output(out, force)
-    plt = _pyplot()
-    from numfmt import plot as draw
-
-    _save(draw.rel_error(fmt, binades), target)
-    plt.close("all")
+    _draw(out, force, lambda: draw.rel_error(fmt, binades))
 
 
 def _bits(text: str) -> list[int]:
