@@ -10,7 +10,7 @@ does not divide still takes a whole scale: int4 in groups of 128 with float16 sc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -75,8 +75,8 @@ class QuantizedTensor(Displayable):
     def report(self, x: Any) -> ErrorReport:
         """The error of this quantization against the original tensor."""
         a, _ = as_array(x)
-        r = error_report(a, self.dequantize(), qparams=self.qparams)
-        return ErrorReport(**{**r.__dict__, "bits_per_value": self.bits_per_value})
+        report = error_report(a, self.dequantize(), qparams=self.qparams)
+        return replace(report, bits_per_value=self.bits_per_value)
 
     def to_dict(self) -> dict[str, Any]:
         return {
