@@ -20,9 +20,9 @@ import argparse
 import importlib
 import os
 import platform
-import time
 
 import numpy as np
+from _timing import best_of
 
 import numfmt
 from numfmt.formats import _kernels
@@ -38,16 +38,6 @@ FORMATS = {
     "float6_e2m3fn": "format_info_ocp_e2m3",
     "float4_e2m1fn": "format_info_ocp_e2m1",
 }
-
-
-def best_of(fn, repeat: int) -> float:
-    fn()  # warm up (compiles the kernels on the first call)
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def with_backend(backend: str, fn):

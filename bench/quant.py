@@ -19,25 +19,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import time
 import warnings
 
 import numpy as np
+from _timing import best_of
 
 from numfmt.formats import _kernels as format_kernels
 from numfmt.quant import choose_qparams, quantize_tensor
 
 quant_kernels = importlib.import_module("numfmt.quant._kernels")
-
-
-def best_of(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def numpy_only(fn):

@@ -51,9 +51,8 @@ def _tensor(path, name, dist, seed):
     return dist, synthetic(dist, seed=seed)
 
 
-def _draw(out: str, force: bool, make_axes, label: str | None = None) -> None:
-    """Check the output path, draw on the Agg backend, title with the data's name, save."""
-    target = _output(out, force)
+def _draw(target: Path, make_axes, label: str | None = None) -> None:
+    """Draw on the Agg backend, title with the data's name, save to a checked path."""
     plt = _pyplot()
     ax = make_axes()
     if label:
@@ -123,11 +122,11 @@ def plot() -> None:
 @fail_cleanly
 def error_curve(path, name, dist, seed, schemes, bits, out, force) -> None:
     """SQNR against bit width (2 to 8) for several schemes, on a tensor or a distribution."""
-    _output(out, force)
+    target = _output(out, force)  # before any work: a bad path fails at once
     label, x = _tensor(path, name, dist, seed)
     templates = [s.strip() for s in schemes.split(",") if s.strip()]
     widths = _bits(bits)
-    _draw(out, force, lambda: draw.error_curve(x, templates, widths), label)
+    _draw(target, lambda: draw.error_curve(x, templates, widths), label)
 
 
 @plot.command("clipping")
@@ -145,9 +144,9 @@ def error_curve(path, name, dist, seed, schemes, bits, out, force) -> None:
 @fail_cleanly
 def clipping(path, name, dist, seed, spec, ratios, out, force) -> None:
     """MSE against clip ratio, with each calibration method's choice marked."""
-    _output(out, force)
+    target = _output(out, force)  # before any work: a bad path fails at once
     label, x = _tensor(path, name, dist, seed)
-    _draw(out, force, lambda: draw.clipping(x, spec, ratios), label)
+    _draw(target, lambda: draw.clipping(x, spec, ratios), label)
 
 
 @plot.command("grid")
@@ -158,9 +157,9 @@ def clipping(path, name, dist, seed, spec, ratios, out, force) -> None:
 @fail_cleanly
 def grid(path, name, dist, seed, spec, group, out, force) -> None:
     """The quantization grid over a histogram of the values: levels, clip range, zero."""
-    _output(out, force)
+    target = _output(out, force)  # before any work: a bad path fails at once
     label, x = _tensor(path, name, dist, seed)
-    _draw(out, force, lambda: draw.grid(x, spec, group), label)
+    _draw(target, lambda: draw.grid(x, spec, group), label)
 
 
 @plot.command("ranges")
@@ -174,7 +173,7 @@ def grid(path, name, dist, seed, spec, group, out, force) -> None:
 def ranges(formats, out, force) -> None:
     """The dynamic range and precision of each format, side by side."""
     names = [f.strip() for f in formats.split(",")] if formats else DEFAULT_RANGE_FORMATS
-    _draw(out, force, lambda: draw.ranges(names))
+    _draw(_output(out, force), lambda: draw.ranges(names))
 
 
 @plot.command("rel-error")
@@ -186,7 +185,7 @@ def ranges(formats, out, force) -> None:
 @fail_cleanly
 def rel_error(fmt, binades, out, force) -> None:
     """The relative error of rounding into a float format across binades (the sawtooth)."""
-    _draw(out, force, lambda: draw.rel_error(fmt, binades))
+    _draw(_output(out, force), lambda: draw.rel_error(fmt, binades))
 
 
 def _bits(text: str) -> list[int]:

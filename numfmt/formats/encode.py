@@ -333,8 +333,8 @@ def as_real_array(values: object) -> np.ndarray:
     narrower (every ml_dtypes float of 16 bits or fewer fits float32 exactly)."""
     if hasattr(values, "detach") and hasattr(values, "double"):  # a torch tensor
         values = values.detach().cpu()
-        values = values.float() if values.element_size() <= 2 else values.double()
-        values = values.numpy()
+        narrow = values.is_floating_point() and values.element_size() <= 4
+        values = (values.float() if narrow else values.double()).numpy()
     try:
         x = np.asarray(values)
     except (TypeError, ValueError) as exc:
@@ -354,7 +354,7 @@ def as_real_array(values: object) -> np.ndarray:
             return x.astype(np.float32)
         except (TypeError, ValueError):
             pass
-    raise NumfmtError(f"encode takes real numbers; got an array of dtype {x.dtype}")
+    raise NumfmtError(f"expected real numbers; got an array of dtype {x.dtype}")
 
 
 def _use_kernel(n: int) -> bool:

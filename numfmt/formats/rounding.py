@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 import enum
+from typing import TypeVar
 
 from numfmt.errors import NumfmtError
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def parse_enum(cls: type[E], value: str | E, what: str, aliases: dict[str, str]) -> E:
+    """A member of a str enum from its value or an alias (case and _ / - do not matter)."""
+    if isinstance(value, cls):
+        return value
+    key = str(value).strip().lower().replace("_", "-")
+    try:
+        return cls(aliases.get(key, key))
+    except ValueError:
+        names = ", ".join(m.value for m in cls)
+        raise NumfmtError(f"unknown {what} '{value}'; choose one of {names}") from None
 
 
 class Rounding(str, enum.Enum):
@@ -31,15 +46,7 @@ class Rounding(str, enum.Enum):
     @classmethod
     def parse(cls, value: str | Rounding) -> Rounding:
         """Read a rounding mode from its name or a common alias (rne, rtz, floor ...)."""
-        if isinstance(value, Rounding):
-            return value
-        key = str(value).strip().lower().replace("_", "-")
-        key = _ROUNDING_ALIASES.get(key, key)
-        try:
-            return cls(key)
-        except ValueError:
-            names = ", ".join(m.value for m in cls)
-            raise NumfmtError(f"unknown rounding mode '{value}'; choose one of {names}") from None
+        return parse_enum(cls, value, "rounding mode", _ROUNDING_ALIASES)
 
     @property
     def code(self) -> int:
@@ -87,12 +94,5 @@ class Overflow(str, enum.Enum):
     @classmethod
     def parse(cls, value: str | Overflow) -> Overflow:
         """Read an overflow policy from its name (``sat`` and ``clamp`` mean saturate)."""
-        if isinstance(value, Overflow):
-            return value
-        key = str(value).strip().lower()
-        key = {"sat": "saturate", "clamp": "saturate", "raise": "error"}.get(key, key)
-        try:
-            return cls(key)
-        except ValueError:
-            names = ", ".join(m.value for m in cls)
-            raise NumfmtError(f"unknown overflow policy '{value}'; choose one of {names}") from None
+        aliases = {"sat": "saturate", "clamp": "saturate", "raise": "error"}
+        return parse_enum(cls, value, "overflow policy", aliases)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from numfmt.errors import NumfmtError
+from numfmt.formats.encode import as_real_array
 from numfmt.quant import _kernels, calibration, grid
 from numfmt.quant.granularity import Grouping
 from numfmt.quant.scheme import QuantScheme
@@ -66,24 +67,10 @@ def _summary(a: np.ndarray) -> dict[str, float]:
 
 # -- inputs ---------------------------------------------------------------------------------------
 def as_array(x: Any) -> tuple[np.ndarray, Any]:
-    """x as a float numpy array, and the torch tensor it came from (or None)."""
-    source = None
-    if hasattr(x, "detach") and hasattr(x, "device"):  # a torch tensor
-        source = x
-        x = x.detach().to("cpu")
-        x = x.float() if x.element_size() <= 2 or not x.is_floating_point() else x
-        x = x.numpy()
-    try:
-        a = np.asarray(x)
-    except (TypeError, ValueError) as exc:
-        raise NumfmtError(f"cannot read the tensor as numbers: {exc}") from None
-    if a.dtype.kind in "biu" or (a.dtype.kind == "V" and a.dtype.itemsize <= 2):
-        a = a.astype(np.float64)
-    elif a.dtype.kind == "f" and a.dtype.itemsize < 4:
-        a = a.astype(np.float32)
-    if a.dtype.kind != "f":
-        raise NumfmtError(f"quantization takes real numbers, not an array of {a.dtype}")
-    return a, source
+    """x as a float64 or float32 numpy array (read exactly, as ``encode`` reads it), and the
+    torch tensor it came from (or None)."""
+    source = x if hasattr(x, "detach") and hasattr(x, "device") else None
+    return as_real_array(x), source
 
 
 def _like(values: np.ndarray, source: Any) -> Any:

@@ -32,7 +32,7 @@ import numpy as np
 
 from numfmt.errors import NumfmtError
 from numfmt.formats import FloatFormat, IntFormat, get_format
-from numfmt.formats.rounding import Rounding
+from numfmt.formats.rounding import Rounding, parse_enum
 from numfmt.quant.granularity import Granularity, PerGroup, PerTensor, parse_granularity
 
 #: QLoRA's NormalFloat-4 codebook (Dettmers et al. 2023), as bitsandbytes stores it.
@@ -67,20 +67,15 @@ class Mapping(str, enum.Enum):
 
     @classmethod
     def parse(cls, value: str | Mapping) -> Mapping:
-        if isinstance(value, Mapping):
-            return value
-        key = str(value).strip().lower()
-        key = {
+        """Read a mapping: symmetric (sym, absmax) or asymmetric (asym, zero-point)."""
+        aliases = {
             "sym": "symmetric",
             "absmax": "symmetric",
             "asym": "asymmetric",
             "zeropoint": "asymmetric",
             "zero-point": "asymmetric",
-        }.get(key, key)
-        try:
-            return cls(key)
-        except ValueError:
-            raise NumfmtError(f"unknown mapping '{value}'; use sym or asym") from None
+        }
+        return parse_enum(cls, value, "mapping", aliases)
 
 
 SCALE_RULES = ("range", "mx", "nvfp4")
