@@ -23,3 +23,8 @@ class ParseError(NumfmtError):
 
 class NotRepresentableError(NumfmtError):
     """A value the format cannot hold under the chosen policy (NaN, overflow, sign)."""
+
+
+class NumfmtWarning(UserWarning):
+    """Something a user should know about a result that is still given: a scale that did not
+    fit its format and was saturated, so some values were clipped."""

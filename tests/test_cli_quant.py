@@ -37,7 +37,7 @@ def test_quantize_report(weights):
     )
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
-    assert d["quantized"]["scheme"] == "int4 asym group:128 mse"
+    assert d["quantized"]["scheme"] == "int4/asym/group:128/mse"
     assert d["quantized"]["bits_per_value"] == pytest.approx(4 + 5 * 36 / 576)
     assert 15 < d["report"]["sqnr_db"] < 25
     assert d["report"]["per_group"]["sqnr_db"]["groups"] == 64 * 5
@@ -58,8 +58,8 @@ def test_compare(weights):
     )
     rows = json.loads(r.stdout)["schemes"]
     assert [row["scheme"] for row in rows] == [
-        "int8 sym tensor minmax",
-        "int4 sym group:128 minmax scale:float16",
+        "int8",
+        "int4/group:128/scale:float16",
         "nf4",
     ]
     assert rows[1]["bits_per_value"] == pytest.approx(4 + 5 * 16 / 576)
@@ -88,7 +88,9 @@ def test_out_writes_codes_scales_and_zero_points(weights, tmp_path):
         (["quantize", "{w}", "-c", "int8", "--out", "x.safetensors"], "drop --compare"),
         (["quantize", "{w}", "-c", "int8/oops"], "cannot read 'oops'"),
         (["quantize", "{w}", "--out", "x.bin"], "must end in .safetensors"),
-        (["quantize", "{zeros}"], "all zeros"),
+        (["quantize", "{w}", "--out", "{w}"], "never writes over its input"),
+        (["quantize", "{w}", "--out", "/proc/nope/w.safetensors"], "cannot write"),
+        (["quantize", "{w}", "-m", "search"], "unknown calibration method"),
         (["quantize", "{empty}"], "empty"),
         (["quantize", "{nan}"], "NaN or infinite"),
         (["quantize", "{w}", "-t", "nope"], "has no tensor"),

@@ -6,9 +6,12 @@ messages go to stderr. Bad input gets one line and exit status 2.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import re
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -58,13 +61,44 @@ def emit(result: Any, as_json: bool) -> None:
         return
     from rich.console import Console
 
-    tty = sys.stdout.isatty()
-    Console(highlight=False, width=None if tty else 120, soft_wrap=False).print(result)
+    if sys.stdout.isatty():
+        Console(highlight=False, soft_wrap=False).print(result)
+        return
+    # a pipe: plain text 120 columns wide, no colour, no padding after the last character
+    console = Console(
+        highlight=False,
+        width=120,
+        soft_wrap=False,
+        record=True,
+        file=io.StringIO(),
+        color_system=None,
+    )
+    console.print(result)
+    text = console.export_text(styles=False)
+    click.echo("\n".join(line.rstrip() for line in text.splitlines()))
 
 
 def note(message: str) -> None:
     """A message for the person, on stderr."""
     click.echo(message, err=True)
+
+
+@contextlib.contextmanager
+def show_warnings():
+    """numfmt's warnings (a saturated scale ...) as one line each on stderr, not Python's
+    warning format."""
+    from numfmt.errors import NumfmtWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NumfmtWarning)
+        try:
+            yield
+        finally:
+            for w in caught:
+                if issubclass(w.category, NumfmtWarning):
+                    note(f"warning: {w.message}")
+                else:
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 def _parse_rounding(ctx, param, value):

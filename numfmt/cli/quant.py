@@ -8,22 +8,29 @@ import click
 import numpy as np
 
 from numfmt.cli import main
-from numfmt.cli.base import UsageFailure, emit, fail_cleanly, json_option, note
+from numfmt.cli.base import UsageFailure, emit, fail_cleanly, json_option, note, show_warnings
 from numfmt.errors import NumfmtError
-from numfmt.quant import QuantizedTensor, compare_schemes, parse_scheme, quantize_tensor
 from numfmt.quant.packing import ORDERS
-from numfmt.quant.scheme import PRESETS, QuantScheme, scheme
-from numfmt.tensorio import load_tensor, save_safetensors
+from numfmt.quant.scheme import MAX_INT_BITS, PRESETS, SPELLED_METHODS
+
+METHOD_HELP = (
+    "A range method: minmax, percentile[:P], mse[:RATIOS], entropy[:BINS], l2_histogram[:BINS]."
+)
 
 
 def build_scheme(bits, mapping, granularity, method, target, scale_format, full, rounding):
     """One scheme from the command's options (a preset or float target replaces int{bits})."""
+    from numfmt.quant import scheme
+    from numfmt.quant.scheme import parse_method_argument
+
     name = target or f"int{bits}"
     method_name, _, arg = (method or "minmax").partition(":")
-    from numfmt.quant import calibration
-
-    options = calibration.parse_argument(method_name, arg) if arg else {}
-    if name.lower() in PRESETS or name.lower() in ("mxfp6",):
+    if method_name not in SPELLED_METHODS:
+        raise NumfmtError(
+            f"unknown calibration method '{method_name}'; use {', '.join(SPELLED_METHODS)}"
+        )
+    options = parse_method_argument(method_name, arg) if arg else {}
+    if name.lower() in PRESETS or name.lower() in ("mxfp6", "mxfp8_e4m3"):
         return scheme(name, method=method_name, rounding=rounding, **options)
     return scheme(
         name,
@@ -38,16 +45,11 @@ def build_scheme(bits, mapping, granularity, method, target, scale_format, full,
 
 
 def check_tensor(name: str, x: np.ndarray) -> None:
-    """Refuse tensors there is nothing to learn from: empty or all zeros."""
+    """Refuse tensors there is nothing to quantize in: empty, or not numbers."""
     if x.size == 0:
         raise NumfmtError(f"tensor '{name}' is empty: there is nothing to quantize")
     if x.dtype.kind not in "fiu" and x.dtype.itemsize > 2:
         raise NumfmtError(f"tensor '{name}' has dtype {x.dtype}, not numbers")
-    if np.all(x == 0):
-        raise NumfmtError(
-            f"tensor '{name}' is all zeros: every scheme stores it exactly (scale 0), "
-            "so there is no error to measure"
-        )
 
 
 @main.command()
@@ -58,8 +60,8 @@ def check_tensor(name: str, x: np.ndarray) -> None:
     "-b",
     default=8,
     show_default=True,
-    type=click.IntRange(2, 16),
-    help="Integer width of the codes (int targets).",
+    type=click.IntRange(2, MAX_INT_BITS),
+    help=f"Integer width of the codes (int targets, 2 to {MAX_INT_BITS}).",
 )
 @click.option(
     "--scheme",
@@ -67,22 +69,24 @@ def check_tensor(name: str, x: np.ndarray) -> None:
     "mapping",
     default="sym",
     show_default=True,
-    type=click.Choice(["sym", "asym"]),
-    help="Symmetric (absmax) or asymmetric (zero point).",
+    type=click.Choice(["sym", "asym", "min"]),
+    help="Symmetric (absmax), asymmetric (integer zero point) or min (a float minimum, "
+    "x = scale * q + min, as llama.cpp's Q4_1).",
 )
 @click.option(
     "--granularity",
     "-g",
     default="tensor",
     show_default=True,
-    help="tensor, channel (axis 0), channel:AXIS, group:SIZE or group:SIZE:AXIS.",
+    help="tensor, channel (axis 0), channel:AXIS, group:SIZE, group:SIZE:AXIS or token "
+    "(one scale per vector along the last axis).",
 )
 @click.option(
     "--method",
     "-m",
     default="minmax",
     show_default=True,
-    help="minmax, percentile[:P], mse[:RATIOS], entropy, l2_histogram.",
+    help=METHOD_HELP,
 )
 @click.option(
     "--format",
@@ -90,7 +94,7 @@ def check_tensor(name: str, x: np.ndarray) -> None:
     "target",
     default=None,
     help="A float grid (fp8_e4m3, fp4 ...) or a block format (mxfp8, mxfp6, mxfp4, "
-    "mxint8, nvfp4, nf4) instead of int{bits}.",
+    "mxint8, nvfp4, nf4, q8_0, q4_0, q4_1, q5_0, q5_1) instead of int{bits}.",
 )
 @click.option(
     "--scale-format",
@@ -119,21 +123,22 @@ def check_tensor(name: str, x: np.ndarray) -> None:
     default="error",
     show_default=True,
     type=click.Choice(["error", "omit"]),
-    help="Refuse NaN/inf, or leave them out of the range.",
+    help="Refuse NaN/inf, or leave them out of the range and the report.",
 )
 @click.option(
     "--out",
     "-o",
     "out",
     type=click.Path(dir_okay=False),
-    help="Write codes, scales and zero points to this .safetensors file.",
+    help="Write the quantized tensor (packed codes, scales, zero points, the scheme) to this "
+    ".safetensors file; numfmt.quant.load reads it back.",
 )
 @click.option(
     "--order",
     default="torchao",
     show_default=True,
     type=click.Choice(ORDERS),
-    help="Nibble order for packed 4-bit codes in --out.",
+    help="Nibble order for packed 4-bit and 2-bit codes in --out.",
 )
 @json_option
 @fail_cleanly
@@ -167,91 +172,48 @@ def quantize(
     values clipped and how much of the error clipping caused, and bits per value counting the
     scales and zero points; per channel or group figures where the scheme has groups.
     """
-    tensor_name, x = load_tensor(path, name)
-    check_tensor(tensor_name, x)
+    from numfmt._files import check_output
+    from numfmt.quant import parse_scheme
+    from numfmt.tensorio import load_tensor
+
+    if compare and out:
+        raise UsageFailure("--out writes one scheme; drop --compare to write it")
     if compare:
-        if out:
-            raise UsageFailure("--out writes one scheme; drop --compare to write it")
         specs = [s.strip() for item in compare for s in item.split(",") if s.strip()]
         schemes = [parse_scheme(s) for s in specs]
-        emit(_compare(x, schemes, nan_policy, quiet=as_json), as_json)
-        return
-    s = build_scheme(bits, mapping, granularity, method, target, scale_format, full, rounding)
-    qt = quantize_tensor(x, s, nan_policy=nan_policy)
-    report = qt.report(np.nan_to_num(x.astype(np.float64), nan=0.0) if nan_policy == "omit" else x)
+    else:
+        chosen = build_scheme(
+            bits, mapping, granularity, method, target, scale_format, full, rounding
+        )
+    if out:  # before anything is read: never the input, never over a file
+        check_output(out, inputs=[path], suffix=".safetensors")
+    tensor_name, x = load_tensor(path, name)
+    check_tensor(tensor_name, x)
+    with show_warnings():
+        if compare:
+            emit(_compare(x, schemes, nan_policy, quiet=as_json), as_json)
+            return
+        from numfmt.quant import quantize_tensor
+
+        qt = quantize_tensor(x, chosen, nan_policy=nan_policy)
+        report = qt.report(x, nan_policy=nan_policy)
     if out:
-        written = save_safetensors(out, _tensors(tensor_name, qt, order), _metadata(qt, order))
+        written = qt.save(out, name=tensor_name, order=order)
         note(f"wrote {written}")
-    emit(_Result(tensor_name, qt, report), as_json)
+    from numfmt.quant.tensor import QuantizeResult
+
+    emit(QuantizeResult(tensor_name, qt, report, tuple(qt.samples(x))), as_json)
 
 
-def _compare(x, schemes: list[QuantScheme], nan_policy: str, quiet: bool):
+def _compare(x, schemes, nan_policy: str, quiet: bool):
+    from numfmt.quant import compare_schemes
+
     if quiet or not sys.stderr.isatty() or len(schemes) < 2:
         return compare_schemes(x, schemes, nan_policy=nan_policy)
     from rich.progress import Progress
 
-    from numfmt.quant.report import SchemeComparison
-
-    rows = []
     with Progress(transient=True) as progress:
         task = progress.add_task("quantizing", total=len(schemes))
-        for s in schemes:
-            progress.update(task, description=str(s))
-            rows.append(quantize_tensor(x, s, nan_policy=nan_policy).report(x))
-            progress.advance(task)
-    return SchemeComparison(tuple(x.shape), tuple(rows))
-
-
-def _tensors(name: str, qt: QuantizedTensor, order: str) -> dict[str, np.ndarray]:
-    s = qt.scheme
-    codes = qt.pack(order) if s.bits in (2, 4, 6) else qt.codes
-    from numfmt.formats import encode, get_format
-
-    scale_fmt = get_format(s.scale_format)
-    scale = qt.qparams.scale
-    stored = scale.astype(scale_fmt.ml_dtype) if scale_fmt.ml_dtype is not None else scale
-    tensors = {f"{name}.codes": codes, f"{name}.scale": np.asarray(stored)}
-    if scale_fmt.ml_dtype is None:  # a format numpy cannot hold: store its codes
-        tensors[f"{name}.scale"] = encode(scale, scale_fmt)
-    if qt.qparams.zero_point is not None:
-        tensors[f"{name}.zero_point"] = qt.qparams.zero_point.astype(np.int32)
-    if qt.qparams.tensor_scale is not None:
-        tensors[f"{name}.tensor_scale"] = np.array(qt.qparams.tensor_scale, dtype=np.float32)
-    return tensors
-
-
-def _metadata(qt: QuantizedTensor, order: str) -> dict[str, str]:
-    s = qt.scheme
-    return {
-        "numfmt.scheme": str(s),
-        "numfmt.shape": ",".join(map(str, qt.shape)),
-        "numfmt.element": s.target,
-        "numfmt.granularity": str(s.granularity),
-        "numfmt.packing": order if s.bits in (2, 4, 6) else "none",
-        "numfmt.scale_format": s.scale_format,
-    }
-
-
-class _Result:
-    """The quantized tensor and its report, shown together."""
-
-    def __init__(self, name: str, qt: QuantizedTensor, report) -> None:
-        self.name, self.qt, self.report = name, qt, report
-
-    def to_json(self) -> str:
-        import json
-
-        from numfmt._display import _jsonable
-
-        data = {
-            "tensor": self.name,
-            "quantized": self.qt.to_dict(),
-            "report": self.report.to_dict(),
-        }
-        return json.dumps(_jsonable(data), indent=2, allow_nan=False)
-
-    def __rich__(self):
-        from rich.console import Group
-        from rich.text import Text
-
-        return Group(Text(f"tensor '{self.name}'", style="bold"), self.qt, self.report)
+        return compare_schemes(
+            x, schemes, nan_policy=nan_policy, progress=lambda _: progress.advance(task)
+        )

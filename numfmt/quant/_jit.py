@@ -20,50 +20,60 @@ def row_minmax(rows, lo, hi):
         hi[i] = np.nan if nan else b
 
 
+@numba.njit(inline="always")
+def _code(x, s, z, qmin, qmax):
+    """clip(rint(x / s) + z, qmin, qmax), the quotient in float64; a dead scale and NaN give
+    the zero point's code, infinities clip."""
+    q = 0.0
+    if s > 0.0:
+        q = np.rint(np.float64(x) / s)
+    if q != q:
+        q = 0.0
+    return min(max(q + z, qmin), qmax)
+
+
 @numba.njit(parallel=True, cache=True)
 def quantize_int(rows, scale, zero_point, qmin, qmax, out):
-    """out[i, j] = clip(rint(rows[i, j] / scale[i]) + zero_point[i], qmin, qmax); NaN gives
-    the zero point's code and infinities clip."""
+    """out[i, j] = the code of rows[i, j] under scale[i] and zero_point[i]."""
     for i in numba.prange(rows.shape[0]):
         s = scale[i]
         z = zero_point[i]
         for j in range(rows.shape[1]):
-            q = 0.0
-            if s != 0.0:
-                q = np.rint(np.float64(rows[i, j]) / s)
-            if q != q:
-                q = 0.0
-            q = min(max(q + z, qmin), qmax)
-            out[i, j] = q
+            out[i, j] = _code(rows[i, j], s, z, qmin, qmax)
+
+
+@numba.njit(parallel=True, cache=True)
+def fake_quantize_int(rows, scale, zero_point, qmin, qmax, out):
+    """out[i, j] = (code - zero_point[i]) * scale[i], computed in float64, stored in out's
+    dtype: quantize and dequantize in one pass."""
+    for i in numba.prange(rows.shape[0]):
+        s = scale[i]
+        z = zero_point[i]
+        for j in range(rows.shape[1]):
+            out[i, j] = (_code(rows[i, j], s, z, qmin, qmax) - z) * s
 
 
 @numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
-def mse_search_int(rows, scales, zero_points, qmin, qmax, best):
-    """best[i] = the column k of scales[i, k] whose quantization of row i has the least
-    squared error (the first on ties).
+def mse_errors_int(rows, scales, zero_points, qmin, qmax, errors):
+    """errors[i, k] = the squared error of row i quantized under scales[i, k].
 
-    The search multiplies by 1 / scale instead of dividing: a code can then differ from the
-    exact quotient's only within a rounding of a tie, which moves no error measurably; the
-    chosen scale is then applied exactly by ``quantize``. The error sum may be reassociated
-    (so the compiler vectorises it): it differs from an ordered sum in the last bits only.
+    Codes come from the exact float64 quotient, as everywhere else, so this kernel and the
+    array-namespace path (numpy or torch) see the same codes; the error sum may be reassociated
+    (so the compiler vectorises it): it differs from an ordered sum in the last bits only, and
+    the caller treats losses within a relative 1e-9 as equal.
     """
     n = rows.shape[1]
     for i in numba.prange(rows.shape[0]):
-        best_err = np.inf
-        best_k = 0
         for k in range(scales.shape[1]):
             s = scales[i, k]
             z = zero_points[i, k]
-            inv = 1.0 / s if s != 0.0 else 0.0
+            divisor = s if s > 0.0 else np.inf
             lo = qmin - z
             hi = qmax - z
             err = 0.0
             for j in range(n):
                 x = np.float64(rows[i, j])
-                q = min(max(np.rint(x * inv), lo), hi)
+                q = min(max(np.rint(x / divisor), lo), hi)
                 d = q * s - x
                 err += d * d
-            if err < best_err:
-                best_err = err
-                best_k = k
-        best[i] = best_k
+            errors[i, k] = err

@@ -1,7 +1,9 @@
-"""Compiled kernels for the hot paths of integer quantization (numba, when installed).
+"""Compiled kernels for the hot paths of integer quantization on numpy arrays (numba).
 
-Each function returns None when numba is missing (or for a case it does not cover), and the
-caller runs its numpy path; the tests check that both give the same codes.
+Each function returns None for a case it does not cover (a small block, a rounding mode other
+than nearest-even, numba missing), and the caller runs the array-namespace path; the tests
+check that both give the same codes. Torch tensors never come here: they take the
+array-namespace path, in torch operations, on their own device.
 """
 
 from __future__ import annotations
@@ -9,14 +11,28 @@ from __future__ import annotations
 import numpy as np
 
 from numfmt.formats import _kernels as _format_kernels
-from numfmt.quant.scheme import Mapping, QuantScheme
+from numfmt.quant.scheme import QuantScheme
 
 #: Blocks smaller than this stay in numpy (compiling or loading a kernel costs more).
 MIN_SIZE = 1 << 15
 
 
 def _ready(rows: np.ndarray) -> bool:
-    return rows.size >= MIN_SIZE and _format_kernels.available()
+    return (
+        isinstance(rows, np.ndarray)
+        and rows.size >= MIN_SIZE
+        and rows.dtype in (np.float32, np.float64)
+        and _format_kernels.available()
+    )
+
+
+def _int_scheme(scheme: QuantScheme) -> bool:
+    return (
+        scheme.kind == "int"
+        and scheme.rounding.value == "nearest-even"
+        and scheme.scale_rule != "gguf"
+        and scheme.mapping.value != "float-min"
+    )
 
 
 def row_minmax(rows) -> tuple[np.ndarray, np.ndarray] | None:
@@ -30,30 +46,53 @@ def row_minmax(rows) -> tuple[np.ndarray, np.ndarray] | None:
     return lo, hi
 
 
-def quantize_int(rows, scale, zero_point, scheme: QuantScheme) -> np.ndarray | None:
-    """Codes of an int target in the smallest signed/unsigned dtype, or None. NaN gives the
-    zero point's code and infinities clip, as in the numpy path."""
-    if not _ready(rows) or scheme.kind != "int" or scheme.rounding.value != "nearest-even":
+def _zeros(rows, zero_point):
+    if zero_point is None:
+        return np.zeros(rows.shape[0], np.int64)
+    return np.ascontiguousarray(zero_point, dtype=np.int64)
+
+
+def quantize_int(rows, scale, zero_point, scheme: QuantScheme, dtype) -> np.ndarray | None:
+    """Codes of an int target in ``dtype``, or None. NaN gives the zero point's code and
+    infinities clip, as in the array-namespace path."""
+    if not _ready(rows) or not _int_scheme(scheme):
         return None
     from numfmt.quant import _jit
 
-    dtype = np.dtype(
-        f"{'u' if scheme.mapping is Mapping.ASYMMETRIC else ''}int{8 if scheme.bits <= 8 else 16}"
-    )
     out = np.empty(rows.shape, dtype=dtype)
-    z = np.zeros(rows.shape[0], np.int64) if zero_point is None else zero_point.astype(np.int64)
-    _jit.quantize_int(np.ascontiguousarray(rows), scale, z, scheme.qmin, scheme.qmax, out)
+    scale = np.ascontiguousarray(scale, dtype=np.float64)
+    _jit.quantize_int(
+        np.ascontiguousarray(rows), scale, _zeros(rows, zero_point), scheme.qmin, scheme.qmax, out
+    )
     return out
 
 
-def mse_search(rows, lo0, hi0, scheme: QuantScheme, ratios: int) -> np.ndarray | None:
-    """The best clip ratio per row by exact mean square error, or None."""
-    if not _ready(rows):
+def fake_quantize_int(rows, scale, zero_point, scheme: QuantScheme, dtype) -> np.ndarray | None:
+    """dequantize(quantize(rows)) in one pass, in ``dtype`` (float32 or float64), or None."""
+    if not _ready(rows) or not _int_scheme(scheme):
         return None
     from numfmt.quant import _jit
-    from numfmt.quant.calibration import candidate_scales
 
-    r, s, z = candidate_scales(lo0, hi0, scheme, ratios)
-    best = np.empty(rows.shape[0], dtype=np.int64)
-    _jit.mse_search_int(np.ascontiguousarray(rows), s, z, scheme.qmin, scheme.qmax, best)
-    return r[best]
+    out = np.empty(rows.shape, dtype=dtype)
+    scale = np.ascontiguousarray(scale, dtype=np.float64)
+    _jit.fake_quantize_int(
+        np.ascontiguousarray(rows), scale, _zeros(rows, zero_point), scheme.qmin, scheme.qmax, out
+    )
+    return out
+
+
+def mse_errors(rows, scales, zero_points, scheme: QuantScheme) -> np.ndarray | None:
+    """Squared error of each row under each candidate scale (rows, candidates), or None."""
+    if not _ready(rows) or not _int_scheme(scheme):
+        return None
+    from numfmt.quant import _jit
+
+    errors = np.empty(scales.shape)
+    zeros = (
+        np.zeros(scales.shape, np.int64)
+        if zero_points is None
+        else np.ascontiguousarray(zero_points, dtype=np.int64)
+    )
+    s = np.ascontiguousarray(scales, dtype=np.float64)
+    _jit.mse_errors_int(np.ascontiguousarray(rows), s, zeros, scheme.qmin, scheme.qmax, errors)
+    return errors

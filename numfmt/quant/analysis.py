@@ -23,9 +23,9 @@ import numpy as np
 from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
 from numfmt.formats import FloatFormat, IntFormat, get_format, round_to
-from numfmt.quant import grid
+from numfmt.quant import _xp, grid
 from numfmt.quant.granularity import PerTensor
-from numfmt.quant.qparams import _as_scheme, as_array, choose_qparams, dequantize, quantize
+from numfmt.quant.qparams import as_scheme, choose_qparams, dequantize, quantize
 from numfmt.quant.report import error_report
 from numfmt.quant.tensor import quantize_tensor
 
@@ -66,6 +66,11 @@ class Curves(Displayable):
         }
 
 
+def _host(x: Any) -> np.ndarray:
+    """The numbers behind a figure live on the host: x read exactly, as numpy."""
+    return _xp.to_numpy(_xp.read(x)[0])
+
+
 def _list(a: np.ndarray) -> list[float]:
     return [float(v) for v in np.asarray(a, dtype=np.float64)]
 
@@ -84,7 +89,7 @@ def error_vs_bits(
         >>> [round(v) for v in c.series["intN"][1]]
         [16, 41]
     """
-    a, _ = as_array(x)
+    a = _host(x)
     if metric not in ("sqnr_db", "mse", "rmse", "mae", "cosine", "max_abs_error"):
         raise NumfmtError(f"unknown metric '{metric}'")
     series = {}
@@ -105,10 +110,12 @@ def clipping_curve(
 ) -> Curves:
     """MSE when every group keeps a fraction r of its minmax range, for r in (0, 1]; each
     method's choice is marked at its (mean) ratio and the MSE it gives."""
-    a, _ = as_array(x)
-    s = _as_scheme(scheme)
+    a = _host(x)
+    s = as_scheme(scheme)
     if a.size == 0:
         raise NumfmtError("the tensor is empty: there is nothing to clip")
+    if s.scale_rule == "gguf":
+        raise NumfmtError(f"{s} is llama.cpp's reference quantizer: it has no clip ratio")
     base = choose_qparams(a, s.with_(method="minmax"))
     g = base.grouping
     r_values = np.arange(1, ratios + 1) / ratios
@@ -133,10 +140,12 @@ def clipping_curve(
 
 
 def _mse_at(a, s, g, lo, hi, tensor_scale) -> float:
+    xp = _xp.namespace(a)
     total = 0.0
     for rows, lo_p, hi_p in zip(g.blocks(a), g.split_params(lo), g.split_params(hi), strict=True):
-        scale, zero = grid.scales(lo_p, hi_p, s, tensor_scale)
-        q = grid.dequantize_rows(grid.quantize_rows(rows, scale, zero, s), scale, zero, s)
+        sc = grid.scales(xp, lo_p, hi_p, s, tensor_scale)
+        codes = grid.quantize_rows(xp, rows, sc.scale, sc.zero_point, sc.minimum, s)
+        q = grid.dequantize_rows(xp, codes, sc.scale, sc.zero_point, sc.minimum, s)
         total += float(np.square(q - rows).sum())
     return total / a.size
 
@@ -176,9 +185,10 @@ def grid_view(x: Any, scheme: Any = "int4", group: int | None = None, bins: int 
 
     For a per-tensor scheme the whole tensor is shown; otherwise ``group`` picks one group
     (default: the one with the widest range). The histogram covers the grid and a fifth of
-    its span on either side; values beyond the grid (clipped) are counted apart.
+    its span on either side; values beyond the grid (clipped: more than half a step past the
+    last level, as the error report counts them) are counted apart.
     """
-    a, _ = as_array(x)
+    a = _host(x)
     if a.size == 0:
         raise NumfmtError("the tensor is empty: there is nothing to draw")
     qp = choose_qparams(a, scheme)
@@ -194,14 +204,21 @@ def grid_view(x: Any, scheme: Any = "int4", group: int | None = None, bins: int 
         owner = g.expand(np.arange(g.num_groups).reshape(g.scale_shape))
         values = a[owner == index]
     i = index or 0
-    scale = float(qp.effective_scale.reshape(-1)[i])
-    zero = None if qp.zero_point is None else int(qp.zero_point.reshape(-1)[i])
-    levels = (grid.grid_values(s) - (zero or 0)) * scale
+
+    def pick(p):
+        return None if p is None else float(np.asarray(p).reshape(-1)[i])
+
+    scale = pick(qp.effective_scale)
+    zero = None if qp.zero_point is None else int(np.asarray(qp.zero_point).reshape(-1)[i])
+    if s.kind == "int" and s.bits > 12:
+        raise NumfmtError(f"{s} has {2**s.bits:,} levels: too many to draw")
+    levels = np.sort((grid.grid_values(s) - (zero or 0)) * scale + (pick(qp.minimum) or 0.0))
+    below, above = (pick(b) for b in grid.clip_bounds(qp))  # the report's own definition
     span = float(levels[-1] - levels[0]) or 1.0
     window = (float(levels[0]) - 0.2 * span, float(levels[-1]) + 0.2 * span)
     count = int(max(10, min(bins, values.size // 4)))
     counts, edges = np.histogram(values, bins=count, range=window)
-    lo, hi = float(qp.lo.reshape(-1)[i]), float(qp.hi.reshape(-1)[i])
+    lo, hi = pick(qp.lo), pick(qp.hi)
     return GridView(
         str(s),
         counts,
@@ -211,8 +228,8 @@ def grid_view(x: Any, scheme: Any = "int4", group: int | None = None, bins: int 
         hi,
         zero,
         index,
-        clipped_below=int(np.count_nonzero(values < levels[0])),
-        clipped_above=int(np.count_nonzero(values > levels[-1])),
+        clipped_below=int(np.count_nonzero(values < below)),
+        clipped_above=int(np.count_nonzero(values > above)),
         data_min=float(values.min()),
         data_max=float(values.max()),
     )
@@ -230,7 +247,9 @@ class FormatRanges(Displayable):
 
 def format_ranges(formats: tuple[str, ...] | list[str] = DEFAULT_RANGE_FORMATS) -> FormatRanges:
     """log2 of each format's smallest positive, smallest normal and largest value, and its
-    precision in bits (integers: 1 .. max, with as many bits of precision as value bits)."""
+    precision in bits: ``stored_bits`` (the mantissa field: 23 for float32) and
+    ``precision_bits`` (with the hidden leading 1: 24). Integers: 1 .. max, with as many
+    bits of precision as value bits."""
     rows = []
     for name in formats:
         fmt = get_format(name)
@@ -243,6 +262,7 @@ def format_ranges(formats: tuple[str, ...] | list[str] = DEFAULT_RANGE_FORMATS) 
                     "log2_min_normal": float(fmt.emin),
                     "log2_max": float(np.log2(float(fmt.max_value))),
                     "precision_bits": fmt.precision,
+                    "stored_bits": fmt.mantissa_bits,
                 }
             )
         elif isinstance(fmt, IntFormat):
@@ -254,6 +274,7 @@ def format_ranges(formats: tuple[str, ...] | list[str] = DEFAULT_RANGE_FORMATS) 
                     "log2_min_normal": 0.0,
                     "log2_max": float(np.log2(fmt.max_value)),
                     "precision_bits": fmt.bits - int(fmt.signed),
+                    "stored_bits": fmt.bits - int(fmt.signed),
                 }
             )
         else:

@@ -1,19 +1,22 @@
 """Range selection: the methods that choose each group's range [lo, hi] before it becomes a scale.
 
-Every method has the same signature, ``method(rows, scheme, tensor_scale, **options)``, takes a
-2-D block whose rows are groups, and returns per-row ``(lo, hi)``:
+Every method has the same signature, ``method(xp, rows, scheme, tensor_scale, **options)``,
+takes a 2-D block whose rows are groups (a numpy array or a torch tensor), and returns per-row
+``(lo, hi)`` as float64 arrays of the same library, on the same device:
 
 ===============  =================================================================  ============
 method           chooses                                                            options
 ===============  =================================================================  ============
 minmax           the extremes of the group                                          -
-percentile       the p-th percentile of |x| (asymmetric: of x, at both ends)        percentile
+percentile       the p-th percentile of |x| (asymmetric: of x, at both ends), with  percentile
+                 linear interpolation between order statistics
 mse              the clip ratio (of the minmax range) whose quantization error has  ratios
                  the least mean square, by grid search (ratio 1 included, so it
                  is never worse than minmax)
 search           mse with your own loss(rows, rows_quantized) -> per-row losses     loss, ratios
                  (or one number, then one ratio serves every group): the hook the
-                 model layer uses for cross-entropy calibration
+                 model layer uses for cross-entropy calibration. Python only:
+                 ``choose_qparams(x, scheme, method="search", loss=fn)``
 entropy          the threshold whose clipped, quantized histogram is closest to     bins
                  the original in KL divergence (TensorRT's calibrator)
 l2_histogram     the histogram range whose estimated L2 quantization error is       bins
@@ -21,8 +24,10 @@ l2_histogram     the histogram range whose estimated L2 quantization error is   
                  side (what torch's HistogramObserver does)
 ===============  =================================================================  ============
 
-``entropy`` and ``l2_histogram`` work on histograms (2048 bins by default); they suit one
-tensor of activations best, and cost O(rows x bins) or more per call.
+The searches choose, among candidates whose loss is within a relative 1e-9 of the least, the
+first (the widest range): sums taken in different orders (numpy, torch, the compiled kernel)
+then choose the same candidate. ``entropy`` and ``l2_histogram`` build one histogram per group
+(2048 bins by default) and are vectorised over groups; they suit activations per tensor best.
 """
 
 from __future__ import annotations
@@ -32,245 +37,284 @@ from typing import Any
 
 import numpy as np
 
-from numfmt.errors import NumfmtError
 from numfmt.formats.rounding import Rounding
-from numfmt.quant import grid
+from numfmt.quant import _xp, grid
 from numfmt.quant.scheme import Mapping, QuantScheme
 
-Range = tuple[np.ndarray, np.ndarray]
+#: Candidates within this relative distance of the least loss count as equal (the first wins).
+TIE = 1e-9
 
 
-def minmax(rows: np.ndarray, scheme: QuantScheme, tensor_scale=None) -> Range:
+def minmax(xp, rows, scheme: QuantScheme, tensor_scale=None):
     """The extremes of each group."""
-    from numfmt.quant import _kernels
-
-    fused = _kernels.row_minmax(rows)
-    if fused is not None:
-        return fused
-    return rows.min(axis=1).astype(np.float64), rows.max(axis=1).astype(np.float64)
+    return _xp.row_min_max(xp, rows)
 
 
-def percentile(rows, scheme, tensor_scale=None, percentile: float = 99.99) -> Range:
-    """The p-th percentile of |x| (symmetric), or of x at both ends (asymmetric)."""
+def percentile(xp, rows, scheme: QuantScheme, tensor_scale=None, percentile: float = 99.99):
+    """The p-th percentile of |x| (symmetric), or of x at both ends (otherwise)."""
     if scheme.mapping is Mapping.SYMMETRIC:
-        a = np.percentile(np.abs(rows), percentile, axis=1)
+        a = _quantiles(xp, xp.abs(rows), [percentile / 100])[:, 0]
         return -a, a
-    lo = np.percentile(rows, 100 - percentile, axis=1)
-    return lo, np.percentile(rows, percentile, axis=1)
+    both = _quantiles(xp, rows, [1 - percentile / 100, percentile / 100])
+    return both[:, 0], both[:, 1]
 
 
-def mse(rows, scheme, tensor_scale=None, ratios: int = 100) -> Range:
+def _quantiles(xp, rows, qs: list[float]):
+    """Per-row quantiles with linear interpolation (numpy's default), (rows, len(qs))."""
+    n = rows.shape[1]
+    positions = [q * (n - 1) for q in qs]
+    below = [int(np.floor(p)) for p in positions]
+    above = [min(b + 1, n - 1) for b in below]
+    stats = _xp.order_statistics(xp, rows, below + above)
+    k = len(qs)
+    frac = _xp.asarray_like(
+        xp, [p - b for p, b in zip(positions, below, strict=True)], rows, xp.float64
+    )
+    lo, hi = stats[:, :k], stats[:, k:]
+    return lo + (hi - lo) * frac[None, :]
+
+
+def mse(xp, rows, scheme: QuantScheme, tensor_scale=None, ratios: int = 100):
     """The clip ratio of least mean square quantization error, by grid search."""
-    return search(rows, scheme, tensor_scale, ratios=ratios, loss=None)
+    return search(xp, rows, scheme, tensor_scale, ratios=ratios, loss=None)
 
 
 def search(
+    xp,
     rows,
-    scheme,
+    scheme: QuantScheme,
     tensor_scale=None,
     ratios: int = 100,
-    loss: Callable[[np.ndarray, np.ndarray], Any] | None = None,
-) -> Range:
+    loss: Callable[[Any, Any], Any] | None = None,
+):
     """Grid search over clip ratios k / ratios (k = ratios .. 1) of the minmax range.
 
     Args:
         loss: ``loss(rows, rows_quantized)`` -> a loss per row, or one number for all rows
             (then every group takes the same ratio). Default: the mean square error.
     """
-    lo0, hi0 = minmax(rows, scheme)
+    lo0, hi0 = minmax(xp, rows, scheme)
     if scheme.rounding is not Rounding.NEAREST_EVEN:
         scheme = scheme.with_(rounding=Rounding.NEAREST_EVEN)  # search on the deterministic grid
-    if loss is None and scheme.kind == "int":
+    r, scales, zeros, minima = grid.candidate_scales(xp, lo0, hi0, scheme, ratios, tensor_scale)
+    if loss is None:
+        errors = _squared_errors(xp, rows, scales, zeros, minima, scheme)
+    else:
+        columns = []
+        for k in range(ratios):
+            z = None if zeros is None else zeros[:, k]
+            m = None if minima is None else minima[:, k]
+            approx = _fake(xp, rows, scales[:, k], z, m, scheme)
+            value = xp.asarray(loss(rows, approx), dtype=xp.float64, device=_xp.device(rows))
+            columns.append(xp.broadcast_to(xp.reshape(value, (-1,)), (rows.shape[0],)))
+        errors = xp.stack(columns, axis=1)
+    best = first_least(xp, errors)
+    chosen = xp.take(r, best)
+    return lo0 * chosen, hi0 * chosen
+
+
+def first_least(xp, losses):
+    """Per row, the first column whose loss is within a relative TIE of the least."""
+    least = xp.min(losses, axis=1, keepdims=True)
+    close = losses <= least + xp.abs(least) * TIE
+    return xp.argmax(xp.astype(close, xp.int8), axis=1)
+
+
+def _fake(xp, rows, scale, zero, minimum, scheme):
+    codes = grid.quantize_rows(xp, rows, scale, zero, minimum, scheme)
+    return grid.dequantize_rows(xp, codes, scale, zero, minimum, scheme)
+
+
+def _squared_errors(xp, rows, scales, zeros, minima, scheme: QuantScheme):
+    """Sum of squared errors of each row under each candidate column, (rows, candidates)."""
+    if _xp.is_numpy(xp) and scheme.kind == "int" and minima is None:
         from numfmt.quant import _kernels
 
-        best = _kernels.mse_search(rows, lo0, hi0, scheme, ratios)
-        if best is None:
-            best = _mse_search_int(rows, lo0, hi0, scheme, ratios)
-        return lo0 * best, hi0 * best
-    best_loss = np.full(rows.shape[0], np.inf)
-    best = np.ones(rows.shape[0])
-    for k in range(ratios, 0, -1):  # from the full range down: ties keep the wider range
-        r = k / ratios
-        s, z = grid.scales(lo0 * r, hi0 * r, scheme, tensor_scale)
-        approx = grid.dequantize_rows(grid.quantize_rows(rows, s, z, scheme), s, z, scheme)
-        if loss is None:
-            value = np.mean(np.square(approx - rows), axis=1)
-        else:
-            value = np.broadcast_to(np.asarray(loss(rows, approx), dtype=np.float64), best.shape)
-        better = value < best_loss
-        best_loss = np.where(better, value, best_loss)
-        best = np.where(better, r, best)
-    return lo0 * best, hi0 * best
+        errors = _kernels.mse_errors(rows, scales, zeros, scheme)
+        if errors is not None:
+            return errors
+    n_rows, width = rows.shape
+    count = scales.shape[1]
+    out = []
+    for part in _xp.row_chunks(n_rows, width * count, _xp.on_cpu(rows)):
+        block = rows[part]
+        flat = xp.reshape(
+            xp.broadcast_to(block[:, None, :], (block.shape[0], count, width)), (-1, width)
+        )
 
+        def column(a, part=part):
+            return None if a is None else xp.reshape(a[part], (-1,))
 
-def candidate_scales(lo0, hi0, scheme: QuantScheme, ratios: int):
-    """(ratios, scales, zero points) of the grid search: column k keeps ratio r_k of each
-    row's range, from the full range down (so that ties keep the wider range)."""
-    r = np.arange(ratios, 0, -1) / ratios
-    lo = lo0[:, None] * r[None, :]
-    hi = hi0[:, None] * r[None, :]
-    s, z = grid.scales(lo.reshape(-1), hi.reshape(-1), scheme)
-    z = np.zeros(lo.shape, np.int64) if z is None else z.reshape(lo.shape)
-    return r, s.reshape(lo.shape), z
-
-
-def _mse_search_int(rows, lo0, hi0, scheme: QuantScheme, ratios: int) -> np.ndarray:
-    """The numpy twin of the compiled search (int targets): chunks of rows that fit in cache,
-    buffers reused, 1 / scale multiplied as the kernel does."""
-    r, scales, zeros = candidate_scales(lo0, hi0, scheme, ratios)
-    with np.errstate(divide="ignore"):
-        inverse = np.where(scales > 0, 1.0 / np.where(scales > 0, scales, 1.0), 0.0)
-    lows, highs = scheme.qmin - zeros, scheme.qmax - zeros
-    best = np.zeros(rows.shape[0], dtype=np.int64)
-    chunk = max(1, (1 << 17) // max(rows.shape[1], 1))
-    for start in range(0, rows.shape[0], chunk):
-        part = slice(start, start + chunk)
-        block = rows[part].astype(np.float64)
-        buf = np.empty_like(block)
-        errors = np.empty((block.shape[0], len(r)))
-        for k in range(len(r)):
-            np.multiply(block, inverse[part, k, None], out=buf)
-            np.rint(buf, out=buf)
-            np.clip(buf, lows[part, k, None], highs[part, k, None], out=buf)
-            buf *= scales[part, k, None]
-            buf -= block
-            np.square(buf, out=buf)
-            errors[:, k] = buf.sum(axis=1)
-        best[part] = np.argmin(errors, axis=1)  # the first of equal errors: the wider range
-    return r[best]
+        approx = _fake(xp, flat, column(scales), column(zeros), column(minima), scheme)
+        err = approx - xp.astype(flat, xp.float64)
+        out.append(xp.reshape(xp.sum(err * err, axis=1), (block.shape[0], count)))
+    return out[0] if len(out) == 1 else xp.concat(out, axis=0)
 
 
 # -- histogram methods ---------------------------------------------------------------------------
-def entropy(rows, scheme, tensor_scale=None, bins: int = 2048) -> Range:
+def histograms(xp, rows, lo, hi, bins: int):
+    """Per-row histograms of rows over [lo, hi] (equal bins, the last one closed), float64."""
+    n_rows = rows.shape[0]
+    width = hi - lo
+    scale = xp.where(
+        width > 0, bins / xp.where(width > 0, width, xp.ones_like(width)), xp.zeros_like(width)
+    )
+    pos = xp.floor((xp.astype(rows, xp.float64) - lo[:, None]) * scale[:, None])
+    index = xp.astype(xp.clip(pos, 0, bins - 1), xp.int64)
+    offsets = xp.arange(n_rows, device=_xp.device(rows), dtype=xp.int64)[:, None] * bins
+    return _xp.bincount_rows(xp, index + offsets, None, n_rows, bins)
+
+
+def entropy(xp, rows, scheme: QuantScheme, tensor_scale=None, bins: int = 2048):
     """TensorRT's KL-divergence threshold, on a histogram of |x| per group."""
-    levels = _positive_levels(scheme)
-    amax = np.abs(rows).max(axis=1).astype(np.float64)
-    out = np.empty(rows.shape[0])
-    for i, row in enumerate(rows):
-        if amax[i] == 0:
-            out[i] = 0.0
-            continue
-        hist, edges = np.histogram(np.abs(row), bins=bins, range=(0.0, amax[i]))
-        out[i] = entropy_threshold(hist, edges, levels)
-    lo, hi = minmax(rows, scheme)
-    return np.maximum(lo, -out), np.minimum(hi, out)
+    lo, hi = minmax(xp, rows, scheme)
+    amax = xp.maximum(-lo, hi)
+    hist = histograms(xp, xp.abs(rows), xp.zeros_like(amax), amax, bins)
+    t = entropy_thresholds(xp, hist, amax, positive_levels(scheme))
+    return xp.maximum(lo, -t), xp.minimum(hi, t)
 
 
-def entropy_threshold(hist: np.ndarray, edges: np.ndarray, levels: int) -> float:
-    """The |x| threshold that minimises KL(P || Q) for a histogram of |x| from 0.
+def entropy_thresholds(xp, hist, top, levels: int):
+    """Per row, the |x| threshold that minimises KL(P || Q) for a histogram of |x| from 0 to
+    ``top`` (per row).
 
     For each candidate bin count i (from ``levels`` up, at most 256 candidates): P is the
     histogram cut at i with the outliers added to its last bin; Q squeezes the first i bins
     into ``levels`` chunks of i // levels bins (the last chunk takes the remainder), each
     chunk's count spread evenly over its non-empty bins.
     """
-    hist = np.asarray(hist, dtype=np.float64)
-    n = len(hist)
+    n_rows, n = hist.shape
     if n <= levels:
-        return float(edges[-1])
+        return top
+    dev = _xp.device(hist)
     candidates = np.unique(np.linspace(levels, n, min(256, n - levels + 1)).astype(int))
-    tail = np.concatenate([np.cumsum(hist[::-1])[::-1], [0.0]])  # tail[i] = sum(hist[i:])
-    best, best_kl = n, np.inf
+    zero = xp.zeros((n_rows, 1), dtype=xp.float64, device=dev)
+    cum = xp.concat([zero, xp.cumulative_sum(hist, axis=1)], axis=1)  # cum[:, i] = sum(h[:i])
+    nonzero = xp.astype(hist > 0, xp.float64)
+    cum_nz = xp.concat([zero, xp.cumulative_sum(nonzero, axis=1)], axis=1)
+    total = cum[:, n]
+    kls = []
     for i in candidates:
-        p = hist[:i].copy()
-        p[-1] += tail[i]
-        chunk = np.minimum(np.arange(i) // (i // levels), levels - 1)  # the last takes the rest
-        nonzero = hist[:i] > 0
-        totals = np.bincount(chunk, weights=hist[:i], minlength=levels)
-        counts = np.bincount(chunk, weights=nonzero, minlength=levels)
-        q = np.where(nonzero, totals[chunk] / np.maximum(counts[chunk], 1), 0.0)
-        kl = _kl(p, q)
-        if kl < best_kl:
-            best, best_kl = i, kl
-    return float(edges[best])
+        step = i // levels
+        bounds = np.minimum(np.arange(levels + 1) * step, i)
+        bounds[-1] = i
+        b = _xp.asarray_like(xp, bounds, hist, xp.int64)
+        totals = xp.take(cum, b[1:], axis=1) - xp.take(cum, b[:-1], axis=1)
+        counts = xp.take(cum_nz, b[1:], axis=1) - xp.take(cum_nz, b[:-1], axis=1)
+        chunk = _xp.asarray_like(xp, np.minimum(np.arange(i) // step, levels - 1), hist, xp.int64)
+        spread = xp.take(totals / xp.maximum(counts, 1.0), chunk, axis=1)
+        q = xp.where(nonzero[:, :i] > 0, spread, xp.zeros_like(spread))
+        p = hist[:, :i]
+        p = xp.concat([p[:, :-1], p[:, -1:] + (total - cum[:, i])[:, None]], axis=1)
+        kls.append(_kl(xp, p, q))
+    best = first_least(xp, xp.stack(kls, axis=1))
+    chosen = xp.take(_xp.asarray_like(xp, candidates, hist, xp.float64), best)
+    return top * chosen / n
 
 
-def _kl(p: np.ndarray, q: np.ndarray) -> float:
-    p_sum, q_sum = p.sum(), q.sum()
-    if p_sum == 0 or q_sum == 0:
-        return np.inf
-    p, q = p / p_sum, q / q_sum
-    mask = p > 0
-    q = np.where(q > 0, q, 1e-12)  # smoothing where P has mass and Q none
-    return float(np.sum(p[mask] * np.log(p[mask] / q[mask])))
+def _kl(xp, p, q):
+    """KL(P || Q) per row of two unnormalised histograms (inf where either is empty)."""
+    p_sum = xp.sum(p, axis=1, keepdims=True)
+    q_sum = xp.sum(q, axis=1, keepdims=True)
+    pn = p / xp.where(p_sum > 0, p_sum, xp.ones_like(p_sum))
+    qn = q / xp.where(q_sum > 0, q_sum, xp.ones_like(q_sum))
+    qn = xp.where(qn > 0, qn, xp.full_like(qn, 1e-12))  # smoothing where P has mass and Q none
+    safe = xp.where(pn > 0, pn, xp.ones_like(pn))
+    kl = xp.sum(xp.where(pn > 0, pn * xp.log(safe / qn), xp.zeros_like(pn)), axis=1)
+    empty = (p_sum[:, 0] == 0) | (q_sum[:, 0] == 0)
+    return xp.where(empty, xp.full_like(kl, float("inf")), kl)
 
 
-def l2_histogram(rows, scheme, tensor_scale=None, bins: int = 2048) -> Range:
+def l2_histogram(xp, rows, scheme: QuantScheme, tensor_scale=None, bins: int = 2048):
     """The histogram range of least estimated L2 error, shrunk a bin at a time."""
-    lo0, hi0 = minmax(rows, scheme)
-    symmetric = scheme.mapping is Mapping.SYMMETRIC
-    los, his = np.empty(rows.shape[0]), np.empty(rows.shape[0])
-    levels = _levels(scheme)
-    for i, row in enumerate(rows):
-        if symmetric:
-            a = max(-lo0[i], hi0[i])
-            hist, edges = np.histogram(np.abs(row), bins=bins, range=(0.0, a or 1.0))
-            _, t = l2_range(hist, edges, levels, symmetric=True)
-            los[i], his[i] = -t, t
-        else:
-            hist, edges = np.histogram(row, bins=bins, range=(lo0[i], hi0[i] or lo0[i] + 1))
-            los[i], his[i] = l2_range(hist, edges, levels, symmetric=False)
-    return np.maximum(los, lo0), np.minimum(his, hi0)
+    lo0, hi0 = minmax(xp, rows, scheme)
+    levels = num_levels(scheme)
+    if scheme.mapping is Mapping.SYMMETRIC:
+        a = xp.maximum(-lo0, hi0)
+        top = xp.where(a > 0, a, xp.ones_like(a))
+        hist = histograms(xp, xp.abs(rows), xp.zeros_like(top), top, bins)
+        _, t = l2_ranges(xp, hist, xp.zeros_like(top), top, levels, symmetric=True)
+        return xp.maximum(-t, lo0), xp.minimum(t, hi0)
+    top = xp.where(hi0 > lo0, hi0, lo0 + 1)
+    hist = histograms(xp, rows, lo0, top, bins)
+    lo, hi = l2_ranges(xp, hist, lo0, top, levels, symmetric=False)
+    return xp.maximum(lo, lo0), xp.minimum(hi, hi0)
 
 
-def l2_range(hist, edges, levels: int, symmetric: bool) -> tuple[float, float]:
-    """The range [lo, hi] (bin edges) of least estimated L2 quantization error.
+def l2_ranges(xp, hist, first, last, levels: int, symmetric: bool):
+    """Per row, the range [lo, hi] (bin edges) of least estimated L2 quantization error, for
+    histograms over [first, last] (per row).
 
     The error of a candidate range is, per bin, (count) x (mean square distance): to the grid
     step's uniform noise Delta^2 / 12 inside the range, and to the nearer edge outside (each
     bin's values taken as uniform over the bin). Prefix sums make every candidate O(1).
     Symmetric: a histogram of |x| from 0, where only the top edge moves (all candidates);
-    asymmetric: both edges move, from whichever side lowers the error more.
+    otherwise both edges move, from whichever side lowers the error more.
     """
-    c = np.asarray(hist, dtype=np.float64)
-    n = len(c)
-    width = edges[1] - edges[0]
-    mid = (edges[:-1] + edges[1:]) / 2
-    s0 = np.concatenate([[0.0], np.cumsum(c)])
-    s1 = np.concatenate([[0.0], np.cumsum(c * mid)])
-    s2 = np.concatenate([[0.0], np.cumsum(c * mid * mid)])
-    spread = width * width / 12
+    n_rows, n = hist.shape
+    dev = _xp.device(hist)
+    width = (last - first) / n
+    steps = xp.arange(n + 1, dtype=xp.float64, device=dev)
+    edges = first[:, None] + width[:, None] * steps[None, :]
+    mid = (edges[:, :-1] + edges[:, 1:]) / 2
+    zero = xp.zeros((n_rows, 1), dtype=xp.float64, device=dev)
+
+    def prefix(a):
+        return xp.concat([zero, xp.cumulative_sum(a, axis=1)], axis=1)
+
+    s0, s1, s2 = prefix(hist), prefix(hist * mid), prefix(hist * mid * mid)
+    spread = (width * width / 12)[:, None]
+
+    def at(a, i):  # a[row, i[row]] for per-row column indices (n_rows, k)
+        return xp.take_along_axis(a, i, axis=1)
 
     def error(i, j):
-        lo_e, hi_e = edges[i], edges[j]
-        left = s2[i] - 2 * lo_e * s1[i] + lo_e**2 * s0[i] + s0[i] * spread
-        n_r = s0[n] - s0[j]
-        right = (s2[n] - s2[j]) - 2 * hi_e * (s1[n] - s1[j]) + hi_e**2 * n_r + n_r * spread
+        lo_e, hi_e = at(edges, i), at(edges, j)
+        s0i, s0j = at(s0, i), at(s0, j)
+        left = at(s2, i) - 2 * lo_e * at(s1, i) + lo_e * lo_e * s0i + s0i * spread
+        n_r = s0[:, n:] - s0j
+        right = (s2[:, n:] - at(s2, j)) - 2 * hi_e * (s1[:, n:] - at(s1, j))
+        right = right + hi_e * hi_e * n_r + n_r * spread
         span = (hi_e - lo_e) * (2 if symmetric else 1)
         step = span / max(levels - 1, 1)
-        inside = (s0[j] - s0[i]) * step * step / 12
+        inside = (s0j - s0i) * step * step / 12
         return (0.0 if symmetric else left) + right + inside
 
     if symmetric:
-        j = np.arange(1, n + 1)
-        errs = error(0, j)
-        best = int(j[np.argmin(errs)])
-        return 0.0, float(edges[best])
-    i, j = 0, n
-    best_err, best = error(0, n), (0, n)
-    while j - i > 1:
+        j = xp.broadcast_to(xp.arange(1, n + 1, device=dev, dtype=xp.int64)[None, :], (n_rows, n))
+        best = first_least(xp, error(xp.zeros_like(j), j)) + 1
+        return xp.zeros_like(first), xp.take_along_axis(edges, best[:, None], axis=1)[:, 0]
+    i = xp.zeros((n_rows, 1), dtype=xp.int64, device=dev)
+    j = xp.full((n_rows, 1), n, dtype=xp.int64, device=dev)
+    best_err = error(i, j)
+    best_i, best_j = i, j
+    for _ in range(n - 1):
         left, right = error(i + 1, j), error(i, j - 1)
-        i, j = (i + 1, j) if left <= right else (i, j - 1)
-        e = min(left, right)
-        if e < best_err:
-            best_err, best = e, (i, j)
-    return float(edges[best[0]]), float(edges[best[1]])
+        move_left = left <= right
+        i = xp.where(move_left, i + 1, i)
+        j = xp.where(move_left, j, j - 1)
+        e = xp.minimum(left, right)
+        better = e < best_err
+        best_err = xp.where(better, e, best_err)
+        best_i, best_j = xp.where(better, i, best_i), xp.where(better, j, best_j)
+    return at(edges, best_i)[:, 0], at(edges, best_j)[:, 0]
 
 
-def _levels(scheme: QuantScheme) -> int:
+def num_levels(scheme: QuantScheme) -> int:
     """How many values the grid has."""
     if scheme.kind == "int":
         return scheme.qmax - scheme.qmin + 1
     return len(grid.grid_values(scheme))
 
 
-def _positive_levels(scheme: QuantScheme) -> int:
-    values = grid.grid_values(scheme)
-    return int(np.count_nonzero(values > 0))
+def positive_levels(scheme: QuantScheme) -> int:
+    if scheme.kind == "int":
+        return scheme.qmax
+    return int(np.count_nonzero(grid.grid_values(scheme) > 0))
 
 
 # -- registry ------------------------------------------------------------------------------------
-METHODS: dict[str, Callable[..., Range]] = {
+IMPLEMENTATIONS: dict[str, Callable[..., Any]] = {
     "minmax": minmax,
     "percentile": percentile,
     "mse": mse,
@@ -279,54 +323,7 @@ METHODS: dict[str, Callable[..., Range]] = {
     "l2_histogram": l2_histogram,
 }
 
-_OPTIONS = {
-    "minmax": {},
-    "percentile": {"percentile": float},
-    "mse": {"ratios": int},
-    "search": {"ratios": int, "loss": object},
-    "entropy": {"bins": int},
-    "l2_histogram": {"bins": int},
-}
-_SHORT_OPTION = {
-    "percentile": "percentile",
-    "mse": "ratios",
-    "entropy": "bins",
-    "l2_histogram": "bins",
-    "search": "ratios",
-}
 
-
-def check_method(name: str, options: dict[str, Any]) -> None:
-    """Raise a clear NumfmtError for an unknown method or option, or an option out of range."""
-    if name not in METHODS:
-        raise NumfmtError(f"unknown calibration method '{name}'; use {', '.join(METHODS)}")
-    for key, value in options.items():
-        if key not in _OPTIONS[name]:
-            allowed = ", ".join(_OPTIONS[name]) or "no options"
-            raise NumfmtError(f"'{name}' takes {allowed}, not '{key}'")
-        if key == "percentile" and not 0 < float(value) <= 100:
-            raise NumfmtError(f"a percentile lies in (0, 100], not {value}")
-        if key in ("ratios", "bins") and (int(value) != value or int(value) < 1):
-            raise NumfmtError(f"{key} must be a positive integer, not {value}")
-        if key == "loss" and not callable(value):
-            raise NumfmtError("loss must be a callable: loss(rows, rows_quantized)")
-    if name == "search" and "loss" not in options:
-        raise NumfmtError(
-            "'search' needs loss=callable(rows, rows_quantized); 'mse' is the default loss"
-        )
-
-
-def parse_argument(method: str, text: str) -> dict[str, Any]:
-    """``percentile:99.9`` -> {'percentile': 99.9}; ``mse:200`` -> {'ratios': 200}."""
-    key = _SHORT_OPTION.get(method)
-    if key is None:
-        raise NumfmtError(f"'{method}' takes no argument")
-    try:
-        return {key: _OPTIONS[method][key](text)}
-    except ValueError:
-        raise NumfmtError(f"cannot read '{text}' as the {key} of {method}") from None
-
-
-def calibrate(rows: np.ndarray, scheme: QuantScheme, tensor_scale: float | None = None) -> Range:
-    """Run the scheme's method on a block of groups."""
-    return METHODS[scheme.method](rows, scheme, tensor_scale, **scheme.method_options)
+def calibrate(xp, rows, scheme: QuantScheme, tensor_scale=None):
+    """Run the scheme's method on a block of groups: per-row (lo, hi), float64."""
+    return IMPLEMENTATIONS[scheme.method](xp, rows, scheme, tensor_scale, **scheme.method_options)

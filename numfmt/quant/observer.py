@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from numfmt.errors import NumfmtError
-from numfmt.quant import calibration, grid
+from numfmt.quant import _xp, calibration, grid
 from numfmt.quant.granularity import Grouping, PerTensor
-from numfmt.quant.qparams import QParams, _as_scheme, as_array
+from numfmt.quant.qparams import QParams, as_scheme
 from numfmt.quant.scheme import Mapping, QuantScheme
 
 HISTOGRAM_METHODS = ("percentile", "entropy", "l2_histogram", "mse")
@@ -44,7 +44,7 @@ class Observer:
         momentum: float = 0.01,
         bins: int = 2048,
     ) -> None:
-        self.scheme = _as_scheme(scheme)
+        self.scheme = as_scheme(scheme)
         if averaging not in ("running", "moving"):
             raise NumfmtError(f"averaging is 'running' or 'moving', not '{averaging}'")
         if not 0 < momentum <= 1:
@@ -64,23 +64,27 @@ class Observer:
         self.hist: np.ndarray | None = None
         self.edges: np.ndarray | None = None
         self.batches = 0
+        self._device = None  # where the observed tensors lived (None: numpy)
 
     def update(self, x: Any) -> Observer:
-        """Add a batch (NaN and inf are refused)."""
-        a, _ = as_array(x)
-        if a.size == 0:
+        """Add a batch, a numpy array or a torch tensor (NaN and inf are refused). The
+        statistics are reduced where the batch lives; only per-group numbers come to the host."""
+        a, xp = _xp.read(x)
+        if int(np.prod(a.shape)) == 0:
             return self
-        if not np.isfinite(a).all():
+        if not bool(xp.all(xp.isfinite(a))):
             raise NumfmtError("the batch holds NaN or infinite values; the observer refuses them")
-        grouping = Grouping(a.shape, self.scheme.granularity)
+        grouping = Grouping(tuple(a.shape), self.scheme.granularity)
         if self.grouping is not None and grouping.scale_shape != self.grouping.scale_shape:
             raise NumfmtError(
                 f"this batch has {grouping.num_groups} groups; earlier ones had "
                 f"{self.grouping.num_groups} (shape {self.grouping.shape})"
             )
-        blocks = grouping.blocks(a)
-        lo = grouping.join_params([r.min(axis=1) for r in blocks]).astype(np.float64)
-        hi = grouping.join_params([r.max(axis=1) for r in blocks]).astype(np.float64)
+        if _xp.is_torch(a):
+            self._device = a.device
+        ranges = [_xp.row_min_max(xp, rows) for rows in grouping.blocks(a)]
+        lo = _xp.to_numpy(grouping.join_params([r[0] for r in ranges])).astype(np.float64)
+        hi = _xp.to_numpy(grouping.join_params([r[1] for r in ranges])).astype(np.float64)
         if self.lo is None:
             self.grouping, self.lo, self.hi = grouping, lo, hi
         elif self.averaging == "running":
@@ -89,20 +93,23 @@ class Observer:
             m = self.momentum
             self.lo, self.hi = (1 - m) * self.lo + m * lo, (1 - m) * self.hi + m * hi
         if self.scheme.method in HISTOGRAM_METHODS:
-            self._add_to_histogram(a.reshape(-1))
+            self._add_to_histogram(xp, xp.reshape(a, (1, -1)))
         self.batches += 1
         return self
 
-    def _add_to_histogram(self, values: np.ndarray) -> None:
+    def _add_to_histogram(self, xp, values) -> None:
         symmetric = self.scheme.mapping is Mapping.SYMMETRIC
-        data = np.abs(values) if symmetric else values
-        lo, hi = (0.0, float(data.max())) if symmetric else (float(data.min()), float(data.max()))
+        data = xp.abs(values) if symmetric else values
+        lo = 0.0 if symmetric else float(xp.min(data))
+        hi = float(xp.max(data))
         if self.edges is not None:
             lo, hi = min(lo, self.edges[0]), max(hi, self.edges[-1])
         if hi <= lo:
             hi = lo + 1.0
         edges = np.linspace(lo, hi, self.bins + 1)
-        hist = np.histogram(data, bins=edges)[0].astype(np.float64)
+        first = xp.asarray([lo], dtype=xp.float64, device=_xp.device(data))
+        last = xp.asarray([hi], dtype=xp.float64, device=_xp.device(data))
+        hist = _xp.to_numpy(calibration.histograms(xp, data, first, last, self.bins))[0]
         if self.hist is not None:
             hist += _rebin(self.hist, self.edges, edges)
         self.hist, self.edges = hist, edges
@@ -115,20 +122,46 @@ class Observer:
         lo, hi = self.lo, self.hi
         if s.method in HISTOGRAM_METHODS:
             lo, hi = self._histogram_range()
-        amax = float(max(-np.min(lo), np.max(hi)))
-        tensor_scale = grid.global_scale(amax, s)
-        scale, zero = grid.scales(lo, hi, s, tensor_scale)
-        return QParams(s, self.grouping, scale, zero, tensor_scale, np.asarray(lo), np.asarray(hi))
+        xp = _xp.namespace(np.zeros(1))
+        lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+        amax = np.asarray(max(-np.min(lo), np.max(hi)))
+        tensor_scale = grid.global_scale(xp, amax, s)
+        flat = grid.scales(xp, lo.reshape(-1), hi.reshape(-1), s, tensor_scale)
+
+        def shaped(a):
+            return None if a is None else np.asarray(a).reshape(lo.shape)
+
+        qp = QParams(
+            s,
+            self.grouping,
+            shaped(flat.scale),
+            shaped(flat.zero_point),
+            tensor_scale,
+            lo,
+            hi,
+            minimum=shaped(flat.minimum),
+            saturated=int(np.sum(flat.saturated)),
+        )
+        return qp if self._device is None else qp.to(self._device)
 
     def _histogram_range(self) -> tuple[np.ndarray, np.ndarray]:
         s, hist, edges = self.scheme, self.hist, self.edges
         symmetric = s.mapping is Mapping.SYMMETRIC
         options = s.method_options
+        xp = _xp.namespace(hist)
+        first, last = np.array([edges[0]]), np.array([edges[-1]])
         if s.method == "entropy":
-            t = calibration.entropy_threshold(hist, edges, calibration._positive_levels(s))
+            t = float(
+                calibration.entropy_thresholds(
+                    xp, hist[None, :], last, calibration.positive_levels(s)
+                )[0]
+            )
             lo, hi = -t, t
         elif s.method == "l2_histogram":
-            lo, hi = calibration.l2_range(hist, edges, calibration._levels(s), symmetric)
+            lo_a, hi_a = calibration.l2_ranges(
+                xp, hist[None, :], first, last, calibration.num_levels(s), symmetric
+            )
+            lo, hi = float(lo_a[0]), float(hi_a[0])
             lo = -hi if symmetric else lo
         elif s.method == "percentile":
             p = options.get("percentile", 99.99)
@@ -149,15 +182,17 @@ class Observer:
         weights = self.hist
         lo0, hi0 = float(np.min(self.lo)), float(np.max(self.hi))
         rows = centres[None, :]
-        best, best_err = 1.0, np.inf
+        xp = _xp.namespace(rows)
+        errors = []
         for k in range(ratios, 0, -1):
             r = k / ratios
-            scale, zero = grid.scales(np.array([lo0 * r]), np.array([hi0 * r]), s)
-            q = grid.dequantize_rows(grid.quantize_rows(rows, scale, zero, s), scale, zero, s)
-            err = float(np.sum(weights * np.square(q - rows)))
-            if err < best_err:
-                best, best_err = r, err
-        return lo0 * best, hi0 * best
+            sc = grid.scales(xp, np.array([lo0 * r]), np.array([hi0 * r]), s)
+            codes = grid.quantize_rows(xp, rows, sc.scale, sc.zero_point, sc.minimum, s)
+            q = grid.dequantize_rows(xp, codes, sc.scale, sc.zero_point, sc.minimum, s)
+            errors.append(float(np.sum(weights * np.square(q - rows))))
+        best = int(calibration.first_least(xp, np.array([errors]))[0])
+        r = (ratios - best) / ratios
+        return lo0 * r, hi0 * r
 
 
 def _rebin(hist: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Packing sub-byte codes into bytes, in the nibble orders users meet.
+"""Packing codes into bytes, in the nibble orders users meet (numpy or torch, any device).
 
 =============  ==================================================================
 order          4-bit layout (byte k, low nibble / high nibble)
@@ -11,75 +11,97 @@ ggml_q4_0      in each block of 32: element j / element j+16, for j = 0..15
 =============  ==================================================================
 
 2-bit codes pack four to a byte, the first in the lowest bits (``torchao``) or the highest
-(``bitsandbytes``). 6-bit codes (FP6) pack as a little-endian bit stream: four codes in three
-bytes, the first in the lowest bits. 8- and 16-bit codes are stored as they are. A last byte
-that is not full is padded with zero bits.
+(``bitsandbytes``). 8-, 16- and 32-bit codes are stored as they are (little-endian). Every
+other width (3, 5, 6, 7 bits, 9 to 31) packs as a little-endian bit stream: the first code in
+the lowest bits of the first byte (FP6: four codes in three bytes). A last byte that is not
+full is padded with zero bits.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
 from numfmt.errors import NumfmtError
+from numfmt.quant import _xp
 
 ORDERS = ("torchao", "bitsandbytes", "ggml_q4_0")
 
 
-def pack(codes: np.ndarray, bits: int, order: str = "torchao") -> np.ndarray:
+def pack(codes, bits: int, order: str = "torchao"):
     """Pack the low ``bits`` of each code (flattened, C order) into a uint8 array.
 
     Example:
+        >>> import numpy as np
         >>> pack(np.array([1, 2, 3]), 4).tolist()
         [33, 3]
     """
-    c = (np.asarray(codes).reshape(-1).astype(np.int64) & ((1 << bits) - 1)).astype(np.uint8)
-    _check(bits, order, c.size)
-    if bits == 8:
-        return c
-    if bits == 16:
-        return (np.asarray(codes).reshape(-1).astype(np.uint16)).view(np.uint8)
-    if bits == 6:
-        return _pack_bitstream(c, 6)
-    per_byte = 8 // bits
-    if order == "ggml_q4_0":
-        blocks = c.reshape(-1, 32)
-        return (blocks[:, :16] | (blocks[:, 16:] << 4)).reshape(-1)
-    padded = np.zeros(-(-c.size // per_byte) * per_byte, dtype=np.uint8)
-    padded[: c.size] = c
-    lanes = padded.reshape(-1, per_byte)
-    if order == "bitsandbytes":
-        lanes = lanes[:, ::-1]
-    out = np.zeros(lanes.shape[0], dtype=np.uint8)
-    for i in range(per_byte):
-        out |= lanes[:, i] << (bits * i)
-    return out
-
-
-def unpack(data: np.ndarray, bits: int, count: int, order: str = "torchao") -> np.ndarray:
-    """The inverse of :func:`pack`: ``count`` codes of ``bits`` bits, as uint8 (uint16)."""
-    d = np.asarray(data, dtype=np.uint8).reshape(-1)
+    codes = _array(codes)
+    xp = _xp.namespace(codes)
+    count = math.prod(codes.shape)
     _check(bits, order, count)
-    if bits == 8:
-        return d[:count].copy()
-    if bits == 16:
-        return d.view(np.uint16)[:count].copy()
-    if bits == 6:
-        return _unpack_bitstream(d, 6, count)
-    per_byte = 8 // bits
-    mask = (1 << bits) - 1
+    c = xp.reshape(xp.astype(codes, xp.int64), (-1,)) & ((1 << bits) - 1)
+    if bits % 8 == 0:
+        shifts = _arange(xp, 0, bits, 8, c)
+        return xp.astype(xp.reshape((c[:, None] >> shifts[None, :]) & 0xFF, (-1,)), xp.uint8)
     if order == "ggml_q4_0":
-        blocks = d.reshape(-1, 16)
-        return np.concatenate([blocks & 0xF, blocks >> 4], axis=1).reshape(-1)[:count]
-    lanes = np.stack([(d >> (bits * i)) & mask for i in range(per_byte)], axis=1)
-    if order == "bitsandbytes":
-        lanes = lanes[:, ::-1]
-    return lanes.reshape(-1)[:count].astype(np.uint8)
+        blocks = xp.reshape(c, (-1, 32))
+        return xp.astype(xp.reshape(blocks[:, :16] | (blocks[:, 16:] << 4), (-1,)), xp.uint8)
+    if bits in (2, 4):
+        per_byte = 8 // bits
+        lanes = xp.reshape(_pad(xp, c, per_byte), (-1, per_byte))
+        if order == "bitsandbytes":
+            lanes = xp.flip(lanes, axis=1)
+        shifts = _arange(xp, 0, 8, bits, c)
+        return xp.astype(xp.sum(lanes << shifts[None, :], axis=1), xp.uint8)
+    planes = (c[:, None] >> _arange(xp, 0, bits, 1, c)[None, :]) & 1  # the bit stream
+    stream = xp.reshape(_pad(xp, xp.reshape(planes, (-1,)), 8), (-1, 8))
+    return xp.astype(xp.sum(stream << _arange(xp, 0, 8, 1, c)[None, :], axis=1), xp.uint8)
 
 
-def to_signed(codes: np.ndarray, bits: int) -> np.ndarray:
-    """Unpacked two's-complement codes back to signed integers (int8)."""
-    c = np.asarray(codes).astype(np.int16)
-    return np.where(c >= 1 << (bits - 1), c - (1 << bits), c).astype(np.int8)
+def unpack(data, bits: int, count: int, order: str = "torchao"):
+    """The inverse of :func:`pack`: ``count`` codes of ``bits`` bits, unsigned, in the
+    narrowest unsigned dtype (use :func:`to_signed` for two's-complement codes)."""
+    data = _array(data)
+    xp = _xp.namespace(data)
+    _check(bits, order, count)
+    d = xp.astype(xp.reshape(data, (-1,)), xp.int64)
+    needed = packed_size(count, bits)
+    if d.shape[0] < needed:
+        raise NumfmtError(f"{d.shape[0]} bytes cannot hold {count} codes of {bits} bits")
+    if bits % 8 == 0:
+        per = bits // 8
+        words = xp.reshape(d[: count * per], (count, per)) << _arange(xp, 0, bits, 8, d)[None, :]
+        out = xp.sum(words, axis=1)
+    elif order == "ggml_q4_0":
+        blocks = xp.reshape(d[:needed], (-1, 16))
+        out = xp.reshape(xp.concat([blocks & 0xF, blocks >> 4], axis=1), (-1,))[:count]
+    elif bits in (2, 4):
+        lanes = (d[:, None] >> _arange(xp, 0, 8, bits, d)[None, :]) & ((1 << bits) - 1)
+        if order == "bitsandbytes":
+            lanes = xp.flip(lanes, axis=1)
+        out = xp.reshape(lanes, (-1,))[:count]
+    else:
+        stream = xp.reshape((d[:, None] >> _arange(xp, 0, 8, 1, d)[None, :]) & 1, (-1,))
+        planes = xp.reshape(stream[: count * bits], (count, bits))
+        out = xp.sum(planes << _arange(xp, 0, bits, 1, d)[None, :], axis=1)
+    return xp.astype(out, _xp.int_dtype(xp, bits, signed=False))
+
+
+def to_signed(codes, bits: int):
+    """Unpacked two's-complement codes back to signed integers (int8 .. int32)."""
+    codes = _array(codes)
+    xp = _xp.namespace(codes)
+    c = xp.astype(codes, xp.int64)
+    c = xp.where(c >= 1 << (bits - 1), c - (1 << bits), c)
+    return xp.astype(c, _xp.int_dtype(xp, bits, signed=True))
+
+
+def _array(a):
+    if _xp.is_torch(a):
+        return a
+    import numpy as np
+
+    return np.asarray(a)
 
 
 def packed_size(count: int, bits: int) -> int:
@@ -87,21 +109,21 @@ def packed_size(count: int, bits: int) -> int:
     return -(-count * bits // 8)
 
 
+def _arange(xp, start, stop, step, like):
+    return xp.arange(start, stop, step, dtype=xp.int64, device=_xp.device(like))
+
+
+def _pad(xp, c, multiple: int):
+    extra = -c.shape[0] % multiple
+    if not extra:
+        return c
+    return xp.concat([c, xp.zeros((extra,), dtype=c.dtype, device=_xp.device(c))])
+
+
 def _check(bits: int, order: str, count: int) -> None:
-    if bits not in (2, 4, 6, 8, 16):
-        raise NumfmtError(f"packing handles 2, 4, 6, 8 and 16-bit codes, not {bits}-bit")
+    if not 1 <= bits <= 32:
+        raise NumfmtError(f"packing handles codes of 1 to 32 bits, not {bits}")
     if order not in ORDERS:
         raise NumfmtError(f"unknown nibble order '{order}'; use {', '.join(ORDERS)}")
     if order == "ggml_q4_0" and (bits != 4 or count % 32):
         raise NumfmtError("the ggml_q4_0 order packs 4-bit codes in blocks of 32 (pad the tensor)")
-
-
-def _pack_bitstream(c: np.ndarray, bits: int) -> np.ndarray:
-    bitplanes = ((c[:, None] >> np.arange(bits, dtype=np.uint8)) & 1).astype(np.uint8)
-    stream = bitplanes.reshape(-1)
-    return np.packbits(stream, bitorder="little")
-
-
-def _unpack_bitstream(d: np.ndarray, bits: int, count: int) -> np.ndarray:
-    stream = np.unpackbits(d, bitorder="little")[: count * bits].reshape(count, bits)
-    return (stream << np.arange(bits, dtype=np.uint8)).sum(axis=1).astype(np.uint8)

@@ -1,114 +1,145 @@
 """The trio: ``choose_qparams`` (scale, zero point) -> ``quantize`` (codes) -> ``dequantize``.
 
-``fake_quantize`` does both at once. Inputs may be numpy arrays, anything ``np.asarray`` reads,
-or torch tensors: a torch tensor's results come back as torch tensors on its device (the work
-itself is done by numpy on the CPU).
+``fake_quantize`` does both at once. Inputs may be numpy arrays, anything ``np.asarray``
+reads, or torch tensors on any device: a tensor's scales, codes and values come back as
+tensors of the same library, on the same device, computed there by torch operations (numpy
+arrays take the compiled kernels where numba is installed). The codes are the same on both,
+bit for bit: the quotients are float64 on both.
+
+On a torch tensor that requires grad, ``fake_quantize`` is differentiable with the
+straight-through estimator: ``ste="clipped"`` (the default, as in torch.ao) passes the
+gradient where the value was not clipped and 0 where it was; ``ste="plain"`` passes it
+everywhere.
 """
 
 from __future__ import annotations
 
+import functools
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from numfmt.errors import NumfmtError
-from numfmt.formats.encode import as_real_array
-from numfmt.quant import _kernels, calibration, grid
+from numfmt.errors import NumfmtError, NumfmtWarning
+from numfmt.quant import _xp, calibration, grid
 from numfmt.quant.granularity import Grouping
-from numfmt.quant.scheme import QuantScheme
-from numfmt.quant.scheme import scheme as make_scheme
+from numfmt.quant.scheme import QuantScheme, parse_scheme
 
 NAN_POLICIES = ("error", "omit")
+STE_MODES = ("clipped", "plain")
 
 
 @dataclass(frozen=True, eq=False)
 class QParams:
     """Per-group scales (and zero points) of a scheme on a tensor of a given shape.
 
+    Every array is in the tensor's library and on its device, in the grouping's scale shape.
+
     Attributes:
-        scale: float64, in the grouping's scale shape, exactly as the scale format stores it
-            (for NVFP4 the E4M3 block scale; multiply by ``tensor_scale``).
+        scale: float64, exactly as the scale format stores it (for NVFP4 the E4M3 block
+            scale; multiply by ``tensor_scale``). A tensor, so that a learnable-scale method
+            can carry a gradient into it.
         zero_point: int64 codes (asymmetric int targets), else None.
-        tensor_scale: NVFP4's float32 second-level scale, else None.
+        tensor_scale: NVFP4's float32 second-level scale (a 0-d float64 array), else None.
         lo, hi: the range the calibration method chose per group.
+        minimum: the float minimum as stored (``min`` mapping: x = scale * q + minimum).
+        code_scale, code_minimum: what the codes are computed with, where that is not the
+            stored scale (GGUF); None otherwise.
+        saturated: how many groups' scales did not fit the scale format (they were saturated,
+            and their values clip).
     """
 
     scheme: QuantScheme
     grouping: Grouping
-    scale: np.ndarray
-    zero_point: np.ndarray | None
-    tensor_scale: float | None
-    lo: np.ndarray
-    hi: np.ndarray
+    scale: Any
+    zero_point: Any
+    tensor_scale: Any
+    lo: Any
+    hi: Any
+    minimum: Any = None
+    code_scale: Any = None
+    code_minimum: Any = None
+    saturated: int = 0
 
     @property
-    def effective_scale(self) -> np.ndarray:
+    def effective_scale(self):
         """The scale each group's codes are multiplied by."""
-        return self.scale * (self.tensor_scale or 1.0)
+        if self.tensor_scale is None:
+            return self.scale
+        return self.scale * self.tensor_scale
+
+    def to(self, device) -> QParams:
+        """The same parameters as torch tensors on ``device`` (numpy arrays become tensors)."""
+        from dataclasses import replace
+
+        fields = (
+            "scale",
+            "zero_point",
+            "tensor_scale",
+            "lo",
+            "hi",
+            "minimum",
+            "code_scale",
+            "code_minimum",
+        )
+        return replace(self, **{f: _xp.to_torch(getattr(self, f), device) for f in fields})
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "scheme": str(self.scheme),
             "shape": list(self.grouping.shape),
             "groups": self.grouping.num_groups,
-            "scale": _summary(self.effective_scale),
-            "zero_point": None if self.zero_point is None else _summary(self.zero_point),
-            "tensor_scale": self.tensor_scale,
+            "scale": summary(self.effective_scale),
+            "zero_point": None if self.zero_point is None else summary(self.zero_point),
+            "minimum": None if self.minimum is None else summary(self.minimum),
+            "tensor_scale": None if self.tensor_scale is None else float(self.tensor_scale),
+            "saturated_scales": self.saturated,
         }
 
 
-def _summary(a: np.ndarray) -> dict[str, float]:
-    a = np.asarray(a, dtype=np.float64)
+def summary(a) -> dict[str, float]:
+    """min, max and mean of a parameter array (host floats)."""
+    a = _xp.to_numpy(a).astype(np.float64)
     if a.size == 0:
         return {"min": 0.0, "max": 0.0, "mean": 0.0}
     return {"min": float(a.min()), "max": float(a.max()), "mean": float(a.mean())}
 
 
 # -- inputs ---------------------------------------------------------------------------------------
-def as_array(x: Any) -> tuple[np.ndarray, Any]:
-    """x as a float64 or float32 numpy array (read exactly, as ``encode`` reads it), and the
-    torch tensor it came from (or None)."""
-    source = x if hasattr(x, "detach") and hasattr(x, "device") else None
-    return as_real_array(x), source
+def as_scheme(scheme: QuantScheme | str, method: str | None = None, **method_args) -> QuantScheme:
+    """A scheme from a QuantScheme, a preset name or a compact spec; with ``method`` (and its
+    options) replacing the scheme's range method."""
+    s = parse_scheme(scheme)
+    if method is not None or method_args:
+        s = s.with_(method=method or s.method, method_args=method_args)
+    return s
 
 
-def _like(values: np.ndarray, source: Any) -> Any:
-    """values as a torch tensor on the source's device when the input was one."""
-    if source is None:
-        return values
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(values)).to(source.device)
+def code_dtype(scheme: QuantScheme, xp=None):
+    """The dtype the codes of a scheme come in: the narrowest integer that holds them (signed
+    for symmetric int targets)."""
+    xp = xp or _xp.namespace()
+    return _xp.int_dtype(xp, scheme.bits, scheme.code_signed)
 
 
-def _clean(x: np.ndarray, nan_policy: str) -> np.ndarray:
-    """x itself when it is finite; else an error, or (omit) x with NaN and inf set to 0."""
-    finite = np.isfinite(x)
-    if finite.all():
-        return x
-    if nan_policy == "error":
-        bad = x.size - int(finite.sum())
-        raise NumfmtError(
-            f"the tensor holds {bad:,} NaN or infinite values of {x.size:,}; clean them, or pass "
-            "nan_policy='omit' to calibrate on the finite ones (they then quantize to 0 or clip)"
-        )
-    return np.where(finite, x, 0.0)
+def _check_policy(nan_policy: str) -> None:
+    if nan_policy not in NAN_POLICIES:
+        raise NumfmtError(f"nan_policy is 'error' or 'omit', not '{nan_policy}'")
 
 
-def _calibrate(a: np.ndarray, grouping: Grouping, s: QuantScheme):
-    """(tensor scale, per-block lo, per-block hi), or None if a range came out non-finite."""
-    tensor_scale = None
-    if s.scale_rule == "nvfp4":
-        tensor_scale = grid.global_scale(float(np.abs(a).max()) if a.size else 0.0, s)
-    los, his = [], []
-    for rows in grouping.blocks(a):
-        lo, hi = calibration.calibrate(rows, s, tensor_scale)
-        if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
-            return None
-        los.append(lo)
-        his.append(hi)
-    return tensor_scale, los, his
+def _refuse_nonfinite(xp, a) -> None:
+    total = int(np.prod(a.shape))
+    bad = total - int(xp.sum(xp.astype(xp.isfinite(a), xp.int64)))
+    raise NumfmtError(
+        f"the tensor holds {bad:,} NaN or infinite values of {total:,}; clean them, or pass "
+        "nan_policy='omit' to leave them out of the range (NaN then quantizes to zero and "
+        "infinities clip)"
+    )
+
+
+def _finite_or_zero(xp, a):
+    return xp.where(xp.isfinite(a), a, xp.zeros_like(a))
 
 
 # -- the trio ------------------------------------------------------------------------------------
@@ -117,153 +148,444 @@ def choose_qparams(
     scheme: QuantScheme | str = "int8",
     *,
     nan_policy: str = "error",
+    method: str | None = None,
+    **method_args: Any,
 ) -> QParams:
     """Choose per-group scales (and zero points) for x under a scheme.
 
     Args:
-        x: the tensor.
+        x: the tensor (numpy, array-like, or torch on any device).
         scheme: a QuantScheme, a preset name or a compact spec (``"int4/asym/group:128"``).
         nan_policy: ``error`` (default) refuses NaN and inf; ``omit`` leaves them out of the
-            range (they quantize to zero, and infinities clip).
+            range (NaN then quantizes to zero, and infinities clip).
+        method, method_args: a range method to use instead of the scheme's, and its options;
+            ``method="search", loss=fn`` chooses each group's clip ratio by your loss
+            ``fn(rows, rows_quantized)`` (one loss per row, or one number for all).
+
+    Raises:
+        NumfmtError: NaN or inf under ``nan_policy="error"``, or a bad scheme.
+
+    Warns:
+        NumfmtWarning: some scales did not fit the scale format and were saturated.
 
     Example:
         >>> qp = choose_qparams([[-1.0, 0.5], [2.0, 4.0]], "int8/channel")
         >>> qp.scale.tolist() == [float(np.float32(1 / 127)), float(np.float32(4 / 127))]
         False
-        >>> bool(np.all(qp.scale * 127 >= [1.0, 4.0]))  # rounded up into float32
+        >>> bool(np.all(qp.scale * 127 >= [1.0, 4.0]))  # rounded up into float32, not nearest
         True
     """
-    s = _as_scheme(scheme)
-    a, _ = as_array(x)
-    if nan_policy not in NAN_POLICIES:
-        raise NumfmtError(f"nan_policy is 'error' or 'omit', not '{nan_policy}'")
-    if s.method != "minmax":  # minmax finds NaN and inf on its way (a NaN or inf range)
-        a = _clean(a, nan_policy)
-    grouping = Grouping(a.shape, s.granularity)
-    ranges = _calibrate(a, grouping, s)
-    if ranges is None:  # the minmax pass met NaN or inf
-        a = _clean(a, nan_policy)
-        ranges = _calibrate(a, grouping, s)
-    tensor_scale, los, his = ranges
-    scales, zeros = [], []
-    for lo, hi in zip(los, his, strict=True):
-        scale, zero = grid.scales(lo, hi, s, tensor_scale)
-        scales.append(scale)
-        zeros.append(zero)
-    if not los:  # an empty tensor: no groups, nothing to scale
-        empty = np.zeros(grouping.scale_shape)
-        zero = np.zeros(grouping.scale_shape, np.int64) if s.zero_point_bits else None
-        return QParams(s, grouping, empty, zero, tensor_scale, empty, empty)
-    join = grouping.join_params
+    s = as_scheme(scheme, method, **method_args)
+    _check_policy(nan_policy)
+    a, xp = _xp.read(x)
+    grouping = Grouping(tuple(a.shape), s.granularity)
+    if grouping.size == 0:
+        return _empty_qparams(xp, a, grouping, s)
+    blocks = grouping.blocks(a)
+    ranges = [_xp.row_min_max(xp, rows) for rows in blocks]
+    finite = all(bool(xp.all(xp.isfinite(lo)) & xp.all(xp.isfinite(hi))) for lo, hi in ranges)
+    if not finite:
+        if nan_policy == "error":
+            _refuse_nonfinite(xp, a)
+        a = _finite_or_zero(xp, a)
+        blocks = grouping.blocks(a)
+        ranges = [_xp.row_min_max(xp, rows) for rows in blocks]
+    tensor_scale = None
+    if s.scale_rule == "nvfp4":
+        amax = xp.max(xp.stack([xp.max(xp.maximum(-lo, hi)) for lo, hi in ranges]))
+        tensor_scale = grid.global_scale(xp, amax, s)
+    parts: dict[str, list] = {f: [] for f in grid.Scales._fields}
+    los, his = [], []
+    for rows, (lo, hi) in zip(blocks, ranges, strict=True):
+        if s.scale_rule == "gguf":
+            from numfmt.quant import gguf
+
+            lo, hi, sc = gguf.choose(xp, rows, s)
+        else:
+            if s.method != "minmax":
+                lo, hi = calibration.calibrate(xp, rows, s, tensor_scale)
+            sc = grid.scales(xp, lo, hi, s, tensor_scale)
+        los.append(lo)
+        his.append(hi)
+        for name in grid.Scales._fields:
+            parts[name].append(getattr(sc, name))
+    joined = {k: None if v[0] is None else grouping.join_params(v) for k, v in parts.items()}
+    saturated = int(xp.sum(xp.astype(joined.pop("saturated"), xp.int64)))
+    if saturated:
+        warnings.warn(
+            f"{saturated:,} of {grouping.num_groups:,} scales do not fit {s.scale_format} and "
+            "were saturated: those groups clip; choose a wider scale format",
+            NumfmtWarning,
+            stacklevel=2,
+        )
     return QParams(
         scheme=s,
         grouping=grouping,
-        scale=join(scales),
-        zero_point=None if zeros[0] is None else join(zeros),
         tensor_scale=tensor_scale,
-        lo=join(los),
-        hi=join(his),
+        lo=grouping.join_params(los),
+        hi=grouping.join_params(his),
+        saturated=saturated,
+        **joined,
     )
 
 
-def quantize(x: Any, qparams: QParams, *, seed: int | np.random.Generator | None = 0) -> Any:
-    """Codes of x under qparams: signed ints for symmetric int targets, unsigned otherwise.
+def _empty_qparams(xp, a, grouping: Grouping, s: QuantScheme) -> QParams:
+    dev = _xp.device(a)
+    empty = xp.zeros(grouping.scale_shape, dtype=xp.float64, device=dev)
+    zero = (
+        xp.zeros(grouping.scale_shape, dtype=xp.int64, device=dev)
+        if s.zero_point_bits and (s.mapping.value == "asymmetric")
+        else None
+    )
+    minimum = empty if s.mapping.value == "float-min" else None
+    tensor_scale = xp.ones((), dtype=xp.float64, device=dev) if s.scale_rule == "nvfp4" else None
+    return QParams(s, grouping, empty, zero, tensor_scale, empty, empty, minimum=minimum)
 
-    Codes come in the smallest dtype that holds them (int8 for int8 and int4, uint8 for FP8
-    and NF4 ...), in x's shape; NaN quantizes to zero and infinities clip.
-    """
-    a, source = as_array(x)
-    _check_shape(a, qparams)
-    s = qparams.scheme
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+def _block_params(qparams: QParams) -> list[dict[str, Any]]:
+    """Per block: the scale, zero point and minimum its codes are computed with."""
     g = qparams.grouping
-    blocks = []
-    for rows, scale, zero in zip(
-        g.blocks(a),
-        g.split_params(qparams.effective_scale),
-        _split_optional(g, qparams.zero_point),
-        strict=True,
-    ):
-        codes = _kernels.quantize_int(rows, scale, zero, s)  # handles NaN and inf itself
-        if codes is None:
-            if not np.isfinite(rows).all():  # NaN -> 0; infinities -> the largest float: clip
-                rows = np.nan_to_num(rows, nan=0.0)
-            codes = grid.quantize_rows(rows, scale, zero, s, rng)
-        blocks.append(codes.astype(code_dtype(s), copy=False))
-    return _like(g.assemble(blocks, dtype=code_dtype(s)), source)
+
+    def split(a):
+        return g.split_params(a) if a is not None else [None] * len(g.block_widths)
+
+    gguf_rule = qparams.scheme.scale_rule == "gguf"
+    scale = qparams.code_scale if gguf_rule else qparams.effective_scale
+    minimum = qparams.code_minimum if gguf_rule else qparams.minimum
+    return [
+        {"scale": sc, "zero": z, "minimum": m}
+        for sc, z, m in zip(split(scale), split(qparams.zero_point), split(minimum), strict=True)
+    ]
 
 
-def dequantize(codes: Any, qparams: QParams, *, dtype=np.float64) -> Any:
-    """The values codes stand for under qparams (float64 by default: exact)."""
-    c, source = _as_codes(codes)
-    _check_shape(c, qparams)
+def _stored_params(qparams: QParams) -> list[dict[str, Any]]:
+    """Per block: the scale, zero point and minimum the values are computed with."""
     g = qparams.grouping
-    s = qparams.scheme
-    blocks = [
-        grid.dequantize_rows(rows, scale, zero, s)
-        for rows, scale, zero in zip(
-            g.blocks(c),
-            g.split_params(qparams.effective_scale),
-            _split_optional(g, qparams.zero_point),
+
+    def split(a):
+        return g.split_params(a) if a is not None else [None] * len(g.block_widths)
+
+    return [
+        {"scale": sc, "zero": z, "minimum": m}
+        for sc, z, m in zip(
+            split(qparams.effective_scale),
+            split(qparams.zero_point),
+            split(qparams.minimum),
             strict=True,
         )
     ]
-    return _like(g.assemble(blocks, dtype=np.float64).astype(dtype, copy=False), source)
+
+
+def _check_shape(a, qparams: QParams) -> None:
+    if tuple(a.shape) != tuple(qparams.grouping.shape):
+        raise NumfmtError(
+            f"these qparams are for a tensor of shape {qparams.grouping.shape}, "
+            f"not {tuple(a.shape)}"
+        )
+
+
+def _quantize_block(xp, rows, p, scheme: QuantScheme, dtype, u):
+    """Codes of one block, chunk by chunk on the CPU, in ``dtype``."""
+    if _xp.is_numpy(xp) and u is None:
+        from numfmt.quant import _kernels
+
+        fast = _kernels.quantize_int(rows, p["scale"], p["zero"], scheme, dtype)
+        if fast is not None:
+            return fast
+    out = _xp.empty(xp, rows.shape, dtype, rows)
+    for part in _xp.row_chunks(rows.shape[0], rows.shape[1], _xp.on_cpu(rows)):
+        out[part] = xp.astype(_codes(xp, rows[part], p, scheme, part, u), dtype)
+    return out
+
+
+def _codes(xp, rows, p, scheme: QuantScheme, part, u):
+    def cut(a):
+        return None if a is None else a[part]
+
+    if scheme.scale_rule == "gguf":
+        from numfmt.quant import gguf
+
+        return gguf.quantize_rows(xp, rows, cut(p["scale"]), cut(p["minimum"]), scheme)
+    return grid.quantize_rows(
+        xp,
+        rows,
+        cut(p["scale"]),
+        cut(p["zero"]),
+        cut(p["minimum"]),
+        scheme,
+        None if u is None else u[part],
+    )
+
+
+def _uniforms(xp, qparams: QParams, blocks, seed):
+    if qparams.scheme.rounding.value != "stochastic":
+        return [None] * len(blocks)
+    flat = _xp.uniform(xp, (qparams.grouping.size,), seed, blocks[0])
+    out, at = [], 0
+    for rows in blocks:
+        n = rows.shape[0] * rows.shape[1]
+        out.append(xp.reshape(flat[at : at + n], rows.shape))
+        at += n
+    return out
+
+
+def quantize(x: Any, qparams: QParams, *, seed: Any = 0):
+    """Codes of x under qparams, in x's library and on its device.
+
+    Codes come in the narrowest integer dtype that holds them: int8 for symmetric int targets
+    of 8 bits or fewer (int4 codes too; ``QuantizedTensor.pack`` puts two in a byte), uint8
+    for asymmetric ones, FP8/FP6/FP4 and NF4, int16/uint16 up to 16 bits, int32/uint32 up to
+    32. NaN quantizes to the code of zero and infinities clip.
+
+    Args:
+        seed: seed (or numpy / torch generator) for stochastic rounding.
+    """
+    a, xp = _xp.read(x)
+    _check_shape(a, qparams)
+    s = qparams.scheme
+    g = qparams.grouping
+    dtype = code_dtype(s, xp)
+    blocks = g.blocks(a)
+    uniforms = _uniforms(xp, qparams, blocks, seed) if blocks else []
+    codes = [
+        _quantize_block(xp, rows, p, s, dtype, u)
+        for rows, p, u in zip(blocks, _block_params(qparams), uniforms, strict=True)
+    ]
+    return g.assemble(codes, like=xp.zeros((), dtype=dtype, device=_xp.device(a)))
+
+
+def dequantize(codes: Any, qparams: QParams, *, dtype: Any = None):
+    """The values codes stand for under qparams, float64 by default (exact).
+
+    Raises:
+        NumfmtError: codes that are not integers, of the wrong shape, or outside the grid
+            (a code quantize never gives: beyond qmin..qmax, an NaN or infinity code of the
+            element format, or past the codebook's end).
+    """
+    c, xp = _as_codes(codes)
+    _check_shape(c, qparams)
+    _check_codes(xp, c, qparams.scheme)
+    g = qparams.grouping
+    s = qparams.scheme
+    out_dtype = _resolve_dtype(xp, dtype)
+    blocks = [
+        _dequantize_block(xp, rows, p, s, out_dtype)
+        for rows, p in zip(g.blocks(c), _stored_params(qparams), strict=True)
+    ]
+    return g.assemble(blocks, like=xp.zeros((), dtype=out_dtype, device=_xp.device(c)))
+
+
+def _dequantize_block(xp, rows, p, scheme, dtype):
+    out = _xp.empty(xp, rows.shape, dtype, rows)
+    for part in _xp.row_chunks(rows.shape[0], rows.shape[1], _xp.on_cpu(rows)):
+        values = grid.dequantize_rows(
+            xp,
+            rows[part],
+            _cut(p["scale"], part),
+            _cut(p["zero"], part),
+            _cut(p["minimum"], part),
+            scheme,
+        )
+        out[part] = xp.astype(values, dtype)
+    return out
+
+
+def _cut(a, part):
+    return None if a is None else a[part]
+
+
+def _resolve_dtype(xp, dtype):
+    if dtype is None:
+        return xp.float64
+    if _xp.is_numpy(xp):
+        return np.dtype(dtype)
+    if isinstance(dtype, str | type | np.dtype):
+        name = np.dtype(dtype).name
+        return getattr(xp, name)
+    return dtype
+
+
+def _as_codes(codes: Any):
+    if _xp.is_torch(codes):
+        xp = _xp.namespace(codes)
+        c = codes.detach()
+    else:
+        c = np.asarray(codes)
+        xp = _xp.namespace(c)
+    kind = str(c.dtype)
+    if "int" not in kind and "bool" not in kind:
+        raise NumfmtError(f"codes are integers, not an array of {c.dtype}")
+    return c, xp
+
+
+@functools.lru_cache(maxsize=64)
+def _valid_codes(scheme: QuantScheme) -> np.ndarray:
+    """For float targets: which codes quantize can give (finite values)."""
+    from numfmt.formats.decode import decode_table
+
+    return np.isfinite(decode_table(scheme.element_format))
+
+
+def _check_codes(xp, c, scheme: QuantScheme) -> None:
+    """Refuse codes that lie outside the scheme's grid, saying which."""
+    if int(np.prod(c.shape)) == 0:
+        return
+    wide = xp.astype(c, xp.int64)
+    if scheme.kind == "int":
+        lo, hi = scheme.qmin, scheme.qmax
+        bad = (wide < lo) | (wide > hi)
+        grid_text = f"{lo} .. {hi}"
+    else:
+        top = 15 if scheme.kind == "codebook" else scheme.element_format.num_codes - 1
+        bad = (wide < 0) | (wide > top)
+        grid_text = f"0 .. {top}"
+        if scheme.kind == "float":
+            valid = _xp.asarray_like(xp, _valid_codes(scheme), c)
+            inside = xp.clip(wide, 0, top)
+            bad = bad | ~_xp.take(xp, valid, inside)
+            grid_text += " (finite values)"
+    count = int(xp.sum(xp.astype(bad, xp.int64)))
+    if count:
+        flat = xp.reshape(wide, (-1,))
+        first = int(flat[xp.reshape(bad, (-1,))][0])
+        raise NumfmtError(
+            f"{count:,} of {int(np.prod(c.shape)):,} codes lie outside the grid of {scheme} "
+            f"({grid_text}), the first {first}; codes come from quantize() with these qparams"
+        )
 
 
 def fake_quantize(
-    x: Any, scheme: QuantScheme | str | QParams = "int8", *, nan_policy: str = "error", seed=0
-) -> Any:
-    """dequantize(quantize(x)): x rounded onto the scheme's grid, in x's type.
+    x: Any,
+    scheme: QuantScheme | str | QParams = "int8",
+    *,
+    ste: str = "clipped",
+    nan_policy: str = "error",
+    seed: Any = 0,
+    method: str | None = None,
+    **method_args: Any,
+):
+    """dequantize(quantize(x)): x rounded onto the scheme's grid, in x's dtype and library,
+    on x's device. Differentiable (straight-through) on torch tensors that require grad.
+
+    The values are computed in float64 and rounded once into x's dtype (for float16 and
+    bfloat16 that second rounding can move a value off the grid by up to half an ulp of x's
+    dtype).
+
+    Args:
+        ste: ``clipped`` (gradient 1 inside the grid's range, 0 where the value was
+            clipped) or ``plain`` (gradient 1 everywhere).
 
     Example:
         >>> fake_quantize(np.array([0.0, 0.3, 1.0]), "int2").tolist()
         [0.0, 0.0, 1.0]
     """
-    qp = scheme if isinstance(scheme, QParams) else choose_qparams(x, scheme, nan_policy=nan_policy)
-    a, source = as_array(x)
-    values = dequantize(quantize(a, qp, seed=seed), qp)
-    out_dtype = a.dtype if source is None else np.float32
-    values = values.astype(out_dtype, copy=False)
-    if source is not None:
-        return _like(values, source).to(source.dtype)
-    return values
+    if ste not in STE_MODES:
+        raise NumfmtError(f"ste is 'clipped' or 'plain', not '{ste}'")
+    if isinstance(scheme, QParams):
+        qp = scheme
+    else:
+        qp = choose_qparams(x, scheme, nan_policy=nan_policy, method=method, **method_args)
+    if _xp.is_torch(x) and x.requires_grad:
+        import torch
+
+        if torch.is_grad_enabled():
+            return _ste_function().apply(x, qp.effective_scale, qp, ste, seed)
+    return fake_values(x, qp, seed=seed)
 
 
-def code_dtype(scheme: QuantScheme) -> np.dtype:
-    """The numpy dtype the codes of a scheme come in."""
-    if scheme.kind == "int":
-        signed = scheme.qmin < 0
-        width = 8 if scheme.bits <= 8 else 16
-        return np.dtype(f"{'' if signed else 'u'}int{width}")
-    return np.dtype(np.uint8)
+def fake_values(x: Any, qparams: QParams, *, seed: Any = 0):
+    """The fake-quantized values of x in x's dtype (no gradient)."""
+    a, xp = _xp.read(x)
+    _check_shape(a, qparams)
+    s = qparams.scheme
+    g = qparams.grouping
+    out_dtype = _output_dtype(x, a, xp)
+    work = out_dtype if _xp.is_numpy(xp) and out_dtype in (np.float32, np.float64) else None
+    blocks = g.blocks(a)
+    uniforms = _uniforms(xp, qparams, blocks, seed) if blocks else []
+    code_type = code_dtype(s, xp)
+    parts = []
+    for rows, p, stored, u in zip(
+        blocks, _block_params(qparams), _stored_params(qparams), uniforms, strict=True
+    ):
+        fast = None
+        if work is not None and u is None and s.scale_rule != "gguf":
+            from numfmt.quant import _kernels
+
+            fast = _kernels.fake_quantize_int(rows, p["scale"], p["zero"], s, work)
+        if fast is None:
+            fast = _fake_block(xp, rows, p, stored, s, out_dtype, code_type, u)
+        parts.append(fast)
+    like = xp.zeros((), dtype=out_dtype, device=_xp.device(a))
+    return g.assemble(parts, like=like)
 
 
-def _as_scheme(scheme: QuantScheme | str) -> QuantScheme:
-    if isinstance(scheme, QuantScheme):
-        return scheme
-    from numfmt.quant.scheme import parse_scheme
-
-    return parse_scheme(scheme) if "/" in str(scheme) or " " in str(scheme) else make_scheme(scheme)
-
-
-def _as_codes(codes: Any) -> tuple[np.ndarray, Any]:
-    source = None
-    if hasattr(codes, "detach") and hasattr(codes, "device"):
-        source = codes
-        codes = codes.detach().to("cpu").numpy()
-    c = np.asarray(codes)
-    if c.dtype.kind not in "iub":
-        raise NumfmtError(f"codes are integers, not an array of {c.dtype}")
-    return c, source
-
-
-def _split_optional(g: Grouping, p: np.ndarray | None) -> list:
-    return g.split_params(p) if p is not None else [None] * len(g.block_widths)
-
-
-def _check_shape(a: np.ndarray, qparams: QParams) -> None:
-    if tuple(a.shape) != tuple(qparams.grouping.shape):
-        raise NumfmtError(
-            f"these qparams are for a tensor of shape {qparams.grouping.shape}, not {a.shape}"
+def _fake_block(xp, rows, p, stored, scheme, dtype, code_type, u):
+    out = _xp.empty(xp, rows.shape, dtype, rows)
+    for part in _xp.row_chunks(rows.shape[0], rows.shape[1], _xp.on_cpu(rows)):
+        codes = _codes(xp, rows[part], p, scheme, part, u)
+        values = grid.dequantize_rows(
+            xp,
+            codes,
+            _cut(stored["scale"], part),
+            _cut(stored["zero"], part),
+            _cut(stored["minimum"], part),
+            scheme,
         )
+        out[part] = xp.astype(values, dtype)
+    return out
+
+
+def _output_dtype(x, a, xp):
+    """x's own floating dtype (ml_dtypes and torch's half types included), else float64."""
+    if _xp.is_torch(x):
+        return x.dtype if x.is_floating_point() else xp.float64
+    dt = getattr(x, "dtype", None)
+    if dt is not None:
+        dt = np.dtype(dt)
+        if dt.kind == "f" or type(dt).__module__.startswith("ml_dtypes") or dt.kind == "V":
+            try:
+                np.zeros(1, dt).astype(np.float64)
+                return dt
+            except (TypeError, ValueError):
+                pass
+    return a.dtype if a.dtype == np.float64 else np.dtype(np.float64)
+
+
+def clipped_mask(x, qparams: QParams):
+    """A bool array in x's shape: where x lies beyond its group's grid (clipped)."""
+    a, xp = _xp.read(x)
+    _check_shape(a, qparams)
+    g = qparams.grouping
+    lo, hi = grid.clip_bounds(qparams)
+    blocks = [
+        (rows < lo_b[:, None]) | (rows > hi_b[:, None])
+        for rows, lo_b, hi_b in zip(
+            g.blocks(a), g.split_params(lo), g.split_params(hi), strict=True
+        )
+    ]
+    return g.assemble(blocks, like=xp.zeros((), dtype=xp.bool, device=_xp.device(a)))
+
+
+@functools.cache
+def _ste_function():
+    """The autograd Function of the straight-through estimator (built when torch is used)."""
+    import torch
+
+    class FakeQuantizeSTE(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, scale, qparams, ste, seed):
+            y = fake_values(x, qparams, seed=seed)
+            if ste == "clipped":
+                ctx.save_for_backward(~clipped_mask(x, qparams))
+            ctx.ste = ste
+            return y
+
+        @staticmethod
+        def backward(ctx, grad):
+            if ctx.ste == "clipped":
+                (inside,) = ctx.saved_tensors
+                grad = grad * inside.to(grad.dtype)
+            return grad, None, None, None, None
+
+    return FakeQuantizeSTE

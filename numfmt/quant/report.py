@@ -4,7 +4,7 @@
 mse, rmse, mae      mean square / root mean square / mean absolute error
 max_abs_error       the worst element
 sqnr_db             10 log10(sum x^2 / sum (x - xq)^2): signal to quantization noise (inf when
-                    there is no noise)
+                    there is no noise, ``null`` in JSON)
 cosine              cosine similarity of x and xq (1 for two zero tensors)
 clipped_fraction    the share of elements outside the grid's range (they were clipped)
 clip_share          the share of the squared error that comes from clipped elements; the rest
@@ -12,9 +12,11 @@ clip_share          the share of the squared error that comes from clipped eleme
 ==================  =======================================================================
 
 An element is clipped when its code would lie beyond the end of its group's grid: when it is
-more than half a step (the grid's last gap) beyond the last level. With qparams the grid is
-known; without, the levels are read off xq (a clipped element lands on the last level, so the
-extreme quantized values are the grid's ends whenever anything was clipped).
+more than half a step (the grid's last gap) beyond the last level (``grid.clip_bounds``, the
+one definition the grid figure and the clipped straight-through estimator use too). With
+qparams the grid is known; without, the levels are read off xq (a clipped element lands on the
+last level, so the extreme quantized values are the grid's ends whenever anything was
+clipped).
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ import numpy as np
 
 from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
-from numfmt.quant import grid
+from numfmt.quant import _xp, grid
 from numfmt.quant.granularity import Grouping, PerTensor
-from numfmt.quant.qparams import QParams, as_array
-from numfmt.quant.scheme import Mapping, QuantScheme
+from numfmt.quant.qparams import QParams
+from numfmt.quant.scheme import QuantScheme
 
 METRICS = (
     "mse",
@@ -72,6 +74,8 @@ class ErrorReport(Displayable):
     def to_dict(self) -> dict[str, Any]:
         d = {"scheme": self.scheme, "n": self.n, "bits_per_value": self.bits_per_value}
         d.update({m: getattr(self, m) for m in METRICS})
+        if math.isinf(d["sqnr_db"]) and d["sqnr_db"] > 0:
+            d["sqnr_db"] = None  # no noise: infinite SQNR
         if self.per_group:
             d["per_group"] = {k: _spread(v) for k, v in self.per_group.items()}
         return d
@@ -95,87 +99,147 @@ def error_report(
     *,
     qparams: QParams | None = None,
     grouping: Grouping | None = None,
+    nan_policy: str = "error",
 ) -> ErrorReport:
-    """Compare a tensor with its quantized version.
+    """Compare a tensor with its quantized version (numpy or torch, on any device).
 
     Args:
         x: the original values.
         xq: the dequantized values, same shape.
         qparams: the parameters that made xq (gives the exact range and per-group figures).
         grouping: without qparams, the groups to report per (default: the whole tensor).
+        nan_policy: ``error`` refuses NaN and inf in x; ``omit`` measures the finite
+            elements of x only (n counts them), so that no metric is NaN.
 
     Example:
         >>> r = error_report([0.9, 2.1, 3.05, 9.0], [1.0, 2.0, 3.0, 3.0])
         >>> round(r.mse, 4), r.clipped_fraction
         (9.0056, 0.25)
     """
-    a, _ = as_array(x)
-    b, _ = as_array(xq)
-    if a.shape != b.shape:
-        raise NumfmtError(f"x has shape {a.shape} but xq has {b.shape}")
-    if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        raise NumfmtError("error_report needs finite values: x or xq holds NaN or inf")
+    a, xp = _xp.read(x)
+    b = _same_library(xq, a)
+    if tuple(a.shape) != tuple(b.shape):
+        raise NumfmtError(f"x has shape {tuple(a.shape)} but xq has {tuple(b.shape)}")
+    if nan_policy not in ("error", "omit"):
+        raise NumfmtError(f"nan_policy is 'error' or 'omit', not '{nan_policy}'")
+    keep = None
+    if not bool(xp.all(xp.isfinite(a))):
+        if nan_policy == "error":
+            raise NumfmtError(
+                "error_report needs finite values: x holds NaN or inf "
+                "(nan_policy='omit' measures the finite elements only)"
+            )
+        keep = xp.isfinite(a)
+        a = xp.where(keep, a, xp.zeros_like(a))
+        b = xp.where(keep, b, xp.zeros_like(b))
+    if not bool(xp.all(xp.isfinite(b))):
+        raise NumfmtError("error_report needs finite values: xq holds NaN or inf")
     g = qparams.grouping if qparams is not None else grouping or Grouping(a.shape, PerTensor())
-    a64 = a.astype(np.float64, copy=False)
-    err = b.astype(np.float64, copy=False) - a64
-    lo, hi = _representable(qparams, g, b)
-    clipped = (a64 < g.expand(lo)) | (a64 > g.expand(hi)) if a.size else np.zeros(a.shape, bool)
-    n = a.size
-    sq = err * err
-    total = float(sq.sum())
-    signal = float(np.square(a64).sum())
+    sums = _row_sums(xp, a, b, keep, qparams, g)
+    total = {k: float(xp.sum(v)) for k, v in sums.items()}
+    n = round(total["n"])
+    noise = total["sq"]
     report = ErrorReport(
         n=n,
-        mse=total / n if n else 0.0,
-        mae=float(np.abs(err).mean()) if n else 0.0,
-        max_abs_error=float(np.abs(err).max()) if n else 0.0,
-        sqnr_db=_sqnr(signal, total),
-        cosine=_cosine(a64, b.astype(np.float64, copy=False)),
-        clipped_fraction=float(clipped.mean()) if n else 0.0,
-        clip_share=float(sq[clipped].sum()) / total if total > 0 else 0.0,
+        mse=noise / n if n else 0.0,
+        mae=total["abs"] / n if n else 0.0,
+        max_abs_error=float(xp.max(sums["max"])) if n else 0.0,
+        sqnr_db=_sqnr(total["signal"], noise),
+        cosine=_cosine(total["signal"], total["signal_q"], total["dot"]),
+        clipped_fraction=total["clipped"] / n if n else 0.0,
+        clip_share=total["clipped_sq"] / noise if noise > 0 else 0.0,
         scheme=None if qparams is None else str(qparams.scheme),
-        per_group=_per_group(g, a64, sq, clipped) if g.num_groups > 1 else {},
+        per_group=_per_group(xp, sums) if g.num_groups > 1 else {},
     )
     return report
 
 
-def _representable(qparams: QParams | None, g: Grouping, xq: np.ndarray):
-    """Per-group bounds beyond which an element is clipped: the grid's first and last level,
-    each pushed out by half of the gap next to it (scale layout)."""
-    if qparams is None:
-        bounds = [_bounds_from_levels(rows) for rows in g.blocks(xq)]
-        if not bounds:
-            return np.zeros(g.scale_shape), np.zeros(g.scale_shape)
-        return g.join_params([b[0] for b in bounds]), g.join_params([b[1] for b in bounds])
-    s = qparams.effective_scale
-    scheme = qparams.scheme
-    if scheme.kind == "int":
-        z = qparams.zero_point if scheme.mapping is Mapping.ASYMMETRIC else 0
-        return (scheme.qmin - z - 0.5) * s, (scheme.qmax - z + 0.5) * s
-    v = grid.grid_values(scheme)
-    return (v[0] - (v[1] - v[0]) / 2) * s, (v[-1] + (v[-1] - v[-2]) / 2) * s
+def _same_library(xq: Any, a: Any):
+    """xq read as an array of a's library, on a's device."""
+    b, _ = _xp.read(xq)
+    if _xp.is_torch(a) != _xp.is_torch(b):
+        xp = _xp.namespace(a)
+        b = xp.asarray(_xp.to_numpy(b), device=_xp.device(a))
+    return b
 
 
-def _bounds_from_levels(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+_SUMS = ("n", "sq", "abs", "signal", "signal_q", "dot", "clipped", "clipped_sq", "max")
+
+
+def _row_sums(xp, a, b, keep, qparams: QParams | None, g: Grouping) -> dict[str, Any]:
+    """Per group (scale layout): counts, sums of squares and products, clipped counts."""
+    if g.size == 0:
+        z = xp.zeros(g.scale_shape, dtype=xp.float64, device=_xp.device(a))
+        return {k: z for k in _SUMS}
+    lo, hi = _clip_bounds(xp, qparams, g, b)
+    parts: dict[str, list] = {k: [] for k in _SUMS}
+    blocks_keep = g.blocks(keep) if keep is not None else [None] * len(g.block_widths)
+    for rows, rows_q, kept, lo_b, hi_b in zip(
+        g.blocks(a),
+        g.blocks(b),
+        blocks_keep,
+        g.split_params(lo),
+        g.split_params(hi),
+        strict=True,
+    ):
+        x64 = xp.astype(rows, xp.float64)
+        q64 = xp.astype(rows_q, xp.float64)
+        err = q64 - x64
+        sq = err * err
+        clipped = (x64 < lo_b[:, None]) | (x64 > hi_b[:, None])
+        if kept is not None:
+            clipped = clipped & kept
+            parts["n"].append(xp.sum(xp.astype(kept, xp.float64), axis=1))
+        else:
+            parts["n"].append(
+                xp.full(
+                    (rows.shape[0],),
+                    float(rows.shape[1]),
+                    dtype=xp.float64,
+                    device=_xp.device(rows),
+                )
+            )
+        parts["sq"].append(xp.sum(sq, axis=1))
+        parts["abs"].append(xp.sum(xp.abs(err), axis=1))
+        parts["signal"].append(xp.sum(x64 * x64, axis=1))
+        parts["signal_q"].append(xp.sum(q64 * q64, axis=1))
+        parts["dot"].append(xp.sum(x64 * q64, axis=1))
+        parts["clipped"].append(xp.sum(xp.astype(clipped, xp.float64), axis=1))
+        parts["clipped_sq"].append(xp.sum(xp.where(clipped, sq, xp.zeros_like(sq)), axis=1))
+        parts["max"].append(xp.max(xp.abs(err), axis=1))
+    return {k: g.join_params(v) for k, v in parts.items()}
+
+
+def _clip_bounds(xp, qparams: QParams | None, g: Grouping, xq):
+    """Per-group bounds beyond which an element is clipped (scale layout): with qparams, the
+    grid's (see ``grid.clip_bounds``); without, read off the levels xq uses."""
+    if qparams is not None:
+        return grid.clip_bounds(qparams)
+    bounds = [_bounds_from_levels(xp, rows) for rows in g.blocks(xq)]
+    return g.join_params([b[0] for b in bounds]), g.join_params([b[1] for b in bounds])
+
+
+def _bounds_from_levels(xp, rows):
     """The levels each row of xq uses, its ends pushed out by half the neighbouring gap."""
-    ordered = np.sort(rows, axis=1)
+    ordered = xp.sort(xp.astype(rows, xp.float64), axis=1)
     lo, hi = ordered[:, 0], ordered[:, -1]
-    above = np.where(ordered > lo[:, None], ordered, np.inf).min(axis=1)
-    below = np.where(ordered < hi[:, None], ordered, -np.inf).max(axis=1)
-    gap_lo = np.where(np.isfinite(above), above - lo, 0.0)
-    gap_hi = np.where(np.isfinite(below), hi - below, 0.0)
+    inf = xp.full_like(ordered, float("inf"))
+    above = xp.min(xp.where(ordered > lo[:, None], ordered, inf), axis=1)
+    below = xp.max(xp.where(ordered < hi[:, None], ordered, -inf), axis=1)
+    gap_lo = xp.where(xp.isfinite(above), above - lo, xp.zeros_like(lo))
+    gap_hi = xp.where(xp.isfinite(below), hi - below, xp.zeros_like(hi))
     return lo - gap_lo / 2, hi + gap_hi / 2
 
 
-def _per_group(g: Grouping, a, sq, clipped) -> dict[str, np.ndarray]:
-    parts = {"mse": [], "sqnr_db": [], "clipped_fraction": []}
-    for rows, err, clip in zip(g.blocks(a), g.blocks(sq), g.blocks(clipped), strict=True):
-        noise = err.sum(axis=1)
-        signal = np.square(rows).sum(axis=1)
-        parts["mse"].append(err.mean(axis=1))
-        parts["sqnr_db"].append(np.array([_sqnr(s, n) for s, n in zip(signal, noise, strict=True)]))
-        parts["clipped_fraction"].append(clip.mean(axis=1))
-    return {k: g.join_params(v) for k, v in parts.items()}
+def _per_group(xp, sums) -> dict[str, np.ndarray]:
+    n = _xp.to_numpy(sums["n"])
+    sq = _xp.to_numpy(sums["sq"])
+    signal = _xp.to_numpy(sums["signal"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mse = np.where(n > 0, sq / np.maximum(n, 1), 0.0)
+        sqnr = np.where(sq == 0, np.inf, np.where(signal == 0, -np.inf, 10 * np.log10(signal / sq)))
+        clipped = np.where(n > 0, _xp.to_numpy(sums["clipped"]) / np.maximum(n, 1), 0.0)
+    return {"mse": mse, "sqnr_db": sqnr, "clipped_fraction": clipped}
 
 
 def _sqnr(signal: float, noise: float) -> float:
@@ -186,13 +250,13 @@ def _sqnr(signal: float, noise: float) -> float:
     return 10 * math.log10(signal / noise)
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    na, nb = float(np.sqrt(np.square(a).sum())), float(np.sqrt(np.square(b).sum()))
+def _cosine(signal: float, signal_q: float, dot: float) -> float:
+    na, nb = math.sqrt(signal), math.sqrt(signal_q)
     if na == 0 and nb == 0:
         return 1.0
     if na == 0 or nb == 0:
         return 0.0
-    return float(np.dot(a.reshape(-1), b.reshape(-1)) / (na * nb))
+    return max(-1.0, min(1.0, dot / (na * nb)))
 
 
 # -- several schemes -----------------------------------------------------------------------------
@@ -214,9 +278,16 @@ class SchemeComparison(Displayable):
 
 
 def compare_schemes(
-    x: Any, schemes: list[QuantScheme | str], *, nan_policy: str = "error"
+    x: Any,
+    schemes: list[QuantScheme | str],
+    *,
+    nan_policy: str = "error",
+    progress: Any = None,
 ) -> SchemeComparison:
     """Quantize x under each scheme and report the cost of each, side by side.
+
+    ``progress``, when given, is called with each scheme's name once it is done (the command
+    line draws a progress bar with it).
 
     Example:
         >>> x = np.random.default_rng(0).standard_normal((64, 256))
@@ -228,9 +299,11 @@ def compare_schemes(
 
     if not schemes:
         raise NumfmtError("compare_schemes needs at least one scheme")
-    a, _ = as_array(x)
+    a, _ = _xp.read(x)
     rows = []
     for s in schemes:
         qt = quantize_tensor(a, s, nan_policy=nan_policy)
-        rows.append(qt.report(a))
+        rows.append(qt.report(a, nan_policy=nan_policy))
+        if progress is not None:
+            progress(str(qt.scheme))
     return SchemeComparison(tuple(a.shape), tuple(rows))

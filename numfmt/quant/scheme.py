@@ -3,9 +3,10 @@
 A scheme is a frozen value. Its *target* is the grid of the elements:
 
 =============  ===================================================================
-int2 .. int16  integers; symmetric: -(2^(b-1) - 1) .. 2^(b-1) - 1 (``restricted``,
-               zero in the middle) or from -2^(b-1); asymmetric: 0 .. 2^b - 1 with a
-               zero point
+int2 .. int32  integers; symmetric: -(2^(b-1) - 1) .. 2^(b-1) - 1 (``restricted``,
+               zero in the middle) or from -2^(b-1) (``full``); asymmetric: 0 .. 2^b - 1
+               with an integer zero point; ``min``: 0 .. 2^b - 1 with a float minimum
+               (x = scale * q + minimum, llama.cpp's Q4_1)
 a float name   the values of a small float format (``fp8_e4m3``, ``fp4``, ``e3m2`` ...)
                times a scale; always symmetric
 nf4            the 16-value NormalFloat codebook of QLoRA, times a block absmax
@@ -13,17 +14,28 @@ nf4            the 16-value NormalFloat codebook of QLoRA, times a block absmax
 
 and its *scale rule* how a group's range becomes a scale: ``range`` (alpha over the largest
 code: absmax / 127 for int8, absmax / 448 for fp8 e4m3), ``mx`` (the OCP MX shared exponent,
-2^(floor(log2(absmax)) - emax)), or ``nvfp4`` (an E4M3 block scale under a float32 tensor
-scale). The scale is stored in ``scale_format`` (float32 unless said otherwise).
+2^(floor(log2(absmax)) - emax)), ``nvfp4`` (an E4M3 block scale under a float32 tensor
+scale) or ``gguf`` (llama.cpp's reference quantizers, float32 arithmetic and all). The scale
+is stored in ``scale_format`` (float32 unless said otherwise).
 
-Presets spell the block formats: ``mxfp8``, ``mxfp8_e5m2``, ``mxfp6_e2m3``, ``mxfp6_e3m2``,
-``mxfp4``, ``mxint8`` (OCP MX v1.0: 32 elements, an E8M0 scale), ``nvfp4`` (16 FP4 elements,
-an E4M3 scale) and ``nf4`` (64 elements, a float32 absmax).
+Presets spell the block formats, and fix their blocks, scales and mapping:
+
+============  ====================================================================
+mxfp8 ...     OCP MX v1.0: 32 elements, an E8M0 scale (``mxfp8``, ``mxfp8_e5m2``,
+              ``mxfp6_e2m3``, ``mxfp6_e3m2``, ``mxfp4``, ``mxint8``)
+nvfp4         16 FP4 elements, an E4M3 scale, a float32 tensor scale
+nf4           64 NF4 elements, a float32 absmax
+q8_0 ...      GGUF blocks of 32 with a float16 scale: ``q8_0``, ``q4_0``, ``q5_0``
+              (symmetric), ``q4_1``, ``q5_1`` (a float16 minimum too)
+============  ====================================================================
+
+``str(scheme)`` is canonical and reads back: ``parse_scheme(str(s)) == s``.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -58,27 +70,109 @@ NF4_CODEBOOK = np.array(
 )
 NF4_CODEBOOK.setflags(write=False)
 
+#: The widest integer grid (int32: the bias and accumulator of integer inference).
+MAX_INT_BITS = 32
+
 
 class Mapping(str, enum.Enum):
-    """Where zero goes: in the middle of the codes (symmetric) or at a zero point."""
+    """Where zero goes: in the middle of the codes (symmetric), at an integer zero point
+    (asymmetric), or at a float minimum stored beside the scale (x = s * q + m)."""
 
     SYMMETRIC = "symmetric"
     ASYMMETRIC = "asymmetric"
+    FLOAT_MIN = "float-min"
 
     @classmethod
     def parse(cls, value: str | Mapping) -> Mapping:
-        """Read a mapping: symmetric (sym, absmax) or asymmetric (asym, zero-point)."""
+        """Read a mapping: symmetric (sym, absmax), asymmetric (asym, zero-point) or
+        float-min (min)."""
         aliases = {
             "sym": "symmetric",
             "absmax": "symmetric",
             "asym": "asymmetric",
             "zeropoint": "asymmetric",
             "zero-point": "asymmetric",
+            "min": "float-min",
+            "float_min": "float-min",
         }
         return parse_enum(cls, value, "mapping", aliases)
 
+    @property
+    def short(self) -> str:
+        return {"symmetric": "sym", "asymmetric": "asym", "float-min": "min"}[self.value]
 
-SCALE_RULES = ("range", "mx", "nvfp4")
+
+SCALE_RULES = ("range", "mx", "nvfp4", "gguf")
+
+
+# -- range methods: their names, options and defaults (``calibration`` implements them) -----------
+@dataclass(frozen=True)
+class MethodSpec:
+    """What a range method takes: its options (name -> (type, default)), and the one option
+    a compact spec may give after a colon (``percentile:99.9``, ``mse:200``)."""
+
+    options: dict[str, tuple[Callable[[Any], Any], Any]]
+    short: str | None = None
+    spelled: bool = True  # whether a compact spec can name it (search needs a Python loss)
+
+
+METHODS: dict[str, MethodSpec] = {
+    "minmax": MethodSpec({}),
+    "percentile": MethodSpec({"percentile": (float, 99.99)}, "percentile"),
+    "mse": MethodSpec({"ratios": (int, 100)}, "ratios"),
+    "search": MethodSpec({"ratios": (int, 100), "loss": (None, None)}, "ratios", spelled=False),
+    "entropy": MethodSpec({"bins": (int, 2048)}, "bins"),
+    "l2_histogram": MethodSpec({"bins": (int, 2048)}, "bins"),
+}
+#: The methods a compact spec (and so the command line) can run.
+SPELLED_METHODS = tuple(k for k, v in METHODS.items() if v.spelled)
+
+
+def normalise_method(name: str, options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """Check a method and its options; return them sorted, typed, defaults dropped.
+
+    Raises:
+        NumfmtError: an unknown method or option, or an option out of range.
+    """
+    if name not in METHODS:
+        raise NumfmtError(f"unknown calibration method '{name}'; use {', '.join(METHODS)}")
+    spec = METHODS[name]
+    out = {}
+    for key, value in options.items():
+        if key not in spec.options:
+            allowed = ", ".join(spec.options) or "no options"
+            raise NumfmtError(f"'{name}' takes {allowed}, not '{key}'")
+        kind, default = spec.options[key]
+        if key == "loss":
+            if not callable(value):
+                raise NumfmtError("loss must be a callable: loss(rows, rows_quantized)")
+            out[key] = value
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise NumfmtError(f"cannot read '{value}' as the {key} of {name}") from None
+        if key == "percentile" and not 0 < number <= 100:
+            raise NumfmtError(f"a percentile lies in (0, 100], not {value}")
+        if key in ("ratios", "bins") and (int(number) != number or number < 1):
+            raise NumfmtError(f"{key} must be a positive integer, not {value}")
+        typed = kind(number)
+        if typed != default:
+            out[key] = typed
+    if name == "search" and "loss" not in out:
+        raise NumfmtError(
+            "'search' needs loss=callable(rows, rows_quantized), given from Python: "
+            "choose_qparams(x, scheme, method='search', loss=fn); 'mse' is the built-in loss"
+        )
+    return tuple(sorted(out.items()))
+
+
+def parse_method_argument(method: str, text: str) -> dict[str, Any]:
+    """``percentile:99.9`` -> {'percentile': 99.9}; ``mse:200`` -> {'ratios': 200}."""
+    key = METHODS[method].short
+    if key is None:
+        raise NumfmtError(f"'{method}' takes no argument")
+    return {key: text}
 
 
 @dataclass(frozen=True)
@@ -88,7 +182,7 @@ class QuantScheme:
     Example:
         >>> s = scheme("int4", mapping="asym", granularity="group:128", scale_format="fp16")
         >>> str(s), s.qmin, s.qmax
-        ('int4 asym group:128 minmax scale:float16', 0, 15)
+        ('int4/asym/group:128/scale:float16', 0, 15)
     """
 
     target: str = "int8"
@@ -113,17 +207,25 @@ class QuantScheme:
                 f"unknown scale rule '{self.scale_rule}'; use {', '.join(SCALE_RULES)}"
             )
         kind = self.kind  # validates the target
-        if kind != "int" and self.mapping is Mapping.ASYMMETRIC:
-            raise NumfmtError(f"{self.target} is a symmetric grid; asymmetric needs an int target")
-        if kind == "int" and not 2 <= self.bits <= 16:
-            raise NumfmtError(f"integer targets have 2 to 16 bits, not {self.bits}")
+        if kind != "int" and self.mapping is not Mapping.SYMMETRIC:
+            raise NumfmtError(f"{self.target} is a symmetric grid; asym and min need an int target")
+        if kind == "int" and not 2 <= self.bits <= MAX_INT_BITS:
+            raise NumfmtError(f"integer targets have 2 to {MAX_INT_BITS} bits, not {self.bits}")
         scale = get_format(self.scale_format)
         if not isinstance(scale, FloatFormat):
             raise NumfmtError(f"scales are stored in a float format, not {scale.name}")
+        if self.mapping is Mapping.FLOAT_MIN and not scale.signed:
+            raise NumfmtError(f"a float minimum needs a signed scale format, not {scale.name}")
         object.__setattr__(self, "scale_format", scale.name)
-        from numfmt.quant import calibration  # the registry of methods
-
-        calibration.check_method(self.method, dict(self.method_args))
+        args = dict(self.method_args)
+        object.__setattr__(self, "method_args", normalise_method(self.method, args))
+        if self.scale_rule == "gguf" and (
+            self.method != "minmax" or self.rounding is not Rounding.NEAREST_EVEN
+        ):
+            raise NumfmtError(
+                f"{self.preset or 'a gguf scheme'} is llama.cpp's reference quantizer: "
+                "it takes no range method and no stochastic rounding"
+            )
 
     # -- the target grid ------------------------------------------------------------------
     @cached_property
@@ -153,7 +255,7 @@ class QuantScheme:
     @cached_property
     def qmin(self) -> int:
         """The smallest integer code (int targets)."""
-        if self.mapping is Mapping.ASYMMETRIC:
+        if self.mapping is not Mapping.SYMMETRIC:
             return 0
         top = (1 << (self.bits - 1)) - 1
         return -top if self.restricted else -top - 1
@@ -161,7 +263,7 @@ class QuantScheme:
     @cached_property
     def qmax(self) -> int:
         """The largest integer code (int targets)."""
-        if self.mapping is Mapping.ASYMMETRIC:
+        if self.mapping is not Mapping.SYMMETRIC:
             return (1 << self.bits) - 1
         return (1 << (self.bits - 1)) - 1
 
@@ -181,7 +283,11 @@ class QuantScheme:
 
     @property
     def method_options(self) -> dict[str, Any]:
-        return dict(self.method_args)
+        """The method's options, defaults filled in."""
+        spec = METHODS[self.method]
+        out = {k: d for k, (_, d) in spec.options.items() if k != "loss"}
+        out.update(self.method_args)
+        return out
 
     @cached_property
     def scale_bits(self) -> int:
@@ -189,31 +295,58 @@ class QuantScheme:
 
     @cached_property
     def zero_point_bits(self) -> int:
-        """Bits stored per group for the zero point (asymmetric int targets)."""
-        return self.bits if self.mapping is Mapping.ASYMMETRIC else 0
+        """Bits stored per group for the zero point (or the float minimum)."""
+        if self.mapping is Mapping.ASYMMETRIC:
+            return self.bits
+        if self.mapping is Mapping.FLOAT_MIN:
+            return self.scale_bits
+        return 0
+
+    @cached_property
+    def code_signed(self) -> bool:
+        """Whether codes are signed integers (symmetric int targets)."""
+        return self.kind == "int" and self.qmin < 0
 
     def with_(self, **changes: Any) -> QuantScheme:
-        """A copy with some fields changed (the preset name is dropped)."""
+        """A copy with some fields changed. A preset keeps its name when only its method,
+        method options or rounding change (``mxfp4`` with ``mse`` prints as ``mxfp4/mse``)."""
         if "method_args" in changes and isinstance(changes["method_args"], dict):
             changes["method_args"] = tuple(sorted(changes["method_args"].items()))
-        return replace(self, preset=None, **changes)
+        if "method" in changes and "method_args" not in changes:
+            changes["method_args"] = ()
+        keeps_preset = set(changes) <= {"method", "method_args", "rounding"}
+        return replace(self, preset=self.preset if keeps_preset else None, **changes)
 
     def __str__(self) -> str:
-        if self.preset:
-            return self.preset
-        parts = [self.target]
-        if self.kind == "int":
-            parts.append("sym" if self.mapping is Mapping.SYMMETRIC else "asym")
-            if self.mapping is Mapping.SYMMETRIC and not self.restricted:
-                parts.append("full")
-        parts.append(str(self.granularity))
-        args = ",".join(f"{v}" for _, v in self.method_args)
-        parts.append(self.method + (f":{args}" if args else ""))
-        if self.scale_format != "float32":
-            parts.append(f"scale:{self.scale_format}")
+        parts = [self.preset] if self.preset else self._grid_parts()
+        if self.method != "minmax":
+            args = self.method_args
+            short = METHODS[self.method].short
+            shown = [str(_plain(v)) for k, v in args if k == short]
+            parts.append(self.method + (f":{shown[0]}" if shown else ""))
         if self.rounding is Rounding.STOCHASTIC:
             parts.append("stochastic")
-        return " ".join(parts)
+        return "/".join(parts)
+
+    def _grid_parts(self) -> list[str]:
+        parts = [self.target]
+        if self.kind == "int":
+            if self.mapping is not Mapping.SYMMETRIC:
+                parts.append(self.mapping.short)
+            elif not self.restricted:
+                parts.append("full")
+        if not isinstance(self.granularity, PerTensor):
+            parts.append(str(self.granularity))
+        if self.scale_format != "float32":
+            parts.append(f"scale:{self.scale_format}")
+        if self.scale_rule != "range":
+            parts.append(f"rule:{self.scale_rule}")
+        return parts
+
+
+def _plain(v: Any) -> Any:
+    """99.9 rather than 99.9000, 200 rather than 200.0."""
+    return int(v) if isinstance(v, float) and v.is_integer() else v
 
 
 def _target_format(target: str) -> FloatFormat | IntFormat:
@@ -221,8 +354,8 @@ def _target_format(target: str) -> FloatFormat | IntFormat:
         fmt = get_format(target)
     except NumfmtError:
         raise NumfmtError(
-            f"unknown quantization target '{target}'; use int2..int16, a float format such as "
-            f"fp8_e4m3 or fp4, nf4, or a preset: {', '.join(PRESETS)}"
+            f"unknown quantization target '{target}'; use int2..int{MAX_INT_BITS}, a float format "
+            f"such as fp8_e4m3 or fp4, nf4, or a preset: {', '.join(PRESETS)}"
         ) from None
     if isinstance(fmt, IntFormat):
         return fmt
@@ -252,6 +385,11 @@ PRESETS: dict[str, QuantScheme] = {
     "mxint8": _preset("mxint8", "int8", 32, "float8_e8m0fnu", "mx", restricted=False),
     "nvfp4": _preset("nvfp4", "float4_e2m1fn", 16, "float8_e4m3fn", "nvfp4"),
     "nf4": _preset("nf4", "nf4", 64, "float32", "range"),
+    "q8_0": _preset("q8_0", "int8", 32, "float16", "gguf"),
+    "q4_0": _preset("q4_0", "int4", 32, "float16", "gguf", restricted=False),
+    "q5_0": _preset("q5_0", "int5", 32, "float16", "gguf", restricted=False),
+    "q4_1": _preset("q4_1", "int4", 32, "float16", "gguf", mapping="float-min"),
+    "q5_1": _preset("q5_1", "int5", 32, "float16", "gguf", mapping="float-min"),
 }
 PRESET_ALIASES = {"mxfp6": "mxfp6_e2m3", "mxfp8_e4m3": "mxfp8"}
 
@@ -259,18 +397,23 @@ PRESET_ALIASES = {"mxfp6": "mxfp6_e2m3", "mxfp8_e4m3": "mxfp8"}
 def scheme(
     target: str | QuantScheme = "int8",
     *,
-    mapping: str | Mapping = Mapping.SYMMETRIC,
-    granularity: str | Granularity = "tensor",
+    mapping: str | Mapping | None = None,
+    granularity: str | Granularity | None = None,
     method: str = "minmax",
-    restricted: bool = True,
+    restricted: bool | None = None,
     rounding: str | Rounding = Rounding.NEAREST_EVEN,
-    scale_format: str = "float32",
+    scale_format: str | None = None,
     **method_args: Any,
 ) -> QuantScheme:
-    """Build a scheme; a preset name (``mxfp4``, ``nvfp4``, ``nf4`` ...) gives the preset.
+    """Build a scheme; a preset name (``mxfp4``, ``nvfp4``, ``nf4``, ``q4_0`` ...) gives the
+    preset, whose blocks, scales and mapping are fixed (asking for others is an error).
 
     Extra keyword arguments go to the calibration method (``percentile=99.9``,
     ``ratios=100``, ``loss=...``).
+
+    Example:
+        >>> str(scheme("mxfp4", method="mse"))
+        'mxfp4/mse'
     """
     if isinstance(target, QuantScheme):
         return target
@@ -278,67 +421,85 @@ def scheme(
     name = PRESET_ALIASES.get(name, name)
     if name in PRESETS:
         base = PRESETS[name]
-        if method != "minmax" or method_args or rounding != Rounding.NEAREST_EVEN:
+        asked = {
+            "granularity": (granularity, parse_granularity, base.granularity),
+            "mapping": (mapping, Mapping.parse, base.mapping),
+            "scale_format": (scale_format, lambda v: get_format(v).name, base.scale_format),
+            "restricted": (restricted, bool, base.restricted),
+        }
+        for key, (value, read, own) in asked.items():
+            if value is not None and read(value) != own:
+                raise NumfmtError(f"{name} fixes its own blocks, scales and mapping ({key})")
+        if method != "minmax" or method_args or Rounding.parse(rounding) != base.rounding:
             return base.with_(method=method, method_args=method_args, rounding=rounding)
         return base
     if name.startswith("uint") and name[4:].isdigit():
-        name, mapping = "int" + name[4:], Mapping.ASYMMETRIC
+        name, mapping = "int" + name[4:], mapping or Mapping.ASYMMETRIC
     return QuantScheme(
         target=name,
-        mapping=mapping,
-        granularity=granularity,
+        mapping=mapping or Mapping.SYMMETRIC,
+        granularity=granularity if granularity is not None else PerTensor(),
         method=method,
         method_args=tuple(sorted(method_args.items())),
-        restricted=restricted,
+        restricted=True if restricted is None else restricted,
         rounding=rounding,
-        scale_format=scale_format,
+        scale_format=scale_format or "float32",
     )
 
 
-def parse_scheme(text: str) -> QuantScheme:
+def parse_scheme(text: str | QuantScheme) -> QuantScheme:
     """Read a scheme from a compact spec: parts separated by ``/`` or spaces.
 
     Parts: a target (``int4``, ``fp8_e4m3``, ``nf4``, a preset), ``sym`` / ``asym`` /
-    ``full``, a granularity (``tensor``, ``channel:0``, ``group:128``), a method (``minmax``,
-    ``percentile:99.9``, ``mse``, ``mse:200``, ``entropy``, ``l2_histogram``),
-    ``scale:fp16``, ``stochastic``.
+    ``min`` / ``full``, a granularity (``tensor``, ``token``, ``channel:0``, ``group:128``),
+    a method (``minmax``, ``percentile:99.9``, ``mse``, ``mse:200``, ``entropy``,
+    ``l2_histogram``), ``scale:fp16``, ``stochastic``.
 
     Example:
-        >>> str(parse_scheme("int4/asym/group:128/mse"))
-        'int4 asym group:128 mse'
+        >>> str(parse_scheme("int4 asym group:128 mse"))
+        'int4/asym/group:128/mse'
     """
-    from numfmt.quant import calibration
-
+    if isinstance(text, QuantScheme):
+        return text
     parts = [p for p in str(text).replace("/", " ").split() if p]
     if not parts:
         raise NumfmtError("an empty scheme; write e.g. int8, int4/asym/group:128, mxfp4")
-    options: dict[str, Any] = {"target": parts[0]}
+    options: dict[str, Any] = {}
     method_args: dict[str, Any] = {}
     for part in parts[1:]:
         key, _, value = part.partition(":")
         key = key.lower()
-        if key in ("sym", "symmetric", "asym", "asymmetric"):
+        if key in ("sym", "symmetric", "asym", "asymmetric", "min", "float-min"):
             options["mapping"] = key
         elif key == "full":
             options["restricted"] = False
-        elif key in ("tensor", "channel", "axis", "group"):
+        elif key in ("tensor", "token", "channel", "axis", "group"):
             options["granularity"] = part
         elif key == "scale":
             options["scale_format"] = value
         elif key in ("stochastic", "nearest-even", "rne"):
             options["rounding"] = key
-        elif key in calibration.METHODS:
+        elif key == "search":
+            raise NumfmtError(
+                "'search' needs a loss function, so it runs from Python only: "
+                "choose_qparams(x, scheme, method='search', loss=fn)"
+            )
+        elif key in METHODS:
             options["method"] = key
             if value:
-                method_args.update(calibration.parse_argument(key, value))
+                method_args.update(parse_method_argument(key, value))
+        elif key == "rule":
+            options["scale_rule"] = value
         else:
             raise NumfmtError(
-                f"cannot read '{part}' in scheme '{text}'; parts are a target, sym/asym/full, "
-                f"tensor/channel:A/group:G, a method ({', '.join(calibration.METHODS)}), "
+                f"cannot read '{part}' in scheme '{text}'; parts are a target, sym/asym/min/"
+                f"full, tensor/token/channel:A/group:G, a method ({', '.join(SPELLED_METHODS)}), "
                 "scale:FORMAT, stochastic"
             )
-    target = options.pop("target")
-    s = scheme(target, **options, **method_args)
-    if s.preset and any(k in options for k in ("granularity", "scale_format", "mapping")):
-        raise NumfmtError(f"{s.preset} fixes its own blocks, scales and mapping")
+    rule = options.pop("scale_rule", None)
+    s = scheme(parts[0], **options, **method_args)
+    if rule is not None and rule != s.scale_rule:
+        if s.preset:
+            raise NumfmtError(f"{s.preset} fixes its own scale rule")
+        s = replace(s, scale_rule=rule)
     return s

@@ -2,32 +2,33 @@
 
 Storage is counted as a deployment would lay it out: elements packed at their width (two int4
 or FP4 codes to a byte), one scale per group in the scale format, one zero point per group at
-the element width (asymmetric), and NVFP4's float32 tensor scale. A group that the group size
-does not divide still takes a whole scale: int4 in groups of 128 with float16 scales is
-4 + 16/128 = 4.125 bits per value; on SmolLM2's rows of 576 = 4 x 128 + 64 it is
-4 + 5 x 16 / 576 = 4.139.
+the element width (asymmetric; a float minimum takes the scale's width), and NVFP4's float32
+tensor scale. A group that the group size does not divide still takes a whole scale: int4 in
+groups of 128 with float16 scales is 4 + 16/128 = 4.125 bits per value; on SmolLM2's rows of
+576 = 4 x 128 + 64 it is 4 + 5 x 16 / 576 = 4.139.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from numfmt._display import Displayable
-from numfmt.quant import packing
-from numfmt.quant.qparams import QParams, as_array, choose_qparams, dequantize, quantize
+from numfmt.quant import _xp, packing
+from numfmt.quant.qparams import QParams, choose_qparams, dequantize, quantize
 from numfmt.quant.report import ErrorReport, error_report
 from numfmt.quant.scheme import QuantScheme
 
 
 @dataclass(frozen=True, eq=False)
 class QuantizedTensor(Displayable):
-    """A tensor on a scheme's grid: ``codes`` (x's shape) and ``qparams``."""
+    """A tensor on a scheme's grid: ``codes`` (x's shape, x's library and device),
+    ``qparams``, and the dtype the tensor had (``dtype``, a name such as ``bfloat16``)."""
 
-    codes: np.ndarray
+    codes: Any
     qparams: QParams
+    dtype: str | None = None
 
     @property
     def scheme(self) -> QuantScheme:
@@ -39,10 +40,10 @@ class QuantizedTensor(Displayable):
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape))
+        return self.qparams.grouping.size
 
-    def dequantize(self, dtype=np.float64) -> np.ndarray:
-        """The values the codes stand for."""
+    def dequantize(self, dtype: Any = None):
+        """The values the codes stand for (float64 unless ``dtype`` says otherwise)."""
         return dequantize(self.codes, self.qparams, dtype=dtype)
 
     # -- storage ----------------------------------------------------------------------------
@@ -68,21 +69,79 @@ class QuantizedTensor(Displayable):
         """Storage bits over elements: 4.125 for int4, groups of 128, float16 scales."""
         return sum(self.storage_bits.values()) / self.size if self.size else 0.0
 
-    def pack(self, order: str = "torchao") -> np.ndarray:
+    def pack(self, order: str = "torchao"):
         """The codes packed into bytes (see ``numfmt.quant.packing`` for the orders)."""
         return packing.pack(self.codes, self.scheme.bits, order)
 
-    def report(self, x: Any) -> ErrorReport:
+    def report(self, x: Any, *, nan_policy: str = "error") -> ErrorReport:
         """The error of this quantization against the original tensor."""
-        a, _ = as_array(x)
-        report = error_report(a, self.dequantize(), qparams=self.qparams)
+        a, _ = _xp.read(x)
+        report = error_report(a, self.dequantize(), qparams=self.qparams, nan_policy=nan_policy)
         return replace(report, bits_per_value=self.bits_per_value)
 
+    def to(self, device: Any) -> QuantizedTensor:
+        """The same tensor as torch tensors on ``device`` ("cpu", "cuda", a torch.device)."""
+        return replace(
+            self, codes=_xp.to_torch(self.codes, device), qparams=self.qparams.to(device)
+        )
+
+    def save(
+        self,
+        path: str | Path,
+        *,
+        name: str = "tensor",
+        order: str = "torchao",
+        overwrite: bool = False,
+    ) -> Path:
+        """Write the tensor to a safetensors file (see ``numfmt.quant.io``), atomically."""
+        from numfmt.quant.io import save
+
+        return save(path, {name: self}, order=order, overwrite=overwrite)
+
+    def samples(self, x: Any, count: int = 6) -> list[dict[str, Any]]:
+        """A few elements side by side, to check the arithmetic by hand: the original value,
+        its code, its group's scale (and zero point) and the value the code stands for. The
+        elements are the first, the largest and smallest, and some in between."""
+        import numpy as np
+
+        a = _xp.to_numpy(_xp.read(x)[0]).reshape(-1)
+        if a.size == 0:
+            return []
+        picks = [0, int(np.argmax(a)), int(np.argmin(a))]
+        picks += [int(i) for i in np.linspace(0, a.size - 1, count)]
+        picks = list(dict.fromkeys(picks))[:count]
+        codes = _xp.to_numpy(self.codes).reshape(-1)
+        values = _xp.to_numpy(self.dequantize()).reshape(-1)
+        g = self.qparams.grouping
+        scale = _xp.to_numpy(g.expand(self.qparams.effective_scale)).reshape(-1)
+        zero = self.qparams.zero_point
+        zero = None if zero is None else _xp.to_numpy(g.expand(zero)).reshape(-1)
+        minimum = self.qparams.minimum
+        minimum = None if minimum is None else _xp.to_numpy(g.expand(minimum)).reshape(-1)
+        rows = []
+        for i in picks:
+            row = {
+                "index": [int(k) for k in np.unravel_index(i, self.shape)],
+                "x": float(a[i]),
+                "code": int(codes[i]),
+                "scale": float(scale[i]),
+                "value": float(values[i]),
+            }
+            if zero is not None:
+                row["zero_point"] = int(zero[i])
+            if minimum is not None:
+                row["minimum"] = float(minimum[i])
+            rows.append(row)
+        return rows
+
     def to_dict(self) -> dict[str, Any]:
+        s = self.scheme
         return {
-            "scheme": str(self.scheme),
+            "scheme": str(s),
             "shape": list(self.shape),
-            "code_dtype": str(self.codes.dtype),
+            "dtype": self.dtype,
+            "code_bits": s.bits,
+            "code_dtype": _dtype_name(self.codes),
             "nbytes": self.nbytes,
             "bits_per_value": self.bits_per_value,
             "storage_bits": self.storage_bits,
@@ -90,17 +149,48 @@ class QuantizedTensor(Displayable):
         }
 
 
+@dataclass(frozen=True, eq=False)
+class QuantizeResult(Displayable):
+    """A named tensor quantized, its error report, and a few elements worked through (what
+    ``numfmt quantize`` shows)."""
+
+    name: str
+    quantized: QuantizedTensor
+    report: ErrorReport
+    samples: tuple[dict[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tensor": self.name,
+            "quantized": self.quantized.to_dict(),
+            "report": self.report.to_dict(),
+            "samples": list(self.samples),
+        }
+
+
+def _dtype_name(a: Any) -> str:
+    return str(a.dtype).removeprefix("torch.")
+
+
 def quantize_tensor(
-    x: Any, scheme: QuantScheme | str = "int8", *, nan_policy: str = "error", seed=0
+    x: Any,
+    scheme: QuantScheme | str = "int8",
+    *,
+    nan_policy: str = "error",
+    seed: Any = 0,
+    method: str | None = None,
+    **method_args: Any,
 ) -> QuantizedTensor:
-    """choose_qparams, then quantize: a QuantizedTensor.
+    """choose_qparams, then quantize: a QuantizedTensor in x's library, on x's device.
 
     Example:
+        >>> import numpy as np
         >>> x = np.linspace(-1, 1, 256).reshape(2, 128)
         >>> qt = quantize_tensor(x, "int4/group:128/scale:fp16")
         >>> qt.bits_per_value, qt.codes.dtype.name
         (4.125, 'int8')
     """
-    a, _ = as_array(x)
-    qp = choose_qparams(a, scheme, nan_policy=nan_policy)
-    return QuantizedTensor(np.asarray(quantize(a, qp, seed=seed)), qp)
+    qp = choose_qparams(x, scheme, nan_policy=nan_policy, method=method, **method_args)
+    dtype = getattr(x, "dtype", None)
+    name = None if dtype is None else str(dtype).removeprefix("torch.")
+    return QuantizedTensor(quantize(x, qp, seed=seed), qp, name)

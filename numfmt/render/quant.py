@@ -11,7 +11,7 @@ from rich.text import Text
 from numfmt._display import renderer
 from numfmt.quant.analysis import Curves, FormatRanges, GridView
 from numfmt.quant.report import ErrorReport, SchemeComparison
-from numfmt.quant.tensor import QuantizedTensor
+from numfmt.quant.tensor import QuantizedTensor, QuantizeResult
 
 LABEL = "dim"
 _ROWS = (
@@ -82,13 +82,67 @@ def render_tensor(q: QuantizedTensor) -> Group:
     grid.add_column()
     d = q.to_dict()
     grid.add_row("scheme", d["scheme"])
-    grid.add_row("shape", str(tuple(d["shape"])))
-    grid.add_row("codes", d["code_dtype"])
-    grid.add_row("groups", str(d["qparams"]["groups"]))
+    grid.add_row("shape", f"{tuple(d['shape'])}" + (f"  {d['dtype']}" if d["dtype"] else ""))
+    held = d["code_dtype"]
+    width = d["code_bits"]
+    codes = f"{width}-bit" + ("" if held.endswith(str(width)) else f" (held in {held}")
+    if not held.endswith(str(width)):
+        codes += ", packed when saved)" if width % 8 else ")"
+    grid.add_row("codes", codes)
+    grid.add_row("groups", f"{d['qparams']['groups']:,}")
     grid.add_row("bytes", f"{d['nbytes']:,}  ({d['bits_per_value']:.4g} bits per value)")
-    s = d["qparams"]["scale"]
-    grid.add_row("scales", f"{s['min']:.4g} .. {s['max']:.4g}")
+    qp = d["qparams"]
+    grid.add_row("scale", _spread_text(qp["scale"], d["qparams"]["groups"]))
+    if qp["zero_point"] is not None:
+        grid.add_row("zero point", _spread_text(qp["zero_point"], qp["groups"], "{:.0f}"))
+    if qp["minimum"] is not None:
+        grid.add_row("minimum", _spread_text(qp["minimum"], qp["groups"]))
+    if qp["tensor_scale"] is not None:
+        grid.add_row("tensor scale", f"{qp['tensor_scale']:.6g}")
+    if qp["saturated_scales"]:
+        grid.add_row("saturated", Text(f"{qp['saturated_scales']:,} scales", style="bold red"))
     return Group(Text("quantized tensor", style="bold"), grid)
+
+
+def _spread_text(s: dict, groups: int, fmt: str = "{:.6g}") -> str:
+    if groups <= 1 or s["min"] == s["max"]:
+        return fmt.format(s["min"])
+    return f"{fmt.format(s['min'])} .. {fmt.format(s['max'])}  (mean {fmt.format(s['mean'])})"
+
+
+@renderer(QuantizeResult)
+def render_quantize_result(r: QuantizeResult) -> Group:
+    parts: list = [Text(f"tensor '{r.name}'", style="bold"), r.quantized, r.report]
+    if r.samples:
+        t = Table(title="a few elements, worked through", title_justify="left", box=None)
+        has_zero = "zero_point" in r.samples[0]
+        has_min = "minimum" in r.samples[0]
+        for col in (
+            "index",
+            "x",
+            "code",
+            "scale",
+            *(["zero point"] * has_zero),
+            *(["minimum"] * has_min),
+            "value",
+            "error",
+        ):
+            t.add_column(col, justify="left" if col == "index" else "right")
+        for row in r.samples:
+            cells = [
+                "[" + ", ".join(map(str, row["index"])) + "]",
+                f"{row['x']:.6g}",
+                str(row["code"]),
+                f"{row['scale']:.6g}",
+            ]
+            if has_zero:
+                cells.append(str(row["zero_point"]))
+            if has_min:
+                cells.append(f"{row['minimum']:.6g}")
+            cells += [f"{row['value']:.6g}", f"{row['value'] - row['x']:+.3g}"]
+            t.add_row(*cells)
+        parts.append(t)
+    return Group(*parts)
 
 
 @renderer(Curves)
@@ -133,7 +187,7 @@ def render_grid(g: GridView) -> Group:
 @renderer(FormatRanges)
 def render_ranges(f: FormatRanges) -> Table:
     t = Table(title="range and precision", title_justify="left")
-    for col in ("format", "bits", "smallest", "min normal", "max", "precision bits"):
+    for col in ("format", "bits", "smallest", "min normal", "max", "stored bits", "precision"):
         t.add_column(col, justify="left" if col == "format" else "right")
     for r in f.rows:
         t.add_row(
@@ -142,6 +196,8 @@ def render_ranges(f: FormatRanges) -> Table:
             f"2^{r['log2_smallest']:.4g}",
             f"2^{r['log2_min_normal']:.4g}",
             f"2^{r['log2_max']:.4g}",
-            str(r["precision_bits"]),
+            str(r["stored_bits"]),
+            str(r["precision_bits"])
+            + (" (with the hidden 1)" if r["precision_bits"] != r["stored_bits"] else ""),
         )
     return t

@@ -5,7 +5,10 @@ import pytest
 
 from numfmt.errors import NumfmtError
 from numfmt.quant import calibration, choose_qparams, dequantize, parse_scheme, quantize, scheme
+from numfmt.quant._xp import namespace
 from numfmt.quant.synthetic import synthetic
+
+xp = namespace(np.zeros(1))
 
 
 def _mse(x, qp):
@@ -15,12 +18,16 @@ def _mse(x, qp):
 def test_minmax_and_percentile():
     rows = np.array([[-4.0, -1.0, 0.0, 2.0, 3.0]])
     s = parse_scheme("int8")
-    lo, hi = calibration.minmax(rows, s)
+    lo, hi = calibration.minmax(xp, rows, s)
     assert (lo[0], hi[0]) == (-4.0, 3.0)
-    lo, hi = calibration.percentile(rows, s, percentile=50)
+    lo, hi = calibration.percentile(xp, rows, s, percentile=50)
     assert (lo[0], hi[0]) == (-2.0, 2.0)  # the median of |x| = 2
-    lo, hi = calibration.percentile(rows, parse_scheme("int8/asym"), percentile=75)
+    lo, hi = calibration.percentile(xp, rows, parse_scheme("int8/asym"), percentile=75)
     assert (lo[0], hi[0]) == (np.percentile(rows, 25), np.percentile(rows, 75))
+    wide = np.random.default_rng(0).standard_normal((3, 1001))
+    lo, hi = calibration.percentile(xp, wide, parse_scheme("int8/asym"), percentile=99.3)
+    assert np.allclose(hi, np.percentile(wide, 99.3, axis=1), rtol=1e-13)
+    assert np.allclose(lo, np.percentile(wide, 0.7, axis=1), rtol=1e-13)
 
 
 def test_mse_clips_outliers_and_wins():
@@ -78,10 +85,17 @@ def _naive_kl_threshold(hist, edges, levels):
 
 
 def test_entropy_threshold_agrees_with_a_naive_loop():
-    x = np.abs(synthetic("laplace", 50_000, seed=3))
-    hist, edges = np.histogram(x, bins=200)
-    ours = calibration.entropy_threshold(hist, edges, 8)
-    assert ours == pytest.approx(_naive_kl_threshold(hist, edges, 8))
+    x = np.abs(synthetic("laplace", (2, 50_000), seed=3))
+    x[1] *= 3
+    tops = x.max(axis=1)
+    naive = []
+    for row, top in zip(x, tops, strict=True):
+        hist, edges = np.histogram(row, bins=200, range=(0, top))
+        naive.append(_naive_kl_threshold(hist, edges, 8))
+    hist = calibration.histograms(xp, x, np.zeros(2), tops, 200)
+    assert np.array_equal(hist[0], np.histogram(x[0], bins=200, range=(0, tops[0]))[0])
+    ours = calibration.entropy_thresholds(xp, hist, tops, 8)
+    assert ours == pytest.approx(naive)
 
 
 def test_entropy_clips_heavy_tails_but_not_a_uniform_tensor():
@@ -109,8 +123,28 @@ def test_l2_histogram_lands_near_the_true_mse_optimum(spec):
         ({"method": "mse", "percentile": 99.0}, "takes ratios"),
         ({"method": "minmax", "bins": 10}, "takes no options"),
         ({"method": "search", "loss": 3}, "callable"),
+        ({"method": "search"}, "needs loss"),
     ],
 )
 def test_bad_methods(kwargs, message):
     with pytest.raises(NumfmtError, match=message):
         scheme("int8", **kwargs)
+
+
+def test_search_is_public_through_choose_qparams():
+    x = synthetic("normal", (4, 1000), seed=7)
+    by_max = choose_qparams(
+        x, "int4/channel", method="search", loss=lambda r, q: np.abs(r - q).max(axis=1)
+    )
+    by_mse = choose_qparams(x, "int4/channel", method="mse")
+    assert by_max.scheme.method == "search" and str(by_max.scheme) == "int4/channel:0/search"
+    assert not np.array_equal(by_max.hi, by_mse.hi)
+    with pytest.raises(NumfmtError, match=r"Python only|from Python"):
+        parse_scheme("int4/search")
+
+
+def test_searches_choose_the_widest_of_equal_losses():
+    losses = np.array([[3.0, 1.0, 1.0 + 1e-12, 0.5], [2.0, 2.0, 2.0, 2.0], [0.0, 0.0, 1.0, 0.0]])
+    assert calibration.first_least(xp, losses).tolist() == [3, 0, 0]
+    near = np.array([[1.0 + 1e-11, 1.0]])  # within 1e-9: the first (wider) one
+    assert calibration.first_least(xp, near).tolist() == [0]

@@ -1,0 +1,79 @@
+"""Writing files safely: atomically, never over what a user gave us, with one clear message.
+
+Every file numfmt writes goes through :func:`atomic_write`: the bytes go to a temporary file in
+the destination's folder, which is renamed over the destination only once complete (a crash or
+a full disk leaves the destination as it was). An existing destination is refused unless the
+caller says ``overwrite=True``; a destination that is one of the inputs is always refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO
+
+from numfmt.errors import NumfmtError
+
+
+def check_output(
+    path: str | Path,
+    *,
+    inputs: Iterable[str | Path] = (),
+    overwrite: bool = False,
+    suffix: str | None = None,
+) -> Path:
+    """Refuse an output path before any work is done: one of the inputs, an existing file
+    (unless overwrite), a folder, or the wrong suffix."""
+    p = Path(path)
+    for source in inputs:
+        s = Path(source)
+        if (s.exists() and p.exists() and os.path.samefile(s, p)) or _same(s, p):
+            raise NumfmtError(f"{p} is the input file; numfmt never writes over its input")
+    if suffix is not None and p.suffix != suffix:
+        raise NumfmtError(f"{p.name}: the output must end in {suffix}")
+    if p.is_dir():
+        raise NumfmtError(f"{p} is a folder; give a file name")
+    if p.exists() and not overwrite:
+        raise NumfmtError(f"{p} exists; numfmt does not overwrite files (choose another name)")
+    return p
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def atomic_write(
+    path: str | Path, write: Callable[[IO[bytes]], None], *, overwrite: bool = False
+) -> Path:
+    """Write a file through ``write(handle)`` into a temporary file, then rename it into place.
+
+    Raises:
+        NumfmtError: the destination exists (without overwrite), or cannot be written (the
+            message names the reason: a missing folder, no permission, a full disk).
+    """
+    p = check_output(path, overwrite=overwrite)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    except OSError as exc:
+        raise NumfmtError(f"cannot write {p}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if not overwrite and p.exists():
+            raise NumfmtError(f"{p} appeared while writing; numfmt does not overwrite files")
+        os.replace(tmp, p)
+    except OSError as exc:
+        raise NumfmtError(f"cannot write {p}: {exc.strerror or exc}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    return p

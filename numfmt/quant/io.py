@@ -1,0 +1,239 @@
+"""numfmt's file format for quantized tensors: safetensors, with a layout said in the metadata.
+
+One file holds one or more quantized tensors. For a tensor named ``w``:
+
+=================  ==========================================================================
+key                what it holds
+=================  ==========================================================================
+w.codes            the codes: packed into uint8 when their width is not a whole number of
+                   bytes (4 and 2 bits in the ``torchao`` order unless said otherwise, other
+                   widths as a little-endian bit stream), else as int8/uint8/int16 ... as they
+                   are
+w.scale            the stored scales, in the scale layout: float32, float16 or bfloat16 as
+                   themselves; any other scale format (E8M0, E4M3 ...) as its codes (uint8)
+w.zero_point       integer zero points (asymmetric schemes)
+w.minimum          float minima, stored like the scales (``min`` mapping, GGUF Q4_1)
+w.tensor_scale     NVFP4's float32 tensor scale
+=================  ==========================================================================
+
+The metadata key ``numfmt`` holds JSON: ``{"layout": 1, "tensors": {"w": {...}}}`` with, per
+tensor, the canonical scheme string, the original shape and dtype, the code dtype and
+packing, and how the scales are stored. Loading gives back the same codes and the same
+dequantized values. Files are written atomically and never over an existing file unless
+``overwrite=True``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from numfmt.errors import NumfmtError
+from numfmt.formats import decode, encode, get_format
+from numfmt.quant import _xp, grid, packing
+from numfmt.quant.granularity import Grouping
+from numfmt.quant.qparams import QParams, code_dtype
+from numfmt.quant.scheme import parse_scheme
+
+LAYOUT = 1
+_NATIVE_SCALES = {"float32": np.float32, "float16": np.float16, "float64": np.float64}
+
+
+def save(
+    path: str | Path, tensors: dict[str, Any], *, order: str = "torchao", overwrite: bool = False
+) -> Path:
+    """Write quantized tensors ({name: QuantizedTensor}) to a safetensors file, atomically.
+
+    Raises:
+        NumfmtError: the file exists (without overwrite), cannot be written, or a name is
+            used twice.
+    """
+    from numfmt.tensorio import save_safetensors
+
+    if order not in packing.ORDERS:
+        raise NumfmtError(f"unknown nibble order '{order}'; use {', '.join(packing.ORDERS)}")
+    arrays: dict[str, np.ndarray] = {}
+    layout: dict[str, Any] = {}
+    for name, qt in tensors.items():
+        if "." in name and any(name.endswith(s) for s in (".codes", ".scale")):
+            raise NumfmtError(f"'{name}' cannot name a tensor (it ends like one of its parts)")
+        arrays_one, info = _tensor_entries(name, qt, order)
+        arrays.update(arrays_one)
+        layout[name] = info
+    meta = {"numfmt": json.dumps({"layout": LAYOUT, "tensors": layout}, separators=(",", ":"))}
+    return save_safetensors(path, arrays, meta, overwrite=overwrite)
+
+
+def _tensor_entries(name: str, qt, order: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    s = qt.scheme
+    codes = _xp.to_numpy(qt.codes)
+    if s.bits % 8 == 0:
+        stored_codes, packing_name = codes, "none"
+    else:
+        use = order if s.bits in (2, 4) and order != "ggml_q4_0" else "bitstream"
+        if order == "ggml_q4_0" and s.bits == 4 and qt.size % 32 == 0:
+            use = "ggml_q4_0"
+        stored_codes = packing.pack(codes, s.bits, use if use != "bitstream" else "torchao")
+        packing_name = use
+    qp = qt.qparams
+    entries = {f"{name}.codes": np.asarray(stored_codes)}
+    scale_storage = _store_scales(entries, f"{name}.scale", qp.scale, s.scale_format)
+    if qp.zero_point is not None:
+        zero = _xp.to_numpy(qp.zero_point).astype(np.int64)
+        entries[f"{name}.zero_point"] = zero.astype(code_dtype(s))
+    if qp.minimum is not None:
+        _store_scales(entries, f"{name}.minimum", qp.minimum, s.scale_format)
+    if qp.tensor_scale is not None:
+        entries[f"{name}.tensor_scale"] = np.asarray(float(qp.tensor_scale), dtype=np.float32)
+    info = {
+        "scheme": str(s),
+        "shape": list(qt.shape),
+        "dtype": qt.dtype,
+        "code_dtype": str(codes.dtype),
+        "packing": packing_name,
+        "scale_format": s.scale_format,
+        "scale_storage": scale_storage,
+    }
+    return entries, info
+
+
+def _store_scales(entries: dict, key: str, values: Any, fmt_name: str) -> str:
+    v = _xp.to_numpy(values).astype(np.float64)
+    if fmt_name in _NATIVE_SCALES:
+        entries[key] = v.astype(_NATIVE_SCALES[fmt_name])
+        return "float"
+    if fmt_name == "bfloat16":
+        import ml_dtypes
+
+        entries[key] = v.astype(ml_dtypes.bfloat16)
+        return "float"
+    entries[key] = np.asarray(encode(v, fmt_name, overflow="saturate"))
+    return "codes"
+
+
+def load(path: str | Path, name: str | None = None):
+    """The quantized tensor ``name`` of a file written by :func:`save` (numpy arrays; move it
+    with ``.to(device)``); ``name`` may be omitted when the file holds one.
+
+    Raises:
+        NumfmtError: not a numfmt file, a layout this version does not read, a missing name,
+            or parts that do not fit the layout.
+    """
+    layout = _layout(path)
+    names = list(layout)
+    if name is None:
+        if len(names) != 1:
+            raise NumfmtError(
+                f"{Path(path).name} holds {len(names)} quantized tensors; name one: "
+                + ", ".join(names[:12])
+            )
+        name = names[0]
+    if name not in layout:
+        raise NumfmtError(
+            f"{Path(path).name} has no quantized tensor '{name}'; it has: " + ", ".join(names[:12])
+        )
+    return _load_one(path, name, layout[name])
+
+
+def load_all(path: str | Path) -> dict[str, Any]:
+    """Every quantized tensor of a file, by name."""
+    return {name: _load_one(path, name, info) for name, info in _layout(path).items()}
+
+
+def _layout(path: str | Path) -> dict[str, Any]:
+    from numfmt.tensorio import read_metadata
+
+    meta = read_metadata(path)
+    if "numfmt" not in meta:
+        raise NumfmtError(f"{Path(path).name} is not a numfmt quantized file (no numfmt metadata)")
+    try:
+        doc = json.loads(meta["numfmt"])
+        version = int(doc["layout"])
+        tensors = dict(doc["tensors"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise NumfmtError(f"{Path(path).name}: unreadable numfmt metadata ({exc})") from None
+    if version != LAYOUT:
+        raise NumfmtError(
+            f"{Path(path).name} has layout {version}; this numfmt reads layout {LAYOUT}"
+        )
+    return tensors
+
+
+def _load_one(path, name: str, info: dict[str, Any]):
+    from numfmt.quant.tensor import QuantizedTensor
+    from numfmt.tensorio import list_tensors, load_tensor
+
+    try:
+        s = parse_scheme(info["scheme"])
+        shape = tuple(int(n) for n in info["shape"])
+        packing_name = info["packing"]
+        scale_storage = info["scale_storage"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NumfmtError(
+            f"{Path(path).name}: tensor '{name}' has no usable layout ({exc})"
+        ) from None
+    present = list_tensors(path)
+
+    def part(key: str, required: bool = True):
+        full = f"{name}.{key}"
+        if full not in present:
+            if required:
+                raise NumfmtError(f"{Path(path).name}: '{full}' is missing")
+            return None
+        return load_tensor(path, full)[1]
+
+    count = int(np.prod(shape))
+    raw = part("codes")
+    if packing_name == "none":
+        codes = raw
+    else:
+        order = "torchao" if packing_name == "bitstream" else packing_name
+        try:
+            codes = packing.unpack(raw, s.bits, count, order)
+        except NumfmtError as exc:
+            raise NumfmtError(f"{Path(path).name}: '{name}.codes': {exc}") from None
+        if s.code_signed:
+            codes = packing.to_signed(codes, s.bits)
+    if int(np.prod(codes.shape)) != count:
+        raise NumfmtError(
+            f"{Path(path).name}: '{name}.codes' holds {int(np.prod(codes.shape))} codes "
+            f"for a tensor of {count}"
+        )
+    codes = np.asarray(codes).reshape(shape).astype(code_dtype(s))
+    grouping = Grouping(shape, s.granularity)
+
+    def scales(key: str, required: bool = True):
+        v = part(key, required)
+        if v is None:
+            return None
+        if scale_storage == "codes":
+            v = decode(np.asarray(v), get_format(s.scale_format))
+        v = np.asarray(v, dtype=np.float64)
+        if v.shape != grouping.scale_shape:
+            raise NumfmtError(
+                f"{Path(path).name}: '{name}.{key}' has shape {v.shape}, not {grouping.scale_shape}"
+            )
+        return v
+
+    scale = scales("scale")
+    zero = part("zero_point", required=False)
+    zero = None if zero is None else np.asarray(zero, dtype=np.int64).reshape(grouping.scale_shape)
+    tensor_scale = part("tensor_scale", required=False)
+    qp = QParams(
+        scheme=s,
+        grouping=grouping,
+        scale=scale,
+        zero_point=zero,
+        tensor_scale=None if tensor_scale is None else np.asarray(tensor_scale, np.float64),
+        lo=scale,
+        hi=scale,
+        minimum=scales("minimum", required=False),
+    )
+    lo, hi = grid.clip_bounds(qp)
+    from dataclasses import replace
+
+    qp = replace(qp, lo=lo, hi=hi)
+    return QuantizedTensor(codes, qp, info.get("dtype"))
