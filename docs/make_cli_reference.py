@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import click
 from click.testing import CliRunner
 
 from numfmt.cli import main
@@ -33,8 +34,10 @@ def reference() -> str:
 def _paths(group, prefix=()):
     """Every command's argument path: [], ['show'], ['plot'], ['plot', 'grid'] ..."""
     yield list(prefix)
-    for name in sorted(getattr(group, "commands", {})):
-        yield from _paths(group.commands[name], (*prefix, name))
+    if isinstance(group, click.Group):
+        ctx = click.Context(group)
+        for name in sorted(group.list_commands(ctx)):
+            yield from _paths(group.get_command(ctx, name), (*prefix, name))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,5 @@
 """numfmt: see a number format bit by bit, choose a quantization scheme, measure what it costs."""
 
-from numfmt import render  # noqa: F401  (imported last: it registers the renderers)
 from numfmt.errors import NumfmtError
 from numfmt.formats import (
     ExactValue,

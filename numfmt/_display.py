@@ -16,6 +16,12 @@ from typing import Any
 
 _RENDERERS: dict[type, Callable[[Any], Any]] = {}
 
+#: Which module of ``numfmt.render`` draws the results of each layer (loaded on first view).
+_RENDER_MODULES = {
+    "numfmt.formats": "numfmt.render.terminal",
+    "numfmt.quant": "numfmt.render.quant",
+}
+
 
 def renderer(cls: type) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
     """Register the function that turns an instance of cls into a rich renderable."""
@@ -34,11 +40,8 @@ class Displayable:
         raise AssertionError("results define to_dict")
 
     def __rich__(self) -> Any:
-        # numfmt/__init__.py imports numfmt.render, which fills the registry.
-        for cls in type(self).__mro__:
-            if cls in _RENDERERS:
-                return _RENDERERS[cls](self)
-        return repr(self)
+        found = _renderer_of(type(self))
+        return found(self) if found is not None else repr(self)
 
     def _repr_html_(self) -> str:
         from rich.console import Console
@@ -50,6 +53,23 @@ class Displayable:
     def to_json(self, indent: int | None = 2) -> str:
         """``to_dict()`` as strict JSON: NaN and infinities become the strings nan, inf, -inf."""
         return json.dumps(_jsonable(self.to_dict()), indent=indent, allow_nan=False)
+
+
+def _renderer_of(cls: type) -> Callable[[Any], Any] | None:
+    """The registered renderer of cls (or of a base), loading its layer's renderers (and rich)
+    on the first view rather than on import."""
+    for klass in cls.__mro__:
+        if klass in _RENDERERS:
+            return _RENDERERS[klass]
+    for prefix, module in _RENDER_MODULES.items():
+        if cls.__module__.startswith(prefix):
+            import importlib
+
+            importlib.import_module(module)  # registers its renderers
+    for klass in cls.__mro__:
+        if klass in _RENDERERS:
+            return _RENDERERS[klass]
+    return None
 
 
 def _jsonable(obj: Any) -> Any:

@@ -23,7 +23,7 @@ MODULES = [
     "numfmt.formats.decode",
     "numfmt.formats.explain",
     "numfmt.quant.granularity",
-    "numfmt.quant.scheme",
+    "numfmt.quant.schemes",
     "numfmt.quant.qparams",
     "numfmt.quant.report",
     "numfmt.quant.tensor",

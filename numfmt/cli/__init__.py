@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 import numfmt
 
+#: Each command and where it lives: a command's module loads only when that command runs (or
+#: when --help lists them all), so `numfmt show` never loads the quantization layer.
+COMMANDS = {
+    "show": "numfmt.cli.formats:show",
+    "compare": "numfmt.cli.formats:compare",
+    "decode": "numfmt.cli.formats:decode",
+    "info": "numfmt.cli.formats:info",
+    "table": "numfmt.cli.formats:table",
+    "formats": "numfmt.cli.formats:formats",
+    "quantize": "numfmt.cli.quant:quantize",
+    "plot": "numfmt.cli.plot:plot",
+}
 
-@click.group(name="numfmt", context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported on demand."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        where = COMMANDS.get(name)
+        if where is None:
+            return None
+        module, attr = where.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(name="numfmt", cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(numfmt.__version__, prog_name="numfmt")
 def main() -> None:
     """See a number bit by bit in any format: floats from FP64 to FP4, integers, fixed point.
@@ -28,9 +57,5 @@ def main() -> None:
     nearest to it) and rounded once into the format.
     """
 
-
-from numfmt.cli import formats as _formats  # noqa: E402, F401  (registers the commands)
-from numfmt.cli import plot as _plot  # noqa: E402, F401
-from numfmt.cli import quant as _quant  # noqa: E402, F401
 
 __all__ = ["main"]

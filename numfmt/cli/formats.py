@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 import numfmt
-from numfmt.cli import main
 from numfmt.cli.base import (
     FORMAT_HELP,
     NumberCommand,
@@ -20,7 +19,7 @@ from numfmt.formats.rounding import Overflow, Rounding
 from numfmt.formats.value import parse_code
 
 
-@main.command(cls=NumberCommand)
+@click.command(cls=NumberCommand)
 @click.argument("value")
 @click.option("--format", "-f", "fmt", required=True, help=FORMAT_HELP)
 @rounding_option
@@ -49,7 +48,7 @@ def show(
         raise UsageFailure(result.refusal)
 
 
-@main.command(cls=NumberCommand)
+@click.command(cls=NumberCommand)
 @click.argument("value")
 @click.option(
     "--format",
@@ -78,7 +77,7 @@ def compare(
     emit(numfmt.compare(value, names or None, rounding, overflow), as_json)
 
 
-@main.command()
+@click.command()
 @click.argument("code")
 @click.option("--format", "-f", "fmt", required=True, help=FORMAT_HELP)
 @json_option
@@ -98,7 +97,7 @@ def decode(code: str, fmt: str, as_json: bool) -> None:
     emit(numfmt.show_code(parse_code(code), fmt), as_json)
 
 
-@main.command()
+@click.command()
 @click.argument("fmt", metavar="FORMAT")
 @json_option
 @fail_cleanly
@@ -115,7 +114,7 @@ def info(fmt: str, as_json: bool) -> None:
     emit(numfmt.info(fmt), as_json)
 
 
-@main.command()
+@click.command()
 @click.argument("fmt", metavar="FORMAT")
 @json_option
 @fail_cleanly
@@ -130,7 +129,7 @@ def table(fmt: str, as_json: bool) -> None:
     emit(numfmt.table(fmt), as_json)
 
 
-@main.command()
+@click.command()
 @json_option
 def formats(as_json: bool) -> None:
     """List the named formats, their aliases and ranges, and the name patterns."""

@@ -6,14 +6,12 @@ from pathlib import Path
 
 import click
 
-from numfmt import plot as draw  # imports matplotlib only when it draws
-from numfmt.cli import main
 from numfmt.cli.base import UsageFailure, fail_cleanly, note
 from numfmt.cli.quant import check_tensor
 from numfmt.errors import NumfmtError
-from numfmt.quant.analysis import DEFAULT_RANGE_FORMATS
-from numfmt.quant.synthetic import DISTRIBUTIONS, synthetic
-from numfmt.tensorio import load_tensor
+from numfmt.quant.synthetic import DISTRIBUTIONS
+
+# numfmt.plot, the quantization layer and matplotlib load inside the commands that draw
 
 SUFFIXES = (".png", ".svg", ".pdf")
 
@@ -44,22 +42,38 @@ def _tensor(path, name, dist, seed):
     if path and dist:
         raise UsageFailure("give a tensor file or --dist, not both")
     if path:
+        from numfmt.tensorio import load_tensor
+
         label, x = load_tensor(path, name)
         check_tensor(label, x)
         return label, x
+    from numfmt.quant.synthetic import synthetic
+
     dist = dist or "normal"
     return dist, synthetic(dist, seed=seed)
 
 
-def _draw(target: Path, make_axes, label: str | None = None) -> None:
-    """Draw on the Agg backend, title with the data's name, save to a checked path."""
+def _draw(target: Path, make_axes, label: str | None = None, force: bool = False) -> None:
+    """Draw on the Agg backend, title with the data's name, save to a checked path
+    atomically (the figure appears whole or not at all)."""
+    from numfmt._files import atomic_write
+
     plt = _pyplot()
-    ax = make_axes()
+    ax = make_axes(_draw_module())
     if label:
         ax.set_title(f"{ax.get_title()}\n({label})", fontsize="medium")
-    ax.figure.savefig(target, dpi=130)
-    plt.close(ax.figure)
+    fmt = target.suffix.lower().lstrip(".")
+    try:
+        atomic_write(target, lambda f: ax.figure.savefig(f, dpi=130, format=fmt), overwrite=force)
+    finally:
+        plt.close(ax.figure)
     note(f"wrote {target}")
+
+
+def _draw_module():
+    from numfmt import plot
+
+    return plot
 
 
 source_options = [
@@ -95,7 +109,7 @@ def _with(options):
     return decorate
 
 
-@main.group()
+@click.group()
 def plot() -> None:
     """Draw the quantization figures to files (needs matplotlib).
 
@@ -126,7 +140,7 @@ def error_curve(path, name, dist, seed, schemes, bits, out, force) -> None:
     label, x = _tensor(path, name, dist, seed)
     templates = [s.strip() for s in schemes.split(",") if s.strip()]
     widths = _bits(bits)
-    _draw(target, lambda: draw.error_curve(x, templates, widths), label)
+    _draw(target, lambda draw: draw.error_curve(x, templates, widths), label, force)
 
 
 @plot.command("clipping")
@@ -146,7 +160,7 @@ def clipping(path, name, dist, seed, spec, ratios, out, force) -> None:
     """MSE against clip ratio, with each calibration method's choice marked."""
     target = _output(out, force)  # before any work: a bad path fails at once
     label, x = _tensor(path, name, dist, seed)
-    _draw(target, lambda: draw.clipping(x, spec, ratios), label)
+    _draw(target, lambda draw: draw.clipping(x, spec, ratios), label, force)
 
 
 @plot.command("grid")
@@ -159,7 +173,7 @@ def grid(path, name, dist, seed, spec, group, out, force) -> None:
     """The quantization grid over a histogram of the values: levels, clip range, zero."""
     target = _output(out, force)  # before any work: a bad path fails at once
     label, x = _tensor(path, name, dist, seed)
-    _draw(target, lambda: draw.grid(x, spec, group), label)
+    _draw(target, lambda draw: draw.grid(x, spec, group), label, force)
 
 
 @plot.command("ranges")
@@ -172,8 +186,10 @@ def grid(path, name, dist, seed, spec, group, out, force) -> None:
 @fail_cleanly
 def ranges(formats, out, force) -> None:
     """The dynamic range and precision of each format, side by side."""
+    from numfmt.quant.analysis import DEFAULT_RANGE_FORMATS
+
     names = [f.strip() for f in formats.split(",")] if formats else DEFAULT_RANGE_FORMATS
-    _draw(_output(out, force), lambda: draw.ranges(names))
+    _draw(_output(out, force), lambda draw: draw.ranges(names), force=force)
 
 
 @plot.command("rel-error")
@@ -185,7 +201,7 @@ def ranges(formats, out, force) -> None:
 @fail_cleanly
 def rel_error(fmt, binades, out, force) -> None:
     """The relative error of rounding into a float format across binades (the sawtooth)."""
-    _draw(_output(out, force), lambda: draw.rel_error(fmt, binades))
+    _draw(_output(out, force), lambda draw: draw.rel_error(fmt, binades), force=force)
 
 
 def _bits(text: str) -> list[int]:

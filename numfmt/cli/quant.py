@@ -7,11 +7,10 @@ import sys
 import click
 import numpy as np
 
-from numfmt.cli import main
 from numfmt.cli.base import UsageFailure, emit, fail_cleanly, json_option, note, show_warnings
 from numfmt.errors import NumfmtError
 from numfmt.quant.packing import ORDERS
-from numfmt.quant.scheme import MAX_INT_BITS, PRESETS, SPELLED_METHODS
+from numfmt.quant.schemes import MAX_INT_BITS, PRESETS, SPELLED_METHODS
 
 METHOD_HELP = (
     "A range method: minmax, percentile[:P], mse[:RATIOS], entropy[:BINS], l2_histogram[:BINS]."
@@ -21,7 +20,7 @@ METHOD_HELP = (
 def build_scheme(bits, mapping, granularity, method, target, scale_format, full, rounding):
     """One scheme from the command's options (a preset or float target replaces int{bits})."""
     from numfmt.quant import scheme
-    from numfmt.quant.scheme import parse_method_argument
+    from numfmt.quant.schemes import parse_method_argument
 
     name = target or f"int{bits}"
     method_name, _, arg = (method or "minmax").partition(":")
@@ -52,7 +51,7 @@ def check_tensor(name: str, x: np.ndarray) -> None:
         raise NumfmtError(f"tensor '{name}' has dtype {x.dtype}, not numbers")
 
 
-@main.command()
+@click.command()
 @click.argument("path", metavar="TENSOR_FILE", type=click.Path(dir_okay=False))
 @click.option("--tensor", "-t", "name", help="The tensor to read, when the file holds several.")
 @click.option(

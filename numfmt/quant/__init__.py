@@ -7,28 +7,45 @@ granularities (:class:`PerTensor`, :class:`PerAxis`, :class:`PerGroup`, :class:`
 range selection (``calibration``), an :class:`Observer` for activations,
 :class:`QuantizedTensor` with its own file format (:func:`save`, :func:`load`),
 ``error_report`` and ``compare_schemes``.
+
+The names load on first use (``import numfmt.quant`` itself costs nothing), so that the
+command line's scalar commands never pay for this layer.
 """
 
-from numfmt.quant.granularity import (
-    Grouping,
-    PerAxis,
-    PerGroup,
-    PerTensor,
-    PerToken,
-    parse_granularity,
-)
-from numfmt.quant.io import load, load_all, save
-from numfmt.quant.qparams import QParams, choose_qparams, dequantize, fake_quantize, quantize
-from numfmt.quant.report import ErrorReport, SchemeComparison, compare_schemes, error_report
-from numfmt.quant.scheme import (
-    NF4_CODEBOOK,
-    PRESETS,
-    Mapping,
-    QuantScheme,
-    parse_scheme,
-    scheme,
-)
-from numfmt.quant.tensor import QuantizedTensor, quantize_tensor
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "Grouping": "granularity",
+    "PerAxis": "granularity",
+    "PerGroup": "granularity",
+    "PerTensor": "granularity",
+    "PerToken": "granularity",
+    "parse_granularity": "granularity",
+    "load": "io",
+    "load_all": "io",
+    "save": "io",
+    "Observer": "observer",
+    "QParams": "qparams",
+    "choose_qparams": "qparams",
+    "dequantize": "qparams",
+    "fake_quantize": "qparams",
+    "quantize": "qparams",
+    "ErrorReport": "report",
+    "SchemeComparison": "report",
+    "compare_schemes": "report",
+    "error_report": "report",
+    "NF4_CODEBOOK": "schemes",
+    "PRESETS": "schemes",
+    "Mapping": "schemes",
+    "QuantScheme": "schemes",
+    "parse_scheme": "schemes",
+    "scheme": "schemes",
+    "QuantizedTensor": "tensor",
+    "quantize_tensor": "tensor",
+}
 
 __all__ = [
     "NF4_CODEBOOK",
@@ -36,6 +53,7 @@ __all__ = [
     "ErrorReport",
     "Grouping",
     "Mapping",
+    "Observer",
     "PerAxis",
     "PerGroup",
     "PerTensor",
@@ -58,3 +76,40 @@ __all__ = [
     "save",
     "scheme",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'numfmt.quant' has no attribute '{name}'")
+    value = getattr(importlib.import_module(f"numfmt.quant.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:
+    from numfmt.quant.granularity import (
+        Grouping,
+        PerAxis,
+        PerGroup,
+        PerTensor,
+        PerToken,
+        parse_granularity,
+    )
+    from numfmt.quant.io import load, load_all, save
+    from numfmt.quant.observer import Observer
+    from numfmt.quant.qparams import QParams, choose_qparams, dequantize, fake_quantize, quantize
+    from numfmt.quant.report import ErrorReport, SchemeComparison, compare_schemes, error_report
+    from numfmt.quant.schemes import (
+        NF4_CODEBOOK,
+        PRESETS,
+        Mapping,
+        QuantScheme,
+        parse_scheme,
+        scheme,
+    )
+    from numfmt.quant.tensor import QuantizedTensor, quantize_tensor

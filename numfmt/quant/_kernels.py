@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from numfmt.formats import _kernels as _format_kernels
-from numfmt.quant.scheme import QuantScheme
+from numfmt.quant.schemes import QuantScheme
 
 #: Blocks smaller than this stay in numpy (compiling or loading a kernel costs more).
 MIN_SIZE = 1 << 15
@@ -96,3 +96,30 @@ def mse_errors(rows, scales, zero_points, scheme: QuantScheme) -> np.ndarray | N
     s = np.ascontiguousarray(scales, dtype=np.float64)
     _jit.mse_errors_int(np.ascontiguousarray(rows), s, zeros, scheme.qmin, scheme.qmax, errors)
     return errors
+
+
+def pack_nibbles(codes, order: str) -> np.ndarray | None:
+    """4-bit codes packed two to a byte in one pass, or None (see ``packing``)."""
+    if not isinstance(codes, np.ndarray) or codes.size < MIN_SIZE or codes.dtype.itemsize != 1:
+        return None
+    if not _format_kernels.available():
+        return None
+    from numfmt.quant import _jit
+
+    flat = np.ascontiguousarray(codes).reshape(-1)
+    out = np.empty(-(-flat.size // 2), dtype=np.uint8)
+    _jit.pack_nibbles(flat, out, order == "bitsandbytes", order == "ggml_q4_0")
+    return out
+
+
+def codebook_codes(v: np.ndarray, codebook: np.ndarray) -> np.ndarray | None:
+    """Indices of the nearest codebook entries of float64 quotients (ties to the lower), or
+    None."""
+    if not _ready(v):
+        return None
+    from numfmt.quant import _jit
+
+    mids = np.ascontiguousarray((codebook[1:] + codebook[:-1]) / 2)
+    out = np.empty(v.shape, dtype=np.uint8)
+    _jit.codebook_codes(np.ascontiguousarray(v), mids, out)
+    return out

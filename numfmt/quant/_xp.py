@@ -182,6 +182,13 @@ def ldexp(xp, x, e):
     return torch.ldexp(x, e)
 
 
+def zero_nan(xp, v):
+    """v with NaN replaced by 0 (v is a temporary the caller owns: torch reuses it)."""
+    if is_numpy(xp):
+        return np.where(np.isnan(v), 0.0, v)
+    return v.nan_to_num_(nan=0.0, posinf=float("inf"), neginf=float("-inf"))
+
+
 def row_min_max(xp, rows):
     """Per-row minimum and maximum (float64; NaN where a row holds NaN)."""
     if is_numpy(xp):

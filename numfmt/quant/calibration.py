@@ -39,7 +39,7 @@ import numpy as np
 
 from numfmt.formats.rounding import Rounding
 from numfmt.quant import _xp, grid
-from numfmt.quant.scheme import Mapping, QuantScheme
+from numfmt.quant.schemes import Mapping, QuantScheme
 
 #: Candidates within this relative distance of the least loss count as equal (the first wins).
 TIE = 1e-9
@@ -138,6 +138,11 @@ def _squared_errors(xp, rows, scales, zeros, minima, scheme: QuantScheme):
     out = []
     for part in _xp.row_chunks(n_rows, width * count, _xp.on_cpu(rows)):
         block = rows[part]
+        if scheme.kind == "int":
+            out.append(
+                _int_errors(xp, block, scales[part], _cut(zeros, part), _cut(minima, part), scheme)
+            )
+            continue
         flat = xp.reshape(
             xp.broadcast_to(block[:, None, :], (block.shape[0], count, width)), (-1, width)
         )
@@ -149,6 +154,26 @@ def _squared_errors(xp, rows, scales, zeros, minima, scheme: QuantScheme):
         err = approx - xp.astype(flat, xp.float64)
         out.append(xp.reshape(xp.sum(err * err, axis=1), (block.shape[0], count)))
     return out[0] if len(out) == 1 else xp.concat(out, axis=0)
+
+
+def _cut(a, part):
+    return None if a is None else a[part]
+
+
+def _int_errors(xp, rows, scales, zeros, minima, scheme: QuantScheme):
+    """Squared errors of int grids under every candidate, multiplying by 1 / scale as the
+    compiled search does (see ``_jit.mse_errors_int``): (rows, candidates)."""
+    x = xp.astype(rows, xp.float64)[:, None, :]
+    if minima is not None:
+        x = x - minima[:, :, None]
+    live = scales > 0
+    inverse = xp.where(
+        live, 1 / xp.where(live, scales, xp.ones_like(scales)), xp.zeros_like(scales)
+    )[:, :, None]
+    z = 0.0 if zeros is None else xp.astype(zeros, xp.float64)[:, :, None]
+    q = xp.clip(xp.round(x * inverse), scheme.qmin - z, scheme.qmax - z)
+    err = q * scales[:, :, None] - x
+    return xp.sum(err * err, axis=2)
 
 
 # -- histogram methods ---------------------------------------------------------------------------

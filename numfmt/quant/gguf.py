@@ -30,7 +30,7 @@ import numpy as np
 from numfmt.errors import NumfmtError
 from numfmt.quant import _xp
 from numfmt.quant.grid import Scales, round_float
-from numfmt.quant.scheme import Mapping, QuantScheme
+from numfmt.quant.schemes import Mapping, QuantScheme
 
 BLOCK = 32
 
@@ -141,7 +141,7 @@ def from_bytes(data, kind: str, shape: tuple[int, ...]):
     """The QuantizedTensor that GGUF bytes of type ``kind`` hold, for a tensor of ``shape``."""
     from numfmt.quant.granularity import Grouping
     from numfmt.quant.qparams import QParams
-    from numfmt.quant.scheme import PRESETS
+    from numfmt.quant.schemes import PRESETS
     from numfmt.quant.tensor import QuantizedTensor
 
     if kind not in TYPES:

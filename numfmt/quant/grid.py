@@ -30,7 +30,7 @@ from numfmt.formats import FloatFormat, decode, get_format
 from numfmt.formats.decode import decode_table
 from numfmt.formats.rounding import Rounding
 from numfmt.quant import _xp
-from numfmt.quant.scheme import Mapping, QuantScheme
+from numfmt.quant.schemes import Mapping, QuantScheme
 
 #: The largest value of the OCP formats NVFP4 is built from: E2M1 elements, E4M3 scales.
 _FP4_MAX, _E4M3_MAX = 6.0, 448.0
@@ -191,31 +191,60 @@ def candidate_scales(xp, lo0, hi0, scheme: QuantScheme, ratios: int, tensor_scal
 
 
 # -- rows to codes and back -----------------------------------------------------------------------
-def quantize_rows(xp, rows, scale, zero_point, minimum, scheme: QuantScheme, u=None):
-    """Codes of each row under its scale (int64 for int targets and float grids, uint8 for the
-    codebook). NaN gives the code of zero and infinities clip."""
+def quotients(xp, rows, scale, minimum, finite=False):
+    """(x - minimum) / s per element in float64, NaN as 0 (unless the caller knows x is
+    finite); a dead group (s = 0) gives 0. float32 rows meet float64 scales, so the division
+    itself is float64 (no separate widening pass)."""
     s = xp.astype(scale, xp.float64)[:, None]
-    s = xp.where(s > 0, s, xp.full_like(s, float("inf")))  # a dead group: every quotient is 0
-    x = xp.astype(rows, xp.float64)
+    s = xp.where(s > 0, s, xp.full_like(s, float("inf")))
+    x = rows if rows.dtype in (xp.float32, xp.float64) else xp.astype(rows, xp.float64)
     if minimum is not None:
         x = x - xp.astype(minimum, xp.float64)[:, None]
     v = x / s
-    v = xp.where(xp.isnan(v), xp.zeros_like(v), v)
+    return v if finite else _xp.zero_nan(xp, v)
+
+
+def _integers(xp, v, scheme: QuantScheme, u):
+    if scheme.rounding is Rounding.STOCHASTIC:
+        low = xp.floor(v)
+        return low + xp.astype(u < v - low, low.dtype)
+    return xp.round(v)
+
+
+def quantize_rows(xp, rows, scale, zero_point, minimum, scheme: QuantScheme, u=None):
+    """Codes of each row under its scale (int64 for int targets and float grids, uint8 for the
+    codebook). NaN gives the code of zero and infinities clip."""
+    v = quotients(xp, rows, scale, minimum)
     if scheme.kind == "float":
         mode = "stochastic" if scheme.rounding is Rounding.STOCHASTIC else "nearest-even"
         r, _ = round_float(xp, v, scheme.element_format, mode, u)
         return float_codes(xp, r, scheme.element_format)
     if scheme.kind == "codebook":
         return _nearest(xp, v, scheme, u)
-    if scheme.rounding is Rounding.STOCHASTIC:
-        low = xp.floor(v)
-        q = low + xp.astype(u < v - low, low.dtype)
-    else:
-        q = xp.round(v)
+    q = _integers(xp, v, scheme, u)
     if zero_point is not None:
         q = q + xp.astype(zero_point, xp.float64)[:, None]
     q = xp.clip(q, float(scheme.qmin), float(scheme.qmax))
     return xp.astype(q, xp.int64)
+
+
+def fake_rows(xp, rows, scale, zero_point, minimum, scheme: QuantScheme, u=None, finite=False):
+    """dequantize_rows(quantize_rows(...)) in float64, with fewer passes for int targets (the
+    same values: clip(round(v) + z, qmin, qmax) - z is clip(round(v), qmin - z, qmax - z)).
+    ``finite`` says that rows hold no NaN (a pass saved)."""
+    if scheme.kind != "int":
+        codes = quantize_rows(xp, rows, scale, zero_point, minimum, scheme, u)
+        return dequantize_rows(xp, codes, scale, zero_point, minimum, scheme)
+    v = _integers(xp, quotients(xp, rows, scale, minimum, finite), scheme, u)
+    if zero_point is None:
+        v = xp.clip(v, float(scheme.qmin), float(scheme.qmax))
+    else:
+        z = xp.astype(zero_point, xp.float64)[:, None]
+        v = xp.clip(v, scheme.qmin - z, scheme.qmax - z)
+    v = v * xp.astype(scale, xp.float64)[:, None]
+    if minimum is not None:
+        v = v + xp.astype(minimum, xp.float64)[:, None]
+    return v
 
 
 def dequantize_rows(xp, codes, scale, zero_point, minimum, scheme: QuantScheme):

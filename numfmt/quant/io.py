@@ -36,7 +36,7 @@ from numfmt.formats import decode, encode, get_format
 from numfmt.quant import _xp, grid, packing
 from numfmt.quant.granularity import Grouping
 from numfmt.quant.qparams import QParams, code_dtype
-from numfmt.quant.scheme import parse_scheme
+from numfmt.quant.schemes import parse_scheme
 
 LAYOUT = 1
 _NATIVE_SCALES = {"float32": np.float32, "float16": np.float16, "float64": np.float64}

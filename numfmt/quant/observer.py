@@ -28,7 +28,7 @@ from numfmt.errors import NumfmtError
 from numfmt.quant import _xp, calibration, grid
 from numfmt.quant.granularity import Grouping, PerTensor
 from numfmt.quant.qparams import QParams, as_scheme
-from numfmt.quant.scheme import Mapping, QuantScheme
+from numfmt.quant.schemes import Mapping, QuantScheme
 
 HISTOGRAM_METHODS = ("percentile", "entropy", "l2_histogram", "mse")
 

@@ -39,20 +39,37 @@ def pack(codes, bits: int, order: str = "torchao"):
     xp = _xp.namespace(codes)
     count = math.prod(codes.shape)
     _check(bits, order, count)
-    c = xp.reshape(xp.astype(codes, xp.int64), (-1,)) & ((1 << bits) - 1)
+    flat = xp.reshape(codes, (-1,))
+    if bits == 4 and _xp.is_numpy(xp):
+        from numfmt.quant import _kernels
+
+        fast = _kernels.pack_nibbles(flat, order)
+        if fast is not None:
+            return fast
+    if bits <= 8:  # work in bytes: a cast to uint8 keeps the low bits (two's complement)
+        c = xp.astype(flat, xp.uint8) if flat.dtype != xp.uint8 else flat
+        if bits < 8:
+            c = c & ((1 << bits) - 1)
+        if bits == 8:
+            return c
+        if order == "ggml_q4_0":
+            blocks = xp.reshape(c, (-1, 32))
+            return xp.reshape(blocks[:, :16] | (blocks[:, 16:] << 4), (-1,))
+        if bits in (2, 4):
+            per_byte = 8 // bits
+            lanes = _pad(xp, c, per_byte)
+            if order == "bitsandbytes":  # the first element in the highest bits
+                parts = [lanes[k::per_byte] << (bits * (per_byte - 1 - k)) for k in range(per_byte)]
+            else:
+                parts = [lanes[k::per_byte] << (bits * k) for k in range(per_byte)]
+            out = parts[0]
+            for part in parts[1:]:
+                out = out | part
+            return out
+    c = xp.astype(flat, xp.int64) & ((1 << bits) - 1)
     if bits % 8 == 0:
         shifts = _arange(xp, 0, bits, 8, c)
         return xp.astype(xp.reshape((c[:, None] >> shifts[None, :]) & 0xFF, (-1,)), xp.uint8)
-    if order == "ggml_q4_0":
-        blocks = xp.reshape(c, (-1, 32))
-        return xp.astype(xp.reshape(blocks[:, :16] | (blocks[:, 16:] << 4), (-1,)), xp.uint8)
-    if bits in (2, 4):
-        per_byte = 8 // bits
-        lanes = xp.reshape(_pad(xp, c, per_byte), (-1, per_byte))
-        if order == "bitsandbytes":
-            lanes = xp.flip(lanes, axis=1)
-        shifts = _arange(xp, 0, 8, bits, c)
-        return xp.astype(xp.sum(lanes << shifts[None, :], axis=1), xp.uint8)
     planes = (c[:, None] >> _arange(xp, 0, bits, 1, c)[None, :]) & 1  # the bit stream
     stream = xp.reshape(_pad(xp, xp.reshape(planes, (-1,)), 8), (-1, 8))
     return xp.astype(xp.sum(stream << _arange(xp, 0, 8, 1, c)[None, :], axis=1), xp.uint8)

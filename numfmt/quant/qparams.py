@@ -24,7 +24,7 @@ import numpy as np
 from numfmt.errors import NumfmtError, NumfmtWarning
 from numfmt.quant import _xp, calibration, grid
 from numfmt.quant.granularity import Grouping
-from numfmt.quant.scheme import QuantScheme, parse_scheme
+from numfmt.quant.schemes import QuantScheme, parse_scheme
 
 NAN_POLICIES = ("error", "omit")
 STE_MODES = ("clipped", "plain")
@@ -302,6 +302,20 @@ def _codes(xp, rows, p, scheme: QuantScheme, part, u):
     def cut(a):
         return None if a is None else a[part]
 
+    if scheme.kind == "float" and u is None and _xp.is_numpy(xp):
+        # numpy's fast route: the compiled encoder rounds the quotients (same codes as
+        # grid.round_float, which the tests hold it to)
+        from numfmt.formats import encode
+
+        v = grid.quotients(xp, rows, cut(p["scale"]), None)
+        return encode(v, scheme.element_format, "nearest-even", "saturate")
+    if scheme.kind == "codebook" and u is None and _xp.is_numpy(xp):
+        from numfmt.quant import _kernels
+
+        v = grid.quotients(xp, rows, cut(p["scale"]), None)
+        fast = _kernels.codebook_codes(v, scheme.codebook)
+        if fast is not None:
+            return fast
     if scheme.scale_rule == "gguf":
         from numfmt.quant import gguf
 
@@ -485,16 +499,18 @@ def fake_quantize(
         qp = scheme
     else:
         qp = choose_qparams(x, scheme, nan_policy=nan_policy, method=method, **method_args)
+    finite = not isinstance(scheme, QParams) and nan_policy == "error"  # checked on the way
     if _xp.is_torch(x) and x.requires_grad:
         import torch
 
         if torch.is_grad_enabled():
             return _ste_function().apply(x, qp.effective_scale, qp, ste, seed)
-    return fake_values(x, qp, seed=seed)
+    return fake_values(x, qp, seed=seed, finite=finite)
 
 
-def fake_values(x: Any, qparams: QParams, *, seed: Any = 0):
-    """The fake-quantized values of x in x's dtype (no gradient)."""
+def fake_values(x: Any, qparams: QParams, *, seed: Any = 0, finite: bool = False):
+    """The fake-quantized values of x in x's dtype (no gradient); ``finite`` promises that x
+    holds no NaN (a pass saved)."""
     a, xp = _xp.read(x)
     _check_shape(a, qparams)
     s = qparams.scheme
@@ -503,7 +519,6 @@ def fake_values(x: Any, qparams: QParams, *, seed: Any = 0):
     work = out_dtype if _xp.is_numpy(xp) and out_dtype in (np.float32, np.float64) else None
     blocks = g.blocks(a)
     uniforms = _uniforms(xp, qparams, blocks, seed) if blocks else []
-    code_type = code_dtype(s, xp)
     parts = []
     for rows, p, stored, u in zip(
         blocks, _block_params(qparams), _stored_params(qparams), uniforms, strict=True
@@ -514,24 +529,38 @@ def fake_values(x: Any, qparams: QParams, *, seed: Any = 0):
 
             fast = _kernels.fake_quantize_int(rows, p["scale"], p["zero"], s, work)
         if fast is None:
-            fast = _fake_block(xp, rows, p, stored, s, out_dtype, code_type, u)
+            fast = _fake_block(xp, rows, p, stored, s, out_dtype, u, finite)
         parts.append(fast)
     like = xp.zeros((), dtype=out_dtype, device=_xp.device(a))
     return g.assemble(parts, like=like)
 
 
-def _fake_block(xp, rows, p, stored, scheme, dtype, code_type, u):
+def _fake_block(xp, rows, p, stored, scheme, dtype, u, finite):
     out = _xp.empty(xp, rows.shape, dtype, rows)
     for part in _xp.row_chunks(rows.shape[0], rows.shape[1], _xp.on_cpu(rows)):
-        codes = _codes(xp, rows[part], p, scheme, part, u)
-        values = grid.dequantize_rows(
-            xp,
-            codes,
-            _cut(stored["scale"], part),
-            _cut(stored["zero"], part),
-            _cut(stored["minimum"], part),
-            scheme,
-        )
+        uu = None if u is None else u[part]
+        if scheme.scale_rule == "gguf" or (scheme.kind != "int" and _xp.is_numpy(xp)):
+            # gguf: codes from the float32 scale, values from the stored one
+            codes = _codes(xp, rows[part], p, scheme, part, uu)
+            values = grid.dequantize_rows(
+                xp,
+                codes,
+                _cut(stored["scale"], part),
+                _cut(stored["zero"], part),
+                _cut(stored["minimum"], part),
+                scheme,
+            )
+        else:
+            values = grid.fake_rows(
+                xp,
+                rows[part],
+                _cut(p["scale"], part),
+                _cut(p["zero"], part),
+                _cut(p["minimum"], part),
+                scheme,
+                uu,
+                finite,
+            )
         out[part] = xp.astype(values, dtype)
     return out
 

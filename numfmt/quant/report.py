@@ -32,7 +32,7 @@ from numfmt.errors import NumfmtError
 from numfmt.quant import _xp, grid
 from numfmt.quant.granularity import Grouping, PerTensor
 from numfmt.quant.qparams import QParams
-from numfmt.quant.scheme import QuantScheme
+from numfmt.quant.schemes import QuantScheme
 
 METRICS = (
     "mse",

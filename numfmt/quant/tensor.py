@@ -18,7 +18,7 @@ from numfmt._display import Displayable
 from numfmt.quant import _xp, packing
 from numfmt.quant.qparams import QParams, choose_qparams, dequantize, quantize
 from numfmt.quant.report import ErrorReport, error_report
-from numfmt.quant.scheme import QuantScheme
+from numfmt.quant.schemes import QuantScheme
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,8 +1,6 @@
 """Rendering: rich terminal output (and, through rich, notebook HTML) for numfmt's results.
 
-Importing this package registers a renderer per result class (see ``numfmt._display``).
+Each module registers a renderer per result class of one layer (see ``numfmt._display``):
+``terminal`` for the formats layer, ``quant`` for the quantization layer. They load on a
+result's first view, so importing numfmt loads neither rich nor these modules.
 """
-
-from numfmt.render import quant, terminal
-
-__all__ = ["quant", "terminal"]
