@@ -32,10 +32,10 @@ def check_output(
         s = Path(source)
         if (s.exists() and p.exists() and os.path.samefile(s, p)) or _same(s, p):
             raise NumfmtError(f"{p} is the input file; numfmt never writes over its input")
-    if suffix is not None and p.suffix != suffix:
-        raise NumfmtError(f"{p.name}: the output must end in {suffix}")
     if p.is_dir():
         raise NumfmtError(f"{p} is a folder; give a file name")
+    if suffix is not None and p.suffix != suffix:
+        raise NumfmtError(f"{p.name}: the output must end in {suffix}")
     if p.exists() and not overwrite:
         raise NumfmtError(f"{p} exists; numfmt does not overwrite files (choose another name)")
     return p

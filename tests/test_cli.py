@@ -3,7 +3,6 @@
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -149,17 +148,50 @@ def test_colour_on_a_terminal_unless_no_color():
     assert not colour.search(render(NO_COLOR="1"))
 
 
-def test_the_installed_executable_runs():
-    exe = shutil.which("numfmt") or os.path.join(os.path.dirname(sys.executable), "numfmt")
-    out = subprocess.run(
-        [exe, "show", "3.14", "--format", "bf16", "--json"],
-        capture_output=True,
-        text=True,
-        check=False,
+def _project_cli(*args: str) -> subprocess.CompletedProcess:
+    """The project's own CLI, as `python -m numfmt` (GNU coreutils' numfmt may be on PATH)."""
+    return subprocess.run(
+        [sys.executable, "-m", "numfmt", *args], capture_output=True, text=True, check=False
     )
+
+
+def test_python_dash_m_numfmt_runs_the_project_cli():
+    out = _project_cli("show", "3.14", "--format", "bf16", "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["hex"] == "0x4049"
-    bad = subprocess.run(
-        [exe, "show", "nan", "-f", "fp4"], capture_output=True, text=True, check=False
-    )
+    bad = _project_cli("show", "nan", "-f", "fp4")
     assert bad.returncode == 2 and bad.stderr.startswith("Error:")
+    assert "Traceback" not in bad.stderr
+    assert _project_cli("--version").stdout.startswith("numfmt, version")
+
+
+def test_show_loads_neither_the_quantization_layer_nor_numba():
+    code = (
+        "import sys, runpy; sys.argv = ['numfmt', 'show', '3.14', '-f', 'bf16'];"
+        "from numfmt.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('numba', 'torch', 'matplotlib', 'numfmt.quant.qparams',"
+        " 'array_api_compat', 'safetensors') if m in sys.modules]\n"
+        "print('HEAVY', heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert "HEAVY []" in out.stdout, out.stdout + out.stderr
+
+
+def test_import_numfmt_is_light():
+    code = (
+        "import sys, numfmt; numfmt.show('3.14', 'bf16');"
+        "print([m for m in ('rich', 'matplotlib', 'torch', 'numba') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_installed_console_script_is_ours():
+    script = os.path.join(os.path.dirname(sys.executable), "numfmt")
+    if not os.path.exists(script):
+        pytest.skip("no console script beside this interpreter (not installed in a venv)")
+    out = subprocess.run(
+        [script, "show", "1", "-f", "fp4", "--json"], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0 and json.loads(out.stdout)["hex"] == "0x2"

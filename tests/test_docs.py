@@ -21,7 +21,8 @@ MODULES = [
     "numfmt.formats.value",
     "numfmt.formats.encode",
     "numfmt.formats.decode",
-    "numfmt.formats.explain",
+    "numfmt.formats.explain.show",
+    "numfmt.formats.explain.summary",
     "numfmt.quant.granularity",
     "numfmt.quant.schemes",
     "numfmt.quant.qparams",
@@ -43,6 +44,7 @@ def test_python_examples_in_the_docs_run(doc):
 @pytest.mark.parametrize("module", MODULES)
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0, f"{module} lost its examples"
     assert result.failed == 0
 
 

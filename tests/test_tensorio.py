@@ -66,3 +66,49 @@ def test_bad_files(tmp_path):
     save_safetensors(tmp_path / "one.safetensors", {"w": np.zeros(3)})
     with pytest.raises(NumfmtError, match="has no tensor 'v'; it has: w"):
         load_tensor(tmp_path / "one.safetensors", "v")
+
+
+def _raw_safetensors(path, header: bytes, data: bytes = b"") -> None:
+    import struct
+
+    path.write_bytes(struct.pack("<Q", len(header)) + header + data)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"[1, 2, 3]",  # a JSON list, not an object
+        b'{"w": {"dtype": "F32", "shape": [2]}}',  # no data_offsets
+        b'{"w": {"dtype": "F32", "shape": 2, "data_offsets": [0, 8]}}',  # shape not a list
+        b'{"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}',  # data missing
+        b'{"w": {"dtype": "Q9", "shape": [2], "data_offsets": [0, 8]}}',  # no such dtype
+        b"not json at all",
+    ],
+    ids=["list", "no-offsets", "shape-int", "truncated", "dtype", "garbage"],
+)
+def test_malformed_safetensors_get_one_message(tmp_path, header):
+    p = tmp_path / "bad.safetensors"
+    _raw_safetensors(p, header, b"\0" * 8)
+    with pytest.raises(NumfmtError, match=r"bad.safetensors"):
+        load_tensor(p)
+    with pytest.raises(NumfmtError, match=r"bad.safetensors"):
+        list_tensors(p)
+
+
+def test_fp8_tensors_read_through_ml_dtypes(tmp_path):
+    torch = pytest.importorskip("torch")
+    st = pytest.importorskip("safetensors.torch")
+    w = torch.randn(3, 8).to(torch.float8_e4m3fn)
+    st.save_file({"w": w, "s": torch.ones(2)}, str(tmp_path / "f8.safetensors"))
+    _, back = load_tensor(tmp_path / "f8.safetensors", "w")
+    assert back.dtype == ml_dtypes.float8_e4m3fn
+    assert np.array_equal(back.astype(np.float32), w.float().numpy())
+
+
+def test_writing_is_atomic_and_says_why_it_cannot(tmp_path):
+    with pytest.raises(NumfmtError, match="cannot write"):
+        save_safetensors("/proc/numfmt/x.safetensors", {"a": np.zeros(2)})
+    with pytest.raises(NumfmtError, match="is a folder"):
+        save_safetensors(tmp_path, {"a": np.zeros(2)})
+    save_safetensors(tmp_path / "a.safetensors", {"a": np.zeros(2)})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.safetensors"]

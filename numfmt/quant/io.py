@@ -212,6 +212,8 @@ def _load_one(path, name: str, info: dict[str, Any]):
         if scale_storage == "codes":
             v = decode(np.asarray(v), get_format(s.scale_format))
         v = np.asarray(v, dtype=np.float64)
+        if v.size == int(np.prod(grouping.scale_shape)):
+            v = v.reshape(grouping.scale_shape)  # a 0-d scale may come back as (1,)
         if v.shape != grouping.scale_shape:
             raise NumfmtError(
                 f"{Path(path).name}: '{name}.{key}' has shape {v.shape}, not {grouping.scale_shape}"

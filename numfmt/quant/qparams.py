@@ -276,12 +276,22 @@ def _stored_params(qparams: QParams) -> list[dict[str, Any]]:
     ]
 
 
-def _check_shape(a, qparams: QParams) -> None:
-    if tuple(a.shape) != tuple(qparams.grouping.shape):
-        raise NumfmtError(
-            f"these qparams are for a tensor of shape {qparams.grouping.shape}, "
-            f"not {tuple(a.shape)}"
-        )
+def _fit(a, qparams: QParams) -> QParams:
+    """qparams for a's shape: per-tensor parameters serve any shape (an activation's range
+    observed on some batches, applied to the next); the others need the shape they came
+    from."""
+    shape = tuple(a.shape)
+    if shape == tuple(qparams.grouping.shape):
+        return qparams
+    from numfmt.quant.granularity import PerTensor
+
+    if isinstance(qparams.scheme.granularity, PerTensor):
+        from dataclasses import replace
+
+        return replace(qparams, grouping=Grouping(shape, PerTensor()))
+    raise NumfmtError(
+        f"these qparams are for a tensor of shape {qparams.grouping.shape}, not {shape}"
+    )
 
 
 def _quantize_block(xp, rows, p, scheme: QuantScheme, dtype, u):
@@ -355,7 +365,7 @@ def quantize(x: Any, qparams: QParams, *, seed: Any = 0):
         seed: seed (or numpy / torch generator) for stochastic rounding.
     """
     a, xp = _xp.read(x)
-    _check_shape(a, qparams)
+    qparams = _fit(a, qparams)
     s = qparams.scheme
     g = qparams.grouping
     dtype = code_dtype(s, xp)
@@ -377,7 +387,7 @@ def dequantize(codes: Any, qparams: QParams, *, dtype: Any = None):
             element format, or past the codebook's end).
     """
     c, xp = _as_codes(codes)
-    _check_shape(c, qparams)
+    qparams = _fit(c, qparams)
     _check_codes(xp, c, qparams.scheme)
     g = qparams.grouping
     s = qparams.scheme
@@ -512,7 +522,7 @@ def fake_values(x: Any, qparams: QParams, *, seed: Any = 0, finite: bool = False
     """The fake-quantized values of x in x's dtype (no gradient); ``finite`` promises that x
     holds no NaN (a pass saved)."""
     a, xp = _xp.read(x)
-    _check_shape(a, qparams)
+    qparams = _fit(a, qparams)
     s = qparams.scheme
     g = qparams.grouping
     out_dtype = _output_dtype(x, a, xp)
@@ -584,7 +594,7 @@ def _output_dtype(x, a, xp):
 def clipped_mask(x, qparams: QParams):
     """A bool array in x's shape: where x lies beyond its group's grid (clipped)."""
     a, xp = _xp.read(x)
-    _check_shape(a, qparams)
+    qparams = _fit(a, qparams)
     g = qparams.grouping
     lo, hi = grid.clip_bounds(qparams)
     blocks = [

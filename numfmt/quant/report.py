@@ -134,6 +134,10 @@ def error_report(
         b = xp.where(keep, b, xp.zeros_like(b))
     if not bool(xp.all(xp.isfinite(b))):
         raise NumfmtError("error_report needs finite values: xq holds NaN or inf")
+    if qparams is not None:
+        from numfmt.quant.qparams import _fit
+
+        qparams = _fit(a, qparams)
     g = qparams.grouping if qparams is not None else grouping or Grouping(a.shape, PerTensor())
     sums = _row_sums(xp, a, b, keep, qparams, g)
     total = {k: float(xp.sum(v)) for k, v in sums.items()}

@@ -33,6 +33,9 @@ def test_figures(draw, tmp_path):
 
 
 def test_a_new_figure_when_no_axes_is_given():
+    before = set(plt.get_fignums())
     ax = plot.rel_error("fp16")
-    assert ax.figure is not None
+    new = set(plt.get_fignums()) - before
+    assert len(new) == 1 and ax.figure.number in new  # a figure of its own, not the current one
+    assert len(ax.lines) == 2 and ax.get_xscale() == "log"
     plt.close(ax.figure)

@@ -172,8 +172,10 @@ def test_nan_and_inf_are_refused_or_omitted():
     assert quantize(x, qp).tolist() == [70, 0, -127, 127]  # 1.1 * 127 / 2 = 69.85
 
 
-def test_shape_mismatch_is_refused():
-    qp = choose_qparams(np.ones((2, 3)), "int8")
+def test_per_tensor_qparams_serve_any_shape_the_others_refuse():
+    qp = choose_qparams(np.array([-2.0, 2.0]), "int8")  # a range observed on one batch
+    assert quantize(np.full((3, 2), 1.5), qp).tolist() == [[95, 95]] * 3  # 1.5 x 127 / 2
+    qp = choose_qparams(np.ones((2, 3)), "int8/channel")
     with pytest.raises(NumfmtError, match="shape"):
         quantize(np.ones((3, 2)), qp)
 

@@ -97,3 +97,105 @@ def test_search_needs_a_loss():
         scheme("int8", method="search")
     s = scheme("int8", method="search", loss=lambda a, b: np.mean((a - b) ** 2, axis=1))
     assert s.method == "search"
+
+
+# -- canonical strings --------------------------------------------------------------------------
+from hypothesis import given, reject, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from numfmt.quant import QuantScheme  # noqa: E402
+
+_targets = st.sampled_from(
+    [
+        "int2",
+        "int3",
+        "int4",
+        "int8",
+        "int16",
+        "int32",
+        "fp8_e4m3",
+        "fp8_e5m2",
+        "fp4",
+        "e3m2",
+        "bf16",
+        "nf4",
+    ]
+)
+_granularity = st.sampled_from(
+    ["tensor", "channel", "channel:1", "group:32", "group:128", "group:64:0", "token"]
+)
+_method = st.sampled_from(
+    [
+        "minmax",
+        "percentile:99.9",
+        "percentile:99.99",
+        "percentile:100",
+        "mse",
+        "mse:200",
+        "mse:100",
+        "entropy",
+        "entropy:512",
+        "l2_histogram",
+        "l2_histogram:2048",
+    ]
+)
+
+
+@st.composite
+def _schemes(draw) -> QuantScheme:
+    if draw(st.booleans()):
+        name = draw(st.sampled_from(sorted(PRESETS)))
+        spec = name
+        if PRESETS[name].scale_rule != "gguf":
+            spec += "/" + draw(_method)
+            if draw(st.booleans()):
+                spec += "/stochastic"
+        return parse_scheme(spec)
+    target = draw(_targets)
+    parts = [target]
+    if target.startswith("int"):
+        parts.append(draw(st.sampled_from(["sym", "asym", "min", "full", "sym"])))
+    parts.append(draw(_granularity))
+    parts.append(draw(_method))
+    if draw(st.booleans()):
+        parts.append("scale:" + draw(st.sampled_from(["fp16", "bf16", "e8m0", "e4m3", "fp32"])))
+    if draw(st.booleans()):
+        parts.append("stochastic")
+    try:
+        return parse_scheme("/".join(parts))
+    except NumfmtError:  # a combination that makes no scheme (nf4 groups its own ...)
+        reject()
+
+
+@settings(max_examples=400, deadline=None)
+@given(s=_schemes())
+def test_every_scheme_reads_back_from_its_string(s):
+    text = str(s)
+    assert parse_scheme(text) == s
+    assert str(parse_scheme(text)) == text  # and the string is canonical
+    assert " " not in text
+
+
+@pytest.mark.parametrize(
+    ("spec", "canonical"),
+    [
+        ("int8/sym/tensor/minmax/scale:fp32/nearest-even", "int8"),
+        ("mxfp4 mse", "mxfp4/mse"),
+        ("nvfp4/percentile:99.9", "nvfp4/percentile:99.9"),
+        ("mxint8/mse:100", "mxint8/mse"),
+        ("int4/asym/group:128/mse:50/scale:float16", "int4/asym/group:128/scale:float16/mse:50"),
+        ("uint8", "int8/asym"),
+        ("int4/min/group:32/scale:fp16", "int4/min/group:32/scale:float16"),
+    ],
+)
+def test_canonical_strings(spec, canonical):
+    assert str(parse_scheme(spec)) == canonical
+
+
+def test_presets_keep_their_blocks():
+    with pytest.raises(NumfmtError, match="fixes its own"):
+        scheme("mxfp4", granularity="group:64")
+    with pytest.raises(NumfmtError, match="fixes its own"):
+        scheme("q4_1", mapping="asym")
+    assert scheme("mxfp4", granularity="group:32") is PRESETS["mxfp4"]  # its own: fine
+    assert scheme("mxfp4", method="mse").preset == "mxfp4"
