@@ -43,9 +43,16 @@ def show(
       numfmt show 0.1 -f fp16 -r toward-zero
     """
     result = numfmt.show(value, fmt, rounding, overflow, seed=seed)
+    refusal = result.refusal
+    if refusal:
+        # the view shows what each policy would give; the reason goes to stderr, once
+        if not as_json:
+            from dataclasses import replace
+
+            result = replace(result, refusal=None)
+        emit(result, as_json)
+        raise UsageFailure(refusal)
     emit(result, as_json)
-    if result.refusal:  # the view shows the alternatives; the exit status says it failed
-        raise UsageFailure(result.refusal)
 
 
 @click.command(cls=NumberCommand)

@@ -9,7 +9,7 @@ import numpy as np
 
 from numfmt.cli.base import UsageFailure, emit, fail_cleanly, json_option, note, show_warnings
 from numfmt.errors import NumfmtError
-from numfmt.quant.packing import ORDERS
+from numfmt.quant.packing import ALIASES, ORDERS
 from numfmt.quant.schemes import MAX_INT_BITS, PRESETS, SPELLED_METHODS
 
 METHOD_HELP = (
@@ -134,10 +134,11 @@ def check_tensor(name: str, x: np.ndarray) -> None:
 )
 @click.option(
     "--order",
-    default="torchao",
+    default="low_first",
     show_default=True,
-    type=click.Choice(ORDERS),
-    help="Nibble order for packed 4-bit and 2-bit codes in --out.",
+    type=click.Choice([*ORDERS, *ALIASES]),
+    help="Nibble order of packed 4-bit and 2-bit codes in --out: low_first (ONNX), "
+    "high_first (torchao, bitsandbytes) or ggml (llama.cpp's blocks of 32).",
 )
 @json_option
 @fail_cleanly

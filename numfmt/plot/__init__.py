@@ -113,9 +113,9 @@ def grid(x: Any, scheme: Any = "int4", group: int | None = None, ax=None):
             alpha=0.8,
             label="grid levels" if i == 0 else None,
         )
-    lo, hi = g.levels[0], g.levels[-1]
+    lo, hi = g.clip_below, g.clip_above  # half a step past the end levels, as the report counts
     left, right = g.edges[0], g.edges[-1]
-    ax.axvspan(left, lo, color="#d62728", alpha=0.12, label="beyond the grid: clipped")
+    ax.axvspan(left, lo, color="#d62728", alpha=0.12, label="clipped (half a step past the grid)")
     ax.axvspan(hi, right, color="#d62728", alpha=0.12)
     for side, n, extreme, x_text, align in (
         ("below", g.clipped_below, g.data_min, left, "left"),
@@ -160,20 +160,20 @@ def ranges(formats=analysis.DEFAULT_RANGE_FORMATS, ax=None):
             edgecolor="#6baed6",
         )
         ax.barh(i, r["log2_max"] - r["log2_min_normal"], left=r["log2_min_normal"], color="#3182bd")
-        ax.text(
-            r["log2_max"] + 2,
-            i,
-            f"{r['precision_bits']} bits of precision",
-            va="center",
-            fontsize="small",
+        stored, precision = r["stored_bits"], r["precision_bits"]
+        label = (
+            f"{stored} stored + 1 hidden = {precision} bits of precision"
+            if precision != stored
+            else f"{precision} bits of precision"
         )
+        ax.text(r["log2_max"] + 2, i, label, va="center", fontsize="small")
     ax.set_yticks(range(len(data)), [f"{r['format']} ({r['bits']})" for r in reversed(data)])
     ax.axvline(0, color="black", lw=0.6)
     ax.set_xlabel("log2 of the magnitude (light: subnormals)")
     ax.set_title("dynamic range of each format")
     lo = min(r["log2_smallest"] for r in data)
     hi = max(r["log2_max"] for r in data)
-    ax.set_xlim(max(lo, -160) - 5, min(hi, 140) + 45)
+    ax.set_xlim(max(lo, -160) - 5, min(hi, 140) + 125)
     ax.grid(True, axis="x", alpha=0.3)
     return ax
 

@@ -108,7 +108,7 @@ def pack_nibbles(codes, order: str) -> np.ndarray | None:
 
     flat = np.ascontiguousarray(codes).reshape(-1)
     out = np.empty(-(-flat.size // 2), dtype=np.uint8)
-    _jit.pack_nibbles(flat, out, order == "bitsandbytes", order == "ggml_q4_0")
+    _jit.pack_nibbles(flat, out, order == "high_first", order == "ggml")
     return out
 
 

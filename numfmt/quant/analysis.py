@@ -166,6 +166,8 @@ class GridView(Displayable):
     clipped_above: int = 0
     data_min: float = 0.0
     data_max: float = 0.0
+    clip_below: float = 0.0  # values below this are clipped (the error report's definition)
+    clip_above: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -176,6 +178,7 @@ class GridView(Displayable):
             "range": [self.lo, self.hi],
             "zero_point": self.zero_point,
             "clipped": {"below": self.clipped_below, "above": self.clipped_above},
+            "clip_bounds": [self.clip_below, self.clip_above],
             "data_range": [self.data_min, self.data_max],
         }
 
@@ -232,6 +235,8 @@ def grid_view(x: Any, scheme: Any = "int4", group: int | None = None, bins: int 
         clipped_above=int(np.count_nonzero(values > above)),
         data_min=float(values.min()),
         data_max=float(values.max()),
+        clip_below=below,
+        clip_above=above,
     )
 
 

@@ -235,7 +235,8 @@ def fake_rows(xp, rows, scale, zero_point, minimum, scheme: QuantScheme, u=None,
     if scheme.kind != "int":
         codes = quantize_rows(xp, rows, scale, zero_point, minimum, scheme, u)
         return dequantize_rows(xp, codes, scale, zero_point, minimum, scheme)
-    v = _integers(xp, quotients(xp, rows, scale, minimum, finite), scheme, u)
+    # + 0.0: a quotient that rounds to -0 gives code 0, whose value is +0 (as dequantize says)
+    v = _integers(xp, quotients(xp, rows, scale, minimum, finite), scheme, u) + 0.0
     if zero_point is None:
         v = xp.clip(v, float(scheme.qmin), float(scheme.qmax))
     else:

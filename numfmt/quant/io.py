@@ -6,7 +6,7 @@ One file holds one or more quantized tensors. For a tensor named ``w``:
 key                what it holds
 =================  ==========================================================================
 w.codes            the codes: packed into uint8 when their width is not a whole number of
-                   bytes (4 and 2 bits in the ``torchao`` order unless said otherwise, other
+                   bytes (4 and 2 bits in the ``low_first`` order unless said otherwise, other
                    widths as a little-endian bit stream), else as int8/uint8/int16 ... as they
                    are
 w.scale            the stored scales, in the scale layout: float32, float16 or bfloat16 as
@@ -43,7 +43,7 @@ _NATIVE_SCALES = {"float32": np.float32, "float16": np.float16, "float64": np.fl
 
 
 def save(
-    path: str | Path, tensors: dict[str, Any], *, order: str = "torchao", overwrite: bool = False
+    path: str | Path, tensors: dict[str, Any], *, order: str = "low_first", overwrite: bool = False
 ) -> Path:
     """Write quantized tensors ({name: QuantizedTensor}) to a safetensors file, atomically.
 
@@ -53,8 +53,7 @@ def save(
     """
     from numfmt.tensorio import save_safetensors
 
-    if order not in packing.ORDERS:
-        raise NumfmtError(f"unknown nibble order '{order}'; use {', '.join(packing.ORDERS)}")
+    order = packing.parse_order(order)
     arrays: dict[str, np.ndarray] = {}
     layout: dict[str, Any] = {}
     for name, qt in tensors.items():
@@ -73,10 +72,10 @@ def _tensor_entries(name: str, qt, order: str) -> tuple[dict[str, np.ndarray], d
     if s.bits % 8 == 0:
         stored_codes, packing_name = codes, "none"
     else:
-        use = order if s.bits in (2, 4) and order != "ggml_q4_0" else "bitstream"
-        if order == "ggml_q4_0" and s.bits == 4 and qt.size % 32 == 0:
-            use = "ggml_q4_0"
-        stored_codes = packing.pack(codes, s.bits, use if use != "bitstream" else "torchao")
+        use = order if s.bits in (2, 4) and order != "ggml" else "bitstream"
+        if order == "ggml" and s.bits == 4 and qt.size % 32 == 0:
+            use = "ggml"
+        stored_codes = packing.pack(codes, s.bits, use if use != "bitstream" else "low_first")
         packing_name = use
     qp = qt.qparams
     entries = {f"{name}.codes": np.asarray(stored_codes)}
@@ -190,7 +189,7 @@ def _load_one(path, name: str, info: dict[str, Any]):
     if packing_name == "none":
         codes = raw
     else:
-        order = "torchao" if packing_name == "bitstream" else packing_name
+        order = "low_first" if packing_name == "bitstream" else packing_name
         try:
             codes = packing.unpack(raw, s.bits, count, order)
         except NumfmtError as exc:

@@ -69,7 +69,7 @@ class QuantizedTensor(Displayable):
         """Storage bits over elements: 4.125 for int4, groups of 128, float16 scales."""
         return sum(self.storage_bits.values()) / self.size if self.size else 0.0
 
-    def pack(self, order: str = "torchao"):
+    def pack(self, order: str = "low_first"):
         """The codes packed into bytes (see ``numfmt.quant.packing`` for the orders)."""
         return packing.pack(self.codes, self.scheme.bits, order)
 
@@ -90,7 +90,7 @@ class QuantizedTensor(Displayable):
         path: str | Path,
         *,
         name: str = "tensor",
-        order: str = "torchao",
+        order: str = "low_first",
         overwrite: bool = False,
     ) -> Path:
         """Write the tensor to a safetensors file (see ``numfmt.quant.io``), atomically."""

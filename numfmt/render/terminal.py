@@ -115,7 +115,7 @@ def render_show(r: ShowResult) -> Group:
     grid.add_column(style=LABEL, no_wrap=True)
     grid.add_column()
     if r.code is None:
-        grid.add_row("error", Text(r.refusal or "", style="bold red"))
+        grid.add_row("refused", Text(r.refusal or r.event, style="bold red"))
     else:
         width = max((len(f.bits) for f in r.fields), default=0)
         for _, bits in r.steps:
@@ -161,7 +161,7 @@ def render_show(r: ShowResult) -> Group:
                 p.policy.value + chosen,
                 "-" if p.code is None else hex_code(p.code, fmt),
                 Text(value_text(p.stored)),
-                Text(p.error or ""),
+                Text("refused" if p.error else ""),  # the reason is said once, above
             )
         parts.append(policies)
     return Group(*parts)

@@ -60,7 +60,7 @@ def test_the_layout_is_written_in_the_metadata(tmp_path):
     assert doc["layout"] == 1
     assert entry["scheme"] == "int4/asym/group:32/scale:float16"
     assert entry["shape"] == [8, 96] and entry["dtype"] == "float32"
-    assert entry["packing"] == "torchao" and entry["scale_storage"] == "float"
+    assert entry["packing"] == "low_first" and entry["scale_storage"] == "float"
     assert set(list_tensors(path)) == {
         "layers.0.weight.codes",
         "layers.0.weight.scale",

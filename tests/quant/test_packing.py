@@ -12,17 +12,28 @@ from numfmt.quant.packing import ORDERS, pack, packed_size, to_signed, unpack
 
 def test_nibble_orders_by_hand():
     codes = np.arange(32) % 16
-    assert pack(codes[:4], 4, "torchao").tolist() == [0x10, 0x32]  # low nibble first
-    assert pack(codes[:4], 4, "bitsandbytes").tolist() == [0x01, 0x23]  # high nibble first
-    q4 = pack(codes, 4, "ggml_q4_0")
+    assert pack(codes[:4], 4, "low_first").tolist() == [0x10, 0x32]
+    assert pack(codes[:4], 4, "high_first").tolist() == [0x01, 0x23]
+    q4 = pack(codes, 4, "ggml")
     assert q4[0] == (codes[0] | codes[16] << 4) and q4[15] == (codes[15] | codes[31] << 4)
-    assert pack([1, 2, 3, 0], 2, "torchao").tolist() == [0b00111001]
-    assert pack([1, 2, 3, 0], 2, "bitsandbytes").tolist() == [0b01101100]
+    assert pack([1, 2, 3, 0], 2, "low_first").tolist() == [0b00111001]
+    assert pack([1, 2, 3, 0], 2, "high_first").tolist() == [0b01101100]
+
+
+def test_the_libraries_pack_as_their_names_say():
+    # torchao's pack_uint4 (torchao/dtypes/uint4.py): uint8_data[::2] << 4 | uint8_data[1::2]
+    codes = np.random.default_rng(0).integers(0, 16, 64).astype(np.uint8)
+    torchao = (codes[::2] << 4) | codes[1::2]
+    assert np.array_equal(pack(codes, 4, "torchao"), torchao)
+    # ONNX INT4: "the first element is stored in the 4 least significant bits"
+    assert np.array_equal(pack(codes, 4, "onnx"), codes[::2] | (codes[1::2] << 4))
+    with pytest.raises(NumfmtError, match="unknown nibble order"):
+        pack(codes, 4, "sideways")
 
 
 @given(
     codes=st.lists(st.integers(0, 15), min_size=1, max_size=200),
-    order=st.sampled_from(["torchao", "bitsandbytes"]),
+    order=st.sampled_from(["low_first", "high_first"]),
 )
 def test_4bit_round_trip(codes, order):
     c = np.array(codes)
@@ -34,12 +45,16 @@ def test_4bit_round_trip(codes, order):
 @pytest.mark.parametrize(
     ("bits", "order"),
     [
-        (2, "torchao"),
-        (2, "bitsandbytes"),
-        (6, "torchao"),
-        (8, "torchao"),
-        (16, "torchao"),
-        (4, "ggml_q4_0"),
+        (2, "low_first"),
+        (2, "high_first"),
+        (3, "low_first"),
+        (5, "low_first"),
+        (6, "low_first"),
+        (8, "low_first"),
+        (12, "low_first"),
+        (16, "low_first"),
+        (32, "low_first"),
+        (4, "ggml"),
     ],
 )
 def test_round_trips(bits, order):
@@ -66,5 +81,5 @@ def test_bad_packing_requests():
     with pytest.raises(NumfmtError, match="unknown nibble order"):
         pack([1], 4, "sideways")
     with pytest.raises(NumfmtError, match="blocks of 32"):
-        pack(np.zeros(20), 4, "ggml_q4_0")
-    assert set(ORDERS) == {"torchao", "bitsandbytes", "ggml_q4_0"}
+        pack(np.zeros(20), 4, "ggml")
+    assert set(ORDERS) == {"low_first", "high_first", "ggml"}
