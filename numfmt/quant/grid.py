@@ -191,15 +191,26 @@ def candidate_scales(xp, lo0, hi0, scheme: QuantScheme, ratios: int, tensor_scal
 
 
 # -- rows to codes and back -----------------------------------------------------------------------
-def quotients(xp, rows, scale, minimum, finite=False):
+def _col(xp, a):
+    """Per-row parameters as a float64 column (no copy when they are float64 already)."""
+    return xp.astype(a, xp.float64, copy=False)[:, None]
+
+
+def divisors(xp, scale):
+    """The scales to divide by: inf for a dead group (s = 0), so that its quotients are 0."""
+    s = xp.astype(scale, xp.float64, copy=False)
+    return xp.where(s > 0, s, xp.full_like(s, float("inf")))
+
+
+def quotients(xp, rows, scale, minimum, finite=False, divisor=None):
     """(x - minimum) / s per element in float64, NaN as 0 (unless the caller knows x is
     finite); a dead group (s = 0) gives 0. float32 rows meet float64 scales, so the division
-    itself is float64 (no separate widening pass)."""
-    s = xp.astype(scale, xp.float64)[:, None]
-    s = xp.where(s > 0, s, xp.full_like(s, float("inf")))
+    itself is float64 (no separate widening pass). ``divisor``: ``divisors(scale)``, when the
+    caller has it for a whole block."""
+    s = _col(xp, divisors(xp, scale) if divisor is None else divisor)
     x = rows if rows.dtype in (xp.float32, xp.float64) else xp.astype(rows, xp.float64)
     if minimum is not None:
-        x = x - xp.astype(minimum, xp.float64)[:, None]
+        x = x - _col(xp, minimum)
     v = x / s
     return v if finite else _xp.zero_nan(xp, v)
 
@@ -211,10 +222,22 @@ def _integers(xp, v, scheme: QuantScheme, u):
     return xp.round(v)
 
 
-def quantize_rows(xp, rows, scale, zero_point, minimum, scheme: QuantScheme, u=None):
+def quantize_rows(
+    xp,
+    rows,
+    scale,
+    zero_point,
+    minimum,
+    scheme: QuantScheme,
+    u=None,
+    finite=False,
+    divisor=None,
+    integral=False,
+):
     """Codes of each row under its scale (int64 for int targets and float grids, uint8 for the
-    codebook). NaN gives the code of zero and infinities clip."""
-    v = quotients(xp, rows, scale, minimum)
+    codebook). NaN gives the code of zero and infinities clip. ``integral``: int targets' codes
+    as the float64 integers they are (the caller casts them where it stores them)."""
+    v = quotients(xp, rows, scale, minimum, finite, divisor)
     if scheme.kind == "float":
         mode = "stochastic" if scheme.rounding is Rounding.STOCHASTIC else "nearest-even"
         r, _ = round_float(xp, v, scheme.element_format, mode, u)
@@ -223,29 +246,53 @@ def quantize_rows(xp, rows, scale, zero_point, minimum, scheme: QuantScheme, u=N
         return _nearest(xp, v, scheme, u)
     q = _integers(xp, v, scheme, u)
     if zero_point is not None:
-        q = q + xp.astype(zero_point, xp.float64)[:, None]
+        q = q + _col(xp, zero_point)
     q = xp.clip(q, float(scheme.qmin), float(scheme.qmax))
-    return xp.astype(q, xp.int64)
+    return q if integral else xp.astype(q, xp.int64)
 
 
-def fake_rows(xp, rows, scale, zero_point, minimum, scheme: QuantScheme, u=None, finite=False):
+def fake_rows(
+    xp,
+    rows,
+    scale,
+    zero_point,
+    minimum,
+    scheme: QuantScheme,
+    u=None,
+    finite=False,
+    out=None,
+    divisor=None,
+):
     """dequantize_rows(quantize_rows(...)) in float64, with fewer passes for int targets (the
     same values: clip(round(v) + z, qmin, qmax) - z is clip(round(v), qmin - z, qmax - z)).
-    ``finite`` says that rows hold no NaN (a pass saved)."""
+    ``finite`` says that rows hold no NaN (a pass saved); with ``out`` the values are written
+    there, rounded once into its dtype, and None is returned."""
     if scheme.kind != "int":
         codes = quantize_rows(xp, rows, scale, zero_point, minimum, scheme, u)
-        return dequantize_rows(xp, codes, scale, zero_point, minimum, scheme)
+        values = dequantize_rows(xp, codes, scale, zero_point, minimum, scheme)
+        if out is None:
+            return values
+        out[...] = xp.astype(values, out.dtype)
+        return None
     # + 0.0: a quotient that rounds to -0 gives code 0, whose value is +0 (as dequantize says)
-    v = _integers(xp, quotients(xp, rows, scale, minimum, finite), scheme, u) + 0.0
+    v = quotients(xp, rows, scale, minimum, finite, divisor)
+    v = _integers(xp, v, scheme, u) + 0.0
     if zero_point is None:
         v = xp.clip(v, float(scheme.qmin), float(scheme.qmax))
     else:
-        z = xp.astype(zero_point, xp.float64)[:, None]
+        z = _col(xp, zero_point)
         v = xp.clip(v, scheme.qmin - z, scheme.qmax - z)
-    v = v * xp.astype(scale, xp.float64)[:, None]
+    s = _col(xp, scale)
+    if out is not None and minimum is None:
+        _xp.multiply_into(xp, v, s, out)  # the last multiplication and the cast in one pass
+        return None
+    v = v * s
     if minimum is not None:
-        v = v + xp.astype(minimum, xp.float64)[:, None]
-    return v
+        v = v + _col(xp, minimum)
+    if out is None:
+        return v
+    out[...] = xp.astype(v, out.dtype)
+    return None
 
 
 def dequantize_rows(xp, codes, scale, zero_point, minimum, scheme: QuantScheme):

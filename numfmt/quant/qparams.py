@@ -295,7 +295,7 @@ def _fit(a, qparams: QParams) -> QParams:
     )
 
 
-def _quantize_block(xp, rows, p, scheme: QuantScheme, dtype, u):
+def _quantize_block(xp, rows, p, scheme: QuantScheme, dtype, u, finite=False):
     """Codes of one block, chunk by chunk on the CPU, in ``dtype``."""
     if _xp.is_numpy(xp) and u is None:
         from numfmt.quant import _kernels
@@ -304,6 +304,24 @@ def _quantize_block(xp, rows, p, scheme: QuantScheme, dtype, u):
         if fast is not None:
             return fast
     out = _xp.empty(xp, rows.shape, dtype, rows)
+    if scheme.kind == "int" and scheme.scale_rule != "gguf":
+        # per-row arrays made once per block, sliced per chunk; codes stored as they are cast
+        p = {k: None if v is None else xp.astype(v, xp.float64, copy=False) for k, v in p.items()}
+        divisor = grid.divisors(xp, p["scale"])
+        for part in _xp.row_chunks(rows.shape[0], rows.shape[1], _xp.on_cpu(rows)):
+            out[part] = grid.quantize_rows(
+                xp,
+                rows[part],
+                p["scale"][part],
+                _cut(p["zero"], part),
+                _cut(p["minimum"], part),
+                scheme,
+                _cut(u, part),
+                finite,
+                divisor[part],
+                integral=True,
+            )
+        return out
     for part in _xp.row_chunks(rows.shape[0], rows.shape[1], _xp.on_cpu(rows)):
         out[part] = xp.astype(_codes(xp, rows[part], p, scheme, part, u), dtype)
     return out
@@ -354,7 +372,7 @@ def _uniforms(xp, qparams: QParams, blocks, seed):
     return out
 
 
-def quantize(x: Any, qparams: QParams, *, seed: Any = 0):
+def quantize(x: Any, qparams: QParams, *, seed: Any = 0, finite: bool = False):
     """Codes of x under qparams, in x's library and on its device.
 
     Codes come in the narrowest integer dtype that holds them: int8 for symmetric int targets
@@ -364,6 +382,7 @@ def quantize(x: Any, qparams: QParams, *, seed: Any = 0):
 
     Args:
         seed: seed (or numpy / torch generator) for stochastic rounding.
+        finite: a promise that x holds no NaN (a pass saved; ``quantize_tensor`` knows it).
     """
     a, xp = _xp.read(x)
     qparams = _fit(a, qparams)
@@ -373,7 +392,7 @@ def quantize(x: Any, qparams: QParams, *, seed: Any = 0):
     blocks = g.blocks(a)
     uniforms = _uniforms(xp, qparams, blocks, seed) if blocks else []
     codes = [
-        _quantize_block(xp, rows, p, s, dtype, u)
+        _quantize_block(xp, rows, p, s, dtype, u, finite)
         for rows, p, u in zip(blocks, _block_params(qparams), uniforms, strict=True)
     ]
     return g.assemble(codes, like=xp.zeros((), dtype=dtype, device=_xp.device(a)))
@@ -548,6 +567,9 @@ def fake_values(x: Any, qparams: QParams, *, seed: Any = 0, finite: bool = False
 
 def _fake_block(xp, rows, p, stored, scheme, dtype, u, finite):
     out = _xp.empty(xp, rows.shape, dtype, rows)
+    # per-row arrays made once per block, sliced per chunk (small ops cost as much as big ones)
+    p = {k: None if v is None else xp.astype(v, xp.float64, copy=False) for k, v in p.items()}
+    divisor = grid.divisors(xp, p["scale"]) if scheme.scale_rule != "gguf" else None
     for part in _xp.row_chunks(rows.shape[0], rows.shape[1], _xp.on_cpu(rows)):
         uu = None if u is None else u[part]
         if scheme.scale_rule == "gguf" or (scheme.kind != "int" and _xp.is_numpy(xp)):
@@ -561,8 +583,9 @@ def _fake_block(xp, rows, p, stored, scheme, dtype, u, finite):
                 _cut(stored["minimum"], part),
                 scheme,
             )
+            out[part] = xp.astype(values, dtype)
         else:
-            values = grid.fake_rows(
+            grid.fake_rows(
                 xp,
                 rows[part],
                 _cut(p["scale"], part),
@@ -571,8 +594,9 @@ def _fake_block(xp, rows, p, stored, scheme, dtype, u, finite):
                 scheme,
                 uu,
                 finite,
+                out=out[part],
+                divisor=divisor[part],
             )
-        out[part] = xp.astype(values, dtype)
     return out
 
 

@@ -193,4 +193,5 @@ def quantize_tensor(
     qp = choose_qparams(x, scheme, nan_policy=nan_policy, method=method, **method_args)
     dtype = getattr(x, "dtype", None)
     name = None if dtype is None else str(dtype).removeprefix("torch.")
-    return QuantizedTensor(quantize(x, qp, seed=seed), qp, name)
+    codes = quantize(x, qp, seed=seed, finite=nan_policy == "error")  # finite: checked above
+    return QuantizedTensor(codes, qp, name)
