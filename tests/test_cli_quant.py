@@ -78,6 +78,55 @@ def test_out_writes_codes_scales_and_zero_points(weights, tmp_path):
     assert again.exit_code == 2 and "does not overwrite" in again.stderr
 
 
+def test_out_is_the_librarys_file_format(weights, tmp_path):
+    from numfmt.quant import load, quantize_tensor
+
+    out = tmp_path / "w.q4_1.safetensors"
+    assert run("quantize", weights, "-f", "q4_1", "--out", out, "--order", "torchao").exit_code == 0
+    back = load(out)
+    x = np.load(weights)
+    same = quantize_tensor(x, "q4_1")
+    assert back.scheme == same.scheme and np.array_equal(back.codes, same.codes)
+    assert np.array_equal(back.dequantize(), same.dequantize())
+
+
+def test_an_all_zero_tensor_is_quantized_not_refused(tmp_path):
+    np.save(tmp_path / "z.npy", np.zeros((4, 64), np.float32))
+    r = run("quantize", tmp_path / "z.npy", "-b", "4", "-g", "group:32", "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["report"]["sqnr_db"] is None and d["report"]["mse"] == 0.0
+    assert d["quantized"]["qparams"]["scale"]["max"] == 0.0
+
+
+def test_the_view_shows_scales_zero_points_and_worked_elements(weights):
+    text = run("quantize", weights, "-b", "4", "-s", "asym", "-g", "group:128").stdout
+    assert "zero point" in text and "scale" in text and "worked through" in text
+    assert "4-bit (held in uint8" in text  # an int4 scheme is not shown as int8 codes
+    assert all(line == line.rstrip() for line in text.splitlines())  # no trailing spaces
+    d = json.loads(run("quantize", weights, "-b", "4", "--json").stdout)
+    sample = d["samples"][0]
+    assert sample["value"] == pytest.approx(sample["code"] * sample["scale"])
+    assert d["quantized"]["code_bits"] == 4 and d["quantized"]["code_dtype"] == "int8"
+
+
+def test_token_min_and_wide_integer_schemes(weights):
+    r = run("quantize", weights, "-b", "8", "-g", "token", "--json")
+    assert json.loads(r.stdout)["quantized"]["scheme"] == "int8/token"
+    r = run("quantize", weights, "-b", "4", "-s", "min", "-g", "group:32", "--json")
+    assert json.loads(r.stdout)["quantized"]["scheme"] == "int4/min/group:32"
+    r = run("quantize", weights, "-b", "24", "--json")
+    assert json.loads(r.stdout)["report"]["sqnr_db"] > 130
+
+
+def test_a_scale_that_does_not_fit_is_one_warning_line(tmp_path):
+    np.save(tmp_path / "big.npy", np.array([1e8, -3.0, 0.5]))
+    r = run("quantize", tmp_path / "big.npy", "--scale-format", "fp16", "--json")
+    assert r.exit_code == 0
+    assert r.stderr.startswith("warning: 1 of 1 scales do not fit float16")
+    assert json.loads(r.stdout)["report"]["clipped_fraction"] > 0.3
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -56,3 +56,15 @@ def test_synthetic_distributions():
         assert x.dtype == np.float32 and 0.8 < x.std() < 1.6
     with pytest.raises(NumfmtError, match="unknown distribution"):
         synthetic("cauchy")
+
+
+def test_the_grid_view_counts_clipping_as_the_report_does():
+    from numfmt.quant import quantize_tensor
+    from numfmt.quant.analysis import grid_view
+
+    x = np.random.default_rng(2).laplace(size=50_000)
+    view = grid_view(x, "int4/percentile:99")
+    report = quantize_tensor(x, "int4/percentile:99").report(x)
+    assert view.clipped_below + view.clipped_above == round(report.clipped_fraction * x.size)
+    # a value within half a step of the last level is not clipped in either
+    assert view.clip_above > view.levels[-1] and view.clip_below < view.levels[0]

@@ -61,3 +61,17 @@ def test_observer_refusals():
         obs.update(np.array([[np.nan, 1, 2]] * 4))
     with pytest.raises(NumfmtError, match="averaging"):
         Observer("int8", averaging="sometimes")
+
+
+def test_an_observer_takes_torch_batches_and_gives_tensor_qparams():
+    torch = pytest.importorskip("torch")
+    obs = Observer("int8/asym/channel")
+    g = torch.Generator().manual_seed(0)
+    batches = [torch.randn(4, 100, generator=g) for _ in range(3)]
+    for b in batches:
+        obs.update(b)
+    qp = obs.qparams()
+    assert isinstance(qp.scale, torch.Tensor)
+    both = torch.cat(batches, dim=1)
+    assert torch.equal(qp.lo, both.amin(dim=1).double())
+    assert torch.equal(qp.hi, both.amax(dim=1).double())
