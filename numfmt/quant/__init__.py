@@ -24,8 +24,8 @@ _EXPORTS = {
     "PerTensor": "granularity",
     "PerToken": "granularity",
     "parse_granularity": "granularity",
-    "load": "io",
-    "load_all": "io",
+    "load": "tensor",
+    "load_all": "tensor",
     "save": "io",
     "Observer": "observer",
     "QParams": "qparams",
@@ -35,7 +35,7 @@ _EXPORTS = {
     "quantize": "qparams",
     "ErrorReport": "report",
     "SchemeComparison": "report",
-    "compare_schemes": "report",
+    "compare_schemes": "tensor",
     "error_report": "report",
     "NF4_CODEBOOK": "schemes",
     "PRESETS": "schemes",
@@ -100,10 +100,10 @@ if TYPE_CHECKING:
         PerToken,
         parse_granularity,
     )
-    from numfmt.quant.io import load, load_all, save
+    from numfmt.quant.io import save
     from numfmt.quant.observer import Observer
     from numfmt.quant.qparams import QParams, choose_qparams, dequantize, fake_quantize, quantize
-    from numfmt.quant.report import ErrorReport, SchemeComparison, compare_schemes, error_report
+    from numfmt.quant.report import ErrorReport, SchemeComparison, error_report
     from numfmt.quant.schemes import (
         NF4_CODEBOOK,
         PRESETS,
@@ -112,4 +112,10 @@ if TYPE_CHECKING:
         parse_scheme,
         scheme,
     )
-    from numfmt.quant.tensor import QuantizedTensor, quantize_tensor
+    from numfmt.quant.tensor import (
+        QuantizedTensor,
+        compare_schemes,
+        load,
+        load_all,
+        quantize_tensor,
+    )

@@ -8,10 +8,14 @@ array-namespace path, in torch operations, on their own device.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from numfmt.formats import _kernels as _format_kernels
-from numfmt.quant.schemes import QuantScheme
+
+if TYPE_CHECKING:
+    from numfmt.quant.schemes import QuantScheme
 
 #: Blocks smaller than this stay in numpy (compiling or loading a kernel costs more).
 MIN_SIZE = 1 << 15

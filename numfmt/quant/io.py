@@ -113,9 +113,9 @@ def _store_scales(entries: dict, key: str, values: Any, fmt_name: str) -> str:
     return "codes"
 
 
-def load(path: str | Path, name: str | None = None):
-    """The quantized tensor ``name`` of a file written by :func:`save` (numpy arrays; move it
-    with ``.to(device)``); ``name`` may be omitted when the file holds one.
+def read(path: str | Path, name: str | None = None):
+    """(codes, qparams, original dtype) of the quantized tensor ``name`` of a file (``name``
+    may be omitted when the file holds one); ``numfmt.quant.load`` wraps them.
 
     Raises:
         NumfmtError: not a numfmt file, a layout this version does not read, a missing name,
@@ -134,12 +134,12 @@ def load(path: str | Path, name: str | None = None):
         raise NumfmtError(
             f"{Path(path).name} has no quantized tensor '{name}'; it has: " + ", ".join(names[:12])
         )
-    return _load_one(path, name, layout[name])
+    return _read_one(path, name, layout[name])
 
 
-def load_all(path: str | Path) -> dict[str, Any]:
-    """Every quantized tensor of a file, by name."""
-    return {name: _load_one(path, name, info) for name, info in _layout(path).items()}
+def read_all(path: str | Path) -> dict[str, tuple]:
+    """Every quantized tensor of a file, by name, as ``read`` gives them."""
+    return {name: _read_one(path, name, info) for name, info in _layout(path).items()}
 
 
 def _layout(path: str | Path) -> dict[str, Any]:
@@ -161,8 +161,7 @@ def _layout(path: str | Path) -> dict[str, Any]:
     return tensors
 
 
-def _load_one(path, name: str, info: dict[str, Any]):
-    from numfmt.quant.tensor import QuantizedTensor
+def _read_one(path, name: str, info: dict[str, Any]):
     from numfmt.tensorio import list_tensors, load_tensor
 
     try:
@@ -237,4 +236,4 @@ def _load_one(path, name: str, info: dict[str, Any]):
     from dataclasses import replace
 
     qp = replace(qp, lo=lo, hi=hi)
-    return QuantizedTensor(codes, qp, info.get("dtype"))
+    return codes, qp, info.get("dtype")

@@ -32,7 +32,6 @@ from numfmt.errors import NumfmtError
 from numfmt.quant import _xp, grid
 from numfmt.quant.granularity import Grouping, PerTensor
 from numfmt.quant.qparams import QParams
-from numfmt.quant.schemes import QuantScheme
 
 METRICS = (
     "mse",
@@ -279,35 +278,3 @@ class SchemeComparison(Displayable):
         higher = metric in ("sqnr_db", "cosine")
         key = (lambda r: getattr(r, metric)) if higher else (lambda r: -getattr(r, metric))
         return max(self.rows, key=key)
-
-
-def compare_schemes(
-    x: Any,
-    schemes: list[QuantScheme | str],
-    *,
-    nan_policy: str = "error",
-    progress: Any = None,
-) -> SchemeComparison:
-    """Quantize x under each scheme and report the cost of each, side by side.
-
-    ``progress``, when given, is called with each scheme's name once it is done (the command
-    line draws a progress bar with it).
-
-    Example:
-        >>> x = np.random.default_rng(0).standard_normal((64, 256))
-        >>> table = compare_schemes(x, ["int8", "int4/group:32", "nf4"])
-        >>> [round(r.bits_per_value, 3) for r in table.rows]
-        [8.002, 5.0, 4.5]
-    """
-    from numfmt.quant.tensor import quantize_tensor
-
-    if not schemes:
-        raise NumfmtError("compare_schemes needs at least one scheme")
-    a, _ = _xp.read(x)
-    rows = []
-    for s in schemes:
-        qt = quantize_tensor(a, s, nan_policy=nan_policy)
-        rows.append(qt.report(a, nan_policy=nan_policy))
-        if progress is not None:
-            progress(str(qt.scheme))
-    return SchemeComparison(tuple(a.shape), tuple(rows))

@@ -14,10 +14,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from numfmt._display import Displayable
-from numfmt.quant import _xp, packing
+from numfmt.errors import NumfmtError
+from numfmt.quant import _xp, io, packing
 from numfmt.quant.qparams import QParams, choose_qparams, dequantize, quantize
-from numfmt.quant.report import ErrorReport, error_report
+from numfmt.quant.report import ErrorReport, SchemeComparison, error_report
 from numfmt.quant.schemes import QuantScheme
 
 
@@ -94,16 +97,12 @@ class QuantizedTensor(Displayable):
         overwrite: bool = False,
     ) -> Path:
         """Write the tensor to a safetensors file (see ``numfmt.quant.io``), atomically."""
-        from numfmt.quant.io import save
-
-        return save(path, {name: self}, order=order, overwrite=overwrite)
+        return io.save(path, {name: self}, order=order, overwrite=overwrite)
 
     def samples(self, x: Any, count: int = 6) -> list[dict[str, Any]]:
         """A few elements side by side, to check the arithmetic by hand: the original value,
         its code, its group's scale (and zero point) and the value the code stands for. The
         elements are the first, the largest and smallest, and some in between."""
-        import numpy as np
-
         a = _xp.to_numpy(_xp.read(x)[0]).reshape(-1)
         if a.size == 0:
             return []
@@ -172,6 +171,24 @@ def _dtype_name(a: Any) -> str:
     return str(a.dtype).removeprefix("torch.")
 
 
+def load(path: str | Path, name: str | None = None) -> QuantizedTensor:
+    """The quantized tensor ``name`` of a file that :func:`numfmt.quant.save` (or
+    ``QuantizedTensor.save``) wrote, as numpy arrays (move it with ``.to(device)``); ``name``
+    may be omitted when the file holds one.
+
+    Raises:
+        NumfmtError: not a numfmt file, a layout this version does not read, a missing name,
+            or parts that do not fit the layout.
+    """
+    codes, qparams, dtype = io.read(path, name)
+    return QuantizedTensor(codes, qparams, dtype)
+
+
+def load_all(path: str | Path) -> dict[str, QuantizedTensor]:
+    """Every quantized tensor of a file, by name."""
+    return {name: QuantizedTensor(*parts) for name, parts in io.read_all(path).items()}
+
+
 def quantize_tensor(
     x: Any,
     scheme: QuantScheme | str = "int8",
@@ -195,3 +212,33 @@ def quantize_tensor(
     name = None if dtype is None else str(dtype).removeprefix("torch.")
     codes = quantize(x, qp, seed=seed, finite=nan_policy == "error")  # finite: checked above
     return QuantizedTensor(codes, qp, name)
+
+
+def compare_schemes(
+    x: Any,
+    schemes: list[QuantScheme | str],
+    *,
+    nan_policy: str = "error",
+    progress: Any = None,
+) -> SchemeComparison:
+    """Quantize x under each scheme and report the cost of each, side by side.
+
+    ``progress``, when given, is called with each scheme's name once it is done (the command
+    line draws a progress bar with it).
+
+    Example:
+        >>> x = np.random.default_rng(0).standard_normal((64, 256))
+        >>> table = compare_schemes(x, ["int8", "int4/group:32", "nf4"])
+        >>> [round(r.bits_per_value, 3) for r in table.rows]
+        [8.002, 5.0, 4.5]
+    """
+    if not schemes:
+        raise NumfmtError("compare_schemes needs at least one scheme")
+    a, _ = _xp.read(x)
+    rows = []
+    for s in schemes:
+        qt = quantize_tensor(a, s, nan_policy=nan_policy)
+        rows.append(qt.report(a, nan_policy=nan_policy))
+        if progress is not None:
+            progress(str(qt.scheme))
+    return SchemeComparison(tuple(a.shape), tuple(rows))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from numfmt.errors import NumfmtError
-from numfmt.quant import gguf as blocks
+from numfmt.quant import gguf_bytes as blocks
 from numfmt.quant import quantize_tensor
 
 quants = pytest.importorskip("gguf.quants")
