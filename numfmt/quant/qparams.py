@@ -422,16 +422,15 @@ def dequantize(codes: Any, qparams: QParams, *, dtype: Any = None):
 def _dequantize_block(xp, rows, p, scheme, dtype):
     out = _xp.empty(xp, rows.shape, dtype, rows)
     for part in _xp.row_chunks(rows.shape[0], rows.shape[1], _xp.on_cpu(rows)):
-        values = grid.dequantize_rows(
-            xp,
-            rows[part],
-            _cut(p["scale"], part),
-            _cut(p["zero"], part),
-            _cut(p["minimum"], part),
-            scheme,
-        )
-        out[part] = xp.astype(values, dtype)
+        out[part] = xp.astype(_values(xp, rows[part], p, part, scheme), dtype)
     return out
+
+
+def _values(xp, codes, p, part, scheme):
+    """The values of one chunk's codes under the chunk's rows of the parameters p."""
+    return grid.dequantize_rows(
+        xp, codes, _cut(p["scale"], part), _cut(p["zero"], part), _cut(p["minimum"], part), scheme
+    )
 
 
 def _cut(a, part):
@@ -575,14 +574,7 @@ def _fake_block(xp, rows, p, stored, scheme, dtype, u, finite):
         if scheme.scale_rule == "gguf" or (scheme.kind != "int" and _xp.is_numpy(xp)):
             # gguf: codes from the float32 scale, values from the stored one
             codes = _codes(xp, rows[part], p, scheme, part, uu)
-            values = grid.dequantize_rows(
-                xp,
-                codes,
-                _cut(stored["scale"], part),
-                _cut(stored["zero"], part),
-                _cut(stored["minimum"], part),
-                scheme,
-            )
+            values = _values(xp, codes, stored, part, scheme)
             out[part] = xp.astype(values, dtype)
         else:
             grid.fake_rows(
