@@ -440,12 +440,7 @@ def _cast_path(x, fmt: FloatFormat, rounding, overflow, plan, u) -> np.ndarray |
             y = np.clip(y, -top, top)
         codes = y.astype(dtype).view(fmt.code_dtype)
     if x.dtype == np.float64:
-        bits = y.view(np.uint32)
-        spare = 23 - fmt.mantissa_bits
-        half = np.uint32(1 << (spare - 1))
-        midpoint = (bits & np.uint32((1 << spare) - 1)) == half
-        tiny = np.abs(y) < float(fmt.min_normal)
-        again = np.flatnonzero(midpoint | tiny)
+        again = np.flatnonzero(_false_ties(y, fmt))
         if again.size:
             picked = _wide(x[again])
             if overflow is Overflow.SATURATE:
@@ -454,6 +449,27 @@ def _cast_path(x, fmt: FloatFormat, rounding, overflow, plan, u) -> np.ndarray |
             _raise_first(fixed, refused, x[again], fmt, overflow)
             codes[again] = fixed.astype(fmt.code_dtype)
     return codes
+
+
+def _false_ties(y: np.ndarray, fmt: FloatFormat) -> np.ndarray:
+    """Where a float32 y (rounded from float64) lies exactly on a midpoint of fmt's grid: the
+    only places where rounding y again can differ from rounding the float64 once. In the
+    normal range a midpoint has the bits 100..0 below fmt's last mantissa bit; in fmt's
+    subnormal range (one fixed quantum) it is an odd multiple of half that quantum."""
+    spare = 23 - fmt.mantissa_bits
+    if spare == 16:  # bfloat16's midpoints: the low half of the float32 is 0x8000
+        midpoint = y.view(np.uint16)[0 if np.little_endian else 1 :: 2] == np.uint16(0x8000)
+    else:
+        bits = y.view(np.uint32)
+        midpoint = (bits & np.uint32((1 << spare) - 1)) == np.uint32(1 << (spare - 1))
+    if (fmt.exponent_bits, fmt.bias) == (8, 127):
+        return midpoint  # float32's own exponent range: its subnormals are fmt's, shifted
+    small = np.abs(y) < np.float32(fmt.min_normal)
+    if small.any():
+        with np.errstate(over="ignore", invalid="ignore"):  # infinities are no midpoints
+            steps = y * np.float32(2.0 ** (fmt.mantissa_bits - fmt.emin))  # exact: 2^k
+            midpoint |= small & (np.abs(steps - np.trunc(steps)) == np.float32(0.5))
+    return midpoint
 
 
 def _wide(x: np.ndarray) -> np.ndarray:

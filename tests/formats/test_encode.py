@@ -455,3 +455,32 @@ def test_rounding_is_monotone(a, b, name, mode):
     policy = "saturate"  # keeps NaN (the overflow result of fn formats) out of the order
     r = round_to([lo, hi], name, mode, policy)
     assert r[0] <= r[1]
+
+
+CAST_FORMATS = [
+    n
+    for n in NAMED
+    if get_format(n).ml_dtype is not None
+    and get_format(n).bits <= 16
+    and get_format(n).specials.value != "fnu"
+]
+
+
+@pytest.mark.parametrize("name", CAST_FORMATS, ids=str)
+def test_without_numba_the_cast_path_is_exact_where_ml_dtypes_rounds_twice(name, monkeypatch):
+    from tests.conftest import encode_module
+
+    monkeypatch.setattr(encode_module, "BACKEND", "numpy")
+    fmt = get_format(name)
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    from numfmt.formats import decode_table
+
+    table = decode_table(fmt)
+    values = np.unique(np.abs(table[np.isfinite(table)]))
+    mids = (values[1:] + values[:-1]) / 2  # every midpoint, in the normal and subnormal ranges
+    picked = rng.choice(mids, size=min(mids.size, 300), replace=False)
+    traps = np.concatenate([picked, picked * (1 + 2.0**-40), picked * (1 - 2.0**-40)])
+    x = np.concatenate([_inputs(fmt, rng), traps, -traps])
+    x = np.concatenate([x, np.zeros(encode_module.CAST_MIN_SIZE)])  # long enough for the path
+    for overflow in ("ieee", "saturate"):
+        _check_against_reference(fmt, "nearest-even", overflow, x)
