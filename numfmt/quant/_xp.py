@@ -24,6 +24,9 @@ from numfmt.errors import NumfmtError
 
 #: Elements per chunk of the elementwise passes on the CPU (float64 temporaries stay in cache).
 CHUNK = 1 << 17
+#: Elements per chunk on an accelerator: whole tensors, but for searches whose temporaries
+#: multiply the tensor (100 candidate scales), which go 2^27 elements (1 GiB of float64) at a time.
+DEVICE_CHUNK = 1 << 27
 
 
 def is_torch(x: Any) -> bool:
@@ -282,10 +285,11 @@ def asarray_like(xp, values, like, dtype=None):
 
 
 def row_chunks(rows: int, width: int, on_host: bool):
-    """Slices of rows that hold about CHUNK elements each (one slice off the host)."""
-    if not on_host or rows * width <= CHUNK:
+    """Slices of rows that hold about CHUNK elements each on the host, DEVICE_CHUNK off it."""
+    budget = CHUNK if on_host else DEVICE_CHUNK
+    if rows * width <= budget:
         yield slice(0, rows)
         return
-    step = max(1, CHUNK // max(width, 1))
+    step = max(1, budget // max(width, 1))
     for start in range(0, rows, step):
         yield slice(start, min(rows, start + step))
