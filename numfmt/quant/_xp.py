@@ -15,7 +15,6 @@ float64 temporaries small.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import numpy as np
@@ -94,45 +93,16 @@ def empty(xp, shape, dtype, like):
     """An uninitialised array on like's device. Large CPU tensors take numpy's memory (which
     asks the kernel for huge pages; torch's allocator faults 4 KiB pages in one at a time)."""
     shape = tuple(int(n) for n in shape)
-    if is_torch(like):
-        import torch
-
-        if like.device.type == "cpu" and int(np.prod(shape)) >= 1 << 20:
-            np_dtype = _TORCH_TO_NUMPY.get(dtype)
-            if np_dtype is not None:
-                return torch.from_numpy(np.empty(shape, np_dtype))
-            if dtype == torch.bfloat16:
-                return torch.from_numpy(np.empty(shape, np.int16)).view(torch.bfloat16)
-        return torch.empty(shape, dtype=dtype, device=like.device)
-    return np.empty(shape, dtype=dtype)
-
-
-def _torch_to_numpy():
-    if "torch" not in sys.modules:
-        return {}
+    if not is_torch(like):
+        return np.empty(shape, dtype=dtype)
     import torch
 
-    return {
-        torch.float64: np.float64,
-        torch.float32: np.float32,
-        torch.float16: np.float16,
-        torch.int8: np.int8,
-        torch.uint8: np.uint8,
-        torch.int16: np.int16,
-        torch.int32: np.int32,
-        torch.int64: np.int64,
-        torch.bool: np.bool_,
-    }
-
-
-class _LazyDict(dict):
-    def get(self, key, default=None):
-        if not self:
-            self.update(_torch_to_numpy())
-        return super().get(key, default)
-
-
-_TORCH_TO_NUMPY = _LazyDict()
+    if like.device.type == "cpu" and int(np.prod(shape)) >= 1 << 20:
+        if dtype == torch.bfloat16:  # numpy has no bfloat16: the same bytes as int16
+            return torch.from_numpy(np.empty(shape, np.int16)).view(torch.bfloat16)
+        np_dtype = torch.empty((), dtype=dtype).numpy().dtype  # torch's own dtype mapping
+        return torch.from_numpy(np.empty(shape, np_dtype))
+    return torch.empty(shape, dtype=dtype, device=like.device)
 
 
 def int_dtype(xp, bits: int, signed: bool):
