@@ -155,6 +155,30 @@ def ldexp(xp, x, e):
     return torch.ldexp(x, e)
 
 
+class _OutOps:
+    """The elementwise operations of one library that write into an ``out`` array (the array
+    API has none): the CPU's chunks then reuse one buffer that stays in cache."""
+
+    def __init__(self, xp) -> None:
+        if is_numpy(xp):
+            self.divide, self.subtract, self.add = np.divide, np.subtract, np.add
+            self.rint, self.clip = np.rint, np.clip
+            self.multiply = lambda a, b, out: np.multiply(a, b, out=out, casting="same_kind")
+            self.zero_nan = lambda a: np.copyto(a, 0.0, where=np.isnan(a))
+        else:
+            import torch
+
+            self.divide, self.subtract, self.add = torch.div, torch.sub, torch.add
+            self.rint = torch.round
+            self.clip = lambda a, lo, hi, out: torch.clamp(a, lo, hi, out=out)
+            self.multiply = lambda a, b, out: torch.mul(a, b, out=out)
+            self.zero_nan = lambda a: a.nan_to_num_(0.0, float("inf"), float("-inf"))
+
+
+def out_ops(xp) -> _OutOps:
+    return _OutOps(xp)
+
+
 def multiply_into(xp, a, b, out) -> None:
     """out[...] = a * b, computed in a's and b's precision and rounded once into out's dtype
     (the multiplication and the cast in one pass)."""

@@ -202,12 +202,11 @@ def divisors(xp, scale):
     return xp.where(s > 0, s, xp.full_like(s, float("inf")))
 
 
-def quotients(xp, rows, scale, minimum, finite=False, divisor=None):
+def quotients(xp, rows, scale, minimum, finite=False):
     """(x - minimum) / s per element in float64, NaN as 0 (unless the caller knows x is
     finite); a dead group (s = 0) gives 0. float32 rows meet float64 scales, so the division
-    itself is float64 (no separate widening pass). ``divisor``: ``divisors(scale)``, when the
-    caller has it for a whole block."""
-    s = _col(xp, divisors(xp, scale) if divisor is None else divisor)
+    itself is float64 (no separate widening pass)."""
+    s = _col(xp, divisors(xp, scale))
     x = rows if rows.dtype in (xp.float32, xp.float64) else xp.astype(rows, xp.float64)
     if minimum is not None:
         x = x - _col(xp, minimum)
@@ -231,13 +230,10 @@ def quantize_rows(
     scheme: QuantScheme,
     u=None,
     finite=False,
-    divisor=None,
-    integral=False,
 ):
     """Codes of each row under its scale (int64 for int targets and float grids, uint8 for the
-    codebook). NaN gives the code of zero and infinities clip. ``integral``: int targets' codes
-    as the float64 integers they are (the caller casts them where it stores them)."""
-    v = quotients(xp, rows, scale, minimum, finite, divisor)
+    codebook). NaN gives the code of zero and infinities clip."""
+    v = quotients(xp, rows, scale, minimum, finite)
     if scheme.kind == "float":
         mode = "stochastic" if scheme.rounding is Rounding.STOCHASTIC else "nearest-even"
         r, _ = round_float(xp, v, scheme.element_format, mode, u)
@@ -248,7 +244,7 @@ def quantize_rows(
     if zero_point is not None:
         q = q + _col(xp, zero_point)
     q = xp.clip(q, float(scheme.qmin), float(scheme.qmax))
-    return q if integral else xp.astype(q, xp.int64)
+    return xp.astype(q, xp.int64)
 
 
 def fake_rows(
@@ -261,7 +257,6 @@ def fake_rows(
     u=None,
     finite=False,
     out=None,
-    divisor=None,
 ):
     """dequantize_rows(quantize_rows(...)) in float64, with fewer passes for int targets (the
     same values: clip(round(v) + z, qmin, qmax) - z is clip(round(v), qmin - z, qmax - z)).
@@ -275,7 +270,7 @@ def fake_rows(
         out[...] = xp.astype(values, out.dtype)
         return None
     # + 0.0: a quotient that rounds to -0 gives code 0, whose value is +0 (as dequantize says)
-    v = quotients(xp, rows, scale, minimum, finite, divisor)
+    v = quotients(xp, rows, scale, minimum, finite)
     v = _integers(xp, v, scheme, u) + 0.0
     if zero_point is None:
         v = xp.clip(v, float(scheme.qmin), float(scheme.qmax))
@@ -293,6 +288,43 @@ def fake_rows(
         return v
     out[...] = xp.astype(v, out.dtype)
     return None
+
+
+def int_rows_into(xp, rows, params, scheme: QuantScheme, buf, out, finite=False, fake=False):
+    """The int grid's codes (``fake=False``) or fake-quantized values (``fake=True``) of a chunk
+    of rows, computed in place in the float64 buffer ``buf`` and written into ``out`` (cast
+    there): the same numbers as ``quantize_rows`` and ``fake_rows``, for nearest-even rounding.
+
+    params: float64 columns for these rows: ``divisor`` (the scale, inf for a dead group),
+    ``scale``, and ``zero`` and ``minimum`` (or None).
+    """
+    ops = _xp.out_ops(xp)
+    if params["minimum"] is not None:
+        ops.subtract(rows, params["minimum"], out=buf)
+        ops.divide(buf, params["divisor"], out=buf)
+    else:
+        ops.divide(rows, params["divisor"], out=buf)
+    if not finite:
+        ops.zero_nan(buf)
+    ops.rint(buf, out=buf)
+    ops.add(buf, 0.0, out=buf)  # -0 rounds to the code 0, whose value is +0
+    zero = params["zero"]
+    if not fake:
+        if zero is not None:
+            ops.add(buf, zero, out=buf)
+        ops.clip(buf, float(scheme.qmin), float(scheme.qmax), out=buf)
+        out[...] = buf
+        return
+    if zero is None:
+        ops.clip(buf, float(scheme.qmin), float(scheme.qmax), out=buf)
+    else:
+        ops.clip(buf, scheme.qmin - zero, scheme.qmax - zero, out=buf)
+    if params["minimum"] is None:
+        ops.multiply(buf, params["scale"], out=out)
+        return
+    ops.multiply(buf, params["scale"], out=buf)
+    ops.add(buf, params["minimum"], out=buf)
+    out[...] = buf
 
 
 def dequantize_rows(xp, codes, scale, zero_point, minimum, scheme: QuantScheme):

@@ -304,27 +304,34 @@ def _quantize_block(xp, rows, p, scheme: QuantScheme, dtype, u, finite=False):
         if fast is not None:
             return fast
     out = _xp.empty(xp, rows.shape, dtype, rows)
-    if scheme.kind == "int" and scheme.scale_rule != "gguf":
-        # per-row arrays made once per block, sliced per chunk; codes stored as they are cast
-        p = {k: None if v is None else xp.astype(v, xp.float64, copy=False) for k, v in p.items()}
-        divisor = grid.divisors(xp, p["scale"])
-        for part in _xp.row_chunks(rows.shape[0], rows.shape[1], _xp.on_cpu(rows)):
-            out[part] = grid.quantize_rows(
-                xp,
-                rows[part],
-                p["scale"][part],
-                _cut(p["zero"], part),
-                _cut(p["minimum"], part),
-                scheme,
-                _cut(u, part),
-                finite,
-                divisor[part],
-                integral=True,
-            )
+    if _in_place(scheme, u):
+        for part, params, buf in _int_chunks(xp, rows, p):
+            grid.int_rows_into(xp, rows[part], params, scheme, buf, out[part], finite)
         return out
     for part in _xp.row_chunks(rows.shape[0], rows.shape[1], _xp.on_cpu(rows)):
         out[part] = xp.astype(_codes(xp, rows[part], p, scheme, part, u), dtype)
     return out
+
+
+def _in_place(scheme: QuantScheme, u) -> bool:
+    """Whether a block takes the in-place int path (nearest-even int grids but GGUF's)."""
+    return scheme.kind == "int" and scheme.scale_rule != "gguf" and u is None
+
+
+def _int_chunks(xp, rows, p):
+    """(rows slice, float64 parameter columns, a float64 work buffer) per chunk of a block:
+    the columns are made once per block and the buffer is reused, so a chunk stays in cache."""
+    cols = {
+        k: None if v is None else xp.astype(v, xp.float64, copy=False)[:, None]
+        for k, v in p.items()
+    }
+    cols["divisor"] = grid.divisors(xp, p["scale"])[:, None]
+    parts = list(_xp.row_chunks(rows.shape[0], rows.shape[1], _xp.on_cpu(rows)))
+    height = max(part.stop - part.start for part in parts)
+    work = _xp.empty(xp, (height, rows.shape[1]), xp.float64, rows)
+    for part in parts:
+        params = {k: None if v is None else v[part] for k, v in cols.items()}
+        yield part, params, work[: part.stop - part.start]
 
 
 def _codes(xp, rows, p, scheme: QuantScheme, part, u):
@@ -566,16 +573,16 @@ def fake_values(x: Any, qparams: QParams, *, seed: Any = 0, finite: bool = False
 
 def _fake_block(xp, rows, p, stored, scheme, dtype, u, finite):
     out = _xp.empty(xp, rows.shape, dtype, rows)
-    # per-row arrays made once per block, sliced per chunk (small ops cost as much as big ones)
-    p = {k: None if v is None else xp.astype(v, xp.float64, copy=False) for k, v in p.items()}
-    divisor = grid.divisors(xp, p["scale"]) if scheme.scale_rule != "gguf" else None
+    if _in_place(scheme, u):
+        for part, params, buf in _int_chunks(xp, rows, p):
+            grid.int_rows_into(xp, rows[part], params, scheme, buf, out[part], finite, fake=True)
+        return out
     for part in _xp.row_chunks(rows.shape[0], rows.shape[1], _xp.on_cpu(rows)):
         uu = None if u is None else u[part]
         if scheme.scale_rule == "gguf" or (scheme.kind != "int" and _xp.is_numpy(xp)):
             # gguf: codes from the float32 scale, values from the stored one
             codes = _codes(xp, rows[part], p, scheme, part, uu)
-            values = _values(xp, codes, stored, part, scheme)
-            out[part] = xp.astype(values, dtype)
+            out[part] = xp.astype(_values(xp, codes, stored, part, scheme), dtype)
         else:
             grid.fake_rows(
                 xp,
@@ -587,7 +594,6 @@ def _fake_block(xp, rows, p, stored, scheme, dtype, u, finite):
                 uu,
                 finite,
                 out=out[part],
-                divisor=divisor[part],
             )
     return out
 
