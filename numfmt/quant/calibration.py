@@ -135,25 +135,42 @@ def _squared_errors(xp, rows, scales, zeros, minima, scheme: QuantScheme):
             return errors
     n_rows, width = rows.shape
     count = scales.shape[1]
+    # chunks of rows, and of candidates when one row's candidates alone would not fit
+    on_host = _xp.on_cpu(rows)
+    per_part = max(1, (_xp.CHUNK if on_host else _xp.DEVICE_CHUNK) // max(width, 1))
+    columns = [slice(k, min(count, k + per_part)) for k in range(0, count, per_part)]
     out = []
-    for part in _xp.row_chunks(n_rows, width * count, _xp.on_cpu(rows)):
+    for part in _xp.row_chunks(n_rows, width * count, on_host):
         block = rows[part]
-        if scheme.kind == "int":
-            out.append(
-                _int_errors(xp, block, scales[part], _cut(zeros, part), _cut(minima, part), scheme)
+        pieces = [
+            _candidate_errors(
+                xp, block, scales[part, c], _cut2(zeros, part, c), _cut2(minima, part, c), scheme
             )
-            continue
-        flat = xp.reshape(
-            xp.broadcast_to(block[:, None, :], (block.shape[0], count, width)), (-1, width)
-        )
-
-        def column(a, part=part):
-            return None if a is None else xp.reshape(a[part], (-1,))
-
-        approx = _fake(xp, flat, column(scales), column(zeros), column(minima), scheme)
-        err = approx - xp.astype(flat, xp.float64)
-        out.append(xp.reshape(xp.sum(err * err, axis=1), (block.shape[0], count)))
+            for c in columns
+        ]
+        out.append(pieces[0] if len(pieces) == 1 else xp.concat(pieces, axis=1))
     return out[0] if len(out) == 1 else xp.concat(out, axis=0)
+
+
+def _cut2(a, rows, columns):
+    return None if a is None else a[rows, columns]
+
+
+def _candidate_errors(xp, block, scales, zeros, minima, scheme: QuantScheme):
+    """Squared errors of a block of rows under some candidate columns, (rows, columns)."""
+    if scheme.kind == "int":
+        return _int_errors(xp, block, scales, zeros, minima, scheme)
+    count, width = scales.shape[1], block.shape[1]
+    flat = xp.reshape(
+        xp.broadcast_to(block[:, None, :], (block.shape[0], count, width)), (-1, width)
+    )
+
+    def column(a):
+        return None if a is None else xp.reshape(a, (-1,))
+
+    approx = _fake(xp, flat, column(scales), column(zeros), column(minima), scheme)
+    err = approx - xp.astype(flat, xp.float64)
+    return xp.reshape(xp.sum(err * err, axis=1), (block.shape[0], count))
 
 
 def _cut(a, part):
