@@ -26,6 +26,7 @@ MODULES = [
     "numfmt.quant.granularity",
     "numfmt.quant.schemes",
     "numfmt.quant.qparams",
+    "numfmt.quant.fake",
     "numfmt.quant.report",
     "numfmt.quant.tensor",
     "numfmt.quant.observer",

@@ -31,7 +31,7 @@ _EXPORTS = {
     "QParams": "qparams",
     "choose_qparams": "qparams",
     "dequantize": "qparams",
-    "fake_quantize": "qparams",
+    "fake_quantize": "fake",
     "quantize": "qparams",
     "ErrorReport": "report",
     "SchemeComparison": "report",
@@ -92,6 +92,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from numfmt.quant.fake import fake_quantize
     from numfmt.quant.granularity import (
         Grouping,
         PerAxis,
@@ -102,7 +103,7 @@ if TYPE_CHECKING:
     )
     from numfmt.quant.io import save
     from numfmt.quant.observer import Observer
-    from numfmt.quant.qparams import QParams, choose_qparams, dequantize, fake_quantize, quantize
+    from numfmt.quant.qparams import QParams, choose_qparams, dequantize, quantize
     from numfmt.quant.report import ErrorReport, SchemeComparison, error_report
     from numfmt.quant.schemes import (
         NF4_CODEBOOK,

@@ -179,17 +179,6 @@ def out_ops(xp) -> _OutOps:
     return _OutOps(xp)
 
 
-def multiply_into(xp, a, b, out) -> None:
-    """out[...] = a * b, computed in a's and b's precision and rounded once into out's dtype
-    (the multiplication and the cast in one pass)."""
-    if is_numpy(xp):
-        np.multiply(a, b, out=out, casting="same_kind")
-    else:
-        import torch
-
-        torch.mul(a, b, out=out)
-
-
 def zero_nan(xp, v):
     """v with NaN replaced by 0 (v is a temporary the caller owns: torch reuses it)."""
     if is_numpy(xp):

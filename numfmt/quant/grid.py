@@ -279,7 +279,7 @@ def fake_rows(
         v = xp.clip(v, scheme.qmin - z, scheme.qmax - z)
     s = _col(xp, scale)
     if out is not None and minimum is None:
-        _xp.multiply_into(xp, v, s, out)  # the last multiplication and the cast in one pass
+        _xp.out_ops(xp).multiply(v, s, out=out)  # the last multiplication and the cast at once
         return None
     v = v * s
     if minimum is not None:

@@ -1,15 +1,13 @@
 """The trio: ``choose_qparams`` (scale, zero point) -> ``quantize`` (codes) -> ``dequantize``.
 
-``fake_quantize`` does both at once. Inputs may be numpy arrays, anything ``np.asarray``
-reads, or torch tensors on any device: a tensor's scales, codes and values come back as
-tensors of the same library, on the same device, computed there by torch operations (numpy
-arrays take the compiled kernels where numba is installed). The codes are the same on both,
-bit for bit: the quotients are float64 on both.
+Inputs may be numpy arrays, anything ``np.asarray`` reads, or torch tensors on any device: a
+tensor's scales, codes and values come back as tensors of the same library, on the same
+device, computed there by torch operations (numpy arrays take the compiled kernels where
+numba is installed). The codes are the same on both, bit for bit: the quotients are float64
+on both. ``fake.py`` does both steps at once (``fake_quantize``), with gradients.
 
-On a torch tensor that requires grad, ``fake_quantize`` is differentiable with the
-straight-through estimator: ``ste="clipped"`` (the default, as in torch.ao) passes the
-gradient where the value was not clipped and 0 where it was; ``ste="plain"`` passes it
-everywhere.
+Blocks (``granularity.Grouping``) are processed chunk by chunk on the CPU, so that float64
+temporaries stay in cache; off the CPU, a block is one chunk.
 """
 
 from __future__ import annotations
@@ -27,7 +25,6 @@ from numfmt.quant.granularity import Grouping
 from numfmt.quant.schemes import QuantScheme, parse_scheme
 
 NAN_POLICIES = ("error", "omit")
-STE_MODES = ("clipped", "plain")
 
 
 @dataclass(frozen=True, eq=False)
@@ -243,37 +240,22 @@ def _empty_qparams(xp, a, grouping: Grouping, s: QuantScheme) -> QParams:
     return QParams(s, grouping, empty, zero, tensor_scale, empty, empty, minimum=minimum)
 
 
-def _block_params(qparams: QParams) -> list[dict[str, Any]]:
-    """Per block: the scale, zero point and minimum its codes are computed with."""
+def _block_params(qparams: QParams, stored: bool = False) -> list[dict[str, Any]]:
+    """Per block: the scale, zero point and minimum its codes are computed with, or (stored)
+    the ones its values are: they differ for GGUF only (float32 scales, stored as float16)."""
     g = qparams.grouping
 
     def split(a):
         return g.split_params(a) if a is not None else [None] * len(g.block_widths)
 
-    gguf_rule = qparams.scheme.scale_rule == "gguf"
-    scale = qparams.code_scale if gguf_rule else qparams.effective_scale
-    minimum = qparams.code_minimum if gguf_rule else qparams.minimum
+    codes_differ = qparams.scheme.scale_rule == "gguf" and not stored
+    scale = qparams.code_scale if codes_differ else qparams.effective_scale
+    minimum = qparams.code_minimum if codes_differ else qparams.minimum
+    if scale is None:  # a GGUF tensor read from a file: its codes are given, not computed
+        scale, minimum = qparams.effective_scale, qparams.minimum
     return [
         {"scale": sc, "zero": z, "minimum": m}
         for sc, z, m in zip(split(scale), split(qparams.zero_point), split(minimum), strict=True)
-    ]
-
-
-def _stored_params(qparams: QParams) -> list[dict[str, Any]]:
-    """Per block: the scale, zero point and minimum the values are computed with."""
-    g = qparams.grouping
-
-    def split(a):
-        return g.split_params(a) if a is not None else [None] * len(g.block_widths)
-
-    return [
-        {"scale": sc, "zero": z, "minimum": m}
-        for sc, z, m in zip(
-            split(qparams.effective_scale),
-            split(qparams.zero_point),
-            split(qparams.minimum),
-            strict=True,
-        )
     ]
 
 
@@ -421,7 +403,7 @@ def dequantize(codes: Any, qparams: QParams, *, dtype: Any = None):
     out_dtype = _resolve_dtype(xp, dtype)
     blocks = [
         _dequantize_block(xp, rows, p, s, out_dtype)
-        for rows, p in zip(g.blocks(c), _stored_params(qparams), strict=True)
+        for rows, p in zip(g.blocks(c), _block_params(qparams, stored=True), strict=True)
     ]
     return g.assemble(blocks, like=xp.zeros((), dtype=out_dtype, device=_xp.device(c)))
 
@@ -502,152 +484,3 @@ def _check_codes(xp, c, scheme: QuantScheme) -> None:
             f"{count:,} of {int(np.prod(c.shape)):,} codes lie outside the grid of {scheme} "
             f"({grid_text}), the first {first}; codes come from quantize() with these qparams"
         )
-
-
-def fake_quantize(
-    x: Any,
-    scheme: QuantScheme | str | QParams = "int8",
-    *,
-    ste: str = "clipped",
-    nan_policy: str = "error",
-    seed: Any = 0,
-    method: str | None = None,
-    **method_args: Any,
-):
-    """dequantize(quantize(x)): x rounded onto the scheme's grid, in x's dtype and library,
-    on x's device. Differentiable (straight-through) on torch tensors that require grad.
-
-    The values are computed in float64 and rounded once into x's dtype (for float16 and
-    bfloat16 that second rounding can move a value off the grid by up to half an ulp of x's
-    dtype).
-
-    Args:
-        ste: ``clipped`` (gradient 1 inside the grid's range, 0 where the value was
-            clipped) or ``plain`` (gradient 1 everywhere).
-
-    Example:
-        >>> fake_quantize(np.array([0.0, 0.3, 1.0]), "int2").tolist()
-        [0.0, 0.0, 1.0]
-    """
-    if ste not in STE_MODES:
-        raise NumfmtError(f"ste is 'clipped' or 'plain', not '{ste}'")
-    if isinstance(scheme, QParams):
-        qp = scheme
-    else:
-        qp = choose_qparams(x, scheme, nan_policy=nan_policy, method=method, **method_args)
-    finite = not isinstance(scheme, QParams) and nan_policy == "error"  # checked on the way
-    if _xp.is_torch(x) and x.requires_grad:
-        import torch
-
-        if torch.is_grad_enabled():
-            return _ste_function().apply(x, qp.effective_scale, qp, ste, seed)
-    return fake_values(x, qp, seed=seed, finite=finite)
-
-
-def fake_values(x: Any, qparams: QParams, *, seed: Any = 0, finite: bool = False):
-    """The fake-quantized values of x in x's dtype (no gradient); ``finite`` promises that x
-    holds no NaN (a pass saved)."""
-    a, xp = _xp.read(x)
-    qparams = _fit(a, qparams)
-    s = qparams.scheme
-    g = qparams.grouping
-    out_dtype = _output_dtype(x, a, xp)
-    work = out_dtype if _xp.is_numpy(xp) and out_dtype in (np.float32, np.float64) else None
-    blocks = g.blocks(a)
-    uniforms = _uniforms(xp, qparams, blocks, seed) if blocks else []
-    parts = []
-    for rows, p, stored, u in zip(
-        blocks, _block_params(qparams), _stored_params(qparams), uniforms, strict=True
-    ):
-        fast = None
-        if work is not None and u is None and s.scale_rule != "gguf":
-            from numfmt.quant import _kernels
-
-            fast = _kernels.fake_quantize_int(rows, p["scale"], p["zero"], s, work)
-        if fast is None:
-            fast = _fake_block(xp, rows, p, stored, s, out_dtype, u, finite)
-        parts.append(fast)
-    like = xp.zeros((), dtype=out_dtype, device=_xp.device(a))
-    return g.assemble(parts, like=like)
-
-
-def _fake_block(xp, rows, p, stored, scheme, dtype, u, finite):
-    out = _xp.empty(xp, rows.shape, dtype, rows)
-    if _in_place(scheme, u):
-        for part, params, buf in _int_chunks(xp, rows, p):
-            grid.int_rows_into(xp, rows[part], params, scheme, buf, out[part], finite, fake=True)
-        return out
-    for part in _xp.row_chunks(rows.shape[0], rows.shape[1], _xp.on_cpu(rows)):
-        uu = None if u is None else u[part]
-        if scheme.scale_rule == "gguf" or (scheme.kind != "int" and _xp.is_numpy(xp)):
-            # gguf: codes from the float32 scale, values from the stored one
-            codes = _codes(xp, rows[part], p, scheme, part, uu)
-            out[part] = xp.astype(_values(xp, codes, stored, part, scheme), dtype)
-        else:
-            grid.fake_rows(
-                xp,
-                rows[part],
-                _cut(p["scale"], part),
-                _cut(p["zero"], part),
-                _cut(p["minimum"], part),
-                scheme,
-                uu,
-                finite,
-                out=out[part],
-            )
-    return out
-
-
-def _output_dtype(x, a, xp):
-    """x's own floating dtype (ml_dtypes and torch's half types included), else float64."""
-    if _xp.is_torch(x):
-        return x.dtype if x.is_floating_point() else xp.float64
-    dt = getattr(x, "dtype", None)
-    if dt is not None:
-        dt = np.dtype(dt)
-        if dt.kind == "f" or type(dt).__module__.startswith("ml_dtypes") or dt.kind == "V":
-            try:
-                np.zeros(1, dt).astype(np.float64)
-                return dt
-            except (TypeError, ValueError):
-                pass
-    return a.dtype if a.dtype == np.float64 else np.dtype(np.float64)
-
-
-def clipped_mask(x, qparams: QParams):
-    """A bool array in x's shape: where x lies beyond its group's grid (clipped)."""
-    a, xp = _xp.read(x)
-    qparams = _fit(a, qparams)
-    g = qparams.grouping
-    lo, hi = grid.clip_bounds(qparams)
-    blocks = [
-        (rows < lo_b[:, None]) | (rows > hi_b[:, None])
-        for rows, lo_b, hi_b in zip(
-            g.blocks(a), g.split_params(lo), g.split_params(hi), strict=True
-        )
-    ]
-    return g.assemble(blocks, like=xp.zeros((), dtype=xp.bool, device=_xp.device(a)))
-
-
-@functools.cache
-def _ste_function():
-    """The autograd Function of the straight-through estimator (built when torch is used)."""
-    import torch
-
-    class FakeQuantizeSTE(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x, scale, qparams, ste, seed):
-            y = fake_values(x, qparams, seed=seed)
-            if ste == "clipped":
-                ctx.save_for_backward(~clipped_mask(x, qparams))
-            ctx.ste = ste
-            return y
-
-        @staticmethod
-        def backward(ctx, grad):
-            if ctx.ste == "clipped":
-                (inside,) = ctx.saved_tensors
-                grad = grad * inside.to(grad.dtype)
-            return grad, None, None, None, None
-
-    return FakeQuantizeSTE

@@ -52,7 +52,7 @@ def test_gradients_flow_per_group_and_keep_dtype():
     assert w.grad is not None and w.grad.dtype == torch.bfloat16
     # where nothing was clipped the gradient is d/dw sum(fq(w)^2) = 2 fq(w)
     qp = choose_qparams(w.detach(), "int4/group:32/mse")
-    from numfmt.quant.qparams import clipped_mask
+    from numfmt.quant.fake import clipped_mask
 
     inside = ~clipped_mask(w.detach(), qp)
     expected = torch.where(inside, 2 * out.detach().float(), torch.zeros(()))
