@@ -21,7 +21,6 @@ from numfmt.quant.qparams import (
     QParams,
     _block_params,
     _codes,
-    _cut,
     _fit,
     _in_place,
     _int_chunks,
@@ -107,24 +106,11 @@ def _fake_block(xp, rows, p, stored, scheme, dtype, u, finite):
         for part, params, buf in _int_chunks(xp, rows, p):
             grid.int_rows_into(xp, rows[part], params, scheme, buf, out[part], finite, fake=True)
         return out
+    # float grids, codebooks, GGUF (codes from the float32 scale, values from the stored one)
+    # and stochastic rounding: codes, then their values
     for part in _xp.row_chunks(rows.shape[0], rows.shape[1], _xp.on_cpu(rows)):
-        uu = None if u is None else u[part]
-        if scheme.scale_rule == "gguf" or (scheme.kind != "int" and _xp.is_numpy(xp)):
-            # gguf: codes from the float32 scale, values from the stored one
-            codes = _codes(xp, rows[part], p, scheme, part, uu)
-            out[part] = xp.astype(_values(xp, codes, stored, part, scheme), dtype)
-        else:
-            grid.fake_rows(
-                xp,
-                rows[part],
-                _cut(p["scale"], part),
-                _cut(p["zero"], part),
-                _cut(p["minimum"], part),
-                scheme,
-                uu,
-                finite,
-                out=out[part],
-            )
+        codes = _codes(xp, rows[part], p, scheme, part, u)
+        out[part] = xp.astype(_values(xp, codes, stored, part, scheme), dtype)
     return out
 
 

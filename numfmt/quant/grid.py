@@ -202,16 +202,15 @@ def divisors(xp, scale):
     return xp.where(s > 0, s, xp.full_like(s, float("inf")))
 
 
-def quotients(xp, rows, scale, minimum, finite=False):
-    """(x - minimum) / s per element in float64, NaN as 0 (unless the caller knows x is
-    finite); a dead group (s = 0) gives 0. float32 rows meet float64 scales, so the division
-    itself is float64 (no separate widening pass)."""
+def quotients(xp, rows, scale, minimum):
+    """(x - minimum) / s per element in float64, NaN as 0; a dead group (s = 0) gives 0.
+    float32 rows meet float64 scales, so the division itself is float64 (no separate
+    widening pass)."""
     s = _col(xp, divisors(xp, scale))
     x = rows if rows.dtype in (xp.float32, xp.float64) else xp.astype(rows, xp.float64)
     if minimum is not None:
         x = x - _col(xp, minimum)
-    v = x / s
-    return v if finite else _xp.zero_nan(xp, v)
+    return _xp.zero_nan(xp, x / s)
 
 
 def _integers(xp, v, scheme: QuantScheme, u):
@@ -229,11 +228,10 @@ def quantize_rows(
     minimum,
     scheme: QuantScheme,
     u=None,
-    finite=False,
 ):
     """Codes of each row under its scale (int64 for int targets and float grids, uint8 for the
     codebook). NaN gives the code of zero and infinities clip."""
-    v = quotients(xp, rows, scale, minimum, finite)
+    v = quotients(xp, rows, scale, minimum)
     if scheme.kind == "float":
         mode = "stochastic" if scheme.rounding is Rounding.STOCHASTIC else "nearest-even"
         r, _ = round_float(xp, v, scheme.element_format, mode, u)
@@ -247,53 +245,11 @@ def quantize_rows(
     return xp.astype(q, xp.int64)
 
 
-def fake_rows(
-    xp,
-    rows,
-    scale,
-    zero_point,
-    minimum,
-    scheme: QuantScheme,
-    u=None,
-    finite=False,
-    out=None,
-):
-    """dequantize_rows(quantize_rows(...)) in float64, with fewer passes for int targets (the
-    same values: clip(round(v) + z, qmin, qmax) - z is clip(round(v), qmin - z, qmax - z)).
-    ``finite`` says that rows hold no NaN (a pass saved); with ``out`` the values are written
-    there, rounded once into its dtype, and None is returned."""
-    if scheme.kind != "int":
-        codes = quantize_rows(xp, rows, scale, zero_point, minimum, scheme, u)
-        values = dequantize_rows(xp, codes, scale, zero_point, minimum, scheme)
-        if out is None:
-            return values
-        out[...] = xp.astype(values, out.dtype)
-        return None
-    # + 0.0: a quotient that rounds to -0 gives code 0, whose value is +0 (as dequantize says)
-    v = quotients(xp, rows, scale, minimum, finite)
-    v = _integers(xp, v, scheme, u) + 0.0
-    if zero_point is None:
-        v = xp.clip(v, float(scheme.qmin), float(scheme.qmax))
-    else:
-        z = _col(xp, zero_point)
-        v = xp.clip(v, scheme.qmin - z, scheme.qmax - z)
-    s = _col(xp, scale)
-    if out is not None and minimum is None:
-        _xp.out_ops(xp).multiply(v, s, out=out)  # the last multiplication and the cast at once
-        return None
-    v = v * s
-    if minimum is not None:
-        v = v + _col(xp, minimum)
-    if out is None:
-        return v
-    out[...] = xp.astype(v, out.dtype)
-    return None
-
-
 def int_rows_into(xp, rows, params, scheme: QuantScheme, buf, out, finite=False, fake=False):
     """The int grid's codes (``fake=False``) or fake-quantized values (``fake=True``) of a chunk
     of rows, computed in place in the float64 buffer ``buf`` and written into ``out`` (cast
-    there): the same numbers as ``quantize_rows`` and ``fake_rows``, for nearest-even rounding.
+    there): the same numbers as ``quantize_rows`` and ``dequantize_rows`` after it, for
+    nearest-even rounding.
 
     params: float64 columns for these rows: ``divisor`` (the scale, inf for a dead group),
     ``scale``, and ``zero`` and ``minimum`` (or None).

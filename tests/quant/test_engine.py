@@ -231,3 +231,20 @@ def test_stochastic_rounding_on_torch_is_seeded_and_unbiased():
     assert torch.equal(a, quantize(x, qp, seed=1))
     assert not torch.equal(a, quantize(x, qp, seed=2))
     assert abs(dequantize(a, qp)[2:].mean().item() - 0.3) < 0.005
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["fp8_e4m3/channel/stochastic", "int4/group:32/stochastic", "nf4/stochastic", "q4_1", "mxfp4"],
+)
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_fake_quantize_over_many_chunks_is_quantize_then_dequantize(spec, library):
+    # 512 x 1024 runs in several cache-sized chunks on the CPU
+    x = np.random.default_rng(9).standard_normal((512, 1024))
+    if library == "torch":
+        x = torch.from_numpy(x)
+    qp = choose_qparams(x, spec)
+    fake = fake_quantize(x, qp, seed=3)
+    two_steps = dequantize(quantize(x, qp, seed=3), qp)
+    a, b = (np.asarray(v) for v in (fake, two_steps))
+    assert a.shape == (512, 1024) and np.array_equal(a.view(np.uint64), b.view(np.uint64))
