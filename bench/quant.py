@@ -16,9 +16,11 @@ Rows:
   against torch's ``fake_quantize_per_channel_affine`` with its scales computed by torch; the
   MSE search over 100 clip ratios per channel;
 * numpy without numba (the exact numpy paths) for the same;
-* torch on --device (CPU by default): the same operations on a tensor, through numfmt's one
-  engine (torch operations, float64 quotients), beside torch's native ops and beside the numpy
-  path; on CUDA, the MSE search's speed-up over the CPU's.
+* torch on --device (CPU by default): the same operations on a tensor, beside torch's native
+  ops and beside the numpy path. A CPU tensor of float32 or float64 takes numba's kernels on
+  its own memory (``Tensor.numpy()`` shares it); on the CPU a second table forces numfmt's
+  engine in torch operations (float64 quotients), what CUDA and torch's half types run. On
+  CUDA, the MSE search's speed-up over the CPU's.
 """
 
 from __future__ import annotations
@@ -41,12 +43,13 @@ def numpy_only(fn):
     """fn with numba's kernels switched off (the exact numpy paths)."""
 
     def run():
-        before = quant_kernels.MIN_SIZE, encode_module.BACKEND
-        quant_kernels.MIN_SIZE, encode_module.BACKEND = 1 << 62, "numpy"
+        before = quant_kernels.MIN_SIZE, quant_kernels.MIN_GROUPS, encode_module.BACKEND
+        quant_kernels.MIN_SIZE, quant_kernels.MIN_GROUPS = 1 << 62, 1 << 62
+        encode_module.BACKEND = "numpy"
         try:
             return fn()
         finally:
-            quant_kernels.MIN_SIZE, encode_module.BACKEND = before
+            quant_kernels.MIN_SIZE, quant_kernels.MIN_GROUPS, encode_module.BACKEND = before
 
     return run
 
@@ -189,22 +192,8 @@ def main() -> None:
         buffer = torch.empty_like(td)
         unit = timed(lambda: buffer.copy_(td))
         unit_name = "copies"
-    rows = Table(unit, unit_name)
     native8 = timed(lambda: torch_fake_per_channel(torch, td, 127))
     native4 = timed(lambda: torch_fake_per_channel(torch, td.reshape(-1, 128), 7))
-    ours = timed(lambda: fake_quantize(td, "int8/channel"))
-    rows.add(
-        "fake_quantize int8 per channel",
-        ours,
-        "",
-        "torch fake_quantize_per_channel_affine",
-        native8,
-    )
-    ours4 = timed(lambda: fake_quantize(td, "int4/group:128"))
-    rows.add(
-        "fake_quantize int4 group:128", ours4, "", "torch fake_quantize (rows of 128)", native4
-    )
-    ours_q = timed(lambda: quantize_tensor(td, "int8/channel"))
     native_q = (
         timed(
             lambda: torch.quantize_per_channel(
@@ -218,14 +207,42 @@ def main() -> None:
         if device.type == "cpu"
         else None
     )
-    rows.add("quantize_tensor int8 per channel", ours_q, "", "torch quantize_per_channel", native_q)
-    mse = timed(lambda: choose_qparams(td, "int8/channel/mse:100"), 1)
-    rows.add("MSE search, 100 ratios per channel", mse, "")
-    rows.print(f"torch on {device} (numfmt's engine in torch operations)")
-    print(
-        f"torch {device} / numpy path: fake_quantize int8 per channel "
-        f"{ours / times['fq8']:.2f}x, int4 g128 {ours4 / times['fq4']:.2f}x, "
-        f"quantize int8 per channel {ours_q / times['q8']:.2f}x (goal on the CPU: <= 2x)"
+
+    def torch_table(wrap, title):
+        rows = Table(unit, unit_name)
+        ours = timed(wrap(lambda: fake_quantize(td, "int8/channel")))
+        rows.add(
+            "fake_quantize int8 per channel",
+            ours,
+            "",
+            "torch fake_quantize_per_channel_affine",
+            native8,
+        )
+        ours4 = timed(wrap(lambda: fake_quantize(td, "int4/group:128")))
+        rows.add(
+            "fake_quantize int4 group:128", ours4, "", "torch fake_quantize (rows of 128)", native4
+        )
+        ours_q = timed(wrap(lambda: quantize_tensor(td, "int8/channel")))
+        rows.add(
+            "quantize_tensor int8 per channel", ours_q, "", "torch quantize_per_channel", native_q
+        )
+        mse = timed(wrap(lambda: choose_qparams(td, "int8/channel/mse:100")), 1)
+        rows.add("MSE search, 100 ratios per channel", mse, "")
+        rows.print(title)
+        print(
+            f"torch {device} / numpy path: fake_quantize int8 per channel "
+            f"{ours / times['fq8']:.2f}x, int4 g128 {ours4 / times['fq4']:.2f}x, "
+            f"quantize int8 per channel {ours_q / times['q8']:.2f}x (goal on the CPU: <= 2x)"
+        )
+        return ours, mse
+
+    if device.type == "cpu":
+        torch_table(lambda fn: fn, "torch on cpu (numba's kernels on the tensor's memory)")
+        print()
+        torch_table(numpy_only, "torch on cpu, kernels off (numfmt's engine in torch operations)")
+        return
+    ours, mse = torch_table(
+        lambda fn: fn, f"torch on {device} (numfmt's engine in torch operations)"
     )
     if device.type == "cuda":
         print(

@@ -3,21 +3,118 @@
 import numba
 import numpy as np
 
+#: Lanes of the minimum and maximum kept apart, so that the loop compiles to SIMD.
+LANES = 32
+
+
+@numba.njit(inline="always")
+def _range(r, u, magnitude, infinity, a, b, m):
+    """(min, max, holds NaN) of one row: selects rather than ``min`` and ``max`` (whose NaN
+    rules keep the loop scalar), in ``LANES`` independent lanes so that it compiles to SIMD.
+    ``u`` is the row seen as unsigned integers of its width, ``magnitude`` the mask that
+    clears the sign bit and ``infinity`` the pattern of +inf: the row holds a NaN when the
+    largest magnitude of its bit patterns exceeds infinity's. ``a``, ``b`` and ``m`` are the
+    lanes: buffers of ``LANES`` elements (``_lanes``), reused from row to row."""
+    n = r.size
+    whole = n - n % LANES
+    for k in range(LANES):
+        a[k] = r[0]
+        b[k] = r[0]
+        m[k] = 0
+    for j in range(0, whole, LANES):
+        for k in range(LANES):
+            v = r[j + k]
+            w = u[j + k] & magnitude
+            a[k] = v if v < a[k] else a[k]
+            b[k] = v if v > b[k] else b[k]
+            m[k] = w if w > m[k] else m[k]
+    x = a[0]
+    y = b[0]
+    z = m[0]
+    for j in range(whole, n):
+        v = r[j]
+        w = u[j] & magnitude
+        x = v if v < x else x
+        y = v if v > y else y
+        z = w if w > z else z
+    for k in range(1, LANES):
+        x = a[k] if a[k] < x else x
+        y = b[k] if b[k] > y else y
+        z = m[k] if m[k] > z else z
+    return x, y, z > infinity
+
+
+@numba.njit(inline="always")
+def _lanes(rows, bits):
+    """The lane buffers of ``_range`` and the one-element cast of ``_int_scale``."""
+    cast = np.empty(1, np.float32)
+    return (
+        np.empty(LANES, rows.dtype),
+        np.empty(LANES, rows.dtype),
+        np.empty(LANES, bits.dtype),
+        cast,
+        cast.view(np.uint32),
+    )
+
+
+@numba.njit(inline="always")
+def _blocks(n):
+    """Blocks of rows for ``prange``: each allocates its buffers once, not once per row."""
+    return (n + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK
+
+
+#: Rows that share one set of buffers.
+ROWS_PER_BLOCK = 256
+
 
 @numba.njit(parallel=True, cache=True)
-def row_minmax(rows, lo, hi):
+def row_minmax(rows, bits, magnitude, infinity, lo, hi):
     """lo[i], hi[i] = min and max of row i in one pass (NaN if the row holds one)."""
-    for i in numba.prange(rows.shape[0]):
-        a = np.float64(rows[i, 0])
-        b = a
-        nan = a != a
-        for j in range(1, rows.shape[1]):
-            v = np.float64(rows[i, j])
-            nan |= v != v
-            a = min(a, v)
-            b = max(b, v)
-        lo[i] = np.nan if nan else a
-        hi[i] = np.nan if nan else b
+    n = rows.shape[0]
+    for block in numba.prange(_blocks(n)):
+        a, b, m, _, _ = _lanes(rows, bits)
+        for i in range(block * ROWS_PER_BLOCK, min(n, (block + 1) * ROWS_PER_BLOCK)):
+            x, y, nan = _range(rows[i], bits[i], magnitude, infinity, a, b, m)
+            lo[i] = np.nan if nan else x
+            hi[i] = np.nan if nan else y
+
+
+@numba.njit(inline="always")
+def _int_scale(lo, hi, steps, qmin, qmax, asymmetric, top, cast, bits):
+    """(scale, zero point, saturated) of an int grid with a float32 scale, rounded up, for
+    the range [lo, hi] (as ``grid.scales``). ``steps`` divides the range (the span for
+    asymmetric grids, the magnitude otherwise); ``top`` is float32's largest value.
+
+    A scale is never negative, so rounding it up is the cast to float32 (to nearest) plus
+    one on its bit pattern where the cast went down: ``cast`` is a one-element float32 array
+    and ``bits`` its uint32 view (``np.nextafter`` costs fifty times more)."""
+    low = lo if lo < 0.0 else 0.0
+    high = hi if hi > 0.0 else 0.0
+    magnitude = -low if -low > high else high
+    v = (high - low if asymmetric else magnitude) / steps
+    cast[0] = np.float32(v)
+    bits[0] += np.uint32(1) if np.float64(cast[0]) < v else np.uint32(0)
+    s = np.float64(cast[0])
+    saturated = s > top
+    s = top if s > top else s
+    z = 0.0
+    if asymmetric:
+        z = np.rint(qmin - low / s) if s > 0.0 else qmin
+        z = min(max(z, qmin), qmax)
+    return s, z, saturated
+
+
+@numba.njit(cache=True)
+def int_scales(lo, hi, steps, qmin, qmax, asymmetric, top, scale, zero_point, saturated):
+    """scale[i], zero_point[i], saturated[i] of the ranges [lo[i], hi[i]] (``_int_scale``)."""
+    cast = np.empty(1, np.float32)
+    bits = cast.view(np.uint32)
+    for i in range(lo.size):
+        s, z, over = _int_scale(lo[i], hi[i], steps, qmin, qmax, asymmetric, top, cast, bits)
+        scale[i] = s
+        saturated[i] = over
+        if asymmetric:
+            zero_point[i] = z
 
 
 @numba.njit(inline="always")
@@ -51,6 +148,29 @@ def fake_quantize_int(rows, scale, zero_point, qmin, qmax, out):
         z = zero_point[i]
         for j in range(rows.shape[1]):
             out[i, j] = (_code(rows[i, j], s, z, qmin, qmax) - z) * s
+
+
+@numba.njit(parallel=True, cache=True)
+def fake_quantize_int_minmax(
+    rows, bits, magnitude, infinity, steps, qmin, qmax, asymmetric, top, out, refused
+):
+    """``fake_quantize_int`` with each row's scale chosen from its own min and max on the way
+    (``row_minmax`` then ``int_scales``), the row still in cache: one visit of the memory.
+    A row that holds NaN or inf, or whose scale saturates, is left unwritten and counted in
+    ``refused[i]``, for the caller to take the general path."""
+    n = rows.shape[0]
+    for block in numba.prange(_blocks(n)):
+        a, b, m, cast, cast_bits = _lanes(rows, bits)
+        for i in range(block * ROWS_PER_BLOCK, min(n, (block + 1) * ROWS_PER_BLOCK)):
+            r = rows[i]
+            lo, hi, nan = _range(r, bits[i], magnitude, infinity, a, b, m)
+            if nan or lo == -np.inf or hi == np.inf:
+                refused[i] = True
+                continue
+            s, z, over = _int_scale(lo, hi, steps, qmin, qmax, asymmetric, top, cast, cast_bits)
+            refused[i] = over
+            for j in range(r.size):
+                out[i, j] = (_code(r[j], s, z, qmin, qmax) - z) * s
 
 
 @numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})

@@ -1,24 +1,76 @@
-"""Compiled kernels for the hot paths of integer quantization on numpy arrays (numba).
+"""Compiled kernels for the hot paths of integer quantization on the host (numba).
 
 Each function returns None for a case it does not cover (a small block, a rounding mode other
 than nearest-even, numba missing), and the caller runs the array-namespace path; the tests
-check that both give the same codes. Torch tensors never come here: they take the
-array-namespace path, in torch operations, on their own device.
+check that both give the same codes. They take numpy arrays and CPU torch tensors of numpy's
+dtypes (seen through ``Tensor.numpy()``, which shares the memory: nothing is copied), and
+answer in the library they were given. Tensors on other devices, and torch's half types, take
+the array-namespace path in torch operations on their own device.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from numfmt.formats import _kernels as _format_kernels
+from numfmt.quant import _xp
 
 if TYPE_CHECKING:
     from numfmt.quant.schemes import QuantScheme
 
 #: Blocks smaller than this stay in numpy (compiling or loading a kernel costs more).
 MIN_SIZE = 1 << 15
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_NOT_SHARED = object()
+
+
+def _host(a: Any) -> Any:
+    """a as numpy sees it: a CPU tensor of a numpy dtype through ``numpy()`` (its own memory,
+    no copy); anything else as it is, or ``_NOT_SHARED`` where numpy cannot see it."""
+    torch_dtype = type(a).__module__ == "torch" and type(a).__name__ == "dtype"
+    if not (torch_dtype or _xp.is_torch(a)):
+        return a
+    if not torch_dtype and a.device.type != "cpu":
+        return _NOT_SHARED
+    try:  # torch's half and 8-bit floats have no numpy dtype
+        if torch_dtype:
+            import torch
+
+            return torch.empty(0, dtype=a).numpy().dtype
+        return a.detach().numpy()
+    except TypeError:
+        return _NOT_SHARED
+
+
+def _to_torch(result: Any) -> Any:
+    import torch
+
+    if isinstance(result, np.ndarray):
+        return torch.from_numpy(result)
+    if isinstance(result, tuple):
+        return tuple(_to_torch(r) for r in result)
+    return result
+
+
+def shared(kernel: _F) -> _F:
+    """Let a kernel take CPU torch tensors: it runs on their memory and answers in torch."""
+
+    @functools.wraps(kernel)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if not any(_xp.is_torch(a) for a in args):  # numpy: the common case, nothing to do
+            return kernel(*args, **kwargs)
+        host = [_host(a) for a in args]
+        if any(h is _NOT_SHARED for h in host):
+            return None
+        return _to_torch(kernel(*host, **kwargs))
+
+    return run  # type: ignore[return-value]
 
 
 def _ready(rows: np.ndarray) -> bool:
@@ -39,15 +91,96 @@ def _int_scheme(scheme: QuantScheme) -> bool:
     )
 
 
+#: For each float dtype the kernels take: its unsigned view, the mask that clears the sign
+#: bit, and the bits of +inf (larger magnitudes are NaN).
+_BIT_PATTERNS = {
+    np.float32: (np.uint32, np.uint32(0x7FFF_FFFF), np.uint32(0x7F80_0000)),
+    np.float64: (np.uint64, np.uint64(0x7FFF_FFFF_FFFF_FFFF), np.uint64(0x7FF0_0000_0000_0000)),
+}
+
+
+@shared
 def row_minmax(rows) -> tuple[np.ndarray, np.ndarray] | None:
     """Per-row minimum and maximum in one pass (NaN for a row that holds one), or None."""
     if not _ready(rows) or rows.shape[1] == 0:
         return None
     from numfmt.quant import _jit
 
+    rows = np.ascontiguousarray(rows)
+    unsigned, magnitude, infinity = _BIT_PATTERNS[rows.dtype.type]
     lo, hi = np.empty(rows.shape[0]), np.empty(rows.shape[0])
-    _jit.row_minmax(np.ascontiguousarray(rows), lo, hi)
+    _jit.row_minmax(rows, rows.view(unsigned), magnitude, infinity, lo, hi)
     return lo, hi
+
+
+#: Fewer groups than this get their scales from numpy.
+MIN_GROUPS = 1 << 12
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _float32_int_scales(scheme: QuantScheme) -> bool:
+    """Whether the scheme's scales are what ``_jit.int_scales`` computes: an int grid,
+    symmetric or with an integer zero point, scales from the range stored in float32."""
+    return (
+        _int_scheme(scheme)
+        and scheme.scale_rule == "range"
+        and scheme.scale_format == "float32"
+        and scheme.mapping.value in ("symmetric", "asymmetric")
+    )
+
+
+def _scale_args(scheme: QuantScheme) -> tuple:
+    """(steps, qmin, qmax, asymmetric, top): the scale arguments of the kernels."""
+    asymmetric = scheme.mapping.value == "asymmetric"
+    if asymmetric:
+        steps = scheme.qmax - scheme.qmin
+    elif scheme.restricted:
+        steps = scheme.grid_max
+    else:  # the full range spans 2^b - 1 steps, as torch's observers count
+        steps = (scheme.qmax - scheme.qmin) / 2
+    return float(steps), scheme.qmin, scheme.qmax, asymmetric, _FLOAT32_MAX
+
+
+@shared
+def int_scales(lo, hi, scheme: QuantScheme):
+    """(scales, zero points or None, saturated) of an int grid with float32 scales for the
+    ranges [lo, hi] (float64 arrays), in one pass; or None (see ``grid.scales``)."""
+    if not (
+        isinstance(lo, np.ndarray)
+        and lo.size >= MIN_GROUPS
+        and lo.dtype == hi.dtype == np.float64
+        and _float32_int_scales(scheme)
+        and _format_kernels.available()
+    ):
+        return None
+    from numfmt.quant import _jit
+
+    args = _scale_args(scheme)
+    lo, hi = np.ascontiguousarray(lo).reshape(-1), np.ascontiguousarray(hi).reshape(-1)
+    scale, saturated = np.empty(lo.size), np.empty(lo.size, dtype=np.bool_)
+    zero = np.empty(lo.size if args[3] else 0, dtype=np.int64)
+    _jit.int_scales(lo, hi, *args, scale, zero, saturated)
+    return scale, (zero if args[3] else None), saturated
+
+
+@shared
+def fake_quantize_minmax(rows, scheme: QuantScheme) -> np.ndarray | None:
+    """fake_quantize of rows (float32 or float64) under an int scheme whose scales come from
+    each row's min and max, in rows' dtype, in one visit of the memory; or None when not
+    covered, or when a row holds NaN or inf or saturates its scale (the general path then
+    refuses, omits or warns)."""
+    if not (_ready(rows) and _float32_int_scales(scheme) and scheme.method == "minmax"):
+        return None
+    from numfmt.quant import _jit
+
+    rows = np.ascontiguousarray(rows)
+    unsigned, magnitude, infinity = _BIT_PATTERNS[rows.dtype.type]
+    out = np.empty(rows.shape, rows.dtype)
+    refused = np.zeros(rows.shape[0], dtype=np.bool_)
+    _jit.fake_quantize_int_minmax(
+        rows, rows.view(unsigned), magnitude, infinity, *_scale_args(scheme), out, refused
+    )
+    return None if refused.any() else out
 
 
 def _zeros(rows, zero_point):
@@ -56,6 +189,7 @@ def _zeros(rows, zero_point):
     return np.ascontiguousarray(zero_point, dtype=np.int64)
 
 
+@shared
 def quantize_int(rows, scale, zero_point, scheme: QuantScheme, dtype) -> np.ndarray | None:
     """Codes of an int target in ``dtype``, or None. NaN gives the zero point's code and
     infinities clip, as in the array-namespace path."""
@@ -71,6 +205,7 @@ def quantize_int(rows, scale, zero_point, scheme: QuantScheme, dtype) -> np.ndar
     return out
 
 
+@shared
 def fake_quantize_int(rows, scale, zero_point, scheme: QuantScheme, dtype) -> np.ndarray | None:
     """dequantize(quantize(rows)) in one pass, in ``dtype`` (float32 or float64), or None."""
     if not _ready(rows) or not _int_scheme(scheme):
@@ -85,6 +220,7 @@ def fake_quantize_int(rows, scale, zero_point, scheme: QuantScheme, dtype) -> np
     return out
 
 
+@shared
 def mse_errors(rows, scales, zero_points, scheme: QuantScheme) -> np.ndarray | None:
     """Squared error of each row under each candidate scale (rows, candidates), or None."""
     if not _ready(rows) or not _int_scheme(scheme):
@@ -102,6 +238,7 @@ def mse_errors(rows, scales, zero_points, scheme: QuantScheme) -> np.ndarray | N
     return errors
 
 
+@shared
 def pack_nibbles(codes, order: str) -> np.ndarray | None:
     """4-bit codes packed two to a byte in one pass, or None (see ``packing``)."""
     if not isinstance(codes, np.ndarray) or codes.size < MIN_SIZE or codes.dtype.itemsize != 1:
@@ -116,6 +253,7 @@ def pack_nibbles(codes, order: str) -> np.ndarray | None:
     return out
 
 
+@shared
 def codebook_codes(v: np.ndarray, codebook: np.ndarray) -> np.ndarray | None:
     """Indices of the nearest codebook entries of float64 quotients (ties to the lower), or
     None."""

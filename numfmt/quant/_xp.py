@@ -49,6 +49,16 @@ def is_numpy(xp) -> bool:
     return xp.__name__.endswith("numpy")
 
 
+def dtype_name(dtype: Any) -> str:
+    """A numpy or torch dtype's name: ``float32`` for np.float32 and torch.float32 alike."""
+    if type(dtype).__module__ == "torch":
+        return str(dtype).removeprefix("torch.")
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return str(dtype)
+
+
 def on_cpu(x: Any) -> bool:
     """Whether x lives in host memory (numpy, or a CPU tensor)."""
     return not is_torch(x) or x.device.type == "cpu"
@@ -189,11 +199,6 @@ def zero_nan(xp, v):
 def row_min_max(xp, rows):
     """Per-row minimum and maximum (float64; NaN where a row holds NaN)."""
     if is_numpy(xp):
-        from numfmt.quant import _kernels
-
-        fused = _kernels.row_minmax(rows)
-        if fused is not None:
-            return fused
         if rows.shape[1] == 0:
             z = np.zeros(rows.shape[0])
             return z, z

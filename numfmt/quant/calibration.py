@@ -38,16 +38,23 @@ from typing import Any
 import numpy as np
 
 from numfmt.formats.rounding import Rounding
-from numfmt.quant import _xp, grid
+from numfmt.quant import _kernels, _xp, grid
 from numfmt.quant.schemes import Mapping, QuantScheme
 
 #: Candidates within this relative distance of the least loss count as equal (the first wins).
 TIE = 1e-9
 
 
+def row_ranges(xp, rows):
+    """Per-row minimum and maximum (float64; NaN where a row holds NaN): numba's kernel on the
+    host, the array namespace elsewhere."""
+    fused = _kernels.row_minmax(rows)
+    return _xp.row_min_max(xp, rows) if fused is None else fused
+
+
 def minmax(xp, rows, scheme: QuantScheme, tensor_scale=None):
     """The extremes of each group."""
-    return _xp.row_min_max(xp, rows)
+    return row_ranges(xp, rows)
 
 
 def percentile(xp, rows, scheme: QuantScheme, tensor_scale=None, percentile: float = 99.99):
@@ -127,9 +134,7 @@ def _fake(xp, rows, scale, zero, minimum, scheme):
 
 def _squared_errors(xp, rows, scales, zeros, minima, scheme: QuantScheme):
     """Sum of squared errors of each row under each candidate column, (rows, candidates)."""
-    if _xp.is_numpy(xp) and scheme.kind == "int" and minima is None:
-        from numfmt.quant import _kernels
-
+    if scheme.kind == "int" and minima is None:
         errors = _kernels.mse_errors(rows, scales, zeros, scheme)
         if errors is not None:
             return errors

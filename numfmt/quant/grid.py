@@ -29,7 +29,7 @@ import numpy as np
 from numfmt.formats import FloatFormat, decode, get_format
 from numfmt.formats.decode import decode_table
 from numfmt.formats.rounding import Rounding
-from numfmt.quant import _xp
+from numfmt.quant import _kernels, _xp
 from numfmt.quant.schemes import Mapping, QuantScheme
 
 #: The largest value of the OCP formats NVFP4 is built from: E2M1 elements, E4M3 scales.
@@ -72,6 +72,13 @@ def round_float(xp, v, fmt: FloatFormat, mode: str = "nearest-even", u=None):
         (values as float64 with v's sign, a bool array: the magnitude exceeded the largest
         finite value and was saturated).
     """
+    if fmt.name == "float32" and mode != "stochastic":
+        return _round_by_cast(xp, v, fmt, mode)
+    return _round_by_binades(xp, v, fmt, mode, u)
+
+
+def _round_by_binades(xp, v, fmt: FloatFormat, mode: str, u=None):
+    """round_float by frexp and ldexp: any format, any mode."""
     a = xp.abs(v)
     _, e = _xp.frexp(xp, a)
     shift = xp.maximum(e - 1, fmt.emin) - fmt.mantissa_bits  # the quantum of a's binade
@@ -93,6 +100,32 @@ def round_float(xp, v, fmt: FloatFormat, mode: str = "nearest-even", u=None):
     if not fmt.has_subnormals:  # no zero and nothing below the smallest normal (E8M0)
         r = xp.maximum(r, float(fmt.min_normal))
     return xp.copysign(r, v), over
+
+
+def _round_by_cast(xp, v, fmt: FloatFormat, mode: str):
+    """round_float into float32 by the hardware's cast (correctly rounded to nearest-even in
+    numpy and torch alike), then one step toward the asked direction where it went the other
+    way: the same values as the binade arithmetic, in a fraction of its passes."""
+    top = float(fmt.max_value)
+    with np.errstate(over="ignore"):  # beyond float32 is inf here, saturated below
+        f = xp.astype(v, xp.float32)
+    if mode == "nearest-even":
+        over = xp.isinf(f)
+    else:
+        # one step toward the asked direction where the cast went the other way, on the bit
+        # patterns (a select per element costs ten times more): +1 steps a magnitude away from
+        # zero. A zero never needs the step toward its own sign, so -0.0 is never stepped.
+        up = mode == "up"
+        wrong = xp.astype(f < v if up else f > v, xp.int32)
+        away = 1 - 2 * xp.astype(xp.signbit(f), xp.int32)
+        f = (f.view(xp.int32) + (wrong * away if up else -wrong * away)).view(xp.float32)
+        # as on magnitudes: rounded away from zero anything past the top saturates, toward
+        # zero only what lies a whole step past it
+        a = xp.abs(v)
+        outward = v > 0 if up else v < 0
+        over = (outward & (a > top)) | (~outward & (a >= 2.0 ** (fmt.emax + 1)))
+    r = xp.astype(f, xp.float64)
+    return xp.clip(r, -top, top), over
 
 
 def float_codes(xp, r, fmt: FloatFormat):
@@ -136,6 +169,10 @@ def global_scale(xp, amax, scheme: QuantScheme):
 
 def scales(xp, lo, hi, scheme: QuantScheme, tensor_scale=None) -> Scales:
     """Stored scales (and zero points or minima) for groups whose chosen range is [lo, hi]."""
+    fused = _kernels.int_scales(lo, hi, scheme)
+    if fused is not None:
+        s, z, over = (None if a is None else xp.reshape(a, lo.shape) for a in fused)
+        return Scales(s, zero_point=z, saturated=over)
     lo = xp.minimum(xp.astype(lo, xp.float64), 0.0)  # the range always holds zero
     hi = xp.maximum(xp.astype(hi, xp.float64), 0.0)
     amax = xp.maximum(-lo, hi) + 0.0  # + 0.0: no -0.0 scales

@@ -82,7 +82,7 @@ class Observer:
             )
         if _xp.is_torch(a):
             self._device = a.device
-        ranges = [_xp.row_min_max(xp, rows) for rows in grouping.blocks(a)]
+        ranges = [calibration.row_ranges(xp, rows) for rows in grouping.blocks(a)]
         lo = _xp.to_numpy(grouping.join_params([r[0] for r in ranges])).astype(np.float64)
         hi = _xp.to_numpy(grouping.join_params([r[1] for r in ranges])).astype(np.float64)
         if self.lo is None:

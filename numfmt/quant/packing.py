@@ -59,7 +59,7 @@ def pack(codes, bits: int, order: str = "low_first"):
     count = math.prod(codes.shape)
     order = _check(bits, order, count)
     flat = xp.reshape(codes, (-1,))
-    if bits == 4 and _xp.is_numpy(xp):
+    if bits == 4:
         from numfmt.quant import _kernels
 
         fast = _kernels.pack_nibbles(flat, parse_order(order))

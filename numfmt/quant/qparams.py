@@ -180,14 +180,14 @@ def choose_qparams(
     if grouping.size == 0:
         return _empty_qparams(xp, a, grouping, s)
     blocks = grouping.blocks(a)
-    ranges = [_xp.row_min_max(xp, rows) for rows in blocks]
+    ranges = [calibration.row_ranges(xp, rows) for rows in blocks]
     finite = all(bool(xp.all(xp.isfinite(lo)) & xp.all(xp.isfinite(hi))) for lo, hi in ranges)
     if not finite:
         if nan_policy == "error":
             _refuse_nonfinite(xp, a)
         a = _finite_or_zero(xp, a)
         blocks = grouping.blocks(a)
-        ranges = [_xp.row_min_max(xp, rows) for rows in blocks]
+        ranges = [calibration.row_ranges(xp, rows) for rows in blocks]
     tensor_scale = None
     if s.scale_rule == "nvfp4":
         amax = xp.max(xp.stack([xp.max(xp.maximum(-lo, hi)) for lo, hi in ranges]))
@@ -279,7 +279,7 @@ def _fit(a, qparams: QParams) -> QParams:
 
 def _quantize_block(xp, rows, p, scheme: QuantScheme, dtype, u, finite=False):
     """Codes of one block, chunk by chunk on the CPU, in ``dtype``."""
-    if _xp.is_numpy(xp) and u is None:
+    if u is None:
         from numfmt.quant import _kernels
 
         fast = _kernels.quantize_int(rows, p["scale"], p["zero"], scheme, dtype)

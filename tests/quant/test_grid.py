@@ -30,7 +30,24 @@ def _values():
     rng = np.random.default_rng(3)
     v = rng.standard_normal(20000) * np.exp(rng.uniform(-30, 30, 20000))
     ties = round_to(rng.standard_normal(2000), "float8_e4m3fn") * (1 + 2.0**-4)  # e4m3 midpoints
-    return np.concatenate([v, ties, [0.0, -0.0, 1e-320, -1e-320, 7e38, -7e38]])
+    f32 = rng.standard_normal(2000).astype(np.float32).astype(np.float64)
+    f32_ties = f32 * (1 + 2.0**-24)  # float32 midpoints, and values either side of them
+    f32_edges = np.float64(np.finfo(np.float32).max) * np.array([1, 1 + 2.0**-25, 1 + 2.0**-24])
+    tiny = np.float64(np.finfo(np.float32).smallest_subnormal) * np.array([0.5, 1.5, 2.5, 0.25])
+    return np.concatenate(
+        [
+            v,
+            ties,
+            f32_ties,
+            np.nextafter(f32_ties, 0),
+            np.nextafter(f32_ties, 9),
+            f32_edges,
+            -f32_edges,
+            tiny,
+            -tiny,
+            [0.0, -0.0, 1e-320, -1e-320, 7e38, -7e38],
+        ]
+    )
 
 
 @pytest.mark.parametrize("name", FORMATS)
@@ -49,14 +66,29 @@ def test_round_float_is_the_exact_encoder(name, mode):
     assert np.array_equal(codes, encode(ours, fmt, overflow="saturate"))
 
 
+@pytest.mark.parametrize("mode", ["nearest-even", "up", "down"])
+def test_float32_by_cast_is_float32_by_binades(mode):
+    from numfmt.quant.grid import _round_by_binades, _round_by_cast
+
+    fmt, v = get_format("float32"), _values()
+    fast, fast_over = _round_by_cast(xp, v, fmt, mode)
+    slow, slow_over = _round_by_binades(xp, v, fmt, mode)
+    assert np.array_equal(fast, slow) and np.array_equal(np.signbit(fast), np.signbit(slow))
+    assert np.array_equal(fast_over, slow_over)
+
+
 def test_round_float_on_torch_is_the_same():
     torch = pytest.importorskip("torch")
     v = _values()
-    for name in ("bfloat16", "float8_e4m3fn", "float4_e2m1fn"):
+    for name in ("float32", "bfloat16", "float8_e4m3fn", "float4_e2m1fn"):
         fmt = get_format(name)
-        ours, _ = round_float(xp, v, fmt)
-        theirs, _ = round_float(namespace(torch.zeros(1)), torch.from_numpy(v), fmt)
-        assert np.array_equal(ours, theirs.numpy())
+        for mode in ("nearest-even", "up", "down"):
+            ours, over = round_float(xp, v, fmt, mode)
+            theirs, their_over = round_float(
+                namespace(torch.zeros(1)), torch.from_numpy(v), fmt, mode
+            )
+            assert np.array_equal(ours, theirs.numpy()), (name, mode)
+            assert np.array_equal(over, their_over.numpy()), (name, mode)
 
 
 def test_a_scale_beyond_its_format_is_said_and_its_clipping_counted():
