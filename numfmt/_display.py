@@ -9,7 +9,6 @@ never import the upper ones. ``__repr__`` stays the plain dataclass repr.
 from __future__ import annotations
 
 import io
-import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -52,6 +51,8 @@ class Displayable:
 
     def to_json(self, indent: int | None = 2) -> str:
         """``to_dict()`` as strict JSON: NaN and infinities become the strings nan, inf, -inf."""
+        import json
+
         return json.dumps(_jsonable(self.to_dict()), indent=indent, allow_nan=False)
 
 

@@ -62,11 +62,12 @@ def emit(result: Any, as_json: bool) -> None:
     from rich.console import Console
 
     if sys.stdout.isatty():
-        Console(highlight=False, soft_wrap=False).print(result)
+        Console(highlight=False, soft_wrap=False, emoji=False).print(result)
         return
     # a pipe: plain text 120 columns wide, no colour, no padding after the last character
     console = Console(
         highlight=False,
+        emoji=False,
         width=120,
         soft_wrap=False,
         record=True,

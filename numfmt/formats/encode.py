@@ -433,13 +433,15 @@ def _cast_path(x, fmt: FloatFormat, rounding, overflow, plan, u) -> np.ndarray |
         return None
     if fmt.nan_code is None and np.isnan(x).any():
         return None  # NaN into a format without NaN: the exact path says so
+    # numpy casts float64 to float16 in one correct rounding: no float32 step, no false ties
+    direct = fmt.ml_dtype == np.float16
     with np.errstate(over="ignore", invalid="ignore"):
-        y = x.astype(np.float32)
+        y = x if direct else x.astype(np.float32)
         if overflow is Overflow.SATURATE:
             top = float(fmt.max_value)
             y = np.clip(y, -top, top)
         codes = y.astype(dtype).view(fmt.code_dtype)
-    if x.dtype == np.float64:
+    if x.dtype == np.float64 and not direct:
         again = np.flatnonzero(_false_ties(y, fmt))
         if again.size:
             picked = _wide(x[again])
@@ -464,11 +466,10 @@ def _false_ties(y: np.ndarray, fmt: FloatFormat) -> np.ndarray:
         midpoint = (bits & np.uint32((1 << spare) - 1)) == np.uint32(1 << (spare - 1))
     if (fmt.exponent_bits, fmt.bias) == (8, 127):
         return midpoint  # float32's own exponent range: its subnormals are fmt's, shifted
-    small = np.abs(y) < np.float32(fmt.min_normal)
-    if small.any():
-        with np.errstate(over="ignore", invalid="ignore"):  # infinities are no midpoints
-            steps = y * np.float32(2.0 ** (fmt.mantissa_bits - fmt.emin))  # exact: 2^k
-            midpoint |= small & (np.abs(steps - np.trunc(steps)) == np.float32(0.5))
+    small = np.flatnonzero(np.abs(y) < np.float32(fmt.min_normal))  # few: look at them alone
+    if small.size:
+        steps = y[small] * np.float32(2.0 ** (fmt.mantissa_bits - fmt.emin))  # exact: 2^k
+        midpoint[small[np.abs(steps - np.trunc(steps)) == np.float32(0.5)]] = True
     return midpoint
 
 
