@@ -121,7 +121,7 @@ def measure(name: str, dtype: str, x: np.ndarray, gfloat_info, repeat: int, thre
         rate = lambda seconds: x.size / seconds / 1e6  # noqa: E731
         t_ours = best_of(ours, repeat)
         t_one = best_of(one_thread(ours), repeat) if threads else None
-        t_np = best_of(with_backend("numpy", ours), 1) if op == "encode" else None
+        t_np = best_of(with_backend("numpy", ours), repeat) if op == "encode" else None
         t_ml = best_of(ml, repeat)
         t_gf = best_of(other, 1) if other else None
         rows.append(

@@ -16,6 +16,7 @@ ml_dtypes does) does not.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from fractions import Fraction
@@ -398,7 +399,7 @@ def _encode_float_array(x, fmt: FloatFormat, rounding, overflow, rng) -> np.ndar
         if _kernels.encode_float(x, out, plan, u):
             _raise_first(*_encode_float_numpy(_wide(x), plan, u), x, fmt, overflow)
         return out
-    cast = _cast_path(x, fmt, rounding, overflow, plan, u)
+    cast = _threaded_cast_path(x, fmt, rounding, overflow, plan, u)
     if cast is not None:
         return cast
     codes, refused = _encode_float_numpy(_wide(x), plan, u)
@@ -408,6 +409,27 @@ def _encode_float_array(x, fmt: FloatFormat, rounding, overflow, rng) -> np.ndar
 
 #: Arrays at least this long take the cast path when the kernels are not there.
 CAST_MIN_SIZE = 1 << 10
+
+
+#: Arrays at least this long take the cast path in one thread per core (numpy's casts and
+#: comparisons let go of the GIL), in contiguous slices, as the kernels run in parallel.
+THREAD_MIN_SIZE = 1 << 20
+
+
+def _threaded_cast_path(x, fmt: FloatFormat, rounding, overflow, plan, u):
+    """``_cast_path`` over slices of x, one per core; the first slice that refuses an element
+    (an overflow under ``error``) raises, as one pass over the whole array would."""
+    threads = min(os.cpu_count() or 1, 8)
+    if x.size < THREAD_MIN_SIZE or threads == 1:
+        return _cast_path(x, fmt, rounding, overflow, plan, u)
+    from concurrent.futures import ThreadPoolExecutor
+
+    edges = np.linspace(0, x.size, threads + 1).astype(int)
+    slices = [x[a:b] for a, b in itertools.pairwise(edges)]
+    with ThreadPoolExecutor(threads) as pool:
+        futures = [pool.submit(_cast_path, p, fmt, rounding, overflow, plan, u) for p in slices]
+        parts = [f.result() for f in futures]
+    return None if any(p is None for p in parts) else np.concatenate(parts)
 
 
 def _cast_path(x, fmt: FloatFormat, rounding, overflow, plan, u) -> np.ndarray | None:

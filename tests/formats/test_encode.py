@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from numfmt import NumfmtError, decode, encode, encode_exact, get_format, round_to
 from numfmt.errors import NotRepresentableError
+from numfmt.formats import decode_table
 from numfmt.formats.registry import NAMED
 from tests import reference as ref
 
@@ -473,7 +474,6 @@ def test_without_numba_the_cast_path_is_exact_where_ml_dtypes_rounds_twice(name,
     monkeypatch.setattr(encode_module, "BACKEND", "numpy")
     fmt = get_format(name)
     rng = np.random.default_rng(zlib.crc32(name.encode()))
-    from numfmt.formats import decode_table
 
     table = decode_table(fmt)
     values = np.unique(np.abs(table[np.isfinite(table)]))
@@ -484,3 +484,24 @@ def test_without_numba_the_cast_path_is_exact_where_ml_dtypes_rounds_twice(name,
     x = np.concatenate([x, np.zeros(encode_module.CAST_MIN_SIZE)])  # long enough for the path
     for overflow in ("ieee", "saturate"):
         _check_against_reference(fmt, "nearest-even", overflow, x)
+
+
+@pytest.mark.parametrize("name", ["bfloat16", "float16", "float8_e4m3fn", "float6_e2m3fn"])
+def test_the_threaded_cast_path_is_the_exact_path(name, monkeypatch):
+    from tests.conftest import encode_module
+
+    monkeypatch.setattr(encode_module, "BACKEND", "numpy")
+    fmt = get_format(name)
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    table = decode_table(fmt)
+    values = np.unique(np.abs(table[np.isfinite(table)]))
+    mids = (values[1:] + values[:-1]) / 2
+    x = np.concatenate([rng.standard_normal(5000) * float(fmt.max_value) / 4, mids, -mids])
+    x = rng.permutation(np.concatenate([x, mids * (1 + 2.0**-40), mids * (1 - 2.0**-40)]))
+    monkeypatch.setattr(encode_module, "THREAD_MIN_SIZE", 1 << 10)  # slices of a few thousand
+    for overflow in ("ieee", "saturate"):
+        threaded = encode(x, fmt, overflow=overflow)
+        monkeypatch.setattr(encode_module, "CAST_MIN_SIZE", 1 << 62)  # the exact numpy path
+        exact = encode(x, fmt, overflow=overflow)
+        monkeypatch.setattr(encode_module, "CAST_MIN_SIZE", 1 << 10)
+        assert threaded.dtype == exact.dtype and np.array_equal(threaded, exact), overflow
