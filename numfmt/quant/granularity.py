@@ -44,7 +44,7 @@ class PerAxis:
     axis: int = 0
 
     def __str__(self) -> str:
-        return f"channel:{self.axis}"
+        return "channel" if self.axis == 0 else f"channel:{self.axis}"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,131 @@
+"""Quantized layers: the packed codes and scales of a weight, and a forward pass that uses them.
+
+A :class:`QuantLinear` holds what a deployment would store: the codes packed at their width
+(two int4 codes to a byte), the scales (and zero points or minima) as buffers on the model's
+device. Its forward pass decodes the weight with the quantization layer's ``dequantize`` (exact:
+computed in float64, rounded once to the input's dtype) and multiplies; for int8 per output
+channel, symmetric, on the CPU it calls torch's own int8 weight kernel
+(``aten._weight_int8pack_mm``), which scales after an float32 product (the same values to
+float32 rounding). transformers' ``Conv1D`` (GPT-2's projections, the weight stored
+transposed) becomes a QuantLinear with the weight in Linear's layout: its output axis is its
+second. With ``activations`` (W8A8) each input is fake-quantized on the fly before the product.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+from torch import nn
+
+from numfmt.quant import packing
+from numfmt.quant.fake import fake_quantize
+from numfmt.quant.granularity import PerAxis
+from numfmt.quant.qparams import dequantize
+from numfmt.quant.schemes import QuantScheme
+from numfmt.quant.tensor import QuantizedTensor
+
+_PARAMS = ("scale", "zero_point", "minimum", "tensor_scale")
+
+
+class _Quantized(nn.Module):
+    """What QuantLinear and QuantEmbedding share: the weight's codes (packed below 8 bits)
+    and its parameters as buffers, and its decoding."""
+
+    def _store(self, qt: QuantizedTensor) -> None:
+        self.qparams = replace(qt.qparams, lo=None, hi=None, code_scale=None, code_minimum=None)
+        self.scheme: QuantScheme = qt.scheme
+        self.weight_shape = tuple(qt.shape)
+        bits = qt.scheme.bits
+        self.packed = bits < 8
+        codes = qt.codes.reshape(-1) if self.packed else qt.codes
+        self.register_buffer("codes", packing.pack(codes, bits) if self.packed else codes)
+        for name in _PARAMS:
+            value = getattr(qt.qparams, name)
+            dtype = torch.int64 if name == "zero_point" else torch.float64
+            self.register_buffer(name, None if value is None else value.to(dtype))
+
+    def quantized(self) -> QuantizedTensor:
+        """The weight as the quantization layer's QuantizedTensor (codes unpacked)."""
+        qp = replace(self.qparams, **{n: getattr(self, n) for n in _PARAMS})
+        return QuantizedTensor(self._codes(), qp, "float32")
+
+    def _codes(self) -> torch.Tensor:
+        if not self.packed:
+            return self.codes
+        count = 1
+        for n in self.weight_shape:
+            count *= n
+        codes = packing.unpack(self.codes, self.scheme.bits, count)
+        if self.scheme.kind == "int" and self.scheme.qmin < 0:
+            codes = packing.to_signed(codes, self.scheme.bits)
+        return codes.reshape(self.weight_shape)
+
+    def dequantized_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """The weight the codes stand for, in ``dtype`` (rounded once from the exact value)."""
+        qt = self.quantized()
+        return dequantize(qt.codes, qt.qparams, dtype=dtype, check=False)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the layer's weight holds in memory: packed codes and parameters."""
+        return sum(b.numel() * b.element_size() for b in self.buffers())
+
+
+class QuantLinear(_Quantized):
+    """A Linear (or Conv1D) layer whose weight is held quantized."""
+
+    def __init__(
+        self,
+        qt: QuantizedTensor,
+        bias: torch.Tensor | None,
+        *,
+        activations: QuantScheme | None = None,
+        source: str = "linear",
+    ) -> None:
+        super().__init__()
+        self.out_features, self.in_features = qt.shape
+        self._store(qt)
+        if bias is not None:
+            bias = nn.Parameter(bias.detach().clone(), requires_grad=False)
+        self.bias = bias
+        self.activations = activations
+        self.source = source
+        self._int8_kernel = (
+            qt.scheme.kind == "int"
+            and qt.scheme.bits == 8
+            and qt.scheme.mapping.value == "symmetric"
+            and isinstance(qt.scheme.granularity, PerAxis)
+            and qt.scheme.granularity.axis in (0, -2)
+            and hasattr(torch.ops.aten, "_weight_int8pack_mm")
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.activations is not None:
+            x = fake_quantize(x, self.activations, nan_policy="omit")
+        if self._int8_kernel and x.device.type == "cpu" and x.dtype == torch.float32:
+            flat = x.reshape(-1, self.in_features)
+            y = torch.ops.aten._weight_int8pack_mm(flat, self.codes, self.scale.to(x.dtype))
+            y = y.reshape(*x.shape[:-1], self.out_features)
+            return y if self.bias is None else y + self.bias
+        return nn.functional.linear(x, self.dequantized_weight(x.dtype), self.bias)
+
+    def extra_repr(self) -> str:
+        act = f", activations={self.activations}" if self.activations else ""
+        return f"{self.in_features} -> {self.out_features}, {self.scheme}{act}"
+
+
+class QuantEmbedding(_Quantized):
+    """An Embedding whose table is held quantized; a lookup decodes only the rows it takes."""
+
+    def __init__(self, qt: QuantizedTensor, padding_idx: int | None = None) -> None:
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = qt.shape
+        self.padding_idx = padding_idx
+        self._store(qt)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return nn.functional.embedding(ids, self.dequantized_weight(), self.padding_idx)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}, {self.scheme}"

@@ -1,0 +1,172 @@
+"""``quantize_model``: a model's layers through a recipe, into quantized modules, with a report."""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from typing import Any
+
+import torch
+from torch import nn
+
+from numfmt.errors import NumfmtError, NumfmtWarning
+from numfmt.nn.modules import QuantEmbedding, QuantLinear
+from numfmt.nn.progress import Progress, tracker
+from numfmt.nn.recipe import Recipe, parse_recipe
+from numfmt.nn.report import LayerRow, ModelReport
+from numfmt.quant.tensor import quantize_tensor
+
+
+def layer_kind(module: nn.Module) -> str | None:
+    """``linear``, ``conv1d`` (transformers' Conv1D: a Linear with the weight transposed),
+    ``embedding``, or None for a module a recipe does not quantize."""
+    if isinstance(module, nn.Linear):
+        return "linear"
+    if type(module).__name__ == "Conv1D" and hasattr(module, "nf") and module.weight.dim() == 2:
+        return "conv1d"
+    if isinstance(module, nn.Embedding):
+        return "embedding"
+    return None
+
+
+def linear_weight(module: nn.Module, kind: str) -> torch.Tensor:
+    """The weight in Linear's layout (out_features, in_features): Conv1D's is transposed."""
+    w = module.weight.detach()
+    return w.t() if kind == "conv1d" else w
+
+
+def candidates(model: nn.Module) -> list[tuple[str, nn.Module, str]]:
+    """(name, module, kind) of every layer a recipe could quantize, in the model's order."""
+    out = []
+    for name, module in model.named_modules():
+        kind = layer_kind(module)
+        if kind is not None:
+            out.append((name, module, kind))
+    return out
+
+
+def _tied(model: nn.Module) -> dict[int, list[str]]:
+    """Parameters held by more than one module: data pointer -> names."""
+    seen: dict[int, list[str]] = {}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        seen.setdefault(p.data_ptr(), []).append(name)
+    return {k: v for k, v in seen.items() if len(v) > 1}
+
+
+def model_bytes(model: nn.Module) -> tuple[int, int]:
+    """(bytes, parameters) of every parameter and buffer, each storage counted once."""
+    seen: set[int] = set()
+    total = count = 0
+    for t in [*model.parameters(), *model.buffers()]:
+        if t is None or t.data_ptr() in seen:
+            continue
+        seen.add(t.data_ptr())
+        total += t.numel() * t.element_size()
+        count += t.numel() if t.is_floating_point() else 0
+    return total, count
+
+
+def quantize_model(
+    model: nn.Module,
+    recipe: Recipe | str | dict[str, Any] = "int8/channel",
+    calibration: Any = None,
+    *,
+    inplace: bool = False,
+    progress: Progress = None,
+    **recipe_args: Any,
+) -> tuple[nn.Module, ModelReport]:
+    """Quantize a model's weights by a recipe: (the quantized model, its ModelReport).
+
+    Each chosen layer becomes a :class:`QuantLinear` (Linear, Conv1D) or
+    :class:`QuantEmbedding` holding packed codes and scales on the model's device. The
+    original is left as it was unless ``inplace=True``.
+
+    Args:
+        recipe: a named recipe (``int8-absmax``, ``int8-zeropoint``, ``w8a8-token``, ...), a
+            scheme string for every layer (``int4/group:128``), a dict of name patterns ->
+            schemes (``{"*.down_proj": "int8/channel", "*": "int4/group:128"}``), or a Recipe.
+        calibration: reserved for static activation ranges (not yet: W8A8 scales each input
+            on the fly); must be None.
+        progress: a bar over the layers (None: on a terminal only; or a callable).
+        recipe_args: ``kinds``, ``exclude``, ``activations``, ``bias`` (see ``parse_recipe``).
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 8))
+        >>> q, report = quantize_model(net, "int4/group:32")
+        >>> [type(m).__name__ for m in q], round(report.bits_per_weight, 2)
+        (['QuantLinear', 'ReLU', 'QuantLinear'], 5.0)
+    """
+    if calibration is not None:
+        raise NumfmtError(
+            "static activation ranges are not there yet: leave calibration=None (W8A8 scales "
+            "each input on the fly, per token or per tensor)"
+        )
+    r = parse_recipe(recipe, **recipe_args)
+    if not isinstance(model, nn.Module):
+        raise NumfmtError(f"quantize_model takes a torch module, not a {type(model).__name__}")
+    start = time.perf_counter()
+    before, parameters = model_bytes(model)
+    target = model if inplace else copy.deepcopy(model)
+    found = candidates(target)
+    if not found:
+        raise NumfmtError("the model has no Linear, Conv1D or Embedding layer to quantize")
+    names = [n for n, _, _ in found]
+    unmatched = r.unmatched(names)
+    if unmatched:
+        shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+        warnings.warn(
+            f"the pattern(s) {', '.join(unmatched)} match no layer; the layers are: {shown}",
+            NumfmtWarning,
+            stacklevel=2,
+        )
+    tied = {n for group in _tied(target).values() for n in group}
+    chosen, kept = [], []
+    for name, module, kind in found:
+        scheme = r.scheme_for(name)
+        if kind not in r.kinds:
+            if scheme is not None and not r.is_float and kind == "embedding":
+                kept.append((name, "embeddings are left in float unless kinds includes them"))
+            continue
+        if scheme is None:
+            if not r.is_float:
+                why = "excluded" if name in r.exclude or name == "lm_head" else "no pattern"
+                if f"{name}.weight" in tied:
+                    why += " (its weight is tied to another layer's)"
+                kept.append((name, why))
+            continue
+        chosen.append((name, module, kind, scheme))
+    rows = []
+    with tracker(len(chosen), "quantizing", progress) as step:
+        for name, module, kind, scheme in chosen:
+            w = linear_weight(module, kind)
+            qt = quantize_tensor(w, scheme)
+            report = qt.report(w)
+            rms = float(torch.sqrt(torch.mean(w.double() ** 2)))
+            rows.append(
+                LayerRow(
+                    name=name,
+                    kind=kind,
+                    shape=tuple(w.shape),
+                    scheme=str(scheme),
+                    bits_per_weight=qt.bits_per_value,
+                    bytes_before=w.numel() * w.element_size(),
+                    bytes_after=qt.nbytes,
+                    sqnr_db=report.sqnr_db,
+                    rel_error=report.rmse / rms if rms > 0 else 0.0,
+                    clipped=report.clipped_fraction,
+                )
+            )
+            if kind == "embedding":
+                new: nn.Module = QuantEmbedding(qt, module.padding_idx)
+            else:
+                bias = getattr(module, "bias", None)
+                new = QuantLinear(qt, bias, activations=r.activations, source=kind)
+            target.set_submodule(name, new)
+            step(name)
+    after = before - sum(r.bytes_before for r in rows) + sum(r.bytes_after for r in rows)
+    seconds = time.perf_counter() - start
+    report = ModelReport(str(r), tuple(rows), tuple(kept), before, after, parameters, seconds)
+    return target, report

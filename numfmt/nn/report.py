@@ -1,0 +1,94 @@
+"""ModelReport: what quantizing a model did, a row a layer, with the totals."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from numfmt._display import Displayable
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One quantized layer: its weight's shape and scheme, what it costs, how far it moved.
+
+    ``bytes_before`` is the weight in its original dtype; ``bytes_after`` what a deployment
+    stores (codes at their width, scales and zero points in their formats); ``rel_error`` the
+    RMS error over the RMS weight; ``clipped`` the share of weights beyond their grid."""
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    scheme: str
+    bits_per_weight: float
+    bytes_before: int
+    bytes_after: int
+    sqnr_db: float
+    rel_error: float
+    clipped: float
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["shape"] = list(self.shape)
+        if math.isinf(self.sqnr_db):
+            d["sqnr_db"] = None  # no error at all: infinite
+        return d
+
+
+@dataclass(frozen=True, eq=False)
+class ModelReport(Displayable):
+    """The layers a recipe quantized, those it left in float (and why), and the model's size
+    before and after (every parameter and buffer, each counted once: tied weights share)."""
+
+    recipe: str
+    layers: tuple[LayerRow, ...]
+    kept: tuple[tuple[str, str], ...]
+    bytes_before: int
+    bytes_after: int
+    parameters: int
+    seconds: float
+
+    @property
+    def ratio(self) -> float:
+        return self.bytes_before / self.bytes_after if self.bytes_after else math.inf
+
+    @property
+    def quantized_parameters(self) -> int:
+        return sum(math.prod(r.shape) for r in self.layers)
+
+    @property
+    def bits_per_weight(self) -> float:
+        """Storage bits per weight over the quantized layers (scales and zero points in)."""
+        n = self.quantized_parameters
+        return sum(r.bytes_after for r in self.layers) * 8 / n if n else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "recipe": self.recipe,
+            "layers": [r.to_dict() for r in self.layers],
+            "kept_in_float": [{"name": n, "why": w} for n, w in self.kept],
+            "totals": {
+                "parameters": self.parameters,
+                "quantized_parameters": self.quantized_parameters,
+                "bits_per_weight": self.bits_per_weight,
+                "bytes_before": self.bytes_before,
+                "bytes_after": self.bytes_after,
+                "ratio": self.ratio,
+                "seconds": self.seconds,
+            },
+        }
+
+    def to_csv(self) -> str:
+        """One line a layer, with a header (the fields of LayerRow)."""
+        out = io.StringIO()
+        fields = list(LayerRow.__dataclass_fields__)
+        writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        for row in self.layers:
+            d = asdict(row)
+            d["shape"] = "x".join(str(n) for n in row.shape)
+            writer.writerow(d)
+        return out.getvalue()
