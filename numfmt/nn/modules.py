@@ -2,13 +2,16 @@
 
 A :class:`QuantLinear` holds what a deployment would store: the codes packed at their width
 (two int4 codes to a byte), the scales (and zero points or minima) as buffers on the model's
-device. Its forward pass decodes the weight with the quantization layer's ``dequantize`` (exact:
-computed in float64, rounded once to the input's dtype) and multiplies; for int8 per output
-channel, symmetric, on the CPU it calls torch's own int8 weight kernel
-(``aten._weight_int8pack_mm``), which scales after an float32 product (the same values to
-float32 rounding). transformers' ``Conv1D`` (GPT-2's projections, the weight stored
+device. Its forward pass decodes the weight (exactly: each value rounded once to the input's
+dtype; int grids in two torch operations, other grids through the quantization layer's
+``dequantize``) and multiplies; for int8 per output channel, symmetric, with bfloat16 inputs
+on the CPU it calls torch's own int8 weight kernel (``aten._weight_int8pack_mm``), which
+scales after the product (the same values to bfloat16 rounding). The scales keep their exact
+float64 values when the model is cast (``model.to(torch.bfloat16)`` casts the bias and the
+inputs, not the scales). transformers' ``Conv1D`` (GPT-2's projections, the weight stored
 transposed) becomes a QuantLinear with the weight in Linear's layout: its output axis is its
-second. With ``activations`` (W8A8) each input is fake-quantized on the fly before the product.
+second. With ``activations`` (W8A8) each input is fake-quantized on the fly before the
+product.
 """
 
 from __future__ import annotations
@@ -45,6 +48,16 @@ class _Quantized(nn.Module):
             dtype = torch.int64 if name == "zero_point" else torch.float64
             self.register_buffer(name, None if value is None else value.to(dtype))
 
+    def _apply(self, fn, recurse=True):
+        # moves go through; casts do not reach the scales (they would lose their exactness)
+        kept = {n: getattr(self, n) for n in _PARAMS if getattr(self, n) is not None}
+        super()._apply(fn, recurse)
+        for name, before in kept.items():
+            after = getattr(self, name)
+            if after.dtype != before.dtype:
+                setattr(self, name, before.to(after.device))
+        return self
+
     def quantized(self) -> QuantizedTensor:
         """The weight as the quantization layer's QuantizedTensor (codes unpacked)."""
         qp = replace(self.qparams, **{n: getattr(self, n) for n in _PARAMS})
@@ -63,8 +76,29 @@ class _Quantized(nn.Module):
 
     def dequantized_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """The weight the codes stand for, in ``dtype`` (rounded once from the exact value)."""
+        if self._simple and dtype in (torch.float32, torch.float64):
+            # (q - z) * s: an integer of at most 9 bits times a scale that dtype holds
+            # exactly is rounded once, as the exact value would be
+            g = self.qparams.grouping
+            codes = self._codes().to(dtype)
+            if self.zero_point is not None:
+                codes = codes - g.expand(self.zero_point.to(dtype))
+            return codes * g.expand(self.scale.to(dtype))
         qt = self.quantized()
         return dequantize(qt.codes, qt.qparams, dtype=dtype, check=False)
+
+    @property
+    def _simple(self) -> bool:
+        """An int grid of at most 8 bits with scales from the range, stored in a format that
+        float32 holds: the forward pass can decode it in two torch operations."""
+        s = self.scheme
+        return (
+            s.kind == "int"
+            and s.bits <= 8
+            and s.scale_rule == "range"
+            and s.mapping.value in ("symmetric", "asymmetric")
+            and s.scale_format in ("float32", "float16", "bfloat16")
+        )
 
     @property
     def nbytes(self) -> int:
@@ -91,6 +125,8 @@ class QuantLinear(_Quantized):
         self.bias = bias
         self.activations = activations
         self.source = source
+        # torch's int8 weight kernel (CPU): fast for bfloat16 inputs (for float32 it is
+        # tens of times slower than decoding the weight and multiplying)
         self._int8_kernel = (
             qt.scheme.kind == "int"
             and qt.scheme.bits == 8
@@ -103,7 +139,7 @@ class QuantLinear(_Quantized):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.activations is not None:
             x = fake_quantize(x, self.activations, nan_policy="omit")
-        if self._int8_kernel and x.device.type == "cpu" and x.dtype == torch.float32:
+        if self._int8_kernel and x.device.type == "cpu" and x.dtype == torch.bfloat16:
             flat = x.reshape(-1, self.in_features)
             y = torch.ops.aten._weight_int8pack_mm(flat, self.codes, self.scale.to(x.dtype))
             y = y.reshape(*x.shape[:-1], self.out_features)

@@ -1,0 +1,236 @@
+"""Measuring what quantization did to a language model: perplexity, KL, top-1, generated text.
+
+All models are scored on the same windows of the same text, token for token, as llama.cpp's
+``perplexity`` tool does: each window of ``context`` tokens is one forward pass, and the
+tokens after the first of each window are scored (with ``stride`` below ``context``, windows
+overlap and each scores only its last ``stride`` tokens, the first window all of its own).
+Beside perplexity, the KL divergence of each model's next-token distribution from the
+reference's, and how often both put the same token first (top-1 agreement), averaged over the
+scored tokens.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from numfmt.errors import NumfmtError
+from numfmt.nn.progress import Progress, tracker
+
+
+@dataclass(frozen=True)
+class Window:
+    """Tokens ``begin:end`` go through the model; positions ``score_from:end`` are scored (a
+    position is predicted from those before it)."""
+
+    begin: int
+    end: int
+    score_from: int
+
+
+def windows(n_tokens: int, context: int = 512, stride: int | None = None) -> list[Window]:
+    """The windows that cover ``n_tokens`` tokens (see the module's docstring).
+
+    >>> [(w.begin, w.end, w.score_from) for w in windows(10, context=4)]
+    [(0, 4, 1), (4, 8, 5), (8, 10, 9)]
+    >>> [(w.begin, w.end, w.score_from) for w in windows(10, context=4, stride=2)]
+    [(0, 4, 1), (2, 6, 4), (4, 8, 6), (6, 10, 8)]
+    """
+    if context < 2:
+        raise NumfmtError(f"a window needs at least 2 tokens, not {context}")
+    stride = context if stride is None else stride
+    if not 1 <= stride <= context:
+        raise NumfmtError(f"the stride is between 1 and the context ({context}), not {stride}")
+    if n_tokens < 2:
+        raise NumfmtError(f"the text is {n_tokens} token(s) long: too short to score")
+    if stride == context:
+        out = []
+        for begin in range(0, n_tokens, context):
+            end = min(begin + context, n_tokens)
+            if end - begin >= 2:
+                out.append(Window(begin, end, begin + 1))
+        return out
+    out = [Window(0, min(context, n_tokens), 1)]
+    end = out[0].end
+    while end < n_tokens:
+        new_end = min(end + stride, n_tokens)
+        out.append(Window(max(0, new_end - context), new_end, end))
+        end = new_end
+    return out
+
+
+@dataclass(frozen=True)
+class Score:
+    """One model on the text: perplexity, and beside the reference (None for the reference
+    itself) the mean KL divergence in nats and the top-1 agreement; ``seconds`` the forward
+    passes took."""
+
+    name: str
+    perplexity: float
+    nll: float
+    tokens: int
+    kl: float | None
+    top1: float | None
+    seconds: float
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else math.inf
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "perplexity": self.perplexity,
+            "nll": self.nll,
+            "tokens": self.tokens,
+            "kl": self.kl,
+            "top1": self.top1,
+            "seconds": self.seconds,
+            "tokens_per_second": self.tokens_per_second,
+        }
+
+
+def _logits(model, ids: torch.Tensor) -> torch.Tensor:
+    with torch.inference_mode():
+        out = model(ids[None, :])
+    logits = out.logits if hasattr(out, "logits") else out[0]
+    return logits[0].float()
+
+
+def score_models(
+    models: dict[str, Any],
+    ids: Any,
+    *,
+    context: int = 512,
+    stride: int | None = None,
+    reference: str | None = None,
+    progress: Progress = None,
+) -> list[Score]:
+    """Perplexity of each model on the same windows of ``ids``, and KL and top-1 against the
+    ``reference`` (the first model by default).
+
+    Models run one after the other on each window, so that only one window's logits per model
+    are held at a time.
+    """
+    ids = torch.as_tensor(ids, dtype=torch.long).reshape(-1)
+    if not models:
+        raise NumfmtError("no models to score")
+    reference = next(iter(models)) if reference is None else reference
+    if reference not in models:
+        raise NumfmtError(f"the reference '{reference}' is not one of the models")
+    spans = windows(int(ids.numel()), context, stride)
+    nll = dict.fromkeys(models, 0.0)
+    kl = dict.fromkeys(models, 0.0)
+    agree = dict.fromkeys(models, 0)
+    seconds = dict.fromkeys(models, 0.0)
+    count = 0
+    order = [reference, *(n for n in models if n != reference)]
+    with tracker(len(spans) * len(order), "scoring", progress) as step:
+        for w in spans:
+            chunk = ids[w.begin : w.end]
+            targets = chunk[w.score_from - w.begin :]
+            ref_logp = None
+            for name in order:
+                start = time.perf_counter()
+                logits = _logits(models[name], chunk)
+                seconds[name] += time.perf_counter() - start
+                # the logits at position p predict token p + 1
+                logp = torch.log_softmax(logits[w.score_from - w.begin - 1 : -1], dim=-1)
+                nll[name] += float(-logp.gather(1, targets[:, None]).sum())
+                if name == reference:
+                    ref_logp = logp
+                else:
+                    kl[name] += float((ref_logp.exp() * (ref_logp - logp)).sum())
+                    agree[name] += int((ref_logp.argmax(-1) == logp.argmax(-1)).sum())
+                step(name)
+            count += int(targets.numel())
+    out = []
+    for name in models:
+        mean = nll[name] / count
+        is_ref = name == reference
+        out.append(
+            Score(
+                name=name,
+                perplexity=math.exp(mean),
+                nll=mean,
+                tokens=count,
+                kl=None if is_ref else kl[name] / count,
+                top1=None if is_ref else agree[name] / count,
+                seconds=seconds[name],
+            )
+        )
+    return out
+
+
+def perplexity(model: Any, ids: Any, *, context: int = 512, stride: int | None = None) -> float:
+    """The perplexity of one model on ``ids`` (token ids) over the windows above."""
+    return score_models({"model": model}, ids, context=context, stride=stride, progress=False)[
+        0
+    ].perplexity
+
+
+def tokenize(tokenizer: Any, text: str) -> torch.Tensor:
+    """A text as one long row of token ids (no special tokens added between windows)."""
+    if not text.strip():
+        raise NumfmtError("the text is empty")
+    ids = tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids[0]
+    return ids
+
+
+def generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 30) -> str:
+    """A greedy continuation of ``prompt`` (the prompt and what follows it)."""
+    ids = tokenizer(prompt, return_tensors="pt").input_ids
+    with torch.inference_mode():
+        out = model.generate(
+            ids,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.eos_token_id,
+        )
+    return tokenizer.decode(out[0], skip_special_tokens=True)
+
+
+def embed(model: Any, tokenizer: Any, sentences: Iterable[str]) -> torch.Tensor:
+    """Sentence embeddings of an encoder: mean of the last hidden states over each sentence's
+    tokens, unit length (as sentence-transformers' all-MiniLM pools)."""
+    batch = tokenizer(list(sentences), padding=True, truncation=True, return_tensors="pt")
+    with torch.inference_mode():
+        hidden = model(**batch).last_hidden_state
+    mask = batch["attention_mask"][..., None].to(hidden.dtype)
+    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1)
+    return torch.nn.functional.normalize(pooled, dim=-1)
+
+
+@dataclass(frozen=True)
+class EmbeddingScore:
+    """How far a quantized encoder's embeddings moved: mean and worst cosine with the
+    original's, and the share of sentences whose nearest neighbour stayed the same."""
+
+    name: str
+    mean_cosine: float
+    worst_cosine: float
+    same_neighbour: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def compare_embeddings(
+    reference: torch.Tensor, other: torch.Tensor, name: str = ""
+) -> EmbeddingScore:
+    """Cosines between matching rows, and nearest-neighbour agreement (each sentence's most
+    similar other sentence, by each model)."""
+    cos = (reference * other).sum(-1)
+
+    def neighbours(e):
+        sim = e @ e.T
+        sim.fill_diagonal_(-math.inf)
+        return sim.argmax(-1)
+
+    same = float((neighbours(reference) == neighbours(other)).float().mean())
+    return EmbeddingScore(name, float(cos.mean()), float(cos.min()), same)

@@ -1,0 +1,115 @@
+"""Scoring models: windows, perplexity against transformers' own loss, KL and top-1, and the
+real models (SmolLM2 on the README's text, MiniLM's sentence embeddings)."""
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from numfmt.errors import NumfmtError
+from numfmt.nn import quantize_model
+from numfmt.nn.evaluate import compare_embeddings, embed, generate, score_models, tokenize, windows
+from numfmt.nn.loading import load_model
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@given(n=st.integers(2, 300), context=st.integers(2, 64), data=st.data())
+def test_windows_score_each_token_once_and_only_with_context(n, context, data):
+    stride = data.draw(st.one_of(st.none(), st.integers(1, context)))
+    spans = windows(n, context, stride)
+    scored = [p for w in spans for p in range(w.score_from, w.end)]
+    if stride in (None, context):  # side by side: a window's first token has no context
+        assert scored == [p for p in range(n) if p % context]
+    else:  # overlapping: every token but the text's first, once
+        assert sorted(scored) == list(range(1, n))
+    assert all(w.end - w.begin <= context and w.begin < w.score_from <= w.end for w in spans)
+
+
+def test_windows_refuse_what_cannot_be_scored():
+    with pytest.raises(NumfmtError, match="too short"):
+        windows(1, 512)
+    with pytest.raises(NumfmtError, match="at least 2"):
+        windows(100, 1)
+    with pytest.raises(NumfmtError, match="stride"):
+        windows(100, 8, 9)
+
+
+def test_perplexity_is_transformers_own_loss_on_one_window(tiny_llama, ids):
+    row = ids[0]
+    (score,) = score_models({"m": tiny_llama}, row, context=row.numel(), progress=False)
+    with torch.no_grad():
+        loss = tiny_llama(row[None], labels=row[None]).loss
+    assert score.nll == pytest.approx(float(loss), rel=1e-5)
+    assert score.perplexity == pytest.approx(math.exp(float(loss)), rel=1e-5)
+    assert score.tokens == row.numel() - 1 and score.kl is None and score.top1 is None
+
+
+def test_a_model_against_itself_has_no_divergence(tiny_llama, ids):
+    q, _ = quantize_model(tiny_llama, "int2/channel")
+    scores = score_models(
+        {"a": tiny_llama, "b": tiny_llama, "q": q}, ids.reshape(-1), context=16, progress=False
+    )
+    a, b, qs = scores
+    assert a.perplexity == b.perplexity and b.kl == pytest.approx(0.0, abs=1e-9) and b.top1 == 1.0
+    assert qs.kl > 0 and qs.top1 < 1.0 and qs.perplexity != a.perplexity
+    with pytest.raises(NumfmtError, match="reference"):
+        score_models({"a": tiny_llama}, ids.reshape(-1), reference="z")
+
+
+def _installed(name):
+    try:
+        return load_model(name)
+    except NumfmtError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    return _installed("smollm2-135m")
+
+
+def test_smollm2_on_the_readme_orders_the_schemes_as_the_lessons_say(smollm2):
+    ids = tokenize(smollm2.tokenizer, (ROOT / "README.md").read_text())[:1024]
+    models = {"float": smollm2.model}
+    for recipe in ("int8/channel", "int4/group:32", "int4/group:128", "int4/channel", "int4"):
+        models[recipe] = quantize_model(smollm2.model, recipe, progress=False)[0]
+    ppl = {s.name: s.perplexity for s in score_models(models, ids, context=512, progress=False)}
+    assert ppl["float"] < 100
+    assert abs(ppl["int8/channel"] / ppl["float"] - 1) < 0.01
+    assert ppl["float"] < ppl["int4/group:32"] < ppl["int4/group:128"] < ppl["int4/channel"]
+    assert ppl["int4"] > 1000  # one scale for a whole matrix: the model is gone
+    text = generate(models["int8/channel"], smollm2.tokenizer, "I have a dream", 8)
+    assert text.startswith("I have a dream") and len(text) > len("I have a dream") + 8
+
+
+SENTENCES = [
+    "The cat sleeps on the warm windowsill.",
+    "A small dog chases a ball across the park.",
+    "Quantization maps real numbers onto a small grid of levels.",
+    "A float has a sign, an exponent and a mantissa.",
+    "Shares fell sharply when the markets opened on Monday.",
+    "She has played the violin in the city orchestra for years.",
+    "Heavy rain is expected over the mountains tomorrow.",
+    "Neural networks learn their weights from examples.",
+    "The cake needs two eggs, butter and a cup of flour.",
+    "He runs five kilometres along the river every morning.",
+    "The train to the coast leaves at half past nine.",
+    "Eight bits hold two hundred and fifty-six values.",
+]
+
+
+def test_minilm_embeddings_keep_their_neighbours_at_eight_bits_not_at_four():
+    enc = _installed("minilm-l6")
+    ref = embed(enc.model, enc.tokenizer, SENTENCES)
+    cos = {}
+    for recipe in ("int8/channel", "int8", "int4"):
+        q, _ = quantize_model(enc.model, recipe, progress=False)
+        score = compare_embeddings(ref, embed(q, enc.tokenizer, SENTENCES), recipe)
+        cos[recipe] = score.mean_cosine
+        if recipe == "int8/channel":
+            assert score.same_neighbour == 1.0 and score.worst_cosine > 0.998
+    assert cos["int8/channel"] > 0.999 and cos["int8"] > 0.95 and cos["int4"] < 0.6
