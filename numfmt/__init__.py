@@ -22,6 +22,18 @@ from numfmt.formats.explain import compare, formats_list, info, show, show_code,
 
 __version__ = "0.1.0"
 
+#: The model layer's entry points, loaded on first use (they need torch).
+_LAZY = {"quantize_model": "numfmt.nn", "load_model": "numfmt.nn"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'numfmt' has no attribute '{name}'")
+
+
 __all__ = [
     "ExactValue",
     "FixedFormat",
@@ -40,7 +52,9 @@ __all__ = [
     "formats_list",
     "get_format",
     "info",
+    "load_model",
     "parse_value",
+    "quantize_model",
     "round_to",
     "show",
     "show_code",

@@ -19,6 +19,7 @@ _RENDERERS: dict[type, Callable[[Any], Any]] = {}
 _RENDER_MODULES = {
     "numfmt.formats": "numfmt.render.terminal",
     "numfmt.quant": "numfmt.render.quant",
+    "numfmt.nn": "numfmt.render.nn",
 }
 
 

@@ -19,6 +19,8 @@ COMMANDS = {
     "formats": "numfmt.cli.formats:formats",
     "quantize": "numfmt.cli.quant:quantize",
     "plot": "numfmt.cli.plot:plot",
+    "model": "numfmt.cli.model:model",
+    "memory": "numfmt.cli.model:memory",
 }
 
 
@@ -52,6 +54,8 @@ def main() -> None:
       numfmt formats                      every format numfmt knows
       numfmt quantize w.npy -b 4 -g group:128     a tensor onto int4, and what it cost
       numfmt plot error-curve --dist normal --out e.png    SQNR against bit width
+      numfmt memory 8e9 --format bf16     an 8B model's weights in 16 bits
+      numfmt model compare smollm2-135m --text t.txt    a real model under several recipes
 
     Every command takes --json. Values are read exactly (3.14 is 157/50, not the float64
     nearest to it) and rounded once into the format.

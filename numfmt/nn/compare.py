@@ -1,0 +1,132 @@
+"""``compare_recipes``: one model under several recipes, scored side by side on one text."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from numfmt._display import Displayable
+from numfmt.errors import NumfmtError
+from numfmt.nn.evaluate import generate, score_models
+from numfmt.nn.progress import Progress
+from numfmt.nn.quantize import model_bytes, quantize_model
+from numfmt.nn.recipe import parse_recipe
+from numfmt.nn.report import ModelReport
+
+REFERENCE = "fp32"
+
+
+@dataclass(frozen=True)
+class RecipeRow:
+    """One recipe on the text: storage (bits per quantized weight, bytes of the whole model),
+    perplexity, KL from the reference and top-1 agreement with it, and times."""
+
+    recipe: str
+    bits_per_weight: float | None
+    bytes: int
+    perplexity: float
+    kl: float | None
+    top1: float | None
+    quantize_seconds: float
+    tokens_per_second: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, eq=False)
+class ModelComparison(Displayable):
+    """Recipes compared on one model and one text: a row a recipe (the float model first, the
+    reference of KL and top-1), and each recipe's greedy continuation of the prompt."""
+
+    model: str
+    tokens: int
+    context: int
+    rows: tuple[RecipeRow, ...]
+    prompt: str | None = None
+    generations: tuple[tuple[str, str], ...] = ()
+    reports: dict[str, ModelReport] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "tokens": self.tokens,
+            "context": self.context,
+            "recipes": [r.to_dict() for r in self.rows],
+            "prompt": self.prompt,
+            "generations": [{"recipe": r, "text": t} for r, t in self.generations],
+        }
+
+    def to_csv(self) -> str:
+        out = io.StringIO()
+        fields = list(RecipeRow.__dataclass_fields__)
+        writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow(asdict(row))
+        return out.getvalue()
+
+
+def compare_recipes(
+    model: Any,
+    recipes: list[Any],
+    ids: Any,
+    *,
+    tokenizer: Any = None,
+    prompt: str | None = None,
+    max_new_tokens: int = 30,
+    context: int = 512,
+    stride: int | None = None,
+    name: str = "model",
+    progress: Progress = None,
+) -> ModelComparison:
+    """Quantize ``model`` by each recipe and score all on the token ids ``ids`` (the float
+    model is the reference; ``fp32`` in ``recipes`` names its row). With a tokenizer and a
+    prompt, each model's greedy continuation of it too."""
+    parsed = []
+    for r in recipes:
+        if str(r) == REFERENCE:
+            continue
+        parsed.append(parse_recipe(r))
+    labels = [str(r) for r in parsed]
+    if len(set(labels)) != len(labels):
+        raise NumfmtError(f"a recipe is listed twice: {', '.join(labels)}")
+    models: dict[str, Any] = {REFERENCE: model}
+    reports: dict[str, ModelReport] = {}
+    seconds: dict[str, float] = {REFERENCE: 0.0}
+    for recipe in parsed:
+        start = time.perf_counter()
+        q, report = quantize_model(model, recipe, progress=progress)
+        seconds[str(recipe)] = time.perf_counter() - start
+        models[str(recipe)] = q
+        reports[str(recipe)] = report
+    scores = score_models(models, ids, context=context, stride=stride, progress=progress)
+    rows = []
+    for s in scores:
+        report = reports.get(s.name)
+        rows.append(
+            RecipeRow(
+                recipe=s.name,
+                bits_per_weight=report.bits_per_weight if report else None,
+                bytes=report.bytes_after if report else model_bytes(model)[0],
+                perplexity=s.perplexity,
+                kl=s.kl,
+                top1=s.top1,
+                quantize_seconds=seconds[s.name],
+                tokens_per_second=s.tokens_per_second
+                if math.isfinite(s.tokens_per_second)
+                else 0.0,
+            )
+        )
+    generations = ()
+    if prompt and tokenizer is not None:
+        generations = tuple(
+            (label, generate(m, tokenizer, prompt, max_new_tokens)) for label, m in models.items()
+        )
+    return ModelComparison(
+        name, int(scores[0].tokens), context, tuple(rows), prompt, generations, reports
+    )

@@ -1,0 +1,132 @@
+"""How much memory weights take: a parameter count in a format, or a model under a recipe.
+
+>>> estimate(8e9, "bf16").gigabytes
+16.0
+>>> round(estimate(8e9, recipe="int4/group:128").bits_per_weight, 3)
+4.25
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from numfmt._display import Displayable
+from numfmt.errors import NumfmtError
+
+
+@dataclass(frozen=True, eq=False)
+class MemoryEstimate(Displayable):
+    """Bytes of ``parameters`` weights at ``bits_per_weight`` (scales and zero points
+    included where a recipe has them; ``exact`` when counted on a model's real shapes)."""
+
+    parameters: int
+    what: str
+    bits_per_weight: float
+    nbytes: int
+    exact: bool
+    note: str = ""
+
+    @property
+    def gigabytes(self) -> float:
+        return self.nbytes / 1e9
+
+    @property
+    def gibibytes(self) -> float:
+        return self.nbytes / 2**30
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "parameters": self.parameters,
+            "what": self.what,
+            "bits_per_weight": self.bits_per_weight,
+            "bytes": self.nbytes,
+            "gigabytes": self.gigabytes,
+            "gibibytes": self.gibibytes,
+            "exact": self.exact,
+            "note": self.note,
+        }
+
+
+def _count(parameters: Any) -> int:
+    try:
+        n = float(parameters)
+    except (TypeError, ValueError):
+        raise NumfmtError(
+            f"'{parameters}' is not a parameter count (write 8e9 or 135000000)"
+        ) from None
+    if not n >= 1 or n != n or n == float("inf") or n != int(n):
+        raise NumfmtError(f"a parameter count is a whole number of at least 1, not {parameters}")
+    return int(n)
+
+
+def estimate(
+    parameters: Any, format: str | None = None, *, recipe: str | None = None
+) -> MemoryEstimate:
+    """The weights of ``parameters`` parameters in a number format (``bf16``: 2 bytes each)
+    or under a recipe's scheme (its scales and zero points counted per group; per channel or
+    per tensor they depend on the shapes and are left out: give a model for those)."""
+    n = _count(parameters)
+    if (format is None) == (recipe is None):
+        raise NumfmtError("give a format (--format bf16) or a recipe (--recipe int4/group:128)")
+    if format is not None:
+        from numfmt.formats import get_format
+
+        fmt = get_format(format)
+        bits = fmt.bits
+        return MemoryEstimate(n, fmt.name, bits, -(-n * bits // 8), True)
+    from numfmt.quant.granularity import PerGroup
+    from numfmt.quant.schemes import parse_scheme
+
+    s = parse_scheme(recipe)
+    g = s.granularity
+    bits = float(s.bits)
+    note = ""
+    if isinstance(g, PerGroup):
+        bits += (s.scale_bits + s.zero_point_bits) / g.size
+    else:
+        note = f"{g} scales depend on the shapes and are not counted; give a MODEL for them"
+    return MemoryEstimate(n, str(s), bits, int(-(-n * bits // 8)), False, note)
+
+
+def model_estimate(
+    model: Any, *, format: str | None = None, recipe: str | None = None
+) -> MemoryEstimate:
+    """A loaded model's weights (every parameter, tied ones once) in a format, or quantized
+    by a recipe, counted on its real shapes (layers the recipe leaves in float at their own
+    dtype)."""
+    from numfmt.nn.quantize import candidates, model_bytes
+    from numfmt.nn.recipe import parse_recipe
+
+    total, count = model_bytes(model)
+    if (format is None) == (recipe is None):
+        raise NumfmtError("give a format (--format bf16) or a recipe (--recipe int4/group:128)")
+    if format is not None:
+        from numfmt.formats import get_format
+
+        fmt = get_format(format)
+        return MemoryEstimate(count, fmt.name, fmt.bits, -(-count * fmt.bits // 8), True)
+    from numfmt.quant.granularity import Grouping
+
+    r = parse_recipe(recipe)
+    saved = 0
+    quantized = 0
+    for name, module, kind in candidates(model):
+        scheme = r.scheme_for(name)
+        if scheme is None or kind not in r.kinds:
+            continue
+        shape = tuple(module.weight.shape)
+        g = Grouping(shape, scheme.granularity)
+        n = module.weight.numel()
+        bits = n * scheme.bits + g.num_groups * (scheme.scale_bits + scheme.zero_point_bits)
+        saved += n * module.weight.element_size() - -(-bits // 8)
+        quantized += n
+    nbytes = total - saved
+    return MemoryEstimate(
+        count,
+        str(r),
+        nbytes * 8 / count if count else 0.0,
+        nbytes,
+        True,
+        f"{quantized:,} weights quantized, the rest at their own dtype",
+    )

