@@ -176,6 +176,18 @@ def _with_method(recipe, method: str):
     "--prompt", "-p", default=None, help="Also continue this prompt greedily with each recipe."
 )
 @click.option(
+    "--plots",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Draw into this folder: pareto.png (perplexity against bits per weight), "
+    "sqnr.png (SQNR layer by layer) and histogram.png (one layer's weights; see --layer).",
+)
+@click.option(
+    "--layer",
+    default=None,
+    help="The layer --plots draws the weights of (default: the first one quantized).",
+)
+@click.option(
     "--new-tokens",
     type=click.IntRange(1, 512),
     default=30,
@@ -193,6 +205,8 @@ def compare_cmd(
     context,
     stride,
     prompt,
+    plots,
+    layer,
     new_tokens,
     allow_pickle,
     as_json,
@@ -217,6 +231,7 @@ def compare_cmd(
     names = [r.strip() for r in recipes.split(",") if r.strip()]
     if not names:
         raise UsageFailure("--recipes is empty")
+    targets = _plot_targets(plots)
     loaded = _load(model_arg, allow_pickle)
     if not loaded.is_causal:
         raise NumfmtError(
@@ -225,6 +240,10 @@ def compare_cmd(
     ids = tokenize(loaded.tokenizer, text)
     if max_tokens is not None:
         ids = ids[:max_tokens]
+    if plots and layer is None:
+        from numfmt.nn.quantize import candidates
+
+        layer = next((n for n, _, kind in candidates(loaded.model) if kind != "embedding"), None)
     with show_warnings():
         result = compare_recipes(
             loaded.model,
@@ -236,9 +255,38 @@ def compare_cmd(
             context=context,
             stride=stride,
             name=loaded.source.name,
+            layer=layer if plots else None,
             progress=_progress(as_json),
         )
     emit(result, as_json)
+    if targets:
+        _draw_plots(result, targets)
+
+
+def _plot_targets(folder: str | None) -> dict[str, Path]:
+    """The figure files --plots writes, checked before any work (none may exist)."""
+    if folder is None:
+        return {}
+    from numfmt._files import check_output
+    from numfmt.cli.plot import _pyplot
+
+    _pyplot()  # matplotlib is there, or one message now rather than after the scoring
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    return {k: check_output(root / f"{k}.png") for k in ("pareto", "sqnr", "histogram")}
+
+
+def _draw_plots(result, targets: dict[str, Path]) -> None:
+    from numfmt.cli.plot import _draw
+    from numfmt.plot import models as figures
+
+    _draw(targets["pareto"], lambda _: figures.pareto(result))
+    _draw(targets["sqnr"], lambda _: figures.sqnr_by_layer(result.reports))
+    if result.layer_weights:
+        _draw(
+            targets["histogram"],
+            lambda _: figures.weight_histogram(result.layer_weights, title=result.layer),
+        )
 
 
 @click.command(cls=NumberCommand)

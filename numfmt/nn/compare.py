@@ -13,7 +13,7 @@ from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
 from numfmt.nn.evaluate import generate, score_models
 from numfmt.nn.progress import Progress
-from numfmt.nn.quantize import model_bytes, quantize_model
+from numfmt.nn.quantize import layer_weights, model_bytes, quantize_model
 from numfmt.nn.recipe import parse_recipe
 from numfmt.nn.report import ModelReport
 
@@ -50,6 +50,8 @@ class ModelComparison(Displayable):
     prompt: str | None = None
     generations: tuple[tuple[str, str], ...] = ()
     reports: dict[str, ModelReport] = field(default_factory=dict, repr=False)
+    layer: str | None = None
+    layer_weights: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,11 +84,13 @@ def compare_recipes(
     context: int = 512,
     stride: int | None = None,
     name: str = "model",
+    layer: str | None = None,
     progress: Progress = None,
 ) -> ModelComparison:
     """Quantize ``model`` by each recipe and score all on the token ids ``ids`` (the float
     model is the reference; ``fp32`` in ``recipes`` names its row). With a tokenizer and a
-    prompt, each model's greedy continuation of it too."""
+    prompt, each model's greedy continuation of it too; with ``layer``, that layer's weights
+    in each model (``layer_weights``, for ``numfmt.plot.models.weight_histogram``)."""
     parsed = []
     for r in recipes:
         if str(r) == REFERENCE:
@@ -127,6 +131,15 @@ def compare_recipes(
         generations = tuple(
             (label, generate(m, tokenizer, prompt, max_new_tokens)) for label, m in models.items()
         )
+    weights = layer_weights(models, layer) if layer else {}
     return ModelComparison(
-        name, int(scores[0].tokens), context, tuple(rows), prompt, generations, reports
+        name,
+        int(scores[0].tokens),
+        context,
+        tuple(rows),
+        prompt,
+        generations,
+        reports,
+        layer,
+        weights,
     )

@@ -2,33 +2,53 @@
 
 A :class:`QuantLinear` holds what a deployment would store: the codes packed at their width
 (two int4 codes to a byte), the scales (and zero points or minima) as buffers on the model's
-device. Its forward pass decodes the weight (exactly: each value rounded once to the input's
-dtype; int grids in two torch operations, other grids through the quantization layer's
-``dequantize``) and multiplies; for int8 per output channel, symmetric, with bfloat16 inputs
-on the CPU it calls torch's own int8 weight kernel (``aten._weight_int8pack_mm``), which
-scales after the product (the same values to bfloat16 rounding). The scales keep their exact
-float64 values when the model is cast (``model.to(torch.bfloat16)`` casts the bias and the
-inputs, not the scales). transformers' ``Conv1D`` (GPT-2's projections, the weight stored
-transposed) becomes a QuantLinear with the weight in Linear's layout: its output axis is its
-second. With ``activations`` (W8A8) each input is fake-quantized on the fly before the
-product.
+device. Its forward pass decodes the weight (each value rounded once to the input's dtype from
+its float64 value; small int grids straight in float32, exactly) and multiplies; for int8 per
+output channel, symmetric, with bfloat16 inputs on the CPU it calls torch's own int8 weight
+kernel (``aten._weight_int8pack_mm``), which scales after the product (the same values to
+bfloat16 rounding). Scales are held in the dtype their format needs (float32 unless float16 or
+bfloat16), zero points in the narrowest integer, so that the bytes a layer holds are what it
+stores; they keep that dtype when the model is cast (``model.to(torch.bfloat16)`` casts the
+bias and the inputs, not the scales). transformers' ``Conv1D`` (GPT-2's projections, the
+weight stored transposed) becomes a QuantLinear with the weight in Linear's layout: its output
+axis is its second. With ``activations`` (W8A8) each input is fake-quantized on the fly before
+the product.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import torch
 from torch import nn
 
 from numfmt.quant import packing
 from numfmt.quant.fake import fake_quantize
 from numfmt.quant.granularity import PerAxis
-from numfmt.quant.qparams import dequantize
+from numfmt.quant.grid import grid_table
 from numfmt.quant.schemes import QuantScheme
 from numfmt.quant.tensor import QuantizedTensor
 
 _PARAMS = ("scale", "zero_point", "minimum", "tensor_scale")
+
+
+def _held_dtype(name: str, scheme: QuantScheme) -> torch.dtype:
+    """The dtype a layer holds a parameter in: what the scale format needs (float16 and
+    bfloat16 scales as themselves, others in float32, which holds E8M0 and E4M3 exactly), and
+    zero points in the narrowest integer that holds the grid."""
+    if name == "zero_point":
+        lo, hi = scheme.qmin, scheme.qmax
+        for dtype in (torch.int8, torch.int16, torch.int32):
+            info = torch.iinfo(dtype)
+            if info.min <= lo and hi <= info.max:
+                return dtype
+        return torch.int64
+    if name == "tensor_scale":
+        return torch.float32
+    return {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(
+        scheme.scale_format, torch.float32
+    )
 
 
 class _Quantized(nn.Module):
@@ -39,14 +59,21 @@ class _Quantized(nn.Module):
         self.qparams = replace(qt.qparams, lo=None, hi=None, code_scale=None, code_minimum=None)
         self.scheme: QuantScheme = qt.scheme
         self.weight_shape = tuple(qt.shape)
+        self._levels: dict[torch.device, torch.Tensor] = {}  # float and codebook grids
         bits = qt.scheme.bits
         self.packed = bits < 8
         codes = qt.codes.reshape(-1) if self.packed else qt.codes
         self.register_buffer("codes", packing.pack(codes, bits) if self.packed else codes)
         for name in _PARAMS:
             value = getattr(qt.qparams, name)
-            dtype = torch.int64 if name == "zero_point" else torch.float64
-            self.register_buffer(name, None if value is None else value.to(dtype))
+            stored = None if value is None else value.to(_held_dtype(name, qt.scheme))
+            if (
+                stored is not None
+                and name != "zero_point"
+                and not torch.equal(stored.double(), value.double())
+            ):
+                stored = value.to(torch.float64)  # a scale float32 cannot hold: keep it whole
+            self.register_buffer(name, stored)
 
     def _apply(self, fn, recurse=True):
         # moves go through; casts do not reach the scales (they would lose their exactness)
@@ -60,8 +87,12 @@ class _Quantized(nn.Module):
 
     def quantized(self) -> QuantizedTensor:
         """The weight as the quantization layer's QuantizedTensor (codes unpacked)."""
-        qp = replace(self.qparams, **{n: getattr(self, n) for n in _PARAMS})
-        return QuantizedTensor(self._codes(), qp, "float32")
+        held = {n: getattr(self, n) for n in _PARAMS}
+        wide = {
+            n: None if v is None else v.to(torch.int64 if n == "zero_point" else torch.float64)
+            for n, v in held.items()
+        }
+        return QuantizedTensor(self._codes(), replace(self.qparams, **wide), "float32")
 
     def _codes(self) -> torch.Tensor:
         if not self.packed:
@@ -84,8 +115,31 @@ class _Quantized(nn.Module):
             if self.zero_point is not None:
                 codes = codes - g.expand(self.zero_point.to(dtype))
             return codes * g.expand(self.scale.to(dtype))
-        qt = self.quantized()
-        return dequantize(qt.codes, qt.qparams, dtype=dtype, check=False)
+        return self._decode_float64().to(dtype)
+
+    def _decode_float64(self) -> torch.Tensor:
+        """The weight in float64 by the quantization layer's ``dequantize`` arithmetic (level
+        times scale, exact for int and float grids), in a few torch operations on the layer's
+        device."""
+        g = self.qparams.grouping
+        codes = self._codes()
+        scale = self.scale.to(torch.float64)
+        if self.tensor_scale is not None:  # NVFP4's second level
+            scale = scale * self.tensor_scale.to(torch.float64)
+        if self.scheme.kind == "int":
+            w = codes.to(torch.float64)
+            if self.zero_point is not None:
+                w = w - g.expand(self.zero_point.to(torch.float64))
+            w = w * g.expand(scale)
+            if self.minimum is not None:
+                w = w + g.expand(self.minimum.to(torch.float64))
+            return w
+        table = self._levels.get(codes.device)
+        if table is None:
+            levels = np.array(grid_table(self.scheme), dtype=np.float64)  # a writable copy
+            table = torch.as_tensor(levels, device=codes.device)
+            self._levels[codes.device] = table
+        return table[codes.to(torch.int64)] * g.expand(scale)
 
     @property
     def _simple(self) -> bool:

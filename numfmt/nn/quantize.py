@@ -170,3 +170,22 @@ def quantize_model(
     seconds = time.perf_counter() - start
     report = ModelReport(str(r), tuple(rows), tuple(kept), before, after, parameters, seconds)
     return target, report
+
+
+def layer_weights(models: dict[str, nn.Module], layer: str) -> dict[str, torch.Tensor]:
+    """One layer's weight in each model, as float32 in Linear's layout: the float model's as
+    it is, a quantized model's decoded from its codes (for ``numfmt.plot.models``)."""
+    out = {}
+    for label, model in models.items():
+        try:
+            module = model.get_submodule(layer)
+        except AttributeError:
+            raise NumfmtError(f"no layer '{layer}' in the model '{label}'") from None
+        if isinstance(module, QuantLinear | QuantEmbedding):
+            out[label] = module.dequantized_weight(torch.float32)
+        else:
+            kind = layer_kind(module)
+            if kind is None:
+                raise NumfmtError(f"'{layer}' is a {type(module).__name__}, not a weight layer")
+            out[label] = linear_weight(module, kind).float()
+    return out

@@ -320,14 +320,20 @@ def _codes(xp, rows, p, scheme: QuantScheme, part, u):
     def cut(a):
         return None if a is None else a[part]
 
-    if scheme.kind == "float" and u is None and _xp.is_numpy(xp):
-        # numpy's fast route: the compiled encoder rounds the quotients (same codes as
-        # grid.round_float, which the tests hold it to)
+    host = _xp.on_cpu(rows)
+    if scheme.kind == "float" and u is None and host:
+        # the host's fast route (numpy, or a CPU tensor's own memory): the compiled encoder
+        # rounds the quotients (same codes as grid.round_float, which the tests hold it to)
         from numfmt.formats import encode
 
         v = grid.quotients(xp, rows, cut(p["scale"]), None)
-        return encode(v, scheme.element_format, "nearest-even", "saturate")
-    if scheme.kind == "codebook" and u is None and _xp.is_numpy(xp):
+        codes = encode(_xp.to_numpy(v), scheme.element_format, "nearest-even", "saturate")
+        if _xp.is_numpy(xp):
+            return codes
+        import torch
+
+        return torch.from_numpy(codes)  # the CPU tensor's codes, no copy
+    if scheme.kind == "codebook" and u is None and host:
         from numfmt.quant import _kernels
 
         v = grid.quotients(xp, rows, cut(p["scale"]), None)

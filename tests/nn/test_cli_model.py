@@ -132,9 +132,13 @@ def test_model_compare_scores_recipes_on_the_same_text(tmp_path):
         "I have a dream",
         "--new-tokens",
         "4",
+        "--plots",
+        tmp_path / "figures",
         "--json",
     )
     assert r.exit_code == 0, r.output
+    for figure in ("pareto", "sqnr", "histogram"):
+        assert (tmp_path / "figures" / f"{figure}.png").read_bytes()[:4] == b"\x89PNG"
     d = json.loads(r.stdout)
     rows = {row["recipe"]: row for row in d["recipes"]}
     assert list(rows) == ["fp32", "int8/channel", "int4"] and d["tokens"] == 94

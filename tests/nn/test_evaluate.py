@@ -113,3 +113,17 @@ def test_minilm_embeddings_keep_their_neighbours_at_eight_bits_not_at_four():
         if recipe == "int8/channel":
             assert score.same_neighbour == 1.0 and score.worst_cosine > 0.998
     assert cos["int8/channel"] > 0.999 and cos["int8"] > 0.95 and cos["int4"] < 0.6
+
+
+def test_one_at_a_time_against_a_cached_reference_is_side_by_side(tiny_llama, ids):
+    from numfmt.nn.evaluate import reference_logprobs, score
+
+    q, _ = quantize_model(tiny_llama, "int3/channel")
+    row = ids.reshape(-1)
+    together = score_models({"f": tiny_llama, "q": q}, row, context=10, stride=4, progress=False)[1]
+    ref = reference_logprobs(tiny_llama, row, context=10, stride=4)
+    alone = score(q, row, context=10, stride=4, reference=ref, name="q")
+    assert alone.perplexity == pytest.approx(together.perplexity, rel=1e-12)
+    assert alone.kl == pytest.approx(together.kl, rel=1e-9) and alone.top1 == together.top1
+    with pytest.raises(NumfmtError, match="other windows"):
+        score(q, row, context=12, reference=ref)

@@ -50,7 +50,7 @@ def test_int8_per_channel_takes_torchs_int8_kernel_for_bfloat16(tiny_llama):
     q = q.to(torch.bfloat16)
     layer = q.model.layers[1].self_attn.q_proj
     assert layer._int8_kernel and layer.codes.dtype == torch.int8
-    assert layer.scale.dtype == torch.float64  # the cast left the exact scales alone
+    assert layer.scale.dtype == torch.float32  # the cast left the exact scales alone
     x = torch.randn(4, 7, layer.in_features).to(torch.bfloat16)
     out = layer(x)
     assert out.dtype == torch.bfloat16
@@ -161,3 +161,27 @@ def test_the_report_adds_up(tiny_llama):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert report.to_json()
+
+
+@pytest.mark.parametrize(
+    ("recipe", "scale", "zero"),
+    [
+        ("int4/asym/group:32", torch.float32, torch.int8),
+        ("uint8/asym", torch.float32, torch.int16),
+        ("int4/group:32/scale:fp16", torch.float16, None),
+        ("mxfp4", torch.float32, None),
+    ],
+)
+def test_layers_hold_their_parameters_at_the_width_they_need(recipe, scale, zero, tiny_llama):
+    q, report = quantize_model(tiny_llama, recipe)
+    layer = q.model.layers[0].mlp.up_proj
+    assert layer.scale.dtype == scale
+    assert (layer.zero_point is None) == (zero is None)
+    if zero is not None:
+        assert layer.zero_point.dtype == zero
+    w = tiny_llama.model.layers[0].mlp.up_proj.weight.detach()
+    qt = quantize_tensor(w, recipe)
+    assert torch.equal(layer.dequantized_weight(), qt.dequantize(torch.float32))
+    row = next(r for r in report.layers if r.name == "model.layers.0.mlp.up_proj")
+    # in memory: the packed codes, and the parameters at the dtype above
+    assert layer.nbytes <= row.bytes_after * 2 + 64

@@ -1,0 +1,129 @@
+"""SmolLM2-135M quantized by numfmt's recipes and by the peer libraries, scored on one text.
+
+    python bench/models.py [--text FILE] [--tokens 8192] [--context 512] [--only numfmt|peers]
+
+On the first ``--tokens`` tokens of the text (WikiText-2's test text, ``../shared/data/`` in
+this project's workspace, by default), in windows of ``--context``: float32, then each
+recipe. Columns: perplexity, the KL divergence from float (nats per token), top-1 agreement
+with float, storage bits per quantized weight, bytes the model holds in memory, seconds to
+quantize, tokens per second while scoring. The float model's log-probabilities are computed
+once and each model is scored against them, one at a time.
+
+Caveat: SmolLM2's float weights are themselves dequantized Q4_1 (blocks of 32 with a float
+minimum), so 4-bit grids of 32 with a float minimum (q4_1) give them back exactly, and
+asymmetric g32 grids look better here than they would on a model trained in float; compare
+at g64 and g128 too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+from pathlib import Path
+
+import torch
+
+from numfmt.nn import load_model, quantize_model
+from numfmt.nn.evaluate import reference_logprobs, score, tokenize
+from numfmt.nn.quantize import model_bytes
+
+DEFAULT_TEXT = Path(__file__).resolve().parents[2] / "shared" / "data" / "wikitext-2-raw-test.txt"
+RECIPES = [
+    "int8-absmax",
+    "int8-zeropoint",
+    "int8/channel",
+    "int4/channel",
+    "int4/group:128",
+    "int4/group:64",
+    "int4/group:32",
+    "int4/asym/group:64",
+    "int4/asym/group:32",
+    "q4_1",
+    "mxfp4",
+    "nvfp4",
+    "nf4",
+    "w8a8-token",
+    "w8a8-tensor",
+]
+
+
+def held_bytes(model) -> int:
+    """Bytes of every parameter and buffer the model holds, each storage once (packed codes
+    count as stored; a peer's float copies count too)."""
+    return model_bytes(model)[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--text", type=Path, default=DEFAULT_TEXT)
+    parser.add_argument("--tokens", type=int, default=8192)
+    parser.add_argument("--context", type=int, default=512)
+    parser.add_argument("--only", choices=["numfmt", "peers"], default=None)
+    parser.add_argument("--recipes", default=None, help="numfmt recipes, comma-separated")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+
+    start = time.perf_counter()
+    lm = load_model("smollm2-135m")
+    print(f"SmolLM2-135M loaded in {lm.seconds:.1f} s (tokenizer {lm.tokenizer_seconds:.1f} s)")
+    ids = tokenize(lm.tokenizer, args.text.read_text(encoding="utf-8"))[: args.tokens]
+    ref = reference_logprobs(lm.model, ids, context=args.context)
+    base = score(lm.model, ids, context=args.context, name="float32")
+    print(f"{args.text.name}: {base.tokens:,} tokens scored, context {args.context}\n")
+    header = (
+        f"{'recipe':44} {'ppl':>9} {'KL':>8} {'top-1':>7} {'bits/w':>7} {'MB held':>8} "
+        f"{'quant s':>8} {'tok/s':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    float_bytes = held_bytes(lm.model)
+    print(
+        f"{'float32':44} {base.perplexity:9.3f} {'-':>8} {'-':>7} {32:7.3g} "
+        f"{float_bytes / 1e6:8.1f} {'-':>8} {base.tokens_per_second:7.0f}",
+        flush=True,
+    )
+
+    def row(label, quantize):
+        gc.collect()
+        t0 = time.perf_counter()
+        try:
+            model, bits = quantize()
+        except Exception as exc:  # a peer that does not run here: say so
+            print(f"{label:44} n/a: {type(exc).__name__}: {str(exc)[:60]}", flush=True)
+            return
+        seconds = time.perf_counter() - t0
+        s = score(model, ids, context=args.context, reference=ref, name=label)
+        bits_text = f"{bits:7.3g}" if bits is not None else f"{'?':>7}"
+        print(
+            f"{label:44} {s.perplexity:9.3f} {s.kl:8.4f} {s.top1:7.1%} {bits_text} "
+            f"{held_bytes(model) / 1e6:8.1f} {seconds:8.1f} {s.tokens_per_second:7.0f}",
+            flush=True,
+        )
+
+    if args.only != "peers":
+        recipes = args.recipes.split(",") if args.recipes else RECIPES
+        for recipe in recipes:
+
+            def ours(recipe=recipe):
+                q, report = quantize_model(lm.model, recipe, progress=False)
+                return q, report.bits_per_weight
+
+            row(f"numfmt {recipe}", ours)
+    if args.only != "numfmt":
+        import copy
+
+        from _peers import PEERS
+
+        for label, quantize in PEERS.items():
+
+            def theirs(quantize=quantize):
+                return quantize(copy.deepcopy(lm.model)), None
+
+            row(label, theirs)
+    print(f"\n{time.perf_counter() - start:.0f} s in all")
+
+
+if __name__ == "__main__":
+    main()
