@@ -26,7 +26,6 @@ import torch
 
 from numfmt.nn import load_model, quantize_model
 from numfmt.nn.evaluate import reference_logprobs, score, tokenize
-from numfmt.nn.quantize import model_bytes
 
 DEFAULT_TEXT = Path(__file__).resolve().parents[2] / "shared" / "data" / "wikitext-2-raw-test.txt"
 RECIPES = [
@@ -44,14 +43,30 @@ RECIPES = [
     "nvfp4",
     "nf4",
     "w8a8-token",
+    "w8a8-token-asym",
     "w8a8-tensor",
 ]
 
 
 def held_bytes(model) -> int:
-    """Bytes of every parameter and buffer the model holds, each storage once (packed codes
-    count as stored; a peer's float copies count too)."""
-    return model_bytes(model)[0]
+    """Bytes of every parameter and buffer the model holds, each storage once: packed codes
+    as stored, a tensor subclass (quanto's, torchao's) by the tensors inside it, a peer's
+    float copies too. (hqq keeps its scales in a dict beside its buffers: not counted.)"""
+    seen: set[int] = set()
+
+    def size(t) -> int:
+        if t is None:
+            return 0
+        if hasattr(t, "__tensor_flatten__") and type(t) is not torch.Tensor:
+            names, _ = t.__tensor_flatten__()
+            return sum(size(getattr(t, n)) for n in names)
+        storage = t.untyped_storage()
+        if storage.data_ptr() in seen:
+            return 0
+        seen.add(storage.data_ptr())
+        return storage.nbytes()
+
+    return sum(size(t) for t in [*model.parameters(), *model.buffers()])
 
 
 def main() -> None:
@@ -94,7 +109,11 @@ def main() -> None:
             print(f"{label:44} n/a: {type(exc).__name__}: {str(exc)[:60]}", flush=True)
             return
         seconds = time.perf_counter() - t0
-        s = score(model, ids, context=args.context, reference=ref, name=label)
+        try:
+            s = score(model, ids, context=args.context, reference=ref, name=label)
+        except Exception as exc:  # quantized, but its forward pass fails here
+            print(f"{label:44} n/a: scoring: {type(exc).__name__}: {str(exc)[:50]}", flush=True)
+            return
         bits_text = f"{bits:7.3g}" if bits is not None else f"{'?':>7}"
         print(
             f"{label:44} {s.perplexity:9.3f} {s.kl:8.4f} {s.top1:7.1%} {bits_text} "

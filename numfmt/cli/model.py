@@ -25,7 +25,7 @@ MODEL_HELP = (
 RECIPE_HELP = (
     "A scheme for every Linear layer (int8/channel, int4/group:128, int4/asym/group:32/mse, "
     "mxfp4, nvfp4, nf4, q4_1 ...) or a named recipe: int8-absmax, int8-zeropoint, "
-    "w8a8-token, w8a8-tensor, fp32."
+    "w8a8-token, w8a8-token-asym, w8a8-tensor, fp32."
 )
 
 
@@ -176,6 +176,12 @@ def _with_method(recipe, method: str):
     "--prompt", "-p", default=None, help="Also continue this prompt greedily with each recipe."
 )
 @click.option(
+    "--own-text",
+    is_flag=True,
+    help="Also each model's perplexity on a text it sampled itself from --prompt: how the "
+    "course's report measured, shown to see why it misleads.",
+)
+@click.option(
     "--plots",
     type=click.Path(file_okay=False),
     default=None,
@@ -205,6 +211,7 @@ def compare_cmd(
     context,
     stride,
     prompt,
+    own_text,
     plots,
     layer,
     new_tokens,
@@ -256,6 +263,7 @@ def compare_cmd(
             stride=stride,
             name=loaded.source.name,
             layer=layer if plots else None,
+            own_text=own_text,
             progress=_progress(as_json),
         )
     emit(result, as_json)

@@ -11,7 +11,7 @@ from typing import Any
 
 from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
-from numfmt.nn.evaluate import generate, score_models
+from numfmt.nn.evaluate import generate, own_text_perplexity, score_models
 from numfmt.nn.progress import Progress
 from numfmt.nn.quantize import layer_weights, model_bytes, quantize_model
 from numfmt.nn.recipe import parse_recipe
@@ -33,6 +33,7 @@ class RecipeRow:
     top1: float | None
     quantize_seconds: float
     tokens_per_second: float
+    own_text_perplexity: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,12 +86,15 @@ def compare_recipes(
     stride: int | None = None,
     name: str = "model",
     layer: str | None = None,
+    own_text: bool = False,
     progress: Progress = None,
 ) -> ModelComparison:
     """Quantize ``model`` by each recipe and score all on the token ids ``ids`` (the float
     model is the reference; ``fp32`` in ``recipes`` names its row). With a tokenizer and a
-    prompt, each model's greedy continuation of it too; with ``layer``, that layer's weights
-    in each model (``layer_weights``, for ``numfmt.plot.models.weight_histogram``)."""
+    prompt, each model's greedy continuation of it too, and with ``own_text`` the perplexity
+    of each on a text it sampled itself from the prompt (the way not to compare models: see
+    ``own_text_perplexity``); with ``layer``, that layer's weights in each model
+    (``layer_weights``, for ``numfmt.plot.models.weight_histogram``)."""
     parsed = []
     for r in recipes:
         if str(r) == REFERENCE:
@@ -109,6 +113,13 @@ def compare_recipes(
         models[str(recipe)] = q
         reports[str(recipe)] = report
     scores = score_models(models, ids, context=context, stride=stride, progress=progress)
+    own = {}
+    if own_text:
+        if not (prompt and tokenizer is not None):
+            raise NumfmtError("the own-text perplexity needs a prompt and a tokenizer")
+        own = {
+            n: own_text_perplexity(m, tokenizer, prompt, max_new_tokens) for n, m in models.items()
+        }
     rows = []
     for s in scores:
         report = reports.get(s.name)
@@ -124,6 +135,7 @@ def compare_recipes(
                 tokens_per_second=s.tokens_per_second
                 if math.isfinite(s.tokens_per_second)
                 else 0.0,
+                own_text_perplexity=own.get(s.name),
             )
         )
     generations = ()

@@ -96,7 +96,7 @@ class Score:
 
 
 def _logits(model, ids: torch.Tensor) -> torch.Tensor:
-    with torch.inference_mode():
+    with torch.no_grad():
         out = model(ids[None, :])
     logits = out.logits if hasattr(out, "logits") else out[0]
     return logits[0].float()
@@ -239,7 +239,7 @@ def tokenize(tokenizer: Any, text: str) -> torch.Tensor:
 def generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 30) -> str:
     """A greedy continuation of ``prompt`` (the prompt and what follows it)."""
     ids = tokenizer(prompt, return_tensors="pt").input_ids
-    with torch.inference_mode():
+    with torch.no_grad():
         out = model.generate(
             ids,
             max_new_tokens=max_new_tokens,
@@ -249,11 +249,41 @@ def generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 30) 
     return tokenizer.decode(out[0], skip_special_tokens=True)
 
 
+def own_text_perplexity(
+    model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 64, seed: int = 0
+) -> float:
+    """How NOT to compare models: the perplexity of a model on a text it sampled itself from
+    ``prompt`` (as the course's report measured each model). Each model scores text drawn
+    from its own distribution, so a damaged model can score as well as the original, or
+    better; compare on one shared text instead (:func:`score_models`). Seeded."""
+    ids = tokenizer(prompt, return_tensors="pt").input_ids
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        with torch.no_grad():
+            out = model.generate(
+                ids,
+                max_new_tokens=max_new_tokens,
+                do_sample=True,
+                top_k=50,
+                pad_token_id=tokenizer.eos_token_id,
+            )
+    finally:
+        torch.random.set_rng_state(generator_state)
+    text = out[0]
+    new = text[ids.shape[1] :]
+    if new.numel() < 1:
+        raise NumfmtError("the model generated nothing to score")
+    logits = _logits(model, text)
+    logp = torch.log_softmax(logits[ids.shape[1] - 1 : -1], dim=-1)
+    return math.exp(float(-logp.gather(1, new[:, None]).mean()))
+
+
 def embed(model: Any, tokenizer: Any, sentences: Iterable[str]) -> torch.Tensor:
     """Sentence embeddings of an encoder: mean of the last hidden states over each sentence's
     tokens, unit length (as sentence-transformers' all-MiniLM pools)."""
     batch = tokenizer(list(sentences), padding=True, truncation=True, return_tensors="pt")
-    with torch.inference_mode():
+    with torch.no_grad():
         hidden = model(**batch).last_hidden_state
     mask = batch["attention_mask"][..., None].to(hidden.dtype)
     pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1)

@@ -25,8 +25,9 @@ from torch import nn
 
 from numfmt.quant import packing
 from numfmt.quant.fake import fake_quantize
-from numfmt.quant.granularity import PerAxis
+from numfmt.quant.granularity import PerAxis, PerTensor
 from numfmt.quant.grid import grid_table
+from numfmt.quant.qparams import QParams, choose_qparams
 from numfmt.quant.schemes import QuantScheme
 from numfmt.quant.tensor import QuantizedTensor
 
@@ -160,6 +161,25 @@ class _Quantized(nn.Module):
         return sum(b.numel() * b.element_size() for b in self.buffers())
 
 
+def _check_bias_mode(mode: str, scheme: QuantScheme, activations, has_bias: bool) -> None:
+    from numfmt.errors import NumfmtError
+
+    if mode == "float":
+        return
+    if mode != "int32":
+        raise NumfmtError(f"bias is 'float' or 'int32', not '{mode}'")
+    if activations is None:
+        raise NumfmtError(
+            "an int32 bias takes the scale s_x * s_w of the product, so it needs quantized "
+            "activations (a w8a8 recipe)"
+        )
+    if not isinstance(scheme.granularity, PerAxis | PerTensor) or scheme.kind != "int":
+        raise NumfmtError(
+            "an int32 bias needs one int weight scale per output channel (or per tensor), "
+            f"not {scheme.granularity}"
+        )
+
+
 class QuantLinear(_Quantized):
     """A Linear (or Conv1D) layer whose weight is held quantized."""
 
@@ -170,8 +190,11 @@ class QuantLinear(_Quantized):
         *,
         activations: QuantScheme | None = None,
         source: str = "linear",
+        bias_mode: str = "float",
     ) -> None:
         super().__init__()
+        _check_bias_mode(bias_mode, qt.scheme, activations, bias is not None)
+        self.bias_mode = bias_mode
         self.out_features, self.in_features = qt.shape
         self._store(qt)
         if bias is not None:
@@ -191,7 +214,16 @@ class QuantLinear(_Quantized):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.activations is not None:
+        if self.activations is not None and self.bias_mode == "int32" and self.bias is not None:
+            qx = self.activations
+            if not isinstance(qx, QParams):
+                qx = choose_qparams(x, self.activations, nan_policy="omit")
+            x = fake_quantize(x, qx)
+            y = nn.functional.linear(x, self.dequantized_weight(x.dtype))
+            return y + self._int32_bias(qx.effective_scale).to(y.dtype)
+        if isinstance(self.activations, QParams):  # static: the calibrated range
+            x = fake_quantize(x, self.activations.to(x.device))
+        elif self.activations is not None:
             x = fake_quantize(x, self.activations, nan_policy="omit")
         if self._int8_kernel and x.device.type == "cpu" and x.dtype == torch.bfloat16:
             flat = x.reshape(-1, self.in_features)
@@ -200,8 +232,29 @@ class QuantLinear(_Quantized):
             return y if self.bias is None else y + self.bias
         return nn.functional.linear(x, self.dequantized_weight(x.dtype), self.bias)
 
+    def _int32_bias(self, input_scale: torch.Tensor) -> torch.Tensor:
+        """The bias as integer inference holds it: int32 codes with scale s_x * s_w (the
+        product's scale, so that it adds to the int32 accumulator), decoded; per token when
+        the input's scales are (float64: the codes are exact integers)."""
+        s = input_scale.to(torch.float64) * self.scale.to(torch.float64).reshape(-1)
+        limit = 2.0**31 - 1
+        codes = torch.clamp(torch.round(self.bias.to(torch.float64) / s), -limit, limit)
+        return torch.where(s > 0, codes * s, torch.zeros_like(s))
+
+    @property
+    def activation_scheme(self) -> QuantScheme | None:
+        """How inputs are quantized: None, or a scheme (with static ranges, their scheme)."""
+        a = self.activations
+        return a.scheme if isinstance(a, QParams) else a
+
     def extra_repr(self) -> str:
-        act = f", activations={self.activations}" if self.activations else ""
+        act = self.activation_scheme
+        if act is not None:
+            act = f", activations={act}" + (
+                " (static)" if isinstance(self.activations, QParams) else ""
+            )
+        else:
+            act = ""
         return f"{self.in_features} -> {self.out_features}, {self.scheme}{act}"
 
 

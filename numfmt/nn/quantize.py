@@ -86,8 +86,10 @@ def quantize_model(
         recipe: a named recipe (``int8-absmax``, ``int8-zeropoint``, ``w8a8-token``, ...), a
             scheme string for every layer (``int4/group:128``), a dict of name patterns ->
             schemes (``{"*.down_proj": "int8/channel", "*": "int4/group:128"}``), or a Recipe.
-        calibration: reserved for static activation ranges (not yet: W8A8 scales each input
-            on the fly); must be None.
+        calibration: inputs (a tensor of token ids, or a list of batches) that set static
+            activation ranges: each layer's inputs are observed with the recipe's
+            activation scheme (per tensor; its method, minmax or l2_histogram ...), and the
+            scales then stay fixed. Without it, W8A8 scales each input on the fly.
         progress: a bar over the layers (None: on a terminal only; or a callable).
         recipe_args: ``kinds``, ``exclude``, ``activations``, ``bias`` (see ``parse_recipe``).
 
@@ -99,11 +101,6 @@ def quantize_model(
         >>> [type(m).__name__ for m in q], round(report.bits_per_weight, 2)
         (['QuantLinear', 'ReLU', 'QuantLinear'], 5.0)
     """
-    if calibration is not None:
-        raise NumfmtError(
-            "static activation ranges are not there yet: leave calibration=None (W8A8 scales "
-            "each input on the fly, per token or per tensor)"
-        )
     r = parse_recipe(recipe, **recipe_args)
     if not isinstance(model, nn.Module):
         raise NumfmtError(f"quantize_model takes a torch module, not a {type(model).__name__}")
@@ -138,6 +135,7 @@ def quantize_model(
                 kept.append((name, why))
             continue
         chosen.append((name, module, kind, scheme))
+    static = _observe(target, chosen, r, calibration) if calibration is not None else {}
     rows = []
     with tracker(len(chosen), "quantizing", progress) as step:
         for name, module, kind, scheme in chosen:
@@ -163,13 +161,66 @@ def quantize_model(
                 new: nn.Module = QuantEmbedding(qt, module.padding_idx)
             else:
                 bias = getattr(module, "bias", None)
-                new = QuantLinear(qt, bias, activations=r.activations, source=kind)
+                new = QuantLinear(
+                    qt,
+                    bias,
+                    activations=static.get(name, r.activations),
+                    source=kind,
+                    bias_mode=r.bias,
+                )
             target.set_submodule(name, new)
             step(name)
     after = before - sum(r.bytes_before for r in rows) + sum(r.bytes_after for r in rows)
     seconds = time.perf_counter() - start
     report = ModelReport(str(r), tuple(rows), tuple(kept), before, after, parameters, seconds)
     return target, report
+
+
+def _batches(calibration: Any) -> list[Any]:
+    if isinstance(calibration, torch.Tensor):
+        return [calibration if calibration.dim() > 1 else calibration[None, :]]
+    batches = list(calibration)
+    if not batches:
+        raise NumfmtError("the calibration data is empty")
+    return batches
+
+
+def _observe(model: nn.Module, chosen: list, recipe: Recipe, calibration: Any) -> dict[str, Any]:
+    """Static activation ranges: each chosen layer's inputs over the calibration batches,
+    through the quantization layer's Observer (its method: minmax, percentile, l2_histogram
+    ...), run on the model before any layer is quantized. name -> QParams."""
+    from numfmt.quant.granularity import PerToken
+    from numfmt.quant.observer import Observer
+
+    scheme = recipe.activations
+    if scheme is None:
+        raise NumfmtError(
+            "calibration sets static activation ranges, and the recipe quantizes no "
+            "activations: use w8a8-tensor, or activations='int8/l2_histogram'"
+        )
+    if isinstance(scheme.granularity, PerToken):
+        raise NumfmtError(
+            "a static range cannot be per token (the tokens change with every input); "
+            "use a per-tensor activation scheme such as int8 or int8/percentile:99.99"
+        )
+    observers = {name: Observer(scheme) for name, _, kind, _ in chosen if kind != "embedding"}
+    hooks = []
+    for name, module, _, _ in chosen:
+        if name in observers:
+
+            def hook(_module, args, obs=observers[name]):
+                x = args[0].detach()
+                obs.update(x.reshape(-1, x.shape[-1]))
+
+            hooks.append(module.register_forward_pre_hook(hook))
+    try:
+        with torch.no_grad():
+            for batch in _batches(calibration):
+                model(batch)
+    finally:
+        for h in hooks:
+            h.remove()
+    return {name: obs.qparams() for name, obs in observers.items() if obs.batches}
 
 
 def layer_weights(models: dict[str, nn.Module], layer: str) -> dict[str, torch.Tensor]:

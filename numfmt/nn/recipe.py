@@ -11,8 +11,9 @@ take part, which names are left out, and, for W8A8, how activations are quantize
 The course's two named recipes: ``int8-absmax`` (int8, one symmetric scale per tensor: the
 largest magnitude maps to 127) and ``int8-zeropoint`` (int8 with a zero point, per tensor:
 the minimum maps to -128 and the maximum to 127); ``w8a8-token`` and ``w8a8-tensor`` (int8 per
-output channel with int8 activations scaled per token or per tensor); ``fp32`` quantizes
-nothing (the reference).
+output channel with int8 activations scaled per token or per tensor, symmetric, as torchao's
+and PyTorch's dynamic quantization do), ``w8a8-token-asym`` (per token with a zero point:
+activations are rarely centred on zero); ``fp32`` quantizes nothing (the reference).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ NAMED: dict[str, dict[str, Any]] = {
     "int8-absmax": {"weights": {"*": "int8"}},
     "int8-zeropoint": {"weights": {"*": "int8/asym"}},
     "w8a8-token": {"weights": {"*": "int8/channel"}, "activations": "int8/token"},
+    "w8a8-token-asym": {"weights": {"*": "int8/channel"}, "activations": "int8/asym/token"},
     "w8a8-tensor": {"weights": {"*": "int8/channel"}, "activations": "int8"},
 }
 

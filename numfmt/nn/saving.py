@@ -20,7 +20,8 @@ from torch import nn
 
 from numfmt.errors import NumfmtError
 from numfmt.nn.modules import QuantEmbedding, QuantLinear
-from numfmt.quant import io
+from numfmt.quant import _xp, io
+from numfmt.quant.qparams import QParams
 from numfmt.quant.schemes import parse_scheme
 from numfmt.quant.tensor import QuantizedTensor
 
@@ -38,13 +39,25 @@ def save_model(
     """Write a model quantized by ``quantize_model`` (see the module's docstring)."""
     quantized: dict[str, QuantizedTensor] = {}
     layers: dict[str, dict[str, Any]] = {}
+    extra: dict[str, np.ndarray] = {}
     skip: set[str] = set()
     for name, module in model.named_modules():
         if isinstance(module, QuantLinear | QuantEmbedding):
             quantized[name] = module.quantized()
             kind = module.source if isinstance(module, QuantLinear) else "embedding"
-            act = getattr(module, "activations", None)
-            layers[name] = {"kind": kind, "activations": str(act) if act else None}
+            act = getattr(module, "activation_scheme", None)
+            layers[name] = {
+                "kind": kind,
+                "activations": str(act) if act else None,
+                "bias": getattr(module, "bias_mode", "float"),
+            }
+            static = getattr(module, "activations", None)
+            if isinstance(static, QParams):  # calibrated ranges: kept as plain arrays
+                layers[name]["static_shape"] = list(static.grouping.shape)
+                for part in ("scale", "zero_point", "lo", "hi"):
+                    value = getattr(static, part)
+                    if value is not None:
+                        extra[f"{name}.act_{part}"] = _xp.to_numpy(value)
             skip.update(f"{name}.{b}" for b, _ in module.named_buffers(recurse=False))
     if not quantized:
         raise NumfmtError("the model has no quantized layer: quantize it first (quantize_model)")
@@ -64,6 +77,7 @@ def save_model(
             if t.dtype != torch.bfloat16
             else t.detach().float().numpy()
         )
+    plain.update(extra)
     config = getattr(model, "config", None)
     meta = {
         "format": FORMAT,
@@ -111,9 +125,13 @@ def load_quantized(path: str | Path, model: nn.Module | None = None) -> nn.Modul
             new: nn.Module = QuantEmbedding(qt, getattr(old, "padding_idx", None))
         else:
             act = parse_scheme(info["activations"]) if info.get("activations") else None
-            new = QuantLinear(qt, None, activations=act, source=info["kind"])
-            if getattr(old, "bias", None) is not None:
-                new.bias = nn.Parameter(torch.empty_like(old.bias), requires_grad=False)
+            if act is not None and "static_shape" in info:
+                act = _static(p, name, act, info["static_shape"])
+            has_bias = getattr(old, "bias", None) is not None
+            bias = torch.zeros(old.bias.shape) if has_bias else None
+            new = QuantLinear(
+                qt, bias, activations=act, source=info["kind"], bias_mode=info.get("bias", "float")
+            )
         model.set_submodule(name, new)
     from safetensors.numpy import load_file
 
@@ -132,9 +150,31 @@ def load_quantized(path: str | Path, model: nn.Module | None = None) -> nn.Modul
     return model.eval()
 
 
+_PARTS = ("codes", "scale", "zero_point", "minimum", "tensor_scale")
+_STATIC = ("act_scale", "act_zero_point", "act_lo", "act_hi")
+
+
 def _is_part(key: str, layers: dict[str, Any]) -> bool:
     owner, _, leaf = key.rpartition(".")
-    return owner in layers and leaf in ("codes", "scale", "zero_point", "minimum", "tensor_scale")
+    return owner in layers and leaf in (*_PARTS, *_STATIC)
+
+
+def _static(p: Path, name: str, scheme, shape) -> QParams:
+    """A layer's calibrated activation range, as QParams (per tensor: any shape fits)."""
+    from safetensors.numpy import load_file
+
+    from numfmt.quant.granularity import Grouping
+
+    arrays = load_file(str(p))
+
+    def part(key):
+        value = arrays.get(f"{name}.act_{key}")
+        return None if value is None else torch.as_tensor(value)
+
+    grouping = Grouping(tuple(shape), scheme.granularity)
+    return QParams(
+        scheme, grouping, part("scale"), part("zero_point"), None, part("lo"), part("hi")
+    )
 
 
 def _to_torch(qparams):

@@ -67,11 +67,13 @@ def render_model_report(r: ModelReport) -> Group:
 
 @renderer(ModelComparison)
 def render_comparison(c: ModelComparison) -> Group:
+    own = any(r.own_text_perplexity is not None for r in c.rows)
     t = Table(box=None, header_style="bold", pad_edge=False)
-    for col in ("recipe", "bits/w", "size", "perplexity", "KL", "top-1", "quantize", "tokens/s"):
+    columns = ["recipe", "bits/w", "size", "perplexity", "KL", "top-1", "quantize", "tokens/s"]
+    for col in [*columns, *(["own-text ppl"] if own else [])]:
         t.add_column(col, justify="left" if col == "recipe" else "right")
     for row in c.rows:
-        t.add_row(
+        cells = [
             row.recipe,
             number(row.bits_per_weight, "{:.3g}"),
             size(row.bytes),
@@ -80,9 +82,21 @@ def render_comparison(c: ModelComparison) -> Group:
             number(row.top1, "{:.1%}"),
             f"{row.quantize_seconds:.1f} s",
             f"{row.tokens_per_second:.0f}",
-        )
+        ]
+        if own:
+            cells.append(number(row.own_text_perplexity, "{:.2f}"))
+        t.add_row(*cells)
     head = Text(f"{c.model}: {c.tokens:,} tokens scored in windows of {c.context}", style="bold")
     parts: list = [head, t]
+    if own:
+        parts.append(
+            Text(
+                "own-text ppl: each model on a text it sampled itself from the prompt. Not "
+                "comparable: every model scores its own likely text (a damaged model can look "
+                "as good as the original); compare the perplexity column, one text for all.",
+                style=LABEL,
+            )
+        )
     if c.generations:
         parts.append(Text(f"\ngreedy continuations of {c.prompt!r}", style="bold"))
         g = Table.grid(padding=(0, 2))

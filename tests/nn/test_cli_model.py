@@ -134,6 +134,7 @@ def test_model_compare_scores_recipes_on_the_same_text(tmp_path):
         "4",
         "--plots",
         tmp_path / "figures",
+        "--own-text",
         "--json",
     )
     assert r.exit_code == 0, r.output
@@ -145,6 +146,7 @@ def test_model_compare_scores_recipes_on_the_same_text(tmp_path):
     assert rows["fp32"]["kl"] is None and rows["int8/channel"]["kl"] < rows["int4"]["kl"]
     assert rows["int8/channel"]["top1"] > rows["int4"]["top1"]
     assert [g["recipe"] for g in d["generations"]] == ["fp32", "int8/channel", "int4"]
+    assert all(row["own_text_perplexity"] > 1 for row in rows.values())
     short = tmp_path / "short.txt"
     short.write_text("Hi")
     r = run("model", "compare", "smollm2-135m", "--text", short, "--recipes", "int8")

@@ -185,3 +185,55 @@ def test_layers_hold_their_parameters_at_the_width_they_need(recipe, scale, zero
     row = next(r for r in report.layers if r.name == "model.layers.0.mlp.up_proj")
     # in memory: the packed codes, and the parameters at the dtype above
     assert layer.nbytes <= row.bytes_after * 2 + 64
+
+
+def test_an_int32_bias_has_the_products_scale():
+    from numfmt.quant import choose_qparams, fake_quantize
+
+    torch.manual_seed(4)
+    net = nn.Sequential(nn.Linear(32, 16))
+    with torch.no_grad():
+        net[0].bias.mul_(40.0)
+    x = torch.randn(6, 32)
+    q, _ = quantize_model(net, "w8a8-token", bias="int32")
+    layer = q[0]
+    qx = choose_qparams(x, "int8/token")
+    s = qx.effective_scale.double() * layer.scale.double()  # (tokens, 1) x (out,)
+    bias = torch.round(net[0].bias.detach().double() / s) * s
+    expected = fake_quantize(x, qx) @ layer.dequantized_weight().T + bias.float()
+    out = layer(x)
+    assert torch.allclose(out, expected, rtol=0, atol=1e-5)
+    floating, _ = quantize_model(net, "w8a8-token")
+    assert not torch.equal(out, floating[0](x))  # the bias moved onto its grid
+    assert torch.allclose(out, floating[0](x), atol=1e-3)
+    with pytest.raises(NumfmtError, match="needs quantized activations"):
+        quantize_model(net, "int8/channel", bias="int32")
+    with pytest.raises(NumfmtError, match="per output channel"):
+        quantize_model(net, "int8/group:16", activations="int8/token", bias="int32")
+
+
+def test_static_activation_ranges_come_from_the_calibration_inputs(tiny_llama, ids):
+    from numfmt.quant import QParams, choose_qparams
+
+    seen = []
+    layer_name = "model.layers.0.mlp.down_proj"
+    hook = tiny_llama.get_submodule(layer_name).register_forward_pre_hook(
+        lambda m, args: seen.append(args[0].detach().reshape(-1, args[0].shape[-1]))
+    )
+    with torch.no_grad():
+        tiny_llama(ids)
+    hook.remove()
+    q, _ = quantize_model(tiny_llama, "w8a8-tensor", calibration=ids)
+    layer = q.get_submodule(layer_name)
+    assert isinstance(layer.activations, QParams) and str(layer.activation_scheme) == "int8"
+    expected = choose_qparams(torch.cat(seen), "int8")
+    assert torch.equal(layer.activations.scale.double(), expected.scale.double())
+    with torch.no_grad():
+        ref, out = tiny_llama(ids).logits, q(ids).logits
+    assert torch.linalg.norm(out - ref) / torch.linalg.norm(ref) < 0.05
+    with pytest.raises(NumfmtError, match="per token"):
+        quantize_model(tiny_llama, "w8a8-token", calibration=ids)
+    with pytest.raises(NumfmtError, match="quantizes no activations"):
+        quantize_model(tiny_llama, "int8/channel", calibration=ids)
+    with pytest.raises(NumfmtError, match="empty"):
+        quantize_model(tiny_llama, "w8a8-tensor", calibration=[])

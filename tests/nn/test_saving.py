@@ -67,3 +67,13 @@ def test_a_model_without_a_config_loads_into_a_given_skeleton(tmp_path):
     wrong = torch.nn.Sequential(torch.nn.Linear(32, 16))
     with pytest.raises(NumfmtError, match="which the model has not"):
         load_quantized(path, model=wrong)
+
+
+def test_static_activation_ranges_and_int32_biases_are_saved(tmp_path, tiny_gpt2, ids):
+    q, report = quantize_model(tiny_gpt2, "w8a8-tensor", calibration=ids, bias="int32")
+    path = save_model(q, tmp_path / "static.safetensors", report=report)
+    back = load_quantized(path)
+    with torch.no_grad():
+        assert torch.equal(q(ids).logits, back(ids).logits)
+    layer = back.get_submodule("transformer.h.0.attn.c_attn")
+    assert layer.bias_mode == "int32" and "(static)" in layer.extra_repr()
