@@ -101,9 +101,14 @@ def quantize_cmd(model_arg, recipe, method, include_head, out, allow_pickle, as_
         from numfmt._files import check_output
         from numfmt.nn.sources import resolve
 
-        check_output(
-            out, inputs=[resolve(model_arg, allow_pickle=allow_pickle).path], suffix=".safetensors"
+        source = resolve(model_arg, allow_pickle=allow_pickle)
+        inputs = (
+            [source.path, *source.path.glob("*.safetensors")]
+            if source.kind == "folder"
+            else [source.path]
         )
+        check_output(out, inputs=inputs, suffix=".safetensors")
+
     r = parse_recipe(recipe, exclude=() if include_head else None)
     if method is not None:
         r = _with_method(r, method)

@@ -36,6 +36,9 @@ class Window:
 def windows(n_tokens: int, context: int = 512, stride: int | None = None) -> list[Window]:
     """The windows that cover ``n_tokens`` tokens (see the module's docstring).
 
+    A text shorter than one window is refused: its few tokens would be scored with less
+    context than every other text's.
+
     >>> [(w.begin, w.end, w.score_from) for w in windows(10, context=4)]
     [(0, 4, 1), (4, 8, 5), (8, 10, 9)]
     >>> [(w.begin, w.end, w.score_from) for w in windows(10, context=4, stride=2)]
@@ -46,8 +49,11 @@ def windows(n_tokens: int, context: int = 512, stride: int | None = None) -> lis
     stride = context if stride is None else stride
     if not 1 <= stride <= context:
         raise NumfmtError(f"the stride is between 1 and the context ({context}), not {stride}")
-    if n_tokens < 2:
-        raise NumfmtError(f"the text is {n_tokens} token(s) long: too short to score")
+    if n_tokens < context:
+        raise NumfmtError(
+            f"the text is too short: {n_tokens} token(s), less than one window of {context} "
+            "(give a longer text, or a smaller context)"
+        )
     if stride == context:
         out = []
         for begin in range(0, n_tokens, context):

@@ -62,6 +62,7 @@ def test_model_quantize_refuses_bad_input_in_one_line(folder, tmp_path):
         (("model", "quantize", tmp_path / "nothing"), "no model at"),
         (("model", "quantize", folder, "--recipe", "int4/group:zz"), "group"),
         (("model", "quantize", folder, "--out", folder / "config.json"), ".safetensors"),
+        (("model", "quantize", folder, "--out", folder / "model.safetensors"), "is the input"),
     ]
     pickled = tmp_path / "pickled"
     pickled.mkdir()
@@ -71,11 +72,13 @@ def test_model_quantize_refuses_bad_input_in_one_line(folder, tmp_path):
     notgguf = tmp_path / "x.gguf"
     notgguf.write_bytes(b"GGML....")
     cases.append((("model", "quantize", notgguf), "not a GGUF file"))
+    weights = (folder / "model.safetensors").read_bytes()
     for args, message in cases:
         r = run(*args)
         assert r.exit_code == 2, (args, r.output)
         assert message in r.stderr and "Traceback" not in r.output, (args, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1
+    assert (folder / "model.safetensors").read_bytes() == weights  # the input is never touched
 
 
 def test_memory_answers_the_lessons_question():

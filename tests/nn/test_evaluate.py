@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @given(n=st.integers(2, 300), context=st.integers(2, 64), data=st.data())
 def test_windows_score_each_token_once_and_only_with_context(n, context, data):
+    context = min(context, n)
     stride = data.draw(st.one_of(st.none(), st.integers(1, context)))
     spans = windows(n, context, stride)
     scored = [p for w in spans for p in range(w.score_from, w.end)]
@@ -30,8 +31,10 @@ def test_windows_score_each_token_once_and_only_with_context(n, context, data):
 
 
 def test_windows_refuse_what_cannot_be_scored():
-    with pytest.raises(NumfmtError, match="too short"):
+    with pytest.raises(NumfmtError, match="too short: 1 token"):
         windows(1, 512)
+    with pytest.raises(NumfmtError, match="less than one window of 512"):
+        windows(300, 512)
     with pytest.raises(NumfmtError, match="at least 2"):
         windows(100, 1)
     with pytest.raises(NumfmtError, match="stride"):
