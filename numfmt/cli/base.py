@@ -59,16 +59,35 @@ def emit(result: Any, as_json: bool) -> None:
     if as_json:
         click.echo(result.to_json())
         return
-    from rich.console import Console
-
     if sys.stdout.isatty():
+        from rich.console import Console
+
         Console(highlight=False, soft_wrap=False, emoji=False).print(result)
         return
-    # a pipe: plain text 120 columns wide, no colour, no padding after the last character
+    # a pipe: plain text 120 columns wide, no colour, no padding after the last character;
+    # show's text is laid out without loading rich (the same characters: a test holds them)
+    from numfmt.formats.explain import ShowResult
+
+    text = None
+    if isinstance(result, ShowResult):
+        from numfmt.render.showtext import plain_show
+
+        text = plain_show(result, PIPE_WIDTH)
+    click.echo(text if text is not None else pipe_text(result))
+
+
+#: Columns of the plain text printed into a pipe.
+PIPE_WIDTH = 120
+
+
+def pipe_text(result: Any) -> str:
+    """A result's rich view as plain text, as a pipe receives it."""
+    from rich.console import Console
+
     console = Console(
         highlight=False,
         emoji=False,
-        width=120,
+        width=PIPE_WIDTH,
         soft_wrap=False,
         record=True,
         file=io.StringIO(),
@@ -76,7 +95,7 @@ def emit(result: Any, as_json: bool) -> None:
     )
     console.print(result)
     text = console.export_text(styles=False)
-    click.echo("\n".join(line.rstrip() for line in text.splitlines()))
+    return "\n".join(line.rstrip() for line in text.splitlines())
 
 
 def note(message: str) -> None:

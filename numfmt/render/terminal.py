@@ -6,8 +6,6 @@ plain text, so the layout survives ``NO_COLOR`` and pipes, where rich drops the 
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -22,78 +20,25 @@ from numfmt.formats.explain import (
     hex_code,
 )
 from numfmt.formats.value import ExactValue, scientific
-
-FIELD_STYLES = {
-    "sign": "bold red",
-    "exponent": "bold blue",
-    "mantissa": "bold green",
-    "integer": "bold blue",
-    "fraction": "bold green",
-    "value": "bold green",
-}
-LABEL = "dim"
-#: Exact decimals longer than this are shown rounded, with a note (``--json`` keeps them all).
-MAX_EXACT_DIGITS = 24
+from numfmt.render.showtext import (
+    LABEL,
+    bit_pieces,
+    error_text,
+    show_layout,
+    value_text,
+)
 
 
 def coloured_bits(result: ShowResult) -> Text:
     """The bits with each field in its colour and ``_`` between fields."""
-    text = Text(overflow="fold")
-    if result.code is None:
-        return text.append("(no code)", style="italic")
-    if result.format.kind == "int":  # nibbles; the sign bit in red
-        first = True
-        for ch in result.bits_grouped or "":
-            if ch == "_":
-                text.append(ch)
-                continue
-            signed = first and result.format.signed
-            text.append(ch, style=FIELD_STYLES["sign" if signed else "value"])
-            first = False
-        return text
-    for i, f in enumerate(result.fields):
-        if i:
-            text.append("_")
-        text.append(f.bits, style=FIELD_STYLES.get(f.name, ""))
+    return _text(bit_pieces(result), overflow="fold")
+
+
+def _text(pieces, **kwargs) -> Text:
+    text = Text(**kwargs)
+    for piece, style in pieces:
+        text.append(piece, style=style or None)
     return text
-
-
-def value_text(v: ExactValue | None, digits: int = 17) -> str:
-    """A stored value for people: exact when short, rounded (with ~) when not."""
-    if v is None:
-        return "-"
-    text = str(v)
-    length = len(text.replace("-", "").replace(".", "").lstrip("0"))
-    if not v.is_finite or length <= MAX_EXACT_DIGITS:
-        return text
-    if _pow2_text(v.magnitude):  # exact and short: 2^-133
-        return ("-" if v.negative else "") + _pow2_text(v.magnitude)
-    return "~" + scientific(v.fraction, digits)
-
-
-def _fraction(v: ExactValue | None) -> str | None:
-    if v is None or not v.is_finite:
-        return None
-    f = v.fraction
-    if f.denominator == 1 or f.denominator > 10**12:
-        return None
-    return f"{f.numerator}/{f.denominator}"
-
-
-def _error(x: Fraction | None, digits: int = 4) -> str:
-    return "-" if x is None else scientific(x, digits)
-
-
-def _pow2_text(x: Fraction) -> str:
-    """'2^k' when x is a power of two, else ''."""
-    if x <= 0:
-        return ""
-    k = x.numerator.bit_length() - 1 if x.denominator == 1 else -(x.denominator.bit_length() - 1)
-    return f"2^{k}" if Fraction(2) ** k == x else ""
-
-
-def _neighbour_text(n, fmt) -> str:
-    return "-" if n is None else f"{value_text(n.value)} ({hex_code(n.code, fmt)})"
 
 
 def _info_value(value: object) -> str:
@@ -105,51 +50,15 @@ def _info_value(value: object) -> str:
 @renderer(ShowResult)
 def render_show(r: ShowResult) -> Group:
     fmt = r.format
-    title = Text()
-    if r.input is not None:
-        title.append(r.input, style="bold").append("  ->  ", style=LABEL)
-    title.append(fmt.name, style="bold")
-    title.append(f"  ({r.rounding.value}, overflow {r.overflow.value})", style=LABEL)
-
+    title_pieces, rows = show_layout(r)
+    title = _text(title_pieces)
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style=LABEL, no_wrap=True)
     grid.add_column()
-    if r.code is None:
-        grid.add_row("refused", Text(r.refusal or r.event, style="bold red"))
-    else:
-        width = max((len(f.bits) for f in r.fields), default=0)
-        for _, bits in r.steps:
-            width = max(width, len(bits))
-        grid.add_row("bits", coloured_bits(r) + Text(f"   {r.hex} = {r.code}", style=LABEL))
-        for f in r.fields:
-            where = f"bit {f.high}" if f.high == f.low else f"bits {f.high}..{f.low}"
-            line = Text(f.bits.ljust(width), style=FIELD_STYLES.get(f.name, ""))
-            line.append(f"   {f.meaning}").append(f"   ({where})", style=LABEL)
-            grid.add_row(Text(f.name, style=FIELD_STYLES.get(f.name, "")), line)
-        for step, bits in r.steps:
-            grid.add_row("two's compl.", Text(bits.ljust(width)) + Text(f"   {step}", style=LABEL))
-        grid.add_row("formula", Text(r.formula))
-        stored = Text(value_text(r.stored), style="bold")
-        frac = _fraction(r.stored)
-        if frac:
-            stored.append(f"   = {frac}", style=LABEL)
-        grid.add_row("stored", stored)
-        grid.add_row("class", Text(f"{r.cls}, {r.event}"))
-        if r.exact_input is not None and r.exact_input.is_finite and r.stored.is_finite:
-            err = (
-                f"abs {_error(r.abs_error)}   rel {_error(r.rel_error)}   "
-                f"{_error(r.ulp_error, 3)} ULP"
-            )
-            grid.add_row("error", Text(err))
-        if r.ulp is not None:
-            shown = value_text(ExactValue("finite", False, r.ulp))
-            ulp = Text(shown)
-            if _pow2_text(r.ulp) and _pow2_text(r.ulp) != shown:
-                ulp.append(f"   = {_pow2_text(r.ulp)}", style=LABEL)
-            grid.add_row("ULP", ulp)
-        if r.below is not None or r.above is not None:
-            below, above = _neighbour_text(r.below, fmt), _neighbour_text(r.above, fmt)
-            grid.add_row("neighbours", Text(f"{below}  <  {value_text(r.stored)}  <  {above}"))
+    for label, pieces in rows:
+        grid.add_row(
+            _text(label), _text(pieces, overflow="fold") if label[0][0] == "bits" else _text(pieces)
+        )
     parts: list = [title, grid]
     if r.policies:
         policies = Table(title="on overflow, by policy", title_justify="left", box=None)
@@ -185,8 +94,8 @@ def render_compare(c: CompareResult) -> Table:
             Text(r.format.name),
             coloured_bits(r),
             Text(stored),
-            Text(_error(r.abs_error, 3)),
-            Text(_error(r.rel_error, 3)),
+            Text(error_text(r.abs_error, 3)),
+            Text(error_text(r.rel_error, 3)),
             Text(r.event if r.code is not None else (r.refusal or r.event)),
         )
     return t
