@@ -45,6 +45,7 @@ RECIPES = [
     "w8a8-token",
     "w8a8-token-asym",
     "w8a8-tensor",
+    "int4/full/group:32",
 ]
 
 
@@ -76,6 +77,7 @@ def main() -> None:
     parser.add_argument("--context", type=int, default=512)
     parser.add_argument("--only", choices=["numfmt", "peers"], default=None)
     parser.add_argument("--recipes", default=None, help="numfmt recipes, comma-separated")
+    parser.add_argument("--minilm", action="store_true", help="also MiniLM's sentence embeddings")
     args = parser.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(0)
@@ -141,7 +143,46 @@ def main() -> None:
                 return quantize(copy.deepcopy(lm.model)), None
 
             row(label, theirs)
+    if args.minilm:
+        minilm(args.text)
     print(f"\n{time.perf_counter() - start:.0f} s in all")
+
+
+def minilm(text: Path, count: int = 256) -> None:
+    """all-MiniLM-L6 (a model trained in float) on ``count`` lines of the text: mean and
+    worst cosine of each quantized model's sentence embeddings with the float model's, and
+    the share of sentences whose nearest neighbour stays the same."""
+    import copy
+
+    from numfmt.nn.evaluate import compare_embeddings, embed
+
+    enc = load_model("minilm-l6")
+    lines = [ln.strip() for ln in text.read_text(encoding="utf-8").splitlines()]
+    sentences = [ln for ln in lines if len(ln) > 40 and not ln.startswith("=")][:count]
+    ref = embed(enc.model, enc.tokenizer, sentences)
+    print(f"\nall-MiniLM-L6 on {len(sentences)} lines of {text.name}")
+    print(f"{'recipe':44} {'mean cos':>9} {'worst cos':>9} {'same NN':>8}")
+    rows = [
+        (f"numfmt {r}", lambda r=r: quantize_model(enc.model, r, progress=False)[0]) for r in MINILM
+    ]
+    from _peers import PEERS
+
+    for label in ("quanto int8", "quanto int4", "torchao int8", "hqq 4-bit g64"):
+        rows.append((label, lambda q=PEERS[label]: q(copy.deepcopy(enc.model))))
+    for label, make in rows:
+        try:
+            score = compare_embeddings(ref, embed(make(), enc.tokenizer, sentences), label)
+        except Exception as exc:  # a peer that does not run here
+            print(f"{label:44} n/a: {type(exc).__name__}: {str(exc)[:50]}")
+            continue
+        print(
+            f"{label:44} {score.mean_cosine:9.5f} {score.worst_cosine:9.5f} "
+            f"{score.same_neighbour:8.1%}",
+            flush=True,
+        )
+
+
+MINILM = ["int8", "int8/channel", "int4/channel", "int4/group:128", "int4/group:32", "nf4", "q4_1"]
 
 
 if __name__ == "__main__":
