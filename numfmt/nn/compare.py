@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -15,7 +13,7 @@ from numfmt.nn.evaluate import generate, own_text_perplexity, score_models
 from numfmt.nn.progress import Progress
 from numfmt.nn.quantize import layer_weights, model_bytes, quantize_model
 from numfmt.nn.recipe import parse_recipe
-from numfmt.nn.report import ModelReport
+from numfmt.nn.report import ModelReport, rows_csv
 
 REFERENCE = "fp32"
 
@@ -65,13 +63,8 @@ class ModelComparison(Displayable):
         }
 
     def to_csv(self) -> str:
-        out = io.StringIO()
-        fields = list(RecipeRow.__dataclass_fields__)
-        writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
-        writer.writeheader()
-        for row in self.rows:
-            writer.writerow(asdict(row))
-        return out.getvalue()
+        """One line a recipe, with a header (the fields of RecipeRow)."""
+        return rows_csv(self.rows)
 
 
 def compare_recipes(

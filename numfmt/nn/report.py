@@ -83,12 +83,20 @@ class ModelReport(Displayable):
 
     def to_csv(self) -> str:
         """One line a layer, with a header (the fields of LayerRow)."""
-        out = io.StringIO()
-        fields = list(LayerRow.__dataclass_fields__)
-        writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
-        writer.writeheader()
-        for row in self.layers:
-            d = asdict(row)
-            d["shape"] = "x".join(str(n) for n in row.shape)
-            writer.writerow(d)
-        return out.getvalue()
+        return rows_csv(self.layers, shape=lambda row: "x".join(str(n) for n in row.shape))
+
+
+def rows_csv(rows, **columns: Any) -> str:
+    """Dataclass rows as CSV with a header of their fields; ``columns`` replace a field's
+    value by a function of the row (a shape as 576x1536)."""
+    out = io.StringIO()
+    rows = list(rows)
+    if not rows:
+        return ""
+    writer = csv.DictWriter(out, fieldnames=list(asdict(rows[0])), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        d = asdict(row)
+        d.update({name: fn(row) for name, fn in columns.items()})
+        writer.writerow(d)
+    return out.getvalue()
