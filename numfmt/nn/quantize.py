@@ -129,7 +129,7 @@ def quantize_model(
             continue
         if scheme is None:
             if not r.is_float:
-                why = "excluded" if name in r.exclude or name == "lm_head" else "no pattern"
+                why = r.why_float(name)
                 if f"{name}.weight" in tied:
                     why += " (its weight is tied to another layer's)"
                 kept.append((name, why))

@@ -75,14 +75,28 @@ class Recipe:
     def is_float(self) -> bool:
         return all(s is None for _, s in self.weights)
 
-    def scheme_for(self, name: str) -> QuantScheme | None:
-        """The weight scheme of the layer ``name`` (None: left in float)."""
-        if any(fnmatch.fnmatchcase(name, p) for p in self.exclude):
-            return None
+    def _rule(self, name: str) -> tuple[str, str, QuantScheme | None]:
+        """(how, pattern, scheme): the rule that decides the layer ``name``."""
+        for pattern in self.exclude:
+            if fnmatch.fnmatchcase(name, pattern):
+                return "excluded", pattern, None
         for pattern, scheme in self.weights:
             if fnmatch.fnmatchcase(name, pattern):
-                return scheme
-        return None
+                return "pattern", pattern, scheme
+        return "none", "", None
+
+    def scheme_for(self, name: str) -> QuantScheme | None:
+        """The weight scheme of the layer ``name`` (None: left in float)."""
+        return self._rule(name)[2]
+
+    def why_float(self, name: str) -> str:
+        """Why the layer ``name`` stays in float, in words."""
+        how, pattern, _ = self._rule(name)
+        if how == "excluded":
+            return f"excluded by '{pattern}'"
+        if how == "pattern":
+            return f"'{pattern}' keeps it in float"
+        return "no pattern matches it"
 
     def unmatched(self, names: list[str]) -> list[str]:
         """The weight and exclude patterns that match none of ``names``."""

@@ -26,7 +26,10 @@ def test_the_original_is_untouched_and_each_linear_is_replaced(tiny_llama, ids):
     replaced = [n for n, m in q.named_modules() if isinstance(m, QuantLinear)]
     assert replaced == [n for n in linears if n != "lm_head"] and len(replaced) == 14
     assert [r.name for r in report.layers] == replaced
-    assert dict(report.kept)["lm_head"].startswith("excluded (its weight is tied")
+    assert (
+        dict(report.kept)["lm_head"]
+        == "excluded by 'lm_head' (its weight is tied to another layer's)"
+    )
     ref, out = _logits(tiny_llama, ids), _logits(q, ids)
     assert torch.linalg.norm(out - ref) / torch.linalg.norm(ref) < 0.01
     assert report.bytes_after < report.bytes_before and report.ratio > 1.2
@@ -99,7 +102,9 @@ def test_patterns_choose_schemes_the_first_match_wins(tiny_llama):
     assert not any("self_attn" in n for n in schemes)
     assert isinstance(q.model.layers[0].self_attn.q_proj, nn.Linear)
     kept = dict(report.kept)
-    assert kept["model.layers.0.self_attn.q_proj"] == "no pattern"
+    assert kept["model.layers.0.self_attn.q_proj"] == "'*.self_attn.*' keeps it in float"
+    _, report = quantize_model(tiny_llama, {"*.mlp.*": "int8"})
+    assert dict(report.kept)["model.layers.0.self_attn.q_proj"] == "no pattern matches it"
 
 
 def test_a_pattern_that_matches_nothing_is_said_with_the_names(tiny_llama):
