@@ -98,7 +98,10 @@ def _load_folder(path: Path, allow_pickle: bool):
     auto = t.AutoModelForCausalLM if causal else t.AutoModel
     try:
         net = auto.from_pretrained(
-            str(path), local_files_only=True, use_safetensors=not allow_pickle, dtype="float32"
+            str(path),
+            local_files_only=True,
+            use_safetensors=None if allow_pickle else True,
+            dtype="float32",
         )
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
         raise NumfmtError(f"{path}: transformers could not load the model ({exc})") from None
