@@ -225,6 +225,10 @@ def compare_cmd(
 ):
     """Score MODEL under several recipes on the same text: a row a recipe.
 
+    For a sentence encoder (minilm-l6), each line of the text is a sentence (the first 256,
+    or --max-tokens of them) and each recipe is scored by the cosine of its embeddings with
+    the float model's and by nearest neighbours kept.
+
     \b
     Columns: bits per quantized weight, model size, perplexity, the KL divergence of the
     next-token distribution from the float model's (nats per token), top-1 agreement with
@@ -245,10 +249,21 @@ def compare_cmd(
         raise UsageFailure("--recipes is empty")
     targets = _plot_targets(plots)
     loaded = _load(model_arg, allow_pickle)
-    if not loaded.is_causal:
-        raise NumfmtError(
-            f"{model_arg} is not a language model (no output head): perplexity needs one"
-        )
+    if not loaded.is_causal:  # a sentence encoder: its embeddings of the text's lines
+        from numfmt.nn.compare import compare_encoder_recipes
+
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        with show_warnings():
+            result = compare_encoder_recipes(
+                loaded.model,
+                loaded.tokenizer,
+                names,
+                lines[: max_tokens or 256],
+                name=loaded.source.name,
+                progress=_progress(as_json),
+            )
+        emit(result, as_json)
+        return
     ids = tokenize(loaded.tokenizer, text)
     if max_tokens is not None:
         ids = ids[:max_tokens]

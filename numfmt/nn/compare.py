@@ -148,3 +148,78 @@ def compare_recipes(
         layer,
         weights,
     )
+
+
+@dataclass(frozen=True)
+class EncoderRow:
+    """One recipe on a sentence encoder: storage, and how far its embeddings moved."""
+
+    recipe: str
+    bits_per_weight: float | None
+    bytes: int
+    mean_cosine: float
+    worst_cosine: float
+    same_neighbour: float
+    quantize_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, eq=False)
+class EncoderComparison(Displayable):
+    """Recipes compared on a sentence encoder: cosine of each sentence's embedding with the
+    float model's (mean and worst), and the share whose nearest neighbour stays the same."""
+
+    model: str
+    sentences: int
+    rows: tuple[EncoderRow, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "sentences": self.sentences,
+            "recipes": [r.to_dict() for r in self.rows],
+        }
+
+    def to_csv(self) -> str:
+        return rows_csv(self.rows)
+
+
+def compare_encoder_recipes(
+    model: Any,
+    tokenizer: Any,
+    recipes: list[Any],
+    sentences: list[str],
+    *,
+    name: str = "model",
+    progress: Progress = None,
+) -> EncoderComparison:
+    """Quantize a sentence encoder by each recipe and compare its embeddings of
+    ``sentences`` with the float model's (``fp32`` in ``recipes`` names the float row)."""
+    from numfmt.nn.evaluate import compare_embeddings, embed
+
+    if len(sentences) < 2:
+        raise NumfmtError("give at least two sentences (one a line) to compare embeddings")
+    reference = embed(model, tokenizer, sentences)
+    rows = [EncoderRow(REFERENCE, None, model_bytes(model)[0], 1.0, 1.0, 1.0, 0.0)]
+    for r in recipes:
+        if str(r) == REFERENCE:
+            continue
+        recipe = parse_recipe(r)
+        start = time.perf_counter()
+        q, report = quantize_model(model, recipe, progress=progress)
+        seconds = time.perf_counter() - start
+        s = compare_embeddings(reference, embed(q, tokenizer, sentences), str(recipe))
+        rows.append(
+            EncoderRow(
+                str(recipe),
+                report.bits_per_weight,
+                report.bytes_after,
+                s.mean_cosine,
+                s.worst_cosine,
+                s.same_neighbour,
+                seconds,
+            )
+        )
+    return EncoderComparison(name, len(sentences), tuple(rows))

