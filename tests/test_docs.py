@@ -2,6 +2,7 @@
 
 import doctest
 import importlib
+import importlib.util
 import re
 import runpy
 import shlex
@@ -34,6 +35,14 @@ MODULES = [
     "numfmt.quant.analysis",
     "numfmt.quant.synthetic",
 ]
+if importlib.util.find_spec("torch") is not None:  # the model layer's examples need torch
+    MODULES += [
+        "numfmt.nn.recipe",
+        "numfmt.nn.quantize",
+        "numfmt.nn.evaluate",
+        "numfmt.nn.memory",
+        "numfmt.nn.integer",
+    ]
 
 
 @pytest.mark.parametrize("doc", ["README.md", "docs/lesson-quantization.md"])

@@ -30,6 +30,11 @@ _EXPORTS = {
     "tokenize": "evaluate",
     "embed": "evaluate",
     "compare_embeddings": "evaluate",
+    "integer_mlp": "integer",
+    "IntegerMLP": "integer",
+    "IntegerLinear": "integer",
+    "fixed_point": "integer",
+    "layer_stats": "integer",
     "estimate": "memory",
     "MemoryEstimate": "memory",
 }
