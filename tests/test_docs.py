@@ -42,6 +42,7 @@ if importlib.util.find_spec("torch") is not None:  # the model layer's examples 
         "numfmt.nn.evaluate",
         "numfmt.nn.memory",
         "numfmt.nn.integer",
+        "numfmt.nn.lsq",
     ]
 
 

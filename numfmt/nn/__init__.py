@@ -35,6 +35,8 @@ _EXPORTS = {
     "IntegerLinear": "integer",
     "fixed_point": "integer",
     "layer_stats": "integer",
+    "lsq_quantize": "lsq",
+    "lsq_init": "lsq",
     "estimate": "memory",
     "MemoryEstimate": "memory",
 }
