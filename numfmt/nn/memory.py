@@ -60,6 +60,19 @@ def _count(parameters: Any) -> int:
     return int(n)
 
 
+def _one_of(format: str | None, recipe: str | None) -> None:
+    if (format is None) == (recipe is None):
+        raise NumfmtError("give a format (--format bf16) or a recipe (--recipe int4/group:128)")
+
+
+def _in_format(count: int, format: str) -> MemoryEstimate:
+    """``count`` weights, each a code of the format."""
+    from numfmt.formats import get_format
+
+    fmt = get_format(format)
+    return MemoryEstimate(count, fmt.name, fmt.bits, -(-count * fmt.bits // 8), True)
+
+
 def estimate(
     parameters: Any, format: str | None = None, *, recipe: str | None = None
 ) -> MemoryEstimate:
@@ -67,14 +80,9 @@ def estimate(
     or under a recipe's scheme (its scales and zero points counted per group; per channel or
     per tensor they depend on the shapes and are left out: give a model for those)."""
     n = _count(parameters)
-    if (format is None) == (recipe is None):
-        raise NumfmtError("give a format (--format bf16) or a recipe (--recipe int4/group:128)")
+    _one_of(format, recipe)
     if format is not None:
-        from numfmt.formats import get_format
-
-        fmt = get_format(format)
-        bits = fmt.bits
-        return MemoryEstimate(n, fmt.name, bits, -(-n * bits // 8), True)
+        return _in_format(n, format)
     from numfmt.quant.granularity import PerGroup
     from numfmt.quant.schemes import parse_scheme
 
@@ -99,13 +107,9 @@ def model_estimate(
     from numfmt.nn.recipe import parse_recipe
 
     total, count = model_bytes(model)
-    if (format is None) == (recipe is None):
-        raise NumfmtError("give a format (--format bf16) or a recipe (--recipe int4/group:128)")
+    _one_of(format, recipe)
     if format is not None:
-        from numfmt.formats import get_format
-
-        fmt = get_format(format)
-        return MemoryEstimate(count, fmt.name, fmt.bits, -(-count * fmt.bits // 8), True)
+        return _in_format(count, format)
     from numfmt.quant.granularity import Grouping
 
     r = parse_recipe(recipe)

@@ -108,39 +108,34 @@ class _Quantized(nn.Module):
 
     def dequantized_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """The weight the codes stand for, in ``dtype`` (rounded once from the exact value)."""
-        if self._simple and dtype in (torch.float32, torch.float64):
-            # (q - z) * s: an integer of at most 9 bits times a scale that dtype holds
-            # exactly is rounded once, as the exact value would be
-            g = self.qparams.grouping
-            codes = self._codes().to(dtype)
-            if self.zero_point is not None:
-                codes = codes - g.expand(self.zero_point.to(dtype))
-            return codes * g.expand(self.scale.to(dtype))
-        return self._decode_float64().to(dtype)
+        # a small int grid with a scale float32 holds: (q - z) * s, an integer of at most 9
+        # bits times that scale, is rounded once in float32 as the exact value would be
+        direct = self._simple and dtype in (torch.float32, torch.float64)
+        return self._decode(dtype if direct else torch.float64).to(dtype)
 
-    def _decode_float64(self) -> torch.Tensor:
-        """The weight in float64 by the quantization layer's ``dequantize`` arithmetic (level
-        times scale, exact for int and float grids), in a few torch operations on the layer's
-        device."""
+    def _decode(self, work: torch.dtype) -> torch.Tensor:
+        """The weight by the quantization layer's ``dequantize`` arithmetic (level times
+        scale, exact in float64 for int and float grids), computed in ``work``, in a few torch
+        operations on the layer's device."""
         g = self.qparams.grouping
         codes = self._codes()
-        scale = self.scale.to(torch.float64)
+        scale = self.scale.to(work)
         if self.tensor_scale is not None:  # NVFP4's second level
-            scale = scale * self.tensor_scale.to(torch.float64)
+            scale = scale * self.tensor_scale.to(work)
         if self.scheme.kind == "int":
-            w = codes.to(torch.float64)
+            w = codes.to(work)
             if self.zero_point is not None:
-                w = w - g.expand(self.zero_point.to(torch.float64))
+                w = w - g.expand(self.zero_point.to(work))
             w = w * g.expand(scale)
             if self.minimum is not None:
-                w = w + g.expand(self.minimum.to(torch.float64))
+                w = w + g.expand(self.minimum.to(work))
             return w
         table = self._levels.get(codes.device)
         if table is None:
             levels = np.array(grid_table(self.scheme), dtype=np.float64)  # a writable copy
             table = torch.as_tensor(levels, device=codes.device)
             self._levels[codes.device] = table
-        return table[codes.to(torch.int64)] * g.expand(scale)
+        return table[codes.to(torch.int64)].to(work) * g.expand(scale)
 
     @property
     def _simple(self) -> bool:
