@@ -70,3 +70,68 @@ def test_qat_refuses_what_it_cannot_train():
         prepare_qat(nn.Sequential(nn.ReLU()), "int8")
     with pytest.raises(NumfmtError, match="prepare_qat first"):
         convert(_net())
+
+
+def test_observers_track_a_moving_average_of_the_input_range():
+    net = _net()
+    qat = prepare_qat(net, "int8/channel", activations="int8/asym", momentum=0.5)
+    layer = qat[0]
+    first, second = torch.rand(32, 16), 3 * torch.rand(32, 16) - 1
+    qat.train()
+    qat(first)
+    assert float(layer.observer.hi) == pytest.approx(float(first.max()))
+    qat(second)
+    expected = 0.5 * float(first.max()) + 0.5 * float(second.max())
+    assert float(layer.observer.hi) == pytest.approx(expected)
+    expected_lo = 0.5 * float(first.min()) + 0.5 * float(second.min())
+    assert float(layer.observer.lo) == pytest.approx(expected_lo, abs=1e-7)
+    # in eval mode the range stays where training left it, and the input is quantized with it
+    qat.eval()
+    x = 10 * torch.rand(4, 16)
+    qp = layer.observer.qparams()
+    out = qat[0](x)
+    assert float(layer.observer.hi) == pytest.approx(expected)
+    reference = nn.functional.linear(fake_quantize(x, qp), layer.quantized_weight(), layer.bias)
+    assert torch.equal(out, reference)
+    # convert keeps the observed range as the deployed layer's static one
+    deployed = convert(qat)[0]
+    assert torch.equal(deployed.activations.scale, qp.scale)
+    assert torch.equal(deployed(x), reference)
+
+
+def test_observed_inputs_pass_gradients_inside_the_range_only():
+    qat = prepare_qat(_net(), "int8/channel", activations="int4/asym")
+    layer = qat[0]
+    layer(torch.rand(64, 16))  # sets the range to about [0, 1]
+    x = torch.tensor([[0.5] * 15 + [7.0]], requires_grad=True)
+    layer.eval()
+    layer(x).sum().backward()
+    assert x.grad[0, 0] != 0 and x.grad[0, -1] == 0  # 7.0 was clipped
+
+
+def test_per_token_activations_are_not_observed():
+    qat = prepare_qat(_net(), "int8/channel", activations="int8/token")
+    assert qat[0].observer is None
+    x = torch.randn(3, 16)
+    expected = nn.functional.linear(
+        fake_quantize(x, "int8/token"), qat[0].quantized_weight(), qat[0].bias
+    )
+    assert torch.equal(qat[0](x), expected)
+
+
+def test_qat_refuses_layers_it_cannot_train():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(8, 2))
+    with pytest.raises(NumfmtError, match=r"'0' names 0 \(Conv2d\)"):
+        prepare_qat(net, {"0": "int8/channel", "*": None})
+    with pytest.raises(NumfmtError, match="embedding"):
+        prepare_qat(_net(), "int8/channel", kinds=["linear", "embedding"])
+    with pytest.raises(NumfmtError, match="torch module"):
+        prepare_qat("not a model", "int8")
+    with pytest.raises(NumfmtError, match="momentum"):
+        prepare_qat(_net(), "int8/channel", activations="int8", momentum=0)
+    net = _net()
+    before = net[0].weight.clone()
+    prepare_qat(net, "int2/channel")  # a copy: the model is never changed unless inplace
+    assert torch.equal(net[0].weight, before) and isinstance(net[0], nn.Linear)
+    assert isinstance(prepare_qat(net, "int2/channel", inplace=True)[0], QATLinear)
+    assert isinstance(net[0], QATLinear)
