@@ -66,15 +66,19 @@ def requantize(
 
 @dataclass(frozen=True)
 class LayerStats:
-    """One integer layer on the calibration inputs: the largest accumulator against int32
-    (the headroom, in bits), the bits the worst case of its width could need, and the error
-    requantization adds (RMS, in output codes) over rounding the exact product."""
+    """One integer layer on some inputs: the largest exact accumulator against the layer's
+    accumulator (the headroom, in bits: negative when it overflows), the share of accumulators
+    that did not fit, the bits the worst case of its width could need, and the error of its
+    output codes (RMS, in codes) against rounding the exact product once: requantization's
+    fixed point alone when nothing overflows, and the wrap-around too when something does."""
 
     name: str
     in_features: int
     out_features: int
+    accumulator_bits: int
     max_accumulator: int
     headroom_bits: float
+    overflowed: float
     worst_case_bits: int
     requant_error: float
 
@@ -168,10 +172,21 @@ class IntegerMLP(nn.Module):
 
 
 def integer_mlp(
-    model: nn.Module, calibration: torch.Tensor, *, accumulator_bits: int = 32
+    model: nn.Module,
+    calibration: torch.Tensor,
+    *,
+    accumulator_bits: int = 32,
+    overflow: str = "error",
 ) -> IntegerMLP:
     """An integer-only copy of an MLP (an ``nn.Sequential`` of Linear layers, each optionally
-    followed by ReLU), its activation ranges calibrated on ``calibration`` inputs."""
+    followed by ReLU), its activation ranges calibrated on ``calibration`` inputs.
+
+    Args:
+        accumulator_bits: the accumulator register, 32 (int8 hardware's), 16 or 64.
+        overflow: ``error`` refuses an accumulator too narrow for what the calibration
+            inputs need; ``wrap`` builds it anyway, and it wraps around as the register would
+            (to see what overflow does).
+    """
     if not isinstance(model, nn.Sequential) or not len(model):
         raise NumfmtError("integer_mlp takes an nn.Sequential of Linear and ReLU layers")
     plan: list[tuple[nn.Linear, bool]] = []
@@ -186,6 +201,8 @@ def integer_mlp(
             )
     if accumulator_bits not in (16, 32, 64):
         raise NumfmtError(f"the accumulator is 16, 32 or 64 bits, not {accumulator_bits}")
+    if overflow not in ("error", "wrap"):
+        raise NumfmtError(f"overflow is 'error' or 'wrap', not {overflow!r}")
     x = torch.as_tensor(calibration).detach().to(torch.float64)
     if x.dim() != 2 or x.shape[1] != plan[0][0].in_features or x.shape[0] == 0:
         width = plan[0][0].in_features
@@ -205,16 +222,29 @@ def integer_mlp(
             s_y, z_y = _int8_range(h)
             layers.append(IntegerLinear(linear, s_x, z_x, s_y, z_y, relu, accumulator_bits))
             s_x, z_x = s_y, z_y
-    return IntegerMLP(layers, s_in, z_in)
+    net = IntegerMLP(layers, s_in, z_in)
+    if overflow == "error" and accumulator_bits < 64:
+        for stat in layer_stats(net, x):
+            if stat.overflowed:
+                raise NumfmtError(
+                    f"layer {stat.name}'s accumulators reach {stat.max_accumulator:,} on the "
+                    f"calibration inputs, beyond int{accumulator_bits}'s "
+                    f"{2 ** (accumulator_bits - 1) - 1:,}: use a wider accumulator, or "
+                    "overflow='wrap' to see it wrap around"
+                )
+    return net
 
 
 def layer_stats(net: IntegerMLP, x: torch.Tensor) -> list[LayerStats]:
-    """Per layer, on inputs x: the accumulators against int32, and requantization's error."""
+    """Per layer, on inputs x: the exact accumulators against the layer's register, and the
+    error of the output codes against the exact product rounded once."""
     out = []
     codes = net.quantize_input(torch.as_tensor(x))
     for i, layer in enumerate(net.layers):
         acc = (codes - layer.z_x) @ layer.w.T + layer.b  # exact, in int64
         biggest = int(acc.abs().max()) if acc.numel() else 0
+        limit = 2 ** (layer.accumulator_bits - 1) - 1
+        overflowed = float((acc.abs() > limit).double().mean()) if acc.numel() else 0.0
         y = layer(codes)
         exact = acc.to(torch.float64) * (layer.s_x * layer.s_w / layer.s_y) + layer.z_y
         exact = exact.round().clamp(QMIN, QMAX)
@@ -227,8 +257,10 @@ def layer_stats(net: IntegerMLP, x: torch.Tensor) -> list[LayerStats]:
                 name=str(i),
                 in_features=layer.in_features,
                 out_features=layer.out_features,
+                accumulator_bits=layer.accumulator_bits,
                 max_accumulator=biggest,
-                headroom_bits=31 - math.log2(biggest) if biggest else 31.0,
+                headroom_bits=math.log2(limit / biggest) if biggest else float(math.log2(limit)),
+                overflowed=overflowed,
                 worst_case_bits=worst.bit_length() + 1,
                 requant_error=error,
             )

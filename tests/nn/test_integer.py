@@ -2,6 +2,7 @@
 reference code for code, agreement with float, and what a narrow accumulator does."""
 
 import itertools
+import math
 from fractions import Fraction
 
 import pytest
@@ -98,7 +99,8 @@ def test_the_integer_network_agrees_with_float():
         worst = 255 * 127 * layer.in_features + int(layer.b.abs().max())
         assert s.worst_case_bits == worst.bit_length() + 1 >= 21
         assert s.max_accumulator < 2 ** (s.worst_case_bits - 1)  # the bound holds
-        assert 0 < s.headroom_bits < 31
+        assert s.headroom_bits == pytest.approx(math.log2((2**31 - 1) / s.max_accumulator))
+        assert 0 < s.headroom_bits < 31 and s.overflowed == 0 and s.accumulator_bits == 32
     assert all(s.requant_error < 0.6 for s in stats)  # within about half a code of exact
 
 
@@ -106,13 +108,23 @@ def test_a_sixteen_bit_accumulator_wraps_around():
     model = _mlp([512, 8], seed=5)
     calibration = torch.randn(64, 512) * 3
     wide = integer_mlp(model, calibration)
-    narrow = integer_mlp(model, calibration, accumulator_bits=16)
+    with pytest.raises(
+        NumfmtError,
+        match=r"layer 0's accumulators reach [\d,]+ on the calibration inputs, beyond int16's 32,767",
+    ):
+        integer_mlp(model, calibration, accumulator_bits=16)
+    narrow = integer_mlp(model, calibration, accumulator_bits=16, overflow="wrap")
     x = torch.randn(32, 512) * 3
     acc32 = wide.layers[0].accumulate(wide.quantize_input(x))
     acc16 = narrow.layers[0].accumulate(narrow.quantize_input(x))
     assert acc32.abs().max() > 2**15  # this layer needs more than 16 bits
     assert acc16.abs().max() <= 2**15 and not torch.equal(acc16, acc32)
     assert torch.equal(acc16 % 2**16, acc32 % 2**16)  # the same low bits: a wrap-around
+    (stat,) = layer_stats(narrow, x)
+    share = float((acc32.abs() > 2**15 - 1).double().mean())
+    assert stat.overflowed == pytest.approx(share) and 0 < share < 1
+    assert stat.headroom_bits < 0 and stat.accumulator_bits == 16
+    assert stat.requant_error > 1  # wrapped accumulators land far from their exact codes
 
 
 def test_integer_mlp_refuses_what_it_cannot_do():
@@ -125,3 +137,5 @@ def test_integer_mlp_refuses_what_it_cannot_do():
         integer_mlp(model, torch.randn(8, 5))
     with pytest.raises(NumfmtError, match="16, 32 or 64"):
         integer_mlp(model, torch.randn(8, 4), accumulator_bits=8)
+    with pytest.raises(NumfmtError, match="'error' or 'wrap'"):
+        integer_mlp(model, torch.randn(8, 4), overflow="saturate")

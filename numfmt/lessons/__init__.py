@@ -1,0 +1,38 @@
+"""Lessons that run: small, complete experiments a course can show whole.
+
+============================  ===========================================================
+``ptq_vs_qat``                an MLP on scikit-learn's digits: test accuracy after PTQ
+                              (min-max and MSE ranges) and after QAT (the straight-through
+                              estimator, and LSQ's learned scale) at each bit width
+``integer_walkthrough``       the same MLP in integers only: int8 codes, int32
+                              accumulators, fixed-point requantization, layer by layer
+============================  ===========================================================
+
+They need torch and scikit-learn (``pip install numfmt[lessons]``); the data ship inside
+scikit-learn, so nothing is downloaded. The names load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ptq_vs_qat": "qat",
+    "PTQvsQAT": "qat",
+    "AccuracyRow": "qat",
+    "integer_walkthrough": "integer",
+    "IntegerWalkthrough": "integer",
+    "LayerStep": "integer",
+    "Digits": "digits",
+    "load_digits": "digits",
+    "train_mlp": "digits",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'numfmt.lessons' has no attribute '{name}'")
+    return getattr(importlib.import_module(f"numfmt.lessons.{_EXPORTS[name]}"), name)
