@@ -27,10 +27,12 @@ _LAZY = {"quantize_model": "numfmt.nn", "load_model": "numfmt.nn"}
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name == "lessons":  # numfmt.lessons.ptq_vs_qat() without importing it first
+        return importlib.import_module("numfmt.lessons")
     raise AttributeError(f"module 'numfmt' has no attribute '{name}'")
 
 

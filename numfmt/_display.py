@@ -20,6 +20,7 @@ _RENDER_MODULES = {
     "numfmt.formats": "numfmt.render.terminal",
     "numfmt.quant": "numfmt.render.quant",
     "numfmt.nn": "numfmt.render.nn",
+    "numfmt.lessons": "numfmt.render.lessons",
 }
 
 

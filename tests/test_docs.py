@@ -43,6 +43,7 @@ if importlib.util.find_spec("torch") is not None:  # the model layer's examples 
         "numfmt.nn.memory",
         "numfmt.nn.integer",
         "numfmt.nn.lsq",
+        "numfmt.nn.qat",
     ]
 
 

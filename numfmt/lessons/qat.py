@@ -15,8 +15,9 @@ training set for PTQ, a moving-average observer for QAT.
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,8 @@ import torch
 
 from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
-from numfmt.lessons.digits import accuracy, load_digits, mlp, train_mlp
+from numfmt.lessons.digits import WIDTHS, accuracy, load_digits, mlp, train_mlp
+from numfmt.nn.progress import Progress, tracker
 from numfmt.nn.qat import convert, prepare_qat
 from numfmt.nn.quantize import quantize_model
 
@@ -94,15 +96,17 @@ class PTQvsQAT(Displayable):
 
 
 def _check_bits(bits: Sequence[int], name: str = "bits") -> list[int]:
-    try:
-        out = [int(b) for b in bits]
-    except (TypeError, ValueError):
-        raise NumfmtError(f"{name} are whole numbers from 2 to 16, not {bits!r}") from None
+    """Whole numbers from 2 to 16, each once, in the order given."""
+    out = []
+    for given in bits:
+        number = isinstance(given, int | float) and not isinstance(given, bool)
+        if not number or not math.isfinite(given) or given != int(given):
+            raise NumfmtError(f"{name} are whole numbers from 2 to 16, not {given!r}")
+        if not 2 <= given <= 16:
+            raise NumfmtError(f"{name} lie from 2 to 16; {given!r} does not")
+        out.append(int(given))
     if not out:
         raise NumfmtError(f"give at least one bit width in {name}")
-    bad = [b for b, given in zip(out, bits, strict=True) if not 2 <= b <= 16 or b != given]
-    if bad:
-        raise NumfmtError(f"{name} lie from 2 to 16; {bad[0]!r} does not")
     return list(dict.fromkeys(out))
 
 
@@ -117,7 +121,7 @@ def ptq_vs_qat(
     qat_lr: float = 1e-3,
     methods: Sequence[str] = METHODS,
     device: str | torch.device = "cpu",
-    progress: Callable[[str], None] | None = None,
+    progress: Progress = None,
 ) -> PTQvsQAT:
     """Train the digits MLP in float, then quantize it by each method at each bit width.
 
@@ -129,7 +133,8 @@ def ptq_vs_qat(
         epochs, lr: the float training; qat_epochs, qat_lr: each QAT fine-tune.
         methods: a subset of ``ptq-minmax``, ``ptq-mse``, ``qat``, ``qat-lsq`` (float is
             always measured).
-        progress: called with a line before each model is made (a CLI's status).
+        progress: a bar over the models (None: on a terminal only; False: never; or a
+            callable, called with each model's name when it is done).
 
     Example:
         >>> r = ptq_vs_qat(bits=[8], methods=["ptq-minmax"], epochs=5)  # doctest: +SKIP
@@ -145,43 +150,27 @@ def ptq_vs_qat(
     for name, value in (("epochs", epochs), ("qat_epochs", qat_epochs)):
         if int(value) != value or value < 1:
             raise NumfmtError(f"{name} is a whole number of at least 1, not {value!r}")
-    say = progress or (lambda _line: None)
     start = time.perf_counter()
     data = load_digits(seed, device)
-    say("training the float network")
-    net = mlp(seed).to(device)
-    curves = {"float": train_mlp(net, data, epochs=epochs, lr=lr, seed=seed)}
-    rows = [AccuracyRow("float", None, accuracy(net, data))]
+    chosen = [m for m in METHODS[1:] if m in methods]
     act = None if activations is None else f"int{activations}/asym"
-    for b in bits:
-        weights = f"int{b}/channel"
-        for method in (m for m in METHODS[1:] if m in methods):
-            say(f"{method}, {b}-bit weights")
-            if method.startswith("ptq"):
-                mse = method == "ptq-mse"
-                extra = (
-                    {}
-                    if act is None
-                    else {
-                        "activations": act + ("/mse" if mse else ""),
-                        "calibration": data.x_train,
-                    }
-                )
-                model, _ = quantize_model(
-                    net, weights + ("/mse" if mse else ""), progress=False, **extra
-                )
-            else:
-                qat = prepare_qat(net, weights, activations=act, learn_scale=method == "qat-lsq")
-                curves[f"{method} int{b}"] = train_mlp(
-                    qat, data, epochs=qat_epochs, lr=qat_lr, seed=seed + 1
-                )
-                model = convert(qat)
-            rows.append(AccuracyRow(method, b, accuracy(model, data)))
+    net = mlp(seed).to(device)
+    with tracker(1 + len(bits) * len(chosen), "lesson", progress) as step:
+        curves = {"float": train_mlp(net, data, epochs=epochs, lr=lr, seed=seed)}
+        rows = [AccuracyRow("float", None, accuracy(net, data))]
+        step("float")
+        for b in bits:
+            for method in chosen:
+                model, curve = _quantized(net, data, method, b, act, seed, qat_epochs, qat_lr)
+                if curve is not None:
+                    curves[f"{method} int{b}"] = curve
+                rows.append(AccuracyRow(method, b, accuracy(model, data)))
+                step(f"{method} int{b}")
     config = {
         "dataset": "scikit-learn digits (8x8, 1,797 images)",
         "train": len(data.y_train),
         "test": len(data.y_test),
-        "widths": [64, 32, 32, 10],
+        "widths": list(WIDTHS),
         "weights": "int<bits>/channel (symmetric)",
         "activations": act,
         "epochs": epochs,
@@ -192,3 +181,16 @@ def ptq_vs_qat(
         "device": str(device),
     }
     return PTQvsQAT(tuple(rows), curves, config, time.perf_counter() - start)
+
+
+def _quantized(net, data, method, bits, act, seed, qat_epochs, qat_lr):
+    """The deployed model of one method at one bit width, and its QAT curve (or None)."""
+    weights = f"int{bits}/channel"
+    if method.startswith("ptq"):
+        mse = "/mse" if method == "ptq-mse" else ""
+        static = {} if act is None else {"activations": act + mse, "calibration": data.x_train}
+        model, _ = quantize_model(net, weights + mse, progress=False, **static)
+        return model, None
+    qat = prepare_qat(net, weights, activations=act, learn_scale=method == "qat-lsq")
+    curve = train_mlp(qat, data, epochs=qat_epochs, lr=qat_lr, seed=seed + 1)
+    return convert(qat), curve

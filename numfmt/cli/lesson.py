@@ -1,0 +1,187 @@
+"""``numfmt lesson``: the lessons that run (``numfmt.lessons``), from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from numfmt.cli.base import UsageFailure, emit, fail_cleanly, json_option, show_warnings
+
+
+def _bits(ctx, param, value: str) -> list[int]:
+    try:
+        bits = [int(b) for b in value.split(",") if b.strip()]
+    except ValueError:
+        raise click.BadParameter(
+            f"bit widths separated by commas (8,4,3,2), not {value!r}"
+        ) from None
+    if not bits:
+        raise click.BadParameter("give at least one bit width")
+    bad = [b for b in bits if not 2 <= b <= 16]
+    if bad:
+        raise click.BadParameter(f"bit widths lie from 2 to 16; {bad[0]} does not")
+    return bits
+
+
+@click.group()
+def lesson() -> None:
+    """Lessons that run: small, whole experiments on a network you can watch.
+
+    They train a small MLP on the handwritten digits that ship inside scikit-learn (no
+    download; pip install 'numfmt[lessons]').
+
+    \b
+    Examples:
+      numfmt lesson qat                       PTQ against QAT at 8, 4, 3 and 2 bits
+      numfmt lesson qat --bits 4,2 --plot q.png --json
+      numfmt lesson integer-mlp               one digit through an int8/int32 network
+      numfmt lesson integer-mlp --accumulator 16    ... and what overflow does
+    """
+
+
+@lesson.command("qat")
+@click.option(
+    "--bits",
+    "-b",
+    default="8,4,3,2",
+    show_default=True,
+    callback=_bits,
+    help="Weight bit widths, comma-separated, each 2..16.",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seeds data, weights, batches."
+)
+@click.option(
+    "--activations",
+    "-a",
+    type=click.IntRange(2, 16),
+    default=None,
+    help="Also quantize each layer's input to this many bits (per tensor, with a zero point): "
+    "static ranges for PTQ, moving-average observers for QAT.",
+)
+@click.option(
+    "--qat-epochs",
+    type=click.IntRange(1, 1000),
+    default=10,
+    show_default=True,
+    help="Epochs of each QAT fine-tune.",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Draw accuracy against bits and the training curves into this image (.png, .svg, .pdf).",
+)
+@click.option("--force", is_flag=True, help="Replace the --plot file if it exists.")
+@json_option
+@fail_cleanly
+def qat_cmd(bits, seed, activations, qat_epochs, plot_path, force, as_json):
+    """Post-training quantization against quantization-aware training, measured.
+
+    An MLP (64-32-32-10) is trained on the digits in float32; then, for each bit width, its
+    weights go onto a symmetric grid per output channel in four ways, and each model is
+    scored on the 450 test digits:
+
+    \b
+      ptq-minmax   rounded after training; each channel's scale from its largest weight
+      ptq-mse      rounded after training; the clip range with the least squared error
+      qat          fine-tuned a few epochs with the rounding in the forward pass; the
+                   straight-through estimator lets the gradient through it
+      qat-lsq      the same, with each channel's scale learned too (LSQ)
+
+    At 8 bits all stay near float; at 2 bits (weights -1, 0, 1 times a scale) min-max
+    rounding breaks and QAT recovers most of the loss. --json gives a row per
+    (method, bits), the float row first, and the curves.
+    """
+    from numfmt.lessons.qat import ptq_vs_qat
+
+    target = _target(plot_path, force)
+    with show_warnings():
+        result = ptq_vs_qat(
+            bits,
+            seed=seed,
+            activations=activations,
+            qat_epochs=qat_epochs,
+            progress=False if as_json else None,
+        )
+    emit(result, as_json)
+    if target is not None:
+        _draw_lesson(target, result, force)
+
+
+@lesson.command("integer-mlp")
+@click.option(
+    "--sample",
+    "-s",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Which test digit to follow (0 .. 449).",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seeds data, weights, batches."
+)
+@click.option(
+    "--accumulator",
+    type=click.Choice(["16", "32", "64"]),
+    default="32",
+    show_default=True,
+    help="The accumulator's bits: 16 shows what overflow does.",
+)
+@json_option
+@fail_cleanly
+def integer_mlp_cmd(sample, seed, accumulator, as_json):
+    """What an integer-only MLP computes, one digit at a time.
+
+    The digits MLP, trained in float, is converted to integers: int8 weights per output
+    channel (quantized ahead of time), int32 biases at scale s_x*s_w, 8-bit activation
+    codes with a zero point (ranges calibrated on the training digits). Each layer
+    accumulates in int32 and requantizes to the next layer's codes with a fixed-point
+    multiplier: M = s_x*s_w/s_y = M0 * 2^-(31+n), M0 an int32, n a right shift; ReLU is a
+    max on the codes. No float is touched between the input and the last codes.
+
+    Shown for one test digit, layer by layer: the input codes, the int32 accumulators and
+    biases, M with its M0 and n, the output codes and the float values they stand for,
+    beside the float network's own. Then, on all 450 test digits: each layer's largest
+    accumulator and its headroom below the limit, the share that overflowed, the bits the
+    worst case could need, requantization's error, and both networks' accuracy.
+    """
+    from numfmt.lessons.integer import integer_walkthrough
+
+    with show_warnings():
+        result = integer_walkthrough(sample, seed=seed, accumulator_bits=int(accumulator))
+    emit(result, as_json)
+
+
+def _target(path: str | None, force: bool) -> Path | None:
+    """The figure's path, checked before any work: a known image type, not an existing file."""
+    if path is None:
+        return None
+    from numfmt._files import check_output
+    from numfmt.cli.plot import _pyplot
+
+    target = Path(path)
+    if target.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise UsageFailure(f"{path}: the figure is a .png, .svg or .pdf file")
+    _pyplot()  # matplotlib is there, or one message now rather than after the training
+    return check_output(target, overwrite=force)
+
+
+def _draw_lesson(target: Path, result, force: bool) -> None:
+    from numfmt._files import atomic_write
+    from numfmt.cli.base import note
+    from numfmt.cli.plot import _pyplot
+    from numfmt.plot.lessons import accuracy_vs_bits, training_curves
+
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8), layout="constrained")
+    accuracy_vs_bits(result, ax=left)
+    training_curves(result, ax=right)
+    fmt = target.suffix.lower().lstrip(".")
+    try:
+        atomic_write(target, lambda f: fig.savefig(f, dpi=110, format=fmt), overwrite=force)
+    finally:
+        plt.close(fig)
+    note(f"wrote {target}")
