@@ -6,7 +6,15 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "numfmt"
-LAYERS = ["formats", "quant", "nn", "lessons", "render", "plot", "cli"]  # each may import those before it
+LAYERS = [
+    "formats",
+    "quant",
+    "nn",
+    "lessons",
+    "render",
+    "plot",
+    "cli",
+]  # each may import those before it
 
 
 def _graph() -> dict[str, set[str]]:

@@ -35,10 +35,11 @@ QMIN, QMAX = 0, 255
 
 
 def fixed_point(m: float) -> tuple[int, int]:
-    """(M0, n) with m = M0 * 2^-31 * 2^-n, M0 in [2^30, 2^31): a positive real multiplier below
-    one as an int32 and a right shift. M0 is rounded to nearest (error below 2^-31 relative)."""
-    if not 0 < m < 1:
-        raise NumfmtError(f"a requantization multiplier lies in (0, 1), not {m}")
+    """(M0, n) with m = M0 * 2^-31 * 2^-n, M0 in [2^30, 2^31): a positive real multiplier as an
+    int32 and a shift, right for n > 0 (m below one, the usual case) and left for n < 0 (m of
+    one or more, up to 2^30). M0 is rounded to nearest (error below 2^-31 relative)."""
+    if not 0 < m < 2**30:
+        raise NumfmtError(f"a requantization multiplier lies in (0, 2^30), not {m}")
     mantissa, exponent = math.frexp(m)  # m = mantissa * 2^exponent, mantissa in [0.5, 1)
     m0 = round(mantissa * 2**31)
     shift = -exponent
@@ -47,11 +48,36 @@ def fixed_point(m: float) -> tuple[int, int]:
     return m0, shift
 
 
+def fixed_points(m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`fixed_point` of every multiplier in a float64 tensor at once: (M0, n) as int64
+    tensors on m's device."""
+    ok = (m > 0) & (m < 2**30)
+    if not bool(ok.all()):
+        raise NumfmtError(f"a requantization multiplier lies in (0, 2^30), not {m[~ok][0].item()}")
+    mantissa, exponent = torch.frexp(m.to(torch.float64))
+    m0 = torch.round(mantissa * 2.0**31).to(torch.int64)
+    shift = -exponent.to(torch.int64)
+    carried = m0 == 2**31  # rounded up to the next binade
+    return torch.where(carried, 2**30, m0), torch.where(carried, shift - 1, shift)
+
+
 def rounding_shift(values: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """values / 2^shift rounded to nearest, ties away from zero, in integers (int64)."""
     half = torch.where(shift > 0, 1 << (shift - 1).clamp_min(0), torch.zeros_like(shift))
     magnitude = (values.abs() + half) >> shift
     return torch.where(values < 0, -magnitude, magnitude)
+
+
+def int_matmul(a: torch.Tensor, b: torch.Tensor, rows: int = 1 << 14) -> torch.Tensor:
+    """a @ b for int64 tensors, exact, on any device: torch's CPU matmul takes integers, its
+    CUDA one does not, so there the products are summed in int64 a block of rows at a time."""
+    if a.device.type == "cpu":
+        return a @ b
+    block = max(1, (1 << 25) // max(1, b.shape[0] * b.shape[1]))  # about 256 MB of products
+    block = min(block, rows)
+    return torch.cat(
+        [(a[i : i + block, :, None] * b[None]).sum(dim=1) for i in range(0, a.shape[0], block)]
+    )
 
 
 def requantize(
@@ -112,14 +138,14 @@ class IntegerLinear(nn.Module):
         bias = (
             linear.bias.detach().to(torch.float64)
             if linear.bias is not None
-            else torch.zeros(w.shape[0], dtype=torch.float64)
+            else torch.zeros(w.shape[0], dtype=torch.float64, device=w.device)
         )
         self.register_buffer(
             "b", torch.round(bias / (self.s_x * s_w)).to(torch.int64).clamp(-INT32_MAX, INT32_MAX)
         )
-        multipliers = [fixed_point(self.s_x * float(s) / self.s_y) for s in s_w]
-        self.register_buffer("m0", torch.tensor([m for m, _ in multipliers], dtype=torch.int64))
-        self.register_buffer("shift", torch.tensor([n for _, n in multipliers], dtype=torch.int64))
+        m0, shift = fixed_points(self.s_x * s_w / self.s_y)
+        self.register_buffer("m0", m0)
+        self.register_buffer("shift", shift)
         self.relu = relu
         self.accumulator_bits = accumulator_bits
         self.in_features, self.out_features = linear.in_features, linear.out_features
@@ -127,7 +153,7 @@ class IntegerLinear(nn.Module):
     def accumulate(self, x_q: torch.Tensor) -> torch.Tensor:
         """The int32 accumulator: sum over inputs of (x_q - z_x) * w_q, plus the int32 bias;
         with a narrower ``accumulator_bits`` it wraps around as that register would."""
-        acc = (x_q.to(torch.int64) - self.z_x) @ self.w.T + self.b
+        acc = int_matmul(x_q.to(torch.int64) - self.z_x, self.w.T) + self.b
         if self.accumulator_bits < 64:
             span = 1 << self.accumulator_bits
             acc = (acc + span // 2) % span - span // 2  # two's complement wrap-around
@@ -156,7 +182,9 @@ class IntegerMLP(nn.Module):
         self.s_in, self.z_in = s_in, z_in
 
     def quantize_input(self, x: torch.Tensor) -> torch.Tensor:
-        q = torch.round(x.to(torch.float64) / self.s_in) + self.z_in
+        """8-bit codes of float inputs (moved to the network's device)."""
+        x = torch.as_tensor(x).to(device=self.layers[0].w.device, dtype=torch.float64)
+        q = torch.round(x / self.s_in) + self.z_in
         return q.clamp(QMIN, QMAX).to(torch.int64)
 
     def forward_codes(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -203,7 +231,8 @@ def integer_mlp(
         raise NumfmtError(f"the accumulator is 16, 32 or 64 bits, not {accumulator_bits}")
     if overflow not in ("error", "wrap"):
         raise NumfmtError(f"overflow is 'error' or 'wrap', not {overflow!r}")
-    x = torch.as_tensor(calibration).detach().to(torch.float64)
+    device = plan[0][0].weight.device
+    x = torch.as_tensor(calibration).detach().to(device=device, dtype=torch.float64)
     if x.dim() != 2 or x.shape[1] != plan[0][0].in_features or x.shape[0] == 0:
         width = plan[0][0].in_features
         raise NumfmtError(f"calibration inputs are (samples, {width}); these are {tuple(x.shape)}")
@@ -239,9 +268,9 @@ def layer_stats(net: IntegerMLP, x: torch.Tensor) -> list[LayerStats]:
     """Per layer, on inputs x: the exact accumulators against the layer's register, and the
     error of the output codes against the exact product rounded once."""
     out = []
-    codes = net.quantize_input(torch.as_tensor(x))
+    codes = net.quantize_input(x)
     for i, layer in enumerate(net.layers):
-        acc = (codes - layer.z_x) @ layer.w.T + layer.b  # exact, in int64
+        acc = int_matmul(codes - layer.z_x, layer.w.T) + layer.b  # exact, in int64
         biggest = int(acc.abs().max()) if acc.numel() else 0
         limit = 2 ** (layer.accumulator_bits - 1) - 1
         overflowed = float((acc.abs() > limit).double().mean()) if acc.numel() else 0.0

@@ -33,16 +33,27 @@ def is_torch(x: Any) -> bool:
     return type(x).__module__.startswith("torch") and hasattr(x, "device")
 
 
+_NAMESPACES: dict[tuple[type, ...], Any] = {}
+
+
 def namespace(*arrays: Any):
-    """The array namespace of the arrays (numpy's for anything that is not a tensor)."""
-    from array_api_compat import array_namespace
+    """The array namespace of the arrays (numpy's for anything that is not a tensor).
 
-    present = [a for a in arrays if a is not None and not isinstance(a, int | float)]
-    if not present:
-        from array_api_compat import numpy as xp_numpy
+    The namespace depends on the arrays' types only, so it is looked up once per tuple of
+    types (the engine asks for it a dozen times per call, and small tensors feel it)."""
+    present = tuple(type(a) for a in arrays if a is not None and not isinstance(a, int | float))
+    found = _NAMESPACES.get(present)
+    if found is None:
+        from array_api_compat import array_namespace
 
-        return xp_numpy
-    return array_namespace(*present)
+        if not present:
+            from array_api_compat import numpy as found
+        else:
+            found = array_namespace(
+                *(a for a in arrays if a is not None and not isinstance(a, int | float))
+            )
+        _NAMESPACES[present] = found
+    return found
 
 
 def is_numpy(xp) -> bool:

@@ -12,20 +12,43 @@ from hypothesis import strategies as st
 from torch import nn
 
 from numfmt.errors import NumfmtError
-from numfmt.nn.integer import fixed_point, integer_mlp, layer_stats, rounding_shift
+from numfmt.nn.integer import (
+    fixed_point,
+    fixed_points,
+    integer_mlp,
+    layer_stats,
+    requantize,
+    rounding_shift,
+)
 
 
-@given(st.floats(min_value=1e-12, max_value=0.999999, allow_nan=False))
+@given(st.floats(min_value=1e-12, max_value=2.0**29, allow_nan=False))
 def test_the_fixed_point_multiplier_is_m_to_31_bits(m):
     m0, shift = fixed_point(m)
-    assert 2**30 <= m0 < 2**31 and shift >= 0
-    assert abs(Fraction(m0, 2 ** (31 + shift)) - Fraction(m)) <= Fraction(1, 2 ** (32 + shift))
+    assert 2**30 <= m0 < 2**31 and (shift >= 0) == (m < 1)  # a left shift for m >= 1
+    step = Fraction(2) ** -(31 + shift)
+    assert abs(m0 * step - Fraction(m)) <= step / 2
 
 
-def test_fixed_point_refuses_multipliers_outside_zero_one():
-    for bad in (0.0, 1.0, 2.5, -0.1):
-        with pytest.raises(NumfmtError, match=r"lies in \(0, 1\)"):
+@given(st.lists(st.floats(min_value=1e-12, max_value=2.0**29), min_size=1, max_size=30))
+def test_the_vectorised_fixed_points_equal_the_scalar_ones(ms):
+    m0, shift = fixed_points(torch.tensor(ms, dtype=torch.float64))
+    assert list(zip(m0.tolist(), shift.tolist(), strict=True)) == [fixed_point(m) for m in ms]
+
+
+def test_fixed_point_refuses_multipliers_out_of_range():
+    for bad in (0.0, 2.0**30, -0.1, float("inf"), float("nan")):
+        with pytest.raises(NumfmtError, match=r"lies in \(0, 2\^30\)"):
             fixed_point(bad)
+        with pytest.raises(NumfmtError, match=r"lies in \(0, 2\^30\)"):
+            fixed_points(torch.tensor([0.5, bad], dtype=torch.float64))
+
+
+def test_a_multiplier_above_one_shifts_left():
+    m0, shift = fixed_point(3.0)
+    acc = torch.tensor([[5, -7, 100]])
+    codes = requantize(acc, torch.tensor([m0]), torch.tensor([shift]), 10, -1000, 1000)
+    assert shift == -2 and codes.tolist() == [[25, -11, 310]]  # 3 = 0.75 * 2^2
 
 
 @given(st.lists(st.integers(-(2**62), 2**62), min_size=1, max_size=20), st.integers(0, 40))
@@ -139,3 +162,17 @@ def test_integer_mlp_refuses_what_it_cannot_do():
         integer_mlp(model, torch.randn(8, 4), accumulator_bits=8)
     with pytest.raises(NumfmtError, match="'error' or 'wrap'"):
         integer_mlp(model, torch.randn(8, 4), overflow="saturate")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_the_integer_network_on_cuda_equals_the_cpu_one_code_for_code():
+    model = _mlp([32, 64, 10], seed=4)
+    calibration, x = torch.randn(256, 32), torch.randn(100, 32)
+    cpu = integer_mlp(model, calibration)
+    gpu = integer_mlp(model.cuda(), calibration.cuda())
+    assert gpu.layers[0].w.is_cuda and gpu.layers[0].m0.is_cuda
+    for a, b in zip(cpu.forward_codes(x), gpu.forward_codes(x.cuda()), strict=True):
+        assert b.is_cuda and torch.equal(a, b.cpu())
+    assert [s.max_accumulator for s in layer_stats(cpu, x)] == [
+        s.max_accumulator for s in layer_stats(gpu, x.cuda())
+    ]

@@ -135,3 +135,21 @@ def test_qat_refuses_layers_it_cannot_train():
     assert torch.equal(net[0].weight, before) and isinstance(net[0], nn.Linear)
     assert isinstance(prepare_qat(net, "int2/channel", inplace=True)[0], QATLinear)
     assert isinstance(net[0], QATLinear)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_qat_trains_on_cuda_in_the_model_dtype(dtype):
+    net = _net().to("cuda", dtype)
+    qat = prepare_qat(net, "int4/channel", activations="int8/asym", learn_scale=True)
+    x = torch.randn(64, 16, device="cuda", dtype=dtype)
+    opt = torch.optim.SGD(qat.parameters(), lr=1e-2)
+    out = qat(x)
+    assert out.is_cuda and out.dtype == dtype
+    out.float().pow(2).mean().backward()
+    assert qat[0].scale.grad.is_cuda and qat[0].weight.grad.dtype == dtype
+    opt.step()
+    deployed = convert(qat)
+    y = deployed(x)
+    assert y.is_cuda and y.dtype == dtype
+    assert deployed[0].activations.scale.device.type == "cuda"

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The CUDA checks of a session that is lent a device machine, as one script:
+#   bash bench/cuda_checks.sh OUTDIR
+# It runs the tests that skip without a GPU, then the benchmarks with --device cuda, writing
+# each log into OUTDIR. Python packages missing on that machine travel as wheels in .whl/
+# (see the device notes); numfmt itself runs from this checkout.
+set -u
+out=${1:-out}
+mkdir -p "$out"
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
+fi
+export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1 MPLBACKEND=Agg
+nvidia-smi -L | tee "$out/device.txt"
+python3 -c "import torch, numpy, numba; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'numpy', numpy.__version__, 'numba', numba.__version__)" | tee -a "$out/device.txt"
+# the tests with a CUDA variant (each skips cleanly on a machine without one)
+timeout 240 python3 -m pytest -p no:cacheprovider -q -o addopts="" -W ignore::DeprecationWarning \
+  tests/quant tests/nn/test_qat.py tests/nn/test_integer.py -k cuda 2>&1 | tail -25 | tee "$out/cuda_tests.txt"
+timeout 180 python3 bench/quant.py --device cuda 2>&1 | tee "$out/bench_quant_cuda.txt"
+timeout 120 python3 bench/qat.py --device cuda --seeds 3 2>&1 | grep -v -i deprecat | tee "$out/bench_qat_cuda.txt"
