@@ -48,6 +48,13 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
+def _new_file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give a new file: 0666 less the umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write(
     path: str | Path, write: Callable[[IO[bytes]], None], *, overwrite: bool = False
 ) -> Path:
@@ -68,6 +75,7 @@ def atomic_write(
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _new_file_mode())  # mkstemp's 0600 would hide the file from others
         if not overwrite and p.exists():
             raise NumfmtError(f"{p} appeared while writing; numfmt does not overwrite files")
         os.replace(tmp, p)

@@ -47,7 +47,7 @@ if importlib.util.find_spec("torch") is not None:  # the model layer's examples 
     ]
 
 
-@pytest.mark.parametrize("doc", ["README.md", "docs/lesson-quantization.md"])
+@pytest.mark.parametrize("doc", ["README.md", "docs/lesson-quantization.md", "docs/lesson-qat.md"])
 def test_python_examples_in_the_docs_run(doc):
     result = doctest.testfile(str(ROOT / doc), module_relative=False)
     assert result.attempted >= 4 and result.failed == 0

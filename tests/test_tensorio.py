@@ -112,3 +112,16 @@ def test_writing_is_atomic_and_says_why_it_cannot(tmp_path):
         save_safetensors(tmp_path, {"a": np.zeros(2)})
     save_safetensors(tmp_path / "a.safetensors", {"a": np.zeros(2)})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.safetensors"]
+
+
+def test_a_written_file_gets_the_mode_a_plain_open_would_give(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        save_safetensors(tmp_path / "a.safetensors", {"a": np.zeros(2)})
+        (tmp_path / "plain").write_bytes(b"")
+    finally:
+        os.umask(old)
+    mode = (tmp_path / "a.safetensors").stat().st_mode & 0o777
+    assert mode == (tmp_path / "plain").stat().st_mode & 0o777 == 0o644
