@@ -49,8 +49,12 @@ class QATLinear(nn.Module):
         learn_scale: bool = False,
         source: str = "linear",
         momentum: float = 0.01,
+        ste: str = "clipped",
     ) -> None:
         super().__init__()
+        if ste not in ("clipped", "plain"):
+            raise NumfmtError(f"ste is 'clipped' or 'plain', not {ste!r}")
+        self.ste = ste
         self.weight = nn.Parameter(weight.detach().clone())
         self.bias = None if bias is None else nn.Parameter(bias.detach().clone())
         self.scheme, self.activations, self.source = scheme, activations, source
@@ -71,7 +75,7 @@ class QATLinear(nn.Module):
     def quantized_weight(self) -> torch.Tensor:
         if self.scale is not None:
             return lsq_quantize(self.weight, self.scale, self.scheme.bits)
-        return fake_quantize(self.weight, self.scheme)
+        return fake_quantize(self.weight, self.scheme, ste=self.ste)
 
     def input_qparams(self, x: torch.Tensor):
         """How this input is quantized: the observer's range (moved by x while training, or
@@ -84,7 +88,7 @@ class QATLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.activations is not None:
-            x = fake_quantize(x, self.input_qparams(x), nan_policy="omit")
+            x = fake_quantize(x, self.input_qparams(x), ste=self.ste, nan_policy="omit")
         return nn.functional.linear(x, self.quantized_weight(), self.bias)
 
     def to_quantized(self) -> QuantLinear:
@@ -131,6 +135,7 @@ def prepare_qat(
     *,
     learn_scale: bool = False,
     momentum: float = 0.01,
+    ste: str = "clipped",
     inplace: bool = False,
     **recipe_args: Any,
 ) -> nn.Module:
@@ -142,6 +147,8 @@ def prepare_qat(
         learn_scale: the weight's scale becomes an LSQ parameter (symmetric int grids per
             tensor or per output channel).
         momentum: how far each training batch moves an observed activation range.
+        ste: the straight-through estimator: ``clipped`` (no gradient where a value fell
+            outside the grid) or ``plain`` (the gradient passes everywhere).
 
     Example:
         >>> import torch
@@ -175,6 +182,7 @@ def prepare_qat(
             learn_scale,
             kind,
             momentum,
+            ste,
         )
         target.set_submodule(name, layer)
         swapped += 1

@@ -109,6 +109,21 @@ def test_observed_inputs_pass_gradients_inside_the_range_only():
     assert x.grad[0, 0] != 0 and x.grad[0, -1] == 0  # 7.0 was clipped
 
 
+def test_the_plain_estimator_passes_gradients_where_the_clipped_one_stops():
+    x = torch.tensor([[0.5] * 15 + [7.0]])
+    grads = {}
+    for ste in ("clipped", "plain"):
+        qat = prepare_qat(_net(), "int8/channel", activations="int4/asym", ste=ste)
+        qat[0](torch.rand(64, 16))  # the range: about [0, 1]
+        qat[0].eval()
+        xi = x.clone().requires_grad_(True)
+        qat[0](xi).sum().backward()
+        grads[ste] = xi.grad[0, -1].item()
+    assert grads["clipped"] == 0 and grads["plain"] != 0
+    with pytest.raises(NumfmtError, match="'clipped' or 'plain'"):
+        prepare_qat(_net(), "int8/channel", ste="smooth")
+
+
 def test_per_token_activations_are_not_observed():
     qat = prepare_qat(_net(), "int8/channel", activations="int8/token")
     assert qat[0].observer is None
