@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from numfmt.cli.base import UsageFailure, emit, fail_cleanly, json_option, show_warnings
+from numfmt.cli.base import emit, fail_cleanly, json_option, show_warnings
 
 
 def _bits(ctx, param, value: str) -> list[int]:
@@ -156,32 +156,24 @@ def integer_mlp_cmd(sample, seed, accumulator, as_json):
 
 
 def _target(path: str | None, force: bool) -> Path | None:
-    """The figure's path, checked before any work: a known image type, not an existing file."""
+    """The figure's path, checked before any work (an image type; an existing file only with
+    --force), and matplotlib there: one message now rather than after the training."""
     if path is None:
         return None
-    from numfmt._files import check_output
-    from numfmt.cli.plot import _pyplot
+    from numfmt.cli.plot import _output, _pyplot
 
-    target = Path(path)
-    if target.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise UsageFailure(f"{path}: the figure is a .png, .svg or .pdf file")
-    _pyplot()  # matplotlib is there, or one message now rather than after the training
-    return check_output(target, overwrite=force)
+    target = _output(path, force)
+    _pyplot()
+    return target
 
 
 def _draw_lesson(target: Path, result, force: bool) -> None:
-    from numfmt._files import atomic_write
-    from numfmt.cli.base import note
-    from numfmt.cli.plot import _pyplot
+    from numfmt.cli.plot import _draw, _pyplot
     from numfmt.plot.lessons import accuracy_vs_bits, training_curves
 
-    plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8), layout="constrained")
-    accuracy_vs_bits(result, ax=left)
-    training_curves(result, ax=right)
-    fmt = target.suffix.lower().lstrip(".")
-    try:
-        atomic_write(target, lambda f: fig.savefig(f, dpi=110, format=fmt), overwrite=force)
-    finally:
-        plt.close(fig)
-    note(f"wrote {target}")
+    def axes(_plot):
+        _, (left, right) = _pyplot().subplots(1, 2, figsize=(13, 4.8), layout="constrained")
+        training_curves(result, ax=right)
+        return accuracy_vs_bits(result, ax=left)  # _draw saves (and closes) its figure
+
+    _draw(target, axes, force=force)

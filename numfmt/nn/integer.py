@@ -38,19 +38,13 @@ def fixed_point(m: float) -> tuple[int, int]:
     """(M0, n) with m = M0 * 2^-31 * 2^-n, M0 in [2^30, 2^31): a positive real multiplier as an
     int32 and a shift, right for n > 0 (m below one, the usual case) and left for n < 0 (m of
     one or more, up to 2^30). M0 is rounded to nearest (error below 2^-31 relative)."""
-    if not 0 < m < 2**30:
-        raise NumfmtError(f"a requantization multiplier lies in (0, 2^30), not {m}")
-    mantissa, exponent = math.frexp(m)  # m = mantissa * 2^exponent, mantissa in [0.5, 1)
-    m0 = round(mantissa * 2**31)
-    shift = -exponent
-    if m0 == 2**31:  # rounded up to the next binade
-        m0, shift = 2**30, shift - 1
-    return m0, shift
+    m0, shift = fixed_points(torch.tensor([float(m)], dtype=torch.float64))
+    return int(m0[0]), int(shift[0])
 
 
 def fixed_points(m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`fixed_point` of every multiplier in a float64 tensor at once: (M0, n) as int64
-    tensors on m's device."""
+    """:func:`fixed_point` of every multiplier in a tensor at once: (M0, n) as int64 tensors on
+    m's device."""
     ok = (m > 0) & (m < 2**30)
     if not bool(ok.all()):
         raise NumfmtError(f"a requantization multiplier lies in (0, 2^30), not {m[~ok][0].item()}")

@@ -18,6 +18,7 @@ activation range. Per-token activations have no range to track and are scaled on
 from __future__ import annotations
 
 import copy
+import fnmatch
 from dataclasses import replace
 from typing import Any
 
@@ -193,8 +194,6 @@ def prepare_qat(
 
 def _refuse_unsupported(model: nn.Module, recipe: Recipe, names: list[str]) -> None:
     """A pattern of the recipe that names only layers QAT cannot train (a Conv2d, a norm...)."""
-    import fnmatch
-
     for pattern, scheme in recipe.weights:
         if scheme is None or pattern == "*" or any(fnmatch.fnmatchcase(n, pattern) for n in names):
             continue
