@@ -74,6 +74,7 @@ def quantize_model(
     *,
     inplace: bool = False,
     progress: Progress = None,
+    algorithm: Any = "rtn",
     **recipe_args: Any,
 ) -> tuple[nn.Module, ModelReport]:
     """Quantize a model's weights by a recipe: (the quantized model, its ModelReport).
@@ -91,6 +92,10 @@ def quantize_model(
             activation scheme (per tensor; its method, minmax or l2_histogram ...), and the
             scales then stay fixed. Without it, W8A8 scales each input on the fly.
         progress: a bar over the layers (None: on a terminal only; or a callable).
+        algorithm: ``rtn`` (round to nearest, each weight on its own), or ``gptq`` (or a
+            ``numfmt.nn.gptq.GPTQ`` with its settings): the Linear layers' codes chosen to
+            keep each layer's output on ``calibration``'s inputs (token ids of sample text),
+            see ``numfmt.nn.gptq``.
         recipe_args: ``kinds``, ``exclude``, ``activations``, ``bias`` (see ``parse_recipe``).
 
     Example:
@@ -104,6 +109,7 @@ def quantize_model(
     r = parse_recipe(recipe, **recipe_args)
     if not isinstance(model, nn.Module):
         raise NumfmtError(f"quantize_model takes a torch module, not a {type(model).__name__}")
+    gptq = _algorithm(algorithm, calibration)
     start = time.perf_counter()
     before, parameters = model_bytes(model)
     target = model if inplace else copy.deepcopy(model)
@@ -135,12 +141,27 @@ def quantize_model(
                 kept.append((name, why))
             continue
         chosen.append((name, module, kind, scheme))
-    static = _observe(target, chosen, r, calibration) if calibration is not None else {}
+    observe = calibration is not None and (gptq is None or r.activations is not None)
+    static = _observe(target, chosen, r, calibration) if observe else {}
+    hessians = _hessians(target, chosen, calibration, progress) if gptq is not None else {}
     rows = []
     with tracker(len(chosen), "quantizing", progress) as step:
         for name, module, kind, scheme in chosen:
             w = linear_weight(module, kind)
-            qt = quantize_tensor(w, scheme)
+            if name in hessians:
+                from numfmt.nn.gptq import gptq_weight
+
+                qt = gptq_weight(
+                    w,
+                    hessians.pop(name),
+                    scheme,
+                    damp=gptq.damp,
+                    block=gptq.block,
+                    act_order=gptq.act_order,
+                    name=name,
+                )
+            else:
+                qt = quantize_tensor(w, scheme)
             report = qt.report(w)
             rms = float(torch.sqrt(torch.mean(w.double() ** 2)))
             rows.append(
@@ -172,8 +193,39 @@ def quantize_model(
             step(name)
     after = before - sum(r.bytes_before for r in rows) + sum(r.bytes_after for r in rows)
     seconds = time.perf_counter() - start
-    report = ModelReport(str(r), tuple(rows), tuple(kept), before, after, parameters, seconds)
+    label = str(r) if gptq is None else f"{r} + {gptq}"
+    report = ModelReport(label, tuple(rows), tuple(kept), before, after, parameters, seconds)
     return target, report
+
+
+def _algorithm(algorithm: Any, calibration: Any):
+    """None for round-to-nearest, else the GPTQ settings (calibration required)."""
+    from numfmt.nn.gptq import GPTQ
+
+    if algorithm == "rtn":
+        return None
+    if algorithm == "gptq":
+        algorithm = GPTQ()
+    if not isinstance(algorithm, GPTQ):
+        raise NumfmtError(f"the algorithm is 'rtn' or 'gptq' (or a GPTQ), not {algorithm!r}")
+    if calibration is None:
+        raise NumfmtError(
+            "GPTQ weighs each layer's error by its inputs: give calibration (token ids of "
+            "sample text, a few thousand tokens)"
+        )
+    return algorithm
+
+
+def _hessians(model: nn.Module, chosen: list, calibration: Any, progress: Progress):
+    """The inputs' Hessians of the chosen Linear layers (embeddings are looked up: RTN)."""
+    from numfmt.nn.gptq import check_scheme, input_hessians
+
+    layers = {}
+    for name, module, kind, scheme in chosen:
+        if kind != "embedding":
+            check_scheme(scheme)
+            layers[name] = module
+    return input_hessians(model, layers, _batches(calibration), progress)
 
 
 def _batches(calibration: Any) -> list[Any]:

@@ -1,0 +1,313 @@
+"""GPTQ (Frantar et al., 2022): quantize a layer's weight column by column, and let the columns
+not yet quantized absorb each column's error, weighted by what the layer's inputs look like.
+
+For a Linear layer y = W x, the error of the output over calibration inputs X is
+``tr((W - Q) H (W - Q)^T)`` with ``H = 2 X^T X / n``, the inputs' second moment (the Hessian of
+that error). Round-to-nearest minimises ``|W - Q|`` element by element and ignores H; GPTQ
+quantizes one input column at a time and moves the remaining columns to cancel what that
+rounding did to the output (the optimal brain surgeon update):
+
+    err = (w_i - q_i) / [H^-1]_ii,      W[:, j] -= err * [H^-1]_ij   for the columns j after i
+
+with H^-1 taken through a Cholesky factor (the columns already done drop out), a damping of
+``damp`` times the mean of H's diagonal added first (H is often singular: dead inputs), columns
+in blocks whose updates to the rest are applied at once (``block``), and optionally the columns
+taken in order of decreasing H_ii (``act_order``: the inputs that matter most first).
+
+Any integer scheme of the quantization layer works: per tensor, per output channel, or per
+group of input columns (each group's scale is chosen when the algorithm reaches it, from the
+weights as they are then, or, with ``act_order``, from the original weights, so that groups stay
+contiguous), symmetric, with a zero point, or with a float minimum, by min-max or MSE ranges.
+The result is an ordinary :class:`~numfmt.quant.QuantizedTensor` (codes and scales): only
+which codes were chosen differs from round-to-nearest.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from torch import nn
+
+from numfmt.errors import NumfmtError, NumfmtWarning
+from numfmt.quant.granularity import PerAxis, PerGroup, PerTensor
+from numfmt.quant.qparams import QParams, as_scheme, choose_qparams, quantize
+from numfmt.quant.schemes import QuantScheme
+from numfmt.quant.tensor import QuantizedTensor
+
+
+def check_scheme(scheme: QuantScheme) -> None:
+    """GPTQ rounds onto an integer grid by nearest-even, per tensor, channel or group of
+    input columns: refuse anything else with one message."""
+    g = scheme.granularity
+    ok_grouping = (
+        isinstance(g, PerTensor)
+        or (isinstance(g, PerAxis) and g.axis in (0, -2))
+        or (isinstance(g, PerGroup) and g.axis in (-1, 1))
+    )
+    if scheme.kind != "int" or scheme.scale_rule != "range" or not ok_grouping:
+        raise NumfmtError(
+            f"GPTQ takes integer grids per tensor, per output channel or per group of input "
+            f"columns (int4/group:128, int8/channel, int4/asym/group:64 ...), not {scheme}"
+        )
+    if scheme.rounding.value != "nearest-even":
+        raise NumfmtError(f"GPTQ rounds to nearest; {scheme.rounding.value} rounding is not it")
+
+
+class _Grid:
+    """Round one column (a value per output row) onto per-row grids, as the engine does."""
+
+    def __init__(self, scheme: QuantScheme, scale, zero=None, minimum=None) -> None:
+        self.mapping = scheme.mapping
+        self.qmin, self.qmax = float(scheme.qmin), float(scheme.qmax)
+        s = scale.to(torch.float64)
+        self.scale = s
+        self.divisor = torch.where(s > 0, s, torch.full_like(s, math.inf))
+        self.zero = None if zero is None else zero.to(torch.float64)
+        self.minimum = None if minimum is None else minimum.to(torch.float64)
+
+    def __call__(self, w: torch.Tensor) -> torch.Tensor:
+        s, d = self.scale, self.divisor
+        if self.minimum is not None:
+            q = torch.round((w - self.minimum) / d).clamp_(0.0, self.qmax)
+            return q * s + self.minimum
+        q = torch.round(w / d) + 0.0
+        if self.zero is not None:
+            return (q + self.zero).clamp_(self.qmin, self.qmax).sub_(self.zero) * s
+        return q.clamp_(self.qmin, self.qmax) * s
+
+
+def _row_params(qp: QParams, rows: int) -> tuple[Any, Any, Any]:
+    """A QParams' scale, zero point and minimum as one value per output row (a per-tensor
+    scale repeated); None where the scheme has none."""
+
+    def per_row(a):
+        if a is None:
+            return None
+        a = a.reshape(-1)
+        return a.expand(rows) if a.numel() == 1 else a
+
+    return per_row(qp.scale), per_row(qp.zero_point), per_row(qp.minimum)
+
+
+def _inverse_factor(h: torch.Tensor, damp: float, name: str) -> torch.Tensor:
+    """The upper Cholesky factor of (H + damping)^-1; more damping, with a warning, where H
+    is not positive definite."""
+    mean = float(torch.mean(torch.diagonal(h)))
+    eye = torch.eye(h.shape[0], dtype=h.dtype, device=h.device)
+    for attempt in range(4):
+        # more damping after a failure, from at least 1e-4 (damp may be 0)
+        fraction = damp if attempt == 0 else max(damp, 1e-4) * 10**attempt
+        lam = fraction * (mean if mean > 0 else 1.0)
+        factor, info = torch.linalg.cholesky_ex(h + lam * eye)
+        if int(info) == 0:
+            if attempt:
+                warnings.warn(
+                    f"{name}: the inputs' Hessian is not positive definite; dampened by "
+                    f"{fraction:g} of its mean diagonal instead of {damp:g}",
+                    NumfmtWarning,
+                    stacklevel=4,
+                )
+            inverse = torch.cholesky_inverse(factor)
+            return torch.linalg.cholesky(inverse, upper=True)
+    raise NumfmtError(
+        f"{name}: the inputs' Hessian stays singular even dampened by {fraction:g} of its "
+        "mean diagonal; give more (or more varied) calibration text"
+    )
+
+
+def gptq_weight(
+    weight: torch.Tensor,
+    hessian: torch.Tensor,
+    scheme: QuantScheme | str,
+    *,
+    damp: float = 0.01,
+    block: int = 128,
+    act_order: bool = False,
+    name: str = "the layer",
+) -> QuantizedTensor:
+    """A weight (out_features, in_features) quantized by GPTQ, given the Hessian of its
+    inputs (in_features, in_features; ``2 X^T X / n``). The arithmetic is float64.
+
+    Example:
+        >>> import torch
+        >>> w, x = torch.randn(16, 64), torch.randn(512, 64)
+        >>> qt = gptq_weight(w, 2 * x.T @ x / 512, "int4/group:32")
+        >>> qt.codes.shape, str(qt.scheme)
+        (torch.Size([16, 64]), 'int4/group:32')
+    """
+    s = as_scheme(scheme)
+    check_scheme(s)
+    if not 0 <= damp <= 1:
+        raise NumfmtError(f"damp is a fraction of the mean diagonal, 0 to 1, not {damp}")
+    if weight.dim() != 2:
+        raise NumfmtError(f"GPTQ takes a 2-D weight, not one of shape {tuple(weight.shape)}")
+    rows, cols = weight.shape
+    if tuple(hessian.shape) != (cols, cols):
+        raise NumfmtError(
+            f"{name}: the Hessian is {tuple(hessian.shape)}; the weight's inputs need "
+            f"({cols}, {cols})"
+        )
+    original = weight.detach()
+    w = original.to(torch.float64).clone()
+    h = hessian.detach().to(device=w.device, dtype=torch.float64).clone()
+    if not bool(torch.isfinite(w).all()) or not bool(torch.isfinite(h).all()):
+        raise NumfmtError(f"{name}: the weight or its Hessian holds NaN or infinite values")
+    dead = torch.diagonal(h) == 0
+    h[dead, dead] = 1.0  # an input that is always zero: its column cannot matter
+    w[:, dead] = 0.0
+
+    qp0 = choose_qparams(original, s)
+    group = s.granularity.size if isinstance(s.granularity, PerGroup) else None
+    order = torch.arange(cols, device=w.device)
+    if act_order:
+        order = torch.argsort(torch.diagonal(h), descending=True, stable=True)
+        w, h = w[:, order], h[order][:, order]
+    hinv = _inverse_factor(h, damp, name)
+
+    grids: dict[int, _Grid] = {}  # the grid of each group (or the one grid, key 0)
+    if group is None or act_order:  # scales fixed up front, from the original weights
+        if group is None:
+            grids[0] = _Grid(s, *_row_params(qp0, rows))
+        else:
+            scale, zero, minimum = qp0.scale, qp0.zero_point, qp0.minimum
+            for g in range(scale.shape[1]):
+                grids[g] = _Grid(
+                    s,
+                    scale[:, g],
+                    None if zero is None else zero[:, g],
+                    None if minimum is None else minimum[:, g],
+                )
+    per_row = s.with_(granularity=PerAxis(0))
+    chosen: dict[int, QParams] = {}
+
+    def grid_of(column: int, current) -> _Grid:
+        """The grid of a (permuted) column; a new group's scales chosen from the weights as
+        GPTQ has left them so far (without act_order), when its first column comes."""
+        if group is None:
+            return grids[0]
+        g = int(order[column]) // group
+        if g not in grids:
+            qp = choose_qparams(current(column + group), per_row)
+            chosen[g] = qp
+            grids[g] = _Grid(s, *_row_params(qp, rows))
+        return grids[g]
+
+    q = torch.zeros_like(w)
+    for start in range(0, cols, block):
+        stop = min(start + block, cols)
+        w1 = w[:, start:stop].clone()
+        err1 = torch.zeros_like(w1)
+        hinv1 = hinv[start:stop, start:stop]
+        for i in range(stop - start):
+            column = start + i
+
+            def current(end, i=i, w1=w1, err1=err1, start=start, stop=stop):
+                """Columns i .. end of the weights as updated so far: this block's copy, and
+                past the block the columns with this block's pending updates applied."""
+                if end <= stop:
+                    return w1[:, i : end - start]
+                pending = err1[:, :i] @ hinv[start : start + i, stop:end]
+                return torch.cat([w1[:, i:], w[:, stop:end] - pending], dim=1)
+
+            d = hinv1[i, i]
+            qc = grid_of(column, current)(w1[:, i])
+            q[:, column] = qc
+            err = (w1[:, i] - qc) / d
+            w1[:, i:] -= err[:, None] * hinv1[i, i:][None, :]
+            err1[:, i] = err
+        w[:, stop:] -= err1 @ hinv[start:stop, stop:]
+    if act_order:
+        q = q[:, torch.argsort(order)]
+    qp = qp0
+    if chosen:  # the groups' scales as GPTQ chose them
+        n = qp0.scale.shape[1]
+
+        def table(field: str):
+            if getattr(qp0, field) is None:
+                return None
+            return torch.stack([getattr(chosen[g], field).reshape(-1) for g in range(n)], dim=1)
+
+        qp = replace(
+            qp0,
+            scale=table("scale"),
+            zero_point=table("zero_point"),
+            minimum=table("minimum"),
+        )
+    codes = quantize(q, qp)  # q lies on the grid: these codes give it back exactly
+    return QuantizedTensor(codes, qp, str(original.dtype).removeprefix("torch."))
+
+
+@dataclass(frozen=True)
+class GPTQ:
+    """GPTQ's settings for ``quantize_model(..., algorithm=GPTQ(...))``: the damping (a
+    fraction of the Hessian's mean diagonal), the block of columns whose updates to the rest
+    are applied at once, and whether columns go in order of decreasing H_ii."""
+
+    damp: float = 0.01
+    block: int = 128
+    act_order: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.damp <= 1:
+            raise NumfmtError(f"damp is a fraction of the mean diagonal, 0 to 1, not {self.damp}")
+        if self.block < 1:
+            raise NumfmtError(f"block is at least one column, not {self.block}")
+
+    def __str__(self) -> str:
+        return "gptq" + ("/act-order" if self.act_order else "")
+
+
+def input_hessians(
+    model: nn.Module, layers: dict[str, nn.Module], batches: list[Any], progress: Any = None
+) -> dict[str, torch.Tensor]:
+    """For each named layer, the Hessian 2 X^T X / n of its inputs over the calibration
+    batches (one forward pass of the float model; layers fed the same tensor, as q, k and v
+    are, share one matrix). float32 sums, returned as float64."""
+    from numfmt.nn.progress import tracker
+
+    sums: dict[str, torch.Tensor] = {}
+    counts: dict[str, int] = {}
+    alias: dict[str, str] = {}
+    last: list[Any] = [None, None]  # the previous hook's input tensor (the object) and layer
+
+    def hook_for(name: str):
+        def hook(_module, args):
+            if args[0] is last[0] and last[1] != name:  # q, k and v read one tensor
+                alias[name] = alias.get(last[1], last[1])
+                return
+            last[:] = [args[0], name]
+            x = args[0].detach()
+            x = x.reshape(-1, x.shape[-1])
+            xf = x.to(torch.float32)
+            if name not in sums:
+                sums[name] = torch.zeros(x.shape[1], x.shape[1], device=x.device)
+                counts[name] = 0
+            sums[name].addmm_(xf.T, xf)
+            counts[name] += x.shape[0]
+
+        return hook
+
+    handles = [m.register_forward_pre_hook(hook_for(n)) for n, m in layers.items()]
+    try:
+        with torch.no_grad(), tracker(len(batches), "calibrating", progress) as step:
+            for i, batch in enumerate(batches):
+                batch = torch.as_tensor(batch)
+                model(batch if batch.dim() > 1 else batch[None])
+                step(f"batch {i + 1}")
+    finally:
+        last[:] = [None, None]
+        for h in handles:
+            h.remove()
+    out: dict[str, torch.Tensor] = {}
+    for name in layers:
+        owner = alias.get(name, name)
+        if owner not in sums and owner not in out:
+            raise NumfmtError(f"{name} saw no input during calibration; is it used by forward?")
+        if owner not in out:
+            out[owner] = 2 * sums.pop(owner).to(torch.float64) / counts[owner]
+        out[name] = out[owner]  # one matrix for the layers that read one tensor
+    return out
