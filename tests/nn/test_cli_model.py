@@ -183,3 +183,49 @@ def test_model_compare_on_an_encoder_scores_its_embeddings(tmp_path):
     assert d["sentences"] == 5 and list(rows) == ["fp32", "int8/channel", "int4"]
     assert rows["int8/channel"]["mean_cosine"] > 0.999 > 0.6 > rows["int4"]["mean_cosine"]
     assert rows["int4"]["bytes"] < rows["int8/channel"]["bytes"] < rows["fp32"]["bytes"]
+
+
+@pytest.fixture
+def folder_with_tokenizer(folder):
+    """The tiny Llama with a character tokenizer over its 96 ids (printable ASCII and unk)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<unk>": 0} | {chr(c): c - 31 for c in range(32, 127)}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>").save_pretrained(folder)
+    return folder
+
+
+def test_model_quantize_with_gptq_calibrates_on_a_text(folder_with_tokenizer, tmp_path):
+    text = tmp_path / "calibration.txt"
+    text.write_text("Numbers squeezed into fewer bits lose a little of what they said. " * 30)
+    args = ["model", "quantize", folder_with_tokenizer, "--recipe", "int4/group:32"]
+    r = run(
+        *args,
+        "--gptq",
+        "--act-order",
+        "--calibration",
+        text,
+        "--calibration-tokens",
+        "1024",
+        "--json",
+    )
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["recipe"] == "int4/group:32 + gptq/act-order" and len(d["layers"]) == 14
+    rtn = json.loads(run(*args, "--json").stdout)
+    # GPTQ trades weight error for output error: the weights' SQNR is lower than rounding's
+    sqnr = [row["sqnr_db"] for row in d["layers"]]
+    assert sum(sqnr) < sum(row["sqnr_db"] for row in rtn["layers"])
+    short = tmp_path / "short.txt"
+    short.write_text("too short")
+    for extra, message in [
+        (["--gptq"], "--gptq needs --calibration"),
+        (["--act-order"], "go with --gptq"),
+        (["--gptq", "--calibration", short], "shorter than one window of 512"),
+        (["--gptq", "--calibration", tmp_path / "missing.txt"], "cannot read the text"),
+    ]:
+        bad = CliRunner().invoke(main, [str(a) for a in [*args, *extra]])
+        assert bad.exit_code == 2 and message in bad.stderr, bad.output
