@@ -44,6 +44,8 @@ if importlib.util.find_spec("torch") is not None:  # the model layer's examples 
         "numfmt.nn.integer",
         "numfmt.nn.lsq",
         "numfmt.nn.qat",
+        "numfmt.nn.gptq",
+        "numfmt.nn.importance",
     ]
 
 

@@ -127,10 +127,15 @@ def gptq_weight(
     damp: float = 0.01,
     block: int = 128,
     act_order: bool = False,
+    weighted_ranges: bool = False,
     name: str = "the layer",
 ) -> QuantizedTensor:
     """A weight (out_features, in_features) quantized by GPTQ, given the Hessian of its
     inputs (in_features, in_features; ``2 X^T X / n``). The arithmetic is float64.
+
+    With ``weighted_ranges`` each scale's clip range is chosen by the squared error weighted
+    by the inputs' mean squares (H's diagonal; ``numfmt.nn.importance``) rather than by the
+    scheme's own method.
 
     Example:
         >>> import torch
@@ -160,7 +165,19 @@ def gptq_weight(
     h[dead, dead] = 1.0  # an input that is always zero: its column cannot matter
     w[:, dead] = 0.0
 
-    qp0 = choose_qparams(original, s)
+    importance = torch.diagonal(h).clone() if weighted_ranges else None
+
+    def ranges(values, scheme, columns=None):
+        """QParams of some weights: the scheme's method, or activation-weighted ranges."""
+        if importance is None:
+            return choose_qparams(values, scheme)
+        from numfmt.nn.importance import weighted_qparams
+
+        return weighted_qparams(
+            values, importance if columns is None else importance[columns], scheme
+        )
+
+    qp0 = ranges(original, s)
     group = s.granularity.size if isinstance(s.granularity, PerGroup) else None
     order = torch.arange(cols, device=w.device)
     if act_order:
@@ -191,7 +208,7 @@ def gptq_weight(
             return grids[0]
         g = int(order[column]) // group
         if g not in grids:
-            qp = choose_qparams(current(column + group), per_row)
+            qp = ranges(current(column + group), per_row, order[column : column + group])
             chosen[g] = qp
             grids[g] = _Grid(s, *_row_params(qp, rows))
         return grids[g]
@@ -250,6 +267,7 @@ class GPTQ:
     damp: float = 0.01
     block: int = 128
     act_order: bool = False
+    weighted_ranges: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.damp <= 1:
@@ -258,15 +276,25 @@ class GPTQ:
             raise NumfmtError(f"block is at least one column, not {self.block}")
 
     def __str__(self) -> str:
-        return "gptq" + ("/act-order" if self.act_order else "")
+        return (
+            "gptq"
+            + ("/act-order" if self.act_order else "")
+            + ("/weighted-ranges" if self.weighted_ranges else "")
+        )
 
 
 def input_hessians(
-    model: nn.Module, layers: dict[str, nn.Module], batches: list[Any], progress: Any = None
+    model: nn.Module,
+    layers: dict[str, nn.Module],
+    batches: list[Any],
+    progress: Any = None,
+    *,
+    diagonal: bool = False,
 ) -> dict[str, torch.Tensor]:
     """For each named layer, the Hessian 2 X^T X / n of its inputs over the calibration
     batches (one forward pass of the float model; layers fed the same tensor, as q, k and v
-    are, share one matrix). float32 sums, returned as float64."""
+    are, share one matrix), or with ``diagonal`` only its diagonal, 2 mean(x_j^2) (the
+    importance of each input). float32 sums, returned as float64."""
     from numfmt.nn.progress import tracker
 
     sums: dict[str, torch.Tensor] = {}
@@ -284,9 +312,13 @@ def input_hessians(
             x = x.reshape(-1, x.shape[-1])
             xf = x.to(torch.float32)
             if name not in sums:
-                sums[name] = torch.zeros(x.shape[1], x.shape[1], device=x.device)
+                shape = (x.shape[1],) if diagonal else (x.shape[1], x.shape[1])
+                sums[name] = torch.zeros(shape, device=x.device)
                 counts[name] = 0
-            sums[name].addmm_(xf.T, xf)
+            if diagonal:
+                sums[name] += (xf * xf).sum(dim=0)
+            else:
+                sums[name].addmm_(xf.T, xf)
             counts[name] += x.shape[0]
 
         return hook

@@ -15,7 +15,7 @@ from numfmt.nn.modules import QuantEmbedding, QuantLinear
 from numfmt.nn.progress import Progress, tracker
 from numfmt.nn.recipe import Recipe, parse_recipe
 from numfmt.nn.report import LayerRow, ModelReport
-from numfmt.quant.tensor import quantize_tensor
+from numfmt.quant.tensor import QuantizedTensor, quantize_tensor
 
 
 def layer_kind(module: nn.Module) -> str | None:
@@ -92,7 +92,9 @@ def quantize_model(
             activation scheme (per tensor; its method, minmax or l2_histogram ...), and the
             scales then stay fixed. Without it, W8A8 scales each input on the fly.
         progress: a bar over the layers (None: on a terminal only; or a callable).
-        algorithm: ``rtn`` (round to nearest, each weight on its own), or ``gptq`` (or a
+        algorithm: ``rtn`` (round to nearest, each weight on its own); ``imatrix`` (round to
+            nearest, each group's clip range chosen by the error weighted by how large each
+            input is on ``calibration``, see ``numfmt.nn.importance``); or ``gptq`` (or a
             ``numfmt.nn.gptq.GPTQ`` with its settings): the Linear layers' codes chosen to
             keep each layer's output on ``calibration``'s inputs (token ids of sample text),
             see ``numfmt.nn.gptq``.
@@ -143,12 +145,18 @@ def quantize_model(
         chosen.append((name, module, kind, scheme))
     observe = calibration is not None and (gptq is None or r.activations is not None)
     static = _observe(target, chosen, r, calibration) if observe else {}
-    hessians = _hessians(target, chosen, calibration, progress) if gptq is not None else {}
+    hessians = _hessians(target, chosen, calibration, progress, gptq) if gptq else {}
     rows = []
     with tracker(len(chosen), "quantizing", progress) as step:
         for name, module, kind, scheme in chosen:
             w = linear_weight(module, kind)
-            if name in hessians:
+            if name in hessians and gptq == "imatrix":
+                from numfmt.nn.importance import weighted_qparams
+                from numfmt.quant.qparams import quantize
+
+                qp = weighted_qparams(w, hessians.pop(name), scheme)
+                qt = QuantizedTensor(quantize(w, qp), qp, str(w.dtype).removeprefix("torch."))
+            elif name in hessians:
                 from numfmt.nn.gptq import gptq_weight
 
                 qt = gptq_weight(
@@ -158,6 +166,7 @@ def quantize_model(
                     damp=gptq.damp,
                     block=gptq.block,
                     act_order=gptq.act_order,
+                    weighted_ranges=gptq.weighted_ranges,
                     name=name,
                 )
             else:
@@ -199,25 +208,29 @@ def quantize_model(
 
 
 def _algorithm(algorithm: Any, calibration: Any):
-    """None for round-to-nearest, else the GPTQ settings (calibration required)."""
+    """None for round-to-nearest, ``imatrix``, or the GPTQ settings (calibration required
+    for both)."""
     from numfmt.nn.gptq import GPTQ
 
     if algorithm == "rtn":
         return None
     if algorithm == "gptq":
         algorithm = GPTQ()
-    if not isinstance(algorithm, GPTQ):
-        raise NumfmtError(f"the algorithm is 'rtn' or 'gptq' (or a GPTQ), not {algorithm!r}")
+    if not isinstance(algorithm, GPTQ) and algorithm != "imatrix":
+        raise NumfmtError(
+            f"the algorithm is 'rtn', 'imatrix' or 'gptq' (or a GPTQ), not {algorithm!r}"
+        )
     if calibration is None:
         raise NumfmtError(
-            "GPTQ weighs each layer's error by its inputs: give calibration (token ids of "
-            "sample text, a few thousand tokens)"
+            f"{algorithm} weighs each layer's error by its inputs: give calibration (token "
+            "ids of sample text, a few thousand tokens)"
         )
     return algorithm
 
 
-def _hessians(model: nn.Module, chosen: list, calibration: Any, progress: Progress):
-    """The inputs' Hessians of the chosen Linear layers (embeddings are looked up: RTN)."""
+def _hessians(model: nn.Module, chosen: list, calibration: Any, progress: Progress, algorithm):
+    """The inputs' Hessians of the chosen Linear layers (embeddings are looked up: RTN), or
+    for ``imatrix`` their diagonals."""
     from numfmt.nn.gptq import check_scheme, input_hessians
 
     layers = {}
@@ -225,7 +238,8 @@ def _hessians(model: nn.Module, chosen: list, calibration: Any, progress: Progre
         if kind != "embedding":
             check_scheme(scheme)
             layers[name] = module
-    return input_hessians(model, layers, _batches(calibration), progress)
+    diagonal = algorithm == "imatrix"
+    return input_hessians(model, layers, _batches(calibration), progress, diagonal=diagonal)
 
 
 def _batches(calibration: Any) -> list[Any]:

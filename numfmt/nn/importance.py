@@ -1,0 +1,133 @@
+"""Activation-aware ranges: each group's clipping chosen by the error the *layer* would see.
+
+A weight's error reaches the layer's output multiplied by its input: an input channel that is
+large on real text makes the weights it meets matter more. So, rather than the plain mean
+square error of the weights (which can choose ranges that hurt the model, as the lessons show
+on SmolLM2), each group's clip ratio minimises ``sum_j a_j (w_j - q_j)^2`` with ``a_j`` the
+mean square of input channel j on calibration text, the diagonal of the inputs' Hessian
+(llama.cpp's importance matrix weighs its searches the same way; AWQ looks at the same
+statistic to protect salient channels).
+
+The candidates are the clip ratios k / ratios of each group's min-max range, from k = ratios
+down to ``low`` (the MSE method's candidates, less those that clip more than half), stored
+as the scheme stores scales; the first ratio of least weighted error wins (the widest on
+ties).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import torch
+
+from numfmt.errors import NumfmtError
+from numfmt.quant import grid
+from numfmt.quant.calibration import first_least, minmax
+from numfmt.quant.granularity import PerAxis, PerGroup, PerTensor
+from numfmt.quant.qparams import QParams, as_scheme, choose_qparams
+from numfmt.quant.schemes import QuantScheme
+
+#: Elements of (rows x candidates x width) worked on at once.
+_CHUNK = 1 << 24
+
+
+def _rows(w: torch.Tensor, weights: torch.Tensor, scheme: QuantScheme):
+    """The weight's groups as rows, in the order of the scheme's scales, with each element's
+    importance beside it: (rows, width) twice."""
+    out, cols = w.shape
+    g = scheme.granularity
+    if isinstance(g, PerTensor):
+        return w.reshape(1, -1), weights.expand(out, cols).reshape(1, -1)
+    if isinstance(g, PerAxis) and g.axis in (0, -2):
+        return w, weights.expand(out, cols)
+    if isinstance(g, PerGroup) and g.axis in (-1, 1):
+        if cols % g.size:
+            raise NumfmtError(f"{cols} input columns do not split into groups of {g.size}")
+        n = cols // g.size
+        return w.reshape(out * n, g.size), weights.reshape(1, n, g.size).expand(
+            out, n, g.size
+        ).reshape(out * n, g.size)
+    raise NumfmtError(
+        f"activation-aware ranges take int grids per tensor, output channel or group of input "
+        f"columns, not {scheme}"
+    )
+
+
+def weighted_qparams(
+    weight: torch.Tensor,
+    importance: torch.Tensor,
+    scheme: QuantScheme | str,
+    *,
+    ratios: int = 100,
+    low: float = 0.5,
+) -> QParams:
+    """QParams of ``weight`` (out, in) whose clip ratios minimise the squared error weighted
+    by ``importance`` (in,), one ratio per group.
+
+    Example:
+        >>> w = torch.tensor([[1.0, 0.2, -0.45, 0.3]])
+        >>> plain = choose_qparams(w, "int2/channel")
+        >>> tuned = weighted_qparams(w, torch.tensor([0.0, 1.0, 1.0, 1.0]), "int2/channel")
+        >>> float(plain.scale[0]), round(float(tuned.scale[0]), 2)  # 1.0 matters not: clip it
+        (1.0, 0.5)
+    """
+    s = as_scheme(scheme)
+    if s.kind != "int" or s.scale_rule != "range":
+        raise NumfmtError(f"activation-aware ranges take integer grids, not {s}")
+    if not 0 < low <= 1 or ratios < 1:
+        raise NumfmtError(f"ratios run from 1 down to low in (0, 1], not {low} ({ratios} steps)")
+    w = weight.detach().to(torch.float64)
+    a = importance.detach().to(device=w.device, dtype=torch.float64).reshape(-1)
+    if w.dim() != 2 or a.numel() != w.shape[1]:
+        raise NumfmtError(
+            f"the importance has {a.numel()} values; the weight {tuple(w.shape)} has "
+            f"{w.shape[1] if w.dim() == 2 else '?'} input columns"
+        )
+    if not bool(torch.isfinite(a).all()) or bool((a < 0).any()):
+        raise NumfmtError("the importance must be finite and at least zero")
+    rows, weights = _rows(w, a, s)
+    from numfmt.quant import _xp
+
+    xp = _xp.namespace(rows)
+    lo0, hi0 = minmax(xp, rows, s)
+    last = max(1, math.ceil(low * ratios))
+    r = torch.arange(ratios, last - 1, -1, dtype=torch.float64, device=w.device) / ratios
+    steps = r.numel()
+    lo = (lo0[:, None] * r).reshape(-1)
+    hi = (hi0[:, None] * r).reshape(-1)
+    cand = grid.scales(xp, lo, hi, s)
+
+    def shaped(t):
+        return None if t is None else t.reshape(rows.shape[0], steps)
+
+    scales, zeros, minima = shaped(cand.scale), shaped(cand.zero_point), shaped(cand.minimum)
+    errors = torch.empty(rows.shape[0], steps, dtype=torch.float64, device=w.device)
+    per = max(1, _CHUNK // max(1, steps * rows.shape[1]))
+    for i in range(0, rows.shape[0], per):
+        part = slice(i, i + per)
+        x = rows[part][:, None, :]
+        sc = scales[part][:, :, None]
+        if minima is not None:
+            x = x - minima[part][:, :, None]
+        div = torch.where(sc > 0, sc, torch.full_like(sc, float("inf")))
+        z = 0.0 if zeros is None else zeros[part].to(torch.float64)[:, :, None]
+        lo_q = 0.0 if minima is not None else s.qmin - z
+        hi_q = s.qmax - (0.0 if minima is not None else z)
+        q = torch.clamp(torch.round(x / div), lo_q, hi_q)
+        err = q * sc - x
+        errors[part] = torch.sum(weights[part][:, None, :] * err * err, dim=2)
+    best = first_least(xp, errors)
+    chosen = r[best]
+    picked = grid.scales(xp, lo0 * chosen, hi0 * chosen, s)
+    qp0 = choose_qparams(weight.detach(), s)
+
+    def like(t, ref):
+        return None if t is None or ref is None else t.reshape(ref.shape)
+
+    return replace(
+        qp0,
+        scale=like(picked.scale, qp0.scale),
+        zero_point=like(picked.zero_point, qp0.zero_point),
+        minimum=like(picked.minimum, qp0.minimum),
+    )
