@@ -58,6 +58,8 @@ def model() -> None:
       numfmt model quantize ./my-model --recipe int8/channel --out q.safetensors
       numfmt model compare smollm2-135m --recipes fp32,int8-absmax,int8/channel,int4/group:128 \\
           --text wiki.txt --max-tokens 2048 --prompt "I have a dream"
+      numfmt model sensitivity smollm2-135m --recipe int4/group:64 --text wiki.txt \\
+          --budget 4.5 --plot sensitivity.png
     """
 
 
@@ -395,6 +397,115 @@ def _draw_plots(result, targets: dict[str, Path]) -> None:
             targets["histogram"],
             lambda _: figures.weight_histogram(result.layer_weights, title=result.layer),
         )
+
+
+@model.command("sensitivity")
+@click.argument("model_arg", metavar="MODEL")
+@click.option("--recipe", "-r", default="int4/group:64", show_default=True, help=RECIPE_HELP)
+@click.option(
+    "--text",
+    "-t",
+    "text_path",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="A text file to score on.",
+)
+@click.option(
+    "--max-tokens",
+    "-n",
+    type=click.IntRange(2),
+    default=1024,
+    show_default=True,
+    help="Score on the first N tokens (a few windows rank the layers).",
+)
+@click.option(
+    "--context",
+    "-c",
+    type=click.IntRange(2),
+    default=512,
+    show_default=True,
+    help="Tokens per window.",
+)
+@click.option(
+    "--budget",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Also build a mixed recipe within this many bits per weight (the most sensitive "
+    "layers at --high), and measure it beside the uniform recipe.",
+)
+@click.option(
+    "--high",
+    default="int8/channel",
+    show_default=True,
+    help="The scheme --budget moves the most sensitive layers to.",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Draw the ranking as bars into this image (.png, .svg, .pdf).",
+)
+@allow_pickle_option
+@json_option
+@fail_cleanly
+def sensitivity_cmd(
+    model_arg,
+    recipe,
+    text_path,
+    max_tokens,
+    context,
+    budget,
+    high,
+    plot_path,
+    allow_pickle,
+    as_json,
+):
+    """Rank MODEL's layers by what quantizing each alone costs.
+
+    Each layer the recipe would quantize is quantized alone (the rest stay float) and the
+    model is scored on the text against the float model: KL divergence of the next-token
+    distribution (nats per token), perplexity and top-1 agreement. The worst come first:
+    they are the layers to keep at higher precision. With --budget, the layers with the most
+    KL per extra bit move to --high until the bits per weight reach the budget, and the
+    mixed recipe is measured beside the uniform one.
+    """
+    from numfmt.nn.evaluate import tokenize
+    from numfmt.nn.sensitivity import check_budget, mixed_precision, sensitivity
+
+    target = None
+    if plot_path is not None:
+        from numfmt.cli.plot import _output, _pyplot
+
+        target = _output(plot_path, False)
+        _pyplot()
+    text = _read_text(text_path)
+    loaded = _load(model_arg, allow_pickle)
+    if not loaded.is_causal:
+        raise UsageFailure("sensitivity scores next-token predictions: MODEL is not a causal LM")
+    ids = tokenize(loaded.tokenizer, text)[:max_tokens]
+    if budget is not None:
+        check_budget(loaded.model, recipe, budget)
+    with show_warnings():
+        result = sensitivity(
+            loaded.model, recipe, ids, context=context, progress=_progress(as_json)
+        )
+        if budget is not None:
+            result = mixed_precision(
+                loaded.model,
+                result,
+                ids,
+                budget,
+                high=high,
+                context=context,
+                progress=False,
+            )
+    emit(result, as_json)
+    if target is not None:
+        from numfmt.cli.plot import _draw
+        from numfmt.plot.models import sensitivity_bars
+
+        _draw(target, lambda _: sensitivity_bars(result))
 
 
 @click.command(cls=NumberCommand)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +96,24 @@ def estimate(
     else:
         note = f"{g} scales depend on the shapes and are not counted; give a MODEL for them"
     return MemoryEstimate(n, str(s), bits, int(-(-n * bits // 8)), False, note)
+
+
+def scheme_bits(scheme: Any, shape: tuple[int, ...]) -> float:
+    """Storage bits per weight of a scheme on a weight of this shape (out, in): the codes,
+    and the scales and zero points of its groups, rows, or whole tensor."""
+    from numfmt.quant.granularity import PerAxis, PerGroup
+    from numfmt.quant.schemes import parse_scheme
+
+    s = parse_scheme(scheme)
+    n = math.prod(shape)
+    g = s.granularity
+    if isinstance(g, PerGroup):
+        groups = n / g.size
+    elif isinstance(g, PerAxis):
+        groups = shape[g.axis]
+    else:
+        groups = 1
+    return s.bits + (s.scale_bits + s.zero_point_bits) * groups / n
 
 
 def model_estimate(

@@ -131,3 +131,24 @@ def _numpy(a: Any) -> np.ndarray:
 
 def _short(name: str) -> str:
     return name.replace("model.layers.", "").replace("self_attn.", "").replace("mlp.", "")
+
+
+def sensitivity_bars(result: Any, *, top: int = 30, ax=None):
+    """The KL divergence each layer causes when quantized alone, the worst ``top`` layers as
+    horizontal bars (the worst at the top); layers moved to higher precision by an
+    allocation are drawn in another colour."""
+    ax = _axes(ax)
+    layers = list(result.layers[:top])
+    promoted = set(result.allocation.promoted) if result.allocation is not None else set()
+    names = [layer.name for layer in layers][::-1]
+    values = [layer.kl for layer in layers][::-1]
+    colours = [_COLOURS[1] if n in promoted else _COLOURS[0] for n in names]
+    ax.barh(range(len(names)), values, color=colours)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set_xlabel("KL divergence from float, nats per token (this layer alone quantized)")
+    title = f"layer sensitivity under {result.recipe}"
+    if promoted:
+        title += f" (red: moved to {result.allocation.high})"
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    return ax

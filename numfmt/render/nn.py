@@ -10,6 +10,7 @@ from numfmt._display import renderer
 from numfmt.nn.compare import EncoderComparison, ModelComparison
 from numfmt.nn.memory import MemoryEstimate
 from numfmt.nn.report import ModelReport
+from numfmt.nn.sensitivity import Sensitivity
 from numfmt.render.quant import LABEL, number
 
 
@@ -136,4 +137,45 @@ def render_memory(m: MemoryEstimate) -> Group:
     parts: list = [line]
     if m.note:
         parts.append(Text(m.note, style=LABEL))
+    return Group(*parts)
+
+
+#: Rows of the sensitivity table shown in a terminal (--json has them all).
+SENSITIVITY_ROWS = 20
+
+
+@renderer(Sensitivity)
+def render_sensitivity(r: Sensitivity) -> Group:
+    head = Text(f"each layer quantized alone by {r.recipe}, ", style="bold")
+    head.append(f"scored on {r.tokens:,} tokens (float perplexity {r.float_perplexity:.3f})")
+    t = Table(box=None, header_style="bold", pad_edge=False)
+    for col in ("rank", "layer", "shape", "bits/w", "KL", "perplexity", "top-1"):
+        t.add_column(col, justify="left" if col == "layer" else "right")
+    for i, layer in enumerate(r.layers[:SENSITIVITY_ROWS]):
+        t.add_row(
+            str(i + 1),
+            layer.name,
+            "x".join(str(n) for n in layer.shape),
+            f"{layer.bits_per_weight:.3g}",
+            f"{layer.kl:.5f}",
+            f"{layer.perplexity:.3f}",
+            f"{layer.top1:.1%}",
+        )
+    parts: list = [head, t]
+    if len(r.layers) > SENSITIVITY_ROWS:
+        more = len(r.layers) - SENSITIVITY_ROWS
+        parts.append(Text(f"... and {more} more layers (--json lists them all)", style=LABEL))
+    a = r.allocation
+    if a is not None:
+        line = Text(f"\nwithin {a.budget:g} bits per weight: ", style="bold")
+        line.append(
+            f"{len(a.promoted)} layers at {a.high}, {a.bits_per_weight:.3f} bits/w, perplexity "
+            f"{a.perplexity:.3f}, KL {a.kl:.4f}; all at {r.recipe}: "
+            f"{a.uniform_bits_per_weight:.3f} bits/w, perplexity {a.uniform_perplexity:.3f}, "
+            f"KL {a.uniform_kl:.4f}"
+        )
+        parts.append(line)
+        if a.promoted:
+            shown = ", ".join(a.promoted[:8]) + (", ..." if len(a.promoted) > 8 else "")
+            parts.append(Text(f"at {a.high}: {shown}", style=LABEL))
     return Group(*parts)

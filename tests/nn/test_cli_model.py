@@ -229,3 +229,34 @@ def test_model_quantize_with_gptq_calibrates_on_a_text(folder_with_tokenizer, tm
     ]:
         bad = CliRunner().invoke(main, [str(a) for a in [*args, *extra]])
         assert bad.exit_code == 2 and message in bad.stderr, bad.output
+
+
+def test_model_sensitivity_ranks_layers_and_builds_a_mixed_recipe(folder_with_tokenizer, tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text("Layers do not all suffer alike when their weights lose bits. " * 8)
+    figure = tmp_path / "s.png"
+    args = [
+        "model",
+        "sensitivity",
+        folder_with_tokenizer,
+        "--recipe",
+        "int2/channel",
+        "--text",
+        text,
+    ]
+    r = run(
+        *args, "--max-tokens", "64", "--context", "32", "--budget", "6", "--plot", figure, "--json"
+    )
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert len(d["layers"]) == 14 and d["allocation"]["bits_per_weight"] <= 6
+    assert figure.read_bytes()[:4] == b"\x89PNG"
+    for extra, message in [
+        (["--budget", "1"], "below the recipe's own"),
+        (["--plot", figure], "exists"),
+        (["--context", "4096"], "too short"),
+    ]:
+        bad = CliRunner().invoke(
+            main, [str(a) for a in [*args, "--max-tokens", "64", "--context", "32", *extra]]
+        )
+        assert bad.exit_code == 2 and message in bad.stderr, bad.output
