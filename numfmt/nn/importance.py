@@ -8,6 +8,11 @@ mean square of input channel j on calibration text, the diagonal of the inputs' 
 (llama.cpp's importance matrix weighs its searches the same way; AWQ looks at the same
 statistic to protect salient channels).
 
+``output_qparams(weight, hessian, scheme)`` goes one step further: each output channel's clip
+ratio (one for all its groups) minimises the error of the layer's output itself on the
+calibration inputs, ``(w - q) H (w - q)^T`` with H the inputs' Hessian, cross terms between
+inputs included.
+
 The candidates are the clip ratios k / ratios of each group's min-max range, from k = ratios
 down to ``low`` (the MSE method's candidates, less those that clip more than half), stored
 as the scheme stores scales; the first ratio of least weighted error wins (the widest on
@@ -130,4 +135,73 @@ def weighted_qparams(
         scale=like(picked.scale, qp0.scale),
         zero_point=like(picked.zero_point, qp0.zero_point),
         minimum=like(picked.minimum, qp0.minimum),
+    )
+
+
+def output_qparams(
+    weight: torch.Tensor,
+    hessian: torch.Tensor,
+    scheme: QuantScheme | str,
+    *,
+    ratios: int = 50,
+    low: float = 0.6,
+) -> QParams:
+    """QParams of ``weight`` (out, in) whose clip ratio, one per output channel, minimises
+    that channel's output error ``d H d^T`` (d: its quantization error) on the inputs whose
+    Hessian ``hessian`` (in, in) is; the ratios k / ratios from 1 down to ``low``."""
+    s = as_scheme(scheme)
+    if s.kind != "int" or s.scale_rule != "range":
+        raise NumfmtError(f"output-aware ranges take integer grids, not {s}")
+    if not 0 < low <= 1 or ratios < 1:
+        raise NumfmtError(f"ratios run from 1 down to low in (0, 1], not {low} ({ratios} steps)")
+    w = weight.detach().to(torch.float64)
+    h = hessian.detach().to(device=w.device, dtype=torch.float64)
+    if w.dim() != 2 or tuple(h.shape) != (w.shape[1], w.shape[1]):
+        raise NumfmtError(
+            f"the Hessian is {tuple(h.shape)}; the weight {tuple(w.shape)} needs "
+            f"({w.shape[1]}, {w.shape[1]})"
+        )
+    if not bool(torch.isfinite(h).all()):
+        raise NumfmtError("the Hessian holds NaN or infinite values")
+    from numfmt.quant import _xp
+    from numfmt.quant.qparams import dequantize, quantize
+
+    base = choose_qparams(weight.detach(), s)
+    last = max(1, math.ceil(low * ratios))
+    candidates = torch.arange(ratios, last - 1, -1, dtype=torch.float64) / ratios
+    errors = torch.empty(w.shape[0], candidates.numel(), dtype=torch.float64, device=w.device)
+    params = []
+    xp = _xp.namespace(w)
+    for k, r in enumerate(candidates.tolist()):
+        lo = torch.as_tensor(base.lo, dtype=torch.float64, device=w.device) * r
+        hi = torch.as_tensor(base.hi, dtype=torch.float64, device=w.device) * r
+        picked = grid.scales(xp, lo.reshape(-1), hi.reshape(-1), s)
+        qp = replace(
+            base,
+            scale=picked.scale.reshape(base.scale.shape),
+            zero_point=None
+            if picked.zero_point is None
+            else picked.zero_point.reshape(base.zero_point.shape),
+            minimum=None if picked.minimum is None else picked.minimum.reshape(base.minimum.shape),
+        )
+        d = dequantize(quantize(w, qp), qp).to(torch.float64) - w
+        errors[:, k] = torch.sum((d @ h) * d, dim=1)
+        params.append(qp)
+    best = first_least(xp, errors)  # per output channel
+
+    def gather(field: str):
+        ref = getattr(base, field)
+        if ref is None:
+            return None
+        stack = torch.stack([getattr(qp, field).reshape(ref.shape) for qp in params])
+        if ref.dim() == 0:  # per tensor: one ratio for the whole tensor
+            return stack[int(torch.argmin(errors.sum(dim=0)))]
+        index = best.reshape(1, -1, *([1] * (ref.dim() - 1))).expand(1, *ref.shape)
+        return torch.gather(stack, 0, index.to(stack.device))[0]
+
+    return replace(
+        base,
+        scale=gather("scale"),
+        zero_point=gather("zero_point"),
+        minimum=gather("minimum"),
     )

@@ -94,7 +94,9 @@ def quantize_model(
         progress: a bar over the layers (None: on a terminal only; or a callable).
         algorithm: ``rtn`` (round to nearest, each weight on its own); ``imatrix`` (round to
             nearest, each group's clip range chosen by the error weighted by how large each
-            input is on ``calibration``, see ``numfmt.nn.importance``); or ``gptq`` (or a
+            input is on ``calibration``, see ``numfmt.nn.importance``); ``output-mse`` (each
+            output channel's clip ratio chosen by the error of the layer's output on
+            ``calibration``'s inputs, cross terms included); or ``gptq`` (or a
             ``numfmt.nn.gptq.GPTQ`` with its settings): the Linear layers' codes chosen to
             keep each layer's output on ``calibration``'s inputs (token ids of sample text),
             see ``numfmt.nn.gptq``.
@@ -150,11 +152,14 @@ def quantize_model(
     with tracker(len(chosen), "quantizing", progress) as step:
         for name, module, kind, scheme in chosen:
             w = linear_weight(module, kind)
-            if name in hessians and gptq == "imatrix":
-                from numfmt.nn.importance import weighted_qparams
+            if name in hessians and gptq in ("imatrix", "output-mse"):
+                from numfmt.nn import importance
                 from numfmt.quant.qparams import quantize
 
-                qp = weighted_qparams(w, hessians.pop(name), scheme)
+                pick = (
+                    importance.weighted_qparams if gptq == "imatrix" else importance.output_qparams
+                )
+                qp = pick(w, hessians.pop(name), scheme)
                 qt = QuantizedTensor(quantize(w, qp), qp, str(w.dtype).removeprefix("torch."))
             elif name in hessians:
                 from numfmt.nn.gptq import gptq_weight
@@ -216,9 +221,10 @@ def _algorithm(algorithm: Any, calibration: Any):
         return None
     if algorithm == "gptq":
         algorithm = GPTQ()
-    if not isinstance(algorithm, GPTQ) and algorithm != "imatrix":
+    if not isinstance(algorithm, GPTQ) and algorithm not in ("imatrix", "output-mse"):
         raise NumfmtError(
-            f"the algorithm is 'rtn', 'imatrix' or 'gptq' (or a GPTQ), not {algorithm!r}"
+            "the algorithm is 'rtn', 'imatrix', 'output-mse' or 'gptq' (or a GPTQ), not "
+            f"{algorithm!r}"
         )
     if calibration is None:
         raise NumfmtError(

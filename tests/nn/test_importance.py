@@ -7,7 +7,7 @@ from torch import nn
 
 from numfmt.errors import NumfmtError
 from numfmt.nn import quantize_model
-from numfmt.nn.importance import weighted_qparams
+from numfmt.nn.importance import output_qparams, weighted_qparams
 from numfmt.quant import choose_qparams, dequantize, quantize
 
 
@@ -33,6 +33,39 @@ def test_the_weighted_error_is_the_least_of_the_candidates(spec):
     ours = _weighted_error(w, weighted_qparams(w, a, spec), a)
     assert ours <= _weighted_error(w, choose_qparams(w, spec), a)  # min-max is a candidate
     assert ours <= _weighted_error(w, choose_qparams(w, f"{spec}/mse"), a) * (1 + 1e-12)
+
+
+def _correlated(n, d, seed):
+    g = torch.Generator().manual_seed(seed)
+    mix = torch.randn(d, d, generator=g) * 0.4
+    return (torch.randn(n, d, generator=g) @ mix + torch.randn(n, d, generator=g)) * torch.logspace(
+        -1, 1, d
+    )
+
+
+@pytest.mark.parametrize(
+    "spec", ["int4/group:32", "int3/channel", "int4/asym/group:32", "int4/min/group:32"]
+)
+def test_output_aware_ranges_beat_the_weights_own_on_held_out_inputs(spec):
+    w = torch.randn(64, 128, generator=torch.Generator().manual_seed(4))
+    train, held_out = _correlated(5120, 128, seed=5).split([4096, 1024])
+    h = 2 * train.T @ train / len(train)
+
+    def error(qp):
+        q = dequantize(quantize(w, qp), qp).float()
+        return float(((held_out @ (q - w).T) ** 2).mean())
+
+    ours = error(output_qparams(w, h, spec))
+    assert ours < error(choose_qparams(w, spec))
+    assert ours < error(choose_qparams(w, f"{spec}/mse"))
+    # on the calibration inputs themselves it is each channel's best candidate
+    qp = output_qparams(w, h, spec)
+    d = dequantize(quantize(w, qp), qp).double() - w.double()
+    plain = choose_qparams(w, spec)
+    d0 = dequantize(quantize(w, plain), plain).double() - w.double()
+    assert torch.all(
+        torch.sum((d @ h.double()) * d, 1) <= torch.sum((d0 @ h.double()) * d0, 1) + 1e-9
+    )
 
 
 def test_quantize_model_with_an_importance_matrix_keeps_the_output_closer():
@@ -65,3 +98,13 @@ def test_quantize_model_with_an_importance_matrix_keeps_the_output_closer():
 def test_bad_input_gets_one_message(importance, spec, kwargs, message):
     with pytest.raises(NumfmtError, match=message):
         weighted_qparams(torch.randn(4, 8), importance, spec, **kwargs)
+
+
+def test_output_aware_ranges_refuse_what_they_cannot_use():
+    w = torch.randn(4, 8)
+    with pytest.raises(NumfmtError, match=r"the Hessian is \(4, 4\)"):
+        output_qparams(w, torch.eye(4), "int4/channel")
+    with pytest.raises(NumfmtError, match="NaN"):
+        output_qparams(w, torch.full((8, 8), float("nan")), "int4/channel")
+    with pytest.raises(NumfmtError, match="integer grids"):
+        output_qparams(w, torch.eye(8), "fp8_e4m3")
