@@ -9,6 +9,12 @@ with float, storage bits per quantized weight, bytes the model holds in memory, 
 quantize, tokens per second while scoring. The float model's log-probabilities are computed
 once and each model is scored against them, one at a time.
 
+A recipe ``SCHEME+ALGORITHM`` (``+gptq``, ``+imatrix``, ``+output-mse``) is calibrated on
+``--calibration-tokens`` tokens of the same text starting at ``--calibration-from`` (after the
+scored ones). ``--mixed BITS`` ranks the layers by sensitivity under ``--mixed-base`` on 512
+calibration tokens, moves the most sensitive to int8/channel within BITS per weight, and
+scores that recipe.
+
 Caveat: SmolLM2's float weights are themselves dequantized Q4_1 (blocks of 32 with a float
 minimum), so 4-bit grids of 32 with a float minimum (q4_1) give them back exactly, and
 asymmetric g32 grids look better here than they would on a model trained in float; compare
@@ -46,7 +52,26 @@ RECIPES = [
     "w8a8-token-asym",
     "w8a8-tensor",
     "int4/full/group:32",
+    # beyond round-to-nearest: calibrated on tokens of the same text after the scored ones
+    "int4/group:64+imatrix",
+    "int4/group:64+output-mse",
+    "int4/group:64+gptq",
+    "int4/asym/group:64/scale:fp16+gptq",
+    "int4/asym/group:96/scale:fp16+gptq",
+    "int4/asym/group:128/scale:fp16+gptq",
 ]
+
+
+def algorithm(name: str):
+    """A recipe's ``+suffix``: round-to-nearest, activation-weighted or output-aware ranges,
+    or GPTQ (act-order, damping 0.01)."""
+    from numfmt.nn.gptq import GPTQ
+
+    choices = {"": "rtn", "imatrix": "imatrix", "output-mse": "output-mse"}
+    choices["gptq"] = GPTQ(act_order=True)
+    if name not in choices:
+        raise SystemExit(f"unknown algorithm +{name}; use one of {', '.join(choices)}")
+    return choices[name]
 
 
 def held_bytes(model) -> int:
@@ -78,6 +103,10 @@ def main() -> None:
     parser.add_argument("--only", choices=["numfmt", "peers"], default=None)
     parser.add_argument("--recipes", default=None, help="numfmt recipes, comma-separated")
     parser.add_argument("--minilm", action="store_true", help="also MiniLM's sentence embeddings")
+    parser.add_argument("--calibration-tokens", type=int, default=16384)
+    parser.add_argument("--calibration-from", type=int, default=40000)
+    parser.add_argument("--mixed", type=float, default=None, help="a mixed recipe within BITS")
+    parser.add_argument("--mixed-base", default="int4/asym/group:128/scale:fp16")
     args = parser.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(0)
@@ -85,7 +114,11 @@ def main() -> None:
     start = time.perf_counter()
     lm = load_model("smollm2-135m")
     print(f"SmolLM2-135M loaded in {lm.seconds:.1f} s (tokenizer {lm.tokenizer_seconds:.1f} s)")
-    ids = tokenize(lm.tokenizer, args.text.read_text(encoding="utf-8"))[: args.tokens]
+    every = tokenize(lm.tokenizer, args.text.read_text(encoding="utf-8"))
+    ids = every[: args.tokens]
+    window = args.context
+    calib_ids = every[args.calibration_from : args.calibration_from + args.calibration_tokens]
+    calibration = list(calib_ids[: len(calib_ids) // window * window].reshape(-1, window).split(8))
     ref = reference_logprobs(lm.model, ids, context=args.context)
     base = score(lm.model, ids, context=args.context, name="float32")
     print(f"{args.text.name}: {base.tokens:,} tokens scored, context {args.context}\n")
@@ -128,10 +161,23 @@ def main() -> None:
         for recipe in recipes:
 
             def ours(recipe=recipe):
-                q, report = quantize_model(lm.model, recipe, progress=False)
+                scheme, _, name = recipe.partition("+")
+                how = algorithm(name)
+                extra = {} if how == "rtn" else {"algorithm": how, "calibration": calibration}
+                q, report = quantize_model(lm.model, scheme, progress=False, **extra)
                 return q, report.bits_per_weight
 
             row(f"numfmt {recipe}", ours)
+    if args.mixed is not None:
+        from numfmt.nn.sensitivity import allocate, sensitivity
+
+        def mixed():
+            ranked = sensitivity(lm.model, args.mixed_base, calib_ids[:512], progress=False)
+            recipe = allocate(ranked, args.mixed, high="int8/channel")
+            q, report = quantize_model(lm.model, {**recipe, "*": None}, progress=False)
+            return q, report.bits_per_weight
+
+        row(f"numfmt mixed {args.mixed_base} + int8/ch @{args.mixed:g}", mixed)
     if args.only != "numfmt":
         import copy
 
@@ -158,13 +204,21 @@ def minilm(text: Path, count: int = 256) -> None:
 
     enc = load_model("minilm-l6")
     lines = [ln.strip() for ln in text.read_text(encoding="utf-8").splitlines()]
-    sentences = [ln for ln in lines if len(ln) > 40 and not ln.startswith("=")][:count]
+    usable = [ln for ln in lines if len(ln) > 40 and not ln.startswith("=")]
+    sentences = usable[:count]
+    # calibration: other lines of the text, one sentence a batch
+    calibration = [enc.tokenizer(ln, return_tensors="pt")["input_ids"] for ln in usable[-256:]]
     ref = embed(enc.model, enc.tokenizer, sentences)
     print(f"\nall-MiniLM-L6 on {len(sentences)} lines of {text.name}")
     print(f"{'recipe':44} {'mean cos':>9} {'worst cos':>9} {'same NN':>8}")
-    rows = [
-        (f"numfmt {r}", lambda r=r: quantize_model(enc.model, r, progress=False)[0]) for r in MINILM
-    ]
+
+    def ours(recipe):
+        scheme, _, name = recipe.partition("+")
+        how = algorithm(name)
+        extra = {} if how == "rtn" else {"algorithm": how, "calibration": calibration}
+        return quantize_model(enc.model, scheme, progress=False, **extra)[0]
+
+    rows = [(f"numfmt {r}", lambda r=r: ours(r)) for r in MINILM]
     from _peers import PEERS
 
     for label in ("quanto int8", "quanto int4", "torchao int8", "hqq 4-bit g64"):
@@ -182,7 +236,21 @@ def minilm(text: Path, count: int = 256) -> None:
         )
 
 
-MINILM = ["int8", "int8/channel", "int4/channel", "int4/group:128", "int4/group:32", "nf4", "q4_1"]
+MINILM = [
+    "int8",
+    "int8/channel",
+    "int4/channel",
+    "int4/group:128",
+    "int4/group:32",
+    "nf4",
+    "q4_1",
+    "int4/group:64",
+    "int4/group:64+imatrix",
+    "int4/group:64+output-mse",
+    "int4/group:64+gptq",
+    "int4/asym/group:128/scale:fp16",
+    "int4/asym/group:128/scale:fp16+gptq",
+]
 
 
 if __name__ == "__main__":

@@ -29,34 +29,12 @@ import torch
 from numfmt.errors import NumfmtError
 from numfmt.quant import grid
 from numfmt.quant.calibration import first_least, minmax
-from numfmt.quant.granularity import PerAxis, PerGroup, PerTensor
+from numfmt.quant.granularity import Grouping, PerAxis, PerGroup, PerTensor
 from numfmt.quant.qparams import QParams, as_scheme, choose_qparams
 from numfmt.quant.schemes import QuantScheme
 
 #: Elements of (rows x candidates x width) worked on at once.
 _CHUNK = 1 << 24
-
-
-def _rows(w: torch.Tensor, weights: torch.Tensor, scheme: QuantScheme):
-    """The weight's groups as rows, in the order of the scheme's scales, with each element's
-    importance beside it: (rows, width) twice."""
-    out, cols = w.shape
-    g = scheme.granularity
-    if isinstance(g, PerTensor):
-        return w.reshape(1, -1), weights.expand(out, cols).reshape(1, -1)
-    if isinstance(g, PerAxis) and g.axis in (0, -2):
-        return w, weights.expand(out, cols)
-    if isinstance(g, PerGroup) and g.axis in (-1, 1):
-        if cols % g.size:
-            raise NumfmtError(f"{cols} input columns do not split into groups of {g.size}")
-        n = cols // g.size
-        return w.reshape(out * n, g.size), weights.reshape(1, n, g.size).expand(
-            out, n, g.size
-        ).reshape(out * n, g.size)
-    raise NumfmtError(
-        f"activation-aware ranges take int grids per tensor, output channel or group of input "
-        f"columns, not {scheme}"
-    )
 
 
 def weighted_qparams(
@@ -91,23 +69,52 @@ def weighted_qparams(
         )
     if not bool(torch.isfinite(a).all()) or bool((a < 0).any()):
         raise NumfmtError("the importance must be finite and at least zero")
-    rows, weights = _rows(w, a, s)
+    g = s.granularity
+    if not (
+        isinstance(g, PerTensor)
+        or (isinstance(g, PerAxis) and g.axis in (0, -2))
+        or (isinstance(g, PerGroup) and g.axis in (-1, 1))
+    ):
+        raise NumfmtError(
+            f"activation-aware ranges take int grids per tensor, output channel or group of "
+            f"input columns, not {s}"
+        )
+    grouping = Grouping(tuple(w.shape), g)
+    spread = a.expand(w.shape[0], w.shape[1])
+    parts = [
+        _weighted_block(rows, weights, s, ratios, low)
+        for rows, weights in zip(grouping.blocks(w), grouping.blocks(spread), strict=True)
+    ]
+    qp0 = choose_qparams(weight.detach(), s)
+
+    def joined(field: str):
+        ref = getattr(qp0, field)
+        if ref is None:
+            return None
+        return grouping.join_params([getattr(part, field) for part in parts]).reshape(ref.shape)
+
+    return replace(
+        qp0, scale=joined("scale"), zero_point=joined("zero_point"), minimum=joined("minimum")
+    )
+
+
+def _weighted_block(rows: torch.Tensor, weights: torch.Tensor, s: QuantScheme, ratios, low):
+    """The stored scales (and zero points or minima) of one block of groups (rows), each
+    row's clip ratio of least weighted squared error."""
     from numfmt.quant import _xp
 
     xp = _xp.namespace(rows)
     lo0, hi0 = minmax(xp, rows, s)
     last = max(1, math.ceil(low * ratios))
-    r = torch.arange(ratios, last - 1, -1, dtype=torch.float64, device=w.device) / ratios
+    r = torch.arange(ratios, last - 1, -1, dtype=torch.float64, device=rows.device) / ratios
     steps = r.numel()
-    lo = (lo0[:, None] * r).reshape(-1)
-    hi = (hi0[:, None] * r).reshape(-1)
-    cand = grid.scales(xp, lo, hi, s)
+    cand = grid.scales(xp, (lo0[:, None] * r).reshape(-1), (hi0[:, None] * r).reshape(-1), s)
 
     def shaped(t):
         return None if t is None else t.reshape(rows.shape[0], steps)
 
     scales, zeros, minima = shaped(cand.scale), shaped(cand.zero_point), shaped(cand.minimum)
-    errors = torch.empty(rows.shape[0], steps, dtype=torch.float64, device=w.device)
+    errors = torch.empty(rows.shape[0], steps, dtype=torch.float64, device=rows.device)
     per = max(1, _CHUNK // max(1, steps * rows.shape[1]))
     for i in range(0, rows.shape[0], per):
         part = slice(i, i + per)
@@ -122,20 +129,8 @@ def weighted_qparams(
         q = torch.clamp(torch.round(x / div), lo_q, hi_q)
         err = q * sc - x
         errors[part] = torch.sum(weights[part][:, None, :] * err * err, dim=2)
-    best = first_least(xp, errors)
-    chosen = r[best]
-    picked = grid.scales(xp, lo0 * chosen, hi0 * chosen, s)
-    qp0 = choose_qparams(weight.detach(), s)
-
-    def like(t, ref):
-        return None if t is None or ref is None else t.reshape(ref.shape)
-
-    return replace(
-        qp0,
-        scale=like(picked.scale, qp0.scale),
-        zero_point=like(picked.zero_point, qp0.zero_point),
-        minimum=like(picked.minimum, qp0.minimum),
-    )
+    chosen = r[first_least(xp, errors)]
+    return grid.scales(xp, lo0 * chosen, hi0 * chosen, s)
 
 
 def output_qparams(

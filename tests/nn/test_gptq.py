@@ -20,6 +20,7 @@ SCHEMES = [
     "int4/min/group:32",
     "int8/channel",
     "int3/group:16/mse",
+    "int4/group:40",  # 96 columns: two groups of 40 and a last one of 16
 ]
 
 

@@ -15,8 +15,11 @@ def _weighted_error(w, qp, a):
     return float((((dequantize(quantize(w, qp), qp) - w.double()) ** 2) * a.double()).sum())
 
 
-@pytest.mark.parametrize("spec", ["int4/group:32", "int4/asym/group:32", "int3/channel", "int4"])
+@pytest.mark.parametrize(
+    "spec", ["int4/group:32", "int4/asym/group:32", "int3/channel", "int4", "int4/group:48"]
+)
 def test_equal_importance_is_the_mse_search(spec):
+    # group:48 of 128 columns: two whole groups and a last one of 32
     w = torch.randn(16, 128, generator=torch.Generator().manual_seed(0))
     ours = weighted_qparams(w, torch.ones(128), spec, ratios=100, low=0.01)
     theirs = choose_qparams(w, f"{spec}/mse")
@@ -92,7 +95,7 @@ def test_quantize_model_with_an_importance_matrix_keeps_the_output_closer():
         (torch.full((8,), float("nan")), "int4/channel", {}, "finite"),
         (torch.ones(8), "nf4", {}, "integer grids"),
         (torch.ones(8), "int4/channel", {"low": 0.0}, "low in"),
-        (torch.ones(8), "int4/group:3", {}, "groups of 3"),
+        (torch.ones(8), "int4/token", {}, "group of input columns"),
     ],
 )
 def test_bad_input_gets_one_message(importance, spec, kwargs, message):
