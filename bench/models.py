@@ -9,11 +9,11 @@ with float, storage bits per quantized weight, bytes the model holds in memory, 
 quantize, tokens per second while scoring. The float model's log-probabilities are computed
 once and each model is scored against them, one at a time.
 
-A recipe ``SCHEME+ALGORITHM`` (``+gptq``, ``+imatrix``, ``+output-mse``) is calibrated on
-``--calibration-tokens`` tokens of the same text starting at ``--calibration-from`` (after the
-scored ones). ``--mixed BITS`` ranks the layers by sensitivity under ``--mixed-base`` on 512
-calibration tokens, moves the most sensitive to int8/channel within BITS per weight, and
-scores that recipe.
+A recipe ``SCHEME+ALGORITHM`` (``+gptq``, ``+gptq-imatrix``, ``+imatrix``, ``+output-mse``)
+is calibrated on ``--calibration-tokens`` tokens of the same text starting at
+``--calibration-from`` (after the scored ones). ``--mixed BITS`` ranks the layers by
+sensitivity under ``--mixed-base`` on 512 calibration tokens, moves the most sensitive to
+int8/channel within BITS per weight, and scores that recipe.
 
 Caveat: SmolLM2's float weights are themselves dequantized Q4_1 (blocks of 32 with a float
 minimum), so 4-bit grids of 32 with a float minimum (q4_1) give them back exactly, and
@@ -58,17 +58,19 @@ RECIPES = [
     "int4/group:64+gptq",
     "int4/asym/group:64/scale:fp16+gptq",
     "int4/asym/group:96/scale:fp16+gptq",
-    "int4/asym/group:128/scale:fp16+gptq",
+    "int4/asym/group:96/scale:fp16+gptq-imatrix",
+    "int4/asym/group:128/scale:fp16+gptq-imatrix",
 ]
 
 
 def algorithm(name: str):
     """A recipe's ``+suffix``: round-to-nearest, activation-weighted or output-aware ranges,
-    or GPTQ (act-order, damping 0.01)."""
+    or GPTQ (act-order, damping 0.01; ``gptq-imatrix``: its scales by weighted ranges)."""
     from numfmt.nn.gptq import GPTQ
 
     choices = {"": "rtn", "imatrix": "imatrix", "output-mse": "output-mse"}
     choices["gptq"] = GPTQ(act_order=True)
+    choices["gptq-imatrix"] = GPTQ(act_order=True, weighted_ranges=True)
     if name not in choices:
         raise SystemExit(f"unknown algorithm +{name}; use one of {', '.join(choices)}")
     return choices[name]
