@@ -96,6 +96,13 @@ model.help = (model.help or "") + "\n\n" + MODEL_HELP
 )
 @click.option("--act-order", is_flag=True, help="GPTQ: columns in order of importance first.")
 @click.option(
+    "--stream",
+    is_flag=True,
+    help="Read a safetensors checkpoint (a file, or a sharded folder) a tensor at a time and "
+    "write --out without loading the model: memory stays near the largest tensor, for "
+    "models larger than memory.",
+)
+@click.option(
     "--damp",
     type=click.FloatRange(0, 1),
     default=0.01,
@@ -128,6 +135,7 @@ def quantize_cmd(
     out,
     gptq,
     act_order,
+    stream,
     damp,
     calibration_path,
     calibration_tokens,
@@ -162,6 +170,9 @@ def quantize_cmd(
     r = parse_recipe(recipe, exclude=() if include_head else None)
     if method is not None:
         r = _with_method(r, method)
+    if stream:
+        _stream(model_arg, r, out, gptq, allow_pickle, as_json)
+        return
     if (act_order or calibration_path) and not gptq:
         raise UsageFailure("--act-order and --calibration go with --gptq")
     if gptq and calibration_path is None:
@@ -191,6 +202,30 @@ def quantize_cmd(
 
         save_model(q, out, report=report, source=loaded.source)
         note(f"wrote {out}")
+    emit(report, as_json)
+
+
+def _stream(model_arg: str, recipe, out, gptq: bool, allow_pickle: bool, as_json: bool) -> None:
+    """--stream: a safetensors checkpoint quantized tensor by tensor into --out."""
+    from numfmt.nn.sources import resolve
+    from numfmt.nn.streaming import quantize_checkpoint
+
+    if out is None or Path(out).suffix != ".safetensors":
+        raise UsageFailure("--stream writes a file: give --out FILE.safetensors")
+    if gptq:
+        raise UsageFailure("--stream rounds to nearest; GPTQ needs the model in memory")
+    path = Path(model_arg)
+    if not (path.suffix == ".safetensors" and path.is_file()):  # a folder, or a name
+        source = resolve(model_arg, allow_pickle=allow_pickle)
+        if source.kind == "gguf":
+            raise UsageFailure("--stream reads safetensors checkpoints; MODEL is a GGUF file")
+        path = source.path
+    try:
+        with show_warnings():
+            report = quantize_checkpoint(path, out, recipe, progress=_progress(as_json))
+    except KeyboardInterrupt:
+        raise click.ClickException(f"interrupted: nothing was written to {out}") from None
+    note(f"wrote {out}")
     emit(report, as_json)
 
 

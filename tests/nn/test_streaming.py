@@ -1,0 +1,166 @@
+"""Quantizing a checkpoint tensor by tensor: the same file as the in-memory path, sharded
+folders and their indexes, bad checkpoints, no half files, and memory near one tensor."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from numfmt.cli import main
+from numfmt.errors import NumfmtError
+from numfmt.nn import quantize_model
+from numfmt.nn.saving import load_quantized, save_model
+from numfmt.nn.streaming import quantize_checkpoint
+
+
+@pytest.fixture
+def sharded(tmp_path, tiny_llama):
+    path = tmp_path / "ck"
+    tiny_llama.save_pretrained(path, max_shard_size="50KB")
+    assert (path / "model.safetensors.index.json").exists()
+    return path
+
+
+@pytest.mark.parametrize("recipe", ["int4/group:32", "int8/channel"])
+def test_streaming_writes_what_the_in_memory_path_writes(
+    tmp_path, tiny_llama, sharded, ids, recipe
+):
+    report = quantize_checkpoint(sharded, tmp_path / "s.safetensors", recipe, progress=False)
+    assert len(report.layers) == 14 and report.bytes_after < report.bytes_before
+    q, _ = quantize_model(tiny_llama, recipe, progress=False)
+    save_model(q, tmp_path / "m.safetensors")
+    a, b = load_quantized(tmp_path / "s.safetensors"), load_quantized(tmp_path / "m.safetensors")
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    with torch.no_grad():
+        assert torch.equal(a(ids).logits, b(ids).logits)
+
+
+def test_bad_checkpoints_get_one_message(tmp_path, sharded):
+    index = json.loads((sharded / "model.safetensors.index.json").read_text())
+    shard = sorted(set(index["weight_map"].values()))[1]
+    (sharded / shard).rename(tmp_path / "away.safetensors")
+    with pytest.raises(NumfmtError, match=f"names the shard {shard}, which is missing"):
+        quantize_checkpoint(sharded, tmp_path / "a.safetensors", progress=False)
+    (tmp_path / "away.safetensors").rename(sharded / shard)
+    index["weight_map"]["model.layers.9.mlp.up_proj.weight"] = shard
+    (sharded / "model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(NumfmtError, match="which does not hold it"):
+        quantize_checkpoint(sharded, tmp_path / "a.safetensors", progress=False)
+    data = (sharded / shard).read_bytes()
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(data[: len(data) - 100])
+    with pytest.raises(NumfmtError, match="truncated"):
+        quantize_checkpoint(cut, tmp_path / "b.safetensors", progress=False)
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\xff" * 64)
+    with pytest.raises(NumfmtError, match="not a safetensors file"):
+        quantize_checkpoint(junk, tmp_path / "c.safetensors", progress=False)
+    with pytest.raises(NumfmtError, match="never writes over its input"):
+        quantize_checkpoint(sharded / shard, sharded / shard, progress=False, overwrite=True)
+    assert not (tmp_path / "a.safetensors").exists() and not (tmp_path / "b.safetensors").exists()
+
+
+def test_a_failure_midway_leaves_no_file(tmp_path, sharded, monkeypatch):
+    from numfmt.nn import streaming
+
+    calls = []
+
+    def failing(self, name):
+        calls.append(name)
+        if len(calls) == 5:
+            raise OSError(28, "No space left on device")
+        return original(self, name)
+
+    original = streaming._Shard.read
+    monkeypatch.setattr(streaming._Shard, "read", failing)
+    with pytest.raises(NumfmtError, match="No space left on device"):
+        quantize_checkpoint(sharded, tmp_path / "out.safetensors", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]  # no output, no temporaries
+
+
+def test_the_command_streams_a_checkpoint(tmp_path, sharded):
+    out = tmp_path / "q.safetensors"
+    r = CliRunner().invoke(
+        main,
+        [
+            "model",
+            "quantize",
+            str(sharded),
+            "--stream",
+            "--recipe",
+            "int4/group:32",
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["recipe"] == "int4/group:32" and out.exists()
+    bad = CliRunner().invoke(main, ["model", "quantize", str(sharded), "--stream"])
+    assert bad.exit_code == 2 and "give --out FILE.safetensors" in bad.stderr
+
+
+PEAK = textwrap.dedent(
+    """
+    import resource, sys
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+    from numfmt.nn.streaming import quantize_checkpoint
+    from numfmt.quant import quantize_tensor
+    mode, folder = sys.argv[1], sys.argv[2]
+    if mode == "make":  # 4 shards of 48 tensors of 0.5 MB: 96 MB
+        rng = np.random.default_rng(0)
+        for shard in range(4):
+            tensors = {f"model.layers.{shard * 48 + i}.proj.weight": rng.standard_normal((256, 512), dtype=np.float32) for i in range(48)}
+            save_file(tensors, f"{folder}/part-{shard}.safetensors")
+        sys.exit()
+    import torch
+    warm = torch.ones(256, 512)  # imports, torch's pools, kernels compiled (LLVM's memory)
+    quantize_tensor(warm, "int4/group:64").report(warm)
+    import threading, time
+    def resident():
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS"))
+    before, peak, done = resident(), [0], threading.Event()
+    def watch():  # the resident set, sampled while the work runs
+        while not done.is_set():
+            peak[0] = max(peak[0], resident())
+            time.sleep(0.002)
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        if mode == "stream":
+            quantize_checkpoint(folder, folder + "/../out.safetensors", "int4/group:64", progress=False, overwrite=True)
+        else:  # what holding the whole checkpoint costs, measured the same way
+            everything = [a.copy() for s in range(4) for a in load_file(f"{folder}/part-{s}.safetensors").values()]
+        peak[0] = max(peak[0], resident())
+    finally:
+        done.set()
+        watcher.join()
+    print(peak[0] - before)
+    """
+)
+
+
+def _peak(mode, folder):
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK, mode, str(folder)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.strip() or 0)
+
+
+def test_streaming_memory_stays_near_one_tensor(tmp_path):
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    _peak("make", folder)
+    checkpoint = 192 * 2**19
+    streamed, loaded = _peak("stream", folder), _peak("load", folder)
+    assert (tmp_path / "out.safetensors").exists()
+    assert streamed < checkpoint / 3  # a working set of some tensors, not the checkpoint
+    assert loaded > 0.9 * checkpoint  # the same measure sees a whole checkpoint held
