@@ -49,7 +49,9 @@ if importlib.util.find_spec("torch") is not None:  # the model layer's examples 
     ]
 
 
-@pytest.mark.parametrize("doc", ["README.md", "docs/lesson-quantization.md", "docs/lesson-qat.md"])
+@pytest.mark.parametrize(
+    "doc", ["README.md", "docs/lesson-quantization.md", "docs/lesson-qat.md", "docs/beyond-rtn.md"]
+)
 def test_python_examples_in_the_docs_run(doc):
     result = doctest.testfile(str(ROOT / doc), module_relative=False)
     assert result.attempted >= 4 and result.failed == 0

@@ -138,8 +138,8 @@ def output_qparams(
     hessian: torch.Tensor,
     scheme: QuantScheme | str,
     *,
-    ratios: int = 50,
-    low: float = 0.6,
+    ratios: int = 100,
+    low: float = 0.5,
 ) -> QParams:
     """QParams of ``weight`` (out, in) whose clip ratio, one per output channel, minimises
     that channel's output error ``d H d^T`` (d: its quantization error) on the inputs whose
