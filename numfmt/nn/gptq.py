@@ -184,6 +184,7 @@ def gptq_weight(
         order = torch.argsort(torch.diagonal(h), descending=True, stable=True)
         w, h = w[:, order], h[order][:, order]
     hinv = _inverse_factor(h, damp, name)
+    order_host = order.tolist()  # column -> original column, without a device sync each
 
     grids: dict[int, _Grid] = {}  # the grid of each group (or the one grid, key 0)
     if group is None or act_order:  # scales fixed up front, from the original weights
@@ -206,7 +207,7 @@ def gptq_weight(
         GPTQ has left them so far (without act_order), when its first column comes."""
         if group is None:
             return grids[0]
-        g = int(order[column]) // group
+        g = order_host[column] // group
         if g not in grids:
             qp = ranges(current(column + group), per_row, order[column : column + group])
             chosen[g] = qp
