@@ -3,8 +3,10 @@ in-memory path (load the model, quantize_model, save_model), each in a fresh pro
 
     python bench/streaming.py [MODEL] [--recipe int4/group:64]
 
-MODEL: a safetensors file or folder (default: minilm-l6's folder). The resident set is
-sampled every 2 ms while the work runs; printed above what the process held before it.
+MODEL: a safetensors file or folder (default: minilm-l6's folder), or ``smollm2-shaped``: a
+Llama of SmolLM2-135M's shape with random weights, saved in shards of 100 MB (540 MB). The
+resident set is sampled every 2 ms while the work runs; printed above what the process held
+before it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ WORK = r"""
 import sys, threading, time
 mode, source, out, recipe = sys.argv[1:5]
 import torch
+import transformers  # both paths read the config through it: imported before measuring
+from transformers import AutoModel, AutoModelForCausalLM
 from numfmt.quant import quantize_tensor
 warm = torch.ones(384, 1536)
 quantize_tensor(warm, recipe).report(warm)  # imports, pools, compiled kernels
@@ -57,7 +61,14 @@ def main() -> None:
     args = parser.parse_args()
     from numfmt.nn.sources import resolve
 
-    source = resolve(args.model).path
+    tmp_model = tempfile.TemporaryDirectory()
+    if args.model == "smollm2-shaped":
+        from gptq_speed import smollm2_shaped
+
+        source = Path(tmp_model.name)
+        smollm2_shaped("cpu").save_pretrained(source, max_shard_size="100MB")
+    else:
+        source = resolve(args.model).path
     files = [source] if source.is_file() else list(source.glob("*.safetensors"))
     size = sum(f.stat().st_size for f in files)
     print(f"{args.model}: {size / 1e6:.1f} MB of safetensors; recipe {args.recipe}")
@@ -77,6 +88,7 @@ def main() -> None:
                 f"{mode:>7}: peak {peak / 1e6:7.1f} MB above the start "
                 f"({peak / size:.2f}x the checkpoint), {seconds:.1f} s"
             )
+    tmp_model.cleanup()
 
 
 if __name__ == "__main__":

@@ -157,25 +157,40 @@ def _layer_kinds(folder: Path, names: list[str]) -> tuple[dict[str, str], dict[s
         from numfmt.nn.quantize import candidates
 
         config = AutoConfig.from_pretrained(folder)
-        with torch.device("meta"):
+        present = set(names)
+        best = None
+        for auto in (AutoModelForCausalLM, AutoModel):  # the one whose names the file uses
             try:
-                skeleton = AutoModelForCausalLM.from_config(config)
-            except ValueError:
-                skeleton = AutoModel.from_config(config)
-        kinds = {name: kind for name, _, kind in candidates(skeleton)}
+                with torch.device("meta"):
+                    skeleton = auto.from_config(config)
+            except (ValueError, KeyError):
+                continue
+            found = {name: kind for name, _, kind in candidates(skeleton)}
+            hits = sum(f"{name}.weight" in present for name in found)
+            if best is None or hits > best[0]:
+                best = (hits, found, skeleton)
+        if best is None or best[0] == 0:
+            return _by_names(names), {}, config
+        _, kinds, skeleton = best
         seen: dict[int, str] = {}
         tied = {}
         for name, param in skeleton.named_parameters(remove_duplicate=False):
-            if id(param) in seen and name not in names:
+            if id(param) in seen and name not in present:
                 tied[name] = seen[id(param)]
             seen.setdefault(id(param), name)
         return kinds, tied, config
+    return _by_names(names), {}, None
+
+
+def _by_names(names: list[str]) -> dict[str, str]:
+    """Without an architecture: ``.weight`` tensors are Linear weights, embeddings by name
+    (their 2-D shape is checked when they are read)."""
     kinds = {}
     for name in names:
         if name.endswith(".weight"):
             layer = name[: -len(".weight")]
             kinds[layer] = "embedding" if "embed" in layer or layer.endswith("wte") else "linear"
-    return kinds, {}, None
+    return kinds
 
 
 def quantize_checkpoint(
@@ -220,7 +235,7 @@ def quantize_checkpoint(
             def put(key: str, array: np.ndarray) -> int:
                 a = np.ascontiguousarray(array)
                 begin = data.tell()
-                data.write(a.view(np.uint8).reshape(-1).tobytes() if a.size else b"")
+                data.write(a.reshape(-1).view(np.uint8).data)  # the array's memory: no copy
                 header[key] = {
                     "dtype": _dtype_name(a.dtype),
                     "shape": list(a.shape),
