@@ -164,3 +164,28 @@ def test_streaming_memory_stays_near_one_tensor(tmp_path):
     assert (tmp_path / "out.safetensors").exists()
     assert streamed < checkpoint / 3  # a working set of some tensors, not the checkpoint
     assert loaded > 0.9 * checkpoint  # the same measure sees a whole checkpoint held
+
+
+def test_an_encoder_checkpoint_streams_with_its_own_names(tmp_path):
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(1)
+    config = BertConfig(
+        vocab_size=64,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    model = BertModel(config).eval()
+    model.save_pretrained(tmp_path / "bert")
+    report = quantize_checkpoint(
+        tmp_path / "bert", tmp_path / "b.safetensors", "int8/channel", progress=False
+    )
+    # its file names the layers without a head's prefix (encoder.layer.0...): all six found
+    assert len(report.layers) == 7 and all(not r.name.startswith("bert.") for r in report.layers)
+    q, _ = quantize_model(model, "int8/channel", progress=False)
+    ids = torch.randint(0, 64, (1, 12))
+    with torch.no_grad():
+        ours = load_quantized(tmp_path / "b.safetensors")(ids).last_hidden_state
+        assert torch.equal(ours, q(ids).last_hidden_state)
