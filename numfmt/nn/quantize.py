@@ -176,20 +176,14 @@ def quantize_model(
                 )
             else:
                 qt = quantize_tensor(w, scheme)
-            report = qt.report(w)
-            rms = float(torch.sqrt(torch.mean(w.double() ** 2)))
             rows.append(
-                LayerRow(
-                    name=name,
-                    kind=kind,
-                    shape=tuple(w.shape),
-                    scheme=str(scheme),
-                    bits_per_weight=qt.bits_per_value,
+                LayerRow.measure(
+                    name,
+                    kind,
+                    w,
+                    qt,
                     bytes_before=w.numel() * w.element_size(),
                     bytes_after=qt.nbytes,
-                    sqnr_db=report.sqnr_db,
-                    rel_error=report.rmse / rms if rms > 0 else 0.0,
-                    clipped=report.clipped_fraction,
                 )
             )
             if kind == "embedding":

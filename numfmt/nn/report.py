@@ -30,6 +30,28 @@ class LayerRow:
     rel_error: float
     clipped: float
 
+    @classmethod
+    def measure(
+        cls, name: str, kind: str, w: Any, qt: Any, *, bytes_before: int, bytes_after: int
+    ) -> LayerRow:
+        """The row of weight ``w`` (a torch tensor) quantized as ``qt``."""
+        import torch
+
+        report = qt.report(w)
+        rms = float(torch.sqrt(torch.mean(w.double() ** 2)))
+        return cls(
+            name=name,
+            kind=kind,
+            shape=tuple(w.shape),
+            scheme=str(qt.scheme),
+            bits_per_weight=qt.bits_per_value,
+            bytes_before=bytes_before,
+            bytes_after=bytes_after,
+            sqnr_db=report.sqnr_db,
+            rel_error=report.rmse / rms if rms > 0 else 0.0,
+            clipped=report.clipped_fraction,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["shape"] = list(self.shape)

@@ -266,20 +266,9 @@ def quantize_checkpoint(
                     after += written
                     layout[layer] = info
                     layers[layer] = {"kind": kind, "activations": None, "bias": "float"}
-                    report = qt.report(w)
-                    rms = float(torch.sqrt(torch.mean(w.double() ** 2)))
                     rows.append(
-                        LayerRow(
-                            name=layer,
-                            kind=kind,
-                            shape=tuple(w.shape),
-                            scheme=str(scheme),
-                            bits_per_weight=qt.bits_per_value,
-                            bytes_before=nbytes,
-                            bytes_after=written,
-                            sqnr_db=report.sqnr_db,
-                            rel_error=report.rmse / rms if rms > 0 else 0.0,
-                            clipped=report.clipped_fraction,
+                        LayerRow.measure(
+                            layer, kind, w, qt, bytes_before=nbytes, bytes_after=written
                         )
                     )
                 del array

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -109,16 +110,10 @@ PEAK = textwrap.dedent(
     """
     import resource, sys
     import numpy as np
-    from safetensors.numpy import load_file, save_file
+    from safetensors.numpy import load_file
     from numfmt.nn.streaming import quantize_checkpoint
     from numfmt.quant import quantize_tensor
-    mode, folder = sys.argv[1], sys.argv[2]
-    if mode == "make":  # 4 shards of 48 tensors of 0.5 MB: 96 MB
-        rng = np.random.default_rng(0)
-        for shard in range(4):
-            tensors = {f"model.layers.{shard * 48 + i}.proj.weight": rng.standard_normal((256, 512), dtype=np.float32) for i in range(48)}
-            save_file(tensors, f"{folder}/part-{shard}.safetensors")
-        sys.exit()
+    folder = sys.argv[1]
     import torch
     warm = torch.ones(256, 512)  # imports, torch's pools, kernels compiled (LLVM's memory)
     quantize_tensor(warm, "int4/group:64").report(warm)
@@ -126,41 +121,45 @@ PEAK = textwrap.dedent(
     def resident():
         with open("/proc/self/status") as f:
             return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS"))
-    before, peak, done = resident(), [0], threading.Event()
-    def watch():  # the resident set, sampled while the work runs
-        while not done.is_set():
+    def measured(work):
+        before, peak, done = resident(), [0], threading.Event()
+        def watch():  # the resident set, sampled while the work runs
+            while not done.is_set():
+                peak[0] = max(peak[0], resident())
+                time.sleep(0.002)
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            kept = work()
             peak[0] = max(peak[0], resident())
-            time.sleep(0.002)
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
-        if mode == "stream":
-            quantize_checkpoint(folder, folder + "/../out.safetensors", "int4/group:64", progress=False, overwrite=True)
-        else:  # what holding the whole checkpoint costs, measured the same way
-            everything = [a.copy() for s in range(4) for a in load_file(f"{folder}/part-{s}.safetensors").values()]
-        peak[0] = max(peak[0], resident())
-    finally:
-        done.set()
-        watcher.join()
-    print(peak[0] - before)
+        finally:
+            done.set()
+            watcher.join()
+        return peak[0] - before
+    streamed = measured(lambda: quantize_checkpoint(folder, folder + "/../out.safetensors", "int4/group:64", progress=False, overwrite=True))
+    # what holding the whole checkpoint costs, measured the same way
+    loaded = measured(lambda: [a.copy() for s in range(4) for a in load_file(f"{folder}/part-{s}.safetensors").values()])
+    print(streamed, loaded)
     """
 )
 
 
-def _peak(mode, folder):
-    done = subprocess.run(
-        [sys.executable, "-c", PEAK, mode, str(folder)], capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr
-    return int(done.stdout.strip() or 0)
-
-
 def test_streaming_memory_stays_near_one_tensor(tmp_path):
+    from safetensors.numpy import save_file
+
     folder = tmp_path / "ck"
     folder.mkdir()
-    _peak("make", folder)
+    rng = np.random.default_rng(0)
+    for shard in range(4):  # 4 shards of 48 tensors of 0.5 MB: 96 MB
+        names = (f"model.layers.{shard * 48 + i}.proj.weight" for i in range(48))
+        tensors = {n: rng.standard_normal((256, 512), dtype=np.float32) for n in names}
+        save_file(tensors, str(folder / f"part-{shard}.safetensors"))
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK, str(folder)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    streamed, loaded = (int(v) for v in done.stdout.split())
     checkpoint = 192 * 2**19
-    streamed, loaded = _peak("stream", folder), _peak("load", folder)
     assert (tmp_path / "out.safetensors").exists()
     assert streamed < checkpoint / 3  # a working set of some tensors, not the checkpoint
     assert loaded > 0.9 * checkpoint  # the same measure sees a whole checkpoint held
