@@ -2,7 +2,10 @@
 
 ``quantize_model(model, recipe)`` -> (quantized copy, ModelReport); ``load_model(MODEL)``
 reads a Hugging Face folder, a Llama ``.gguf`` or an installed name (``smollm2-135m``,
-``minilm-l6``). Everything here needs torch; the names load on first use.
+``minilm-l6``). Beyond round-to-nearest: ``gptq_weight`` / ``GPTQ``, ``weighted_qparams``
+(importance matrix), ``output_qparams``; ``sensitivity`` and ``allocate`` for mixed
+precision; ``write_gguf``; ``quantize_checkpoint`` for checkpoints larger than memory.
+Everything here needs torch; the names load on first use.
 """
 
 from __future__ import annotations
@@ -42,6 +45,15 @@ _EXPORTS = {
     "lsq_init": "lsq",
     "estimate": "memory",
     "MemoryEstimate": "memory",
+    "GPTQ": "gptq",
+    "gptq_weight": "gptq",
+    "weighted_qparams": "importance",
+    "output_qparams": "importance",
+    "sensitivity": "sensitivity",
+    "allocate": "sensitivity",
+    "mixed_precision": "sensitivity",
+    "write_gguf": "gguf_writer",
+    "quantize_checkpoint": "streaming",
 }
 
 __all__ = sorted(_EXPORTS)
