@@ -48,6 +48,24 @@ allow_pickle_option = click.option(
 )
 
 
+text_option = click.option(
+    "--text",
+    "-t",
+    "text_path",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="A text file to score on (WikiText-2's test text for published figures).",
+)
+context_option = click.option(
+    "--context",
+    "-c",
+    type=click.IntRange(2),
+    default=512,
+    show_default=True,
+    help="Tokens per window.",
+)
+
+
 @click.group()
 def model() -> None:
     """Quantize a real model's weights and measure what it costs.
@@ -298,14 +316,7 @@ def _with_method(recipe, method: str):
     show_default=True,
     help="Recipes separated by commas (fp32 is the float model, the reference of KL and top-1).",
 )
-@click.option(
-    "--text",
-    "-t",
-    "text_path",
-    type=click.Path(dir_okay=False),
-    required=True,
-    help="A text file to score on (WikiText-2's test text for published figures).",
-)
+@text_option
 @click.option(
     "--max-tokens",
     "-n",
@@ -313,14 +324,7 @@ def _with_method(recipe, method: str):
     default=None,
     help="Score only the first N tokens.",
 )
-@click.option(
-    "--context",
-    "-c",
-    type=click.IntRange(2),
-    default=512,
-    show_default=True,
-    help="Tokens per window.",
-)
+@context_option
 @click.option(
     "--stride",
     type=click.IntRange(1),
@@ -466,14 +470,7 @@ def _draw_plots(result, targets: dict[str, Path]) -> None:
 @model.command("sensitivity")
 @click.argument("model_arg", metavar="MODEL")
 @click.option("--recipe", "-r", default="int4/group:64", show_default=True, help=RECIPE_HELP)
-@click.option(
-    "--text",
-    "-t",
-    "text_path",
-    type=click.Path(dir_okay=False),
-    required=True,
-    help="A text file to score on.",
-)
+@text_option
 @click.option(
     "--max-tokens",
     "-n",
@@ -482,14 +479,7 @@ def _draw_plots(result, targets: dict[str, Path]) -> None:
     show_default=True,
     help="Score on the first N tokens (a few windows rank the layers).",
 )
-@click.option(
-    "--context",
-    "-c",
-    type=click.IntRange(2),
-    default=512,
-    show_default=True,
-    help="Tokens per window.",
-)
+@context_option
 @click.option(
     "--budget",
     type=click.FloatRange(0, min_open=True),

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from numfmt.errors import NumfmtError, NumfmtWarning
-from numfmt.quant.granularity import PerAxis, PerGroup, PerTensor
+from numfmt.quant.granularity import PerAxis, PerGroup
 from numfmt.quant.qparams import QParams, as_scheme, choose_qparams, quantize
 from numfmt.quant.schemes import QuantScheme
 from numfmt.quant.tensor import QuantizedTensor
@@ -42,17 +42,9 @@ from numfmt.quant.tensor import QuantizedTensor
 def check_scheme(scheme: QuantScheme) -> None:
     """GPTQ rounds onto an integer grid by nearest-even, per tensor, channel or group of
     input columns: refuse anything else with one message."""
-    g = scheme.granularity
-    ok_grouping = (
-        isinstance(g, PerTensor)
-        or (isinstance(g, PerAxis) and g.axis in (0, -2))
-        or (isinstance(g, PerGroup) and g.axis in (-1, 1))
-    )
-    if scheme.kind != "int" or scheme.scale_rule != "range" or not ok_grouping:
-        raise NumfmtError(
-            f"GPTQ takes integer grids per tensor, per output channel or per group of input "
-            f"columns (int4/group:128, int8/channel, int4/asym/group:64 ...), not {scheme}"
-        )
+    from numfmt.nn.importance import check_int_grid
+
+    check_int_grid(scheme, "GPTQ's weights")
     if scheme.rounding.value != "nearest-even":
         raise NumfmtError(f"GPTQ rounds to nearest; {scheme.rounding.value} rounding is not it")
 

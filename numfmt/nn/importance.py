@@ -37,6 +37,30 @@ from numfmt.quant.schemes import QuantScheme
 _CHUNK = 1 << 24
 
 
+def check_int_grid(scheme: QuantScheme, what: str) -> None:
+    """The schemes these searches (and GPTQ) take: an integer grid with range scales, per
+    tensor, per output channel, or per group of input columns; one message otherwise."""
+    g = scheme.granularity
+    grouping = (
+        isinstance(g, PerTensor)
+        or (isinstance(g, PerAxis) and g.axis in (0, -2))
+        or (isinstance(g, PerGroup) and g.axis in (-1, 1))
+    )
+    if scheme.kind != "int" or scheme.scale_rule != "range" or not grouping:
+        raise NumfmtError(
+            f"{what} take integer grids per tensor, per output channel or per group of input "
+            f"columns (int4/group:128, int8/channel, int4/asym/group:64 ...), not {scheme}"
+        )
+
+
+def _ratios(ratios: int, low: float, device) -> torch.Tensor:
+    """The candidate clip ratios k / ratios, from 1 down to ``low``."""
+    if not 0 < low <= 1 or ratios < 1:
+        raise NumfmtError(f"ratios run from 1 down to low in (0, 1], not {low} ({ratios} steps)")
+    last = max(1, math.ceil(low * ratios))
+    return torch.arange(ratios, last - 1, -1, dtype=torch.float64, device=device) / ratios
+
+
 def weighted_qparams(
     weight: torch.Tensor,
     importance: torch.Tensor,
@@ -56,10 +80,8 @@ def weighted_qparams(
         (1.0, 0.5)
     """
     s = as_scheme(scheme)
-    if s.kind != "int" or s.scale_rule != "range":
-        raise NumfmtError(f"activation-aware ranges take integer grids, not {s}")
-    if not 0 < low <= 1 or ratios < 1:
-        raise NumfmtError(f"ratios run from 1 down to low in (0, 1], not {low} ({ratios} steps)")
+    check_int_grid(s, "activation-aware ranges")
+    _ratios(ratios, low, "cpu")  # the arguments checked before any work
     w = weight.detach().to(torch.float64)
     a = importance.detach().to(device=w.device, dtype=torch.float64).reshape(-1)
     if w.dim() != 2 or a.numel() != w.shape[1]:
@@ -69,17 +91,7 @@ def weighted_qparams(
         )
     if not bool(torch.isfinite(a).all()) or bool((a < 0).any()):
         raise NumfmtError("the importance must be finite and at least zero")
-    g = s.granularity
-    if not (
-        isinstance(g, PerTensor)
-        or (isinstance(g, PerAxis) and g.axis in (0, -2))
-        or (isinstance(g, PerGroup) and g.axis in (-1, 1))
-    ):
-        raise NumfmtError(
-            f"activation-aware ranges take int grids per tensor, output channel or group of "
-            f"input columns, not {s}"
-        )
-    grouping = Grouping(tuple(w.shape), g)
+    grouping = Grouping(tuple(w.shape), s.granularity)
     spread = a.expand(w.shape[0], w.shape[1])
     parts = [
         _weighted_block(rows, weights, s, ratios, low)
@@ -105,8 +117,7 @@ def _weighted_block(rows: torch.Tensor, weights: torch.Tensor, s: QuantScheme, r
 
     xp = _xp.namespace(rows)
     lo0, hi0 = minmax(xp, rows, s)
-    last = max(1, math.ceil(low * ratios))
-    r = torch.arange(ratios, last - 1, -1, dtype=torch.float64, device=rows.device) / ratios
+    r = _ratios(ratios, low, rows.device)
     steps = r.numel()
     cand = grid.scales(xp, (lo0[:, None] * r).reshape(-1), (hi0[:, None] * r).reshape(-1), s)
 
@@ -145,10 +156,7 @@ def output_qparams(
     that channel's output error ``d H d^T`` (d: its quantization error) on the inputs whose
     Hessian ``hessian`` (in, in) is; the ratios k / ratios from 1 down to ``low``."""
     s = as_scheme(scheme)
-    if s.kind != "int" or s.scale_rule != "range":
-        raise NumfmtError(f"output-aware ranges take integer grids, not {s}")
-    if not 0 < low <= 1 or ratios < 1:
-        raise NumfmtError(f"ratios run from 1 down to low in (0, 1], not {low} ({ratios} steps)")
+    check_int_grid(s, "output-aware ranges")
     w = weight.detach().to(torch.float64)
     h = hessian.detach().to(device=w.device, dtype=torch.float64)
     if w.dim() != 2 or tuple(h.shape) != (w.shape[1], w.shape[1]):
@@ -161,9 +169,8 @@ def output_qparams(
     from numfmt.quant import _xp
     from numfmt.quant.qparams import dequantize, quantize
 
+    candidates = _ratios(ratios, low, "cpu")
     base = choose_qparams(weight.detach(), s)
-    last = max(1, math.ceil(low * ratios))
-    candidates = torch.arange(ratios, last - 1, -1, dtype=torch.float64) / ratios
     errors = torch.empty(w.shape[0], candidates.numel(), dtype=torch.float64, device=w.device)
     params = []
     xp = _xp.namespace(w)
