@@ -9,7 +9,8 @@ with float, storage bits per quantized weight, bytes the model holds in memory, 
 quantize, tokens per second while scoring. The float model's log-probabilities are computed
 once and each model is scored against them, one at a time.
 
-A recipe ``SCHEME+ALGORITHM`` (``+gptq``, ``+gptq-imatrix``, ``+imatrix``, ``+output-mse``)
+A recipe ``SCHEME+ALGORITHM`` (``+gptq``, ``+gptq-imatrix``, ``+imatrix``, ``+output-mse``,
+``+model-kl`` (its factors per kind of layer), ``+model-kl-model`` (one for the model))
 is calibrated on ``--calibration-tokens`` tokens of the same text starting at
 ``--calibration-from`` (after the scored ones). ``--mixed BITS`` ranks the layers by
 sensitivity under ``--mixed-base`` on 512 calibration tokens, moves the most sensitive to
@@ -55,6 +56,7 @@ RECIPES = [
     # beyond round-to-nearest: calibrated on tokens of the same text after the scored ones
     "int4/group:64+imatrix",
     "int4/group:64+output-mse",
+    "int4/group:64+model-kl",
     "int4/group:64+gptq",
     "int4/asym/group:64/scale:fp16+gptq",
     "int4/asym/group:96/scale:fp16+gptq",
@@ -67,8 +69,11 @@ def algorithm(name: str):
     """A recipe's ``+suffix``: round-to-nearest, activation-weighted or output-aware ranges,
     or GPTQ (act-order, damping 0.01; ``gptq-imatrix``: its scales by weighted ranges)."""
     from numfmt.nn.gptq import GPTQ
+    from numfmt.nn.model_kl import ModelKL
 
     choices = {"": "rtn", "imatrix": "imatrix", "output-mse": "output-mse"}
+    choices["model-kl"] = ModelKL(per="kind")
+    choices["model-kl-model"] = ModelKL(per="model")
     choices["gptq"] = GPTQ(act_order=True)
     choices["gptq-imatrix"] = GPTQ(act_order=True, weighted_ranges=True)
     if name not in choices:

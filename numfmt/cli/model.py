@@ -107,10 +107,26 @@ model.help = (model.help or "") + "\n\n" + MODEL_HELP
     "q8_0, q4_0, q4_1, q5_0 or q5_1, from a Llama GGUF source; llama.cpp runs it).",
 )
 @click.option(
-    "--gptq",
-    is_flag=True,
-    help="Choose the codes by GPTQ: each layer's output kept on --calibration text, the "
-    "error of each column moved onto the columns still to come (integer schemes).",
+    "--algorithm",
+    "-a",
+    type=click.Choice(["rtn", "imatrix", "output-mse", "model-kl", "gptq"]),
+    default="rtn",
+    show_default=True,
+    help="How the codes are chosen. rtn: round to nearest. The others calibrate on "
+    "--calibration text (integer schemes): imatrix, each group's range weighted by how large "
+    "its inputs are; output-mse, each channel's range by its layer's output error; model-kl, "
+    "those ranges then scaled, a kind of layer at a time, to keep the model's next-token "
+    "distribution closest to float's; gptq, each column's error moved onto the columns "
+    "still to come.",
+)
+@click.option("--gptq", is_flag=True, help="Short for --algorithm gptq.")
+@click.option(
+    "--kl-per",
+    type=click.Choice(["kind", "layer", "model"]),
+    default="kind",
+    show_default=True,
+    help="model-kl: one factor per kind of layer (q_proj, up_proj ...), per layer (slow: a "
+    "few forward passes a layer), or one for the model.",
 )
 @click.option("--act-order", is_flag=True, help="GPTQ: columns in order of importance first.")
 @click.option(
@@ -133,7 +149,7 @@ model.help = (model.help or "") + "\n\n" + MODEL_HELP
     "calibration_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="A text file whose tokens GPTQ calibrates on (not the text you score on).",
+    help="A text file whose tokens the --algorithm calibrates on (not the text you score on).",
 )
 @click.option(
     "--calibration-tokens",
@@ -151,7 +167,9 @@ def quantize_cmd(
     method,
     include_head,
     out,
+    algorithm,
     gptq,
+    kl_per,
     act_order,
     stream,
     damp,
@@ -164,12 +182,18 @@ def quantize_cmd(
 
     Each row: the weight's shape and scheme, its storage (bits per weight, bytes before and
     after, scales and zero points included), its SQNR, relative error and clipped share.
-    With --gptq the codes are chosen to keep each layer's output on --calibration text
-    rather than each weight (the SQNR of the weights falls; the model's error falls more).
+    With --algorithm gptq (or output-mse, model-kl) the codes are chosen to keep the
+    layers' outputs, or the model's, on --calibration text rather than each weight: the
+    SQNR of the weights falls; the model's error falls more.
     """
     from numfmt.nn.quantize import quantize_model
     from numfmt.nn.recipe import parse_recipe
 
+    if gptq:
+        if algorithm not in ("rtn", "gptq"):
+            raise UsageFailure(f"--gptq and --algorithm {algorithm} disagree: give one")
+        algorithm = "gptq"
+    calibrated = algorithm != "rtn"
     if out is not None:
         from numfmt._files import check_output
         from numfmt.nn.sources import resolve
@@ -183,26 +207,32 @@ def quantize_cmd(
         as_gguf = Path(out).suffix == ".gguf"
         check_output(out, inputs=inputs, suffix=".gguf" if as_gguf else ".safetensors")
         if as_gguf:
-            _check_gguf_export(source, recipe, gptq)
+            _check_gguf_export(source, recipe, algorithm)
 
     r = parse_recipe(recipe, exclude=() if include_head else None)
     if method is not None:
         r = _with_method(r, method)
     if stream:
-        _stream(model_arg, r, out, gptq, allow_pickle, as_json)
+        _stream(model_arg, r, out, algorithm, allow_pickle, as_json)
         return
-    if (act_order or calibration_path) and not gptq:
-        raise UsageFailure("--act-order and --calibration go with --gptq")
-    if gptq and calibration_path is None:
-        raise UsageFailure("--gptq needs --calibration FILE: text to keep each layer's output on")
-    text = _read_text(calibration_path) if gptq else None
-    loaded = _load(model_arg, allow_pickle, tokenizer=gptq)
+    if act_order and algorithm != "gptq":
+        raise UsageFailure("--act-order goes with --algorithm gptq")
+    if calibration_path and not calibrated:
+        raise UsageFailure("--calibration goes with an --algorithm that calibrates (not rtn)")
+    if calibrated and calibration_path is None:
+        raise UsageFailure(
+            f"--algorithm {algorithm} needs --calibration FILE: text to calibrate on"
+        )
+    text = _read_text(calibration_path) if calibrated else None
+    loaded = _load(model_arg, allow_pickle, tokenizer=calibrated)
     extra = {}
-    if gptq:
+    if calibrated:
         from numfmt.nn.gptq import GPTQ
+        from numfmt.nn.model_kl import ModelKL
 
+        how = {"gptq": GPTQ(damp=damp, act_order=act_order), "model-kl": ModelKL(per=kl_per)}
         extra = {
-            "algorithm": GPTQ(damp=damp, act_order=act_order),
+            "algorithm": how.get(algorithm, algorithm),
             "calibration": _calibration_windows(loaded.tokenizer, text, calibration_tokens),
         }
     if out is not None and Path(out).suffix == ".gguf":
@@ -223,15 +253,17 @@ def quantize_cmd(
     emit(report, as_json)
 
 
-def _stream(model_arg: str, recipe, out, gptq: bool, allow_pickle: bool, as_json: bool) -> None:
+def _stream(model_arg: str, recipe, out, algorithm: str, allow_pickle: bool, as_json: bool):
     """--stream: a safetensors checkpoint quantized tensor by tensor into --out."""
     from numfmt.nn.sources import resolve
     from numfmt.nn.streaming import quantize_checkpoint
 
     if out is None or Path(out).suffix != ".safetensors":
         raise UsageFailure("--stream writes a file: give --out FILE.safetensors")
-    if gptq:
-        raise UsageFailure("--stream rounds to nearest; GPTQ needs the model in memory")
+    if algorithm != "rtn":
+        raise UsageFailure(
+            f"--stream rounds to nearest; --algorithm {algorithm} needs the model in memory"
+        )
     path = Path(model_arg)
     if not (path.suffix == ".safetensors" and path.is_file()):  # a folder, or a name
         source = resolve(model_arg, allow_pickle=allow_pickle)
@@ -247,7 +279,7 @@ def _stream(model_arg: str, recipe, out, gptq: bool, allow_pickle: bool, as_json
     emit(report, as_json)
 
 
-def _check_gguf_export(source, recipe: str, gptq: bool) -> None:
+def _check_gguf_export(source, recipe: str, algorithm: str) -> None:
     """A GGUF output: a GGUF type as the recipe, and a Llama GGUF file as the source (its
     metadata and tokenizer are copied)."""
     from numfmt.nn.gguf_writer import FILE_TYPES
@@ -257,8 +289,10 @@ def _check_gguf_export(source, recipe: str, gptq: bool) -> None:
             f"a .gguf output takes a GGUF type as --recipe ({', '.join(FILE_TYPES)}), "
             f"not {recipe!r}"
         )
-    if gptq:
-        raise UsageFailure("GGUF's block types are written by round-to-nearest; drop --gptq")
+    if algorithm != "rtn":
+        raise UsageFailure(
+            f"GGUF's block types are written by round-to-nearest; drop --algorithm {algorithm}"
+        )
     if source.kind != "gguf":
         raise UsageFailure(
             "a .gguf output copies the metadata and tokenizer of a Llama GGUF source; MODEL "
@@ -465,6 +499,103 @@ def _draw_plots(result, targets: dict[str, Path]) -> None:
             targets["histogram"],
             lambda _: figures.weight_histogram(result.layer_weights, title=result.layer),
         )
+
+
+@model.command("perplexity")
+@click.argument("model_arg", metavar="MODEL")
+@text_option
+@click.option(
+    "--max-tokens",
+    "-n",
+    type=click.IntRange(2),
+    default=None,
+    help="Score only the first N tokens.",
+)
+@context_option
+@click.option(
+    "--max-memory",
+    default=None,
+    help="Load through accelerate's big-model loading within this much memory (2GB, "
+    "500MB): the layers that do not fit are offloaded to disk and read back, layer by "
+    "layer, as the model runs. For models larger than memory.",
+)
+@click.option(
+    "--offload-folder",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where --max-memory offloads layers (default: a temporary folder, removed after).",
+)
+@click.option(
+    "--tokenizer",
+    "tokenizer_from",
+    default=None,
+    help="The model whose tokenizer to use (default: MODEL's; for a file numfmt quantized, "
+    "the model it was made from).",
+)
+@allow_pickle_option
+@json_option
+@fail_cleanly
+def perplexity_cmd(
+    model_arg,
+    text_path,
+    max_tokens,
+    context,
+    max_memory,
+    offload_folder,
+    tokenizer_from,
+    allow_pickle,
+    as_json,
+):
+    """MODEL's perplexity on a text, in windows of --context tokens.
+
+    MODEL is any model numfmt loads, or a .safetensors file it quantized (model quantize
+    --out, or --stream for checkpoints larger than memory). With --max-memory the model is
+    placed by accelerate (device_map="auto"): what fits stays in memory, the rest is
+    offloaded to disk, and the placement is said on stderr.
+
+    \b
+    Example:
+      numfmt model quantize ckpt/ --stream --recipe int4/group:64 --out q.safetensors
+      numfmt model perplexity q.safetensors --text wiki.test.raw --max-memory 2GB
+    """
+    import contextlib
+    import tempfile
+
+    from numfmt.nn.evaluate import score, tokenize
+    from numfmt.nn.loading import load_model
+
+    text = _read_text(text_path)
+    with contextlib.ExitStack() as stack:
+        if max_memory is not None and offload_folder is None:
+            offload_folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="numfmt-"))
+        loaded = load_model(
+            model_arg,
+            allow_pickle=allow_pickle,
+            max_memory=max_memory,
+            offload_folder=offload_folder,
+            tokenizer_from=tokenizer_from,
+        )
+        if not loaded.is_causal:
+            raise UsageFailure(f"{model_arg} is not a language model (no next-token head)")
+        placed = getattr(loaded.model, "hf_device_map", None)
+        if max_memory is not None and placed:
+            counts: dict[str, int] = {}
+            for device in placed.values():
+                counts[str(device)] = counts.get(str(device), 0) + 1
+            where = ", ".join(f"{n} on {d}" for d, n in counts.items())
+            note(f"placed by accelerate within {max_memory}: {where} (modules)")
+        ids = tokenize(loaded.tokenizer, text)[:max_tokens]
+        if ids.numel() < 2:
+            raise UsageFailure("the text has fewer than 2 tokens: nothing to score")
+        with show_warnings():
+            result = score(
+                loaded.model,
+                ids,
+                context=context,
+                name=loaded.source.name,
+                progress=_progress(as_json),
+            )
+    emit(result, as_json)
 
 
 @model.command("sensitivity")

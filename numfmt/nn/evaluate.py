@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
 from numfmt.nn.progress import Progress, tracker
 
@@ -70,8 +71,8 @@ def windows(n_tokens: int, context: int = 512, stride: int | None = None) -> lis
     return out
 
 
-@dataclass(frozen=True)
-class Score:
+@dataclass(frozen=True, eq=False)
+class Score(Displayable):
     """One model on the text: perplexity, and beside the reference (None for the reference
     itself) the mean KL divergence in nats and the top-1 agreement; ``seconds`` the forward
     passes took."""
@@ -195,9 +196,11 @@ def score(
     stride: int | None = None,
     reference: list[torch.Tensor] | None = None,
     name: str = "model",
+    progress: Progress = False,
 ) -> Score:
     """One model on ``ids``: perplexity, and against ``reference`` (from
-    :func:`reference_logprobs` on the same windows) KL and top-1."""
+    :func:`reference_logprobs` on the same windows) KL and top-1; ``progress`` a bar over
+    the windows."""
     ids = torch.as_tensor(ids, dtype=torch.long).reshape(-1)
     spans = windows(int(ids.numel()), context, stride)
     if reference is not None and len(reference) != len(spans):
@@ -205,19 +208,12 @@ def score(
     nll = kl = 0.0
     agree = count = 0
     seconds = 0.0
-    for i, w in enumerate(spans):
-        chunk = ids[w.begin : w.end]
-        targets = chunk[w.score_from - w.begin :]
-        start = time.perf_counter()
-        logits = _logits(model, chunk)
-        seconds += time.perf_counter() - start
-        logp = torch.log_softmax(logits[w.score_from - w.begin - 1 : -1], dim=-1)
-        nll += float(-logp.gather(1, targets[:, None]).sum())
-        if reference is not None:
-            ref = reference[i]
-            kl += float((ref.exp() * (ref - logp)).sum())
-            agree += int((ref.argmax(-1) == logp.argmax(-1)).sum())
-        count += int(targets.numel())
+    with tracker(len(spans), "scoring", progress) as step:
+        for i, w in enumerate(spans):
+            nll_w, kl_w, agree_w, seconds_w = _window(model, ids, w, reference, i)
+            nll, kl, agree, seconds = nll + nll_w, kl + kl_w, agree + agree_w, seconds + seconds_w
+            count += w.end - w.score_from
+            step(name)
     return Score(
         name=name,
         perplexity=math.exp(nll / count),
@@ -227,6 +223,23 @@ def score(
         top1=None if reference is None else agree / count,
         seconds=seconds,
     )
+
+
+def _window(model, ids, w: Window, reference, i: int) -> tuple[float, float, int, float]:
+    """One window's summed NLL, KL and top-1 agreements against the reference, and seconds."""
+    chunk = ids[w.begin : w.end]
+    targets = chunk[w.score_from - w.begin :]
+    start = time.perf_counter()
+    logits = _logits(model, chunk)
+    seconds = time.perf_counter() - start
+    logp = torch.log_softmax(logits[w.score_from - w.begin - 1 : -1], dim=-1)
+    nll = float(-logp.gather(1, targets[:, None]).sum())
+    kl, agree = 0.0, 0
+    if reference is not None:
+        ref = reference[i]
+        kl = float((ref.exp() * (ref - logp)).sum())
+        agree = int((ref.argmax(-1) == logp.argmax(-1)).sum())
+    return nll, kl, agree, seconds
 
 
 def perplexity(model: Any, ids: Any, *, context: int = 512, stride: int | None = None) -> float:

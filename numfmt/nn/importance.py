@@ -155,6 +155,21 @@ def output_qparams(
     """QParams of ``weight`` (out, in) whose clip ratio, one per output channel, minimises
     that channel's output error ``d H d^T`` (d: its quantization error) on the inputs whose
     Hessian ``hessian`` (in, in) is; the ratios k / ratios from 1 down to ``low``."""
+    return clipped_qparams(
+        weight, scheme, output_ratios(weight, hessian, scheme, ratios=ratios, low=low)
+    )
+
+
+def output_ratios(
+    weight: torch.Tensor,
+    hessian: torch.Tensor,
+    scheme: QuantScheme | str,
+    *,
+    ratios: int = 100,
+    low: float = 0.5,
+) -> torch.Tensor:
+    """The clip ratio of each output channel (out,) that :func:`output_qparams` chooses (per
+    tensor: one ratio, repeated)."""
     s = as_scheme(scheme)
     check_int_grid(s, "output-aware ranges")
     w = weight.detach().to(torch.float64)
@@ -169,41 +184,70 @@ def output_qparams(
     from numfmt.quant import _xp
     from numfmt.quant.qparams import dequantize, quantize
 
-    candidates = _ratios(ratios, low, "cpu")
+    candidates = _ratios(ratios, low, w.device)
     base = choose_qparams(weight.detach(), s)
     errors = torch.empty(w.shape[0], candidates.numel(), dtype=torch.float64, device=w.device)
-    params = []
-    xp = _xp.namespace(w)
-    for k, r in enumerate(candidates.tolist()):
-        lo = torch.as_tensor(base.lo, dtype=torch.float64, device=w.device) * r
-        hi = torch.as_tensor(base.hi, dtype=torch.float64, device=w.device) * r
-        picked = grid.scales(xp, lo.reshape(-1), hi.reshape(-1), s)
-        qp = replace(
-            base,
-            scale=picked.scale.reshape(base.scale.shape),
-            zero_point=None
-            if picked.zero_point is None
-            else picked.zero_point.reshape(base.zero_point.shape),
-            minimum=None if picked.minimum is None else picked.minimum.reshape(base.minimum.shape),
-        )
+    for k in range(candidates.numel()):
+        qp = _clip(base, candidates[k], s)
         d = dequantize(quantize(w, qp), qp).to(torch.float64) - w
         errors[:, k] = torch.sum((d @ h) * d, dim=1)
-        params.append(qp)
-    best = first_least(xp, errors)  # per output channel
+    if base.scale.dim() == 0:  # per tensor: one ratio for the whole tensor
+        best = first_least(_xp.namespace(w), errors.sum(dim=0)[None, :]).expand(w.shape[0])
+    else:
+        best = first_least(_xp.namespace(w), errors)
+    return candidates[best]
 
-    def gather(field: str):
-        ref = getattr(base, field)
-        if ref is None:
-            return None
-        stack = torch.stack([getattr(qp, field).reshape(ref.shape) for qp in params])
-        if ref.dim() == 0:  # per tensor: one ratio for the whole tensor
-            return stack[int(torch.argmin(errors.sum(dim=0)))]
-        index = best.reshape(1, -1, *([1] * (ref.dim() - 1))).expand(1, *ref.shape)
-        return torch.gather(stack, 0, index.to(stack.device))[0]
+
+def clipped_qparams(
+    weight: torch.Tensor, scheme: QuantScheme | str, ratio: torch.Tensor | float
+) -> QParams:
+    """QParams of ``weight`` (out, in) whose min-max ranges are scaled by ``ratio``: one
+    number, or one per output channel (out,) for all of that channel's groups (per tensor:
+    the ratios must agree).
+
+    Example:
+        >>> w = torch.tensor([[1.0, -0.5], [2.0, 0.25]])
+        >>> qp = clipped_qparams(w, "int4/channel", torch.tensor([1.0, 0.5]))
+        >>> [round(float(s) * 7, 3) for s in qp.scale]  # each row's range: 1, then 2 x 0.5
+        [1.0, 1.0]
+    """
+    s = as_scheme(scheme)
+    check_int_grid(s, "clip ratios")
+    base = choose_qparams(weight.detach(), s)
+    r = torch.as_tensor(ratio, dtype=torch.float64, device=weight.device).reshape(-1)
+    if not bool(torch.isfinite(r).all()) or bool((r <= 0).any()):
+        raise NumfmtError("clip ratios are finite and above zero")
+    if r.numel() not in (1, weight.shape[0]):
+        raise NumfmtError(
+            f"{r.numel()} clip ratios for a weight of {weight.shape[0]} output channels"
+        )
+    if base.scale.dim() == 0:
+        if bool((r != r[0]).any()):
+            raise NumfmtError("a per-tensor scheme takes one clip ratio")
+        r = r[0]
+    elif r.numel() > 1:
+        r = r.reshape(-1, *([1] * (base.scale.dim() - 1)))
+    return _clip(base, r, s)
+
+
+def _clip(base: QParams, ratio: torch.Tensor, s: QuantScheme) -> QParams:
+    """``base`` (min-max QParams) with its ranges scaled by ``ratio`` (broadcast over them)."""
+    from numfmt.quant import _xp
+
+    lo = torch.as_tensor(base.lo, dtype=torch.float64, device=ratio.device) * ratio
+    hi = torch.as_tensor(base.hi, dtype=torch.float64, device=ratio.device) * ratio
+    shape = base.scale.shape
+    lo, hi = lo.expand(shape).reshape(-1), hi.expand(shape).reshape(-1)
+    picked = grid.scales(_xp.namespace(lo), lo, hi, s)
+
+    def shaped(value, ref):
+        return None if ref is None else value.reshape(ref.shape)
 
     return replace(
         base,
-        scale=gather("scale"),
-        zero_point=gather("zero_point"),
-        minimum=gather("minimum"),
+        scale=shaped(picked.scale, base.scale),
+        zero_point=shaped(picked.zero_point, base.zero_point),
+        minimum=shaped(picked.minimum, base.minimum),
+        lo=lo.reshape(shape),
+        hi=hi.reshape(shape),
     )

@@ -44,16 +44,29 @@ def _transformers():
 
 
 def load_model(
-    model: str | Path, *, tokenizer: bool = True, allow_pickle: bool = False
+    model: str | Path,
+    *,
+    tokenizer: bool = True,
+    allow_pickle: bool = False,
+    max_memory: str | dict[Any, Any] | None = None,
+    offload_folder: str | Path | None = None,
+    tokenizer_from: str | Path | None = None,
 ) -> LoadedModel:
     """Load a MODEL for quantizing and evaluating.
 
     Args:
-        model: a Hugging Face folder, a Llama ``.gguf`` file, or ``smollm2-135m`` /
-            ``minilm-l6`` (installed packages).
+        model: a Hugging Face folder, a Llama ``.gguf`` file, a ``.safetensors`` file that
+            numfmt quantized (``save_model``, ``model quantize --out``, ``--stream``), or
+            ``smollm2-135m`` / ``minilm-l6`` (installed packages).
         tokenizer: also load its tokenizer (for GGUF files, transformers builds it from the
-            vocabulary in the file).
+            vocabulary in the file; for a quantized file, from the model it was made from,
+            or ``tokenizer_from``).
         allow_pickle: accept a folder whose weights are only pickled (see ``resolve``).
+        max_memory: load through accelerate's big-model loading (``device_map="auto"``)
+            within this memory (``"2GB"`` of CPU memory, or accelerate's dict such as
+            ``{0: "20GB", "cpu": "8GB"}``); the modules that do not fit go to
+            ``offload_folder`` on disk and are read back layer by layer as the model runs.
+            For folders and quantized files (a GGUF file is dequantized whole).
 
     Raises:
         NumfmtError: a missing or damaged model, an architecture numfmt cannot build, or a
@@ -61,16 +74,67 @@ def load_model(
     """
     source = resolve(model, allow_pickle=allow_pickle)
     start = time.perf_counter()
+    budget = _budget(max_memory, source)
+    placement = {} if budget is None else {"device_map": "auto", "max_memory": budget}
+    if budget is not None and offload_folder is not None:
+        placement["offload_folder"] = str(offload_folder)
     with _quiet_transformers():
         if source.kind == "gguf":
             from numfmt.nn import gguf_model
 
             net = gguf_model.load(source.path)
+        elif source.kind == "quantized":
+            from numfmt.nn.saving import load_quantized
+
+            net = load_quantized(source.path, **placement)
         else:
-            net = _load_folder(source.path, allow_pickle)
+            net = _load_folder(source.path, allow_pickle, placement)
         seconds = time.perf_counter() - start
-        tok = _load_tokenizer(source) if tokenizer else None
+        words = _tokenizer_source(source, tokenizer_from, allow_pickle) if tokenizer else None
+        tok = _load_tokenizer(words) if tokenizer else None
     return LoadedModel(net, tok, source, seconds, time.perf_counter() - start - seconds)
+
+
+def _budget(max_memory: Any, source: ModelSource) -> dict[Any, Any] | None:
+    """accelerate's max_memory, from a size for the CPU or a dict."""
+    if max_memory is None:
+        return None
+    if source.kind == "gguf":
+        raise NumfmtError(
+            "a GGUF file is dequantized whole into memory; max_memory works on Hugging Face "
+            "folders and on files numfmt quantized"
+        )
+    if isinstance(max_memory, dict):
+        return max_memory
+    from accelerate.utils import convert_file_size_to_int
+
+    try:
+        if convert_file_size_to_int(str(max_memory)) <= 0:
+            raise ValueError
+    except ValueError:
+        raise NumfmtError(
+            f"max_memory is a size such as 2GB or 500MB, not {max_memory!r}"
+        ) from None
+    return {"cpu": str(max_memory)}
+
+
+def _tokenizer_source(source: ModelSource, given: Any, allow_pickle: bool) -> ModelSource:
+    """Where the tokenizer comes from: the model, ``given``, or for a quantized file the
+    model it was made from (its metadata says)."""
+    if given is not None:
+        return resolve(given, allow_pickle=allow_pickle)
+    if source.kind != "quantized":
+        return source
+    from numfmt.tensorio import read_metadata
+
+    origin = read_metadata(source.path).get("source", "")
+    if origin:
+        with contextlib.suppress(NumfmtError):
+            return resolve(origin, allow_pickle=allow_pickle)
+    raise NumfmtError(
+        f"{source.path.name} was made from '{origin or 'a model it does not name'}', which is "
+        "not here: say where its tokenizer is (tokenizer_from, --tokenizer)"
+    )
 
 
 @contextlib.contextmanager
@@ -87,7 +151,7 @@ def _quiet_transformers():
             logging.enable_progress_bar()
 
 
-def _load_folder(path: Path, allow_pickle: bool):
+def _load_folder(path: Path, allow_pickle: bool, placement: dict[str, Any]):
     t = _transformers()
     try:
         config = t.AutoConfig.from_pretrained(str(path), local_files_only=True)
@@ -102,6 +166,7 @@ def _load_folder(path: Path, allow_pickle: bool):
             local_files_only=True,
             use_safetensors=None if allow_pickle else True,
             dtype="float32",
+            **placement,
         )
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
         raise NumfmtError(f"{path}: transformers could not load the model ({exc})") from None

@@ -96,7 +96,11 @@ def quantize_model(
             nearest, each group's clip range chosen by the error weighted by how large each
             input is on ``calibration``, see ``numfmt.nn.importance``); ``output-mse`` (each
             output channel's clip ratio chosen by the error of the layer's output on
-            ``calibration``'s inputs, cross terms included); or ``gptq`` (or a
+            ``calibration``'s inputs, cross terms included); ``model-kl`` (or a
+            ``numfmt.nn.model_kl.ModelKL``: those ratios then scaled, group of layers by
+            group, to bring the model's next-token distribution closest to the float
+            model's, see ``numfmt.nn.model_kl``; the search is the report's ``search``); or
+            ``gptq`` (or a
             ``numfmt.nn.gptq.GPTQ`` with its settings): the Linear layers' codes chosen to
             keep each layer's output on ``calibration``'s inputs (token ids of sample text),
             see ``numfmt.nn.gptq``.
@@ -148,11 +152,18 @@ def quantize_model(
     observe = calibration is not None and (gptq is None or r.activations is not None)
     static = _observe(target, chosen, r, calibration) if observe else {}
     hessians = _hessians(target, chosen, calibration, progress, gptq) if gptq else {}
+    clip, search = _model_kl(target, chosen, hessians, calibration, gptq, progress)
     rows = []
     with tracker(len(chosen), "quantizing", progress) as step:
         for name, module, kind, scheme in chosen:
             w = linear_weight(module, kind)
-            if name in hessians and gptq in ("imatrix", "output-mse"):
+            if name in clip:
+                from numfmt.nn.importance import clipped_qparams
+                from numfmt.quant.qparams import quantize
+
+                qp = clipped_qparams(w, scheme, clip.pop(name))
+                qt = QuantizedTensor(quantize(w, qp), qp, str(w.dtype).removeprefix("torch."))
+            elif name in hessians and gptq in ("imatrix", "output-mse"):
                 from numfmt.nn import importance
                 from numfmt.quant.qparams import quantize
 
@@ -202,22 +213,31 @@ def quantize_model(
     after = before - sum(r.bytes_before for r in rows) + sum(r.bytes_after for r in rows)
     seconds = time.perf_counter() - start
     label = str(r) if gptq is None else f"{r} + {gptq}"
-    report = ModelReport(label, tuple(rows), tuple(kept), before, after, parameters, seconds)
+    report = ModelReport(
+        label, tuple(rows), tuple(kept), before, after, parameters, seconds, search=search
+    )
     return target, report
 
 
+#: The algorithms quantize_model takes by name.
+ALGORITHMS = ("rtn", "imatrix", "output-mse", "model-kl", "gptq")
+
+
 def _algorithm(algorithm: Any, calibration: Any):
-    """None for round-to-nearest, ``imatrix``, or the GPTQ settings (calibration required
-    for both)."""
+    """None for round-to-nearest, ``imatrix``, ``output-mse``, or the GPTQ or ModelKL
+    settings (calibration required for all but round-to-nearest)."""
     from numfmt.nn.gptq import GPTQ
+    from numfmt.nn.model_kl import ModelKL
 
     if algorithm == "rtn":
         return None
     if algorithm == "gptq":
         algorithm = GPTQ()
-    if not isinstance(algorithm, GPTQ) and algorithm not in ("imatrix", "output-mse"):
+    if algorithm == "model-kl":
+        algorithm = ModelKL()
+    if not isinstance(algorithm, GPTQ | ModelKL) and algorithm not in ("imatrix", "output-mse"):
         raise NumfmtError(
-            "the algorithm is 'rtn', 'imatrix', 'output-mse' or 'gptq' (or a GPTQ), not "
+            f"the algorithm is one of {', '.join(ALGORITHMS)} (or a GPTQ or ModelKL), not "
             f"{algorithm!r}"
         )
     if calibration is None:
@@ -231,15 +251,29 @@ def _algorithm(algorithm: Any, calibration: Any):
 def _hessians(model: nn.Module, chosen: list, calibration: Any, progress: Progress, algorithm):
     """The inputs' Hessians of the chosen Linear layers (embeddings are looked up: RTN), or
     for ``imatrix`` their diagonals."""
-    from numfmt.nn.gptq import check_scheme, input_hessians
+    from numfmt.nn.gptq import GPTQ, check_scheme, input_hessians
+    from numfmt.nn.importance import check_int_grid
 
     layers = {}
     for name, module, kind, scheme in chosen:
         if kind != "embedding":
-            check_scheme(scheme)
+            if isinstance(algorithm, GPTQ):
+                check_scheme(scheme)
+            else:
+                check_int_grid(scheme, f"{algorithm}'s ranges")
             layers[name] = module
     diagonal = algorithm == "imatrix"
     return input_hessians(model, layers, _batches(calibration), progress, diagonal=diagonal)
+
+
+def _model_kl(model, chosen, hessians, calibration, algorithm, progress):
+    """For ``model-kl``: each Linear layer's clip ratios after the search, and its record."""
+    from numfmt.nn.model_kl import ModelKL, search_ratios
+
+    if not isinstance(algorithm, ModelKL):
+        return {}, None
+    layers = {name: (m, kind, s) for name, m, kind, s in chosen if name in hessians}
+    return search_ratios(model, layers, hessians, _batches(calibration), algorithm, progress)
 
 
 def _batches(calibration: Any) -> list[Any]:

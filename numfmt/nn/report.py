@@ -72,6 +72,8 @@ class ModelReport(Displayable):
     bytes_after: int
     parameters: int
     seconds: float
+    #: The model-KL search's record (``numfmt.nn.model_kl.ClipSearch``), when one ran.
+    search: Any = None
 
     @property
     def ratio(self) -> float:
@@ -101,6 +103,7 @@ class ModelReport(Displayable):
                 "ratio": self.ratio,
                 "seconds": self.seconds,
             },
+            **({} if self.search is None else {"search": self.search.to_dict()}),
         }
 
     def to_csv(self) -> str:

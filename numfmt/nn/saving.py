@@ -86,17 +86,48 @@ def save_model(
         "recipe": json.dumps(report.to_dict()["recipe"] if report is not None else None),
         "config": config.to_json_string() if config is not None else "null",
         "architecture": type(model).__name__,
-        "source": str(getattr(source, "name", "") or ""),
+        "source": origin(source),
     }
     return io.save(path, quantized, plain=plain, metadata=meta, overwrite=overwrite)
 
 
-def load_quantized(path: str | Path, model: nn.Module | None = None) -> nn.Module:
+def origin(source: Any) -> str:
+    """What a quantized file says it was made from, so that its tokenizer can be found
+    later from anywhere: an installed model's name, else the absolute path."""
+    from numfmt.nn.sources import INSTALLED
+
+    if source is None:
+        return ""
+    if isinstance(source, str | Path):
+        text = str(source)
+    else:  # a ModelSource
+        text = source.name if source.name in INSTALLED else str(source.path)
+    if not text or text in INSTALLED:
+        return text
+    return str(Path(text).expanduser().resolve())
+
+
+def load_quantized(
+    path: str | Path,
+    model: nn.Module | None = None,
+    *,
+    device_map: str | dict[str, Any] | None = None,
+    max_memory: dict[Any, Any] | None = None,
+    offload_folder: str | Path | None = None,
+) -> nn.Module:
     """A model written by :func:`save_model`, with the same codes, scales and float parameters.
 
     Args:
         model: an instance of the architecture to fill (its own weights are replaced);
             without it the architecture is built from the transformers config in the file.
+        device_map: place the model by accelerate's big-model loading rather than all in
+            memory: ``"auto"`` (or ``"balanced"`` ...: accelerate's ``infer_auto_device_map``
+            within ``max_memory``, such as ``{"cpu": "2GB"}``) or a map of module names to
+            ``"cpu"``, a CUDA device or ``"disk"``. The model is built empty (meta tensors),
+            each tensor is read from the file one at a time and put on its device, and the
+            modules mapped to ``disk`` are written to ``offload_folder`` and read back by
+            accelerate's hooks layer by layer during the forward pass, so a model larger than
+            memory can run.
 
     Raises:
         NumfmtError: not such a file, or a model that does not fit it.
@@ -109,36 +140,20 @@ def load_quantized(path: str | Path, model: nn.Module | None = None) -> nn.Modul
         raise NumfmtError(f"{p.name} is not a quantized model written by numfmt (save_model)")
     layers = json.loads(meta["layers"])
     tied = json.loads(meta.get("tied", "{}"))
+    if device_map is not None:
+        return _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_folder)
     if model is None:
         model = _from_config(meta.get("config", "null"), meta.get("architecture", ""), p)
-    stored = io.read_all(p)
     for name, info in layers.items():
-        codes, qparams, dtype = stored[name]
-        qt = QuantizedTensor(torch.as_tensor(codes), _to_torch(qparams), dtype)
-        try:
-            old = model.get_submodule(name)
-        except AttributeError:
-            raise NumfmtError(
-                f"{p.name} holds the layer '{name}', which the model has not"
-            ) from None
-        if info["kind"] == "embedding":
-            new: nn.Module = QuantEmbedding(qt, getattr(old, "padding_idx", None))
-        else:
-            act = parse_scheme(info["activations"]) if info.get("activations") else None
-            if act is not None and "static_shape" in info:
-                act = _static(p, name, act, info["static_shape"])
-            has_bias = getattr(old, "bias", None) is not None
-            bias = torch.zeros(old.bias.shape) if has_bias else None
-            new = QuantLinear(
-                qt, bias, activations=act, source=info["kind"], bias_mode=info.get("bias", "float")
-            )
-        model.set_submodule(name, new)
-    from safetensors.numpy import load_file
+        model.set_submodule(name, _layer(p, name, info, _submodule(model, name, p)))
+    from numfmt.tensorio import list_tensors, load_tensor
 
-    arrays = load_file(str(p))
+    stored = list_tensors(p)
     state = model.state_dict()
     plain = {
-        k: torch.from_numpy(v) for k, v in arrays.items() if k in state and not _is_part(k, layers)
+        k: torch.from_numpy(load_tensor(p, k)[1])
+        for k in stored
+        if k in state and not _is_part(k, layers)
     }
     for key, target in tied.items():
         if target in plain:
@@ -148,6 +163,113 @@ def load_quantized(path: str | Path, model: nn.Module | None = None) -> nn.Modul
         raise NumfmtError(f"{p.name} does not fit the model: no {missing[0]}")
     model.load_state_dict(plain, strict=False)
     return model.eval()
+
+
+def _submodule(model: nn.Module, name: str, p: Path) -> nn.Module:
+    try:
+        return model.get_submodule(name)
+    except AttributeError:
+        raise NumfmtError(f"{p.name} holds the layer '{name}', which the model has not") from None
+
+
+def _layer(p: Path, name: str, info: dict[str, Any], old: nn.Module) -> nn.Module:
+    """One quantized layer read from the file, as a QuantLinear or QuantEmbedding."""
+    codes, qparams, dtype = io.read(p, name)
+    qt = QuantizedTensor(torch.as_tensor(codes), _to_torch(qparams), dtype)
+    if info["kind"] == "embedding":
+        return QuantEmbedding(qt, getattr(old, "padding_idx", None))
+    act = parse_scheme(info["activations"]) if info.get("activations") else None
+    if act is not None and "static_shape" in info:
+        act = _static(p, name, act, info["static_shape"])
+    has_bias = getattr(old, "bias", None) is not None
+    bias = torch.zeros(old.bias.shape) if has_bias else None
+    return QuantLinear(
+        qt, bias, activations=act, source=info["kind"], bias_mode=info.get("bias", "float")
+    )
+
+
+def _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_folder):
+    """load_quantized through accelerate: an empty model, its quantized layers made on the
+    meta device, a device map, then each tensor read and put where the map says."""
+    try:
+        from accelerate import dispatch_model, infer_auto_device_map, init_empty_weights
+        from accelerate.utils import (
+            find_tied_parameters,
+            offload_weight,
+            retie_parameters,
+            save_offload_index,
+            set_module_tensor_to_device,
+        )
+    except ImportError:
+        raise NumfmtError("device_map needs accelerate: pip install 'numfmt[models]'") from None
+    from numfmt.tensorio import list_tensors, load_tensor
+
+    if model is None:
+        with init_empty_weights():
+            model = _from_config(meta.get("config", "null"), meta.get("architecture", ""), p)
+    for name, info in layers.items():  # one layer in memory at a time
+        model.set_submodule(name, _layer(p, name, info, _submodule(model, name, p)).to("meta"))
+    ties = find_tied_parameters(model)  # as built (a quantized head is tied no more)
+    if isinstance(device_map, str):
+        no_split = getattr(model, "_no_split_modules", None) or []
+        device_map = infer_auto_device_map(
+            model, max_memory=max_memory, no_split_module_classes=list(no_split)
+        )
+    on_disk = any(d == "disk" for d in device_map.values())
+    if on_disk and offload_folder is None:
+        raise NumfmtError("the device map puts modules on disk: give an offload_folder")
+    if on_disk:
+        Path(offload_folder).mkdir(parents=True, exist_ok=True)
+    index: dict[str, Any] = {}
+
+    def place(key: str, value: torch.Tensor) -> None:
+        device = _device_of(key, device_map)
+        if device == "disk":
+            offload_weight(value, key, str(offload_folder), index=index)
+            set_module_tensor_to_device(model, key, "meta", value=value.to("meta"))
+        else:
+            set_module_tensor_to_device(model, key, device, value=value)
+
+    state = model.state_dict()
+    names = list_tensors(p)
+    filled = set()
+    for name, info in layers.items():
+        fresh = _layer(p, name, info, _submodule(model, name, p))
+        for key, value in fresh.state_dict().items():
+            if f"{name}.{key}" in state:
+                place(f"{name}.{key}", value)
+                filled.add(f"{name}.{key}")
+        if info["kind"] != "embedding" and f"{name}.bias" in names:
+            place(f"{name}.bias", torch.from_numpy(load_tensor(p, f"{name}.bias")[1]))
+        del fresh
+    for key in state:
+        if key in filled or _is_part(key, layers) or key in tied:
+            continue
+        if key not in names:
+            if state[key].device.type == "meta":
+                raise NumfmtError(f"{p.name} does not fit the model: no {key}")
+            continue  # a buffer the model makes itself (rotary frequencies ...)
+        place(key, torch.from_numpy(load_tensor(p, key)[1]))
+    if index:
+        save_offload_index(index, str(offload_folder))
+    retie_parameters(model, ties)
+    dispatch_model(
+        model,
+        device_map,
+        offload_dir=str(offload_folder) if on_disk else None,
+        offload_buffers=True,
+    )
+    return model.eval()
+
+
+def _device_of(key: str, device_map: dict[str, Any]) -> Any:
+    """The device the map gives the module that holds ``key`` (its longest named prefix)."""
+    parts = key.split(".")
+    for n in range(len(parts), -1, -1):
+        prefix = ".".join(parts[:n])
+        if prefix in device_map:
+            return device_map[prefix]
+    raise NumfmtError(f"the device map places no module that holds {key}")
 
 
 _PARTS = ("codes", "scale", "zero_point", "minimum", "tensor_scale")
@@ -161,15 +283,14 @@ def _is_part(key: str, layers: dict[str, Any]) -> bool:
 
 def _static(p: Path, name: str, scheme, shape) -> QParams:
     """A layer's calibrated activation range, as QParams (per tensor: any shape fits)."""
-    from safetensors.numpy import load_file
-
     from numfmt.quant.granularity import Grouping
+    from numfmt.tensorio import list_tensors, load_tensor
 
-    arrays = load_file(str(p))
+    present = list_tensors(p)
 
     def part(key):
-        value = arrays.get(f"{name}.act_{key}")
-        return None if value is None else torch.as_tensor(value)
+        full = f"{name}.act_{key}"
+        return torch.as_tensor(load_tensor(p, full)[1]) if full in present else None
 
     grouping = Grouping(tuple(shape), scheme.granularity)
     return QParams(

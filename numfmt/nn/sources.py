@@ -35,8 +35,9 @@ PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "model.p
 
 @dataclass(frozen=True)
 class ModelSource:
-    """A resolved MODEL: ``kind`` is ``gguf`` or ``folder``; ``path`` the file or folder;
-    ``name`` what the user called it."""
+    """A resolved MODEL: ``kind`` is ``gguf``, ``folder`` or ``quantized`` (a model numfmt
+    quantized and saved, ``numfmt.nn.saving``); ``path`` the file or folder; ``name`` what
+    the user called it."""
 
     name: str
     kind: str
@@ -44,7 +45,7 @@ class ModelSource:
 
     @property
     def folder(self) -> Path:
-        return self.path.parent if self.kind == "gguf" else self.path
+        return self.path if self.kind == "folder" else self.path.parent
 
 
 def resolve(model: str | Path, *, allow_pickle: bool = False) -> ModelSource:
@@ -66,10 +67,13 @@ def resolve(model: str | Path, *, allow_pickle: bool = False) -> ModelSource:
             f"no model at '{text}': give a Hugging Face folder, a .gguf file, or one of {names}"
         )
     if path.is_file():
+        if path.suffix == ".safetensors" and _is_quantized(path):
+            return ModelSource(text, "quantized", path)
         if path.suffix != ".gguf":
             raise NumfmtError(
-                f"{path.name}: numfmt reads a model from a .gguf file or from a folder "
-                "(config.json with .safetensors weights)"
+                f"{path.name}: numfmt reads a model from a .gguf file, from a folder "
+                "(config.json with .safetensors weights), or from a .safetensors file that "
+                "numfmt quantized"
             )
         _check_gguf_magic(path)
         return ModelSource(text, "gguf", path)
@@ -88,6 +92,13 @@ def _installed(name: str) -> tuple[str, Path]:
     if not path.exists():
         raise NumfmtError(f"the package {package} is installed but holds no {inner}; reinstall it")
     return ("gguf" if path.suffix == ".gguf" else "folder"), path
+
+
+def _is_quantized(path: Path) -> bool:
+    from numfmt.nn.saving import FORMAT
+    from numfmt.tensorio import read_metadata
+
+    return read_metadata(path).get("format") == FORMAT
 
 
 def _check_gguf_magic(path: Path) -> None:

@@ -31,6 +31,7 @@ from numfmt.errors import NumfmtError
 from numfmt.nn.progress import Progress, tracker
 from numfmt.nn.recipe import parse_recipe
 from numfmt.nn.report import LayerRow, ModelReport
+from numfmt.nn.saving import origin
 
 #: safetensors' dtype names <-> numpy's.
 _DTYPES = {
@@ -284,7 +285,7 @@ def quantize_checkpoint(
             "recipe": json.dumps(str(r)),
             "config": config.to_json_string() if config is not None else "null",
             "architecture": architecture,
-            "source": str(source),
+            "source": origin(source),
             "numfmt": json.dumps({"layout": LAYOUT, "tensors": layout}, separators=(",", ":")),
         }
         _assemble(target, header, meta, data_path, overwrite)

@@ -8,7 +8,9 @@ from rich.text import Text
 
 from numfmt._display import renderer
 from numfmt.nn.compare import EncoderComparison, ModelComparison
+from numfmt.nn.evaluate import Score
 from numfmt.nn.memory import MemoryEstimate
+from numfmt.nn.model_kl import ClipSearch
 from numfmt.nn.report import ModelReport
 from numfmt.nn.sensitivity import Sensitivity
 from numfmt.render.quant import LABEL, number
@@ -63,7 +65,45 @@ def render_model_report(r: ModelReport) -> Group:
         if len(r.kept) > 8:
             kept.append(f"; and {len(r.kept) - 8} more")
         parts.append(kept)
+    if r.search is not None:
+        parts.append(render_clip_search(r.search))
     return Group(*parts)
+
+
+@renderer(Score)
+def render_score(s: Score) -> Group:
+    t = Table(box=None, header_style="bold", pad_edge=False)
+    columns = ["model", "perplexity", "tokens", "tok/s"]
+    if s.kl is not None:
+        columns[2:2] = ["KL", "top-1"]
+    for col in columns:
+        t.add_column(col, justify="left" if col == "model" else "right")
+    cells = [s.name, f"{s.perplexity:.3f}", f"{s.tokens:,}", f"{s.tokens_per_second:.0f}"]
+    if s.kl is not None:
+        cells[2:2] = [f"{s.kl:.4f}", f"{s.top1:.1%}"]
+    t.add_row(*cells)
+    return Group(t)
+
+
+@renderer(ClipSearch)
+def render_clip_search(c: ClipSearch) -> Group:
+    t = Table(box=None, header_style="bold", pad_edge=False)
+    for col, justify in (("group", "left"), ("layers", "right"), ("factor", "right")):
+        t.add_column(col, justify=justify, no_wrap=col == "group")
+    t.add_column("KL after", justify="right")
+    for step in c.steps:
+        t.add_row(step.group, str(step.layers), f"{step.factor:g}", f"{step.kl:.5f}")
+    head = Text("model-KL search: ", style="bold")
+    head.append(
+        f"factors {', '.join(f'{f:g}' for f in c.factors)} on the output-aware clip ratios, "
+        f"per {c.per}, on {c.tokens:,} tokens"
+    )
+    tail = Text()
+    tail.append(
+        f"KL to float {c.kl_start:.5f} -> {c.kl_end:.5f} nats/token "
+        f"({c.evaluations} forward passes, {c.seconds:.1f} s)"
+    )
+    return Group(head, t, tail)
 
 
 @renderer(ModelComparison)

@@ -212,9 +212,16 @@ def test_model_quantize_with_gptq_calibrates_on_a_text(folder_with_tokenizer, tm
     assert sum(sqnr) < sum(row["sqnr_db"] for row in rtn["layers"])
     short = tmp_path / "short.txt"
     short.write_text("too short")
+    kl = run(*args, "-a", "model-kl", "--calibration", text, "--calibration-tokens", "512")
+    assert kl.exit_code == 0, kl.output
+    assert "model-KL search" in kl.stdout and "model.layers.*.mlp.up_proj" in kl.stdout
     for extra, message in [
-        (["--gptq"], "--gptq needs --calibration"),
-        (["--act-order"], "go with --gptq"),
+        (["--gptq"], "--algorithm gptq needs --calibration"),
+        (["-a", "imatrix"], "--algorithm imatrix needs --calibration"),
+        (["--act-order"], "--act-order goes with --algorithm gptq"),
+        (["--calibration", text], "--calibration goes with an --algorithm"),
+        (["--gptq", "-a", "imatrix"], "disagree"),
+        (["-a", "kl"], "Invalid value for '--algorithm'"),
         (["--gptq", "--calibration", short], "shorter than one window of 512"),
         (["--gptq", "--calibration", tmp_path / "missing.txt"], "cannot read the text"),
     ]:

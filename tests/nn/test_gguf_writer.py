@@ -124,6 +124,10 @@ def test_model_quantize_writes_gguf_from_the_command_line(tmp_path, source, tiny
         ),
         ([str(folder), "--recipe", "q8_0", "--out", str(tmp_path / "y.gguf")], "Llama GGUF source"),
         ([str(source), "--recipe", "q8_0", "--out", str(out)], "exists"),
+        (
+            [str(source), "-r", "q8_0", "-a", "gptq", "--out", str(tmp_path / "z.gguf")],
+            "round-to-nearest; drop --algorithm gptq",
+        ),
     ]:
         bad = CliRunner().invoke(main, ["model", "quantize", *args])
         assert bad.exit_code == 2 and message in bad.stderr, bad.output

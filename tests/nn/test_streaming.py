@@ -104,6 +104,10 @@ def test_the_command_streams_a_checkpoint(tmp_path, sharded):
     assert json.loads(r.stdout)["recipe"] == "int4/group:32" and out.exists()
     bad = CliRunner().invoke(main, ["model", "quantize", str(sharded), "--stream"])
     assert bad.exit_code == 2 and "give --out FILE.safetensors" in bad.stderr
+    other = tmp_path / "other.safetensors"
+    args = ["model", "quantize", str(sharded), "--stream", "-a", "output-mse", "-o", str(other)]
+    bad = CliRunner().invoke(main, args)
+    assert bad.exit_code == 2 and "output-mse needs the model in memory" in bad.stderr
 
 
 PEAK = textwrap.dedent(

@@ -1,0 +1,134 @@
+"""Models larger than memory, evaluated through accelerate's big-model loading: a quantized
+file placed by ``device_map="auto"`` within a memory cap (the rest offloaded to disk) gives
+the logits of the same file loaded whole, and ``numfmt model perplexity`` scores it."""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+pytest.importorskip("accelerate")
+
+from numfmt.cli import main
+from numfmt.errors import NumfmtError
+from numfmt.nn import quantize_model
+from numfmt.nn.loading import load_model
+from numfmt.nn.saving import load_quantized, save_model
+
+TEXT = "A model larger than memory runs a layer at a time, read back from the disk. " * 12
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture
+def source(tmp_path, tiny_llama):
+    """The tiny Llama saved with a character tokenizer over its 96 ids."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    folder = tmp_path / "tiny"
+    tiny_llama.save_pretrained(folder, safe_serialization=True)
+    vocab = {"<unk>": 0} | {chr(c): c - 31 for c in range(32, 127)}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>").save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def quantized(tmp_path, source, tiny_llama):
+    q, report = quantize_model(tiny_llama, "int4/asym/group:32", exclude=())
+    return save_model(q, tmp_path / "q.safetensors", report=report, source=str(source))
+
+
+def test_a_capped_load_offloads_to_disk_and_gives_the_same_logits(quantized, tmp_path, ids):
+    whole = load_quantized(quantized)
+    offload = tmp_path / "offload"
+    in_memory = ["model.embed_tokens", "model.layers.0", "model.norm", "model.rotary_emb"]
+    device_map = dict.fromkeys(in_memory, "cpu") | {"model.layers.1": "disk", "lm_head": "disk"}
+    placed = load_quantized(quantized, device_map=device_map, offload_folder=offload)
+    assert placed.hf_device_map == device_map
+    on_disk = ["model.layers.1.mlp.up_proj", "lm_head"]
+    assert (offload / "index.json").is_file() and any(offload.glob("*.codes.dat"))
+    with torch.no_grad():
+        assert torch.equal(placed(ids).logits, whole(ids).logits)
+    # the offloaded layers hold no codes in memory: they are read back when run
+    for name in on_disk:
+        assert all(b.device.type == "meta" for b in placed.get_submodule(name).buffers())
+    assert placed.get_submodule("model.layers.0.mlp.up_proj").codes.device.type == "cpu"
+    auto = load_quantized(
+        quantized, device_map="auto", max_memory={"cpu": "60KB"}, offload_folder=tmp_path / "b"
+    )
+    assert set(auto.hf_device_map.values()) == {"cpu", "disk"}  # accelerate's own choice
+    with torch.no_grad():
+        assert torch.equal(auto(ids).logits, whole(ids).logits)
+
+
+def test_a_roomy_load_keeps_everything_in_memory(quantized, ids):
+    placed = load_quantized(quantized, device_map="auto", max_memory={"cpu": "1GB"})
+    assert set(placed.hf_device_map.values()) == {"cpu"}
+    with torch.no_grad():
+        assert torch.equal(placed(ids).logits, load_quantized(quantized)(ids).logits)
+
+
+def test_a_disk_map_without_a_folder_is_refused(quantized):
+    with pytest.raises(NumfmtError, match="give an offload_folder"):
+        load_quantized(quantized, device_map="auto", max_memory={"cpu": "60KB"})
+    with pytest.raises(NumfmtError, match="places no module that holds lm_head"):
+        load_quantized(quantized, device_map={"model": "cpu"})
+
+
+def test_load_model_takes_quantized_files_and_folders_within_a_cap(quantized, source, tmp_path):
+    loaded = load_model(quantized, max_memory="60KB", offload_folder=tmp_path / "a")
+    assert loaded.source.kind == "quantized" and "disk" in loaded.model.hf_device_map.values()
+    assert loaded.tokenizer("ab")["input_ids"] == [66, 67]  # the source's tokenizer
+    folder = load_model(source, max_memory="100KB", offload_folder=tmp_path / "b")
+    assert "disk" in folder.model.hf_device_map.values()  # transformers' own big-model load
+    with pytest.raises(NumfmtError, match="a size such as 2GB"):
+        load_model(quantized, max_memory="lots")
+
+
+def test_a_quantized_file_whose_source_is_gone_asks_for_a_tokenizer(tmp_path, tiny_llama):
+    q, report = quantize_model(tiny_llama, "int8/channel")
+    path = save_model(q, tmp_path / "q.safetensors", report=report, source="/nowhere/model")
+    with pytest.raises(NumfmtError, match=r"/nowhere/model.*tokenizer_from, --tokenizer"):
+        load_model(path)
+    assert load_model(path, tokenizer=False).tokenizer is None
+
+
+def test_the_perplexity_command_scores_a_file_within_a_cap(quantized, source, tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text(TEXT)
+    capped = run("model", "perplexity", quantized, "-t", text, "--max-memory", "60KB", "--json")
+    assert capped.exit_code == 0, capped.output
+    assert "placed by accelerate within 60KB" in capped.stderr and "on disk" in capped.stderr
+    whole = run("model", "perplexity", quantized, "-t", text, "--json")
+    a, b = json.loads(capped.stdout), json.loads(whole.stdout)
+    assert a["perplexity"] == b["perplexity"] and a["tokens"] == b["tokens"] > 800
+    float_run = run("model", "perplexity", source, "-t", text, "--json")
+    assert json.loads(float_run.stdout)["perplexity"] != a["perplexity"]
+    shown = run("model", "perplexity", quantized, "-t", text, "-n", "64", "-c", "64")
+    assert shown.exit_code == 0 and "perplexity" in shown.stdout and " 63 " in shown.stdout
+
+
+def test_the_perplexity_command_refuses_bad_input(quantized, tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text(TEXT)
+    gguf = tmp_path / "fake.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(60))
+    for args, message in [
+        (["--max-memory", "lots"], "a size such as 2GB"),
+        (["--tokenizer", tmp_path / "none"], "no model at"),
+    ]:
+        bad = run("model", "perplexity", quantized, "-t", text, *args)
+        assert bad.exit_code == 2 and message in bad.stderr, bad.output
+        assert "Traceback" not in bad.output
+    bad = run("model", "perplexity", gguf, "-t", text, "--max-memory", "1GB")
+    assert bad.exit_code == 2 and "dequantized whole into memory" in bad.stderr
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a safetensors file")
+    bad = run("model", "perplexity", junk, "-t", text)
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
