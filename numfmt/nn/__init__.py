@@ -3,8 +3,10 @@
 ``quantize_model(model, recipe)`` -> (quantized copy, ModelReport); ``load_model(MODEL)``
 reads a Hugging Face folder, a Llama ``.gguf`` or an installed name (``smollm2-135m``,
 ``minilm-l6``). Beyond round-to-nearest: ``gptq_weight`` / ``GPTQ``, ``weighted_qparams``
-(importance matrix), ``output_qparams``; ``sensitivity`` and ``allocate`` for mixed
-precision; ``write_gguf``; ``quantize_checkpoint`` for checkpoints larger than memory.
+(importance matrix), ``output_qparams``, ``ModelKL`` (ranges by the model's own KL);
+``sensitivity`` and ``allocate`` for mixed precision; ``write_gguf``; ``quantize_checkpoint``
+for checkpoints larger than memory, and ``load_quantized(..., device_map="auto")`` to run
+them through accelerate's big-model loading.
 Everything here needs torch; the names load on first use.
 """
 
@@ -49,6 +51,11 @@ _EXPORTS = {
     "gptq_weight": "gptq",
     "weighted_qparams": "importance",
     "output_qparams": "importance",
+    "clipped_qparams": "importance",
+    "ModelKL": "model_kl",
+    "load_quantized": "saving",
+    "save_model": "saving",
+    "score": "evaluate",
     "sensitivity": "sensitivity",
     "allocate": "sensitivity",
     "mixed_precision": "sensitivity",

@@ -119,7 +119,7 @@ def group_of(name: str, per: str) -> str:
 
 def search_ratios(
     model: nn.Module,
-    layers: dict[str, tuple[nn.Module, str, QuantScheme]],
+    layers: dict[str, tuple[nn.Module, str, QuantScheme, torch.Tensor]],
     hessians: dict[str, torch.Tensor],
     batches: list[Any],
     settings: ModelKL,
@@ -130,24 +130,24 @@ def search_ratios(
     Args:
         model: the float model, whose chosen layers' weights are swapped during the search
             and put back before it returns.
-        layers: name -> (module, kind, weight scheme) of the Linear and Conv1D layers.
+        layers: name -> (module, kind, weight scheme, weight in Linear's layout) of the
+            Linear and Conv1D layers.
         hessians: name -> the Hessian of the layer's inputs (taken from the dict, to free it).
         batches: calibration inputs; the first whole batches up to ``settings.tokens``.
     """
     from numfmt.nn.importance import clipped_qparams, output_ratios
-    from numfmt.nn.quantize import linear_weight
     from numfmt.quant.qparams import dequantize, quantize
 
     start = time.perf_counter()
     base, originals = {}, {}
-    for name, (module, kind, scheme) in layers.items():
-        w = linear_weight(module, kind).detach()
+    for name, (module, _, scheme, weight) in layers.items():
+        w = weight.detach()
         base[name] = output_ratios(w, hessians.pop(name), scheme)
         originals[name] = (module.weight, w)
     inputs = _first_tokens(batches, settings.tokens)
 
     def put(name: str, factor: float) -> torch.Tensor:
-        module, kind, scheme = layers[name]
+        module, kind, scheme, _ = layers[name]
         w = originals[name][1]
         ratios = torch.clamp(base[name] * factor, max=1.0)
         qp = clipped_qparams(w, scheme, ratios)
@@ -179,7 +179,7 @@ def search_ratios(
                 kl = best_kl
                 steps.append(ClipStep(group, len(names), best, kl))
     finally:
-        for name, (module, _, _) in layers.items():
+        for name, (module, *_) in layers.items():
             module.weight = originals[name][0]
     record = ClipSearch(
         per=settings.per,

@@ -272,7 +272,11 @@ def _model_kl(model, chosen, hessians, calibration, algorithm, progress):
 
     if not isinstance(algorithm, ModelKL):
         return {}, None
-    layers = {name: (m, kind, s) for name, m, kind, s in chosen if name in hessians}
+    layers = {
+        name: (m, kind, s, linear_weight(m, kind))
+        for name, m, kind, s in chosen
+        if name in hessians
+    }
     return search_ratios(model, layers, hessians, _batches(calibration), algorithm, progress)
 
 

@@ -20,12 +20,13 @@ from torch import nn
 
 from numfmt.errors import NumfmtError
 from numfmt.nn.modules import QuantEmbedding, QuantLinear
+from numfmt.nn.sources import INSTALLED, QUANTIZED_FORMAT
 from numfmt.quant import _xp, io
 from numfmt.quant.qparams import QParams
 from numfmt.quant.schemes import parse_scheme
 from numfmt.quant.tensor import QuantizedTensor
 
-FORMAT = "numfmt.model/1"
+FORMAT = QUANTIZED_FORMAT
 
 
 def save_model(
@@ -94,8 +95,6 @@ def save_model(
 def origin(source: Any) -> str:
     """What a quantized file says it was made from, so that its tokenizer can be found
     later from anywhere: an installed model's name, else the absolute path."""
-    from numfmt.nn.sources import INSTALLED
-
     if source is None:
         return ""
     if isinstance(source, str | Path):

@@ -94,11 +94,14 @@ def _installed(name: str) -> tuple[str, Path]:
     return ("gguf" if path.suffix == ".gguf" else "folder"), path
 
 
+#: The ``format`` a quantized model's file says it is in (``numfmt.nn.saving``).
+QUANTIZED_FORMAT = "numfmt.model/1"
+
+
 def _is_quantized(path: Path) -> bool:
-    from numfmt.nn.saving import FORMAT
     from numfmt.tensorio import read_metadata
 
-    return read_metadata(path).get("format") == FORMAT
+    return read_metadata(path).get("format") == QUANTIZED_FORMAT
 
 
 def _check_gguf_magic(path: Path) -> None:

@@ -60,7 +60,7 @@ def test_the_float_weights_are_given_back():
     net, x = _net()
     before = {n: p for n, p in net.named_parameters()}
     copies = {n: p.detach().clone() for n, p in net.named_parameters()}
-    layers = {"0": (net[0], "linear", _scheme()), "2": (net[2], "linear", _scheme())}
+    layers = {n: (net[int(n)], "linear", _scheme(), net[int(n)].weight) for n in ("0", "2")}
     hessians = {n: x.T @ x if n == "0" else torch.eye(64) for n in layers}
     ratios, search = search_ratios(net, layers, hessians, [x], ModelKL(per="model"))
     assert {n: p for n, p in net.named_parameters()} == before
