@@ -104,7 +104,8 @@ model.help = (model.help or "") + "\n\n" + MODEL_HELP
     "-o",
     type=click.Path(dir_okay=False),
     help="Write the quantized model here: .safetensors (any recipe), or .gguf (--recipe "
-    "q8_0, q4_0, q4_1, q5_0 or q5_1, from a Llama GGUF source; llama.cpp runs it).",
+    "q8_0, q4_0, q4_1, q5_0 or q5_1, from a Llama GGUF file or Hugging Face folder with a "
+    "byte-level BPE tokenizer; llama.cpp runs it).",
 )
 @click.option(
     "--algorithm",
@@ -280,8 +281,8 @@ def _stream(model_arg: str, recipe, out, algorithm: str, allow_pickle: bool, as_
 
 
 def _check_gguf_export(source, recipe: str, algorithm: str) -> None:
-    """A GGUF output: a GGUF type as the recipe, and a Llama GGUF file as the source (its
-    metadata and tokenizer are copied)."""
+    """A GGUF output: a GGUF type as the recipe, and a Llama GGUF file or Hugging Face folder
+    as the source (its metadata and tokenizer are copied or converted)."""
     from numfmt.nn.gguf_writer import FILE_TYPES
 
     if recipe.lower() not in FILE_TYPES:
@@ -293,10 +294,10 @@ def _check_gguf_export(source, recipe: str, algorithm: str) -> None:
         raise UsageFailure(
             f"GGUF's block types are written by round-to-nearest; drop --algorithm {algorithm}"
         )
-    if source.kind != "gguf":
+    if source.kind not in ("gguf", "folder"):
         raise UsageFailure(
-            "a .gguf output copies the metadata and tokenizer of a Llama GGUF source; MODEL "
-            "is not a GGUF file (write .safetensors instead)"
+            "a .gguf output takes its metadata and tokenizer from a Llama GGUF file or a "
+            "Hugging Face folder; MODEL is neither (write .safetensors instead)"
         )
 
 

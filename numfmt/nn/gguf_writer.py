@@ -8,8 +8,13 @@ and keeps vectors (the norms) in float32. The metadata and the tokenizer are cop
 Llama GGUF file (the model's source), with ``general.file_type`` set to the new type. The file
 is written under a temporary name in the destination's folder and renamed once complete.
 
-GGUF's metadata of a Hugging Face folder (its tokenizer converted to GGUF's vocabulary) is
-not built here: the source must be a Llama GGUF file.
+From a Hugging Face folder (``metadata=folder``), the metadata is built from the model's
+config, and the tokenizer is converted by the gguf package's own readers (``BpeVocab`` for the
+vocabulary, ``SpecialVocab`` for the merges and special tokens): byte-level BPE tokenizers
+(``tokenizer.json``, as GPT-2, Llama 3 and SmolLM have); a SentencePiece tokenizer is refused.
+The pre-tokenizer's name (``tokenizer.ggml.pre``, which llama.cpp looks up in a table of
+known tokenizers) is not set, so llama.cpp falls back to its default pre-tokenizer with a
+warning.
 """
 
 from __future__ import annotations
@@ -87,6 +92,81 @@ def _copy_metadata(reader, writer, kind: str) -> None:
     writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
 
 
+def folder_vocabulary(folder: Path, size: int) -> tuple[list[bytes], list[int], Any]:
+    """(tokens, token types, gguf SpecialVocab) of a folder's byte-level BPE tokenizer,
+    padded with unused tokens to the model's ``size`` rows of embedding."""
+    import json
+
+    import gguf
+    from gguf.vocab import BpeVocab, SpecialVocab
+
+    try:
+        vocab = BpeVocab(folder)
+    except (OSError, ValueError, KeyError) as exc:
+        raise NumfmtError(
+            f"{folder}: numfmt converts byte-level BPE tokenizers (tokenizer.json, as GPT-2, "
+            f"Llama 3 and SmolLM have) to GGUF, and this folder has none ({exc})"
+        ) from None
+    tokens, types = [], []
+    for text, _, kind in vocab.all_tokens():
+        tokens.append(text.encode("utf-8") if isinstance(text, str) else text)
+        types.append(int(kind))
+    special = set()
+    path = folder / "tokenizer.json"
+    if path.is_file():
+        added = json.loads(path.read_text(encoding="utf-8")).get("added_tokens") or []
+        special = {int(t["id"]) for t in added if t.get("special")}
+    for i in special:
+        if i < len(types):
+            types[i] = int(gguf.TokenType.CONTROL)
+    if len(tokens) > size:
+        raise NumfmtError(
+            f"{folder}: the tokenizer has {len(tokens)} tokens and the model's embedding "
+            f"{size} rows"
+        )
+    for i in range(len(tokens), size):  # rows no token reaches (a padded embedding)
+        tokens.append(f"[PAD{i}]".encode())
+        types.append(int(gguf.TokenType.UNUSED))
+    return tokens, types, SpecialVocab(folder, load_merges=True, n_vocab=size)
+
+
+def _folder_metadata(writer, cfg, folder: Path, vocab, kind: str) -> None:
+    """GGUF's Llama metadata from a transformers config, and the converted tokenizer."""
+    import gguf
+
+    rope = getattr(cfg, "rope_parameters", None) or {}
+    scaling = rope.get("rope_type", "default")
+    if scaling != "default":
+        raise NumfmtError(
+            f"{folder}: the model scales its rotary embedding ({scaling}), which numfmt "
+            "does not write to GGUF"
+        )
+    theta = rope.get("rope_theta", getattr(cfg, "rope_theta", 10000.0))
+    heads = cfg.num_attention_heads
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
+    writer.add_name(folder.name)
+    writer.add_context_length(cfg.max_position_embeddings)
+    writer.add_embedding_length(cfg.hidden_size)
+    writer.add_block_count(cfg.num_hidden_layers)
+    writer.add_feed_forward_length(cfg.intermediate_size)
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(cfg.num_key_value_heads)
+    writer.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+    writer.add_rope_freq_base(float(theta))
+    writer.add_rope_dimension_count(head_dim)
+    if head_dim != cfg.hidden_size // heads:
+        writer.add_key_length(head_dim)
+        writer.add_value_length(head_dim)
+    writer.add_vocab_size(cfg.vocab_size)
+    writer.add_file_type(FILE_TYPES[kind])
+    writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+    tokens, types, special = vocab
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list(tokens)
+    writer.add_token_types(types)
+    special.add_to_gguf(writer, quiet=True)
+
+
 def _tensor_bytes(w: np.ndarray, kind: str):
     """(data, raw dtype) of one matrix in GGUF's type (floats as they are)."""
     import gguf
@@ -110,7 +190,8 @@ def write_gguf(
     overwrite: bool = False,
 ) -> GGUFExport:
     """Write a Llama model's weights as a GGUF file of type ``kind`` (q8_0, q4_0, q4_1, q5_0,
-    q5_1, f16, f32), its metadata and tokenizer copied from the Llama GGUF file ``metadata``."""
+    q5_1, f16, f32), its metadata and tokenizer copied from the Llama GGUF file ``metadata``,
+    or built from the Hugging Face folder ``metadata`` (its config and tokenizer)."""
     try:
         import gguf
     except ImportError:
@@ -124,22 +205,31 @@ def write_gguf(
     if kind not in FILE_TYPES:
         raise NumfmtError(f"numfmt writes GGUF files of type {', '.join(FILE_TYPES)}; not {kind!r}")
     target = check_output(path, inputs=[metadata], overwrite=overwrite, suffix=".gguf")
-    meta, source_tensors = read_tensors(metadata)  # a Llama GGUF file, or one message
     cfg = getattr(model, "config", None)
     if cfg is None or getattr(cfg, "model_type", None) != "llama":
         raise NumfmtError("numfmt writes GGUF files of Llama models only")
+    folder = Path(metadata) if Path(metadata).is_dir() else None
+    if folder is not None:
+        meta = {"heads": cfg.num_attention_heads, "kv_heads": cfg.num_key_value_heads}
+        source_tensors, reader = [], None
+        vocab = folder_vocabulary(folder, cfg.vocab_size)  # checked before anything is written
+    else:
+        meta, source_tensors = read_tensors(metadata)  # a Llama GGUF file, or one message
+        reader = gguf.GGUFReader(str(metadata))
     state = {k: v for k, v in model.state_dict().items() if not k.endswith("rotary_emb.inv_freq")}
     tied = bool(getattr(cfg, "tie_word_embeddings", False))
     if tied:
         state.pop("lm_head.weight", None)
     order = [t.name for t in source_tensors if t.name in state]
     order += [n for n in state if n not in order]
-    reader = gguf.GGUFReader(str(metadata))
     written: list[tuple[str, str]] = []
     with _temporary(target, overwrite) as tmp:
         writer = gguf.GGUFWriter(str(tmp), "llama")
         try:
-            _copy_metadata(reader, writer, kind)
+            if reader is None:
+                _folder_metadata(writer, cfg, folder, vocab, kind)
+            else:
+                _copy_metadata(reader, writer, kind)
             for name in order:
                 gname, stored, data, raw = _prepared(name, state[name], kind, meta)
                 if raw is None:

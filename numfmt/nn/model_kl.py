@@ -194,12 +194,18 @@ def search_ratios(
 
 
 def _first_tokens(batches: list[Any], tokens: int) -> list[Any]:
+    """The first ``tokens`` positions of the batches: whole batches, the last one cut to the
+    rows (sequences) that reach the count."""
     out, count = [], 0
     for batch in batches:
         if count >= tokens:
             break
-        out.append(batch)
-        count += _positions(batch)
+        rows = batch.shape[0] if batch.dim() > 1 else 1
+        per_row = max(1, _positions(batch) // rows)
+        need = -(-(tokens - count) // per_row)
+        part = batch[:need] if batch.dim() > 1 and need < rows else batch
+        out.append(part)
+        count += _positions(part)
     return out
 
 

@@ -74,6 +74,98 @@ def test_transformers_loads_what_numfmt_wrote(tmp_path, source):
             assert torch.allclose(theirs[name].float(), ours[name], atol=0, rtol=0), name
 
 
+TEXT = "Numbers squeezed into fewer bits still say most of what they said. " * 20
+
+
+@pytest.fixture(scope="module")
+def hf_folder(tmp_path_factory):
+    """A tiny Llama of 300 embedding rows in a Hugging Face folder, with a byte-level BPE
+    tokenizer of 290 tokens trained on a sentence (the last rows are padding)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    folder = tmp_path_factory.mktemp("hf") / "tiny-bpe"
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=290,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator([TEXT], trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>"
+    )
+    fast.save_pretrained(folder)
+    torch.manual_seed(2)
+    config = LlamaConfig(
+        vocab_size=300,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        tie_word_embeddings=False,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
+    LlamaForCausalLM(config).eval().save_pretrained(folder)
+    return folder
+
+
+def test_a_hugging_face_folder_becomes_gguf_with_its_tokenizer(tmp_path, hf_folder):
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    from numfmt.nn import load_model
+
+    model = load_model(hf_folder, tokenizer=False).model
+    out = tmp_path / "tiny-q8_0.gguf"
+    write_gguf(model, out, "q8_0", metadata=hf_folder)
+    reader = gguf.GGUFReader(str(out))
+    assert reader.fields["tokenizer.ggml.model"].contents() == "gpt2"
+    tokens = reader.fields["tokenizer.ggml.tokens"].contents()
+    assert len(tokens) == 300 and tokens[-1] == "[PAD299]"
+    assert reader.fields["llama.attention.head_count_kv"].contents() == 2
+    # transformers builds the same weights and the same tokenizer from the file
+    theirs = LlamaForCausalLM.from_pretrained(tmp_path, gguf_file=out.name).state_dict()
+    for name, w in model.state_dict().items():
+        if "rotary" in name:
+            continue
+        expected = w if w.dim() == 1 else quantize_tensor(w, "q8_0").dequantize().float()
+        assert torch.equal(theirs[name].float(), expected), name
+    original = AutoTokenizer.from_pretrained(hf_folder)
+    converted = AutoTokenizer.from_pretrained(tmp_path, gguf_file=out.name)
+    sample = "Numbers squeezed into 4 bits say less! Zebras?"
+    ids = converted(sample, add_special_tokens=False)["input_ids"]
+    assert ids == original(sample, add_special_tokens=False)["input_ids"]
+    assert max(ids) > 256  # merges were used, not bytes alone
+    assert converted.decode(original(sample)["input_ids"]) == sample
+    # and numfmt's own reader reads it back
+    assert gguf_model.load(out).config.vocab_size == 300
+    from click.testing import CliRunner
+
+    from numfmt.cli import main
+
+    cli_out = tmp_path / "cli-q4_0.gguf"
+    args = ["model", "quantize", str(hf_folder), "-r", "q4_0", "-o", str(cli_out), "--json"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert gguf.GGUFReader(str(cli_out)).fields["general.file_type"].contents() == 2
+
+
+def test_folders_gguf_cannot_describe_are_refused(tmp_path, hf_folder, tiny_llama):
+    model = tiny_llama  # 96 rows: fewer than the folder's 290 tokens
+    with pytest.raises(NumfmtError, match="290 tokens and the model's embedding 96 rows"):
+        write_gguf(model, tmp_path / "a.gguf", "q8_0", metadata=hf_folder)
+    plain = tmp_path / "plain"
+    tiny_llama.save_pretrained(plain)  # no tokenizer at all
+    with pytest.raises(NumfmtError, match="byte-level BPE tokenizers"):
+        write_gguf(tiny_llama, tmp_path / "b.gguf", "q8_0", metadata=plain)
+    assert not (tmp_path / "a.gguf").exists() and not (tmp_path / "b.gguf").exists()
+
+
 def test_bad_requests_get_one_message_and_leave_no_file(tmp_path, source, tiny_llama, monkeypatch):
     model = gguf_model.load(source)
     with pytest.raises(NumfmtError, match="of type f32, f16, q4_0"):
@@ -122,7 +214,7 @@ def test_model_quantize_writes_gguf_from_the_command_line(tmp_path, source, tiny
             [str(source), "--recipe", "int4/group:32", "--out", str(tmp_path / "x.gguf")],
             "GGUF type",
         ),
-        ([str(folder), "--recipe", "q8_0", "--out", str(tmp_path / "y.gguf")], "Llama GGUF source"),
+        ([str(folder), "--recipe", "q8_0", "--out", str(tmp_path / "y.gguf")], "byte-level BPE"),
         ([str(source), "--recipe", "q8_0", "--out", str(out)], "exists"),
         (
             [str(source), "-r", "q8_0", "-a", "gptq", "--out", str(tmp_path / "z.gguf")],

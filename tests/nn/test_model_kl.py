@@ -152,3 +152,13 @@ def test_clip_ratios_scale_each_rows_ranges():
         clipped_qparams(w, "int4/channel", 0.0)
     h = torch.eye(64, dtype=torch.float64)
     assert output_ratios(w, h, "int4").unique().numel() == 1  # per tensor: one ratio
+
+
+def test_the_kl_is_measured_on_the_first_tokens_asked_for():
+    from numfmt.nn.model_kl import _first_tokens
+
+    ids = [torch.zeros(8, 512, dtype=torch.long), torch.zeros(8, 512, dtype=torch.long)]
+    assert [tuple(b.shape) for b in _first_tokens(ids, 1024)] == [(2, 512)]
+    assert [tuple(b.shape) for b in _first_tokens(ids, 5000)] == [(8, 512), (2, 512)]
+    rows = [torch.randn(100, 4), torch.randn(100, 4)]
+    assert [tuple(b.shape) for b in _first_tokens(rows, 150)] == [(100, 4), (50, 4)]
