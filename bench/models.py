@@ -10,7 +10,8 @@ quantize, tokens per second while scoring. The float model's log-probabilities a
 once and each model is scored against them, one at a time.
 
 A recipe ``SCHEME+ALGORITHM`` (``+gptq``, ``+gptq-imatrix``, ``+imatrix``, ``+output-mse``,
-``+model-kl`` (its factors per kind of layer), ``+model-kl-model`` (one for the model))
+``+model-kl`` (its factors per kind of layer), ``+model-kl-model`` (one for the model),
+``+model-kl-minmax`` (clip ratios per kind of layer from min-max, by the model's KL alone))
 is calibrated on ``--calibration-tokens`` tokens of the same text starting at
 ``--calibration-from`` (after the scored ones). ``--mixed BITS`` ranks the layers by
 sensitivity under ``--mixed-base`` on 512 calibration tokens, moves the most sensitive to
@@ -57,6 +58,7 @@ RECIPES = [
     "int4/group:64+imatrix",
     "int4/group:64+output-mse",
     "int4/group:64+model-kl",
+    "int4/group:64+model-kl-minmax",
     "int4/group:64+gptq",
     "int4/asym/group:64/scale:fp16+gptq",
     "int4/asym/group:96/scale:fp16+gptq",
@@ -74,6 +76,8 @@ def algorithm(name: str):
     choices = {"": "rtn", "imatrix": "imatrix", "output-mse": "output-mse"}
     choices["model-kl"] = ModelKL(per="kind")
     choices["model-kl-model"] = ModelKL(per="model")
+    clip = (0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
+    choices["model-kl-minmax"] = ModelKL(factors=clip, per="kind", start="minmax")
     choices["gptq"] = GPTQ(act_order=True)
     choices["gptq-imatrix"] = GPTQ(act_order=True, weighted_ranges=True)
     if name not in choices:
@@ -172,6 +176,14 @@ def main() -> None:
                 how = algorithm(name)
                 extra = {} if how == "rtn" else {"algorithm": how, "calibration": calibration}
                 q, report = quantize_model(lm.model, scheme, progress=False, **extra)
+                if report.search is not None:
+                    found = report.search
+                    kept = ", ".join(f"{s.group.split('.')[-1]} {s.factor:g}" for s in found.steps)
+                    print(
+                        f"  search on {found.tokens} calibration tokens: KL {found.kl_start:.4f}"
+                        f" -> {found.kl_end:.4f} ({kept}; {found.seconds:.0f} s)",
+                        flush=True,
+                    )
                 return q, report.bits_per_weight
 
             row(f"numfmt {recipe}", ours)

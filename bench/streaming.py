@@ -1,7 +1,9 @@
 """Peak memory of quantizing a checkpoint tensor by tensor, against its size and against the
-in-memory path (load the model, quantize_model, save_model), each in a fresh process.
+in-memory path (load the model, quantize_model, save_model), each in a fresh process; then
+of running the quantized file (one forward pass over 256 tokens) loaded whole, and through
+accelerate's big-model loading within ``--cap`` of memory (the rest offloaded to disk).
 
-    python bench/streaming.py [MODEL] [--recipe int4/group:64]
+    python bench/streaming.py [MODEL] [--recipe int4/group:64] [--cap 0.25]
 
 MODEL: a safetensors file or folder (default: minilm-l6's folder), or ``smollm2-shaped``: a
 Llama of SmolLM2-135M's shape with random weights, saved in shards of 100 MB (540 MB). The
@@ -17,15 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-WORK = r"""
-import sys, threading, time
-mode, source, out, recipe = sys.argv[1:5]
-import torch
-import transformers  # both paths read the config through it: imported before measuring
-from transformers import AutoModel, AutoModelForCausalLM
-from numfmt.quant import quantize_tensor
-warm = torch.ones(384, 1536)
-quantize_tensor(warm, recipe).report(warm)  # imports, pools, compiled kernels
+WATCH = r"""
 def resident():
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS"))
@@ -37,6 +31,21 @@ def watch():
 watcher = threading.Thread(target=watch)
 watcher.start()
 t0 = time.perf_counter()
+"""
+
+WORK = (
+    r"""
+import sys, threading, time
+mode, source, out, recipe = sys.argv[1:5]
+import torch
+import transformers  # both paths read the config through it: imported before measuring
+from transformers import AutoModel, AutoModelForCausalLM
+from numfmt.quant import quantize_tensor
+warm = torch.ones(384, 1536)
+quantize_tensor(warm, recipe).report(warm)  # imports, pools, compiled kernels
+"""
+    + WATCH
+    + r"""
 try:
     if mode == "stream":
         from numfmt.nn.streaming import quantize_checkpoint
@@ -52,12 +61,48 @@ finally:
     watcher.join()
 print(max(peak[0], resident()) - before, time.perf_counter() - t0)
 """
+)
+
+RUN = (
+    r"""
+import sys, json, tempfile, threading, time
+mode, path, cap = sys.argv[1:4]
+import torch, transformers, accelerate
+from numfmt.nn.saving import load_quantized
+from numfmt.tensorio import read_metadata
+vocab = json.loads(read_metadata(path)["config"])["vocab_size"]
+ids = torch.randint(0, vocab, (1, 256), generator=torch.Generator().manual_seed(0))
+offload = tempfile.TemporaryDirectory()
+"""
+    + WATCH
+    + r"""
+try:
+    if mode == "whole":
+        model = load_quantized(path)
+    else:
+        model = load_quantized(
+            path, device_map="auto", max_memory={"cpu": int(cap)}, offload_folder=offload.name
+        )
+    with torch.no_grad():
+        out = model(ids)[0]
+finally:
+    done.set()
+    watcher.join()
+placed = getattr(model, "hf_device_map", {"": "cpu"})
+on_disk = sum(d == "disk" for d in placed.values())
+print(max(peak[0], resident()) - before, time.perf_counter() - t0, float(out.double().sum()),
+      on_disk, len(placed))
+"""
+)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", nargs="?", default="minilm-l6")
     parser.add_argument("--recipe", default="int4/group:64")
+    parser.add_argument(
+        "--cap", type=float, default=0.25, help="memory for the capped run, x the quantized file"
+    )
     args = parser.parse_args()
     from numfmt.nn.sources import resolve
 
@@ -88,7 +133,37 @@ def main() -> None:
                 f"{mode:>7}: peak {peak / 1e6:7.1f} MB above the start "
                 f"({peak / size:.2f}x the checkpoint), {seconds:.1f} s"
             )
+        quantized = Path(tmp) / "stream.safetensors"
+        if quantized.exists():
+            run_quantized(quantized, args.cap)
     tmp_model.cleanup()
+
+
+def run_quantized(path: Path, cap: float) -> None:
+    """One forward pass of the quantized file, loaded whole and within a memory cap."""
+    size = path.stat().st_size
+    limit = int(cap * size)
+    print(f"\nrunning {path.name} ({size / 1e6:.1f} MB), 256 tokens, one forward pass")
+    sums = {}
+    for mode in ("whole", "capped"):
+        done = subprocess.run(
+            [sys.executable, "-c", RUN, mode, str(path), str(limit)],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode:
+            print(f"{mode}: failed: {done.stderr.strip().splitlines()[-1]}")
+            continue
+        peak, seconds, total, on_disk, modules = done.stdout.split()[-5:]
+        sums[mode] = total
+        where = "" if mode == "whole" else f", {on_disk} of {modules} modules on disk"
+        label = "whole" if mode == "whole" else f"cap {limit / 1e6:.0f} MB"
+        print(
+            f"{label:>12}: peak {float(peak) / 1e6:7.1f} MB above the start "
+            f"({float(peak) / size:.2f}x the file), {float(seconds):.1f} s{where}"
+        )
+    if len(sums) == 2:
+        print(f"same logits: {sums['whole'] == sums['capped']}")
 
 
 if __name__ == "__main__":

@@ -38,17 +38,22 @@ from numfmt.quant.schemes import QuantScheme
 
 #: How the layers are grouped, each group sharing one factor.
 GROUPINGS = ("kind", "layer", "model")
+#: Where the search starts: the output-aware ratios, or the weights' min-max ranges.
+STARTS = ("output-mse", "minmax")
 
 
 @dataclass(frozen=True)
 class ModelKL:
     """The search's settings for ``quantize_model(..., algorithm=ModelKL(...))``: the
-    factors tried on the output-aware clip ratios (a ratio stays at most 1), how the layers
-    are grouped, and how many calibration tokens the KL is measured on."""
+    factors tried on the starting clip ratios (a ratio stays at most 1), how the layers are
+    grouped, how many calibration tokens the KL is measured on, and where it starts: the
+    output-aware ratios (``output-mse``), or every range at its min-max (``minmax``: the
+    factors are then the clip ratios themselves, and no Hessian is needed)."""
 
     factors: tuple[float, ...] = (0.9, 0.95, 1.0, 1.05, 1.1)
     per: str = "kind"
     tokens: int = 1024
+    start: str = "output-mse"
 
     def __post_init__(self) -> None:
         factors = tuple(float(f) for f in self.factors)
@@ -59,9 +64,11 @@ class ModelKL:
             raise NumfmtError(f"per is one of {', '.join(GROUPINGS)}, not {self.per!r}")
         if self.tokens < 1:
             raise NumfmtError(f"tokens is at least 1, not {self.tokens}")
+        if self.start not in STARTS:
+            raise NumfmtError(f"start is one of {', '.join(STARTS)}, not {self.start!r}")
 
     def __str__(self) -> str:
-        return f"model-kl/{self.per}"
+        return f"model-kl/{self.per}" + ("/from-minmax" if self.start == "minmax" else "")
 
 
 @dataclass(frozen=True)
@@ -132,7 +139,8 @@ def search_ratios(
             and put back before it returns.
         layers: name -> (module, kind, weight scheme, weight in Linear's layout) of the
             Linear and Conv1D layers.
-        hessians: name -> the Hessian of the layer's inputs (taken from the dict, to free it).
+        hessians: name -> the Hessian of the layer's inputs (taken from the dict, to free
+            it); not used when the search starts from min-max.
         batches: calibration inputs; the first whole batches up to ``settings.tokens``.
     """
     from numfmt.nn.importance import clipped_qparams, output_ratios
@@ -142,7 +150,10 @@ def search_ratios(
     base, originals = {}, {}
     for name, (module, _, scheme, weight) in layers.items():
         w = weight.detach()
-        base[name] = output_ratios(w, hessians.pop(name), scheme)
+        if settings.start == "minmax":
+            base[name] = torch.ones(w.shape[0], dtype=torch.float64, device=w.device)
+        else:
+            base[name] = output_ratios(w, hessians.pop(name), scheme)
         originals[name] = (module.weight, w)
     inputs = _first_tokens(batches, settings.tokens)
 

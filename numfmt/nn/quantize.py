@@ -151,7 +151,7 @@ def quantize_model(
         chosen.append((name, module, kind, scheme))
     observe = calibration is not None and (gptq is None or r.activations is not None)
     static = _observe(target, chosen, r, calibration) if observe else {}
-    hessians = _hessians(target, chosen, calibration, progress, gptq) if gptq else {}
+    hessians = _hessians(target, chosen, calibration, progress, gptq) if _needs(gptq) else {}
     clip, search = _model_kl(target, chosen, hessians, calibration, gptq, progress)
     rows = []
     with tracker(len(chosen), "quantizing", progress) as step:
@@ -266,17 +266,23 @@ def _hessians(model: nn.Module, chosen: list, calibration: Any, progress: Progre
     return input_hessians(model, layers, _batches(calibration), progress, diagonal=diagonal)
 
 
+def _needs(algorithm) -> bool:
+    """Whether the algorithm needs the inputs' Hessians (all but RTN and a min-max start)."""
+    return bool(algorithm) and getattr(algorithm, "start", None) != "minmax"
+
+
 def _model_kl(model, chosen, hessians, calibration, algorithm, progress):
     """For ``model-kl``: each Linear layer's clip ratios after the search, and its record."""
+    from numfmt.nn.importance import check_int_grid
     from numfmt.nn.model_kl import ModelKL, search_ratios
 
     if not isinstance(algorithm, ModelKL):
         return {}, None
-    layers = {
-        name: (m, kind, s, linear_weight(m, kind))
-        for name, m, kind, s in chosen
-        if name in hessians
-    }
+    layers = {}
+    for name, m, kind, s in chosen:
+        if kind != "embedding":
+            check_int_grid(s, f"{algorithm}'s ranges")
+            layers[name] = (m, kind, s, linear_weight(m, kind))
     return search_ratios(model, layers, hessians, _batches(calibration), algorithm, progress)
 
 

@@ -56,6 +56,27 @@ def test_a_lone_factor_of_one_is_the_output_aware_ranges():
     assert report.search.evaluations == 1 and report.search.kl_end == report.search.kl_start
 
 
+def test_from_min_max_the_factors_are_clip_ratios_and_no_hessian_is_taken(monkeypatch):
+    import numfmt.nn.gptq as gptq_module
+
+    net, x = _net()
+
+    def no_hessians(*args, **kwargs):
+        raise AssertionError("a min-max start takes no Hessian")
+
+    monkeypatch.setattr(gptq_module, "input_hessians", no_hessians)
+    settings = ModelKL(factors=(0.6, 0.7, 0.8, 0.9, 1.0), per="model", start="minmax")
+    q, report = quantize_model(net, "int3/channel", calibration=[x], algorithm=settings)
+    rtn, _ = quantize_model(net, "int3/channel")
+    assert report.search.kl_start == pytest.approx(_kl(net, rtn, x), rel=1e-5)
+    (step,) = report.search.steps
+    assert step.factor < 1.0 and report.search.kl_end < report.search.kl_start
+    for layer in (0, 2, 4):  # every range clipped by the one ratio found
+        clipped = choose_qparams(net[layer].weight, "int3/channel").scale * step.factor
+        assert torch.allclose(q[layer].scale.double().flatten(), clipped.double().flatten())
+    assert report.recipe == "int3/channel + model-kl/model/from-minmax"
+
+
 def test_the_float_weights_are_given_back():
     net, x = _net()
     before = {n: p for n, p in net.named_parameters()}
@@ -116,6 +137,7 @@ def test_the_report_shows_the_search():
         ({"factors": (-1.0,)}, "factors"),
         ({"per": "block"}, "per is one of"),
         ({"tokens": 0}, "tokens"),
+        ({"start": "mse"}, "start is one of"),
     ],
 )
 def test_bad_settings_are_refused(args, message):
