@@ -191,7 +191,7 @@ def test_quantize_model_refuses_gptq_without_what_it_needs():
     net = nn.Sequential(nn.Linear(8, 8))
     with pytest.raises(NumfmtError, match="give calibration"):
         quantize_model(net, "int4/channel", algorithm="gptq")
-    with pytest.raises(NumfmtError, match="'rtn', 'imatrix', 'output-mse' or 'gptq'"):
+    with pytest.raises(NumfmtError, match="one of rtn, imatrix, output-mse, model-kl, gptq"):
         quantize_model(net, "int4/channel", algorithm="awq", calibration=torch.randn(4, 8))
     with pytest.raises(NumfmtError, match="integer grids"):
         quantize_model(net, "nf4", algorithm="gptq", calibration=torch.randn(4, 8))
