@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 _RENDERERS: dict[type, Callable[[Any], Any]] = {}
+_HTML_RENDERERS: dict[type, Callable[[Any], str]] = {}
 
 #: Which module of ``numfmt.render`` draws the results of each layer (loaded on first view).
 _RENDER_MODULES = {
@@ -22,6 +23,20 @@ _RENDER_MODULES = {
     "numfmt.nn": "numfmt.render.nn",
     "numfmt.lessons": "numfmt.render.lessons",
 }
+
+
+#: Results that draw their own HTML for notebooks (the rest export their rich rendering).
+_HTML_MODULES = {"numfmt.formats": "numfmt.render.html"}
+
+
+def html_renderer(cls: type) -> Callable[[Callable[[Any], str]], Callable[[Any], str]]:
+    """Register the function that turns an instance of cls into an HTML string."""
+
+    def register(fn: Callable[[Any], str]) -> Callable[[Any], str]:
+        _HTML_RENDERERS[cls] = fn
+        return fn
+
+    return register
 
 
 def renderer(cls: type) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
@@ -45,6 +60,9 @@ class Displayable:
         return found(self) if found is not None else repr(self)
 
     def _repr_html_(self) -> str:
+        own = _lookup(type(self), _HTML_RENDERERS, _HTML_MODULES)
+        if own is not None:
+            return own(self)
         from rich.console import Console
 
         console = Console(record=True, file=io.StringIO(), width=100, color_system="truecolor")
@@ -61,17 +79,21 @@ class Displayable:
 def _renderer_of(cls: type) -> Callable[[Any], Any] | None:
     """The registered renderer of cls (or of a base), loading its layer's renderers (and rich)
     on the first view rather than on import."""
+    return _lookup(cls, _RENDERERS, _RENDER_MODULES)
+
+
+def _lookup(cls: type, registry: dict, modules: dict[str, str]) -> Callable[[Any], Any] | None:
     for klass in cls.__mro__:
-        if klass in _RENDERERS:
-            return _RENDERERS[klass]
-    for prefix, module in _RENDER_MODULES.items():
+        if klass in registry:
+            return registry[klass]
+    for prefix, module in modules.items():
         if cls.__module__.startswith(prefix):
             import importlib
 
             importlib.import_module(module)  # registers its renderers
     for klass in cls.__mro__:
-        if klass in _RENDERERS:
-            return _RENDERERS[klass]
+        if klass in registry:
+            return registry[klass]
     return None
 
 
