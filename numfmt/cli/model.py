@@ -555,7 +555,7 @@ def perplexity_cmd(
     offloaded to disk, and the placement is said on stderr.
 
     \b
-    Example:
+    Examples:
       numfmt model quantize ckpt/ --stream --recipe int4/group:64 --out q.safetensors
       numfmt model perplexity q.safetensors --text wiki.test.raw --max-memory 2GB
     """

@@ -41,7 +41,7 @@ def _hex(code: int) -> str:
 def decode_exact(code: int, fmt: str | AnyFormat) -> ExactValue:
     """The exact value of one code.
 
-    Example:
+    Examples:
         >>> str(decode_exact(0x4049, "bf16"))
         '3.140625'
     """
@@ -108,7 +108,7 @@ def decode(codes: object, fmt: str | AnyFormat) -> np.ndarray:
     Raises:
         NumfmtError: a code is negative or wider than the format.
 
-    Example:
+    Examples:
         >>> float(decode(0x4049, "bf16"))
         3.140625
         >>> decode([0x7E, 0x7F], "fp8_e4m3").tolist()

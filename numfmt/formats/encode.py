@@ -165,7 +165,7 @@ def encode_exact(
     Raises:
         NotRepresentableError: the value cannot be encoded under the policy.
 
-    Example:
+    Examples:
         >>> hex(encode_exact("3.14", "bf16"))
         '0x4049'
     """
@@ -291,7 +291,7 @@ def encode(
     Raises:
         NotRepresentableError: NaN into a format without NaN, or a value the policy refuses.
 
-    Example:
+    Examples:
         >>> int(encode(3.14, "bf16"))
         16457
         >>> encode([1.0, -2.0, 1000.0], "fp8_e4m3").tolist()
@@ -319,7 +319,7 @@ def round_to(
 ) -> np.ndarray:
     """The representable values that ``encode`` picks, as float64.
 
-    Example:
+    Examples:
         >>> float(round_to(3.14, "bf16"))
         3.140625
     """

@@ -105,7 +105,7 @@ def get_format(name: str | AnyFormat) -> AnyFormat:
     Raises:
         FormatNameError: the name is not known; the message lists the close matches.
 
-    Example:
+    Examples:
         >>> get_format("bf16").name
         'bfloat16'
         >>> get_format("e3m3fn").name

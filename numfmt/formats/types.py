@@ -108,7 +108,7 @@ class FloatFormat(Format):
         bias: exponent bias; default 2^(e-1) - 1, or 2^(e-1) for ``fnuz`` formats.
         specials: the convention for inf, NaN and zero (see the module table).
 
-    Example:
+    Examples:
         >>> bf16 = FloatFormat(8, 7)
         >>> bf16.name, bf16.bits, float(bf16.max_value)
         ('bfloat16', 16, 3.3895313892515355e+38)
@@ -294,7 +294,7 @@ class FloatFormat(Format):
 class IntFormat(Format):
     """An integer format: two's complement when signed, plain binary when not.
 
-    Example:
+    Examples:
         >>> IntFormat(4).min_value, IntFormat(4).max_value
         (-8, 7)
     """
@@ -350,7 +350,7 @@ class IntFormat(Format):
 class FixedFormat(Format):
     """Signed fixed point ``qM.N``: a two's-complement integer of 1 + M + N bits times 2^-N.
 
-    Example:
+    Examples:
         >>> q = FixedFormat(3, 4)
         >>> q.bits, float(q.max_value), float(q.resolution)
         (8, 7.9375, 0.0625)

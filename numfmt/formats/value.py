@@ -44,7 +44,7 @@ _MAX_EXPONENT = 100_000
 class ExactValue:
     """A real number held exactly: a sign, and a rational magnitude, inf or NaN.
 
-    Example:
+    Examples:
         >>> v = parse_value("-0.1")
         >>> v.negative, v.magnitude
         (True, Fraction(1, 10))
@@ -128,7 +128,7 @@ def parse_value(text: str) -> ExactValue:
     Raises:
         ParseError: the text is none of the accepted forms.
 
-    Example:
+    Examples:
         >>> parse_value("0x1.8p3").magnitude
         Fraction(12, 1)
     """
@@ -180,7 +180,7 @@ def _parse_magnitude(s: str) -> Fraction | str | None:
 def exact_decimal(x: Fraction) -> str | None:
     """The exact decimal expansion of x, or None when it does not terminate (1/3).
 
-    Example:
+    Examples:
         >>> exact_decimal(Fraction(201, 64))
         '3.140625'
     """
@@ -238,7 +238,7 @@ def parse_code(text: str) -> int:
     Raises:
         ParseError: the text is not a non-negative integer in one of those forms.
 
-    Example:
+    Examples:
         >>> parse_code("0b0_1111_111")
         127
     """

@@ -136,7 +136,7 @@ def ptq_vs_qat(
         progress: a bar over the models (None: on a terminal only; False: never; or a
             callable, called with each model's name when it is done).
 
-    Example:
+    Examples:
         >>> r = ptq_vs_qat(bits=[8], methods=["ptq-minmax"], epochs=5)  # doctest: +SKIP
         >>> r.accuracy("ptq-minmax", 8) > 0.9  # doctest: +SKIP
         True

@@ -129,7 +129,7 @@ def gptq_weight(
     by the inputs' mean squares (H's diagonal; ``numfmt.nn.importance``) rather than by the
     scheme's own method.
 
-    Example:
+    Examples:
         >>> import torch
         >>> w, x = torch.randn(16, 64), torch.randn(512, 64)
         >>> qt = gptq_weight(w, 2 * x.T @ x / 512, "int4/group:32")

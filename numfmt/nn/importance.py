@@ -72,7 +72,7 @@ def weighted_qparams(
     """QParams of ``weight`` (out, in) whose clip ratios minimise the squared error weighted
     by ``importance`` (in,), one ratio per group.
 
-    Example:
+    Examples:
         >>> w = torch.tensor([[1.0, 0.2, -0.45, 0.3]])
         >>> plain = choose_qparams(w, "int2/channel")
         >>> tuned = weighted_qparams(w, torch.tensor([0.0, 1.0, 1.0, 1.0]), "int2/channel")
@@ -205,7 +205,7 @@ def clipped_qparams(
     number, or one per output channel (out,) for all of that channel's groups (per tensor:
     the ratios must agree).
 
-    Example:
+    Examples:
         >>> w = torch.tensor([[1.0, -0.5], [2.0, 0.25]])
         >>> qp = clipped_qparams(w, "int4/channel", torch.tensor([1.0, 0.5]))
         >>> [round(float(s) * 7, 3) for s in qp.scale]  # each row's range: 1, then 2 x 0.5

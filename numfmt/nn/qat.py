@@ -151,7 +151,7 @@ def prepare_qat(
         ste: the straight-through estimator: ``clipped`` (no gradient where a value fell
             outside the grid) or ``plain`` (the gradient passes everywhere).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from torch import nn
         >>> net = nn.Sequential(nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 2))

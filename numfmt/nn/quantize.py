@@ -106,7 +106,7 @@ def quantize_model(
             see ``numfmt.nn.gptq``.
         recipe_args: ``kinds``, ``exclude``, ``activations``, ``bias`` (see ``parse_recipe``).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from torch import nn
         >>> net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 8))

@@ -153,7 +153,7 @@ def sensitivity(
     """Each layer the recipe would quantize, quantized alone and scored on ``ids`` (token
     ids: a few windows are enough to rank; more to measure).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from transformers import LlamaConfig, LlamaForCausalLM
         >>> config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64,

@@ -83,7 +83,7 @@ def error_vs_bits(
 ) -> Curves:
     """A metric of each scheme template (``{bits}`` is replaced) at each bit width.
 
-    Example:
+    Examples:
         >>> x = np.random.default_rng(0).standard_normal((32, 64))
         >>> c = error_vs_bits(x, ["int{bits}"], [4, 8])
         >>> [round(v) for v in c.series["intN"][1]]
@@ -292,7 +292,7 @@ def relative_error(fmt: str, binades: int = 4, points: int | None = None) -> Cur
     over x (the sawtooth: 2^-(m+1) at each power of two, half that just below the next), and
     |round(x) - x| / x at sample points (64 per grid step unless ``points`` says).
 
-    Example:
+    Examples:
         >>> c = relative_error("bf16", binades=2)
         >>> float(c.series["half a ULP / x"][1].max()) == 2**-8
         True

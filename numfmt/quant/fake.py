@@ -58,7 +58,7 @@ def fake_quantize(
         ste: ``clipped`` (gradient 1 inside the grid's range, 0 where the value was
             clipped) or ``plain`` (gradient 1 everywhere).
 
-    Example:
+    Examples:
         >>> fake_quantize(np.array([0.0, 0.3, 1.0]), "int2").tolist()
         [0.0, 0.0, 1.0]
     """

@@ -79,7 +79,7 @@ def parse_granularity(text: str | Granularity) -> Granularity:
     """Read ``tensor``, ``token``, ``channel`` (axis 0), ``channel:1``, ``group:128`` or
     ``group:128:0``.
 
-    Example:
+    Examples:
         >>> parse_granularity("group:128")
         PerGroup(size=128, axis=-1)
     """

@@ -49,7 +49,7 @@ def parse_order(order: str) -> str:
 def pack(codes, bits: int, order: str = "low_first"):
     """Pack the low ``bits`` of each code (flattened, C order) into a uint8 array.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> pack(np.array([1, 2, 3]), 4).tolist()
         [33, 3]

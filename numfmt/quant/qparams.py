@@ -155,9 +155,10 @@ def choose_qparams(
         scheme: a QuantScheme, a preset name or a compact spec (``"int4/asym/group:128"``).
         nan_policy: ``error`` (default) refuses NaN and inf; ``omit`` leaves them out of the
             range (NaN then quantizes to zero, and infinities clip).
-        method, method_args: a range method to use instead of the scheme's, and its options;
-            ``method="search", loss=fn`` chooses each group's clip ratio by your loss
-            ``fn(rows, rows_quantized)`` (one loss per row, or one number for all).
+        method: a range method to use instead of the scheme's; ``method="search",
+            loss=fn`` chooses each group's clip ratio by your loss ``fn(rows,
+            rows_quantized)`` (one loss per row, or one number for all).
+        method_args: the method's options (``loss=fn``, ``percentile=99.9`` ...).
 
     Raises:
         NumfmtError: NaN or inf under ``nan_policy="error"``, or a bad scheme.
@@ -165,7 +166,7 @@ def choose_qparams(
     Warns:
         NumfmtWarning: some scales did not fit the scale format and were saturated.
 
-    Example:
+    Examples:
         >>> qp = choose_qparams([[-1.0, 0.5], [2.0, 4.0]], "int8/channel")
         >>> qp.scale.shape, [round(float(s) * 127, 6) for s in qp.scale]  # absmax / 127
         ((2,), [1.0, 4.0])

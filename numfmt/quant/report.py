@@ -110,7 +110,7 @@ def error_report(
         nan_policy: ``error`` refuses NaN and inf in x; ``omit`` measures the finite
             elements of x only (n counts them), so that no metric is NaN.
 
-    Example:
+    Examples:
         >>> r = error_report([0.9, 2.1, 3.05, 9.0], [1.0, 2.0, 3.0, 3.0])
         >>> round(r.mse, 4), r.clipped_fraction
         (9.0056, 0.25)

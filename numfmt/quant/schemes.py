@@ -179,7 +179,7 @@ def parse_method_argument(method: str, text: str) -> dict[str, Any]:
 class QuantScheme:
     """How to quantize a tensor. Build one with :func:`scheme` or :func:`parse_scheme`.
 
-    Example:
+    Examples:
         >>> s = scheme("int4", mapping="asym", granularity="group:128", scale_format="fp16")
         >>> str(s), s.qmin, s.qmax
         ('int4/asym/group:128/scale:float16', 0, 15)
@@ -411,7 +411,7 @@ def scheme(
     Extra keyword arguments go to the calibration method (``percentile=99.9``,
     ``ratios=100``, ``loss=...``).
 
-    Example:
+    Examples:
         >>> str(scheme("mxfp4", method="mse"))
         'mxfp4/mse'
     """
@@ -455,7 +455,7 @@ def parse_scheme(text: str | QuantScheme) -> QuantScheme:
     a method (``minmax``, ``percentile:99.9``, ``mse``, ``mse:200``, ``entropy``,
     ``l2_histogram``), ``scale:fp16``, ``stochastic``.
 
-    Example:
+    Examples:
         >>> str(parse_scheme("int4 asym group:128 mse"))
         'int4/asym/group:128/mse'
     """

@@ -23,7 +23,7 @@ DISTRIBUTIONS = ("normal", "laplace", "student_t", "outliers", "uniform")
 def synthetic(name: str, shape: int | tuple[int, ...] = (256, 1024), seed: int = 0) -> np.ndarray:
     """A float32 tensor drawn from a named distribution, seeded.
 
-    Example:
+    Examples:
         >>> bool(synthetic("outliers", 10_000).std() > synthetic("normal", 10_000).std())
         True
     """

@@ -200,7 +200,7 @@ def quantize_tensor(
 ) -> QuantizedTensor:
     """choose_qparams, then quantize: a QuantizedTensor in x's library, on x's device.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> x = np.linspace(-1, 1, 256).reshape(2, 128)
         >>> qt = quantize_tensor(x, "int4/group:128/scale:fp16")
@@ -226,7 +226,7 @@ def compare_schemes(
     ``progress``, when given, is called with each scheme's name once it is done (the command
     line draws a progress bar with it).
 
-    Example:
+    Examples:
         >>> x = np.random.default_rng(0).standard_normal((64, 256))
         >>> table = compare_schemes(x, ["int8", "int4/group:32", "nf4"])
         >>> [round(r.bits_per_value, 3) for r in table.rows]

@@ -125,7 +125,7 @@ def compare_html(c: CompareResult) -> str:
         body.append("<tr>" + "".join(f'<td style="{cell}">{x}</td>' for x in cells) + "</tr>")
     return (
         f'<div class="nf-compare"><div style="{_ROW}"><b>{escape(c.input)}</b> in '
-        f'{len(c.rows)} formats</div>'
+        f"{len(c.rows)} formats</div>"
         '<table style="border-collapse:collapse;font-family:sans-serif;font-size:0.9em">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )

@@ -56,7 +56,7 @@ def show(
         A ShowResult. When the policy refuses the value (``overflow="error"``, NaN into FP4),
         ``code`` is None, ``refusal`` says why and ``policies`` shows the alternatives.
 
-    Example:
+    Examples:
         >>> r = show("3.14", "bf16")
         >>> r.hex, r.bits_grouped, str(r.stored)
         ('0x4049', '0_10000000_1001001', '3.140625')
@@ -99,7 +99,7 @@ def show(
 def show_code(code: int, fmt: str | AnyFormat) -> ShowResult:
     """Explain a code: its fields, formula, value, class, ULP and neighbours.
 
-    Example:
+    Examples:
         >>> str(show_code(0x7E, "fp8_e4m3").stored)
         '448'
     """
@@ -137,7 +137,7 @@ def compare(
     ``overflow`` applies to the formats it suits (float policies to floats, ``wrap`` to
     integers); the others keep their default.
 
-    Example:
+    Examples:
         >>> [str(r.stored) for r in compare("3.14", ["bf16", "fp8_e4m3"]).rows]
         ['3.140625', '3.25']
     """

@@ -27,7 +27,7 @@ _SPECIALS_TEXT = {
 def info(fmt: str | AnyFormat) -> FormatInfo:
     """A format's summary, as ``numpy.finfo`` / ``ml_dtypes.finfo`` give and more.
 
-    Example:
+    Examples:
         >>> dict(info("bf16").items)["max"]
         3.3895313892515355e+38
     """
