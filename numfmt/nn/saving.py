@@ -242,13 +242,14 @@ def _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_fo
             place(f"{name}.bias", torch.from_numpy(load_tensor(p, f"{name}.bias")[1]))
         del fresh
     for key in state:
-        if key in filled or _is_part(key, layers) or key in tied:
+        if key in filled or _is_part(key, layers):
             continue
-        if key not in names:
+        stored = tied.get(key, key)  # a tied weight is stored once, under its twin's name
+        if stored not in names:
             if state[key].device.type == "meta":
                 raise NumfmtError(f"{p.name} does not fit the model: no {key}")
             continue  # a buffer the model makes itself (rotary frequencies ...)
-        place(key, torch.from_numpy(load_tensor(p, key)[1]))
+        place(key, torch.from_numpy(load_tensor(p, stored)[1]))
     if index:
         save_offload_index(index, str(offload_folder))
     retie_parameters(model, ties)

@@ -67,6 +67,16 @@ def test_a_capped_load_offloads_to_disk_and_gives_the_same_logits(quantized, tmp
         assert torch.equal(auto(ids).logits, whole(ids).logits)
 
 
+def test_a_tied_head_split_from_its_embedding_still_runs(tmp_path, tiny_llama, ids):
+    q, report = quantize_model(tiny_llama, "int4/group:32")  # the head stays tied, in float
+    path = save_model(q, tmp_path / "tied.safetensors", report=report)
+    in_memory = ["model.embed_tokens", "model.layers", "model.norm", "model.rotary_emb"]
+    device_map = dict.fromkeys(in_memory, "cpu") | {"lm_head": "disk"}
+    placed = load_quantized(path, device_map=device_map, offload_folder=tmp_path / "off")
+    with torch.no_grad():
+        assert torch.equal(placed(ids).logits, load_quantized(path)(ids).logits)
+
+
 def test_a_roomy_load_keeps_everything_in_memory(quantized, ids):
     placed = load_quantized(quantized, device_map="auto", max_memory={"cpu": "1GB"})
     assert set(placed.hf_device_map.values()) == {"cpu"}
