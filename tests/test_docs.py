@@ -103,6 +103,26 @@ def test_cli_reference_is_current():
     )
 
 
+def test_formats_at_a_glance_is_current_and_agrees_with_ml_dtypes():
+    module = runpy.run_path(str(ROOT / "docs" / "make_formats_page.py"))
+    text = (ROOT / "docs" / "formats-at-a-glance.md").read_text()
+    assert text == module["page"](), (
+        "docs/formats-at-a-glance.md is out of date: run python docs/make_formats_page.py"
+    )
+    import ml_dtypes
+
+    rows = {line.split("|")[1].strip(" `"): line for line in text.splitlines() if "| `" in line}
+    for name in ("float8_e4m3fn", "float8_e5m2", "float6_e2m3fn", "float4_e2m1fn", "bfloat16"):
+        finfo = ml_dtypes.finfo(getattr(ml_dtypes, name))
+        cells = [c.strip() for c in rows[name].split("|")]
+
+        def power(cell: str) -> float:
+            return 1.0 if cell == "1" else 2.0 ** int(cell.removeprefix("2^"))
+
+        assert power(cells[7]) == float(finfo.smallest_normal), name  # min normal
+        assert power(cells[9]) == float(finfo.eps), name  # epsilon
+
+
 def test_formats_doc_lists_every_named_format():
     text = (ROOT / "docs" / "formats.md").read_text()
     for name in numfmt.formats.NAMED:
