@@ -22,6 +22,7 @@ _RENDER_MODULES = {
     "numfmt.quant": "numfmt.render.quant",
     "numfmt.nn": "numfmt.render.nn",
     "numfmt.lessons": "numfmt.render.lessons",
+    "numfmt.lessons.catalog": "numfmt.render.catalog",
 }
 
 
@@ -86,11 +87,11 @@ def _lookup(cls: type, registry: dict, modules: dict[str, str]) -> Callable[[Any
     for klass in cls.__mro__:
         if klass in registry:
             return registry[klass]
-    for prefix, module in modules.items():
-        if cls.__module__.startswith(prefix):
-            import importlib
+    matching = [prefix for prefix in modules if cls.__module__.startswith(prefix)]
+    if matching:  # the most specific module only (the lesson list needs no torch)
+        import importlib
 
-            importlib.import_module(module)  # registers its renderers
+        importlib.import_module(modules[max(matching, key=len)])  # registers its renderers
     for klass in cls.__mro__:
         if klass in registry:
             return registry[klass]

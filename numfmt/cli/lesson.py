@@ -24,20 +24,30 @@ def _bits(ctx, param, value: str) -> list[int]:
     return bits
 
 
-@click.group()
-def lesson() -> None:
-    """Lessons that run: small, whole experiments on a network you can watch.
+@click.group(invoke_without_command=True)
+@json_option
+@click.pass_context
+@fail_cleanly
+def lesson(ctx, as_json) -> None:
+    """The course's lessons: with no NAME, the list, in order, with each lesson's page and the
+    commands that show its results; with a NAME, a lesson that runs here.
 
-    They train a small MLP on the handwritten digits that ship inside scikit-learn (no
-    download; pip install 'numfmt[lessons]').
+    The two that run train a small MLP on the handwritten digits that ship inside
+    scikit-learn (no download; pip install 'numfmt[lessons]').
 
     \b
     Examples:
+      numfmt lesson                           the lessons, in order
+      numfmt lesson --json
       numfmt lesson qat                       PTQ against QAT at 8, 4, 3 and 2 bits
       numfmt lesson qat --bits 4,2 --plot q.png --json
       numfmt lesson integer-mlp               one digit through an int8/int32 network
       numfmt lesson integer-mlp --accumulator 16    ... and what overflow does
     """
+    if ctx.invoked_subcommand is None:
+        from numfmt.lessons.catalog import lessons
+
+        emit(lessons(), as_json)
 
 
 @lesson.command("qat")

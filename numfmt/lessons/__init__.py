@@ -8,7 +8,8 @@
                               accumulators, fixed-point requantization, layer by layer
 ============================  ===========================================================
 
-They need torch and scikit-learn (``pip install numfmt[lessons]``); the data ship inside
+``lessons()`` lists the course's lessons in order, with their pages and the commands that
+show each one's results. The experiments need torch and scikit-learn (``pip install numfmt[lessons]``); the data ship inside
 scikit-learn, so nothing is downloaded. The names load on first use.
 """
 
@@ -18,6 +19,8 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
+    "lessons": "catalog",
+    "LessonList": "catalog",
     "ptq_vs_qat": "qat",
     "PTQvsQAT": "qat",
     "AccuracyRow": "qat",

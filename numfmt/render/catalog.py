@@ -1,0 +1,31 @@
+"""The lesson list in a terminal (rich only: no torch, no scikit-learn)."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from numfmt._display import renderer
+from numfmt.lessons.catalog import LessonList
+from numfmt.render.quant import LABEL
+
+
+@renderer(LessonList)
+def render_lessons(c: LessonList) -> Group:
+    t = Table(box=None, header_style="bold", pad_edge=False, show_lines=False)
+    t.add_column("#", justify="right")
+    t.add_column("lesson", no_wrap=True)
+    t.add_column("what it shows, and where")
+    for i, lesson in enumerate(c.lessons, 1):
+        body = Text(lesson.title)
+        body.append(f"\n{lesson.page}", style=LABEL)
+        for command in lesson.commands:
+            body.append(f"\n  $ {command}")
+        t.add_row(str(i), lesson.name, body)
+    note = Text(
+        "numfmt lesson qat and numfmt lesson integer-mlp run their experiments here; the "
+        "pages run every command and code block they show.",
+        style=LABEL,
+    )
+    return Group(t, note)

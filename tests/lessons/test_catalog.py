@@ -1,0 +1,50 @@
+"""numfmt lesson: the course's lessons in order, each page there, each command real."""
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+
+from numfmt.cli import main
+from numfmt.lessons.catalog import LESSONS
+
+ROOT = Path(__file__).resolve().parents[2]
+ORDER = ["bits", "floats", "quantization", "integer-mlp", "qat", "language-model", "beyond-rtn"]
+
+
+def test_the_list_is_the_course_in_order():
+    r = CliRunner().invoke(main, ["lesson", "--json"])
+    assert r.exit_code == 0, r.output
+    listed = json.loads(r.stdout)["lessons"]
+    assert [lesson["name"] for lesson in listed] == ORDER
+    assert all((ROOT / lesson["page"]).is_file() for lesson in listed)
+    text = CliRunner().invoke(main, ["lesson"])
+    assert text.exit_code == 0 and "numfmt lesson integer-mlp --accumulator 16" in text.stdout
+
+
+def test_every_command_listed_runs_or_parses(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "W.npy", np.random.default_rng(0).normal(size=(64, 256)))
+    (tmp_path / "FILE").write_text("A short text. " * 20)
+    runner = CliRunner()
+    for lesson in LESSONS:
+        for command in lesson.commands:
+            args = shlex.split(command)[1:]
+            heavy = args[0] in ("model", "lesson")  # they train or load models: their own tests
+            r = runner.invoke(main, [*args, "--help"] if heavy else args)
+            assert r.exit_code == 0, f"{command}: {r.output}"
+
+
+def test_the_list_needs_neither_torch_nor_scikit_learn():
+    code = (
+        "import sys; from click.testing import CliRunner; from numfmt.cli import main; "
+        "r = CliRunner().invoke(main, ['lesson']); assert r.exit_code == 0, r.output; "
+        "print(sorted(m for m in ('torch', 'sklearn') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
