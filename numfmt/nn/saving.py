@@ -141,8 +141,10 @@ def load_quantized(
     tied = json.loads(meta.get("tied", "{}"))
     if device_map is not None:
         return _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_folder)
-    if model is None:
-        model = _from_config(meta.get("config", "null"), meta.get("architecture", ""), p)
+    empty = model is None
+    if empty:  # built on the meta device: no random float weights made only to be replaced
+        with _empty_weights():
+            model = _from_config(meta.get("config", "null"), meta.get("architecture", ""), p)
     for name, info in layers.items():
         model.set_submodule(name, _layer(p, name, info, _submodule(model, name, p)))
     from numfmt.tensorio import list_tensors, load_tensor
@@ -160,8 +162,20 @@ def load_quantized(
     missing = [k for k in state if k not in plain and not _is_part(k, layers)]
     if missing:
         raise NumfmtError(f"{p.name} does not fit the model: no {missing[0]}")
-    model.load_state_dict(plain, strict=False)
+    model.load_state_dict(plain, strict=False, assign=empty)
     return model.eval()
+
+
+def _empty_weights():
+    """accelerate's init_empty_weights (parameters on the meta device, buffers real), or
+    nothing when accelerate is not installed."""
+    try:
+        from accelerate import init_empty_weights
+    except ImportError:  # pragma: no cover - accelerate comes with the models extra
+        import contextlib
+
+        return contextlib.nullcontext()
+    return init_empty_weights()
 
 
 def _submodule(model: nn.Module, name: str, p: Path) -> nn.Module:
@@ -191,7 +205,7 @@ def _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_fo
     """load_quantized through accelerate: an empty model, its quantized layers made on the
     meta device, a device map, then each tensor read and put where the map says."""
     try:
-        from accelerate import dispatch_model, infer_auto_device_map, init_empty_weights
+        from accelerate import dispatch_model, infer_auto_device_map
         from accelerate.utils import (
             find_tied_parameters,
             offload_weight,
@@ -204,7 +218,7 @@ def _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_fo
     from numfmt.tensorio import list_tensors, load_tensor
 
     if model is None:
-        with init_empty_weights():
+        with _empty_weights():
             model = _from_config(meta.get("config", "null"), meta.get("architecture", ""), p)
     for name, info in layers.items():  # one layer in memory at a time
         model.set_submodule(name, _layer(p, name, info, _submodule(model, name, p)).to("meta"))
