@@ -75,6 +75,8 @@ import torch, transformers, accelerate
 from numfmt.nn.saving import load_quantized
 from numfmt.tensorio import read_metadata
 vocab = json.loads(read_metadata(path)["config"])["vocab_size"]
+from numfmt.quant import quantize_tensor
+quantize_tensor(torch.ones(64, 64), "int4/group:32").dequantize()  # compiled kernels, pools
 ids = torch.randint(0, vocab, (1, 256), generator=torch.Generator().manual_seed(0))
 offload = tempfile.TemporaryDirectory()
 """
@@ -106,7 +108,7 @@ def main() -> None:
     parser.add_argument("model", nargs="?", default="minilm-l6")
     parser.add_argument("--recipe", default="int4/group:64")
     parser.add_argument(
-        "--cap", type=float, default=1.0, help="memory for the capped run, x the quantized file"
+        "--cap", type=float, default=0.75, help="memory for the capped run, x the quantized file"
     )
     args = parser.parse_args()
     from numfmt.nn.sources import resolve

@@ -143,8 +143,7 @@ def load_quantized(
         return _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_folder)
     empty = model is None
     if empty:  # built on the meta device: no random float weights made only to be replaced
-        with _empty_weights():
-            model = _from_config(meta.get("config", "null"), meta.get("architecture", ""), p)
+        model = _skeleton(meta, p)
     for name, info in layers.items():
         model.set_submodule(name, _layer(p, name, info, _submodule(model, name, p)))
     from numfmt.tensorio import list_tensors, load_tensor
@@ -164,6 +163,16 @@ def load_quantized(
         raise NumfmtError(f"{p.name} does not fit the model: no {missing[0]}")
     model.load_state_dict(plain, strict=False, assign=empty)
     return model.eval()
+
+
+def _skeleton(meta: dict[str, str], p: Path) -> nn.Module:
+    """The file's architecture with its parameters on the meta device, its tied weights tied
+    (a quantized head is then replaced, and tied no more)."""
+    with _empty_weights():
+        model = _from_config(meta.get("config", "null"), meta.get("architecture", ""), p)
+    if hasattr(model, "tie_weights"):
+        model.tie_weights()
+    return model
 
 
 def _empty_weights():
@@ -218,8 +227,7 @@ def _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_fo
     from numfmt.tensorio import list_tensors, load_tensor
 
     if model is None:
-        with _empty_weights():
-            model = _from_config(meta.get("config", "null"), meta.get("architecture", ""), p)
+        model = _skeleton(meta, p)
     for name, info in layers.items():  # one layer in memory at a time
         model.set_submodule(name, _layer(p, name, info, _submodule(model, name, p)).to("meta"))
     ties = find_tied_parameters(model)  # as built (a quantized head is tied no more)
