@@ -56,6 +56,13 @@ text_option = click.option(
     required=True,
     help="A text file to score on (WikiText-2's test text for published figures).",
 )
+max_tokens_option = click.option(
+    "--max-tokens",
+    "-n",
+    type=click.IntRange(2),
+    default=None,
+    help="Score only the first N tokens.",
+)
 context_option = click.option(
     "--context",
     "-c",
@@ -352,13 +359,7 @@ def _with_method(recipe, method: str):
     help="Recipes separated by commas (fp32 is the float model, the reference of KL and top-1).",
 )
 @text_option
-@click.option(
-    "--max-tokens",
-    "-n",
-    type=click.IntRange(2),
-    default=None,
-    help="Score only the first N tokens.",
-)
+@max_tokens_option
 @context_option
 @click.option(
     "--stride",
@@ -505,13 +506,7 @@ def _draw_plots(result, targets: dict[str, Path]) -> None:
 @model.command("perplexity")
 @click.argument("model_arg", metavar="MODEL")
 @text_option
-@click.option(
-    "--max-tokens",
-    "-n",
-    type=click.IntRange(2),
-    default=None,
-    help="Score only the first N tokens.",
-)
+@max_tokens_option
 @context_option
 @click.option(
     "--max-memory",
