@@ -267,6 +267,8 @@ def _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_fo
         if key in filled or _is_part(key, layers):
             continue
         stored = tied.get(key, key)  # a tied weight is stored once, under its twin's name
+        if key in tied and _device_of(key, device_map) == _device_of(stored, device_map) != "disk":
+            continue  # in memory beside its twin: retied below, not loaded twice
         if stored not in names:
             if state[key].device.type == "meta":
                 raise NumfmtError(f"{p.name} does not fit the model: no {key}")
