@@ -123,6 +123,18 @@ def test_formats_at_a_glance_is_current_and_agrees_with_ml_dtypes():
         assert power(cells[9]) == float(finfo.eps), name  # epsilon
 
 
+def test_the_gallery_shows_every_figure_and_the_command_that_drew_it():
+    module = runpy.run_path(str(ROOT / "docs" / "make_gallery.py"))
+    text = (ROOT / "docs" / "gallery.md").read_text()
+    assert text == module["page"](), "docs/gallery.md is out of date: run docs/make_gallery.py"
+    from numfmt.cli.plot import plot
+
+    for command in plot.list_commands(None):
+        assert f"$ numfmt plot {command} " in text, f"the gallery lacks numfmt plot {command}"
+    for name, _, _ in module["FIGURES"]:
+        assert (ROOT / "docs" / "images" / "gallery" / name).stat().st_size > 10_000, name
+
+
 def test_formats_doc_lists_every_named_format():
     text = (ROOT / "docs" / "formats.md").read_text()
     for name in numfmt.formats.NAMED:
