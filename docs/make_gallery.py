@@ -21,10 +21,11 @@ DOCS = Path(__file__).resolve().parent
 FOLDER = DOCS / "images" / "gallery"
 PAGE = DOCS / "gallery.md"
 
-#: (file name, what it shows, the command's arguments after ``numfmt``).
+#: (file name, title, what it shows, the command's arguments after ``numfmt``).
 FIGURES = [
     (
         "error-curve.png",
+        "Error against bit width",
         "SQNR against bit width for four int schemes on values with outliers: the "
         "per-tensor grids spend their levels on the outliers until 6 bits, while groups of "
         "32 gain about 6 dB a bit all the way.",
@@ -32,28 +33,33 @@ FIGURES = [
     ),
     (
         "clipping.png",
+        "Error against clipping",
         "Mean square error against the clip ratio of an int4 grid on Laplace values, with "
         "the ratio each calibration method chooses.",
         "plot clipping --dist laplace --scheme int4",
     ),
     (
         "grid.png",
+        "A grid over the values",
         "An asymmetric int4 grid over a histogram of the values: where the 16 levels fall.",
         "plot grid --dist laplace --scheme int4/asym",
     ),
     (
         "ranges.png",
+        "Range and precision of each format",
         "The range and precision of each format, from FP32 down to FP4 and E8M0.",
         "plot ranges",
     ),
     (
         "rel-error.png",
+        "Relative rounding error",
         "The relative error of rounding into bfloat16 across four binades: the sawtooth of "
         "a float grid.",
         "plot rel-error --format bf16",
     ),
     (
         "ptq-vs-qat.png",
+        "PTQ against QAT",
         "A digits classifier at 8, 4, 3 and 2 bits: rounded after training against trained "
         "through the rounding (needs numfmt[lessons]).",
         "lesson qat",
@@ -64,7 +70,7 @@ FIGURES = [
 def draw() -> None:
     FOLDER.mkdir(parents=True, exist_ok=True)
     runner = CliRunner()
-    for name, _, command in FIGURES:
+    for name, _, _, command in FIGURES:
         out = FOLDER / name
         if out.exists():
             out.unlink()
@@ -85,11 +91,10 @@ def page() -> str:
         "each layer. In Python, each plot function takes `ax=None` and returns the Axes it",
         "drew on (`numfmt.plot`).\n",
     ]
-    for name, what, command in FIGURES:
+    for name, title, what, command in FIGURES:
         flag = "--plot" if command.startswith("lesson") else "--out"
-        title = name.removesuffix(".png").replace("-", " ")
         out += [
-            f"## {title[0].upper() + title[1:]}\n",
+            f"## {title}\n",
             f"{what}\n",
             "```console",
             f"$ numfmt {command} {flag} {name}",
