@@ -135,6 +135,13 @@ def test_the_gallery_shows_every_figure_and_the_command_that_drew_it():
         assert (ROOT / "docs" / "images" / "gallery" / name).stat().st_size > 10_000, name
 
 
+def test_the_explorers_format_table_is_current():
+    module = runpy.run_path(str(ROOT / "docs" / "make_explorer_formats.py"))
+    assert (ROOT / "docs" / "javascripts" / "formats.js").read_text() == module["source"](), (
+        "docs/javascripts/formats.js is out of date: run python docs/make_explorer_formats.py"
+    )
+
+
 def test_formats_doc_lists_every_named_format():
     text = (ROOT / "docs" / "formats.md").read_text()
     for name in numfmt.formats.NAMED:
