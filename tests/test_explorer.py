@@ -119,3 +119,36 @@ def test_the_explorer_agrees_with_numfmt_on_every_format(tmp_path):
             wrong.append(f"encode {name} {x}: page {got}, numfmt {want}")
     assert not wrong, f"{len(wrong)} disagreements, first: " + "; ".join(wrong[:8])
     assert len(decode_cases) > 15_000 and len(encode_cases) > 5_000
+
+
+def test_the_page_flips_bits_changes_format_and_steps(tmp_path):
+    browser = _browser()
+    page = tmp_path / "page.html"
+    page.write_text(
+        "<html><body><div class='nf-explorer' data-format='bf16'></div><pre id='out'></pre>"
+        f"<script src='{(JS / 'formats.js').as_uri()}'></script>"
+        f"<script src='{(JS / 'explorer.js').as_uri()}'></script><script>"
+        "document.addEventListener('DOMContentLoaded', () => {"  # after the page mounts
+        "const root = document.querySelector('.nf-explorer'), seen = [];"
+        "const value = () => root.querySelector('.nf-row-value').textContent;"
+        "seen.push(value());"
+        "root.querySelector(\"[data-position='15']\").click(); seen.push(value());"
+        "const f = root.querySelector('.nf-format'); f.value = 'e4m3fn'; f.onchange({target: f});"
+        "seen.push(value());"
+        "root.querySelector('.nf-up').click(); seen.push(value());"
+        "f.value = 'int4'; f.onchange({target: f}); seen.push(value());"
+        "f.value = 'e9m99'; f.onchange({target: f});"
+        "seen.push(root.querySelector('.nf-error').textContent);"
+        "document.getElementById('out').textContent = JSON.stringify(seen);"
+        "});</script></body></html>"
+    )
+    done = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+         "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    found = re.search(r"<pre id=\"out\">(.*?)</pre>", done.stdout, flags=re.S)
+    assert found, done.stderr[-2000:]
+    seen = json.loads(html.unescape(found.group(1)))
+    assert seen[:5] == ["3.140625", "-3.140625", "3.25", "3.5", "3"]  # int4 rounds 3.14 to 3
+    assert "at most 64 bits" in seen[5]

@@ -220,7 +220,7 @@ function nfMount(root) {
       rows.push(["rounding error", `${error} (relative ${typed === 0 ? 0 : error / Math.abs(typed)})`]);
     }
     root.querySelector(".nf-info").innerHTML = rows
-      .map(([k, v]) => `<tr><td style="color:#666;padding-right:1em">${k}</td><td class="nf-${k.split(" ")[0]}">${v}</td></tr>`)
+      .map(([k, v]) => `<tr><td style="color:#666;padding-right:1em">${k}</td><td class="nf-row-${k.split(" ")[0]}">${v}</td></tr>`)
       .join("");
   };
   root.querySelector(".nf-format").onchange = (ev) => {
