@@ -67,6 +67,18 @@ def _expected_code(x: float, fmt) -> str:
         return "error"
 
 
+def _run(browser: str, page: Path, timeout: int = 300):
+    """What the page wrote into its <pre id="out">, as JSON, after Chromium loaded it."""
+    done = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+         "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    found = re.search(r"<pre id=\"out\">(.*?)</pre>", done.stdout, flags=re.S)
+    assert found and found.group(1), f"the page printed nothing: {done.stderr[-2000:]}"
+    return json.loads(html.unescape(found.group(1)))
+
+
 def _js_number(text: str) -> float:
     return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}.get(text) or float(text)
 
@@ -98,14 +110,7 @@ def test_the_explorer_agrees_with_numfmt_on_every_format(tmp_path):
         "document.getElementById('out').textContent = JSON.stringify(out);"
         "</script></body></html>"
     )
-    done = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
-         "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    found = re.search(r"<pre id=\"out\">(.*?)</pre>", done.stdout, flags=re.S)
-    assert found and found.group(1), f"the page printed nothing: {done.stderr[-2000:]}"
-    out = json.loads(html.unescape(found.group(1)))
+    out = _run(browser, page)
     wrong = []
     for (name, code), got, want in zip(decode_cases, out["decode"], expected_dec, strict=True):
         value = _js_number(got)
@@ -142,13 +147,6 @@ def test_the_page_flips_bits_changes_format_and_steps(tmp_path):
         "document.getElementById('out').textContent = JSON.stringify(seen);"
         "});</script></body></html>"
     )
-    done = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
-         "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    found = re.search(r"<pre id=\"out\">(.*?)</pre>", done.stdout, flags=re.S)
-    assert found, done.stderr[-2000:]
-    seen = json.loads(html.unescape(found.group(1)))
+    seen = _run(browser, page, timeout=120)
     assert seen[:5] == ["3.140625", "-3.140625", "3.25", "3.5", "3"]  # int4 rounds 3.14 to 3
     assert "at most 64 bits" in seen[5]
