@@ -37,7 +37,7 @@ LESSONS = (
     Lesson(
         "floats",
         "Floating point: sign, exponent, mantissa; FP32, FP16, BF16; subnormals, FP8, FP4",
-        "docs/lesson-bits.md",
+        "docs/lesson-floats.md",
         ("numfmt show 3.14 -f bf16", "numfmt compare 0.1", "numfmt info fp8_e4m3"),
     ),
     Lesson(
