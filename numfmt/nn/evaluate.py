@@ -21,6 +21,7 @@ import torch
 
 from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
+from numfmt.nn.modules import decoded_weights
 from numfmt.nn.progress import Progress, tracker
 
 
@@ -258,7 +259,7 @@ def tokenize(tokenizer: Any, text: str) -> torch.Tensor:
 def generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 30) -> str:
     """A greedy continuation of ``prompt`` (the prompt and what follows it)."""
     ids = tokenizer(prompt, return_tensors="pt").input_ids
-    with torch.no_grad():
+    with torch.no_grad(), decoded_weights(model):
         out = model.generate(
             ids,
             max_new_tokens=max_new_tokens,
@@ -279,7 +280,7 @@ def own_text_perplexity(
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), decoded_weights(model):
             out = model.generate(
                 ids,
                 max_new_tokens=max_new_tokens,

@@ -17,6 +17,8 @@ the product.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -107,7 +109,17 @@ class _Quantized(nn.Module):
         return codes.reshape(self.weight_shape)
 
     def dequantized_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """The weight the codes stand for, in ``dtype`` (rounded once from the exact value)."""
+        """The weight the codes stand for, in ``dtype`` (rounded once from the exact value).
+        Inside :func:`decoded_weights` it is decoded once and kept."""
+        cache = getattr(self, "_decoded", None)
+        if cache is None:
+            return self._dequantized(dtype)
+        key = (dtype, self.codes.device)
+        if key not in cache:
+            cache[key] = self._dequantized(dtype)
+        return cache[key]
+
+    def _dequantized(self, dtype: torch.dtype) -> torch.Tensor:
         # a small int grid with a scale float32 holds: (q - z) * s, an integer of at most 9
         # bits times that scale, is rounded once in float32 as the exact value would be
         direct = self._simple and dtype in (torch.float32, torch.float64)
@@ -173,6 +185,25 @@ def _check_bias_mode(mode: str, scheme: QuantScheme, activations, has_bias: bool
             "an int32 bias needs one int weight scale per output channel (or per tensor), "
             f"not {scheme.granularity}"
         )
+
+
+@contextlib.contextmanager
+def decoded_weights(model: nn.Module) -> Iterator[nn.Module]:
+    """Keep each quantized layer's decoded weight while the block runs, and drop it after.
+
+    A forward pass decodes every weight from its codes; generating token by token repeats
+    that for each token. Inside this block each layer decodes once (per dtype and device) and
+    reuses the result: the same values, the float model's memory again for the time being.
+    ``generate`` and the scoring functions use it.
+    """
+    layers = [m for m in model.modules() if isinstance(m, _Quantized)]
+    for m in layers:
+        m._decoded = {}
+    try:
+        yield model
+    finally:
+        for m in layers:
+            m._decoded = None
 
 
 class QuantLinear(_Quantized):

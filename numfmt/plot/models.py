@@ -56,21 +56,26 @@ def weight_histogram(
 
 def sqnr_by_layer(reports: dict[str, Any], ax=None):
     """SQNR of each quantized layer, in the model's order, a line per recipe
-    (``{label: ModelReport}``): which layers a recipe hurts most."""
+    (``{label: ModelReport}``): which layers a recipe hurts most. Recipes that quantize the
+    weights alike (int8/channel and the W8A8 recipes built on it) share one line and one
+    label, so that none hides behind another."""
     ax = _axes(ax)
     names: list[str] = []
-    for i, (label, report) in enumerate(reports.items()):
+    lines: dict[tuple, list[str]] = {}
+    for label, report in reports.items():
         rows = list(report.layers)
         if not names:
             names = [r.name for r in rows]
-        y = [r.sqnr_db if np.isfinite(r.sqnr_db) else np.nan for r in rows]
+        y = tuple(float(r.sqnr_db) if np.isfinite(r.sqnr_db) else np.nan for r in rows)
+        lines.setdefault(y, []).append(label)
+    for i, (y, labels) in enumerate(lines.items()):
         ax.plot(
-            np.arange(len(rows)),
+            np.arange(len(y)),
             y,
-            marker="." if len(rows) > 30 else "o",
+            marker="." if len(y) > 30 else "o",
             lw=1.2,
             color=_COLOURS[i % len(_COLOURS)],
-            label=label,
+            label=", ".join(labels),
         )
     step = max(1, len(names) // 12)
     ax.set_xticks(np.arange(0, len(names), step))
@@ -91,13 +96,14 @@ def pareto(comparison: Any, ax=None):
     x = np.array([r.bits_per_weight for r in rows])
     y = np.array([r.perplexity for r in rows])
     ax.scatter(x, y, s=40, color=_COLOURS[0], zorder=3)
-    for r in rows:
+    for i, lift in _stacked_labels(x, np.log(y)):
         ax.annotate(
-            r.recipe,
-            (r.bits_per_weight, r.perplexity),
+            rows[i].recipe,
+            (x[i], y[i]),
             fontsize=7,
-            xytext=(4, 3),
+            xytext=(6, 3 + lift),
             textcoords="offset points",
+            arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "grey"} if lift else None,
         )
     order = np.argsort(x)
     front, best = [], np.inf
@@ -121,6 +127,22 @@ def pareto(comparison: Any, ax=None):
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     return ax
+
+
+def _stacked_labels(x: np.ndarray, y: np.ndarray, near: float = 0.04, step: float = 10.0):
+    """(index, points to lift its label) for each point: points that lie close together
+    (within ``near`` of each axis' span) get their labels stacked upwards, lowest first."""
+    span = lambda v: float(v.max() - v.min()) or 1.0  # noqa: E731
+    nx, ny = (x - x.min()) / span(x), (y - y.min()) / span(y)
+    out, placed = [], []
+    for i in np.argsort(ny, kind="stable"):
+        lifts = [
+            lift for j, lift in placed if abs(nx[j] - nx[i]) < near and abs(ny[j] - ny[i]) < near
+        ]
+        lift = max(lifts) + step if lifts else 0.0
+        placed.append((i, lift))
+        out.append((int(i), lift))
+    return out
 
 
 def _numpy(a: Any) -> np.ndarray:
