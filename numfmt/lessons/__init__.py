@@ -6,10 +6,12 @@
                               estimator, and LSQ's learned scale) at each bit width
 ``integer_walkthrough``       the same MLP in integers only: int8 codes, int32
                               accumulators, fixed-point requantization, layer by layer
+``language_model``            SmolLM2-135M by absmax and zero point, per channel, in int4
+                              groups and W8A8: perplexity, KL, generated text, weights
 ============================  ===========================================================
 
 ``lessons()`` lists the course's lessons in order, with their pages and the commands that
-show each one's results. The experiments need torch and scikit-learn (``pip install
+show each one's results. The digits experiments need torch and scikit-learn (``pip install
 numfmt[lessons]``); the data ship inside scikit-learn, so nothing is downloaded. The names
 load on first use.
 """
@@ -28,6 +30,8 @@ _EXPORTS = {
     "integer_walkthrough": "integer",
     "IntegerWalkthrough": "integer",
     "LayerStep": "integer",
+    "language_model": "language",
+    "sample_text": "language",
     "Digits": "digits",
     "load_digits": "digits",
     "train_mlp": "digits",

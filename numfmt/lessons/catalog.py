@@ -53,7 +53,7 @@ LESSONS = (
     Lesson(
         "integer-mlp",
         "What to quantize in a network: weights, inputs, int32 accumulators, requantization",
-        "docs/lesson-qat.md",
+        "docs/lesson-integer.md",
         ("numfmt lesson integer-mlp", "numfmt lesson integer-mlp --accumulator 16"),
     ),
     Lesson(
@@ -65,10 +65,11 @@ LESSONS = (
     Lesson(
         "language-model",
         "A real language model: SmolLM2-135M at 8 and 4 bits, perplexity, KL, text",
-        "docs/lesson-quantization.md",
+        "docs/lesson-llm.md",
         (
+            "numfmt lesson language-model --plots figures",
             "numfmt model compare smollm2-135m --recipes fp32,int8-absmax,int8-zeropoint "
-            "--text FILE --prompt 'I have a dream'",
+            "--text FILE --prompt 'I have a dream' --own-text",
         ),
     ),
     Lesson(
