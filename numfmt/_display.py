@@ -23,6 +23,7 @@ _RENDER_MODULES = {
     "numfmt.nn": "numfmt.render.nn",
     "numfmt.lessons": "numfmt.render.lessons",
     "numfmt.lessons.catalog": "numfmt.render.catalog",
+    "numfmt.lessons.summary": "numfmt.render.summary",
 }
 
 

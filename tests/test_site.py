@@ -48,7 +48,11 @@ def _build(site: Path, run_pages: bool) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1", "NUMFMT_DOCS_RUN": "1" if run_pages else "0"},
+        env={
+            **os.environ,
+            "NO_MKDOCS_2_WARNING": "1",
+            "NUMFMT_DOCS_RUN": "1" if run_pages else "0",
+        },
     )
     assert done.returncode == 0, done.stderr[-3000:]
 

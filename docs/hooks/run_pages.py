@@ -280,7 +280,7 @@ def render(parts: list[Part], run: Run, figure_url: Any) -> str:
             rel = path.relative_to(run.folder).as_posix()
             out.append(
                 f'\n<figure class="nf-drawn"><img src="{figure_url(rel)}" alt="{rel}">'
-                f"<figcaption>{rel}, drawn by the command above when this page was built"
+                f"<figcaption>{rel}, drawn by the block above when this page was built"
                 "</figcaption></figure>\n\n"
             )
     return "".join(out)

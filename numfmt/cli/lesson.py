@@ -25,7 +25,17 @@ def _bits(ctx, param, value: str) -> list[int]:
     return bits
 
 
-@click.group(invoke_without_command=True)
+class _InOrder(click.Group):
+    """Subcommands listed in the course's order."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from numfmt.lessons.catalog import LESSONS
+
+        order = [lesson.name for lesson in LESSONS]
+        return sorted(self.commands, key=lambda n: order.index(n) if n in order else len(order))
+
+
+@click.group(cls=_InOrder, invoke_without_command=True)
 @json_option
 @click.pass_context
 @fail_cleanly
@@ -41,6 +51,8 @@ def lesson(ctx, as_json) -> None:
     Examples:
       numfmt lesson                           the lessons, in order
       numfmt lesson --json
+      numfmt lesson bits                      lesson 1's key results (floats, quantization,
+                                              beyond-rtn: lessons 2, 3 and 7)
       numfmt lesson qat                       PTQ against QAT at 8, 4, 3 and 2 bits
       numfmt lesson qat --bits 4,2 --plot q.png --json
       numfmt lesson integer-mlp               one digit through an int8/int32 network
@@ -260,6 +272,47 @@ def language_model_cmd(
     emit(result, as_json)
     if targets:
         _draw_plots(result, targets)
+
+
+#: The lessons whose key results are tables computed here, and what each shows.
+SUMMARY_HELP = {
+    "bits": "Lesson 1's key results: the 8 codes of 3 bits as unsigned and two's complement, "
+    "the widths 8 to 64 and their ranges, overflow (wrap against saturate), and an 8B "
+    "model's weights in 32, 16, 8 and 4 bits.",
+    "floats": "Lesson 2's key results: the layouts of FP32, FP16, BF16, FP8, FP6, FP4 and "
+    "E8M0 (bias, largest value, smallest normal, epsilon, inf and NaN), and the same numbers "
+    "in FP16 and BF16, with their errors: precision against range.",
+    "quantization": "Lesson 3's key results: asymmetric (int8/asym) and symmetric (int8) "
+    "quantization of a small vector, code by code, and eight schemes on a tensor with "
+    "outliers (bits per value with the scales, SQNR, share clipped).",
+    "beyond-rtn": "Lesson 7's key result: one layer with correlated inputs at 3 bits per "
+    "channel, the weights' own error against the output's under round-to-nearest, searched "
+    "ranges, imatrix, output-mse and GPTQ. Lowering the first does not lower the second "
+    "(needs torch).",
+}
+
+
+def _summary_command(name: str) -> click.Command:
+    @json_option
+    @fail_cleanly
+    def command(as_json: bool) -> None:
+        from numfmt.lessons.summary import SUMMARIES
+
+        with show_warnings():
+            result = SUMMARIES[name]()
+        emit(result, as_json)
+
+    return click.Command(
+        name,
+        callback=command,
+        params=command.__click_params__,
+        help=SUMMARY_HELP[name] + "\n\nThe page explains each number; --json gives the tables.",
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+
+for _name in SUMMARY_HELP:
+    lesson.add_command(_summary_command(_name))
 
 
 def _target(path: str | None, force: bool) -> Path | None:

@@ -32,19 +32,25 @@ LESSONS = (
         "bits",
         "Bits and integers: 2^n values, two's complement, overflow, a model's memory",
         "docs/lesson-bits.md",
-        ("numfmt table int4", "numfmt show -5 -f int8", "numfmt memory 8e9 --format bf16"),
+        (
+            "numfmt lesson bits",
+            "numfmt table int4",
+            "numfmt show -5 -f int8",
+            "numfmt memory 8e9 --format bf16",
+        ),
     ),
     Lesson(
         "floats",
         "Floating point: sign, exponent, mantissa; FP32, FP16, BF16; subnormals, FP8, FP4",
         "docs/lesson-floats.md",
-        ("numfmt show 3.14 -f bf16", "numfmt compare 0.1", "numfmt info fp8_e4m3"),
+        ("numfmt lesson floats", "numfmt show 3.14 -f bf16", "numfmt compare 0.1"),
     ),
     Lesson(
         "quantization",
         "Quantization: scales and zero points, granularity, ranges, MX, NVFP4, NF4",
         "docs/lesson-quantization.md",
         (
+            "numfmt lesson quantization",
             "numfmt quantize W.npy --compare int8,int4/group:128,mxfp4,nvfp4,nf4",
             "numfmt plot error-curve --dist laplace --out error.png",
             "numfmt plot clipping --dist outliers --out clipping.png",
@@ -77,6 +83,7 @@ LESSONS = (
         "Beyond round-to-nearest: output-aware ranges, GPTQ, sensitivity, mixed precision",
         "docs/beyond-rtn.md",
         (
+            "numfmt lesson beyond-rtn",
             "numfmt model quantize smollm2-135m -r int4/group:64 -a gptq --calibration FILE",
             "numfmt model sensitivity smollm2-135m -r int4/group:64 --text FILE --budget 4.5",
         ),

@@ -96,13 +96,16 @@ def pareto(comparison: Any, ax=None):
     x = np.array([r.bits_per_weight for r in rows])
     y = np.array([r.perplexity for r in rows])
     ax.scatter(x, y, s=40, color=_COLOURS[0], zorder=3)
+    right = x.min() + 0.85 * (x.max() - x.min()) if len(x) > 1 else np.inf
     for i, lift in _stacked_labels(x, np.log(y)):
+        left_of = x[i] > right  # near the right edge: the label goes to the point's left
         ax.annotate(
             rows[i].recipe,
             (x[i], y[i]),
             fontsize=7,
-            xytext=(6, 3 + lift),
+            xytext=(-6 if left_of else 6, 3 + lift),
             textcoords="offset points",
+            ha="right" if left_of else "left",
             arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "grey"} if lift else None,
         )
     order = np.argsort(x)
@@ -121,6 +124,12 @@ def pareto(comparison: Any, ax=None):
             label=f"{ref.recipe}: {ref.perplexity:.2f}",
         )
     ax.set_yscale("log")
+    from matplotlib.ticker import FuncFormatter
+
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="y", which="minor", labelsize=7)
     ax.set_xlabel("storage bits per weight (scales included)")
     ax.set_ylabel("perplexity (log)")
     ax.set_title(f"{comparison.model}: perplexity against size")

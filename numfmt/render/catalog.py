@@ -24,8 +24,9 @@ def render_lessons(c: LessonList) -> Group:
             body.append(f"\n  $ {command}")
         t.add_row(str(i), lesson.name, body)
     note = Text(
-        "numfmt lesson qat and numfmt lesson integer-mlp run their experiments here; the "
-        "pages run every command and code block they show.",
+        "numfmt lesson NAME prints a lesson's key results here (qat, integer-mlp and "
+        "language-model run their experiments); the pages run every command and code block "
+        "they show when the site is built.",
         style=LABEL,
     )
     return Group(t, note)
