@@ -21,7 +21,12 @@ from numfmt.formats.registry import get_format
 ROOT = Path(__file__).resolve().parents[1]
 JS = ROOT / "docs" / "javascripts"
 EXTRA = ["int4", "int8", "uint8", "int16", "int32", "int64", "uint64", "e3m3", "e3m3fnn",
-         "e5m2b13fnuz", "e2m1", "e5m0fnu"]  # fmt: skip
+         "e5m2b13fnuz", "e2m1", "e5m0fnu", "q3.4", "q0.7", "q7.8", "q15.16"]  # fmt: skip
+#: Formats the rounding and overflow choices are checked on: every kind of special values.
+POLICY_FORMATS = ["bf16", "fp16", "e4m3fn", "e5m2", "e4m3fnuz", "fp6_e2m3", "fp4", "e8m0",
+                  "e3m3fnn", "int8", "uint8", "q3.4"]  # fmt: skip
+ROUNDINGS = ["nearest-even", "nearest-away", "toward-zero", "up", "down"]
+OVERFLOWS = [None, "ieee", "saturate", "error", "wrap"]
 
 
 def _browser() -> str:
@@ -42,11 +47,12 @@ def _codes(fmt, rng) -> list[int]:
 
 def _values(fmt, rng) -> list[float]:
     specials = [0.0, -0.0, math.inf, -math.inf, math.nan, 1.0, -1.0, 0.5, 2.5, -3.5, 3.14]
-    if fmt.kind == "int":
-        lo, hi = fmt.min_value, fmt.max_value
-        span = float(hi) - float(lo)
-        x = rng.uniform(float(lo) - 0.1 * span, float(hi) + 0.1 * span, size=300)
-        halves = np.floor(x) + 0.5  # ties: nearest-even
+    if fmt.kind in ("int", "fixed"):
+        lo, hi = float(fmt.min_value), float(fmt.max_value)
+        step = float(fmt.resolution) if fmt.kind == "fixed" else 1.0
+        span = hi - lo
+        x = rng.uniform(lo - 0.1 * span, hi + 0.1 * span, size=300)
+        halves = (np.floor(x / step) + 0.5) * step  # ties
         return specials + [float(v) for v in np.concatenate([x, halves])]
     info = numfmt.info(fmt).to_dict()
     lo = math.log2(info["smallest"]) - 2
@@ -60,11 +66,21 @@ def _values(fmt, rng) -> list[float]:
     return specials + [float(v) for v in mags] + [float(v) for v in mids]
 
 
-def _expected_code(x: float, fmt) -> str:
+def _expected_code(x: float, fmt, rounding="nearest-even", overflow=None) -> str:
     try:
-        return str(int(numfmt.encode(x, fmt)))
+        return str(int(numfmt.encode(x, fmt, rounding, overflow)))
     except numfmt.NumfmtError:
         return "error"
+
+
+def _harness(path: Path, script: str) -> Path:
+    path.write_text(
+        "<html><body><pre id='out'></pre>"
+        f"<script src='{(JS / 'formats.js').as_uri()}'></script>"
+        f"<script src='{(JS / 'explorer.js').as_uri()}'></script><script>"
+        f"{script}</script></body></html>"
+    )
+    return path
 
 
 def _run(browser: str, page: Path, timeout: int = 300):
@@ -97,18 +113,14 @@ def test_the_explorer_agrees_with_numfmt_on_every_format(tmp_path):
         for x in _values(fmt, rng):
             encode_cases.append([name, repr(x).replace("inf", "Infinity")])
             expected_enc.append(_expected_code(x, fmt))
-    page = tmp_path / "harness.html"
-    page.write_text(
-        "<html><body><pre id='out'></pre>"
-        f"<script src='{(JS / 'formats.js').as_uri()}'></script>"
-        f"<script src='{(JS / 'explorer.js').as_uri()}'></script><script>"
+    page = _harness(
+        tmp_path / "harness.html",
         f"const dec = {json.dumps(decode_cases)}, enc = {json.dumps(encode_cases)};"
         "const show = (v) => Object.is(v, -0) ? '-0' : String(v);"
         "const out = {decode: dec.map(([f, c]) => show(nfDecode(nfParse(f), BigInt(c)).value)),"
         " encode: enc.map(([f, x]) => { const r = nfEncode(nfParse(f), Number(x));"
         " return r.error ? 'error' : r.code.toString(); })};"
-        "document.getElementById('out').textContent = JSON.stringify(out);"
-        "</script></body></html>"
+        "document.getElementById('out').textContent = JSON.stringify(out);",
     )
     out = _run(browser, page)
     wrong = []
@@ -124,6 +136,73 @@ def test_the_explorer_agrees_with_numfmt_on_every_format(tmp_path):
             wrong.append(f"encode {name} {x}: page {got}, numfmt {want}")
     assert not wrong, f"{len(wrong)} disagreements, first: " + "; ".join(wrong[:8])
     assert len(decode_cases) > 15_000 and len(encode_cases) > 5_000
+
+
+def test_every_rounding_and_overflow_choice_agrees_with_numfmt(tmp_path):
+    """Five rounding modes times numfmt's overflow policies (its default, ieee, saturate,
+    error, wrap; a policy a format does not take is refused by both) on formats with every
+    kind of special values, fixed point included: the page's codes are numfmt.encode's."""
+    browser = _browser()
+    rng = np.random.default_rng(1)
+    cases, expected = [], []
+    for name in POLICY_FORMATS:
+        fmt = get_format(name)
+        values = _values(fmt, rng)
+        values = [values[i] for i in sorted(rng.choice(len(values), 160, replace=False))]
+        for rounding in ROUNDINGS:
+            for overflow in OVERFLOWS:
+                for x in values:
+                    cases.append([name, repr(x).replace("inf", "Infinity"), rounding, overflow])
+                    expected.append(_expected_code(x, fmt, rounding, overflow))
+    page = _harness(
+        tmp_path / "policies.html",
+        f"const cases = {json.dumps(cases)};"
+        "const out = cases.map(([f, x, r, o]) => { const got = nfEncode(nfParse(f), Number(x), r, o);"
+        " return got.error ? 'error' : got.code.toString(); });"
+        "document.getElementById('out').textContent = JSON.stringify(out);",
+    )
+    out = _run(browser, page)
+    wrong = [
+        f"encode {name} {x} {rounding} {overflow}: page {got}, numfmt {want}"
+        for (name, x, rounding, overflow), got, want in zip(cases, out, expected, strict=True)
+        if got != want
+    ]
+    assert not wrong, f"{len(wrong)} disagreements, first: " + "; ".join(wrong[:8])
+    assert len(cases) > 45_000 and expected.count("error") > 1000
+
+
+def test_the_neighbours_are_numfmts(tmp_path):
+    """Stepping by value: the code of the next value below and above, as numfmt.show_code
+    gives them (zero to the smallest negative, the largest finite to infinity, none past the
+    ends or from NaN)."""
+    browser = _browser()
+    rng = np.random.default_rng(2)
+    cases, expected = [], []
+    for name in [*POLICY_FORMATS, "fp32", "e5m0fnu", "int4", "q0.7"]:
+        fmt = get_format(name)
+        codes = _codes(fmt, rng)
+        if len(codes) > 400:
+            codes = sorted({*codes[:8], *rng.choice(codes, 400, replace=False).tolist()})
+        for code in codes:
+            shown = numfmt.show_code(int(code), fmt)
+            for direction, neighbour in ((-1, shown.below), (1, shown.above)):
+                cases.append([name, str(code), direction])
+                expected.append("none" if neighbour is None else str(neighbour.code))
+    page = _harness(
+        tmp_path / "neighbours.html",
+        f"const cases = {json.dumps(cases)};"
+        "const out = cases.map(([f, c, d]) => { const n = nfNeighbour(nfParse(f), BigInt(c), d);"
+        " return n === null ? 'none' : n.toString(); });"
+        "document.getElementById('out').textContent = JSON.stringify(out);",
+    )
+    out = _run(browser, page)
+    wrong = [
+        f"{name} code {code} {direction:+d}: page {got}, numfmt {want}"
+        for (name, code, direction), got, want in zip(cases, out, expected, strict=True)
+        if got != want
+    ]
+    assert not wrong, f"{len(wrong)} disagreements, first: " + "; ".join(wrong[:8])
+    assert len(cases) > 5_000 and expected.count("none") > 10
 
 
 def test_the_page_flips_bits_changes_format_and_steps(tmp_path):
@@ -144,9 +223,21 @@ def test_the_page_flips_bits_changes_format_and_steps(tmp_path):
         "f.value = 'int4'; f.onchange({target: f}); seen.push(value());"
         "f.value = 'e9m99'; f.onchange({target: f});"
         "seen.push(root.querySelector('.nf-error').textContent);"
+        "const v = root.querySelector('.nf-value'), pick = (cls, x) => {"
+        " const el = root.querySelector(cls); el.value = x; el.onchange({target: el}); };"
+        "pick('.nf-format', 'q3.4'); seen.push(value());"  # fixed point: 3.14 -> 50/16
+        "root.querySelector('.nf-next').click(); seen.push(value());"  # the value above
+        "pick('.nf-format', 'q3.4'); pick('.nf-rounding', 'up'); seen.push(value());"
+        "pick('.nf-format', 'fp16'); v.value = '70000'; v.onchange(); seen.push(value());"
+        "root.querySelector('.nf-prev').click(); seen.push(value());"  # below inf: 65504
+        "pick('.nf-overflow', 'saturate'); seen.push(value());"
+        "pick('.nf-format', 'int8'); pick('.nf-overflow', 'error');"
+        "seen.push(root.querySelector('.nf-error').textContent);"
         "document.getElementById('out').textContent = JSON.stringify(seen);"
         "});</script></body></html>"
     )
     seen = _run(browser, page, timeout=120)
     assert seen[:5] == ["3.140625", "-3.140625", "3.25", "3.5", "3"]  # int4 rounds 3.14 to 3
     assert "at most 64 bits" in seen[5]
+    assert seen[6:12] == ["3.125", "3.1875", "3.1875", "Infinity", "65504", "65504"]
+    assert "does not fit in int8" in seen[12]

@@ -591,7 +591,8 @@ def _round_array(x: np.ndarray, rounding: Rounding, rng: np.random.Generator) ->
         return np.floor(x)
     # x - trunc(x) is exact (x - floor(x) is not, for negative x near an integer and a half)
     whole = np.trunc(x)
-    frac = np.abs(x - whole)
+    with np.errstate(invalid="ignore"):  # inf - inf: an infinity stays infinite below
+        frac = np.abs(x - whole)
     if rounding is Rounding.NEAREST_AWAY:
         return whole + np.sign(x) * (frac >= 0.5)
     return whole + np.sign(x) * (rng.random(x.shape) < frac)
