@@ -121,9 +121,6 @@ def notebook(parts: list[Part]) -> Any:
 
     cells = []
     origin: list[tuple[int, int] | None] = []  # (part index, command or cell index)
-    if any(p.kind == "console" and any(c.startswith("numfmt ") for c in p.commands) for p in parts):
-        cells.append(nbf.new_code_cell(LOAD))
-        origin.append(None)
     for i, part in enumerate(parts):
         if part.kind == "text":
             text = part.source.strip("\n")
@@ -142,6 +139,10 @@ def notebook(parts: list[Part]) -> Any:
                 source = "".join(e.source for e in examples).rstrip("\n")
                 cells.append(nbf.new_code_cell(source))
                 origin.append((i, j))
+    if any(p.kind == "console" and any(c.startswith("numfmt ") for c in p.commands) for p in parts):
+        at = 1 if cells and cells[0].cell_type == "markdown" else 0  # under the title
+        cells.insert(at, nbf.new_code_cell(LOAD))
+        origin.insert(at, None)
     nb = nbf.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {
         "name": "python3",
