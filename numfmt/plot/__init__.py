@@ -139,7 +139,9 @@ def grid(x: Any, scheme: Any = "int4", group: int | None = None, ax=None):
     )
     ax.set_xlim(left, right)
     ax.set_ylim(0, top * 1.15)
-    where = "" if g.group is None else f", group {g.group}"
+    where = ""
+    if g.group is not None:
+        where = f", group {g.group} of {g.groups}" + (", the widest" if g.widest else "")
     ax.set_title(f"{g.scheme}{where}: {len(g.levels)} levels over the values")
     ax.set_xlabel("value")
     ax.set_ylabel("count")

@@ -168,11 +168,15 @@ class GridView(Displayable):
     data_max: float = 0.0
     clip_below: float = 0.0  # values below this are clipped (the error report's definition)
     clip_above: float = 0.0
+    groups: int | None = None  # how many groups the scheme makes (None: per tensor)
+    widest: bool = False  # the group was chosen as the one with the widest range
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "scheme": self.scheme,
             "group": self.group,
+            "groups": self.groups,
+            "widest": self.widest,
             "histogram": {"counts": _list(self.counts), "edges": _list(self.edges)},
             "levels": _list(self.levels),
             "range": [self.lo, self.hi],
@@ -237,6 +241,8 @@ def grid_view(x: Any, scheme: Any = "int4", group: int | None = None, bins: int 
         data_max=float(values.max()),
         clip_below=below,
         clip_above=above,
+        groups=None if index is None else int(g.num_groups),
+        widest=index is not None and group is None,
     )
 
 
