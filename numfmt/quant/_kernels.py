@@ -11,6 +11,7 @@ the array-namespace path in torch operations on their own device.
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 #: Blocks smaller than this stay in numpy (compiling or loading a kernel costs more).
 MIN_SIZE = 1 << 15
+#: ... unless the kernel is loaded in this process, or worth loading (False: only MIN_SIZE).
+LOADED_TAKES_SMALL = True
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -73,13 +76,38 @@ def shared(kernel: _F) -> _F:
     return run  # type: ignore[return-value]
 
 
-def _ready(rows: np.ndarray) -> bool:
+def _ready(rows: np.ndarray, kernel: str | None = None) -> bool:
+    """Whether a kernel takes these rows: float32 or float64, numba there, and the block large
+    enough to pay for loading the kernel, or (for ``kernel``, by name) small blocks coming
+    often enough that the kernel pays for itself."""
     return (
         isinstance(rows, np.ndarray)
-        and rows.size >= MIN_SIZE
         and rows.dtype in (np.float32, np.float64)
+        and (rows.size >= MIN_SIZE or (kernel is not None and _worth_it(kernel, rows.dtype)))
         and _format_kernels.available()
     )
+
+
+#: Small blocks of one kind a kernel sees before it loads for them (a model's forward pass
+#: fake-quantizes each token's inputs, a few hundred values at a time, thousands of times).
+SMALL_CALLS_TO_LOAD = 64
+_small_calls: dict[tuple[str, str], int] = {}
+
+
+def _worth_it(kernel: str, dtype: np.dtype) -> bool:
+    """Whether the kernel should take a small block: it is loaded for this dtype already, or
+    this is the SMALL_CALLS_TO_LOAD-th small block of its kind (then it loads, once)."""
+    if not LOADED_TAKES_SMALL:
+        return False
+    name = np.dtype(dtype).name
+    jit = sys.modules.get("numfmt.quant._jit")  # never import numba just to ask
+    if jit is not None:
+        sigs = getattr(jit, kernel).signatures
+        if any(str(sig[0]).startswith(f"array({name}, 2d") for sig in sigs):
+            return True
+    key = (kernel, name)
+    _small_calls[key] = _small_calls.get(key, 0) + 1
+    return _small_calls[key] >= SMALL_CALLS_TO_LOAD
 
 
 def _int_scheme(scheme: QuantScheme) -> bool:
@@ -169,7 +197,11 @@ def fake_quantize_minmax(rows, scheme: QuantScheme) -> np.ndarray | None:
     each row's min and max, in rows' dtype, in one visit of the memory; or None when not
     covered, or when a row holds NaN or inf or saturates its scale (the general path then
     refuses, omits or warns)."""
-    if not (_ready(rows) and _float32_int_scales(scheme) and scheme.method == "minmax"):
+    if not (
+        _ready(rows, "fake_quantize_int_minmax")
+        and _float32_int_scales(scheme)
+        and scheme.method == "minmax"
+    ):
         return None
     from numfmt.quant import _jit
 

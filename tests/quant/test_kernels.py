@@ -40,6 +40,7 @@ def test_row_minmax_is_numpys_min_and_max_with_nan_rows(dtype, width):
 
 def _kernels_off(monkeypatch):
     monkeypatch.setattr(_kernels, "MIN_SIZE", 1 << 62)
+    monkeypatch.setattr(_kernels, "LOADED_TAKES_SMALL", False)
     monkeypatch.setattr(_kernels, "MIN_GROUPS", 1 << 62)
 
 
@@ -134,3 +135,38 @@ def test_cpu_tensors_take_the_kernels_and_stay_tensors(monkeypatch):
     fake_quantize(w, "int8/channel").sum().backward()
     assert torch.equal(w.grad, torch.ones_like(w))
     assert torch.equal(x, w.detach())  # the input is never written
+
+
+@pytest.mark.parametrize("spec", ["int8/token", "int8/asym/token", "int4/channel"])
+def test_a_loaded_kernel_takes_small_blocks_with_the_same_values(spec, monkeypatch):
+    """A forward pass fake-quantizes each token's few hundred inputs: once the kernel is
+    loaded it takes them (a call, not a compile), and the values are the general path's."""
+    from numfmt.quant import _jit, fake_quantize
+
+    rng = np.random.default_rng(3)
+    fake_quantize(rng.standard_normal((256, 256)).astype(np.float32), spec)  # loads the kernel
+    calls = []
+    kernel = _jit.fake_quantize_int_minmax
+    monkeypatch.setattr(_jit, "fake_quantize_int_minmax", lambda *a: calls.append(1) or kernel(*a))
+    monkeypatch.setattr(
+        _jit.fake_quantize_int_minmax, "signatures", kernel.signatures, raising=False
+    )
+    small = (rng.standard_normal((3, 576)) * [[0.01], [1.0], [100.0]]).astype(np.float32)
+    fused = fake_quantize(small, spec)
+    assert calls, "the loaded kernel did not take the small block"
+    _kernels_off(monkeypatch)
+    general = fake_quantize(small, spec)
+    assert np.array_equal(fused.view(np.uint32), general.view(np.uint32)), spec
+
+
+def test_small_blocks_load_the_kernel_once_they_keep_coming(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "numfmt.quant._jit", None)  # as if not loaded yet
+    monkeypatch.setattr(_kernels, "_small_calls", {})
+    monkeypatch.setattr(_kernels, "SMALL_CALLS_TO_LOAD", 3)
+    answers = [_kernels._worth_it("fake_quantize_int_minmax", np.float32) for _ in range(4)]
+    assert answers == [False, False, True, True]
+    assert _kernels._worth_it("fake_quantize_int_minmax", np.float64) is False  # its own count
+    monkeypatch.setattr(_kernels, "LOADED_TAKES_SMALL", False)
+    assert _kernels._worth_it("fake_quantize_int_minmax", np.float32) is False

@@ -262,9 +262,11 @@ def test_numba_and_numpy_paths_give_the_same_codes(monkeypatch):
         fast = quantize_tensor(x, s)
         fake_fast = fake_quantize(x, s)
         monkeypatch.setattr(_kernels, "MIN_SIZE", 10**12)
+        monkeypatch.setattr(_kernels, "LOADED_TAKES_SMALL", False)
         slow = quantize_tensor(x, s)
         fake_slow = fake_quantize(x, s)
         monkeypatch.setattr(_kernels, "MIN_SIZE", 1 << 15)
+        monkeypatch.setattr(_kernels, "LOADED_TAKES_SMALL", True)
         # the searches sum in different orders; equal losses within 1e-9 pick the same ratio
         assert np.array_equal(fast.qparams.scale, slow.qparams.scale), spec
         assert np.array_equal(fast.codes, slow.codes), spec
