@@ -51,8 +51,9 @@ class Part:
 
     kind: str  # "text" | "console" | "doctest" | "code"
     source: str  # the markdown as written
-    commands: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)  # a console block's, without "$ "
     examples: list[list[doctest.Example]] = field(default_factory=list)  # one list a cell
+    code: str = ""  # a plain python block's
 
 
 def split(markdown: str) -> list[Part]:
@@ -81,7 +82,7 @@ def split(markdown: str) -> list[Part]:
         elif kind == "doctest":
             part.examples = _cells_of(body)
         else:
-            part.commands.append(body.rstrip("\n"))
+            part.code = body.rstrip("\n")
         parts.append(part)
         at = m.end()
     if at < len(markdown):
@@ -132,7 +133,7 @@ def notebook(parts: list[Part]) -> Any:
                 cells.append(nbf.new_code_cell(command_cell(command)))
                 origin.append((i, j))
         elif part.kind == "code":
-            cells.append(nbf.new_code_cell(part.commands[0]))
+            cells.append(nbf.new_code_cell(part.code))
             origin.append((i, 0))
         else:
             for j, examples in enumerate(part.examples):
@@ -155,7 +156,7 @@ def notebook(parts: list[Part]) -> Any:
     return nb, origin
 
 
-def _files(folder: Path) -> dict[str, float]:
+def _files(folder: Path) -> dict[str, int]:
     return {
         str(p.relative_to(folder)): p.stat().st_mtime_ns
         for p in folder.rglob("*")
@@ -236,7 +237,7 @@ def _describe(parts: list[Part], where: tuple[int, int]) -> str:
     if part.kind == "console":
         return f"$ {part.commands[where[1]]}"
     if part.kind == "code":
-        return "the code block\n" + part.commands[0]
+        return "the code block\n" + part.code
     return ">>> " + part.examples[where[1]][-1].source.strip()
 
 
