@@ -136,9 +136,8 @@ def floats() -> LessonSummary:
         f = get_format(name)
         layouts.append(
             (
-                f.name,
+                name,
                 f.bits,
-                int(f.signed),
                 f.exponent_bits,
                 f.mantissa_bits,
                 f.bias,
@@ -172,9 +171,8 @@ def floats() -> LessonSummary:
                 (
                     "format",
                     "bits",
-                    "sign",
-                    "exponent",
-                    "mantissa",
+                    "exp",
+                    "man",
                     "bias",
                     "max",
                     "min normal",
@@ -183,8 +181,9 @@ def floats() -> LessonSummary:
                     "NaN",
                 ),
                 tuple(layouts),
-                "value = (-1)^sign x 2^(exponent - bias) x 1.mantissa; epsilon is the gap above "
-                "1, 2^-mantissa bits.",
+                "exp and man: the bits of exponent and mantissa (every format has one sign bit "
+                "but e8m0, which has none). value = (-1)^sign x 2^(exponent - bias) x "
+                "1.mantissa; epsilon is the gap above 1, 2^-man.",
             ),
             Table(
                 "The same numbers in FP16 and BF16",
