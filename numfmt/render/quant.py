@@ -28,6 +28,20 @@ _ROWS = (
 )
 
 
+def never_cut(table: Table) -> Table:
+    """A table that no narrow terminal shows cut short with an ellipsis: its first column
+    (the names) keeps its width, the others fold onto a second line when they must."""
+    from rich.cells import cell_len
+
+    for i, column in enumerate(table.columns):
+        column.overflow = "fold"
+        if i == 0:
+            texts = [str(column.header), *(str(c) for c in column.cells)]
+            column.no_wrap = True
+            column.min_width = max(cell_len(t) for t in texts)
+    return table
+
+
 def number(value, fmt: str) -> str:
     """A metric for people: '-' when absent, 'inf dB' for no noise."""
     if value is None:

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from numfmt._display import renderer
 from numfmt.lessons.summary import LessonSummary
-from numfmt.render.quant import LABEL
+from numfmt.render.quant import LABEL, never_cut
 
 
 def cell(value: Any) -> str:
@@ -43,11 +43,10 @@ def render_summary(s: LessonSummary) -> Group:
     for table in s.tables:
         t = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1))
         for i, name in enumerate(table.columns):
-            # fold rather than cut: a number is never shown with its end replaced by "…"
-            t.add_column(name, justify="left" if i == 0 else "right", overflow="fold")
+            t.add_column(name, justify="left" if i == 0 else "right")
         for row in table.rows:
             t.add_row(*(cell(v) for v in row))
-        parts += [Text(""), Text(table.title, style="bold underline"), t]
+        parts += [Text(""), Text(table.title, style="bold underline"), never_cut(t)]
         if table.note:
             parts.append(Text(table.note, style=LABEL))
     return Group(*parts)
