@@ -99,15 +99,18 @@ def _worth_it(kernel: str, dtype: np.dtype) -> bool:
     this is the SMALL_CALLS_TO_LOAD-th small block of its kind (then it loads, once)."""
     if not LOADED_TAKES_SMALL:
         return False
-    name = np.dtype(dtype).name
+    key = (kernel, np.dtype(dtype).name)
+    seen = _small_calls.get(key, 0)
+    if seen >= SMALL_CALLS_TO_LOAD:  # decided: no signature to scan on the hot path
+        return True
     jit = sys.modules.get("numfmt.quant._jit")  # never import numba just to ask
     if jit is not None:
         sigs = getattr(jit, kernel).signatures
-        if any(str(sig[0]).startswith(f"array({name}, 2d") for sig in sigs):
+        if any(str(sig[0]).startswith(f"array({key[1]}, 2d") for sig in sigs):
+            _small_calls[key] = SMALL_CALLS_TO_LOAD
             return True
-    key = (kernel, name)
-    _small_calls[key] = _small_calls.get(key, 0) + 1
-    return _small_calls[key] >= SMALL_CALLS_TO_LOAD
+    _small_calls[key] = seen + 1
+    return seen + 1 >= SMALL_CALLS_TO_LOAD
 
 
 def _int_scheme(scheme: QuantScheme) -> bool:
