@@ -6,11 +6,13 @@ For each format and input dtype it prints values per second for
 
 * numfmt ``encode`` / ``decode`` (compiled kernels when numba is installed, on every core;
   also on one thread, and the pure-numpy path, for comparison);
-* ml_dtypes ``astype`` (one thread; converts float64 through float32, so it rounds twice);
+* ml_dtypes ``astype`` (one thread; up to version 0.6.0 it converted float64 through float32
+  and so rounded twice, 0.7.0 rounds once: the run prints the version it measured);
 * gfloat ``round_ndarray`` / ``decode_ndarray`` (pure numpy),
 
-the ratios numfmt / ml_dtypes and numfmt / gfloat, and how many of the inputs ml_dtypes rounds
-differently from numfmt (numfmt is checked against exact rational arithmetic in the tests).
+the ratios numfmt / ml_dtypes and numfmt / gfloat, and how many of the inputs the installed
+ml_dtypes rounds differently from numfmt, counted in the same run (numfmt is checked against
+exact rational arithmetic in the tests).
 The goals: numfmt >= ml_dtypes for FP8/FP6/FP4, >= 0.5x ml_dtypes for bf16/fp16, >= 10x gfloat.
 """
 
@@ -157,7 +159,17 @@ def main() -> None:
     inputs = {"float64": x64, "float32": x64.astype(np.float32)}
 
     machine = platform.processor() or platform.machine()
-    print(f"numfmt {numfmt.__version__}, numpy {np.__version__}, {machine}, {os.cpu_count()} cores")
+    import ml_dtypes
+
+    peers = f"ml_dtypes {ml_dtypes.__version__}"
+    if gfloat_formats is not None:
+        from importlib.metadata import version
+
+        peers += f", gfloat {version('gfloat')}"
+    print(
+        f"numfmt {numfmt.__version__}, numpy {np.__version__}, {peers}, {machine}, "
+        f"{os.cpu_count()} cores"
+    )
     if numba_ok:
         import numba
 
@@ -166,7 +178,7 @@ def main() -> None:
             "ml_dtypes and gfloat on one"
         )
     else:
-        print("numba is not installed: numfmt runs its numpy path (pip install 'numfmt[fast]')")
+        print("numba is not installed: numfmt runs its numpy path (pip install numba)")
     if gfloat_formats is None:
         print("gfloat is not installed: its columns are empty (pip install gfloat)")
     print(f"{args.n:,} standard-normal values, best of {args.repeat}; millions of values/s\n")

@@ -1,4 +1,4 @@
-"""Compiled array kernels, built with numba when it is installed (``pip install numfmt[fast]``).
+"""Compiled array kernels, built with numba (a core dependency where numba has wheels).
 
 The encoder compiles ``_core.encode_one`` itself, so the compiled path and the exact scalar path
 run the same arithmetic; the numpy path in ``encode.py`` is checked against both in the tests.

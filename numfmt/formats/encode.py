@@ -11,7 +11,7 @@ Three paths give the same codes:
 
 Every path rounds once, from the exact input, so there is no double rounding: numfmt agrees
 with exact rational arithmetic on every input, where converting float64 through float32 (as
-ml_dtypes does) does not.
+ml_dtypes did up to version 0.6.0) does not.
 """
 
 from __future__ import annotations
