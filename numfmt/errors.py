@@ -25,6 +25,12 @@ class NotRepresentableError(NumfmtError):
     """A value the format cannot hold under the chosen policy (NaN, overflow, sign)."""
 
 
+class MissingDependency(NumfmtError, ModuleNotFoundError):
+    """An optional library (torch, matplotlib, scikit-learn, transformers ...) that a function
+    needs is not installed: the message says which of numfmt's extras brings it and the pip
+    line that installs it (``numfmt._extras``)."""
+
+
 class NumfmtWarning(UserWarning):
     """Something a user should know about a result that is still given: a scale that did not
     fit its format and was saturated, so some values were clipped."""

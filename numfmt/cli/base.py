@@ -41,8 +41,22 @@ class NumberCommand(click.Command):
         return super().parse_args(ctx, args)
 
 
+#: The extra each command needs as a whole, for the line that says what to install when a
+#: library is missing (numfmt._extras.missing_message).
+EXTRA_OF = {
+    "lesson qat": "lessons",
+    "lesson integer-mlp": "lessons",
+    "lesson language-model": "models",
+    "lesson beyond-rtn": "torch",
+    "model": "models",
+    "memory": "models",
+    "plot": "plot",
+}
+
+
 def fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the library's NumfmtError into one line and exit status 2."""
+    """Turn the library's NumfmtError, and a missing optional library (torch, matplotlib ...),
+    into one line and exit status 2."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -50,6 +64,24 @@ def fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except NumfmtError as exc:
             raise UsageFailure(str(exc)) from None
+        except ModuleNotFoundError as exc:
+            from numfmt._extras import missing_message
+
+            ctx = click.get_current_context(silent=True)
+            path = ctx.command_path if ctx else "numfmt"
+            words = path.split()[1:]  # without the program's name
+            extra = next(
+                (
+                    EXTRA_OF[" ".join(words[:n])]
+                    for n in range(len(words), 0, -1)
+                    if " ".join(words[:n]) in EXTRA_OF
+                ),
+                None,
+            )
+            message = missing_message(exc, path, extra)
+            if message is None:
+                raise
+            raise UsageFailure(message) from None
 
     return wrapper
 

@@ -38,13 +38,12 @@ class Digits:
 
 def load_digits(seed: int = 0, device: str | torch.device = "cpu") -> Digits:
     """scikit-learn's digits, split 75/25 (stratified by label) with ``seed``."""
-    try:
-        from sklearn.datasets import load_digits as sk_digits
-        from sklearn.model_selection import train_test_split
-    except ImportError:
-        raise NumfmtError(
-            "the lessons train on scikit-learn's digits: pip install 'numfmt[lessons]'"
-        ) from None
+    from numfmt._extras import require
+
+    require("sklearn", "loading the digits")
+    from sklearn.datasets import load_digits as sk_digits
+    from sklearn.model_selection import train_test_split
+
     data = sk_digits()
     x = data.data.astype("float32") / 16.0
     x_tr, x_te, y_tr, y_te = train_test_split(

@@ -192,12 +192,9 @@ def write_gguf(
     """Write a Llama model's weights as a GGUF file of type ``kind`` (q8_0, q4_0, q4_1, q5_0,
     q5_1, f16, f32), its metadata and tokenizer copied from the Llama GGUF file ``metadata``,
     or built from the Hugging Face folder ``metadata`` (its config and tokenizer)."""
-    try:
-        import gguf
-    except ImportError:
-        raise NumfmtError(
-            "writing GGUF needs the gguf package: pip install 'numfmt[models]'"
-        ) from None
+    from numfmt._extras import require
+
+    gguf = require("gguf", "writing GGUF")
     from numfmt._files import check_output
     from numfmt.nn.gguf_model import read_tensors
 

@@ -34,13 +34,9 @@ class LoadedModel:
 
 
 def _transformers():
-    try:
-        import transformers
-    except ImportError:
-        raise NumfmtError(
-            "loading models needs transformers: pip install 'numfmt[models]'"
-        ) from None
-    return transformers
+    from numfmt._extras import require
+
+    return require("transformers", "loading models")
 
 
 def load_model(

@@ -213,17 +213,18 @@ def _layer(p: Path, name: str, info: dict[str, Any], old: nn.Module) -> nn.Modul
 def _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_folder):
     """load_quantized through accelerate: an empty model, its quantized layers made on the
     meta device, a device map, then each tensor read and put where the map says."""
-    try:
-        from accelerate import dispatch_model, infer_auto_device_map
-        from accelerate.utils import (
-            find_tied_parameters,
-            offload_weight,
-            retie_parameters,
-            save_offload_index,
-            set_module_tensor_to_device,
-        )
-    except ImportError:
-        raise NumfmtError("device_map needs accelerate: pip install 'numfmt[models]'") from None
+    from numfmt._extras import require
+
+    require("accelerate", "device_map")
+    from accelerate import dispatch_model, infer_auto_device_map
+    from accelerate.utils import (
+        find_tied_parameters,
+        offload_weight,
+        retie_parameters,
+        save_offload_index,
+        set_module_tensor_to_device,
+    )
+
     from numfmt.tensorio import list_tensors, load_tensor
 
     if model is None:
@@ -339,12 +340,9 @@ def _from_config(config_json: str, architecture: str, p: Path) -> nn.Module:
             f"{p.name} does not say its architecture (the model had no transformers config): "
             "pass the model to fill (load_quantized(path, model=...))"
         )
-    try:
-        import transformers
-    except ImportError:
-        raise NumfmtError(
-            "rebuilding the model needs transformers: pip install 'numfmt[models]'"
-        ) from None
+    from numfmt._extras import require
+
+    transformers = require("transformers", "rebuilding the model")
     data = json.loads(config_json)
     config = transformers.AutoConfig.for_model(**data)
     cls = getattr(transformers, architecture, None)
