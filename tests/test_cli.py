@@ -195,3 +195,17 @@ def test_the_installed_console_script_is_ours():
         [script, "show", "1", "-f", "fp4", "--json"], capture_output=True, text=True, check=False
     )
     assert out.returncode == 0 and json.loads(out.stdout)["hex"] == "0x2"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["show", "3,14", "-f", "bf16"], ["show", "-2,5", "-f", "bf16"], ["compare", "3,14"]],
+    ids=["show", "show-negative", "compare"],
+)
+def test_a_decimal_comma_gets_a_hint(run, args):
+    r = run(*args)
+    value = args[1]
+    assert r.exit_code == 2 and "Traceback" not in r.stderr
+    expected = f"{value} is not a number: write the decimal point as a dot"
+    assert expected in r.stderr and f"({value.replace(',', '.')})" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

@@ -35,6 +35,7 @@ _HEX_RE = re.compile(r"^0x([0-9a-f]*)(?:\.([0-9a-f]*))?(?:p([+-]?\d+))?$")
 _BIN_RE = re.compile(r"^0b([01]*)(?:\.([01]*))?$")
 _FRAC_RE = re.compile(rf"^({_DEC})/({_DEC})$")
 _POW_RE = re.compile(r"^(\d+)(?:\^|\*\*)\(?([+-]?\d+)\)?$")
+_THOUSANDS_RE = re.compile(r"^\d{1,3},\d{3}$")
 
 #: What numfmt rejects as an exponent in ``2^k``: far beyond any format, and slow to build.
 _MAX_EXPONENT = 100_000
@@ -139,10 +140,28 @@ def parse_value(text: str) -> ExactValue:
         s = s[1:]
     magnitude = _parse_magnitude(s)
     if magnitude is None:
-        raise ParseError(f"cannot read '{raw}' as a number; accepted forms: {ACCEPTED_FORMS}")
+        raise ParseError(_unreadable(raw, s))
     if isinstance(magnitude, str):
         return ExactValue(magnitude, negative and magnitude == "inf")
     return ExactValue("finite", negative, magnitude)
+
+
+def _unreadable(raw: str, s: str) -> str:
+    """Why ``raw`` (``s`` once cleaned, unsigned) is no number: a decimal comma, as much of the
+    world writes it (3,14), gets the same number with a dot; anything else, the forms."""
+    text = str(raw).strip()
+    if s.count(",") == 1:
+        try:
+            with_dot = _parse_magnitude(s.replace(",", ".")) is not None
+        except ParseError:  # 1,5/0: the dot would not help
+            with_dot = False
+        if with_dot:
+            dotted = text.replace(",", ".")
+            hint = f"{text} is not a number: write the decimal point as a dot ({dotted})"
+            if _THOUSANDS_RE.match(s):  # 1,000 may have meant a thousand
+                hint += f", and thousands without a separator ({text.replace(',', '')})"
+            return hint
+    return f"cannot read '{raw}' as a number; accepted forms: {ACCEPTED_FORMS}"
 
 
 def _parse_magnitude(s: str) -> Fraction | str | None:

@@ -87,3 +87,30 @@ def test_codes(text, code):
 def test_bad_codes(text):
     with pytest.raises(ParseError, match="non-negative integer"):
         parse_code(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("3,14", "3,14 is not a number: write the decimal point as a dot (3.14)"),
+        ("-1,5", "-1,5 is not a number: write the decimal point as a dot (-1.5)"),
+        (",5", ",5 is not a number: write the decimal point as a dot (.5)"),
+        ("1,5e3", "1,5e3 is not a number: write the decimal point as a dot (1.5e3)"),
+        (
+            "1,000",
+            "1,000 is not a number: write the decimal point as a dot (1.000), "
+            "and thousands without a separator (1000)",
+        ),
+    ],
+)
+def test_a_decimal_comma_gets_the_number_with_a_dot(text, message):
+    with pytest.raises(ParseError) as caught:
+        parse_value(text)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("text", ["1,2,3", "1,5/0", "a,b", ","])
+def test_a_comma_that_a_dot_would_not_mend_gets_the_forms(text):
+    with pytest.raises(ParseError, match="accepted forms") as caught:
+        parse_value(text)
+    assert "decimal point" not in str(caught.value)
