@@ -62,20 +62,11 @@ class Displayable:
         return found(self) if found is not None else repr(self)
 
     def __str__(self) -> str:
-        """The view as plain text, 100 columns wide, without colour: what ``print`` shows."""
-        from rich.console import Console
+        """The view as plain text, 100 columns wide, without colour: what ``print`` shows
+        (in ASCII where standard output's encoding cannot print box characters)."""
+        from numfmt._charset import stdout_encoding
 
-        console = Console(
-            record=True,
-            file=io.StringIO(),
-            width=100,
-            color_system=None,
-            highlight=False,
-            force_jupyter=False,  # in a notebook too: text, not a displayed view
-        )
-        console.print(self)
-        text = console.export_text(styles=False)
-        return "\n".join(line.rstrip() for line in text.splitlines())
+        return text_view(self, 100, stdout_encoding())
 
     def _repr_html_(self) -> str:
         own = _lookup(type(self), _HTML_RENDERERS, _HTML_MODULES)
@@ -98,6 +89,28 @@ class Displayable:
         import json
 
         return json.dumps(_jsonable(self.to_dict()), indent=indent, allow_nan=False)
+
+
+def text_view(result: Any, width: int, encoding: str = "utf-8") -> str:
+    """A result's view as plain text ``width`` columns wide, without colour or trailing
+    spaces, in characters ``encoding`` can print (ASCII borders and spellings elsewhere)."""
+    from rich.console import Console
+
+    from numfmt._charset import EncodedText, printable
+
+    console = Console(
+        record=True,
+        file=EncodedText(encoding),
+        width=width,
+        color_system=None,
+        highlight=False,
+        emoji=False,
+        soft_wrap=False,
+        force_jupyter=False,  # in a notebook too: text, not a displayed view
+    )
+    console.print(result)
+    text = console.export_text(styles=False)
+    return printable("\n".join(line.rstrip() for line in text.splitlines()), encoding)
 
 
 def _renderer_of(cls: type) -> Callable[[Any], Any] | None:

@@ -62,6 +62,12 @@ def main() -> None:
     Every command takes --json. Values are read exactly (3.14 is 157/50, not the float64
     nearest to it) and rounded once into the format.
     """
+    import sys
+
+    from numfmt._charset import spell_on
+
+    for stream in (sys.stdout, sys.stderr):  # a console that is not UTF-8 gets ASCII
+        spell_on(stream)
 
 
 __all__ = ["main"]

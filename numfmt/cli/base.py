@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import re
 import sys
 import warnings
@@ -17,6 +16,7 @@ from typing import Any
 
 import click
 
+from numfmt._charset import encoding_of, printable
 from numfmt.errors import NumfmtError
 from numfmt.formats.rounding import Overflow, Rounding
 
@@ -28,6 +28,9 @@ class UsageFailure(click.ClickException):
     """One line on stderr, exit status 2: the input was wrong, not the program."""
 
     exit_code = 2
+
+    def format_message(self) -> str:
+        return printable(self.message, encoding_of(sys.stderr))
 
 
 class NumberCommand(click.Command):
@@ -89,7 +92,7 @@ def fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
 def emit(result: Any, as_json: bool) -> None:
     """Print a result: JSON, or its rich view (colour only on a terminal)."""
     if as_json:
-        click.echo(result.to_json())
+        echo(result.to_json())
         return
     if sys.stdout.isatty():
         from rich.console import Console
@@ -105,7 +108,7 @@ def emit(result: Any, as_json: bool) -> None:
         from numfmt.render.showtext import plain_show
 
         text = plain_show(result, PIPE_WIDTH)
-    click.echo(text if text is not None else pipe_text(result))
+    echo(text if text is not None else pipe_text(result))
 
 
 #: Columns of the plain text printed into a pipe.
@@ -113,27 +116,24 @@ PIPE_WIDTH = 120
 
 
 def pipe_text(result: Any) -> str:
-    """A result's rich view as plain text, as a pipe receives it."""
-    from rich.console import Console
+    """A result's rich view as plain text, as a pipe receives it (%numfmt in a notebook too),
+    in characters standard output can print."""
+    from numfmt._display import text_view
 
-    console = Console(
-        highlight=False,
-        emoji=False,
-        width=PIPE_WIDTH,
-        soft_wrap=False,
-        record=True,
-        file=io.StringIO(),
-        color_system=None,
-        force_jupyter=False,  # %numfmt in a notebook prints text, as into a pipe
-    )
-    console.print(result)
-    text = console.export_text(styles=False)
-    return "\n".join(line.rstrip() for line in text.splitlines())
+    return text_view(result, PIPE_WIDTH, encoding_of(sys.stdout))
+
+
+def echo(text: str, err: bool = False) -> None:
+    """Text to stdout (or stderr), each character the stream cannot print spelled in ASCII.
+
+    click writes UTF-8 to a stream that says it is ASCII (it takes that for a misconfigured
+    locale); numfmt writes ASCII there, as the stream asks."""
+    click.echo(printable(text, encoding_of(sys.stderr if err else sys.stdout)), err=err)
 
 
 def note(message: str) -> None:
     """A message for the person, on stderr."""
-    click.echo(message, err=True)
+    echo(message, err=True)
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from rich.text import Text
 from numfmt._display import renderer
 from numfmt.lessons.integer import IntegerWalkthrough, LayerStep
 from numfmt.lessons.qat import MEANING, PTQvsQAT
+from numfmt.render.fit import fit
 from numfmt.render.quant import LABEL
 
 #: How many numbers of each vector the walk shows (--json has them all).
@@ -44,14 +45,14 @@ def render_ptq_vs_qat(r: PTQvsQAT) -> Group:
         f"{r.config.get('qat_epochs')} epochs from the float weights ({r.seconds:.1f} s in all)",
         style=LABEL,
     )
-    return Group(head, t, legend, note)
+    return Group(head, fit(t), legend, note)
 
 
 def _step(s: LayerStep) -> Group:
     title = Text(f"layer {s.layer}: {s.in_features} -> {s.out_features}", style="bold")
     title.append(", then ReLU on the codes" if s.relu else ", the logits", style=LABEL)
     shown = " ".join(str(v) for v in s.input_codes[: 2 * SHOWN])
-    more = " …" if len(s.input_codes) > 2 * SHOWN else ""
+    more = " ..." if len(s.input_codes) > 2 * SHOWN else ""
     inputs = Text(f"x codes ({len(s.input_codes)}): ")
     inputs.append(shown + more)
     inputs.append(f"   scale {s.input_scale:.4g}, zero {s.input_zero}", style=LABEL)
@@ -62,7 +63,7 @@ def _step(s: LayerStep) -> Group:
     t.add_column("", style=LABEL, no_wrap=True)
 
     def row(label: str, values: list, fmt: str = "{}") -> None:
-        more = f"… {len(values)}" if len(values) > SHOWN else ""
+        more = f"... {len(values)}" if len(values) > SHOWN else ""
         cells = [fmt.format(v) for v in values[:SHOWN]]
         cells += [""] * (min(SHOWN, s.out_features) - len(cells))
         t.add_row(label, *cells, more)
@@ -80,7 +81,7 @@ def _step(s: LayerStep) -> Group:
         f"network: {s.max_error:.3g}",
         style=LABEL,
     )
-    return Group(title, inputs, t, gap)
+    return Group(title, inputs, fit(t), gap)
 
 
 @renderer(IntegerWalkthrough)
@@ -112,7 +113,7 @@ def render_walkthrough(w: IntegerWalkthrough) -> Group:
     parts.append(
         Text(f"on the test set, with an int{w.accumulator_bits} accumulator", style="bold")
     )
-    parts.append(t)
+    parts.append(fit(t))
     line = Text("accuracy: float ", style="bold")
     line.append(f"{w.float_accuracy:.1%}, integer {w.integer_accuracy:.1%}; ")
     line.append(f"the two agree on {w.agreement:.1%} of the digits")

@@ -13,7 +13,8 @@ from numfmt.nn.memory import MemoryEstimate
 from numfmt.nn.model_kl import ClipSearch
 from numfmt.nn.report import ModelReport
 from numfmt.nn.sensitivity import Sensitivity
-from numfmt.render.quant import LABEL, never_cut, number
+from numfmt.render.fit import fit
+from numfmt.render.quant import LABEL, number
 
 
 def size(nbytes: int) -> str:
@@ -38,7 +39,7 @@ def render_model_report(r: ModelReport) -> Group:
         ("rel. error", "right"),
         ("clipped", "right"),
     ):
-        t.add_column(col, justify=justify, no_wrap=col in ("layer", "scheme"))
+        t.add_column(col, justify=justify)
     for row in r.layers:
         t.add_row(
             row.name,
@@ -58,7 +59,7 @@ def render_model_report(r: ModelReport) -> Group:
         f"{r.bits_per_weight:.3g} bits each; model {size(r.bytes_before)} -> "
         f"{size(r.bytes_after)} ({r.ratio:.2f}x smaller) in {r.seconds:.1f} s"
     )
-    parts: list = [never_cut(t), total]
+    parts: list = [fit(t), total]
     if r.kept:
         kept = Text("kept in float: ", style=LABEL)
         kept.append("; ".join(f"{name} ({why})" for name, why in r.kept[:8]))
@@ -82,14 +83,14 @@ def render_score(s: Score) -> Group:
     if s.kl is not None:
         cells[2:2] = [f"{s.kl:.4f}", f"{s.top1:.1%}"]
     t.add_row(*cells)
-    return Group(never_cut(t))
+    return Group(fit(t))
 
 
 @renderer(ClipSearch)
 def render_clip_search(c: ClipSearch) -> Group:
     t = Table(box=None, header_style="bold", pad_edge=False)
     for col, justify in (("group", "left"), ("layers", "right"), ("factor", "right")):
-        t.add_column(col, justify=justify, no_wrap=col == "group")
+        t.add_column(col, justify=justify)
     t.add_column("KL after", justify="right")
     for step in c.steps:
         t.add_row(step.group, str(step.layers), f"{step.factor:g}", f"{step.kl:.5f}")
@@ -103,7 +104,7 @@ def render_clip_search(c: ClipSearch) -> Group:
         f"KL to float {c.kl_start:.5f} -> {c.kl_end:.5f} nats/token "
         f"({c.evaluations} forward passes, {c.seconds:.1f} s)"
     )
-    return Group(head, never_cut(t), tail)
+    return Group(head, fit(t), tail)
 
 
 @renderer(ModelComparison)
@@ -128,7 +129,7 @@ def render_comparison(c: ModelComparison) -> Group:
             cells.append(number(row.own_text_perplexity, "{:.2f}"))
         t.add_row(*cells)
     head = Text(f"{c.model}: {c.tokens:,} tokens scored in windows of {c.context}", style="bold")
-    parts: list = [head, never_cut(t)]
+    parts: list = [head, fit(t)]
     if own:
         parts.append(
             Text(
@@ -164,7 +165,7 @@ def render_encoder_comparison(c: EncoderComparison) -> Group:
             f"{row.same_neighbour:.1%}",
         )
     head = Text(f"{c.model}: embeddings of {c.sentences:,} sentences, against float", style="bold")
-    return Group(head, never_cut(t))
+    return Group(head, fit(t))
 
 
 @renderer(MemoryEstimate)
@@ -201,7 +202,7 @@ def render_sensitivity(r: Sensitivity) -> Group:
             f"{layer.perplexity:.3f}",
             f"{layer.top1:.1%}",
         )
-    parts: list = [head, never_cut(t)]
+    parts: list = [head, fit(t, head=2)]
     if len(r.layers) > SENSITIVITY_ROWS:
         more = len(r.layers) - SENSITIVITY_ROWS
         parts.append(Text(f"... and {more} more layers (--json lists them all)", style=LABEL))

@@ -12,6 +12,7 @@ from numfmt._display import renderer
 from numfmt.quant.analysis import Curves, FormatRanges, GridView
 from numfmt.quant.report import ErrorReport, SchemeComparison
 from numfmt.quant.tensor import QuantizedTensor, QuantizeResult
+from numfmt.render.fit import fit
 
 LABEL = "dim"
 _ROWS = (
@@ -26,20 +27,6 @@ _ROWS = (
     ("error from clipping", "clip_share", "{:.1%}"),
     ("error from rounding", "rounding_share", "{:.1%}"),
 )
-
-
-def never_cut(table: Table) -> Table:
-    """A table that no narrow terminal shows cut short with an ellipsis: its first column
-    (the names) keeps its width, the others fold onto a second line when they must."""
-    from rich.cells import cell_len
-
-    for i, column in enumerate(table.columns):
-        column.overflow = "fold"
-        if i == 0:
-            texts = [str(column.header), *(str(c) for c in column.cells)]
-            column.no_wrap = True
-            column.min_width = max(cell_len(t) for t in texts)
-    return table
 
 
 def number(value, fmt: str) -> str:
@@ -72,12 +59,12 @@ def render_report(r: ErrorReport) -> Group:
             t.add_row(
                 label, str(d["groups"]), *(number(d[k], fmt) for k in ("min", "median", "max"))
             )
-        parts.append(t)
+        parts.append(fit(t))
     return Group(*parts)
 
 
 @renderer(SchemeComparison)
-def render_comparison(c: SchemeComparison) -> Table:
+def render_comparison(c: SchemeComparison):
     t = Table(title=f"tensor of shape {tuple(c.shape)}", title_justify="left")
     t.add_column("scheme")
     for label, _, _ in _ROWS[:1] + _ROWS[1:2] + _ROWS[5:9]:
@@ -86,7 +73,7 @@ def render_comparison(c: SchemeComparison) -> Table:
     for r in c.rows:
         cells = [number(getattr(r, a), f) for _, a, f in _ROWS[:1] + _ROWS[1:2] + _ROWS[5:9]]
         t.add_row(Text(r.scheme or "", style="bold" if r is best else ""), *cells)
-    return t
+    return fit(t)
 
 
 @renderer(QuantizedTensor)
@@ -155,7 +142,7 @@ def render_quantize_result(r: QuantizeResult) -> Group:
                 cells.append(f"{row['minimum']:.6g}")
             cells += [f"{row['value']:.6g}", f"{row['value'] - row['x']:+.3g}"]
             t.add_row(*cells)
-        parts.append(t)
+        parts.append(fit(t))
     return Group(*parts)
 
 
@@ -170,7 +157,7 @@ def render_curves(c: Curves) -> Group:
     step = max(1, len(xs) // 20)
     for i in range(0, len(xs), step):
         t.add_row(f"{xs[i]:.4g}", *(f"{c.series[n][1][i]:.4g}" for n in names))
-    parts: list = [t]
+    parts: list = [fit(t)]
     if c.marks:
         m = Table(title="chosen by each method", title_justify="left", box=None)
         m.add_column("method")
@@ -178,7 +165,7 @@ def render_curves(c: Curves) -> Group:
         m.add_column(c.y_label, justify="right")
         for name, (x, y) in c.marks.items():
             m.add_row(name, f"{x:.4g}", f"{y:.4g}")
-        parts.append(m)
+        parts.append(fit(m))
     return Group(*parts)
 
 
@@ -199,7 +186,7 @@ def render_grid(g: GridView) -> Group:
 
 
 @renderer(FormatRanges)
-def render_ranges(f: FormatRanges) -> Table:
+def render_ranges(f: FormatRanges):
     t = Table(title="range and precision", title_justify="left")
     for col in ("format", "bits", "smallest", "min normal", "max", "stored bits", "precision"):
         t.add_column(col, justify="left" if col == "format" else "right")
@@ -214,4 +201,4 @@ def render_ranges(f: FormatRanges) -> Table:
             str(r["precision_bits"])
             + (" (with the hidden 1)" if r["precision_bits"] != r["stored_bits"] else ""),
         )
-    return t
+    return fit(t, wrap=("precision",))

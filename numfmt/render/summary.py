@@ -10,7 +10,8 @@ from rich.text import Text
 
 from numfmt._display import renderer
 from numfmt.lessons.summary import LessonSummary
-from numfmt.render.quant import LABEL, never_cut
+from numfmt.render.fit import fit
+from numfmt.render.quant import LABEL
 
 
 def cell(value: Any) -> str:
@@ -46,7 +47,7 @@ def render_summary(s: LessonSummary) -> Group:
             t.add_column(name, justify="left" if i == 0 else "right")
         for row in table.rows:
             t.add_row(*(cell(v) for v in row))
-        parts += [Text(""), Text(table.title, style="bold underline"), never_cut(t)]
+        parts += [Text(""), Text(table.title, style="bold underline"), fit(t)]
         if table.note:
             parts.append(Text(table.note, style=LABEL))
     return Group(*parts)

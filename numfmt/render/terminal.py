@@ -20,6 +20,7 @@ from numfmt.formats.explain import (
     hex_code,
 )
 from numfmt.formats.value import ExactValue, scientific
+from numfmt.render.fit import fit
 from numfmt.render.showtext import (
     LABEL,
     bit_pieces,
@@ -72,12 +73,12 @@ def render_show(r: ShowResult) -> Group:
                 Text(value_text(p.stored)),
                 Text("refused" if p.error else ""),  # the reason is said once, above
             )
-        parts.append(policies)
+        parts.append(fit(policies, wrap=("note",)))
     return Group(*parts)
 
 
 @renderer(CompareResult)
-def render_compare(c: CompareResult) -> Table:
+def render_compare(c: CompareResult):
     t = Table(title=Text(f"{c.input} in {len(c.rows)} formats"), title_justify="left")
     for col, justify in (
         ("format", "left"),
@@ -87,7 +88,7 @@ def render_compare(c: CompareResult) -> Table:
         ("rel error", "right"),
         ("what happened", "left"),
     ):
-        t.add_column(col, justify=justify, no_wrap=col not in ("bits", "what happened"))
+        t.add_column(col, justify=justify)
     for r in c.rows:
         stored = "-" if r.code is None else _compact(r.stored)
         t.add_row(
@@ -98,7 +99,7 @@ def render_compare(c: CompareResult) -> Table:
             Text(error_text(r.rel_error, 3)),
             Text(r.event if r.code is not None else (r.refusal or r.event)),
         )
-    return t
+    return fit(t, wrap=("what happened",))
 
 
 def _compact(v: ExactValue) -> str:
@@ -123,13 +124,13 @@ def render_info(i: FormatInfo) -> Group:
 
 
 @renderer(CodeTable)
-def render_table(c: CodeTable) -> Table:
+def render_table(c: CodeTable):
     t = Table(title=f"every code of {c.format.name}", title_justify="left")
     for col in ("code", "hex", "bits", "value", "class"):
         t.add_column(col, justify="right" if col in ("code", "value") else "left")
     for code, bits, value, cls in c.rows:
         t.add_row(str(code), hex_code(code, c.format), Text(bits), Text(value_text(value)), cls)
-    return t
+    return fit(t)
 
 
 @renderer(FormatList)
@@ -142,7 +143,7 @@ def render_formats(f: FormatList) -> Group:
             Text(row["name"]),
             Text(", ".join(row["aliases"])),
             str(row["bits"]),
-            row["layout"],
+            row["layout"].replace(" ", ""),
             f"{row['max']:.5g}",
             f"{row['smallest']:.5g}",
             row["specials"],
@@ -152,4 +153,4 @@ def render_formats(f: FormatList) -> Group:
     fam.add_column("meaning")
     for pattern, meaning in f.families:
         fam.add_row(Text(pattern), Text(meaning))
-    return Group(t, fam)
+    return Group(fit(t, wrap=("aliases",)), fit(fam, wrap=("meaning",)))
