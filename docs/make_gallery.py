@@ -54,7 +54,7 @@ FIGURES = [
         "ptq-vs-qat.png",
         "PTQ against QAT",
         "A digits classifier at 8, 4, 3 and 2 bits: rounded after training against trained "
-        "through the rounding (needs numfmt[lessons]).",
+        "through the rounding (needs the lessons extra: pip install '.[lessons]').",
         "lesson qat",
     ),
 ]

