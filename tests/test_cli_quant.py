@@ -190,3 +190,28 @@ def test_plot_refusals(tmp_path):
     assert r.exit_code == 2 and "float formats" in r.stderr
     r = run("plot", "grid", "--dist", "normal", "--bits", "3", "--out", tmp_path / "y.png")
     assert r.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("w.npy", b"hello\n", "not a .npy file (no NumPy magic header): it is a text file"),
+        ("w.npz", b"hello\n", "not an .npz file (not a zip archive): it is a text file"),
+        ("w.safetensors", b"hello\n", "not a safetensors file"),
+        ("w.safetensors", b"\x10" + b"\0" * 7 + b'{"a": 1}', "not a readable safetensors file"),
+        ("obj.npy", None, "holds Python objects (a pickled array), not numbers"),
+    ],
+    ids=["text-npy", "text-npz", "text-safetensors", "bad-safetensors-header", "pickled"],
+)
+@pytest.mark.parametrize("command", [["quantize"], ["plot", "grid"]])
+def test_a_file_that_is_no_tensor_file_gets_one_line(tmp_path, name, content, message, command):
+    p = tmp_path / name
+    if content is None:
+        np.save(p, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    else:
+        p.write_bytes(content)
+    extra = ["--out", tmp_path / "x.png"] if command[0] == "plot" else []
+    r = run(*command, p, *extra)
+    assert r.exit_code == 2, r.output
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert "allow_pickle" not in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -57,8 +57,8 @@ def test_bad_files(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"\x05\x00")
     with pytest.raises(NumfmtError, match="not a readable safetensors"):
         load_tensor(tmp_path / "bad.safetensors")
-    (tmp_path / "bad.npy").write_bytes(b"not numpy")
-    with pytest.raises(NumfmtError, match=r"not a readable \.npy"):
+    (tmp_path / "bad.npy").write_bytes(b"\x00\x01not numpy")
+    with pytest.raises(NumfmtError, match=r"not a \.npy file \(no NumPy magic header\)$"):
         load_tensor(tmp_path / "bad.npy")
     (tmp_path / "x.txt").write_text("1 2 3")
     with pytest.raises(NumfmtError, match=r"\.npy, \.npz and \.safetensors"):
@@ -125,3 +125,119 @@ def test_a_written_file_gets_the_mode_a_plain_open_would_give(tmp_path):
         os.umask(old)
     mode = (tmp_path / "a.safetensors").stat().st_mode & 0o777
     assert mode == (tmp_path / "plain").stat().st_mode & 0o777 == 0o644
+
+
+# Files that are not what their names say (issue 18): one message that says what they are.
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (
+            "w.npy",
+            "w.npy: not a .npy file (no NumPy magic header): it is a text file, beginning 'hello'",
+        ),
+        (
+            "w.npz",
+            "w.npz: not an .npz file (not a zip archive): it is a text file, beginning 'hello'",
+        ),
+        (
+            "w.safetensors",
+            "w.safetensors: not a safetensors file (its first 8 bytes are no header length): it is a text file, beginning 'hello'",
+        ),
+    ],
+)
+def test_a_text_file_is_called_a_text_file(tmp_path, name, message):
+    p = tmp_path / name
+    p.write_text("hello\n")
+    for read in (load_tensor, list_tensors):
+        with pytest.raises(NumfmtError) as caught:
+            read(p)
+        assert str(caught.value) == message
+
+
+def test_a_long_text_is_cut_in_the_message(tmp_path):
+    p = tmp_path / "w.npy"
+    p.write_text("name,value\n" + "x,1.5\n" * 1000)
+    with pytest.raises(NumfmtError, match=r"text file, beginning 'name,value\.\.\.'$"):
+        load_tensor(p)
+
+
+class _Touch:
+    """An object whose unpickling creates a file: proof that nothing was unpickled."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        from pathlib import Path
+
+        return (Path.touch, (Path(self.path),))
+
+
+def test_pickled_arrays_are_refused_without_unpickling(tmp_path):
+    touched = tmp_path / "unpickled"
+    objects = np.array([_Touch(touched), None], dtype=object)
+    np.save(tmp_path / "obj.npy", objects, allow_pickle=True)
+    np.savez(tmp_path / "obj.npz", w=objects)
+    for path, where in [("obj.npy", "obj.npy"), ("obj.npz", "obj.npz: 'w'")]:
+        for read in (load_tensor, list_tensors):
+            with pytest.raises(NumfmtError) as caught:
+                read(tmp_path / path)
+            message = str(caught.value)
+            assert message.startswith(
+                f"{where} holds Python objects (a pickled array), not numbers"
+            )
+            assert "allow_pickle" not in message and "pickle.load" not in message
+    assert not touched.exists()
+
+
+def test_damaged_and_misnamed_files(tmp_path):
+    good = np.arange(16.0).reshape(4, 4)
+    np.save(tmp_path / "good.npy", good)
+    np.savez(tmp_path / "good.npz", w=good)
+    data = (tmp_path / "good.npy").read_bytes()
+    files = {
+        "empty.npy": b"",
+        "empty.safetensors": b"",
+        "cut-header.npy": data[:20],
+        "cut-data.npy": data[:140],
+        "noise.npy": bytes(range(256)),
+        "zip.npy": (tmp_path / "good.npz").read_bytes(),
+        "npy.npz": data,
+        "npy.safetensors": data,
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "not-arrays.npz", "w") as z:
+        z.writestr("w.npy", b"hello")
+    expected = {
+        "empty.npy": "empty.npy: not a .npy file: it is empty",
+        "empty.safetensors": "empty.safetensors: not a safetensors file: it is empty",
+        "cut-header.npy": "cut-header.npy: a damaged .npy file (",
+        "cut-data.npy": "cut-data.npy: a damaged .npy file (",
+        "noise.npy": "noise.npy: not a .npy file (no NumPy magic header)",
+        "zip.npy": "zip.npy: not a .npy file (no NumPy magic header): it is a zip archive, as .npz files are",
+        "npy.npz": "npy.npz: not an .npz file (not a zip archive): it is a .npy file (rename it npy.npy)",
+        "npy.safetensors": "npy.safetensors: not a safetensors file (its first 8 bytes are no header length): it is a .npy file (rename it npy.npy)",
+        "not-arrays.npz": "not-arrays.npz: 'w' in the archive is not a NumPy array (no NumPy magic header)",
+    }
+    for name, message in expected.items():
+        with pytest.raises(NumfmtError) as caught:
+            load_tensor(tmp_path / name)
+        assert str(caught.value).startswith(message), name
+        assert "\n" not in str(caught.value)
+
+
+def test_listing_reads_headers_only(tmp_path):
+    np.save(tmp_path / "w.npy", np.zeros((3, 5), dtype=np.float16))
+    np.savez(tmp_path / "m.npz", a=np.zeros(2, dtype=np.int8), b=np.ones((2, 2)))
+    assert list_tensors(tmp_path / "w.npy") == {"w": ("float16", (3, 5))}
+    assert list_tensors(tmp_path / "m.npz") == {"a": ("int8", (2,)), "b": ("float64", (2, 2))}
+    cut = tmp_path / "cut.npy"  # the header whole, the data cut short: listed, not loaded
+    cut.write_bytes((tmp_path / "w.npy").read_bytes()[:-4])
+    assert list_tensors(cut) == {"cut": ("float16", (3, 5))}
+    with pytest.raises(NumfmtError, match="damaged"):
+        load_tensor(cut)
