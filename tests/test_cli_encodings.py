@@ -92,14 +92,3 @@ def test_a_table_in_a_pipe_has_ascii_borders_where_the_console_has_no_box_charac
     assert cp1252.splitlines()[1].startswith("+---")
     assert "|    7 | 0x7 | 0_11_1 |     6 | normal    |" in cp1252
     assert len(utf8.splitlines()) == len(cp1252.splitlines())
-
-
-def test_generated_text_in_any_script_prints_on_an_ascii_console():
-    from numfmt._charset import printable, spell
-
-    assert (
-        printable("naïve → café, α=0.5 × 2 ≤ 1…", "ascii") == "naive -> cafe, alpha=0.5 x 2 <= 1..."
-    )
-    assert printable("夢", "ascii") == "?"
-    assert printable("Σ", "cp1252") == "sum" and printable("·", "cp1252") == "·"
-    assert [spell(c) for c in "━┃┏╇█"] == ["-", "|", "+", "+", "#"]
