@@ -215,3 +215,110 @@ def test_a_file_that_is_no_tensor_file_gets_one_line(tmp_path, name, content, me
     assert r.exit_code == 2, r.output
     assert message in r.stderr and "Traceback" not in r.stderr
     assert "allow_pickle" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+# numfmt quantize --values: numbers typed on the command line (issue 18)
+
+
+def test_values_are_quantized_as_a_file_of_them_would_be(tmp_path):
+    np.save(tmp_path / "three.npy", np.array([1.5, -0.5, 3.0]))
+    for options in (["-b", "4"], ["-b", "3", "-s", "asym", "-m", "mse"], ["-f", "nf4"]):
+        typed = run("quantize", "--values", "1.5,-0.5,3", *options, "--json")
+        filed = run("quantize", tmp_path / "three.npy", *options, "--json")
+        assert typed.exit_code == 0, typed.output
+        a, b = json.loads(typed.stdout), json.loads(filed.stdout)
+        assert a["tensor"] == "values" and b["tensor"] == "three"
+        assert (a["quantized"], a["report"], a["samples"]) == (
+            b["quantized"],
+            b["report"],
+            b["samples"],
+        )
+
+
+def test_values_are_read_by_the_exact_number_parser(tmp_path):
+    typed = " 1/3, 2^-10 ,0x1.8p3,-0, 0b1.1, 1e-3 "
+    np.save(tmp_path / "v.npy", np.array([1 / 3, 2**-10, 12.0, -0.0, 1.5, 1e-3]))
+    a = run("quantize", "--values", typed, "-b", "4", "-g", "group:2", "--json")
+    b = run("quantize", tmp_path / "v.npy", "-b", "4", "-g", "group:2", "--json")
+    assert a.exit_code == 0, a.output
+    a, b = json.loads(a.stdout), json.loads(b.stdout)
+    assert a["quantized"]["shape"] == [6]
+    assert (a["quantized"], a["report"]) == (b["quantized"], b["report"])
+
+
+def test_negative_values_first_need_no_equals_sign():
+    r = run("quantize", "--values", "-1.5,2", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["quantized"]["shape"] == [2]
+
+
+def test_values_with_compare_and_out(tmp_path):
+    r = run("quantize", "--values", "0.1,1/3,2^-10,100", "--compare", "int8,fp8_e4m3,nf4", "--json")
+    assert r.exit_code == 0, r.output
+    assert [row["scheme"] for row in json.loads(r.stdout)["schemes"]] == [
+        "int8",
+        "fp8_e4m3",
+        "nf4",
+    ]
+    out = tmp_path / "v.safetensors"
+    r = run("quantize", "--values", "1,-2,0.5", "-b", "4", "-s", "asym", "--out", out)
+    assert r.exit_code == 0 and f"wrote {out}" in r.stderr
+    from numfmt.quant import load
+
+    qt = load(out)
+    assert qt.shape == (3,) and str(qt.scheme) == "int4/asym"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--values", ""], "--values: no numbers given"),
+        (["--values", " , "], "--values: no numbers given"),
+        (["--values", "1,,2"], "--values: '1,,2' has an empty place between commas"),
+        (["--values", "1,abc"], "--values: cannot read 'abc' as a number; accepted forms"),
+        (["--values", "1e400,1"], "--values: 1e+400 is beyond float64's range"),
+        (
+            ["--values", "nan,1"],
+            "holds 1 NaN or infinite value of 2; drop it, or give --nan-policy omit",
+        ),
+        (["--values", "inf,-inf,1"], "holds 2 NaN or infinite values of 3"),
+        (["--values", "nan,inf", "--nan-policy", "omit"], "holds only NaN and infinities"),
+        (["--values", "1", "{w}"], "give a tensor file or --values, not both"),
+        ([], "give a tensor file, or numbers with --values"),
+        (["--values", "1,2", "-t", "w"], "--tensor chooses a tensor in a file"),
+        (["--values", "1,2", "-c", "int8", "--out", "x.safetensors"], "drop --compare"),
+    ],
+    ids=[
+        "empty",
+        "only-commas",
+        "empty-place",
+        "malformed",
+        "too-big",
+        "nan",
+        "infinities",
+        "nothing-left",
+        "both",
+        "neither",
+        "tensor",
+        "compare-out",
+    ],
+)
+def test_bad_values_get_one_line_and_status_2(weights, args, message):
+    r = run("quantize", *[a.format(w=weights) for a in args])
+    assert r.exit_code == 2, r.output
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "nan_policy=" not in r.stderr
+
+
+def test_a_nan_in_a_file_is_refused_in_the_commands_words(tmp_path):
+    np.save(tmp_path / "nan.npy", np.array([1.0, np.nan, 3.0]))
+    r = run("quantize", tmp_path / "nan.npy")
+    assert r.exit_code == 2 and "give --nan-policy omit" in r.stderr
+    assert "nan_policy=" not in r.stderr  # the library's keyword, which the command has not
+    assert run("quantize", tmp_path / "nan.npy", "--nan-policy", "omit").exit_code == 0
+
+
+def test_quantize_help_teaches_values():
+    text = run("quantize", "--help").stdout
+    assert "--values NUMBERS" in text and 'numfmt quantize --values "1.5,-0.5,3"' in text
+    assert "[TENSOR_FILE]" in text

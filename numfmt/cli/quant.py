@@ -51,8 +51,55 @@ def check_tensor(name: str, x: np.ndarray) -> None:
         raise NumfmtError(f"tensor '{name}' has dtype {x.dtype}, not numbers")
 
 
+def check_finite(name: str, x: np.ndarray, nan_policy: str) -> None:
+    """Refuse NaN and infinities unless --nan-policy omit leaves them out, and a tensor that
+    --nan-policy omit would leave empty (said in the command's words, not the library's)."""
+    if x.dtype.kind in "iub":
+        return  # integers: every value finite
+    finite = np.isfinite(x)  # ml_dtypes' floats (bf16, fp8 ...) answer too
+    bad = int(finite.size - np.count_nonzero(finite))
+    if not bad:
+        return
+    if nan_policy == "error":
+        them = "them" if bad > 1 else "it"
+        raise NumfmtError(
+            f"tensor '{name}' holds {bad} NaN or infinite value{'s' if bad > 1 else ''} of "
+            f"{finite.size}; drop {them}, or give --nan-policy omit to leave {them} out of the "
+            "range (NaN then quantizes to zero and infinities clip)"
+        )
+    if bad == finite.size:
+        raise NumfmtError(
+            f"tensor '{name}' holds only NaN and infinities: with them left out there is "
+            "nothing to quantize"
+        )
+
+
+def values_tensor(text: str) -> np.ndarray:
+    """The numbers of --values as a float64 tensor: each read exactly, then rounded once to
+    float64, as a tensor file holds them."""
+    from numfmt.formats.value import parse_values, scientific
+
+    try:
+        values = parse_values(text)
+    except NumfmtError as exc:
+        raise NumfmtError(f"--values: {exc}") from None
+    x = np.array([float(v) for v in values], dtype=np.float64)
+    for v, f in zip(values, x, strict=True):
+        if v.is_finite and not np.isfinite(f):
+            too_big = scientific(v.fraction, 3)
+            raise NumfmtError(f"--values: {too_big} is beyond float64's range (about 1.8e+308)")
+    return x
+
+
 @click.command()
-@click.argument("path", metavar="TENSOR_FILE", type=click.Path(dir_okay=False))
+@click.argument("path", required=False, metavar="[TENSOR_FILE]", type=click.Path(dir_okay=False))
+@click.option(
+    "--values",
+    "values",
+    metavar="NUMBERS",
+    help="Numbers to quantize instead of a file, separated by commas: '1.5,-0.5,3,1/3,2^-10' "
+    "(each read exactly, as numfmt show reads one; the decimal mark is a dot).",
+)
 @click.option("--tensor", "-t", "name", help="The tensor to read, when the file holds several.")
 @click.option(
     "--bits",
@@ -144,6 +191,7 @@ def check_tensor(name: str, x: np.ndarray) -> None:
 @fail_cleanly
 def quantize(
     path,
+    values,
     name,
     bits,
     mapping,
@@ -159,7 +207,8 @@ def quantize(
     order,
     as_json,
 ) -> None:
-    """Quantize a tensor from a .npy, .npz or .safetensors file and report the error.
+    """Quantize a tensor and report the error: a tensor from a .npy, .npz or .safetensors
+    file, or numbers typed in with --values (one of the two).
 
     \b
     Examples:
@@ -167,6 +216,8 @@ def quantize(
       numfmt quantize model.safetensors -t layers.0.mlp.down_proj.weight -f nf4
       numfmt quantize w.npy --compare int8,int8/channel,int4/group:128/scale:fp16,mxfp4,nvfp4
       numfmt quantize w.npy -b 4 -g group:128 --out w.int4.safetensors
+      numfmt quantize --values "1.5,-0.5,3" -b 4       three numbers onto the int4 grid
+      numfmt quantize --values "0.1,1/3,2^-10,100" --compare int8,fp8_e4m3,nf4
 
     The report gives MSE, RMSE, MAE, the largest error, SQNR, cosine similarity, the share of
     values clipped and how much of the error clipping caused, and bits per value counting the
@@ -176,6 +227,14 @@ def quantize(
     from numfmt.quant import parse_scheme
     from numfmt.tensorio import load_tensor
 
+    if path is None and values is None:
+        raise UsageFailure(
+            "give a tensor file, or numbers with --values (e.g. --values 1.5,-0.5,3)"
+        )
+    if path is not None and values is not None:
+        raise UsageFailure("give a tensor file or --values, not both")
+    if values is not None and name:
+        raise UsageFailure("--tensor chooses a tensor in a file; --values makes one of its own")
     if compare and out:
         raise UsageFailure("--out writes one scheme; drop --compare to write it")
     if compare:
@@ -186,9 +245,13 @@ def quantize(
             bits, mapping, granularity, method, target, scale_format, full, rounding
         )
     if out:  # before anything is read: never the input, never over a file
-        check_output(out, inputs=[path], suffix=".safetensors")
-    tensor_name, x = load_tensor(path, name)
+        check_output(out, inputs=[path] if path else [], suffix=".safetensors")
+    if values is not None:
+        tensor_name, x = "values", values_tensor(values)
+    else:
+        tensor_name, x = load_tensor(path, name)
     check_tensor(tensor_name, x)
+    check_finite(tensor_name, x, nan_policy)
     with show_warnings():
         if compare:
             emit(_compare(x, schemes, nan_policy, quiet=as_json), as_json)

@@ -146,6 +146,26 @@ def parse_value(text: str) -> ExactValue:
     return ExactValue("finite", negative, magnitude)
 
 
+def parse_values(text: str) -> tuple[ExactValue, ...]:
+    """Read numbers separated by commas, each exactly, as :func:`parse_value` reads one
+    (spaces around them are allowed; the decimal mark is a dot).
+
+    Raises:
+        ParseError: no numbers at all, an empty place between commas, or a value that is
+            none of the accepted forms (the message names it).
+
+    Examples:
+        >>> [str(v) for v in parse_values("1.5, -0.5, 1/4, 2^-10")]
+        ['1.5', '-0.5', '0.25', '0.0009765625']
+    """
+    items = [item.strip() for item in str(text).split(",")]
+    if not any(items):
+        raise ParseError("no numbers given: write them separated by commas, e.g. 1.5,-0.5,3")
+    if "" in items:
+        raise ParseError(f"'{text}' has an empty place between commas; write a number in each")
+    return tuple(parse_value(item) for item in items)
+
+
 def _unreadable(raw: str, s: str) -> str:
     """Why ``raw`` (``s`` once cleaned, unsigned) is no number: a decimal comma, as much of the
     world writes it (3,14), gets the same number with a dot; anything else, the forms."""

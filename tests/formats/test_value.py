@@ -114,3 +114,29 @@ def test_a_comma_that_a_dot_would_not_mend_gets_the_forms(text):
     with pytest.raises(ParseError, match="accepted forms") as caught:
         parse_value(text)
     assert "decimal point" not in str(caught.value)
+
+
+def test_a_list_of_values_is_read_exactly():
+    from numfmt.formats.value import parse_values
+
+    values = parse_values(" 1/3, -2^-10 ,0x1.8p3,-0,inf")
+    assert [v.kind for v in values] == ["finite"] * 4 + ["inf"]
+    assert [v.fraction for v in values[:4]] == [Fraction(1, 3), -Fraction(1, 1024), 12, 0]
+    assert values[3].negative  # -0 keeps its sign
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "no numbers given"),
+        (" , ", "no numbers given"),
+        ("1,,2", "empty place between commas"),
+        ("1,2,", "empty place between commas"),
+        ("1,x", "cannot read 'x' as a number"),
+    ],
+)
+def test_a_bad_list_of_values_says_what_is_wrong(text, message):
+    from numfmt.formats.value import parse_values
+
+    with pytest.raises(ParseError, match=message):
+        parse_values(text)
