@@ -207,8 +207,10 @@ def quantize(
     order,
     as_json,
 ) -> None:
-    """Quantize a tensor and report the error: a tensor from a .npy, .npz or .safetensors
-    file, or numbers typed in with --values (one of the two).
+    """Quantize a tensor, from a file or typed in, and report the error.
+
+    TENSOR_FILE is a .npy, .npz or .safetensors file; --values gives the numbers instead
+    (one of the two).
 
     \b
     Examples:
