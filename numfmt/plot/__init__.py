@@ -81,7 +81,10 @@ def curves(c: analysis.Curves, ax=None, *, ylim: tuple[float, float] | None = No
     ax.set_xlabel(c.x_label)
     ax.set_ylabel(c.y_label)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small")
+    legend = ax.legend(fontsize="small")
+    for handle in legend.legend_handles:  # every shape full size in the key, however nested
+        if hasattr(handle, "set_sizes"):
+            handle.set_sizes([_MARK_SIZE * 0.8])
     return ax
 
 

@@ -101,6 +101,8 @@ def test_marks_on_the_same_numbers_say_so():
     assert labels == ["a", "b (same as a)", "c (≈ a)", "d"]
     sizes = [m.get_sizes()[0] for m in _marks(ax)]
     assert sizes[0] > sizes[1] > sizes[2] and sizes[3] == sizes[0]  # nested, smallest on top
+    keys = [h.get_sizes()[0] for h in ax.get_legend().legend_handles if hasattr(h, "get_sizes")]
+    assert len(keys) == 4 and len(set(keys)) == 1  # the key shows every shape full size
     _assert_no_mark_hides_another(ax)
     plt.close(ax.figure)
 
