@@ -40,7 +40,7 @@ FIGURES = [
     (
         "ranges.png",
         "Range and precision of each format",
-        "The range and precision of each format, from FP32 down to FP4 and E8M0.",
+        "The range and precision of each format, from FP32 down to FP4.",
         "plot ranges",
     ),
     (

@@ -209,3 +209,21 @@ def test_a_decimal_comma_gets_a_hint(run, args):
     expected = f"{value} is not a number: write the decimal point as a dot"
     assert expected in r.stderr and f"({value.replace(',', '.')})" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_library_warning_inside_a_command_is_one_line_and_the_command_ends():
+    import warnings
+
+    import click
+
+    from numfmt.cli.base import show_warnings
+
+    @click.command()
+    def warns():
+        with show_warnings():
+            warnings.warn("invalid value encountered in divide", RuntimeWarning, stacklevel=1)
+            click.echo("done")
+
+    r = CliRunner().invoke(warns, [])
+    assert r.exit_code == 0 and r.stdout == "done\n"
+    assert r.stderr == "warning: invalid value encountered in divide\n"

@@ -138,20 +138,19 @@ def note(message: str) -> None:
 
 @contextlib.contextmanager
 def show_warnings():
-    """numfmt's warnings (a saturated scale ...) as one line each on stderr, not Python's
-    warning format."""
+    """Warnings (numfmt's: a saturated scale ...; a library's: a numpy RuntimeWarning) as one
+    line each on stderr, once the work is done, not in Python's warning format."""
     from numfmt.errors import NumfmtWarning
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", NumfmtWarning)
-        try:
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")  # each once, whatever filters the caller set
+            warnings.simplefilter("always", NumfmtWarning)
             yield
-        finally:
-            for w in caught:
-                if issubclass(w.category, NumfmtWarning):
-                    note(f"warning: {w.message}")
-                else:
-                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    finally:
+        # outside the block: a warning shown inside it would be recorded again, forever
+        for w in caught:
+            note(f"warning: {w.message}")
 
 
 def _parse_rounding(ctx, param, value):

@@ -28,10 +28,9 @@ def _output(out: str, force: bool) -> Path:
 
 
 def _pyplot():
-    try:
-        import matplotlib
-    except ImportError:
-        raise NumfmtError("numfmt plot needs matplotlib: pip install 'numfmt[plot]'") from None
+    from numfmt._extras import require
+
+    matplotlib = require("matplotlib", "drawing figures")
     matplotlib.use("Agg")  # the command draws to files; the library never picks a backend
     import matplotlib.pyplot as plt
 

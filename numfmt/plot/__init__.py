@@ -1,4 +1,4 @@
-"""Matplotlib figures of the quantization layer (``pip install numfmt[plot]``).
+"""Matplotlib figures of the quantization layer (the plot extra).
 
 Every function takes ``ax=None`` (a new figure when None) and returns the Axes; none sets a
 backend. The numbers come from ``numfmt.quant.analysis``; these functions only draw them.

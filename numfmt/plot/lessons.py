@@ -1,4 +1,4 @@
-"""Matplotlib figures of the lessons (``pip install numfmt[plot]``): accuracy against bits
+"""Matplotlib figures of the lessons (the plot extra): accuracy against bits
 for PTQ and QAT, and the training curves behind them. Each takes ``ax=None`` and returns the
 Axes; the numbers come from ``numfmt.lessons``' results.
 """

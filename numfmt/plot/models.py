@@ -1,5 +1,5 @@
 """Matplotlib figures of the model layer: a layer's weights under each recipe, SQNR layer by
-layer, and perplexity against bits per weight (``pip install numfmt[plot]``).
+layer, and perplexity against bits per weight (the plot extra).
 
 Each takes ``ax=None`` and returns the Axes; the numbers come from the model layer's results
 (``ModelReport``, ``ModelComparison``, ``numfmt.nn.layer_weights``).
