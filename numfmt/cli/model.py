@@ -29,15 +29,42 @@ RECIPE_HELP = (
 )
 
 
-def _progress(as_json: bool):
-    """A bar on a terminal (stderr), nothing under --json or in a pipe."""
-    return False if as_json else None
+def _progress(as_json: bool) -> bool:
+    """Progress on stderr: a bar on a terminal, lines elsewhere; nothing under --json."""
+    return not as_json
 
 
-def _load(model: str, allow_pickle: bool, tokenizer: bool = True):
+def _load(
+    model: str,
+    allow_pickle: bool,
+    tokenizer: bool = True,
+    *,
+    task: str = "",
+    progress: bool = False,
+    **kwargs,
+):
+    """MODEL loaded; with ``progress``, a line on stderr first (``compare: loading
+    smollm2-135m ...``), once MODEL is known to exist (a wrong one gets one line)."""
     from numfmt.nn.loading import load_model
 
-    return load_model(model, tokenizer=tokenizer, allow_pickle=allow_pickle)
+    if task and progress:
+        from numfmt.nn.progress import say
+        from numfmt.nn.sources import resolve
+
+        resolve(model, allow_pickle=allow_pickle)
+        say(f"{task}: loading {model} ...", progress)
+    return load_model(model, tokenizer=tokenizer, allow_pickle=allow_pickle, **kwargs)
+
+
+def _text(path: str | None, option: str = "--text") -> str:
+    """The text of ``path``; without one, the essay that ships with numfmt (the lessons'
+    text), said on stderr so that a result never hides what it was measured on."""
+    if path is not None:
+        return _read_text(path)
+    from numfmt.lessons.language import sample_path, sample_text
+
+    note(f"no {option} given: using the essay that ships with numfmt ({sample_path()})")
+    return sample_text()
 
 
 allow_pickle_option = click.option(
@@ -53,8 +80,10 @@ text_option = click.option(
     "-t",
     "text_path",
     type=click.Path(dir_okay=False),
-    required=True,
-    help="A text file to score on (WikiText-2's test text for published figures).",
+    default=None,
+    help="A text file to score on (WikiText-2's test text for published figures). Default: "
+    "the short essay that ships with numfmt (about 800 tokens; numfmt lesson --text-path "
+    "prints where it is).",
 )
 max_tokens_option = click.option(
     "--max-tokens",
@@ -157,7 +186,8 @@ model.help = (model.help or "") + "\n\n" + MODEL_HELP
     "calibration_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="A text file whose tokens the --algorithm calibrates on (not the text you score on).",
+    help="A text file whose tokens the --algorithm calibrates on (not the text you score on). "
+    "Default: the essay that ships with numfmt (numfmt lesson --text-path).",
 )
 @click.option(
     "--calibration-tokens",
@@ -227,12 +257,10 @@ def quantize_cmd(
         raise UsageFailure("--act-order goes with --algorithm gptq")
     if calibration_path and not calibrated:
         raise UsageFailure("--calibration goes with an --algorithm that calibrates (not rtn)")
-    if calibrated and calibration_path is None:
-        raise UsageFailure(
-            f"--algorithm {algorithm} needs --calibration FILE: text to calibrate on"
-        )
-    text = _read_text(calibration_path) if calibrated else None
-    loaded = _load(model_arg, allow_pickle, tokenizer=calibrated)
+    text = _text(calibration_path, "--calibration") if calibrated else None
+    loaded = _load(
+        model_arg, allow_pickle, tokenizer=calibrated, task="quantize", progress=_progress(as_json)
+    )
     extra = {}
     if calibrated:
         from numfmt.nn.gptq import GPTQ
@@ -426,15 +454,15 @@ def compare_cmd(
     same windows of the same text: a perplexity measured on each model's own generated
     text cannot be compared.
     """
-    from numfmt.nn.compare import compare_recipes
+    from numfmt.nn.compare import compare_recipes, float_model
     from numfmt.nn.evaluate import tokenize
 
-    text = _read_text(text_path)
     names = [r.strip() for r in recipes.split(",") if r.strip()]
     if not names:
         raise UsageFailure("--recipes is empty")
+    text = _text(text_path)
     targets = _plot_targets(plots)
-    loaded = _load(model_arg, allow_pickle)
+    loaded = _load(model_arg, allow_pickle, task="compare", progress=_progress(as_json))
     if not loaded.is_causal:  # a sentence encoder: its embeddings of the text's lines
         from numfmt.nn.compare import compare_encoder_recipes
 
@@ -467,7 +495,7 @@ def compare_cmd(
             max_new_tokens=new_tokens,
             context=context,
             stride=stride,
-            name=loaded.source.name,
+            name=float_model(loaded.source),
             layer=layer if plots else None,
             own_text=own_text,
             progress=_progress(as_json),
@@ -558,15 +586,16 @@ def perplexity_cmd(
     import tempfile
 
     from numfmt.nn.evaluate import score, tokenize
-    from numfmt.nn.loading import load_model
 
-    text = _read_text(text_path)
+    text = _text(text_path)
     with contextlib.ExitStack() as stack:
         if max_memory is not None and offload_folder is None:
             offload_folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="numfmt-"))
-        loaded = load_model(
+        loaded = _load(
             model_arg,
-            allow_pickle=allow_pickle,
+            allow_pickle,
+            task="perplexity",
+            progress=_progress(as_json),
             max_memory=max_memory,
             offload_folder=offload_folder,
             tokenizer_from=tokenizer_from,
@@ -660,8 +689,8 @@ def sensitivity_cmd(
 
         target = _output(plot_path, False)
         _pyplot()
-    text = _read_text(text_path)
-    loaded = _load(model_arg, allow_pickle)
+    text = _text(text_path)
+    loaded = _load(model_arg, allow_pickle, task="sensitivity", progress=_progress(as_json))
     if not loaded.is_causal:
         raise UsageFailure("sensitivity scores next-token predictions: MODEL is not a causal LM")
     ids = tokenize(loaded.tokenizer, text)[:max_tokens]

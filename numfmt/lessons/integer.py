@@ -20,6 +20,7 @@ from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
 from numfmt.lessons.digits import accuracy, load_digits, mlp, train_mlp
 from numfmt.nn.integer import IntegerMLP, LayerStats, integer_mlp, layer_stats
+from numfmt.nn.progress import Progress, say, tracker
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ def integer_walkthrough(
     accumulator_bits: int = 32,
     epochs: int = 60,
     lr: float = 3e-3,
+    progress: Progress = None,
 ) -> IntegerWalkthrough:
     """Train the digits MLP in float, make it integer-only, and walk test digit ``sample``
     through it.
@@ -148,21 +150,33 @@ def integer_walkthrough(
         seed: seeds the split, the weights and the training.
         accumulator_bits: 32 (what int8 hardware uses), or 16 to see an accumulator wrap
             around, or 64.
+        progress: a bar over the steps on a terminal (None: there only; True: and a line
+            per step on stderr elsewhere; False: never; or a callable).
     """
     if accumulator_bits not in (16, 32, 64):
         raise NumfmtError(f"the accumulator is 16, 32 or 64 bits, not {accumulator_bits}")
     start = time.perf_counter()
-    data = load_digits(seed)
-    if not 0 <= sample < len(data.y_test) or int(sample) != sample:
-        raise NumfmtError(
-            f"sample is a test digit's index, 0 to {len(data.y_test) - 1}, not {sample!r}"
-        )
-    model = mlp(seed)
-    train_mlp(model, data, epochs=epochs, lr=lr, seed=seed)
-    net = integer_mlp(model, data.x_train, accumulator_bits=accumulator_bits, overflow="wrap")
-    with torch.no_grad():
-        float_pred = model(data.x_test).argmax(dim=1)
-        int_pred = net(data.x_test).argmax(dim=1)
+    say(
+        "integer-mlp: training the digits MLP in float, then converting it to integers ...",
+        progress,
+    )
+    with tracker(4, "integer-mlp", progress, every=0) as step:
+        data = load_digits(seed)
+        if not 0 <= sample < len(data.y_test) or int(sample) != sample:
+            raise NumfmtError(
+                f"sample is a test digit's index, 0 to {len(data.y_test) - 1}, not {sample!r}"
+            )
+        step("digits loaded")
+        model = mlp(seed)
+        train_mlp(model, data, epochs=epochs, lr=lr, seed=seed)
+        step(f"float MLP trained, {epochs} epochs")
+        # the first run compiles numfmt's numba kernels here (cached on disk after)
+        net = integer_mlp(model, data.x_train, accumulator_bits=accumulator_bits, overflow="wrap")
+        step("converted to integers")
+        with torch.no_grad():
+            float_pred = model(data.x_test).argmax(dim=1)
+            int_pred = net(data.x_test).argmax(dim=1)
+        step("test digits scored")
     x = data.x_test[sample]
     return IntegerWalkthrough(
         sample=int(sample),

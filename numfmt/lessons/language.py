@@ -6,6 +6,10 @@ channel, int4 in groups, and W8A8 with each token's inputs on their own scale or
 tensor's. Every recipe is scored on one text (by default a short essay that ships with numfmt,
 so that the lesson runs offline) against the float model, and each continues the prompt
 "I have a dream" as the course's report did.
+
+The float model is what the installed file holds, decoded: SmolLM2-135M ships as a GGUF file
+whose linear weights are Q4_1 (llama.cpp's 4-bit format), so "fp32" is those 4-bit values
+written out in float32 (``numfmt.nn.compare.float_model`` says so for any GGUF file).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from numfmt.errors import NumfmtError
+from numfmt.nn.progress import Progress, say
 
 #: The lesson's recipes, in the order the page discusses them.
 RECIPES = (
@@ -35,6 +40,12 @@ def sample_text() -> str:
     return resources.files("numfmt.lessons").joinpath("data/sample.txt").read_text("utf-8")
 
 
+def sample_path() -> Path:
+    """Where :func:`sample_text`'s file lies (``numfmt lesson --text-path`` prints it), to
+    give to ``--text`` or ``--calibration``, or to read."""
+    return Path(str(resources.files("numfmt.lessons").joinpath("data/sample.txt")))
+
+
 def language_model(
     model: str | Path = "smollm2-135m",
     *,
@@ -45,7 +56,7 @@ def language_model(
     new_tokens: int = 24,
     own_text: bool = True,
     layer: str | None = None,
-    progress: Any = None,
+    progress: Progress = None,
 ) -> Any:
     """Quantize ``model`` by each recipe and score them all on one text: a
     :class:`~numfmt.nn.compare.ModelComparison` (perplexity, KL and top-1 against the float
@@ -58,14 +69,27 @@ def language_model(
             a Hugging Face folder or a Llama ``.gguf`` file; a causal language model.
         text: the text to score on (default: :func:`sample_text`).
         max_tokens: score the first N tokens of it (one window of 512 by default).
+        progress: a line per recipe on stderr (True: a bar on a terminal, lines elsewhere;
+            None: a bar on a terminal only; False: nothing), and a line when loading.
+
+    The result's ``model`` says what the float model is (``float_model``).
     """
-    from numfmt.nn.compare import compare_recipes
+    from numfmt.nn.compare import compare_recipes, float_model
     from numfmt.nn.evaluate import tokenize
     from numfmt.nn.loading import load_model
     from numfmt.nn.quantize import candidates
+    from numfmt.nn.sources import resolve
 
     if max_tokens < 2:
         raise NumfmtError("max_tokens: at least 2 tokens are needed to score one")
+    source = resolve(model)
+    if source.kind == "gguf":
+        say(
+            f"language-model: loading {source.name} (decoding its GGUF file into float32) ...",
+            progress,
+        )
+    else:
+        say(f"language-model: loading {source.name} ...", progress)
     loaded = load_model(model)
     if not loaded.is_causal:
         raise NumfmtError(f"{model} is not a causal language model: this lesson scores text")
@@ -80,8 +104,9 @@ def language_model(
         prompt=prompt,
         max_new_tokens=new_tokens,
         context=min(512, int(ids.numel())),  # one window when the text is shorter
-        name=loaded.source.name,
+        name=float_model(loaded.source),
         layer=layer,
         own_text=own_text and prompt is not None,
         progress=progress,
+        description="language-model",
     )

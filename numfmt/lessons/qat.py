@@ -26,7 +26,7 @@ import torch
 from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
 from numfmt.lessons.digits import WIDTHS, accuracy, load_digits, mlp, train_mlp
-from numfmt.nn.progress import Progress, tracker
+from numfmt.nn.progress import Progress, say, tracker
 from numfmt.nn.qat import convert, prepare_qat
 from numfmt.nn.quantize import quantize_model
 
@@ -133,8 +133,9 @@ def ptq_vs_qat(
         epochs, lr: the float training; qat_epochs, qat_lr: each QAT fine-tune.
         methods: a subset of ``ptq-minmax``, ``ptq-mse``, ``qat``, ``qat-lsq`` (float is
             always measured).
-        progress: a bar over the models (None: on a terminal only; False: never; or a
-            callable, called with each model's name when it is done).
+        progress: a bar over the models on a terminal (None: there only; True: and a line
+            per model on stderr elsewhere; False: never; or a callable, called with each
+            model's name when it is done).
 
     Examples:
         >>> r = ptq_vs_qat(bits=[8], methods=["ptq-minmax"], epochs=5)  # doctest: +SKIP
@@ -155,7 +156,8 @@ def ptq_vs_qat(
     chosen = [m for m in METHODS[1:] if m in methods]
     act = None if activations is None else f"int{activations}/asym"
     net = mlp(seed).to(device)
-    with tracker(1 + len(bits) * len(chosen), "lesson", progress) as step:
+    say(f"qat: training the float MLP on the digits ({epochs} epochs) ...", progress)
+    with tracker(1 + len(bits) * len(chosen), "qat", progress, every=0) as step:
         curves = {"float": train_mlp(net, data, epochs=epochs, lr=lr, seed=seed)}
         rows = [AccuracyRow("float", None, accuracy(net, data))]
         step("float")

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from torch import nn
+
 from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
-from numfmt.nn.evaluate import generate, own_text_perplexity, score_models
-from numfmt.nn.progress import Progress
+from numfmt.nn.evaluate import Reference, Score, generate, own_text_perplexity, score
+from numfmt.nn.modules import decoded_weights
+from numfmt.nn.progress import Progress, tracker
 from numfmt.nn.quantize import layer_weights, model_bytes, quantize_model
 from numfmt.nn.recipe import parse_recipe
 from numfmt.nn.report import ModelReport, rows_csv
@@ -81,13 +85,21 @@ def compare_recipes(
     layer: str | None = None,
     own_text: bool = False,
     progress: Progress = None,
+    description: str = "compare",
 ) -> ModelComparison:
     """Quantize ``model`` by each recipe and score all on the token ids ``ids`` (the float
     model is the reference; ``fp32`` in ``recipes`` names its row). With a tokenizer and a
     prompt, each model's greedy continuation of it too, and with ``own_text`` the perplexity
     of each on a text it sampled itself from the prompt (the way not to compare models: see
     ``own_text_perplexity``); with ``layer``, that layer's weights in each model
-    (``layer_weights``, for ``numfmt.plot.models.weight_histogram``)."""
+    (``layer_weights``, for ``numfmt.plot.models.weight_histogram``).
+
+    One model at a time: the float model's log-probabilities on the text are computed once
+    (:class:`~numfmt.nn.evaluate.Reference`), then each recipe's model is built (sharing the
+    float model's unquantized tensors: the embedding, the norms), its weights decoded once
+    for all its measurements, measured, and dropped. ``progress`` tells a line per recipe
+    off a terminal (``description: [k/n] recipe quantized, scored (seconds)``).
+    """
     parsed = []
     for r in recipes:
         if str(r) == REFERENCE:
@@ -96,23 +108,44 @@ def compare_recipes(
     labels = [str(r) for r in parsed]
     if len(set(labels)) != len(labels):
         raise NumfmtError(f"a recipe is listed twice: {', '.join(labels)}")
-    models: dict[str, Any] = {REFERENCE: model}
+    if own_text and not (prompt and tokenizer is not None):
+        raise NumfmtError("the own-text perplexity needs a prompt and a tokenizer")
+    talk = prompt and tokenizer is not None
+    reference = Reference(model, ids, context=context, stride=stride)
+    scores: list[Score] = []
     reports: dict[str, ModelReport] = {}
     seconds: dict[str, float] = {REFERENCE: 0.0}
-    for recipe in parsed:
-        start = time.perf_counter()
-        q, report = quantize_model(model, recipe, progress=progress)
-        seconds[str(recipe)] = time.perf_counter() - start
-        models[str(recipe)] = q
-        reports[str(recipe)] = report
-    scores = score_models(models, ids, context=context, stride=stride, progress=progress)
-    own = {}
-    if own_text:
-        if not (prompt and tokenizer is not None):
-            raise NumfmtError("the own-text perplexity needs a prompt and a tokenizer")
-        own = {
-            n: own_text_perplexity(m, tokenizer, prompt, max_new_tokens) for n, m in models.items()
-        }
+    own: dict[str, float] = {}
+    generations: list[tuple[str, str]] = []
+    weights: dict[str, Any] = {}
+    done = ["scored"] + ["generated"] * bool(talk) + ["own text scored"] * own_text
+    with tracker(1 + len(parsed), description, progress, every=0) as step:
+        for recipe in [None, *parsed]:
+            label = REFERENCE if recipe is None else str(recipe)
+            if recipe is None:
+                q = model
+                scores.append(reference.score(REFERENCE))
+            else:
+                start = time.perf_counter()
+                q, reports[label] = quantize_model(
+                    _sharing(model), recipe, inplace=True, progress=progress
+                )
+                seconds[label] = time.perf_counter() - start
+            with decoded_weights(q):
+                if recipe is not None:
+                    scores.append(
+                        score(
+                            q, ids, context=context, stride=stride, reference=reference, name=label
+                        )
+                    )
+                if talk:
+                    generations.append((label, generate(q, tokenizer, prompt, max_new_tokens)))
+                if own_text:
+                    own[label] = own_text_perplexity(q, tokenizer, prompt, max_new_tokens)
+                if layer:
+                    weights.update(layer_weights({label: q}, layer))
+            del q  # one quantized model in memory at a time
+            step(f"{label} " + ", ".join((["quantized"] if recipe else []) + done))
     rows = []
     for s in scores:
         report = reports.get(s.name)
@@ -131,23 +164,59 @@ def compare_recipes(
                 own_text_perplexity=own.get(s.name),
             )
         )
-    generations = ()
-    if prompt and tokenizer is not None:
-        generations = tuple(
-            (label, generate(m, tokenizer, prompt, max_new_tokens)) for label, m in models.items()
-        )
-    weights = layer_weights(models, layer) if layer else {}
     return ModelComparison(
         name,
         int(scores[0].tokens),
         context,
         tuple(rows),
         prompt,
-        generations,
+        tuple(generations),
         reports,
         layer,
         weights,
     )
+
+
+def _sharing(model: nn.Module) -> nn.Module:
+    """A copy of ``model``'s modules that shares its parameters and buffers: quantizing it in
+    place replaces the copy's layers and leaves the original whole, without copying the
+    tensors a recipe does not replace (SmolLM2's 113 MB embedding, the norms)."""
+    memo = {id(t): t for t in [*model.parameters(), *model.buffers()]}
+    return copy.deepcopy(model, memo)
+
+
+#: GGUF's weight types, in words (float_model).
+_GGUF_TYPES = {
+    "q4_0": "llama.cpp's 4-bit format",
+    "q4_1": "llama.cpp's 4-bit format",
+    "q5_0": "llama.cpp's 5-bit format",
+    "q5_1": "llama.cpp's 5-bit format",
+    "q8_0": "llama.cpp's 8-bit format",
+    "f16": "float16",
+    "f32": "float32",
+}
+
+
+def float_model(source: Any) -> str:
+    """What the float model of a loaded source is: its name, and for a GGUF file the formats
+    its weights were stored in before they were decoded into float32 (the "fp32" row is
+    those values, not the original training's)."""
+    if source.kind != "gguf":
+        return source.name
+    from collections import Counter
+
+    from numfmt.nn.gguf_model import read_tensors
+
+    _, tensors = read_tensors(source.path)
+    embedding = next(t.kind for t in tensors if t.gguf_name == "token_embd.weight")
+    matrices = [t.kind for t in tensors if len(t.shape) == 2 and t.gguf_name != "token_embd.weight"]
+    main = Counter(matrices).most_common(1)[0][0] if matrices else embedding
+    if main == embedding == "f32":
+        return source.name  # stored in float32: nothing was decoded
+    what = f"{main.upper()}, {_GGUF_TYPES.get(main, main)}"
+    if embedding != main:
+        what += f"; the embedding {embedding.upper()}"
+    return f"{source.name}, float32 decoded from its GGUF file ({what})"
 
 
 @dataclass(frozen=True)

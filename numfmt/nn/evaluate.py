@@ -11,9 +11,10 @@ scored tokens.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ import torch
 
 from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
-from numfmt.nn.modules import decoded_weights
+from numfmt.nn.modules import _Quantized, decoded_weights
 from numfmt.nn.progress import Progress, tracker
 
 
@@ -189,6 +190,63 @@ def reference_logprobs(
     return out
 
 
+class Reference(Sequence[torch.Tensor]):
+    """The reference model's log-probabilities on each window, for :func:`score`: each
+    window is computed once and kept while the kept ones fit in ``max_bytes`` (a float32 row
+    per scored token and word of the vocabulary: 100 MB for 512 tokens of SmolLM2's 49,152);
+    a window beyond that is computed again each time it is asked for, so that a long text
+    costs forward passes rather than memory.
+
+    ``score()`` is the reference model's own Score on the text (perplexity; no KL), computed
+    from the same log-probabilities, not by another pass.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        ids: Any,
+        *,
+        context: int = 512,
+        stride: int | None = None,
+        max_bytes: int = 2 * 2**30,
+    ) -> None:
+        self.model = model
+        self.ids = torch.as_tensor(ids, dtype=torch.long).reshape(-1)
+        self.spans = windows(int(self.ids.numel()), context, stride)
+        self.max_bytes = max_bytes
+        self._kept: dict[int, torch.Tensor] = {}
+        self._bytes = 0
+        self.seconds = 0.0
+
+    def __len__(self) -> int:
+        return len(self.spans)
+
+    def __getitem__(self, i: int) -> torch.Tensor:  # type: ignore[override]
+        if i in self._kept:
+            return self._kept[i]
+        w = self.spans[i]
+        start = time.perf_counter()
+        logits = _logits(self.model, self.ids[w.begin : w.end])
+        logp = torch.log_softmax(logits[w.score_from - w.begin - 1 : -1], dim=-1)
+        self.seconds += time.perf_counter() - start
+        size = logp.numel() * logp.element_size()
+        if self._bytes + size <= self.max_bytes:
+            self._kept[i] = logp
+            self._bytes += size
+        return logp
+
+    def score(self, name: str = "reference") -> Score:
+        """The reference model's perplexity on the text, from its log-probabilities."""
+        nll = 0.0
+        count = 0
+        for i, w in enumerate(self.spans):
+            targets = self.ids[w.score_from : w.end]
+            nll += float(-self[i].gather(1, targets[:, None]).sum())
+            count += int(targets.numel())
+        mean = nll / count
+        return Score(name, math.exp(mean), mean, count, None, None, self.seconds)
+
+
 def score(
     model: Any,
     ids: Any,
@@ -256,10 +314,25 @@ def tokenize(tokenizer: Any, text: str) -> torch.Tensor:
     return ids
 
 
+@contextlib.contextmanager
+def _decoding(model: Any) -> Iterator[Any]:
+    """``decoded_weights``, unless a block around this one already keeps them (entering it
+    again would drop what the outer block decoded)."""
+    if any(
+        getattr(m, "_decoded", None) is not None
+        for m in model.modules()
+        if isinstance(m, _Quantized)
+    ):
+        yield model
+        return
+    with decoded_weights(model):
+        yield model
+
+
 def generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 30) -> str:
     """A greedy continuation of ``prompt`` (the prompt and what follows it)."""
     ids = tokenizer(prompt, return_tensors="pt").input_ids
-    with torch.no_grad(), decoded_weights(model):
+    with torch.no_grad(), _decoding(model):
         out = model.generate(
             ids,
             max_new_tokens=max_new_tokens,
@@ -279,8 +352,8 @@ def own_text_perplexity(
     ids = tokenizer(prompt, return_tensors="pt").input_ids
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
-    try:
-        with torch.no_grad(), decoded_weights(model):
+    with torch.no_grad(), _decoding(model):
+        try:
             out = model.generate(
                 ids,
                 max_new_tokens=max_new_tokens,
@@ -288,13 +361,13 @@ def own_text_perplexity(
                 top_k=50,
                 pad_token_id=tokenizer.eos_token_id,
             )
-    finally:
-        torch.random.set_rng_state(generator_state)
-    text = out[0]
-    new = text[ids.shape[1] :]
-    if new.numel() < 1:
-        raise NumfmtError("the model generated nothing to score")
-    logits = _logits(model, text)
+        finally:
+            torch.random.set_rng_state(generator_state)
+        text = out[0]
+        new = text[ids.shape[1] :]
+        if new.numel() < 1:
+            raise NumfmtError("the model generated nothing to score")
+        logits = _logits(model, text)
     logp = torch.log_softmax(logits[ids.shape[1] - 1 : -1], dim=-1)
     return math.exp(float(-logp.gather(1, new[:, None]).mean()))
 

@@ -1,43 +1,139 @@
-"""Progress over a model's layers: a rich bar on a terminal, silence in pipes and notebooks
-that do not ask, or a callback the caller gives (the command line's bar)."""
+"""Progress of long work, on stderr: a rich bar on a terminal, a line per step elsewhere when
+the caller asks for it (the command line does), or a callback the caller gives.
+
+``progress`` is one of:
+
+=========  ==========================================================================
+None       a bar on a terminal, nothing elsewhere (the library's default: pipes and
+           notebooks stay quiet unless they ask)
+True       a bar on a terminal, and elsewhere a line per step (``numfmt`` without --json)
+False      nothing
+callable   called with each finished item's name, instead of drawing
+=========  ==========================================================================
+
+Trackers nest: on a terminal an inner loop (a model's layers) adds its bar under the outer
+one (a lesson's recipes); off a terminal only the outermost loop writes lines, so that a
+lesson says ``language-model: [3/8] int8/channel quantized, scored (12 s)`` and not a line
+per layer of each model.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 Progress = bool | Callable[[str], None] | None
 
+#: The bar being drawn (inner trackers add their task to it) and how many trackers are open.
+_state: dict[str, Any] = {"bar": None, "depth": 0}
+
+
+def _mode(progress: Progress) -> str:
+    """``bar``, ``lines`` or ``off`` for a bool or None."""
+    if progress is False:
+        return "off"
+    if sys.stderr.isatty():
+        return "bar"
+    return "lines" if progress is True else "off"
+
+
+def say(message: str, progress: Progress) -> None:
+    """Tell what is starting (``loading smollm2-135m ...``) where progress is shown: above the
+    bar on a terminal, as a line elsewhere when lines are asked for."""
+    if callable(progress):
+        return
+    mode = _mode(progress)
+    bar = _state["bar"]
+    if mode == "bar" and bar is not None:
+        bar.console.print(message, highlight=False, markup=False)
+    elif mode != "off":
+        print(message, file=sys.stderr, flush=True)
+
 
 @contextlib.contextmanager
-def tracker(total: int, description: str, progress: Progress) -> Iterator[Callable[[str], None]]:
+def tracker(
+    total: int, description: str, progress: Progress, *, every: float = 10.0
+) -> Iterator[Callable[[str], None]]:
     """A function to call once per finished item, with its name.
 
-    ``progress``: None draws a bar when stderr is a terminal, True always, False never; a
-    callable is called instead of drawing.
+    Off a terminal (``progress=True``) the outermost tracker writes
+    ``description: [k/total] name (seconds since it began)``: a line per item with
+    ``every=0``, else at most one line each ``every`` seconds, and one for the last item.
+
+    Example:
+        >>> with tracker(2, "demo", progress=False) as step:
+        ...     step("one")
+        ...     step("two")
     """
     if callable(progress):
         yield progress
         return
-    draw = sys.stderr.isatty() if progress is None else bool(progress)
-    if not draw or total == 0:
-        yield lambda name: None
+    mode = _mode(progress)
+    outer = _state["depth"] == 0
+    _state["depth"] += 1
+    try:
+        if mode == "bar" and total > 0:
+            with _bar(total, description) as step:
+                yield step
+        elif mode == "lines" and outer and total > 0:
+            yield _lines(total, description, every)
+        else:
+            yield lambda name: None
+    finally:
+        _state["depth"] -= 1
+
+
+def _lines(total: int, description: str, every: float) -> Callable[[str], None]:
+    start = time.perf_counter()
+    last = -float("inf")
+    done = 0
+
+    def step(name: str, _: Any = None) -> None:
+        nonlocal last, done
+        done += 1
+        now = time.perf_counter()
+        if every <= 0 or now - last >= every or done >= total:
+            last = now
+            line = f"{description}: [{done}/{total}] {name} ({now - start:.0f} s)"
+            print(line, file=sys.stderr, flush=True)
+
+    return step
+
+
+@contextlib.contextmanager
+def _bar(total: int, description: str) -> Iterator[Callable[[str], None]]:
+    """A task on the bar being drawn, or a new bar (on stderr) when none is."""
+    bar = _state["bar"]
+    if bar is None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as Bar
+
+        bar = Bar(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[item]}"),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        _state["bar"] = bar
+        try:
+            with bar, _bar(total, description) as step:
+                yield step
+        finally:
+            _state["bar"] = None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    task = bar.add_task(description, total=total, item="")
 
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[item]}"),
-        transient=True,
-    )
-    with bar:
-        task = bar.add_task(description, total=total, item="")
+    def step(name: str, _: Any = None) -> None:
+        bar.update(task, advance=1, item=name)
 
-        def step(name: str, _: Any = None) -> None:
-            bar.update(task, advance=1, item=name)
-
+    try:
         yield step
+    finally:
+        bar.remove_task(task)

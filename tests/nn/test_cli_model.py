@@ -215,9 +215,12 @@ def test_model_quantize_with_gptq_calibrates_on_a_text(folder_with_tokenizer, tm
     kl = run(*args, "-a", "model-kl", "--calibration", text, "--calibration-tokens", "512")
     assert kl.exit_code == 0, kl.output
     assert "model-KL search" in kl.stdout and "model.layers.*.mlp.up_proj" in kl.stdout
+    # without --calibration, the essay that ships with numfmt, said on stderr
+    essay = run(*args, "-a", "imatrix", "--json")
+    assert essay.exit_code == 0, essay.output
+    assert "no --calibration given: using the essay that ships with numfmt" in essay.stderr
+    assert json.loads(essay.stdout)["recipe"] == "int4/group:32 + imatrix"
     for extra, message in [
-        (["--gptq"], "--algorithm gptq needs --calibration"),
-        (["-a", "imatrix"], "--algorithm imatrix needs --calibration"),
         (["--act-order"], "--act-order goes with --algorithm gptq"),
         (["--calibration", text], "--calibration goes with an --algorithm"),
         (["--gptq", "-a", "imatrix"], "disagree"),
