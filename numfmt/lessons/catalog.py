@@ -11,12 +11,26 @@ from numfmt._display import Displayable
 
 @dataclass(frozen=True)
 class Lesson:
-    """One lesson: a short name, its title, its page under docs/, and commands that run it."""
+    """One lesson: a short name, its title, its page under docs/, commands that run it, and
+    how long ``numfmt lesson NAME`` takes on two cores (measured on an idle machine, rounded
+    up), and its first run where that is slower: numba compiles numfmt's kernels then and
+    keeps them on disk for the runs after."""
 
     name: str
     title: str
     page: str
     commands: tuple[str, ...]
+    seconds: float
+    first_run_seconds: float | None = None
+
+    @property
+    def expected_time(self) -> str:
+        """``about 6 s; the first run 12 s (numba compiles its kernels)``."""
+        text = _duration(self.seconds)
+        if self.first_run_seconds is not None:
+            first = _duration(self.first_run_seconds).removeprefix("about ")
+            text += f"; the first run {first} (numba compiles its kernels)"
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -24,7 +38,19 @@ class Lesson:
             "title": self.title,
             "page": self.page,
             "commands": list(self.commands),
+            "seconds": self.seconds,
+            "first_run_seconds": self.first_run_seconds,
+            "expected_time": self.expected_time,
         }
+
+
+def _duration(seconds: float) -> str:
+    """Seconds as a person says them: ``under a second``, ``about 6 s``, ``about 1 min``."""
+    if seconds < 1:
+        return "under a second"
+    if seconds < 90:
+        return f"about {seconds:.0f} s"
+    return f"about {seconds / 60:.1f} min".replace(".0 min", " min")
 
 
 LESSONS = (
@@ -38,12 +64,14 @@ LESSONS = (
             "numfmt show -5 -f int8",
             "numfmt memory 8e9 --format bf16",
         ),
+        seconds=0.5,
     ),
     Lesson(
         "floats",
         "Floating point: sign, exponent, mantissa; FP32, FP16, BF16; subnormals, FP8, FP4",
         "docs/lesson-floats.md",
         ("numfmt lesson floats", "numfmt show 3.14 -f bf16", "numfmt compare 0.1"),
+        seconds=0.5,
     ),
     Lesson(
         "quantization",
@@ -55,18 +83,23 @@ LESSONS = (
             "numfmt plot error-curve --dist laplace --out error.png",
             "numfmt plot clipping --dist outliers --out clipping.png",
         ),
+        seconds=2,
+        first_run_seconds=6,
     ),
     Lesson(
         "integer-mlp",
         "What to quantize in a network: weights, inputs, int32 accumulators, requantization",
         "docs/lesson-integer.md",
         ("numfmt lesson integer-mlp", "numfmt lesson integer-mlp --accumulator 16"),
+        seconds=6,
+        first_run_seconds=12,
     ),
     Lesson(
         "qat",
         "PTQ against QAT: the straight-through estimator on a digits classifier",
         "docs/lesson-qat.md",
         ("numfmt lesson qat", "numfmt lesson qat --bits 4,2 --plot qat.png"),
+        seconds=8,
     ),
     Lesson(
         "language-model",
@@ -74,9 +107,11 @@ LESSONS = (
         "docs/lesson-llm.md",
         (
             "numfmt lesson language-model --plots figures",
+            "numfmt lesson --text-path",
             "numfmt model compare smollm2-135m --recipes fp32,int8-absmax,int8-zeropoint "
-            "--text FILE --prompt 'I have a dream' --own-text",
+            "--prompt 'I have a dream' --own-text",
         ),
+        seconds=70,
     ),
     Lesson(
         "beyond-rtn",
@@ -84,9 +119,11 @@ LESSONS = (
         "docs/beyond-rtn.md",
         (
             "numfmt lesson beyond-rtn",
-            "numfmt model quantize smollm2-135m -r int4/group:64 -a gptq --calibration FILE",
-            "numfmt model sensitivity smollm2-135m -r int4/group:64 --text FILE --budget 4.5",
+            "numfmt model quantize smollm2-135m -r int4/group:64 -a gptq",
+            "numfmt model sensitivity smollm2-135m -r int4/group:64 --budget 4.5",
         ),
+        seconds=3,
+        first_run_seconds=4,
     ),
 )
 

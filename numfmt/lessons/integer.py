@@ -156,17 +156,16 @@ def integer_walkthrough(
     if accumulator_bits not in (16, 32, 64):
         raise NumfmtError(f"the accumulator is 16, 32 or 64 bits, not {accumulator_bits}")
     start = time.perf_counter()
+    data = load_digits(seed)
+    if not 0 <= sample < len(data.y_test) or int(sample) != sample:
+        raise NumfmtError(
+            f"sample is a test digit's index, 0 to {len(data.y_test) - 1}, not {sample!r}"
+        )
     say(
         "integer-mlp: training the digits MLP in float, then converting it to integers ...",
         progress,
     )
-    with tracker(4, "integer-mlp", progress, every=0) as step:
-        data = load_digits(seed)
-        if not 0 <= sample < len(data.y_test) or int(sample) != sample:
-            raise NumfmtError(
-                f"sample is a test digit's index, 0 to {len(data.y_test) - 1}, not {sample!r}"
-            )
-        step("digits loaded")
+    with tracker(3, "integer-mlp", progress, every=0) as step:
         model = mlp(seed)
         train_mlp(model, data, epochs=epochs, lr=lr, seed=seed)
         step(f"float MLP trained, {epochs} epochs")

@@ -193,7 +193,6 @@ _GGUF_TYPES = {
     "q5_1": "llama.cpp's 5-bit format",
     "q8_0": "llama.cpp's 8-bit format",
     "f16": "float16",
-    "f32": "float32",
 }
 
 
@@ -208,11 +207,13 @@ def float_model(source: Any) -> str:
     from numfmt.nn.gguf_model import read_tensors
 
     _, tensors = read_tensors(source.path)
-    embedding = next(t.kind for t in tensors if t.gguf_name == "token_embd.weight")
-    matrices = [t.kind for t in tensors if len(t.shape) == 2 and t.gguf_name != "token_embd.weight"]
-    main = Counter(matrices).most_common(1)[0][0] if matrices else embedding
-    if main == embedding == "f32":
-        return source.name  # stored in float32: nothing was decoded
+    stored = {t.gguf_name: t.kind for t in tensors if len(t.shape) == 2}
+    embedding = stored.pop("token_embd.weight", None)
+    coded = Counter(k for k in [*stored.values(), embedding] if k not in ("f32", "f16", None))
+    if not coded:
+        return source.name  # stored in float: nothing was decoded
+    main = Counter(k for k in stored.values() if k in coded).most_common(1)
+    main = main[0][0] if main else embedding
     what = f"{main.upper()}, {_GGUF_TYPES.get(main, main)}"
     if embedding != main:
         what += f"; the embedding {embedding.upper()}"

@@ -50,7 +50,8 @@ def test_the_command_prints_json_draws_and_refuses_misuse(folder_with_tokenizer,
     args = ["lesson", "language-model", "--model", str(folder_with_tokenizer), "-n", "32"]
     r = CliRunner().invoke(main, [*args, "-r", "fp32,int4/group:32", "--new-tokens", "2", "--json"])
     assert r.exit_code == 0, r.output
-    data = json.loads(r.output)
+    data = json.loads(r.stdout)
+    assert r.stderr == ""  # no progress with --json
     assert [row["recipe"] for row in data["recipes"]] == ["fp32", "int4/group:32"]
     assert data["prompt"] == "I have a dream" and data["tokens"] == 31
     figures = tmp_path / "figs"
@@ -58,7 +59,14 @@ def test_the_command_prints_json_draws_and_refuses_misuse(folder_with_tokenizer,
         main, [*args, "-r", "fp32,int8/channel", "--new-tokens", "2", "--plots", str(figures)]
     )
     assert r.exit_code == 0, r.output
-    assert "int8/channel" in r.output and "own-text" in r.output
+    assert "int8/channel" in r.stdout and "own-text" in r.stdout
+    # off a terminal: a line as it loads, and one per recipe
+    lines = r.stderr.splitlines()
+    assert lines[0] == f"language-model: loading {folder_with_tokenizer} ..."
+    assert [line.split(" (")[0] for line in lines[1:3]] == [
+        "language-model: [1/2] fp32 scored, generated, own text scored",
+        "language-model: [2/2] int8/channel quantized, scored, generated, own text scored",
+    ]
     assert sorted(p.name for p in figures.iterdir()) == ["histogram.png", "pareto.png", "sqnr.png"]
     r = CliRunner().invoke(main, [*args, "-r", " , "])
     assert r.exit_code == 2 and "at least one recipe" in r.output

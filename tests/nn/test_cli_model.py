@@ -152,6 +152,30 @@ def test_model_compare_scores_recipes_on_the_same_text(tmp_path, folder_with_tok
     assert all(row["own_text_perplexity"] > 1 for row in rows.values())
 
 
+def test_model_compare_and_sensitivity_default_to_the_essay_and_tell_progress(
+    folder_with_tokenizer,
+):
+    args = ["model", "compare", folder_with_tokenizer, "-r", "fp32,int4", "-n", "64", "-c", "32"]
+    r = run(*args)
+    assert r.exit_code == 0, r.output
+    lines = r.stderr.splitlines()
+    assert lines[0].startswith("no --text given: using the essay that ships with numfmt (")
+    assert lines[0].endswith("sample.txt)") and lines[1].startswith("compare: loading ")
+    assert [line.split(" (")[0] for line in lines[2:]] == [
+        "compare: [1/2] fp32 scored",
+        "compare: [2/2] int4 quantized, scored",
+    ]
+    quiet = run(*args, "--json")  # the text is still said; no progress
+    assert quiet.stderr.splitlines() == lines[:1] and json.loads(quiet.stdout)["tokens"] == 62
+    s = run(
+        "model", "sensitivity", folder_with_tokenizer, "-r", "int2/channel", "-n", "64", "-c", "32"
+    )
+    assert s.exit_code == 0, s.output
+    lines = s.stderr.splitlines()
+    assert "the essay that ships with numfmt" in lines[0] and "sensitivity: loading" in lines[1]
+    assert lines[-1].startswith("measuring: [14/14] ")  # a long loop: every 10 s and its last
+
+
 def test_model_compare_on_an_encoder_scores_its_embeddings(tmp_path):
     from numfmt.nn.sources import resolve
 
