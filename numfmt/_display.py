@@ -21,6 +21,7 @@ _RENDER_MODULES = {
     "numfmt.formats": "numfmt.render.terminal",
     "numfmt.quant": "numfmt.render.quant",
     "numfmt.nn": "numfmt.render.nn",
+    "numfmt.nn.memory": "numfmt.render.memory",  # numfmt memory 8e9 loads no torch
     "numfmt.lessons": "numfmt.render.lessons",
     "numfmt.lessons.catalog": "numfmt.render.catalog",
     "numfmt.lessons.summary": "numfmt.render.summary",

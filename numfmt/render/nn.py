@@ -9,20 +9,12 @@ from rich.text import Text
 from numfmt._display import renderer
 from numfmt.nn.compare import EncoderComparison, ModelComparison
 from numfmt.nn.evaluate import Score
-from numfmt.nn.memory import MemoryEstimate
 from numfmt.nn.model_kl import ClipSearch
 from numfmt.nn.report import ModelReport
 from numfmt.nn.sensitivity import Sensitivity
 from numfmt.render.fit import fit
+from numfmt.render.memory import size
 from numfmt.render.quant import LABEL, number
-
-
-def size(nbytes: int) -> str:
-    """Bytes for people, in decimal units as disks and model cards give them."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if nbytes >= scale:
-            return f"{nbytes / scale:.3g} {unit}"
-    return f"{nbytes} B"
 
 
 @renderer(ModelReport)
@@ -166,19 +158,6 @@ def render_encoder_comparison(c: EncoderComparison) -> Group:
         )
     head = Text(f"{c.model}: embeddings of {c.sentences:,} sentences, against float", style="bold")
     return Group(head, fit(t))
-
-
-@renderer(MemoryEstimate)
-def render_memory(m: MemoryEstimate) -> Group:
-    line = Text()
-    line.append(f"{m.parameters:,} parameters", style="bold")
-    line.append(f" in {m.what}: {m.bits_per_weight:.4g} bits each = ")
-    line.append(size(m.nbytes), style="bold")
-    line.append(f" ({m.gibibytes:.3g} GiB)")
-    parts: list = [line]
-    if m.note:
-        parts.append(Text(m.note, style=LABEL))
-    return Group(*parts)
 
 
 #: Rows of the sensitivity table shown in a terminal (--json has them all).

@@ -33,11 +33,6 @@ def test_a_count_as_json_loads_no_model_library(args):
     assert "HEAVY []" in out and '"bytes": ' in out, out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the view of a MemoryEstimate is drawn by numfmt.render.nn, which imports every "
-    "model-layer result (torch); it needs a render module of its own (see the issue 18 report)",
-)
 def test_a_count_as_a_view_loads_no_model_library():
     out = _modules_after("memory", "8e9", "--format", "bf16")
     assert "HEAVY []" in out and "16 GB" in out, out

@@ -232,20 +232,6 @@ def results(request):
     ]
 
 
-@pytest.fixture(scope="module")
-def ptq_qat():
-    from numfmt.lessons import ptq_vs_qat
-
-    return ptq_vs_qat(bits=[4, 2], seed=0, qat_epochs=1, progress=False)
-
-
-@pytest.fixture(scope="module")
-def walk():
-    from numfmt.lessons import integer_walkthrough
-
-    return integer_walkthrough(sample=3, seed=0)
-
-
 def test_every_kind_of_result_is_checked_here(results):
     for module in set(_RENDER_MODULES.values()):
         importlib.import_module(module)
