@@ -92,14 +92,14 @@ LESSONS = (
         "docs/lesson-integer.md",
         ("numfmt lesson integer-mlp", "numfmt lesson integer-mlp --accumulator 16"),
         seconds=6,
-        first_run_seconds=12,
+        first_run_seconds=10,
     ),
     Lesson(
         "qat",
         "PTQ against QAT: the straight-through estimator on a digits classifier",
         "docs/lesson-qat.md",
         ("numfmt lesson qat", "numfmt lesson qat --bits 4,2 --plot qat.png"),
-        seconds=8,
+        seconds=10,
     ),
     Lesson(
         "language-model",
@@ -111,7 +111,7 @@ LESSONS = (
             "numfmt model compare smollm2-135m --recipes fp32,int8-absmax,int8-zeropoint "
             "--prompt 'I have a dream' --own-text",
         ),
-        seconds=70,
+        seconds=75,
     ),
     Lesson(
         "beyond-rtn",
@@ -123,7 +123,6 @@ LESSONS = (
             "numfmt model sensitivity smollm2-135m -r int4/group:64 --budget 4.5",
         ),
         seconds=3,
-        first_run_seconds=4,
     ),
 )
 

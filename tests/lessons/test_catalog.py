@@ -48,3 +48,17 @@ def test_the_list_needs_neither_torch_nor_scikit_learn():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_each_lesson_says_how_long_it_takes_and_when_its_first_run_is_slower():
+    listed = json.loads(CliRunner().invoke(main, ["lesson", "--json"]).stdout)["lessons"]
+    seconds = {lesson["name"]: lesson["seconds"] for lesson in listed}
+    assert (
+        all(s > 0 for s in seconds.values()) and max(seconds, key=seconds.get) == "language-model"
+    )
+    first = {lesson["name"]: lesson["first_run_seconds"] for lesson in listed}
+    assert first["integer-mlp"] > seconds["integer-mlp"] and first["bits"] is None
+    integer = next(lesson for lesson in listed if lesson["name"] == "integer-mlp")
+    assert integer["expected_time"] == "about 6 s; the first run 10 s (numba compiles its kernels)"
+    text = CliRunner().invoke(main, ["lesson"]).stdout
+    assert "time: under a second" in text and "time: about 75 s" in text
