@@ -63,11 +63,18 @@ class Displayable:
         return found(self) if found is not None else repr(self)
 
     def __str__(self) -> str:
-        """The view as plain text, 100 columns wide, without colour: what ``print`` shows
-        (in ASCII where standard output's encoding cannot print box characters)."""
+        """The view as plain text, without colour: what ``print`` shows. As wide as the
+        terminal standard output is, else 100 columns; in ASCII where its encoding cannot
+        print box characters."""
+        import shutil
+        import sys
+
         from numfmt._charset import stdout_encoding
 
-        return text_view(self, 100, stdout_encoding())
+        width = 100
+        if getattr(sys.stdout, "isatty", lambda: False)():
+            width = shutil.get_terminal_size((100, 24)).columns
+        return text_view(self, width, stdout_encoding())
 
     def _repr_html_(self) -> str:
         own = _lookup(type(self), _HTML_RENDERERS, _HTML_MODULES)

@@ -32,6 +32,9 @@ EXTRAS = {
     "gguf": ("gguf", "models"),
 }
 
+#: PyTorch's CPU build, which a machine without a GPU wants before any extra that brings torch.
+CPU_TORCH = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
+
 #: The modules each extra brings (pyproject.toml's optional dependencies; a test holds them).
 BRINGS = {
     "torch": {"torch"},
@@ -81,7 +84,10 @@ def missing_message(
     if own is None:
         return f"{who} needs the Python module '{name}', which is not installed"
     chosen = extra if name in BRINGS.get(extra or "", ()) else own
-    return f"{who} needs {what}, which is not installed: {install_line(chosen)}"
+    line = f"{who} needs {what}, which is not installed: {install_line(chosen)}"
+    if "torch" in BRINGS[chosen]:
+        line += f" (without a GPU, first {CPU_TORCH}: several GB smaller)"
+    return line
 
 
 def install_line(extra: str) -> str:

@@ -1,5 +1,6 @@
 """The command line: exit codes, text on stdout, one-line errors on stderr, --json."""
 
+import io
 import json
 import os
 import re
@@ -227,3 +228,40 @@ def test_a_library_warning_inside_a_command_is_one_line_and_the_command_ends():
     r = CliRunner().invoke(warns, [])
     assert r.exit_code == 0 and r.stdout == "done\n"
     assert r.stderr == "warning: invalid value encountered in divide\n"
+
+
+class _Terminal:
+    def isatty(self):
+        return True
+
+
+def test_a_message_on_a_terminal_folds_between_words_and_keeps_a_path_whole(monkeypatch):
+    import os
+
+    from numfmt.cli.base import fold
+
+    monkeypatch.setattr("shutil.get_terminal_size", lambda *a: os.terminal_size((80, 24)))
+    path = "/tmp/stu-venv/lib/python3.11/site-packages/numfmt/lessons/data/sample.txt"
+    message = f"no --text given: scoring on the essay that ships with numfmt ({path})"
+    folded = fold(message, _Terminal())
+    assert all(len(line) <= 80 for line in folded.splitlines())
+    assert f"({path})" in folded.splitlines()[1]
+    assert folded.replace("\n", " ") == message
+    assert fold(message, io.StringIO()) == message  # a pipe or a log: one line
+
+
+def test_print_of_a_result_is_as_wide_as_the_terminal(monkeypatch):
+    import os
+    import sys
+
+    import numfmt
+
+    class Out(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stdout", Out())
+    monkeypatch.setattr("shutil.get_terminal_size", lambda *a: os.terminal_size((80, 24)))
+    text = str(numfmt.compare("0.1"))
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "0_01111011_10011001100110011001101" in text

@@ -100,7 +100,9 @@ def test_each_command_names_the_extra_it_needs_in_one_line(tmp_path):
         assert len(lines) == 1, (args, r["stderr"])
         assert "Traceback" not in r["stderr"] + r["stdout"]
         assert f"needs {what}, which is not installed: " in lines[0], (args, lines[0])
-        assert lines[0].endswith(_extras.install_line(extra)), (args, lines[0])
+        hint = f" (without a GPU, first {_extras.CPU_TORCH}: several GB smaller)"
+        torch = "torch" in _extras.BRINGS[extra]
+        assert lines[0].endswith(_extras.install_line(extra) + hint * torch), (args, lines[0])
         if folder is not None:  # installed from a checkout, as the README says
             assert f"{folder}[{extra}]" in lines[0]
     assert not list(tmp_path.glob("*.png"))  # nothing drawn, nothing half-written

@@ -30,7 +30,9 @@ class UsageFailure(click.ClickException):
     exit_code = 2
 
     def format_message(self) -> str:
-        return printable(self.message, encoding_of(sys.stderr))
+        prefix = "Error: "  # what click writes before the message
+        message = fold(prefix + self.message, sys.stderr)[len(prefix) :]
+        return printable(message, encoding_of(sys.stderr))
 
 
 class NumberCommand(click.Command):
@@ -124,11 +126,31 @@ def pipe_text(result: Any) -> str:
 
 
 def echo(text: str, err: bool = False) -> None:
-    """Text to stdout (or stderr), each character the stream cannot print spelled in ASCII.
+    """Text to stdout (or stderr), each character the stream cannot print spelled in ASCII;
+    a message on stderr folded between words to the terminal's width.
 
     click writes UTF-8 to a stream that says it is ASCII (it takes that for a misconfigured
     locale); numfmt writes ASCII there, as the stream asks."""
-    click.echo(printable(text, encoding_of(sys.stderr if err else sys.stdout)), err=err)
+    stream = sys.stderr if err else sys.stdout
+    if err:
+        text = fold(text, stream)
+    click.echo(printable(text, encoding_of(stream)), err=err)
+
+
+def fold(text: str, stream: Any) -> str:
+    """``text`` broken between words to the width of the terminal ``stream`` is (a path or a
+    word longer than the width stays whole); unchanged where the stream is no terminal, so
+    that pipes and logs get each message on one line."""
+    if not stream.isatty():
+        return text
+    import shutil
+    import textwrap
+
+    width = shutil.get_terminal_size().columns
+    return "\n".join(
+        textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False) or line
+        for line in text.splitlines()
+    )
 
 
 def note(message: str) -> None:

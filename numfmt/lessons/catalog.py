@@ -79,7 +79,8 @@ LESSONS = (
         "docs/lesson-quantization.md",
         (
             "numfmt lesson quantization",
-            "numfmt quantize W.npy --compare int8,int4/group:128,mxfp4,nvfp4,nf4",
+            'numfmt quantize --values "0.1,-0.4,0.25,-0.05,0.3,-0.2,0.15,4" '
+            "--compare int8,int4,int4/group:4,nf4",
             "numfmt plot error-curve --dist laplace --out error.png",
             "numfmt plot clipping --dist outliers --out clipping.png",
         ),

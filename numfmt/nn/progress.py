@@ -47,8 +47,9 @@ def say(message: str, progress: Progress) -> None:
         return
     mode = _mode(progress)
     bar = _state["bar"]
-    if mode == "bar" and bar is not None:
-        bar.console.print(message, highlight=False, markup=False)
+    if mode == "bar":  # a terminal: rich folds the line between words to its width
+        console = bar.console if bar is not None else _stderr_console()
+        console.print(message, highlight=False, markup=False)
     elif mode != "off":
         print(message, file=sys.stderr, flush=True)
 
@@ -109,18 +110,10 @@ def _bar(total: int, description: str) -> Iterator[Callable[[str], None]]:
     bar = _state["bar"]
     if bar is None:
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
         from rich.progress import Progress as Bar
 
-        bar = Bar(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[item]}"),
-            console=Console(stderr=True),
-            transient=True,
-        )
+        console = Console(stderr=True)
+        bar = Bar(*bar_columns(console.width), console=console, transient=True)
         _state["bar"] = bar
         try:
             with bar, _bar(total, description) as step:
@@ -137,3 +130,26 @@ def _bar(total: int, description: str) -> Iterator[Callable[[str], None]]:
         yield step
     finally:
         bar.remove_task(task)
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def bar_columns(width: int) -> list:
+    """The bar's columns for a console ``width`` wide: the description, the counts and the time
+    never give way; only the item's name is shortened, at its end."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.table import Column
+
+    whole = Column(no_wrap=True)
+    item = Column(no_wrap=True, overflow="ellipsis", max_width=max(8, width - 60))
+    return [
+        TextColumn("{task.description}", table_column=whole),
+        BarColumn(bar_width=20),
+        MofNCompleteColumn(table_column=whole),
+        TimeElapsedColumn(table_column=whole),
+        TextColumn("{task.fields[item]}", table_column=item),
+    ]

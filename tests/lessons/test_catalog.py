@@ -6,11 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 from click.testing import CliRunner
 
 from numfmt.cli import main
-from numfmt.lessons.catalog import LESSONS
+from numfmt.lessons.catalog import LESSONS, lessons
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDER = ["bits", "floats", "quantization", "integer-mlp", "qat", "language-model", "beyond-rtn"]
@@ -27,9 +26,7 @@ def test_the_list_is_the_course_in_order():
 
 
 def test_every_command_listed_runs_or_parses(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    np.save(tmp_path / "W.npy", np.random.default_rng(0).normal(size=(64, 256)))
-    (tmp_path / "FILE").write_text("A short text. " * 20)
+    monkeypatch.chdir(tmp_path)  # an empty folder: a command that needs a file of its own fails
     runner = CliRunner()
     for lesson in LESSONS:
         for command in lesson.commands:
@@ -62,3 +59,26 @@ def test_each_lesson_says_how_long_it_takes_and_when_its_first_run_is_slower():
     assert integer["expected_time"] == "about 6 s; the first run 10 s (numba compiles its kernels)"
     text = CliRunner().invoke(main, ["lesson"]).stdout
     assert "time: under a second" in text and "time: about 75 s" in text
+
+
+def test_a_long_command_breaks_between_words_with_a_continuation_that_runs():
+    from numfmt._display import text_view
+
+    text = text_view(lessons(), 80)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    commands, current = [], None
+    for line in text.splitlines():
+        body = line.strip()
+        if body.startswith("$ "):
+            current = body[2:]
+        elif current is not None and line.startswith(" " * 25) and not body.startswith("$"):
+            current = current[:-1].rstrip() + " " + body  # a continuation line
+        else:
+            current = None
+            continue
+        if not current.endswith("\\"):
+            commands.append(current)
+            current = None
+    listed = [c for lesson in LESSONS for c in lesson.commands]
+    assert [shlex.split(c) for c in commands] == [shlex.split(c) for c in listed]
+    assert "'I have a dream'" in text  # a quoted argument is never broken

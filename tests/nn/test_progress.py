@@ -78,3 +78,28 @@ def test_on_a_terminal_nested_loops_share_one_bar(monkeypatch):
     written = "".join(terminal.text)
     assert written.startswith("lesson: loading ...") and "lesson:" not in written[20:]
     assert progress._state == {"bar": None, "depth": 0}
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_the_bar_keeps_its_counts_and_time_whole_on_a_narrow_terminal(width):
+    import io
+
+    from rich.console import Console
+    from rich.progress import Progress as Bar
+
+    from numfmt.nn.progress import bar_columns
+
+    console = Console(file=io.StringIO(), width=width, record=True)
+    bar = Bar(*bar_columns(width), console=console, auto_refresh=False)
+    long = "int8-absmax quantized, scored, generated, own text scored"
+    bar.update(bar.add_task("language-model", total=8, item=long), advance=3)
+    bar.update(
+        bar.add_task("quantizing", total=210, item="model.layers.0.mlp.gate_proj"), advance=50
+    )
+    console.print(bar.get_renderable())
+    lines = console.export_text().splitlines()
+    assert all(len(line) <= width for line in lines)
+    assert lines[0].startswith("language-model ") and " 3/8 " in lines[0]
+    assert lines[1].startswith("quantizing ") and " 50/210 " in lines[1]
+    assert all(" 0:00:0" in line for line in lines)
+    assert (long in lines[0]) == (width >= 120)  # only the item's name is shortened

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from rich.console import Console, Group
 from rich.table import Table
-from rich.text import Text
 
 import numfmt
 from numfmt._display import _RENDER_MODULES, _RENDERERS, text_view
@@ -259,7 +258,9 @@ def _tables(renderable, wrap=frozenset()):
 
 
 def _plain(cell) -> str:
-    return cell.plain if isinstance(cell, Text) else str(cell)
+    if isinstance(cell, Group):
+        return "\n".join(_plain(part) for part in cell.renderables)
+    return getattr(cell, "plain", None) or str(cell)
 
 
 @pytest.mark.parametrize("width", WIDTHS)
