@@ -749,11 +749,14 @@ def memory(what, fmt, recipe, allow_pickle, as_json):
 
     if fmt is None and recipe is None:
         fmt = "bf16"
+    from numfmt.formats.value import parse_value
+
     try:
-        float(what)
+        parse_value(what)  # 8e9, 135000000, 2^33: read exactly, as show reads a number
         is_count = True
-    except ValueError:
-        is_count = False
+    except NumfmtError:
+        # 8,5e9 is a count written with a decimal comma (its message says so), not a model
+        is_count = "," in what and not Path(what).exists()
     if is_count:
         result = mem.estimate(what, fmt, recipe=recipe)
     else:

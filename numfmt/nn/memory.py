@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from numfmt._display import Displayable
@@ -50,13 +51,20 @@ class MemoryEstimate(Displayable):
 
 
 def _count(parameters: Any) -> int:
-    try:
-        n = float(parameters)
-    except (TypeError, ValueError):
-        raise NumfmtError(
-            f"'{parameters}' is not a parameter count (write 8e9 or 135000000)"
-        ) from None
-    if not n >= 1 or n != n or n == float("inf") or n != int(n):
+    """A parameter count, read exactly as numfmt reads any number (8e9, 135000000, 2^33)."""
+    from numfmt.formats.value import parse_value
+
+    if isinstance(parameters, str):
+        value = parse_value(parameters)  # 8,5e9 hears that the decimal mark is a dot
+        n = value.fraction if value.is_finite else None
+    else:
+        try:
+            n = Fraction(parameters) if math.isfinite(parameters) else None
+        except (TypeError, ValueError):
+            raise NumfmtError(
+                f"'{parameters}' is not a parameter count (write 8e9 or 135000000)"
+            ) from None
+    if n is None or n < 1 or n.denominator != 1:
         raise NumfmtError(f"a parameter count is a whole number of at least 1, not {parameters}")
     return int(n)
 

@@ -36,3 +36,16 @@ def test_a_count_as_json_loads_no_model_library(args):
 def test_a_count_as_a_view_loads_no_model_library():
     out = _modules_after("memory", "8e9", "--format", "bf16")
     assert "HEAVY []" in out and "16 GB" in out, out
+
+
+def test_a_count_is_read_as_numfmt_reads_any_number():
+    from click.testing import CliRunner
+
+    from numfmt.cli import main
+
+    r = CliRunner().invoke(main, ["memory", "2^33", "--format", "int8"])
+    assert r.exit_code == 0 and "8,589,934,592 parameters" in r.stdout
+    r = CliRunner().invoke(main, ["memory", "8,5e9", "--format", "bf16"])
+    assert r.exit_code == 2 and "write the decimal point as a dot (8.5e9)" in r.stderr
+    r = CliRunner().invoke(main, ["memory", "1.5", "--format", "bf16"])
+    assert r.exit_code == 2 and "whole number of at least 1, not 1.5" in r.stderr
