@@ -182,12 +182,7 @@ def reference_logprobs(
     """The reference's log-probabilities at the scored positions of each window (float32,
     tokens x vocabulary: 1.6 GB for 8,192 tokens of a 49,152-token vocabulary), so that
     models can then be scored one at a time against it (:func:`score`)."""
-    ids = torch.as_tensor(ids, dtype=torch.long).reshape(-1)
-    out = []
-    for w in windows(int(ids.numel()), context, stride):
-        logits = _logits(model, ids[w.begin : w.end])
-        out.append(torch.log_softmax(logits[w.score_from - w.begin - 1 : -1], dim=-1))
-    return out
+    return list(Reference(model, ids, context=context, stride=stride, max_bytes=0))
 
 
 class Reference(Sequence[torch.Tensor]):
