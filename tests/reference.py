@@ -50,6 +50,8 @@ def round_magnitude(x: Fraction, fmt: FloatFormat, mode: str, negative: bool) ->
     # directions in terms of magnitude
     if mode == "toward-zero":
         return lower
+    if mode == "odd":  # the neighbour that is an odd multiple of the spacing
+        return lower if (lower / spacing) % 2 == 1 else upper
     if mode == "up":
         return lower if negative else upper
     if mode == "down":
@@ -61,6 +63,8 @@ def round_magnitude(x: Fraction, fmt: FloatFormat, mode: str, negative: bool) ->
         return upper
     if mode == "nearest-away":
         return upper
+    if mode == "nearest-zero":
+        return lower
     # ties to even: the neighbour that is an even multiple of the spacing
     return lower if (lower / spacing) % 2 == 0 else upper
 
@@ -84,7 +88,7 @@ def reference_value(value, fmt: FloatFormat, mode: str, overflow: str):
         r = fmt.min_value  # no zero, no subnormals: the smallest value is as low as it goes
     if r > fmt.max_value:
         toward_zero = (
-            mode == "toward-zero"
+            mode in ("toward-zero", "odd")
             or (mode == "up" and negative)
             or (mode == "down" and not negative)
         )

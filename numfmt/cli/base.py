@@ -199,7 +199,7 @@ rounding_option = click.option(
     show_default=True,
     callback=_parse_rounding,
     metavar="MODE",
-    help="nearest-even, nearest-away, toward-zero, up, down or stochastic.",
+    help="nearest-even, nearest-away, nearest-zero, toward-zero, up, down, odd or stochastic.",
 )
 overflow_option = click.option(
     "--overflow",

@@ -28,7 +28,7 @@ import math
 KIND_FINITE, KIND_INF, KIND_NAN = 0, 1, 2
 
 # Rounding codes, in the order of numfmt.formats.rounding.Rounding.
-RNE, RNA, RTZ, RUP, RDOWN, RSTOCH = 0, 1, 2, 3, 4, 5
+RNE, RNA, RNZ, RTZ, RUP, RDOWN, RODD, RSTOCH = 0, 1, 2, 3, 4, 5, 6, 7
 
 # Fields of a plan tuple. Codes are int64 bit patterns (a 64-bit format's sign bit makes them
 # negative); the slots from P_NAN_POS to P_NEG hold the code for one kind of input, and bit
@@ -90,6 +90,10 @@ def encode_one(kind, neg, sig, e, p, u, plan):
                     q += int(rem > half) | (int(rem == half) & q & 1)
                 elif mode == RNA:
                     q += int(rem >= half)
+                elif mode == RNZ:
+                    q += int(rem > half)
+                elif mode == RODD:
+                    q |= inexact
                 elif mode == RUP:
                     q += inexact & int(not neg)
                 elif mode == RDOWN:

@@ -61,6 +61,10 @@ def _fast(neg, sig, e, zero_in, special_in, inf_in, nan_in, plan):
         inc = np.int64(rem > half) | (np.int64(rem == half) & q & 1)
     elif mode == c.RNA:
         inc = np.int64(rem >= half)
+    elif mode == c.RNZ:
+        inc = np.int64(rem > half)
+    elif mode == c.RODD:
+        inc = inexact & ~q & 1
     elif mode == c.RUP:
         inc = inexact & np.int64(not neg)
     elif mode == c.RDOWN:

@@ -83,8 +83,9 @@ def make_plan(fmt: FloatFormat, rounding: Rounding, overflow: Overflow) -> tuple
     else:
         infs = beyond
         # IEEE 754 7.4: rounding toward zero (for the value's sign) gives the largest finite.
-        toward_zero_pos = rounding in (Rounding.TOWARD_ZERO, Rounding.DOWN)
-        toward_zero_neg = rounding in (Rounding.TOWARD_ZERO, Rounding.UP)
+        # Round to odd truncates, so it keeps the largest finite value as toward-zero does.
+        toward_zero_pos = rounding in (Rounding.TOWARD_ZERO, Rounding.DOWN, Rounding.ODD)
+        toward_zero_neg = rounding in (Rounding.TOWARD_ZERO, Rounding.UP, Rounding.ODD)
         overflows = (
             saturated[0] if toward_zero_pos else beyond[0],
             saturated[1] if toward_zero_neg else beyond[1],
@@ -209,7 +210,9 @@ def _round_fraction(x: Fraction, rounding: Rounding, u: float) -> int:
     up = {
         Rounding.NEAREST_EVEN: rem > half or (rem == half and floor % 2 == 1),
         Rounding.NEAREST_AWAY: rem > half or (rem == half and x > 0),
+        Rounding.NEAREST_ZERO: rem > half or (rem == half and x < 0),
         Rounding.TOWARD_ZERO: x < 0,
+        Rounding.ODD: floor % 2 == 0,
         Rounding.UP: True,
         Rounding.DOWN: False,
         Rounding.STOCHASTIC: u < rem,
@@ -278,8 +281,8 @@ def encode(
         values: a number or an array-like of real numbers (float16/32/64, ml_dtypes floats,
             integers up to 2^53 in magnitude, or a CPU torch tensor).
         fmt: a format or its name (``"bf16"``, ``"fp8_e4m3"``, ``"int8"``, ``"e3m3fn"`` ...).
-        rounding: ``nearest-even`` (default), ``nearest-away``, ``toward-zero``, ``up``,
-            ``down`` or ``stochastic``.
+        rounding: ``nearest-even`` (default), ``nearest-away``, ``nearest-zero``,
+            ``toward-zero``, ``up``, ``down``, ``odd`` or ``stochastic``.
         overflow: ``ieee`` (floats' default), ``saturate``, ``error``, or ``wrap`` (integers);
             integers and fixed point default to ``error``.
         seed: seed or generator for stochastic rounding (default 0, so runs repeat).
@@ -540,6 +543,10 @@ def _encode_float_numpy(x: np.ndarray, plan: tuple[int, ...], u: np.ndarray):
         up = (rem > half) | ((rem == half) & inexact & ((q & 1) == 1))
     elif mode == _core.RNA:
         up = inexact & (rem >= half)
+    elif mode == _core.RNZ:
+        up = rem > half
+    elif mode == _core.RODD:
+        up = inexact & ((q & 1) == 0)
     elif mode == _core.RTZ:
         up = np.zeros_like(inexact)
     elif mode == _core.RUP:
@@ -595,6 +602,10 @@ def _round_array(x: np.ndarray, rounding: Rounding, rng: np.random.Generator) ->
         frac = np.abs(x - whole)
     if rounding is Rounding.NEAREST_AWAY:
         return whole + np.sign(x) * (frac >= 0.5)
+    if rounding is Rounding.NEAREST_ZERO:
+        return whole + np.sign(x) * (frac > 0.5)
+    if rounding is Rounding.ODD:  # truncate, then step away from zero onto the odd neighbour
+        return whole + np.sign(x) * ((frac > 0) & (np.fmod(whole, 2) == 0))
     return whole + np.sign(x) * (rng.random(x.shape) < frac)
 
 

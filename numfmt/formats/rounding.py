@@ -28,9 +28,15 @@ class Rounding(str, enum.Enum):
     ================  =========================================================
     NEAREST_EVEN      nearest; a tie goes to the even code (IEEE 754 default)
     NEAREST_AWAY      nearest; a tie goes away from zero
+    NEAREST_ZERO      nearest; a tie goes toward zero
     TOWARD_ZERO       truncate the magnitude
     UP                toward +inf (ceiling)
     DOWN              toward -inf (floor)
+    ODD               truncate, then make the last bit 1 if anything was cut off (von
+                      Neumann's jamming): the neighbour whose code is odd. Rounding to odd at
+                      two bits more than a target keeps enough to round to the target in any
+                      mode afterwards, as if once. Beyond the range it keeps the largest
+                      finite value, as truncation does
     STOCHASTIC        up with probability equal to the distance from the lower
                       neighbour over the gap; seeded, so runs repeat
     ================  =========================================================
@@ -38,9 +44,11 @@ class Rounding(str, enum.Enum):
 
     NEAREST_EVEN = "nearest-even"
     NEAREST_AWAY = "nearest-away"
+    NEAREST_ZERO = "nearest-zero"
     TOWARD_ZERO = "toward-zero"
     UP = "up"
     DOWN = "down"
+    ODD = "odd"
     STOCHASTIC = "stochastic"
 
     @classmethod
@@ -60,6 +68,13 @@ _ROUNDING_ALIASES = {
     "even": "nearest-even",
     "rna": "nearest-away",
     "away": "nearest-away",
+    "rnz": "nearest-zero",
+    "ties-to-zero": "nearest-zero",
+    "ties-toward-zero": "nearest-zero",
+    "rto": "odd",
+    "round-to-odd": "odd",
+    "to-odd": "odd",
+    "jam": "odd",
     "rtz": "toward-zero",
     "truncate": "toward-zero",
     "trunc": "toward-zero",

@@ -29,7 +29,15 @@ CUSTOM = [
     "e8m20",
     "e2m0fnn",
 ]
-DETERMINISTIC = ["nearest-even", "nearest-away", "toward-zero", "up", "down"]
+DETERMINISTIC = [
+    "nearest-even",
+    "nearest-away",
+    "nearest-zero",
+    "toward-zero",
+    "up",
+    "down",
+    "odd",
+]
 
 
 def _float32_sweep() -> np.ndarray:
@@ -379,9 +387,11 @@ def test_integer_overflow_policies():
     [
         ("nearest-even", [0, 2, 2, -2, -2, 3]),
         ("nearest-away", [1, 2, 3, -2, -3, 3]),
+        ("nearest-zero", [0, 1, 2, -1, -2, 3]),
         ("toward-zero", [0, 1, 2, -1, -2, 2]),
         ("up", [1, 2, 3, -1, -2, 3]),
         ("down", [0, 1, 2, -2, -3, 2]),
+        ("odd", [1, 1, 3, -1, -3, 3]),
     ],
 )
 def test_integer_rounding_modes(mode, expected):
