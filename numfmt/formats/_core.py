@@ -59,6 +59,19 @@ NO_ERROR = -1
 
 def encode_one(kind, neg, sig, e, p, u, plan):
     """(code, error slot) of one value; error slot is NO_ERROR or the slot that refused it."""
+    code, slot = classify_one(kind, neg, sig, e, p, u, plan)
+    if slot == NO_ERROR:
+        return code, NO_ERROR
+    if (plan[P_ERRORS] >> slot) & 1:
+        return 0, slot
+    return plan[slot], NO_ERROR
+
+
+def classify_one(kind, neg, sig, e, p, u, plan):
+    """(code, NO_ERROR) of a value that rounds to a finite nonzero code of its own, else
+    (0, the slot of what it is: NaN, inf, an overflow, a zero, a negative in an unsigned
+    format). ``encode_one`` then looks the slot up in the plan; ``numfmt.arith`` also counts
+    the slots as IEEE flags."""
     slot = NO_ERROR
     if kind == KIND_NAN:
         slot = P_NAN_NEG if neg else P_NAN_POS
@@ -112,6 +125,4 @@ def encode_one(kind, neg, sig, e, p, u, plan):
                     slot = P_ZERO_NEG if neg else P_ZERO_POS
                 else:
                     return ((mag | plan[P_SIGN]) if neg else mag), NO_ERROR
-    if (plan[P_ERRORS] >> slot) & 1:
-        return 0, slot
-    return plan[slot], NO_ERROR
+    return 0, slot

@@ -20,9 +20,10 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
+from numfmt._numba import compile_functions
 from numfmt.formats import _core as c
 
-_encode_one = numba.njit(inline="always")(c.encode_one)
+_encode_one = compile_functions(c, ["classify_one", "encode_one"])["encode_one"]
 _TWO_53 = 9007199254740992.0
 
 

@@ -1,0 +1,24 @@
+"""Arithmetic in any format: each operation's exact result, rounded once.
+
+The floor between ``numfmt.formats`` (what a format is) and ``numfmt.quant`` (tensors into
+schemes). ``add(a, b, "bf16", rounding="down")`` is what bf16 hardware rounding down would
+give, for every rounding mode numfmt has, including the directed ones and FMA, where
+simulators that compute in float32 or float64 and round afterwards go wrong.
+"""
+
+from numfmt.arith.context import Context, Flags
+from numfmt.arith.elementwise import abs, add, div, fma, mul, neg, round, sqrt, sub
+
+__all__ = [
+    "Context",
+    "Flags",
+    "abs",
+    "add",
+    "div",
+    "fma",
+    "mul",
+    "neg",
+    "round",
+    "sqrt",
+    "sub",
+]
