@@ -12,9 +12,18 @@ from __future__ import annotations
 import types
 
 
-def compile_functions(module: types.ModuleType, names: list[str], extra: dict | None = None):
+def compile_functions(
+    module: types.ModuleType,
+    names: list[str],
+    extra: dict | None = None,
+    inline: tuple[str, ...] | None = None,
+):
     """{name: compiled copy} of module's functions; calls between them (and to the compiled
-    functions in ``extra``, by their global names) stay compiled."""
+    functions in ``extra``, by their global names) stay compiled.
+
+    Functions named in ``inline`` (all of them where it is None) are inlined in numba's own
+    IR, which lets the hot loops vectorise; the others are left to LLVM, which keeps a large
+    call tree compiling in seconds rather than minutes."""
     import numba
 
     scope = dict(vars(module))
@@ -23,5 +32,6 @@ def compile_functions(module: types.ModuleType, names: list[str], extra: dict | 
     for name in names:
         f = getattr(module, name)
         copy = types.FunctionType(f.__code__, scope, f.__name__, f.__defaults__, f.__closure__)
-        compiled[name] = scope[name] = numba.njit(inline="always")(copy)
+        how = "always" if inline is None or name in inline else "never"
+        compiled[name] = scope[name] = numba.njit(inline=how, cache=True)(copy)
     return compiled

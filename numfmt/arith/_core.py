@@ -262,22 +262,28 @@ def daz(x, min_normal):
 
 
 def round_result(kind, neg, mag, exp, flags, u, plan, ftz):
-    """(code, refused slot, flags) of one result in the target of ``plan``.
+    """(code, refused slot, flags) of one result mag * 2**exp in the target of ``plan``
+    (``round_split`` on the significand and exponent of mag)."""
+    sig, e = 0, 0
+    if kind == fc.KIND_FINITE and mag != 0.0:
+        m, ex = math.frexp(mag)
+        sig, e = int(m * _TWO53), ex - 1 + exp
+    return round_split(kind, neg, sig, e, flags, u, plan, ftz)
+
+
+def round_split(kind, neg, sig, e, flags, u, plan, ftz):
+    """(code, refused slot, flags) of one result sig * 2**(e - 52), sig a 53-bit integer
+    rounded to odd, in the target of ``plan``.
 
     Flags are IEEE 754's: inexact, underflow (tiny before rounding, and inexact), overflow,
     invalid and divide-by-zero. ftz flushes a result that rounded to a subnormal to a zero of
     its sign (counted as an underflow).
     """
-    sig, e = 0, 0
-    if kind == fc.KIND_FINITE and mag != 0.0:
-        m, ex = math.frexp(mag)
-        sig, e = int(m * _TWO53), ex - 1 + exp
+    if sig != 0:
         emin, mbits = plan[fc.P_EMIN], plan[fc.P_M]
         es = max(e, emin) if plan[fc.P_SUBN] else e
         shift = 52 - mbits + (es - e)
-        if shift >= 53:
-            flags |= INEXACT
-        elif shift > 0 and sig & ((1 << shift) - 1):
+        if shift >= 53 or (shift > 0 and sig & ((1 << shift) - 1)):
             flags |= INEXACT
         if e < emin and flags & INEXACT:
             flags |= UNDERFLOW

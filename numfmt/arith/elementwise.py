@@ -10,6 +10,10 @@ tensor keeps its dtype where the format's values fit it.
 
 from __future__ import annotations
 
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from numfmt.arith import _core
@@ -18,7 +22,7 @@ from numfmt.errors import NotRepresentableError, NumfmtError
 from numfmt.formats import _core as fc
 from numfmt.formats import _kernels
 from numfmt.formats.decode import decode, decode_table
-from numfmt.formats.encode import as_real_array, encode, make_plan
+from numfmt.formats.encode import BACKEND, as_real_array, encode, make_plan
 from numfmt.formats.rounding import Rounding
 from numfmt.formats.types import AnyFormat, FixedFormat, FloatFormat
 
@@ -66,9 +70,7 @@ def _fits(fmt: AnyFormat, mantissa: int, emin: int, emax: int) -> bool:
     """Whether every value of fmt is a value of a float with these parameters."""
     if isinstance(fmt, FloatFormat):
         low = fmt.emin - fmt.mantissa_bits
-        return (
-            fmt.mantissa_bits <= mantissa and fmt.emax <= emax and low >= emin - mantissa
-        )
+        return fmt.mantissa_bits <= mantissa and fmt.emax <= emax and low >= emin - mantissa
     width = fmt.integer.width if isinstance(fmt, FixedFormat) else fmt.width
     return width <= mantissa + 1
 
@@ -96,7 +98,9 @@ def _give_back(values: np.ndarray, like):
 
 def _numpy_dtype(dtype):
     """A numpy dtype that holds a (possibly torch) result dtype's values exactly."""
-    return dtype if isinstance(dtype, np.dtype) else np.dtype(np.float32 if dtype.itemsize <= 4 else np.float64)
+    if isinstance(dtype, np.dtype):
+        return dtype
+    return np.dtype(np.float32 if dtype.itemsize <= 4 else np.float64)
 
 
 def _operands(flat) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -107,18 +111,58 @@ def _operands(flat) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return tuple(np.ascontiguousarray(x, dtype=common) for x in padded)
 
 
-def _run(op, operands, plan, u, ftz=False, daz=False, min_normal=0.0):
-    """(codes as int64, refused count, flag counts) of op over flat operands."""
-    a, b, c = operands
-    codes = np.empty(a.size, dtype=np.int64)
-    args = (op, a, b, c, codes, plan, u, ftz, daz, min_normal)
-    if _kernels.available():
-        from numfmt.arith import _jit
+#: Arrays at least this long go to the compiled kernel (numba compiles it once, in about 20 s,
+#: and caches it on disk); shorter ones, such as the command line's, run the same functions
+#: in Python.
+KERNEL_MIN_SIZE = 2048
 
-        counts = _jit.elementwise(*args)
-    else:
-        counts = _elementwise_python(*args)
-    return codes, counts[0], counts[1:]
+
+def _use_kernel(n: int) -> bool:
+    if BACKEND == "numpy":
+        return False
+    if BACKEND == "numba":
+        return True
+    return n >= KERNEL_MIN_SIZE and _kernels.available()
+
+
+def _run(op, operands, plan, u, fmt, ftz=False, daz=False, min_normal=0.0):
+    """(codes, refused count, flag counts) of op over flat operands."""
+    a, b, c = operands
+    # one code dtype for every format of up to 32 bits: each dtype is a compilation of its own
+    codes = np.empty(a.size, dtype=np.uint32 if fmt.bits <= 32 else np.uint64)
+    if not _use_kernel(a.size):
+        counts = _elementwise_python(op, a, b, c, codes, plan, u, ftz, daz, min_normal)
+        return codes, counts[0], counts[1:]
+    from numfmt.arith import _jit
+
+    stochastic = u.size == a.size
+    edges = _chunks(a.size)
+    with ThreadPoolExecutor(len(edges) - 1) as pool:
+        jobs = [
+            pool.submit(
+                _jit.elementwise,
+                op,
+                a[i:j],
+                b[i:j],
+                c[i:j],
+                codes[i:j],
+                plan,
+                u[i:j] if stochastic else u,
+                ftz,
+                daz,
+                min_normal,
+            )
+            for i, j in itertools.pairwise(edges)
+        ]
+        counts = np.sum([job.result() for job in jobs], axis=0)
+    return codes, int(counts[0]), [int(n) for n in counts[1:]]
+
+
+def _chunks(n: int) -> list[int]:
+    """Edges of contiguous slices, one per core for large arrays (the kernel lets go of the
+    GIL, so threads run it in parallel)."""
+    threads = min(os.cpu_count() or 1, 8) if n >= 1 << 18 else 1
+    return [n * k // threads for k in range(threads + 1)]
 
 
 def _float_op(op, flat, ctx: Context, dtype, name) -> np.ndarray:
@@ -127,7 +171,9 @@ def _float_op(op, flat, ctx: Context, dtype, name) -> np.ndarray:
     operands = _operands(flat)
     n = operands[0].size
     u = ctx.uniforms(n) if ctx.rounding is Rounding.STOCHASTIC else np.zeros(1)
-    codes, refused, flags = _run(op, operands, plan, u, ctx.ftz, ctx.daz, float(fmt.min_normal))
+    codes, refused, flags = _run(
+        op, operands, plan, u, fmt, ctx.ftz, ctx.daz, float(fmt.min_normal)
+    )
     ctx.flags.add(flags)
     if refused:
         _raise_refused(op, operands, ctx, plan, u, name)
@@ -144,7 +190,7 @@ def _elementwise_python(op, a, b, c, out, plan, u, ftz, daz, min_normal):
         kind, neg, mag, exp, flags = _core.apply(op, x, y, z, plan[fc.P_MODE])
         ui = float(u[i]) if u.size == out.size else 0.0
         code, slot, flags = _core.round_result(kind, neg, mag, exp, flags, ui, plan, ftz)
-        out[i] = code
+        out[i] = code & ((1 << 64) - 1) if code < 0 else code
         totals[0] += slot != fc.NO_ERROR
         for k, bit in enumerate((1, 2, 4, 8, 16)):
             totals[k + 1] += bool(flags & bit)
@@ -198,7 +244,6 @@ def _refusal(name, operands, kind, flags, ctx: Context) -> str:
 def _decode_values(codes: np.ndarray, fmt: FloatFormat, dtype: np.dtype) -> np.ndarray:
     if fmt.bits <= 16:
         table = decode_table(fmt).astype(dtype)
-        codes = codes.astype(np.intp, copy=False)
         if codes.size >= 1 << 16 and _kernels.available():
             return _kernels.take(table, codes)
         return table[codes]
@@ -211,7 +256,8 @@ def _integer_op(op, flat, ctx: Context, dtype, name) -> np.ndarray:
     operands = _operands(flat)
     odd = _odd_values(op, operands)
     finite = np.all([np.isfinite(x) for x in operands], axis=0)
-    for bad, why in ((np.isnan(odd), "is not a number"), (np.isinf(odd) & finite, "divides by zero")):
+    checks = ((np.isnan(odd), "is not a number"), (np.isinf(odd) & finite, "divides by zero"))
+    for bad, why in checks:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             shown = describe(name, [x[i] for x in operands])
@@ -235,8 +281,9 @@ def _odd_values(op, operands) -> np.ndarray:
     """The exact results rounded to odd at float64's 53 bits, as float64: what an integer or
     fixed-point format needs to round them once (a result below float64's range keeps only
     its sign and that it is not zero, which is all such a format can use)."""
-    plan = make_plan(_binary64(), Rounding.ODD, "ieee")
-    codes, _, _ = _run(op, operands, plan, np.zeros(1))
+    binary64 = _binary64()
+    plan = make_plan(binary64, Rounding.ODD, "ieee")
+    codes, _, _ = _run(op, operands, plan, np.zeros(1), binary64)
     return codes.view(np.float64)
 
 
@@ -247,77 +294,224 @@ def _binary64() -> FloatFormat:
 
 
 # -- the public functions: one context per call -------------------------------------------------
-def _context(fmt, rounding, overflow, ftz, daz, seed, random_bits) -> Context:
-    return Context(fmt, rounding, overflow, ftz, daz, seed, random_bits)
-
-
-def _call(name, operands, fmt, rounding, overflow, ftz, daz, seed, random_bits, flags):
-    ctx = _context(fmt, rounding, overflow, ftz, daz, seed, random_bits)
+def _call(name, operands, fmt, flags, options):
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise TypeError(f"{name}() got unknown options {unknown}; it takes {', '.join(OPTIONS)}")
+    ctx = Context(fmt, **options)
     out = apply(name, operands, ctx)
     if flags is not None:
         flags.add([getattr(ctx.flags, n) for n in ctx.flags.NAMES])
     return out
 
 
-_OPTIONS = """
+#: The keyword options every operation takes, as ``Context`` describes them.
+OPTIONS = ("rounding", "overflow", "ftz", "daz", "seed", "random_bits")
+
+
+def add(a, b, fmt, *, flags=None, **options):
+    """a + b, rounded once into fmt.
+
     Args:
-        fmt: the format the result is rounded into (a name such as ``"bf16"`` or a format).
-        rounding: any ``numfmt.Rounding`` mode: nearest-even (default), nearest-away,
-            nearest-zero, toward-zero, up, down, odd or stochastic.
-        overflow: ``ieee`` (floats' default), ``saturate``, ``error``, or ``wrap`` (integers).
-        ftz: flush results that round to a subnormal to zero; daz: read subnormal operands as
-            zero (both relative to ``fmt``).
-        seed, random_bits: stochastic rounding's seed, and the random bits it uses (None: all).
-        flags: a ``Flags`` to count the IEEE exceptions into.
+        fmt: the format of the result (a name such as ``"bf16"``, or a format).
+        flags: a ``Flags`` that counts the IEEE exceptions raised.
+        **options: rounding, overflow, ftz, daz, seed, random_bits, as ``Context`` takes them.
 
     Returns:
-        The rounded values: numpy in, numpy out (float32 where the inputs are float32 or
-        narrower and ``fmt`` fits float32, else float64); torch in, torch out.
+        Values of fmt: numpy in, numpy out; torch in, torch out (see the module docstring).
 
-    Raises:
-        NumfmtError: an unknown format or mode, operands that do not broadcast, or a result the
-            format cannot hold under its policy (NaN into a format without NaN).
-"""
-
-
-def _public(name: str, arity: int, summary: str, example: str):
-    def op(*args, rounding=Rounding.NEAREST_EVEN, overflow=None, ftz=False, daz=False,
-           seed=0, random_bits=None, flags=None):
-        if len(args) != arity + 1:
-            raise TypeError(f"{name}() takes {arity} operand(s) and a format")
-        *operands, fmt = args
-        return _call(name, tuple(operands), fmt, rounding, overflow, ftz, daz, seed,
-                     random_bits, flags)
-
-    op.__name__ = op.__qualname__ = name
-    op.__doc__ = f"{summary}\n{_OPTIONS}\n    Example:\n{example}"
-    return op
-
-
-add = _public("add", 2, "a + b, rounded once into fmt.", """        >>> float(add(1.0, -2.0**-60, "bf16", rounding="down"))
+    Example:
+        >>> float(add(1.0, -2.0**-60, "bf16", rounding="down"))
         0.99609375
-""")
-sub = _public("sub", 2, "a - b, rounded once into fmt.", """        >>> float(sub(1.0, 2.0**-60, "bf16", rounding="toward-zero"))
+    """
+    return _call(
+        "add",
+        (
+            a,
+            b,
+        ),
+        fmt,
+        flags,
+        options,
+    )
+
+
+def sub(a, b, fmt, *, flags=None, **options):
+    """a - b, rounded once into fmt.
+
+    Args:
+        fmt: the format of the result (a name such as ``"bf16"``, or a format).
+        flags: a ``Flags`` that counts the IEEE exceptions raised.
+        **options: rounding, overflow, ftz, daz, seed, random_bits, as ``Context`` takes them.
+
+    Returns:
+        Values of fmt: numpy in, numpy out; torch in, torch out (see the module docstring).
+
+    Example:
+        >>> float(sub(1.0, 2.0**-60, "bf16", rounding="toward-zero"))
         0.99609375
-""")
-mul = _public("mul", 2, "a * b, rounded once into fmt.", """        >>> float(mul(1.5, 1.5, "fp8_e4m3"))
+    """
+    return _call(
+        "sub",
+        (
+            a,
+            b,
+        ),
+        fmt,
+        flags,
+        options,
+    )
+
+
+def mul(a, b, fmt, *, flags=None, **options):
+    """a * b, rounded once into fmt.
+
+    Args:
+        fmt: the format of the result (a name such as ``"bf16"``, or a format).
+        flags: a ``Flags`` that counts the IEEE exceptions raised.
+        **options: rounding, overflow, ftz, daz, seed, random_bits, as ``Context`` takes them.
+
+    Returns:
+        Values of fmt: numpy in, numpy out; torch in, torch out (see the module docstring).
+
+    Example:
+        >>> float(mul(1.5, 1.5, "fp8_e4m3"))
         2.25
-""")
-div = _public("div", 2, "a / b, rounded once into fmt.", """        >>> float(div(1.0, 3.0, "fp16", rounding="up"))
+    """
+    return _call(
+        "mul",
+        (
+            a,
+            b,
+        ),
+        fmt,
+        flags,
+        options,
+    )
+
+
+def div(a, b, fmt, *, flags=None, **options):
+    """a / b, rounded once into fmt.
+
+    Args:
+        fmt: the format of the result (a name such as ``"bf16"``, or a format).
+        flags: a ``Flags`` that counts the IEEE exceptions raised.
+        **options: rounding, overflow, ftz, daz, seed, random_bits, as ``Context`` takes them.
+
+    Returns:
+        Values of fmt: numpy in, numpy out; torch in, torch out (see the module docstring).
+
+    Example:
+        >>> float(div(1.0, 3.0, "fp16", rounding="up"))
         0.33349609375
-""")
-fma = _public("fma", 3, "a * b + c with one rounding into fmt (a fused multiply-add).", """        >>> float(fma(1.0 + 2.0**-10, 1.0 - 2.0**-10, -1.0, "fp16"))
+    """
+    return _call(
+        "div",
+        (
+            a,
+            b,
+        ),
+        fmt,
+        flags,
+        options,
+    )
+
+
+def fma(a, b, c, fmt, *, flags=None, **options):
+    """a * b + c with one rounding into fmt (a fused multiply-add).
+
+    Args:
+        fmt: the format of the result (a name such as ``"bf16"``, or a format).
+        flags: a ``Flags`` that counts the IEEE exceptions raised.
+        **options: rounding, overflow, ftz, daz, seed, random_bits, as ``Context`` takes them.
+
+    Returns:
+        Values of fmt: numpy in, numpy out; torch in, torch out (see the module docstring).
+
+    Example:
+        >>> float(fma(1 + 2**-10, 1 - 2**-10, -1.0, "fp16"))
         -9.5367431640625e-07
-""")
-sqrt = _public("sqrt", 1, "The square root of a, rounded once into fmt.", """        >>> float(sqrt(2.0, "bf16"))
+    """
+    return _call(
+        "fma",
+        (
+            a,
+            b,
+            c,
+        ),
+        fmt,
+        flags,
+        options,
+    )
+
+
+def sqrt(a, fmt, *, flags=None, **options):
+    """The square root of a, rounded once into fmt.
+
+    Args:
+        fmt: the format of the result (a name such as ``"bf16"``, or a format).
+        flags: a ``Flags`` that counts the IEEE exceptions raised.
+        **options: rounding, overflow, ftz, daz, seed, random_bits, as ``Context`` takes them.
+
+    Returns:
+        Values of fmt: numpy in, numpy out; torch in, torch out (see the module docstring).
+
+    Example:
+        >>> float(sqrt(2.0, "bf16"))
         1.4140625
-""")
-round = _public("round", 1, "a put into fmt: one rounding, with flags.", """        >>> float(round(0.1, "fp16"))
+    """
+    return _call("sqrt", (a,), fmt, flags, options)
+
+
+def round(a, fmt, *, flags=None, **options):
+    """a put into fmt: one rounding, with flags.
+
+    Args:
+        fmt: the format of the result (a name such as ``"bf16"``, or a format).
+        flags: a ``Flags`` that counts the IEEE exceptions raised.
+        **options: rounding, overflow, ftz, daz, seed, random_bits, as ``Context`` takes them.
+
+    Returns:
+        Values of fmt: numpy in, numpy out; torch in, torch out (see the module docstring).
+
+    Example:
+        >>> float(round(0.1, "fp16"))
         0.0999755859375
-""")
-neg = _public("neg", 1, "-a, rounded into fmt (exact for a value of fmt).", """        >>> float(neg(0.5, "fp16"))
+    """
+    return _call("round", (a,), fmt, flags, options)
+
+
+def neg(a, fmt, *, flags=None, **options):
+    """-a, rounded into fmt (exact for a value of fmt).
+
+    Args:
+        fmt: the format of the result (a name such as ``"bf16"``, or a format).
+        flags: a ``Flags`` that counts the IEEE exceptions raised.
+        **options: rounding, overflow, ftz, daz, seed, random_bits, as ``Context`` takes them.
+
+    Returns:
+        Values of fmt: numpy in, numpy out; torch in, torch out (see the module docstring).
+
+    Example:
+        >>> float(neg(0.5, "fp16"))
         -0.5
-""")
-abs = _public("abs", 1, "|a|, rounded into fmt (exact for a value of fmt).", """        >>> float(abs(-0.5, "fp16"))
+    """
+    return _call("neg", (a,), fmt, flags, options)
+
+
+def abs(a, fmt, *, flags=None, **options):
+    """|a|, rounded into fmt (exact for a value of fmt).
+
+    Args:
+        fmt: the format of the result (a name such as ``"bf16"``, or a format).
+        flags: a ``Flags`` that counts the IEEE exceptions raised.
+        **options: rounding, overflow, ftz, daz, seed, random_bits, as ``Context`` takes them.
+
+    Returns:
+        Values of fmt: numpy in, numpy out; torch in, torch out (see the module docstring).
+
+    Example:
+        >>> float(abs(-0.5, "fp16"))
         0.5
-""")
+    """
+    return _call("abs", (a,), fmt, flags, options)
