@@ -137,9 +137,9 @@ class Context:
         if self.random_bits is None:
             return u
         # up iff k < floor(p * 2^r) for k uniform in [0, 2^r): that is (k + 1) / 2^r <= p; the
-        # kernels test u < p, and p is a multiple of 2^-55, so step below by less than that.
+        # kernels test u < p, so u is the float64 just below (k + 1) / 2^r.
         scale = 2.0 ** int(self.random_bits)
-        return (np.floor(u * scale) + 1.0) / scale - 2.0**-60
+        return np.nextafter((np.floor(u * scale) + 1.0) / scale, 0.0)
 
     # the operations, in this context (their docstrings live in numfmt.arith.elementwise)
     def add(self, a, b):

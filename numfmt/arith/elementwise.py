@@ -49,7 +49,7 @@ def apply(name: str, operands: tuple, ctx: Context):
         values = _float_op(_OPS[name], flat, ctx, dtype, name)
     else:
         values = _integer_op(_OPS[name], flat, ctx, dtype, name)
-    return _give_back(values.reshape(shape), like)
+    return _give_back(values.reshape(shape), like, dtype)
 
 
 def _read(operands):
@@ -88,12 +88,13 @@ def _value_dtype(fmt: AnyFormat, dtypes, like):
     return np.dtype(np.float32 if narrow and _fits(fmt, 23, -126, 127) else np.float64)
 
 
-def _give_back(values: np.ndarray, like):
+def _give_back(values: np.ndarray, like, dtype):
     if like is None:
         return values[()] if values.ndim == 0 else values
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(values)).to(like.device)
+    # exact: the values are the format's, and dtype holds every one of them
+    return torch.from_numpy(np.ascontiguousarray(values)).to(device=like.device, dtype=dtype)
 
 
 def _numpy_dtype(dtype):

@@ -1,0 +1,352 @@
+"""numfmt.arith's operations against MPFR (gmpy2) and exact Fractions on fp16, bf16 and fp32,
+with targeted operands: ties of both signs, exact results, the overflow threshold and the
+binade above it, the underflow threshold, powers of two and large exponent gaps; then flags,
+FTZ/DAZ, stochastic rounding, the numpy and torch paths and bad input."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import numfmt.arith as arith
+from numfmt.arith import elementwise
+from numfmt.errors import FormatNameError, NotRepresentableError, NumfmtError
+from numfmt.formats import get_format
+from tests.arith.test_exhaustive import sqrt_key
+from tests.reference import reference_value
+
+gmpy2 = pytest.importorskip("gmpy2")
+
+MPFR_MODES = {
+    "nearest-even": gmpy2.RoundToNearest,
+    "toward-zero": gmpy2.RoundToZero,
+    "up": gmpy2.RoundUp,
+    "down": gmpy2.RoundDown,
+}
+FORMATS = ["fp16", "bf16", "fp32"]
+
+
+def mpfr_context(fmt, mode):
+    """A gmpy2 context that is fmt: precision, exponent range (MPFR's significands lie in
+    [1/2, 1), one binade above IEEE's), subnormals."""
+    p = fmt.mantissa_bits + 1
+    return gmpy2.context(
+        precision=p,
+        emax=fmt.emax + 1,
+        emin=fmt.emin - p + 2,
+        subnormalize=True,
+        round=MPFR_MODES[mode],
+    )
+
+
+def targeted(fmt, n: int, seed: int) -> np.ndarray:
+    """Operands where rounding is hard: powers of two across the range, the largest value and
+    its neighbourhood, the smallest normal and subnormal, values with bits just past the
+    format's precision (ties and near-ties), random values of every scale."""
+    rng = np.random.default_rng(seed)
+    p = fmt.mantissa_bits + 1
+    top, tiny = float(fmt.max_value), float(fmt.smallest)
+    ulp1 = 2.0 ** (1 - p)
+    pool = [0.0, 1.0, top, top * (1 + ulp1 / 4), 2.0 ** (fmt.emax + 1), float(fmt.min_normal)]
+    pool += [tiny, tiny / 2, tiny * 1.5, top - 2.0 ** (fmt.emax - p)]
+    pool += [2.0**k for k in range(fmt.emin - p - 2, fmt.emax + 2, 3)]
+    pool += [1 + k * ulp1 / 2 for k in range(-3, 4)]  # ties and neighbours around 1
+    pool += [2.0**-60, 2.0**-100, 1 + 2.0**-60, 3.0, 0.1, 1 / 3]
+    scales = 2.0 ** rng.integers(fmt.emin - p, fmt.emax + 1, n)
+    bits = rng.integers(0, 2**52, n) * 2.0**-52
+    pool += list((1 + bits) * scales)
+    # values of the format with half an ulp (a tie) or a little more or less added
+    base = (1 + np.floor(bits * 2 ** (p - 1)) / 2 ** (p - 1)) * scales
+    offsets = rng.choice([0.5, 0.5 + 2**-30, 0.5 - 2**-30, 0.25, 1.0], n)
+    pool += list(base + offsets * scales * ulp1)
+    v = np.array(pool, dtype=np.float64)
+    v = v[np.abs(v) < 2.0**1000]
+    return np.concatenate([v, -v])
+
+
+def mpfr_result(op, operands, ctx) -> float:
+    x = [gmpy2.mpfr(float(v), 53) for v in operands]  # exact, outside the target context
+    return float(getattr(ctx, op)(*x))
+
+
+def same(got, want) -> bool:
+    if math.isnan(want):
+        return math.isnan(got)
+    return got == want and math.copysign(1, got) == math.copysign(1, want)
+
+
+@pytest.mark.parametrize("name", FORMATS)
+@pytest.mark.parametrize("mode", list(MPFR_MODES))
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "fma", "sqrt"])
+def test_against_mpfr(name, mode, op):
+    fmt = get_format(name)
+    pool = targeted(fmt, 150, seed=1)
+    rng = np.random.default_rng(2)
+    n = 1500
+    a, b, c = (rng.choice(pool, n) for _ in range(3))
+    if op == "sqrt":
+        a = np.abs(a)
+    if op == "fma":  # near-cancellation: c close to -a*b
+        c[:300] = -(a[:300] * b[:300]) * (1 + rng.choice([0, 2.0**-40, -(2.0**-20)], 300))
+    operands = {"sqrt": (a,), "fma": (a, b, c)}.get(op, (a, b))
+    got = getattr(arith, op)(*operands, fmt, rounding=mode)
+    ctx = mpfr_context(fmt, mode)
+    for i in range(n):
+        each = [x[i] for x in operands]
+        want = mpfr_result(op, each, ctx)
+        if op in ("add", "sub", "fma") and want == 0:
+            continue  # MPFR's exact zeros take the sign rule of its own; checked below
+        assert same(float(got[i]), want), f"{op}{tuple(each)} in {name}, {mode}"
+
+
+def exact(op, operands) -> Fraction:
+    x = [Fraction(float(v)) for v in operands]
+    return {
+        "add": lambda: x[0] + x[1],
+        "sub": lambda: x[0] - x[1],
+        "mul": lambda: x[0] * x[1],
+        "div": lambda: x[0] / x[1],
+        "fma": lambda: x[0] * x[1] + x[2],
+    }[op]()
+
+
+@pytest.mark.parametrize("name", FORMATS)
+@pytest.mark.parametrize("mode", ["nearest-away", "nearest-zero", "odd"])
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "fma", "sqrt"])
+def test_modes_mpfr_lacks_against_fractions(name, mode, op):
+    fmt = get_format(name)
+    pool = targeted(fmt, 100, seed=3)
+    rng = np.random.default_rng(4)
+    n = 400
+    a, b, c = (rng.choice(pool, n) for _ in range(3))
+    if op == "sqrt":
+        a = np.abs(a)
+    operands = {"sqrt": (a,), "fma": (a, b, c)}.get(op, (a, b))
+    got = getattr(arith, op)(*operands, fmt, rounding=mode)
+    for i in range(n):
+        each = [x[i] for x in operands]
+        if op == "sqrt":
+            key = sqrt_key(float(each[0]), fmt)
+        else:
+            if op == "div" and each[1] == 0:
+                continue
+            key = exact(op, each)
+        if key == 0:
+            continue
+        ref = reference_value(key, fmt, mode, "ieee")
+        want = {"-0": -0.0, "inf": math.inf, "-inf": -math.inf}.get(ref, ref)
+        assert same(float(got[i]), float(want)), f"{op}{tuple(each)} in {name}, {mode}"
+
+
+def test_directed_rounding_is_not_binary64_then_round():
+    # the issue's example: bf16 round-down of 1 + (-2^-60); binary64 first would give 1.0
+    assert float(arith.add(1.0, -(2.0**-60), "bf16", rounding="down")) == 0.99609375
+    assert float(arith.add(1.0, 2.0**-60, "bf16", rounding="up")) == 1.0078125
+    # fma: one rounding, where a*b in float32 and then + c rounds twice
+    a, b = np.float32(1 + 2**-12), np.float32(1 - 2**-12)
+    assert float(arith.fma(a, b, np.float32(-1), "fp16")) == -(2.0**-24)
+
+
+@pytest.mark.parametrize(
+    ("op", "operands", "mode", "want"),
+    [
+        ("add", (1.0, -1.0), "nearest-even", 0.0),
+        ("add", (1.0, -1.0), "down", -0.0),
+        ("add", (-0.0, -0.0), "nearest-even", -0.0),
+        ("add", (-0.0, 0.0), "nearest-even", 0.0),
+        ("add", (-0.0, 0.0), "down", -0.0),
+        ("sub", (0.0, 0.0), "down", -0.0),
+        ("mul", (-0.0, 5.0), "up", -0.0),
+        ("div", (0.0, -3.0), "nearest-even", -0.0),
+        ("sqrt", (-0.0,), "nearest-even", -0.0),
+        ("fma", (2.0, 3.0, -6.0), "nearest-even", 0.0),
+        ("fma", (2.0, 3.0, -6.0), "down", -0.0),
+        ("fma", (-0.0, 3.0, -0.0), "nearest-even", -0.0),
+        ("fma", (0.0, 3.0, -0.0), "nearest-even", 0.0),
+        ("add", (math.inf, 1.0), "nearest-even", math.inf),
+        ("add", (math.inf, -math.inf), "nearest-even", math.nan),
+        ("mul", (math.inf, 0.0), "nearest-even", math.nan),
+        ("div", (1.0, 0.0), "nearest-even", math.inf),
+        ("div", (-1.0, 0.0), "nearest-even", -math.inf),
+        ("div", (0.0, 0.0), "nearest-even", math.nan),
+        ("div", (1.0, math.inf), "nearest-even", 0.0),
+        ("sqrt", (-1.0,), "nearest-even", math.nan),
+        ("fma", (math.inf, 0.0, 1.0), "nearest-even", math.nan),
+        ("fma", (math.inf, 1.0, -math.inf), "nearest-even", math.nan),
+        ("add", (math.nan, 1.0), "nearest-even", math.nan),
+    ],
+    ids=lambda v: str(v),
+)
+def test_ieee_special_cases(op, operands, mode, want):
+    got = float(getattr(arith, op)(*operands, "fp16", rounding=mode))
+    assert same(got, want)
+
+
+def test_flags_count_what_happened():
+    flags = arith.Flags()
+    a = np.array([1.0, 1.0, 65504.0, 2.0**-14, 2.0**-24, 0.0, 1.0, np.inf])
+    b = np.array([1.0, 2.0**-12, 65504.0, 0.25, 0.75, 0.0, 0.0, -np.inf])
+    arith.add(a[:5], b[:5], "fp16", flags=flags)
+    # 1 + 2^-12 inexact; 65504 + 65504 overflows (and is inexact); 2^-24 + 0.75 inexact;
+    # 2^-14 + 0.25 inexact; nothing tiny
+    assert flags.to_dict() == {
+        "inexact": 4,
+        "underflow": 0,
+        "overflow": 1,
+        "invalid": 0,
+        "divide_by_zero": 0,
+    }
+    flags.clear()
+    arith.mul(np.array([2.0**-14, 2.0**-14, 3.0]), np.array([0.25, 0.3, 1.0]), "fp16", flags=flags)
+    # 2^-16 is an exact subnormal: tiny but exact, no underflow; 2^-14 * 0.3 is tiny and inexact
+    assert (flags.inexact, flags.underflow) == (1, 1)
+    flags.clear()
+    arith.div(a[5:], b[5:], "fp16", flags=flags)
+    assert (flags.invalid, flags.divide_by_zero) == (2, 1)
+    assert flags.raised() == ["invalid", "divide_by_zero"]
+
+
+def test_context_accumulates_flags_and_settings():
+    ctx = arith.Context("bf16", rounding="toward-zero")
+    assert float(ctx.add(1.0, 2.0**-9)) == 1.0
+    assert float(ctx.sqrt(2.0)) == 1.4140625
+    assert ctx.flags.inexact == 2
+    assert ctx.replace(rounding="up").flags.inexact == 0
+    assert float(ctx.replace(rounding="up").add(1.0, 2.0**-9)) == 1.0078125
+
+
+def test_ftz_and_daz():
+    sub = 2.0**-15  # a subnormal of fp16
+    assert float(arith.mul(2.0**-14, 0.5, "fp16")) == sub
+    flags = arith.Flags()
+    assert same(float(arith.mul(-(2.0**-14), 0.5, "fp16", ftz=True, flags=flags)), -0.0)
+    assert flags.underflow == 1
+    assert float(arith.add(sub, sub, "fp16")) == 2.0**-14
+    assert float(arith.add(sub, sub, "fp16", daz=True)) == 0.0
+    assert float(arith.add(sub, 1.0, "fp16", daz=True, rounding="up")) == 1.0
+    # a result that rounds up to the smallest normal is not flushed
+    assert float(arith.mul(2.0**-14 * (1 - 2.0**-12), 1.0, "fp16", ftz=True)) == 2.0**-14
+
+
+def test_stochastic_probabilities():
+    # 1 + 2^-12 lies a quarter of the way from 1 to the next fp16 value, 1 + 2^-10
+    n = 40_000
+    x = np.full(n, 1.0)
+    up = arith.add(x, 2.0**-12, "fp16", rounding="stochastic", seed=5) > 1
+    assert abs(up.mean() - 0.25) < 5 * math.sqrt(0.25 * 0.75 / n)
+    # 0.3 of the way, with 2 random bits: the distance is cut to 0.25
+    y = np.full(n, 2.0**-10 * 0.3)
+    up2 = arith.add(x, y, "fp16", rounding="stochastic", random_bits=2) > 1
+    assert abs(up2.mean() - 0.25) < 5 * math.sqrt(0.25 * 0.75 / n)
+    # with one bit, 0.3 is cut to 0: never up; 0.5 is kept: up half the time
+    assert not (arith.add(x, y, "fp16", rounding="stochastic", random_bits=1) > 1).any()
+    half = arith.add(x, 2.0**-11, "fp16", rounding="stochastic", random_bits=1) > 1
+    assert abs(half.mean() - 0.5) < 5 * math.sqrt(0.25 / n)
+    # exact results never move
+    assert (arith.add(x, 2.0**-10, "fp16", rounding="stochastic") == 1 + 2.0**-10).all()
+
+
+def test_stochastic_repeats_by_seed():
+    x = np.full(1000, 1.0)
+    one = arith.add(x, 2.0**-12, "fp16", rounding="stochastic", seed=1)
+    again = arith.add(x, 2.0**-12, "fp16", rounding="stochastic", seed=1)
+    other = arith.add(x, 2.0**-12, "fp16", rounding="stochastic", seed=2)
+    assert np.array_equal(one, again) and not np.array_equal(one, other)
+    ctx = arith.Context("fp16", rounding="stochastic", seed=1)
+    first, second = ctx.add(x, 2.0**-12), ctx.add(x, 2.0**-12)
+    assert np.array_equal(first, one) and not np.array_equal(first, second)
+
+
+@pytest.mark.parametrize("mode", ["nearest-even", "down", "odd", "stochastic"])
+def test_python_loop_and_kernel_agree(monkeypatch, mode):
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(9)
+    a = rng.standard_normal(3000) * 2.0 ** rng.integers(-30, 30, 3000)
+    b = rng.standard_normal(3000) * 2.0 ** rng.integers(-30, 30, 3000)
+    results = {}
+    for backend in ("numpy", "numba"):
+        monkeypatch.setattr(elementwise, "BACKEND", backend)
+        flags = arith.Flags()
+        values = arith.fma(a, b, a, "bf16", rounding=mode, flags=flags)
+        results[backend] = (values, flags.to_dict())
+    assert np.array_equal(results["numpy"][0], results["numba"][0])
+    assert results["numpy"][1] == results["numba"][1]
+
+
+def test_dtypes_and_broadcasting():
+    x32 = np.arange(6, dtype=np.float32).reshape(2, 3)
+    assert arith.add(x32, np.float32(0.5), "fp16").dtype == np.float32
+    assert arith.add(x32, 0.5, "fp16").dtype == np.float64  # a Python float is float64
+    assert arith.add(x32, np.float32(0.5), "e5m10").shape == (2, 3)
+    assert arith.mul(x32, np.array([1.0, 2.0, 3.0]), "fp16").shape == (2, 3)
+    assert arith.add(np.zeros(0), np.zeros(0), "fp16").shape == (0,)
+    with pytest.raises(NumfmtError, match=r"\(2, 3\) and \(2,\) do not broadcast"):
+        arith.add(x32, np.ones(2), "fp16")
+
+
+def test_torch_in_torch_out():
+    torch = pytest.importorskip("torch")
+    a = torch.randn(5000, dtype=torch.float32)
+    b = torch.randn(5000, dtype=torch.float32)
+    for fmt in ("fp16", "bf16", "fp8_e4m3"):
+        t = arith.add(a, b, fmt, rounding="down")
+        n = arith.add(a.numpy(), b.numpy(), fmt, rounding="down")
+        assert isinstance(t, torch.Tensor) and t.dtype == torch.float32
+        assert np.array_equal(t.numpy(), n)
+    h = arith.mul(a.half(), b.half(), "fp16")
+    assert h.dtype == torch.float16  # fp16's values fit float16
+    assert arith.mul(a.bfloat16(), b.bfloat16(), "fp16").dtype == torch.float32
+
+
+def test_integer_and_fixed_point_targets():
+    assert arith.add(100, 27, "int8").item() == 127
+    assert arith.add(100, 28, "int8", overflow="saturate").item() == 127
+    assert arith.add(100, 28, "int8", overflow="wrap").item() == -128
+    with pytest.raises(NotRepresentableError, match="does not fit in int8"):
+        arith.add(100, 28, "int8")
+    assert arith.div(7, 2, "int8").item() == 4  # 3.5: ties to even
+    assert arith.div(7, 2, "int8", rounding="toward-zero").item() == 3
+    assert arith.div(-7, 2, "int8", rounding="odd").item() == -3
+    got = arith.mul(np.array([1.0625, -2.5]), 0.3125, "q3.4", rounding="nearest-even")
+    # Python's round() ties to even, as the mode asks: -2.5 * 0.3125 = -12.5 / 16 -> -12 / 16
+    want = [round(Fraction(x) * Fraction(0.3125) * 16) / 16 for x in (1.0625, -2.5)]
+    assert got.tolist() == want
+    with pytest.raises(NotRepresentableError, match="divides by zero"):
+        arith.div(1, 0, "int8", overflow="saturate")
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: arith.add(1.0, 2.0, "fp99"), "fp99"),
+        (lambda: arith.add(1.0, 2.0, "fp16", rounding="sideways"), "unknown rounding mode"),
+        (lambda: arith.add(1.0, 2.0, "float64"), "up to 51 significand bits"),
+        (lambda: arith.add(1, 2, "int64"), "up to 50 bits"),
+        (lambda: arith.add("0.1", 2.0, "fp16"), "not text"),
+        (lambda: arith.div(0.0, 0.0, "e2m1"), "0 / 0 is invalid"),
+        (lambda: arith.div(1.0, 0.0, "e2m1", overflow="error"), "divides by zero"),
+        (lambda: arith.mul(448.0, 2.0, "fp8_e4m3", overflow="error"), "beyond the range"),
+        (lambda: arith.add(1.0, 2.0, "fp16", overflow="wrap"), "is for integers"),
+        (lambda: arith.add(1.0, 2.0, "fp16", random_bits=0), "random_bits"),
+        (lambda: arith.add(1.0, 2.0, "fp16", rounding_mode="up"), "unknown options"),
+    ],
+    ids=[
+        "format",
+        "mode",
+        "binary64",
+        "int64",
+        "text",
+        "nan-into-fp4",
+        "div-by-zero-error",
+        "overflow-error",
+        "wrap-float",
+        "random-bits",
+        "option",
+    ],
+)
+def test_bad_input_says_why(call, message):
+    with pytest.raises((NumfmtError, TypeError, FormatNameError), match=message):
+        call()
