@@ -19,6 +19,7 @@ _HTML_RENDERERS: dict[type, Callable[[Any], str]] = {}
 #: Which module of ``numfmt.render`` draws the results of each layer (loaded on first view).
 _RENDER_MODULES = {
     "numfmt.formats": "numfmt.render.terminal",
+    "numfmt.arith": "numfmt.render.arith",
     "numfmt.quant": "numfmt.render.quant",
     "numfmt.nn": "numfmt.render.nn",
     "numfmt.nn.memory": "numfmt.render.memory",  # numfmt memory 8e9 loads no torch

@@ -8,17 +8,25 @@ simulators that compute in float32 or float64 and round afterwards go wrong.
 
 from numfmt.arith.context import Context, Flags
 from numfmt.arith.elementwise import abs, add, div, fma, mul, neg, round, sqrt, sub
+from numfmt.arith.sums import ORDERS, SumResult, cumsum, dot, exact_sum, sum, summation
 
 __all__ = [
+    "ORDERS",
     "Context",
     "Flags",
+    "SumResult",
     "abs",
     "add",
+    "cumsum",
     "div",
+    "dot",
+    "exact_sum",
     "fma",
     "mul",
     "neg",
     "round",
     "sqrt",
     "sub",
+    "sum",
+    "summation",
 ]

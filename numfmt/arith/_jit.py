@@ -15,7 +15,7 @@ from numfmt._numba import compile_functions
 from numfmt.arith import _core as ac
 from numfmt.formats import _core as fc
 
-_FORMATS = compile_functions(fc, ["classify_one"])
+_FORMATS = compile_functions(fc, ["classify_one"], inline=())
 _ARITH = compile_functions(
     ac,
     [
@@ -44,6 +44,10 @@ _ARITH = compile_functions(
 )
 _apply, _round, _daz = _ARITH["apply"], _ARITH["round_result"], _ARITH["daz"]
 _round_split, _two_sum, _two_prod = _ARITH["round_split"], _ARITH["two_sum"], _ARITH["two_prod"]
+# the elementwise kernel's fast path, with the rounding inlined into its loop
+_round_inline = compile_functions(ac, ["round_split"], compile_functions(fc, ["classify_one"]))[
+    "round_split"
+]
 
 _MANTISSA = np.int64((1 << 52) - 1)
 _HIDDEN = np.int64(1 << 52)
@@ -143,7 +147,7 @@ def elementwise(op, a, b, c, out, plan, u, ftz, daz, min_normal):
             bits = _odd_bits(r, t)
             sig = (bits & _MANTISSA) | _HIDDEN
             e = ((bits >> 52) & 0x7FF) - 1023
-            code, slot, flags = _round_split(fc.KIND_FINITE, bits < 0, sig, e, 0, ui, plan, ftz)
+            code, slot, flags = _round_inline(fc.KIND_FINITE, bits < 0, sig, e, 0, ui, plan, ftz)
         else:
             kind, neg, mag, exp, flags = _apply(op, x, y, z, mode)
             code, slot, flags = _round(kind, neg, mag, exp, flags, ui, plan, ftz)
@@ -155,3 +159,143 @@ def elementwise(op, a, b, c, out, plan, u, ftz, daz, min_normal):
         invalid += flags & ac.INVALID != 0
         divide += flags & ac.DIVIDE_BY_ZERO != 0
     return refused, inexact, underflow, overflow, invalid, divide
+
+
+# -- sums: the running sum stays in the format, so each step decodes the code it rounded to --------
+@numba.njit(inline="always")
+def _value(code, table, wide):
+    """The value of a code: from the table of every code (formats of 16 bits or fewer), or
+    from its fields (wider formats with IEEE's inf and NaN; wide = (m, emin, sign mask))."""
+    if table.size:
+        return table[code]
+    m, emin, sign = wide
+    mag = code & ~sign
+    biased = mag >> m
+    frac = mag & ((np.int64(1) << m) - 1)
+    top = (np.int64(1) << (63 - m)) - 1  # every exponent bit set: masked below
+    field_max = (sign >> m) - 1
+    if biased == field_max & top:
+        v = math.inf if frac == 0 else math.nan
+    elif biased == 0:
+        v = math.ldexp(float(frac), emin - m)
+    else:
+        v = math.ldexp(float(frac | (np.int64(1) << m)), emin + biased - 1 - m)
+    return -v if code & sign else v
+
+
+@numba.njit(cache=True)
+def _add(acc, x, plan, table, wide, ui, ftz):
+    """(acc + x rounded into the format, as a value; refused slot; flags)."""
+    ok, r, t = _fast(ac.ADD, acc, x, 0.0)
+    if ok:
+        bits = _odd_bits(r, t)
+        sig = (bits & _MANTISSA) | _HIDDEN
+        e = ((bits >> 52) & 0x7FF) - 1023
+        code, slot, flags = _round_split(fc.KIND_FINITE, bits < 0, sig, e, 0, ui, plan, ftz)
+    else:
+        kind, neg, mag, exp, flags = _apply(ac.ADD, acc, x, 0.0, plan[fc.P_MODE])
+        code, slot, flags = _round(kind, neg, mag, exp, flags, ui, plan, ftz)
+    return _value(code, table, wide), slot, flags
+
+
+@numba.njit(nogil=True, cache=True)
+def sequential(x, plan, table, wide, u, ftz, kahan, running):
+    """Each row of x summed left to right, every addition rounded (Kahan's compensated sum
+    when kahan: every operation of it rounded too). running (rows, n) receives the partial
+    sums when it has that shape.
+
+    Returns (sums, the first term of each row that left the sum unchanged though it was not
+    zero (-1 if none), refused count, flag counts).
+    """
+    rows, n = x.shape
+    keep = running.shape[0] == rows
+    stochastic = u.size > 0
+    sums = np.empty(rows)
+    stalls = np.full(rows, -1, dtype=np.int64)
+    refused = 0
+    counts = np.zeros(5, dtype=np.int64)
+    k = 0
+    for row in range(rows):
+        acc, comp = -0.0, 0.0  # -0 is the sum of nothing: -0 + x is x for every x
+        for i in range(n):
+            xi = np.float64(x[row, i])
+            before = acc
+            if kahan:
+                y, s1, f1 = _add(xi, -comp, plan, table, wide, u[k] if stochastic else 0.0, ftz)
+                t, s2, f2 = _add(acc, y, plan, table, wide, u[k + 1] if stochastic else 0.0, ftz)
+                d, s3, f3 = _add(t, -acc, plan, table, wide, 0.0, ftz)
+                comp, s4, f4 = _add(d, -y, plan, table, wide, 0.0, ftz)
+                acc = t
+                k += 2
+                refused += (s1 != fc.NO_ERROR) + (s2 != fc.NO_ERROR)
+                refused += (s3 != fc.NO_ERROR) + (s4 != fc.NO_ERROR)
+                flags = f1 | f2 | f3 | f4
+            else:
+                acc, slot, flags = _add(
+                    acc, xi, plan, table, wide, u[k] if stochastic else 0.0, ftz
+                )
+                k += 1
+                refused += slot != fc.NO_ERROR
+            for b in range(5):
+                counts[b] += (flags >> b) & 1
+            if stalls[row] < 0 and acc == before and xi != 0.0 and acc == acc:
+                stalls[row] = i
+            if keep:
+                running[row, i] = acc
+        sums[row] = acc
+    return sums, stalls, refused, counts
+
+
+@numba.njit(nogil=True, cache=True)
+def numpy_order(x, plan, table, wide, ftz):
+    """Each row summed in the order of numpy's pairwise sum (numpy/core/src/umath/
+    loops_utils.h.src): below 8 terms left to right; up to 128, eight interleaved running
+    sums combined as ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)), then the rest left to right;
+    beyond, the halves (the first a multiple of 8) summed that way and added."""
+    rows, n = x.shape
+    sums = np.empty(rows)
+    refused = 0
+    for row in range(rows):
+        sums[row], r = _pairwise(x[row], 0, n, plan, table, wide, ftz)
+        refused += r
+    return sums, refused
+
+
+@numba.njit(cache=True)
+def _pairwise(x, lo, n, plan, table, wide, ftz):
+    refused = 0
+    if n < 8:
+        acc = -0.0
+        for i in range(lo, lo + n):
+            acc, slot, _ = _add(acc, np.float64(x[i]), plan, table, wide, 0.0, ftz)
+            refused += slot != fc.NO_ERROR
+        return acc, refused
+    if n <= 128:
+        r = np.empty(8)
+        for j in range(8):
+            r[j] = np.float64(x[lo + j])
+        i = 8
+        while i < n - (n % 8):
+            for j in range(8):
+                r[j], slot, _ = _add(r[j], np.float64(x[lo + i + j]), plan, table, wide, 0.0, ftz)
+                refused += slot != fc.NO_ERROR
+            i += 8
+        a, s1, _ = _add(r[0], r[1], plan, table, wide, 0.0, ftz)
+        b, s2, _ = _add(r[2], r[3], plan, table, wide, 0.0, ftz)
+        c, s3, _ = _add(r[4], r[5], plan, table, wide, 0.0, ftz)
+        d, s4, _ = _add(r[6], r[7], plan, table, wide, 0.0, ftz)
+        ab, s5, _ = _add(a, b, plan, table, wide, 0.0, ftz)
+        cd, s6, _ = _add(c, d, plan, table, wide, 0.0, ftz)
+        acc, s7, _ = _add(ab, cd, plan, table, wide, 0.0, ftz)
+        for s in (s1, s2, s3, s4, s5, s6, s7):
+            refused += s != fc.NO_ERROR
+        for k in range(i, n):
+            acc, slot, _ = _add(acc, np.float64(x[lo + k]), plan, table, wide, 0.0, ftz)
+            refused += slot != fc.NO_ERROR
+        return acc, refused
+    half = n // 2
+    half -= half % 8
+    left, r1 = _pairwise(x, lo, half, plan, table, wide, ftz)
+    right, r2 = _pairwise(x, lo + half, n - half, plan, table, wide, ftz)
+    total, slot, _ = _add(left, right, plan, table, wide, 0.0, ftz)
+    return total, r1 + r2 + (slot != fc.NO_ERROR)

@@ -1,0 +1,385 @@
+"""Sums and dot products in a format, with the order of the additions as a parameter.
+
+Every addition is rounded into the format, and the order is numfmt's, not the BLAS's, so numpy
+and torch, one core or many, give the same bits:
+
+=============  =================================================================================
+sequential     left to right: ((x0 + x1) + x2) + ...
+pairwise       adjacent pairs, level by level: ((x0 + x1) + (x2 + x3)) + ...; an odd term
+               waits for the next level
+tree           halving strides, as a GPU's shared-memory reduction adds: x[i] + x[i + n/2], ...
+blocked:K      left to right within blocks of K terms, then the block sums left to right
+kahan          compensated (Kahan): a running correction, every operation of it rounded too
+numpy          numpy's own order (8 interleaved running sums in blocks of up to 128 terms,
+               halves beyond): ``np.sum`` of a float32 array is ``sum(x, "fp32", "numpy")``
+=============  =================================================================================
+
+Beware: ``np.sum`` of a float16 array adds in float32 and rounds once at the end, and
+ml_dtypes' bfloat16 sum does not; these sums are what they say they are.
+"""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from numfmt._display import Displayable
+from numfmt.arith import elementwise
+from numfmt.arith.context import Context, Flags
+from numfmt.errors import NotRepresentableError, NumfmtError
+from numfmt.formats import _kernels
+from numfmt.formats.decode import decode_table
+from numfmt.formats.encode import as_real_array, make_plan
+from numfmt.formats.rounding import Rounding
+from numfmt.formats.types import FloatFormat, Specials
+
+ORDERS = ("sequential", "pairwise", "tree", "kahan", "numpy", "blocked:K")
+
+
+def parse_order(order: str) -> tuple[str, int]:
+    """(name, block size) of an order such as ``"blocked:64"``."""
+    text = str(order).strip().lower()
+    name, _, k = text.partition(":")
+    if name == "blocked":
+        if not k.isdigit() or int(k) < 1:
+            raise NumfmtError(f"'{order}': write the block size as blocked:K with K >= 1")
+        return name, int(k)
+    if name not in ORDERS or k:
+        raise NumfmtError(f"unknown summation order '{order}'; choose one of {', '.join(ORDERS)}")
+    return name, 0
+
+
+def _context(fmt, options) -> Context:
+    ctx = fmt if isinstance(fmt, Context) else Context(fmt, **options)
+    if not isinstance(ctx.fmt, FloatFormat):
+        raise NumfmtError(f"sums run in float formats; {ctx.fmt.name} is not one")
+    wide_ok = ctx.fmt.bits <= 16 or ctx.fmt.specials is Specials.IEEE
+    if not wide_ok:
+        raise NumfmtError(f"sums in {ctx.fmt.name} are not supported (a wide non-IEEE format)")
+    return ctx
+
+
+def _rows(x, axis: int):
+    """x read exactly, with the summed axis last and the others flattened into rows."""
+    a = as_real_array(x)
+    if a.ndim == 0:
+        a = a.reshape(1)
+    try:
+        a = np.moveaxis(a, axis, -1)
+    except np.exceptions.AxisError:
+        raise NumfmtError(
+            f"axis {axis} is out of range for an array of {a.ndim} dimensions"
+        ) from None
+    rows = int(np.prod(a.shape[:-1], dtype=np.int64))
+    return np.ascontiguousarray(a.reshape(rows, a.shape[-1])), a.shape[:-1]
+
+
+def _tables(fmt: FloatFormat):
+    table = decode_table(fmt) if fmt.bits <= 16 else np.zeros(0)
+    wide = (fmt.mantissa_bits, fmt.emin, fmt.sign_mask)
+    return table, wide
+
+
+def _need_kernel() -> None:
+    if not _kernels.available():
+        raise NumfmtError(
+            "sums in a format need numba (a dependency of numfmt where numba has wheels)"
+        )
+
+
+def _sequential(rows, ctx: Context, kahan=False, running=False):
+    _need_kernel()
+    from numfmt.arith import _jit
+
+    plan = make_plan(ctx.fmt, ctx.rounding, ctx.overflow)
+    table, wide = _tables(ctx.fmt)
+    draws = rows.size * (2 if kahan else 1)
+    u = ctx.uniforms(draws) if ctx.rounding is Rounding.STOCHASTIC else np.zeros(0)
+    out = np.empty(rows.shape) if running else np.zeros((0, 0))
+    sums, stalls, refused, counts = _jit.sequential(rows, plan, table, wide, u, ctx.ftz, kahan, out)
+    ctx.flags.add(counts)
+    if refused:
+        raise NotRepresentableError(
+            f"a partial sum left the range of {ctx.fmt.name}, and overflow "
+            f"'{ctx.overflow.value}' refuses it"
+        )
+    return sums, stalls, out
+
+
+def _numpy_order(rows, ctx: Context):
+    _need_kernel()
+    from numfmt.arith import _jit
+
+    plan = make_plan(ctx.fmt, ctx.rounding, ctx.overflow)
+    table, wide = _tables(ctx.fmt)
+    if rows.shape[1] == 0:
+        return np.full(rows.shape[0], -0.0)
+    # numpy's reduction starts from the first element and adds the pairwise sum of the rest
+    rest, refused = _jit.numpy_order(rows[:, 1:], plan, table, wide, ctx.ftz)
+    first = elementwise.apply("round", (rows[:, 0],), ctx)
+    total = np.asarray(elementwise.apply("add", (first, rest), ctx), dtype=np.float64)
+    if refused:
+        raise NotRepresentableError(f"a partial sum left the range of {ctx.fmt.name}")
+    return total
+
+
+def _levels(rows, ctx: Context, tree: bool):
+    """pairwise (adjacent pairs) or tree (halving strides), one level at a time."""
+    level = rows
+    if level.shape[1] == 0:
+        return np.full(level.shape[0], -0.0)
+    while level.shape[1] > 1:
+        n = level.shape[1]
+        half = n // 2
+        if tree:
+            left, right, carry = level[:, :half], level[:, n - half :], level[:, half : n - half]
+            summed = _add(left, right, ctx)
+            level = np.concatenate([summed, carry], axis=1) if carry.size else summed
+        else:
+            pairs = _add(level[:, 0 : 2 * half : 2], level[:, 1 : 2 * half : 2], ctx)
+            level = np.concatenate([pairs, level[:, 2 * half :]], axis=1)
+    return np.asarray(elementwise.apply("round", (level[:, 0],), ctx), dtype=np.float64)
+
+
+def _add(a, b, ctx: Context) -> np.ndarray:
+    return np.asarray(elementwise.apply("add", (a, b), ctx), dtype=np.float64)
+
+
+def _blocked(rows, ctx: Context, k: int):
+    n = rows.shape[1]
+    pad = (-n) % k
+    if pad:  # -0 changes no sum
+        rows = np.concatenate([rows, np.full((rows.shape[0], pad), -0.0)], axis=1)
+    blocks = rows.reshape(-1, k)
+    partial, _, _ = _sequential(blocks, ctx)
+    sums, _, _ = _sequential(partial.reshape(rows.shape[0], -1), ctx)
+    return sums
+
+
+def _sum_rows(rows, ctx: Context, order: str):
+    name, k = parse_order(order)
+    if name == "sequential":
+        return _sequential(rows, ctx)[0]
+    if name == "kahan":
+        return _sequential(rows, ctx, kahan=True)[0]
+    if name == "numpy":
+        return _numpy_order(rows, ctx)
+    if name == "blocked":
+        return _blocked(rows, ctx, k)
+    return _levels(rows, ctx, tree=name == "tree")
+
+
+def sum(
+    x, fmt, *, order: str = "sequential", axis: int = -1, flags: Flags | None = None, **options
+):
+    """The sum of x along an axis, every addition rounded into fmt, in the order given.
+
+    Args:
+        x: values (used exactly as given; numpy, torch or anything array-like).
+        fmt: the format of every partial sum, or a ``Context``.
+        order: sequential, pairwise, tree, kahan, numpy or blocked:K (the module docstring).
+        axis: the axis summed.
+        flags: a ``Flags`` that counts the IEEE exceptions raised.
+        **options: rounding, overflow, ftz, daz, seed, random_bits, as ``Context`` takes them.
+
+    Returns:
+        The sums as float64 (a numpy scalar for a 1-D x).
+
+    Example:
+        >>> float(sum([0.5, 512.0, 512.5], "fp16"))
+        1025.0
+        >>> float(sum([512.5, 512.0, 0.5], "fp16"))
+        1024.0
+    """
+    ctx = _context(fmt, options)
+    rows, shape = _rows(x, axis)
+    if ctx.daz:
+        rows = np.where(np.abs(rows) < float(ctx.fmt.min_normal), np.copysign(0.0, rows), rows)
+    out = _sum_rows(rows.astype(np.float64), ctx, order).reshape(shape)
+    if flags is not None:
+        flags.add(list(ctx.flags.to_dict().values()))
+    return out[()] if out.ndim == 0 else out
+
+
+def cumsum(x, fmt, *, axis: int = -1, kahan: bool = False, flags: Flags | None = None, **options):
+    """The running sums of x along an axis, left to right, each rounded into fmt.
+
+    Example:
+        >>> cumsum([1.0, 2.0**-11, 2.0**-11, 1.0], "fp16").tolist()
+        [1.0, 1.0, 1.0, 2.0]
+    """
+    ctx = _context(fmt, options)
+    a = as_real_array(x)
+    rows, _ = _rows(a, axis)
+    _, _, running = _sequential(rows.astype(np.float64), ctx, kahan=kahan, running=True)
+    if flags is not None:
+        flags.add(list(ctx.flags.to_dict().values()))
+    moved = np.moveaxis(a.reshape(a.shape or (1,)), axis, -1).shape
+    return np.moveaxis(running.reshape(moved), -1, axis)
+
+
+def dot(
+    a,
+    b,
+    fmt,
+    *,
+    order: str = "sequential",
+    axis: int = -1,
+    fused: bool = False,
+    flags: Flags | None = None,
+    **options,
+):
+    """The dot product of a and b along an axis: each product rounded into fmt, then summed in
+    the order given; fused=True adds each product with an fma instead (sequential only), as a
+    fused multiply-add unit does.
+
+    Example:
+        >>> float(dot([1.0, 2.0**-11], [1.0, 1.0], "fp16"))
+        1.0
+        >>> float(dot([1e4, 1.0, -1e4], [1e4, 1.0, 1e4], "fp16", fused=True))
+        1.0
+    """
+    ctx = _context(fmt, options)
+    x, y = np.broadcast_arrays(as_real_array(a), as_real_array(b))
+    if not fused:
+        products = np.asarray(elementwise.apply("mul", (x, y), ctx), dtype=np.float64)
+        out = sum(products, ctx, order=order, axis=axis)
+    else:
+        if parse_order(order)[0] != "sequential":
+            raise NumfmtError("a fused dot product adds left to right: order='sequential'")
+        xr, shape = _rows(x, axis)
+        yr, _ = _rows(y, axis)
+        acc = np.full(xr.shape[0], -0.0)
+        for i in range(xr.shape[1]):  # one fma per term, vectorised over the rows
+            acc = np.asarray(
+                elementwise.apply("fma", (xr[:, i], yr[:, i], acc), ctx), dtype=np.float64
+            )
+        out = acc.reshape(shape)
+        out = out[()] if out.ndim == 0 else out
+    if flags is not None:
+        flags.add(list(ctx.flags.to_dict().values()))
+    return out
+
+
+# -- the exact sum, and a summation explained ----------------------------------------------------
+def exact_sum(x) -> Fraction:
+    """The exact sum of float values, as a Fraction (vectorised: the significands are added as
+    integers, per binary exponent, in float64 without error)."""
+    a = as_real_array(x).astype(np.float64).reshape(-1)
+    if not np.isfinite(a).all():
+        raise NumfmtError("the exact sum of values that include inf or NaN is not a number")
+    a = a[a != 0]
+    if not a.size:
+        return Fraction(0)
+    mant, exp = np.frexp(a)
+    sig = (mant * 2.0**53).astype(np.int64)  # a = sig * 2**(exp - 53), exactly
+    hi, lo = sig >> 26, sig & ((1 << 26) - 1)  # each part < 2**27: sums of 2**26 stay exact
+    total = Fraction(0)
+    exps, where = np.unique(exp, return_inverse=True)
+    for start in range(0, a.size, 1 << 26):
+        w = where[start : start + (1 << 26)]
+        h = np.bincount(w, weights=hi[start : start + (1 << 26)], minlength=exps.size)
+        l_ = np.bincount(w, weights=lo[start : start + (1 << 26)], minlength=exps.size)
+        for e, hs, ls in zip(exps.tolist(), h.tolist(), l_.tolist(), strict=True):
+            total += (int(hs) * (1 << 26) + int(ls)) * Fraction(2) ** (e - 53)
+    return total
+
+
+@dataclass(eq=False)
+class SumResult(Displayable):
+    """A summation in a format, in several orders, beside its exact value.
+
+    Attributes:
+        values: each order's sum.
+        exact: the exact sum (a Fraction).
+        stall_index: the first term that left the sequential sum unchanged though it was not
+            zero (None if every term counted); stall_value: the sum at that point.
+        running: the sequential (and Kahan) running sums, for figures.
+    """
+
+    format: FloatFormat
+    rounding: Rounding
+    count: int
+    values: dict[str, float]
+    exact: Fraction
+    stall_index: int | None
+    stall_value: float | None
+    flags: Flags
+    running: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def error(self, order: str) -> float:
+        """The order's sum minus the exact sum (float64)."""
+        v = self.values[order]
+        return v - float(self.exact) if np.isfinite(v) else float("nan")
+
+    def relative_error(self, order: str) -> float:
+        return builtins.abs(self.error(order) / float(self.exact)) if self.exact else float("nan")
+
+    def to_dict(self) -> dict:
+        return {
+            "format": self.format.name,
+            "rounding": self.rounding.value,
+            "count": self.count,
+            "exact": float(self.exact),
+            "exact_fraction": str(self.exact),
+            "orders": {
+                order: {
+                    "value": v,
+                    "error": self.error(order),
+                    "relative_error": self.relative_error(order),
+                }
+                for order, v in self.values.items()
+            },
+            "stagnation": None
+            if self.stall_index is None
+            else {"term": self.stall_index + 1, "sum": self.stall_value},
+            "flags": self.flags.to_dict(),
+        }
+
+
+def summation(x, fmt, *, orders=("sequential", "pairwise", "kahan"), **options) -> SumResult:
+    """A 1-D sum in several orders, with the exact sum, each error and where a sequential sum
+    stopped growing.
+
+    Example:
+        >>> r = summation([1 / k for k in range(1, 2001)], "fp16")
+        >>> r.stall_index + 1, r.values["sequential"]
+        (513, 7.0859375)
+    """
+    ctx = _context(fmt, options)
+    rows, _ = _rows(x, -1)
+    if rows.shape[0] != 1:
+        raise NumfmtError("summation takes a 1-D array of values")
+    if rows.size == 0:
+        raise NumfmtError("there is nothing to sum: the array is empty")
+    rows = rows.astype(np.float64)
+    values, running = {}, {}
+    for order in orders:
+        name, _ = parse_order(order)
+        if name in ("sequential", "kahan"):
+            sums, stalls, run = _sequential(rows, ctx, kahan=name == "kahan", running=True)
+            values[order], running[order] = float(sums[0]), run[0]
+            if name == "sequential":
+                stall = int(stalls[0])
+        else:
+            values[order] = float(_sum_rows(rows, ctx, order)[0])
+    if "sequential" not in values:
+        sums, stalls, run = _sequential(rows, ctx.replace(), running=True)
+        stall = int(stalls[0])
+        seq_run = run[0]
+    else:
+        seq_run = running["sequential"]
+    return SumResult(
+        format=ctx.fmt,
+        rounding=ctx.rounding,
+        count=rows.size,
+        values=values,
+        exact=exact_sum(rows),
+        stall_index=None if stall < 0 else stall,
+        stall_value=None if stall < 0 else float(seq_run[stall]),
+        flags=ctx.flags,
+        running=running,
+    )

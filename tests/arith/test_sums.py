@@ -1,0 +1,154 @@
+"""Sums in a format: every order against a step-by-step exact reference (each partial sum an
+exact Fraction rounded by tests/reference.py), the figures the literature gives, the exact sum,
+numpy's own order, and bad input."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import numfmt.arith as arith
+from numfmt.errors import NumfmtError
+from numfmt.formats import get_format
+from tests.reference import reference_value
+
+
+def rounded(x: Fraction, fmt, mode: str) -> Fraction | float:
+    r = reference_value(x, fmt, mode, "ieee")
+    if isinstance(r, str):
+        return {"-0": Fraction(0), "inf": math.inf, "-inf": -math.inf}.get(r, math.nan)
+    return r
+
+
+def radd(a, b, fmt, mode):
+    if isinstance(a, float) or isinstance(b, float):  # an infinity
+        return a + b
+    return rounded(a + b, fmt, mode)
+
+
+def reference_sum(terms, fmt, mode, order):
+    """The sum, each addition exact and then rounded by the reference, in the order named."""
+    x = [Fraction(float(t)) for t in terms]
+    if order == "sequential":
+        acc = Fraction(0)
+        for t in x:
+            acc = radd(acc, t, fmt, mode)
+        return acc
+    if order == "kahan":
+        acc = comp = Fraction(0)
+        for t in x:
+            y = radd(t, -comp, fmt, mode)
+            s = radd(acc, y, fmt, mode)
+            comp = radd(radd(s, -acc, fmt, mode), -y, fmt, mode)
+            acc = s
+        return acc
+    if order.startswith("blocked:"):
+        k = int(order.split(":")[1])
+        parts = [reference_sum(x[i : i + k], fmt, mode, "sequential") for i in range(0, len(x), k)]
+        return reference_sum(parts, fmt, mode, "sequential")
+    level = [rounded(t, fmt, mode) if len(x) == 1 else t for t in x]
+    while len(level) > 1:
+        half = len(level) // 2
+        if order == "pairwise":
+            pairs = [radd(level[2 * i], level[2 * i + 1], fmt, mode) for i in range(half)]
+            level = pairs + level[2 * half :]
+        else:  # tree
+            n = len(level)
+            summed = [radd(level[i], level[n - half + i], fmt, mode) for i in range(half)]
+            level = summed + level[half : n - half]
+    return level[0]
+
+
+@pytest.mark.parametrize("order", ["sequential", "pairwise", "tree", "kahan", "blocked:5"])
+@pytest.mark.parametrize("mode", ["nearest-even", "down", "odd"])
+@pytest.mark.parametrize("name", ["fp16", "bf16", "fp8_e4m3"])
+def test_orders_against_the_exact_reference(order, mode, name):
+    fmt = get_format(name)
+    rng = np.random.default_rng(11)
+    for n in (1, 2, 3, 7, 16, 37):
+        terms = rng.standard_normal(n) * 2.0 ** rng.integers(-6, 6, n)
+        got = float(arith.sum(terms, name, order=order, rounding=mode))
+        want = float(reference_sum(terms, fmt, mode, order))
+        assert got == want or (math.isnan(got) and math.isnan(want)), (n, terms.tolist())
+
+
+def test_the_literatures_figures():
+    # Higham: the harmonic series stops growing in fp16 at 7.0859 after 513 terms, in bf16 at
+    # 5.0625 after 65
+    h = 1 / np.arange(1, 3001)
+    fp16 = arith.summation(h, "fp16")
+    assert (fp16.stall_index + 1, fp16.values["sequential"]) == (513, 7.0859375)
+    bf16 = arith.summation(h, "bf16")
+    assert (bf16.stall_index + 1, bf16.values["sequential"]) == (65, 5.0625)
+    # addition is not associative
+    assert float(arith.sum([0.5, 512, 512.5], "fp16")) == 1025
+    assert float(arith.sum([512, 512.5, 0.5], "fp16")) == 1024
+
+
+def test_kahan_and_pairwise_beat_sequential_on_many_tenths():
+    r = arith.summation(np.full(10_000, 0.1), "fp16", orders=("sequential", "pairwise", "kahan"))
+    errors = {order: abs(r.error(order)) for order in r.values}
+    assert errors["kahan"] <= errors["pairwise"] < errors["sequential"]
+    assert r.values["sequential"] == 256.0  # 256 + 0.1 rounds back to 256 in fp16
+    assert r.exact == 10_000 * Fraction(0.1)
+
+
+def test_exact_sum_is_exact():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(5000) * 2.0 ** rng.integers(-200, 200, 5000)
+    assert arith.exact_sum(x) == sum(Fraction(v) for v in x.tolist())
+    assert arith.exact_sum(np.array([1e308, 1e308, -1e308])) == Fraction(1e308)
+    with pytest.raises(NumfmtError, match="inf or NaN"):
+        arith.exact_sum([1.0, np.inf])
+
+
+def test_axis_torch_and_cumsum():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 40)).astype(np.float32)
+    rows = arith.sum(x, "bf16", order="pairwise")
+    assert rows.shape == (3,)
+    assert [float(arith.sum(r, "bf16", order="pairwise")) for r in x] == rows.tolist()
+    cols = arith.sum(x, "bf16", axis=0)
+    assert cols.tolist() == [float(arith.sum(c, "bf16")) for c in x.T]
+    torch = pytest.importorskip("torch")
+    assert np.array_equal(arith.sum(torch.from_numpy(x), "bf16", order="tree"), arith.sum(x, "bf16", order="tree"))
+    running = arith.cumsum(x, "bf16")
+    assert running.shape == x.shape and np.array_equal(running[:, -1], arith.sum(x, "bf16"))
+
+
+def test_dot_products():
+    a, b = np.array([1e4, 1.0, -1e4]), np.array([1e4, 1.0, 1e4])
+    # rounded products: +-1e8 overflow fp16 to +-inf, whose sum is NaN; fused, the exact
+    # 1e8 + 1 - 1e8 = 1 survives
+    assert math.isnan(float(arith.dot(a, b, "fp16")))
+    assert float(arith.dot(a, b, "fp16", fused=True)) == 1.0
+    x, y = np.arange(1.0, 9.0), np.arange(8.0, 0.0, -1.0)
+    assert float(arith.dot(x, y, "fp16", order="pairwise")) == float(x @ y)
+
+
+def test_numpy_order_reproduces_np_sum_float32():
+    rng = np.random.default_rng(0)
+    for n in (1, 5, 8, 9, 100, 128, 129, 1000, 5000):
+        x = (rng.standard_normal(n) * 1000).astype(np.float32)
+        assert float(arith.sum(x, "fp32", order="numpy")) == float(np.sum(x)), n
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: arith.sum([1.0], "fp16", order="random"), "unknown summation order"),
+        (lambda: arith.sum([1.0], "fp16", order="blocked:0"), "blocked:K"),
+        (lambda: arith.sum([1.0], "int8"), "float formats"),
+        (lambda: arith.sum(np.ones((2, 2)), "fp16", axis=3), "out of range"),
+        (lambda: arith.summation([], "fp16"), "nothing to sum"),
+        (lambda: arith.sum([60000.0, 60000.0], "fp16", overflow="error"), "left the range"),
+        (lambda: arith.dot([1.0], [1.0], "fp16", order="tree", fused=True), "left to right"),
+    ],
+    ids=["order", "block", "integer", "axis", "empty", "overflow", "fused-order"],
+)
+def test_bad_input(call, message):
+    with pytest.raises(NumfmtError, match=message):
+        call()
