@@ -10,12 +10,17 @@ pairwise       adjacent pairs, level by level: ((x0 + x1) + (x2 + x3)) + ...; an
 tree           halving strides, as a GPU's shared-memory reduction adds: x[i] + x[i + n/2], ...
 blocked:K      left to right within blocks of K terms, then the block sums left to right
 kahan          compensated (Kahan): a running correction, every operation of it rounded too
-numpy          numpy's own order (8 interleaved running sums in blocks of up to 128 terms,
-               halves beyond): ``np.sum`` of a float32 array is ``sum(x, "fp32", "numpy")``
+numpy          numpy's own order (numpy/_core/src/umath/loops_utils.h.src, unchanged from 1.26
+               to 2.5): +0 plus the pairwise sum, which adds fewer than 8 terms left to right,
+               up to 128 in 8 interleaved running sums combined as ((r0+r1)+(r2+r3))+
+               ((r4+r5)+(r6+r7)) and the rest left to right, and more as two halves (the first
+               a multiple of 8). ``np.sum`` of a contiguous float32 array is
+               ``sum(x, "fp32", order="numpy")``, bit for bit
 =============  =================================================================================
 
-Beware: ``np.sum`` of a float16 array adds in float32 and rounds once at the end, and
-ml_dtypes' bfloat16 sum does not; these sums are what they say they are.
+Beware: ``np.sum`` of a float16 array adds in float32, in that order, and rounds to float16
+once at the end (``round(sum(x, "fp32", order="numpy"), "fp16")``); these sums are what they
+say they are: ``sum(x, "fp16")`` rounds every addition to fp16.
 """
 
 from __future__ import annotations
@@ -115,12 +120,11 @@ def _numpy_order(rows, ctx: Context):
 
     plan = make_plan(ctx.fmt, ctx.rounding, ctx.overflow)
     table, wide = _tables(ctx.fmt)
-    if rows.shape[1] == 0:
-        return np.full(rows.shape[0], -0.0)
-    # numpy's reduction starts from the first element and adds the pairwise sum of the rest
-    rest, refused = _jit.numpy_order(rows[:, 1:], plan, table, wide, ctx.ftz)
-    first = elementwise.apply("round", (rows[:, 0],), ctx)
-    total = np.asarray(elementwise.apply("add", (first, rest), ctx), dtype=np.float64)
+    # numpy's reduction starts from its identity, +0, and adds the pairwise sum of every term
+    pairwise, refused = _jit.numpy_order(rows, plan, table, wide, ctx.ftz)
+    total = np.asarray(
+        elementwise.apply("add", (np.zeros_like(pairwise), pairwise), ctx), dtype=np.float64
+    )
     if refused:
         raise NotRepresentableError(f"a partial sum left the range of {ctx.fmt.name}")
     return total
@@ -237,10 +241,11 @@ def dot(
     fused multiply-add unit does.
 
     Example:
-        >>> float(dot([1.0, 2.0**-11], [1.0, 1.0], "fp16"))
-        1.0
-        >>> float(dot([1e4, 1.0, -1e4], [1e4, 1.0, 1e4], "fp16", fused=True))
-        1.0
+        >>> a, b = [-1.0, 1 + 2**-10], [1.0, 1 - 2**-10]
+        >>> float(dot(a, b, "fp16"))  # (1 + 2^-10)(1 - 2^-10) rounds to 1 first
+        0.0
+        >>> float(dot(a, b, "fp16", fused=True))  # -1 + (1 - 2^-20), rounded once
+        -9.5367431640625e-07
     """
     ctx = _context(fmt, options)
     x, y = np.broadcast_arrays(as_real_array(a), as_real_array(b))

@@ -114,26 +114,35 @@ def test_axis_torch_and_cumsum():
     cols = arith.sum(x, "bf16", axis=0)
     assert cols.tolist() == [float(arith.sum(c, "bf16")) for c in x.T]
     torch = pytest.importorskip("torch")
-    assert np.array_equal(arith.sum(torch.from_numpy(x), "bf16", order="tree"), arith.sum(x, "bf16", order="tree"))
+    assert np.array_equal(
+        arith.sum(torch.from_numpy(x), "bf16", order="tree"), arith.sum(x, "bf16", order="tree")
+    )
     running = arith.cumsum(x, "bf16")
     assert running.shape == x.shape and np.array_equal(running[:, -1], arith.sum(x, "bf16"))
 
 
 def test_dot_products():
     a, b = np.array([1e4, 1.0, -1e4]), np.array([1e4, 1.0, 1e4])
-    # rounded products: +-1e8 overflow fp16 to +-inf, whose sum is NaN; fused, the exact
-    # 1e8 + 1 - 1e8 = 1 survives
+    # rounded products: +-1e8 overflow fp16 to +-inf, whose sum is NaN
     assert math.isnan(float(arith.dot(a, b, "fp16")))
-    assert float(arith.dot(a, b, "fp16", fused=True)) == 1.0
+    assert math.isinf(float(arith.dot(a, b, "fp16", fused=True)))  # 1e8 rounds to inf at once
+    a, b = [-1.0, 1 + 2**-10], [1.0, 1 - 2**-10]
+    assert float(arith.dot(a, b, "fp16")) == 0.0
+    assert float(arith.dot(a, b, "fp16", fused=True)) == -(2.0**-20)
     x, y = np.arange(1.0, 9.0), np.arange(8.0, 0.0, -1.0)
     assert float(arith.dot(x, y, "fp16", order="pairwise")) == float(x @ y)
 
 
-def test_numpy_order_reproduces_np_sum_float32():
+def test_numpy_order_reproduces_np_sum():
     rng = np.random.default_rng(0)
-    for n in (1, 5, 8, 9, 100, 128, 129, 1000, 5000):
-        x = (rng.standard_normal(n) * 1000).astype(np.float32)
+    for n in (*range(1, 40), 127, 128, 129, 255, 256, 1000, 8193, 20_000):
+        x = (rng.standard_normal(n) * 10.0 ** rng.integers(-3, 4, n)).astype(np.float32)
         assert float(arith.sum(x, "fp32", order="numpy")) == float(np.sum(x)), n
+        # a float16 array: the same order in float32, rounded to float16 once at the end
+        h = x.astype(np.float16)
+        in_fp32 = arith.sum(h, "fp32", order="numpy")
+        assert float(arith.round(in_fp32, "fp16")) == float(np.sum(h)), n
+    assert math.copysign(1, float(arith.sum(np.array([-0.0]), "fp32", order="numpy"))) == 1
 
 
 @pytest.mark.parametrize(
