@@ -246,7 +246,8 @@ def sequential(x, plan, table, wide, u, ftz, kahan, running):
     return sums, stalls, refused, counts
 
 
-@numba.njit(nogil=True, cache=True)
+# Not cached: numba's disk cache of a recursive function crashes when it is loaded again.
+@numba.njit(nogil=True)
 def numpy_order(x, plan, table, wide, ftz):
     """Each row summed in the order of numpy's pairwise sum (numpy/core/src/umath/
     loops_utils.h.src): below 8 terms left to right; up to 128, eight interleaved running
@@ -261,7 +262,7 @@ def numpy_order(x, plan, table, wide, ftz):
     return sums, refused
 
 
-@numba.njit(cache=True)
+@numba.njit
 def _pairwise(x, lo, n, plan, table, wide, ftz):
     refused = 0
     if n < 8:

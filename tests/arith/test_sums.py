@@ -141,7 +141,8 @@ def test_numpy_order_reproduces_np_sum():
         # a float16 array: the same order in float32, rounded to float16 once at the end
         h = x.astype(np.float16)
         in_fp32 = arith.sum(h, "fp32", order="numpy")
-        assert float(arith.round(in_fp32, "fp16")) == float(np.sum(h)), n
+        with np.errstate(over="ignore"):  # large float16 sums overflow to inf, in both
+            assert float(arith.round(in_fp32, "fp16")) == float(np.sum(h)), n
     assert math.copysign(1, float(arith.sum(np.array([-0.0]), "fp32", order="numpy"))) == 1
 
 
