@@ -302,7 +302,9 @@ class SumResult(Displayable):
         exact: the exact sum (a Fraction).
         stall_index: the first term that left the sequential sum unchanged though it was not
             zero (None if every term counted); stall_value: the sum at that point.
-        running: the sequential (and Kahan) running sums, for figures.
+        running: the sequential (and Kahan) running sums, and under "float64" the running
+            sum of the terms in float64 (within float64's rounding of the exact one), for
+            figures.
     """
 
     format: FloatFormat
@@ -386,5 +388,5 @@ def summation(x, fmt, *, orders=("sequential", "pairwise", "kahan"), **options) 
         stall_index=None if stall < 0 else stall,
         stall_value=None if stall < 0 else float(seq_run[stall]),
         flags=ctx.flags,
-        running=running,
+        running={**running, "float64": np.cumsum(rows[0])},
     )

@@ -17,6 +17,8 @@ COMMANDS = {
     "info": "numfmt.cli.formats:info",
     "table": "numfmt.cli.formats:table",
     "formats": "numfmt.cli.formats:formats",
+    "calc": "numfmt.cli.arith:calc",
+    "sum": "numfmt.cli.arith:sum_",
     "quantize": "numfmt.cli.quant:quantize",
     "plot": "numfmt.cli.plot:plot",
     "model": "numfmt.cli.model:model",
@@ -52,6 +54,8 @@ def main() -> None:
       numfmt decode 0x4049 -f bf16        what a code means
       numfmt info fp8_e4m3                range, precision and special values
       numfmt table fp4                    every code of a small format
+      numfmt calc "0.1 + 0.2" -f fp16     an expression computed in fp16, step by step
+      numfmt sum 0.1 -n 10000 -f fp16     a sum in several orders, against the exact one
       numfmt formats                      every format numfmt knows
       numfmt quantize w.npy -b 4 -g group:128     a tensor onto int4, and what it cost
       numfmt plot error-curve --dist normal --out e.png    SQNR against bit width

@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from numfmt._display import renderer
+from numfmt.arith.calc import Calculation
 from numfmt.arith.sums import SumResult
 from numfmt.render.fit import fit
 from numfmt.render.quant import LABEL
@@ -39,4 +40,58 @@ def render_sum(r: SumResult) -> Group:
     raised = r.flags.raised()
     if raised:
         parts.append(Text(f"flags: {r.flags}", style=LABEL))
+    return Group(*parts)
+
+
+def _number_line(n) -> Text:
+    line = Text("  ")
+    line.append(f"{n.input}", style="bold")
+    line.append(" -> ")
+    line.append(str(n.stored), style="bold")
+    line.append(f"   {n.bits_grouped}  {n.hex}", style=LABEL)
+    if n.abs_error:
+        line.append("   rounded", style=LABEL)
+    return line
+
+
+def _row(label: str, text: str, style: str = "") -> Text:
+    line = Text(f"  {label:<9} ", style=LABEL)
+    line.append(text, style=style)
+    return line
+
+
+@renderer(Calculation)
+def render_calculation(c: Calculation) -> Group:
+    head = Text()
+    head.append(c.expression, style="bold")
+    head.append(f" in {c.format.name}, rounding {c.rounding.value}")
+    parts: list = [head]
+    if c.numbers:
+        parts.append(Text("numbers, each put into the format", style=LABEL))
+        parts += [_number_line(n) for n in c.numbers]
+    for i, s in enumerate(c.steps, 1):
+        title = Text(f"step {i}  ", style=LABEL)
+        title.append(s.text, style="bold")
+        parts.append(title)
+        for j, line in enumerate(s.alignment):
+            parts.append(_row("align" if j == 0 else "", line))
+        parts.append(_row("exact", s.exact_text))
+        if s.binary is not None:
+            parts.append(_row("binary", s.binary.text()))
+        parts.append(_row("rounding", s.decision))
+        stored = str(s.result)
+        if s.shown is not None and s.shown.bits_grouped:
+            stored += f"   {s.shown.bits_grouped}  {s.shown.hex}"
+        parts.append(_row("stored", stored, "bold"))
+        if s.shown is not None and s.shown.abs_error:
+            err = float(s.shown.abs_error)
+            rel = s.shown.rel_error
+            rel_text = f" ({float(rel):.3g} relative)" if rel is not None else ""
+            parts.append(_row("error", f"{err:.3g}{rel_text}"))
+        if s.flags:
+            parts.append(_row("flags", ", ".join(s.flags)))
+    tail = Text("result ", style=LABEL)
+    tail.append(str(c.result), style="bold")
+    tail.append(f" in {c.format.name}; flags: {c.flags}")
+    parts.append(tail)
     return Group(*parts)

@@ -1,0 +1,361 @@
+"""An expression computed in a format, one operation at a time, and why each result is what it
+is: ``numfmt calc "0.1 + 0.2" -f fp16``.
+
+Each number is read exactly (as ``numfmt show`` reads it) and put into the format; each
+operation's exact result is then rounded once. A step records the operands, how their
+significands line up (for + and -), the exact result written in binary at the format's
+precision with its guard, round and sticky bits, the rounding decision, the stored result with
+its error, and the IEEE flags it raised. The values and flags come from ``numfmt.arith``; the
+picture of each rounding from ``numfmt.formats.explain.show``.
+"""
+
+from __future__ import annotations
+
+import decimal
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from numfmt._display import Displayable
+from numfmt.arith import expr as ex
+from numfmt.arith.context import Context, Flags
+from numfmt.errors import NumfmtError
+from numfmt.formats.explain import ShowResult, show
+from numfmt.formats.rounding import Rounding
+from numfmt.formats.types import FloatFormat
+from numfmt.formats.value import ExactValue
+
+_NAMES = {"+": "add", "-": "sub", "*": "mul", "/": "div", "fma": "fma", "sqrt": "sqrt"}
+_NAMES.update(abs="abs", neg="neg")
+_ROOT_BITS = 200  # a square root is pictured by a rational within 2^-200 of it
+
+
+@dataclass(frozen=True)
+class Binary:
+    """A real number at a float format's precision: sign, exponent, the bits kept, and the
+    guard, round and sticky bits that decide the rounding."""
+
+    negative: bool
+    exponent: int
+    kept: str  # "1.0011001100" (or "0.0011..." below the smallest normal)
+    guard: int
+    round: int
+    sticky: int
+
+    def text(self) -> str:
+        sign = "-" if self.negative else ""
+        return f"{sign}{self.kept} | {self.guard} {self.round} {self.sticky} x 2^{self.exponent}"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One operation of a calculation."""
+
+    op: str
+    operands: tuple[ExactValue, ...]
+    exact: ExactValue | None  # None: no real result (NaN), or irrational (see exact_text)
+    exact_text: str
+    result: ExactValue
+    shown: ShowResult | None  # the exact result rounded into the format, explained
+    binary: Binary | None
+    alignment: tuple[str, ...]
+    decision: str
+    flags: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        """The operation on its operands' stored values: '0.0999755859375 + 0.199951171875'."""
+        vals = [str(v) for v in self.operands]
+        if self.op in ("+", "-", "*", "/"):
+            return f"{vals[0]} {self.op} {vals[1]}"
+        if self.op == "neg":
+            return f"-({vals[0]})"
+        return f"{self.op}({', '.join(vals)})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "operation": self.op,
+            "text": self.text,
+            "operands": [str(v) for v in self.operands],
+            "exact": self.exact_text,
+            "binary": None if self.binary is None else self.binary.text(),
+            "alignment": list(self.alignment),
+            "decision": self.decision,
+            "result": str(self.result),
+            "value": float(self.result),
+            "bits": None if self.shown is None else self.shown.bits_grouped,
+            "hex": None if self.shown is None else self.shown.hex,
+            "abs_error": None if self.shown is None else _f(self.shown.abs_error),
+            "rel_error": None if self.shown is None else _f(self.shown.rel_error),
+            "flags": list(self.flags),
+        }
+
+
+def _f(x: Fraction | None) -> float | None:
+    return None if x is None else float(x)
+
+
+@dataclass(frozen=True, eq=False)
+class Calculation(Displayable):
+    """An expression computed in a format, step by step (see the module docstring)."""
+
+    expression: str
+    format: FloatFormat
+    rounding: Rounding
+    numbers: tuple[ShowResult, ...]
+    steps: tuple[Step, ...]
+    result: ExactValue
+    flags: Flags = field(default_factory=Flags)
+
+    @property
+    def value(self) -> float:
+        return float(self.result)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "expression": self.expression,
+            "format": self.format.name,
+            "rounding": self.rounding.value,
+            "numbers": [
+                {"input": n.input, "stored": str(n.stored), "bits": n.bits_grouped, "hex": n.hex}
+                for n in self.numbers
+            ],
+            "steps": [s.to_dict() for s in self.steps],
+            "result": str(self.result),
+            "value": self.value,
+            "flags": self.flags.to_dict(),
+        }
+
+
+def calc(expression: str, fmt, *, rounding="nearest-even", overflow=None, seed: int = 0):
+    """Compute an expression in a format, each number and each operation rounded once.
+
+    Args:
+        expression: numbers, ``+ - * /``, ``fma(a, b, c)``, ``sqrt(x)``, ``abs(x)`` and
+            parentheses (``numfmt.arith.expr``); never evaluated as Python.
+        fmt: a float format of up to 51 significand bits.
+        rounding, overflow, seed: as ``Context`` takes them.
+
+    Returns:
+        A Calculation: its steps, its result and the flags raised.
+
+    Example:
+        >>> c = calc("0.1 + 0.2", "fp16")
+        >>> c.value
+        0.2998046875
+        >>> c.steps[-1].decision
+        'guard 1, round 0, sticky 0: exactly half an ulp: a tie; nearest-even -> kept (truncated)'
+
+    """
+    tree = ex.parse_expression(expression)
+    ctx = Context(fmt, rounding, overflow, seed=seed)
+    if not isinstance(ctx.fmt, FloatFormat):
+        raise NumfmtError(f"calc computes in float formats; {ctx.fmt.name} is not one")
+    numbers: list[ShowResult] = []
+    steps: list[Step] = []
+    result = _evaluate(tree, ctx, numbers, steps)
+    return Calculation(
+        expression=ex.to_text(tree),
+        format=ctx.fmt,
+        rounding=ctx.rounding,
+        numbers=tuple(numbers),
+        steps=tuple(steps),
+        result=result,
+        flags=ctx.flags,
+    )
+
+
+def _evaluate(node, ctx: Context, numbers: list, steps: list) -> ExactValue:
+    if isinstance(node, ex.Number):
+        shown = show(node.text, ctx.fmt, ctx.rounding, ctx.overflow, seed=ctx.seed)
+        if shown.refusal:
+            raise NumfmtError(f"the number {node.text}: {shown.refusal}")
+        numbers.append(shown)
+        return shown.stored
+    if isinstance(node, ex.Unary) and isinstance(node.operand, ex.Number):  # -0.1: one number
+        text = node.operand.text
+        return _evaluate(
+            ex.Number(text[1:] if text[:1] == "-" else "-" + text, None), ctx, numbers, steps
+        )
+    if isinstance(node, ex.Unary):
+        args = (_evaluate(node.operand, ctx, numbers, steps),)
+        op = "neg"
+    elif isinstance(node, ex.Binary):
+        args = (
+            _evaluate(node.left, ctx, numbers, steps),
+            _evaluate(node.right, ctx, numbers, steps),
+        )
+        op = node.op
+    else:
+        args = tuple(_evaluate(a, ctx, numbers, steps) for a in node.args)
+        op = node.name
+    step = _step(op, args, ctx)
+    steps.append(step)
+    return step.result
+
+
+def _step(op: str, args: tuple[ExactValue, ...], ctx: Context) -> Step:
+    before = Flags(**ctx.flags.to_dict())
+    value = float(ctx.__getattribute__(_NAMES[op])(*[float(a) for a in args]))
+    raised = tuple(n for n in Flags.NAMES if getattr(ctx.flags, n) > getattr(before, n))
+    result = ExactValue.of(value)
+    exact, exact_text, proxy = _exact(op, args)
+    shown = binary = None
+    alignment: tuple[str, ...] = ()
+    decision = _special_decision(op, args, value, ctx) if proxy is None else ""
+    if proxy is not None:
+        mode = ctx.rounding
+        if mode is Rounding.STOCHASTIC:  # picture the way the random draw went
+            mode = Rounding.UP if value > proxy else Rounding.DOWN
+        text = "-0" if proxy == 0 and math.copysign(1, value) < 0 else proxy
+        shown = show(text, ctx.fmt, mode, ctx.overflow)
+        if proxy != 0:
+            binary = _binary(proxy, ctx.fmt)
+            decision = _decision(binary, proxy, value, ctx)
+        else:
+            decision = "the exact result is zero; " + (
+                "its sign follows IEEE 754's rule for exact zeros"
+                if op in ("+", "-", "fma")
+                else "nothing to round"
+            )
+        if op in ("+", "-") and all(a.is_finite and a.magnitude for a in args):
+            alignment = _alignment(args, op, ctx.fmt)
+    return Step(op, args, exact, exact_text, result, shown, binary, alignment, decision, raised)
+
+
+def _exact(op, args) -> tuple[ExactValue | None, str, Fraction | None]:
+    """(exact result, its text, a rational that pictures it) or Nones where there is none."""
+    if not all(a.is_finite for a in args):
+        return None, "not a finite number: IEEE 754's rules for inf and NaN decide", None
+    x = [a.fraction for a in args]
+    if op == "/" and x[1] == 0:
+        return None, "division by zero: no finite result", None
+    if op == "sqrt":
+        if x[0] < 0:
+            return None, "the square root of a negative number is not real", None
+        proxy, exact = _root(x[0])
+        text = _decimal(proxy, 30) + ("" if exact else " (irrational)")
+        return (ExactValue.of(proxy) if exact else None), text, proxy
+    value = {
+        "+": lambda: x[0] + x[1],
+        "-": lambda: x[0] - x[1],
+        "*": lambda: x[0] * x[1],
+        "/": lambda: x[0] / x[1],
+        "fma": lambda: x[0] * x[1] + x[2],
+        "abs": lambda: abs(x[0]),
+        "neg": lambda: -x[0],
+    }[op]()
+    return ExactValue.of(value), _decimal(value, 40), value
+
+
+def _root(x: Fraction) -> tuple[Fraction, bool]:
+    """(sqrt(x) exactly, True) where that is rational at 2^-200, else (a rational strictly
+    between the same neighbours at that spacing, False)."""
+    scaled = x * 4**_ROOT_BITS
+    whole = scaled.numerator // scaled.denominator
+    r = math.isqrt(whole)
+    if r * r == scaled:
+        return Fraction(r, 2**_ROOT_BITS), True
+    return Fraction(2 * r + 1, 2 ** (_ROOT_BITS + 1)), False
+
+
+def _decimal(x: Fraction, digits: int) -> str:
+    """x in decimal: exactly where that takes at most ``digits`` significant digits, else its
+    first ``digits`` digits (truncated) and an ellipsis."""
+    text = str(ExactValue.of(x))
+    if len(text.lstrip("-").replace(".", "").lstrip("0")) <= digits:
+        return text
+    with decimal.localcontext() as dc:
+        dc.prec, dc.rounding = digits, decimal.ROUND_DOWN
+        return f"{decimal.Decimal(x.numerator) / decimal.Decimal(x.denominator)}..."
+
+
+def _floor_log2(x: Fraction) -> int:
+    e = x.numerator.bit_length() - x.denominator.bit_length()
+    if Fraction(2) ** e > x:
+        e -= 1
+    return e
+
+
+def _binary(x: Fraction, fmt: FloatFormat) -> Binary:
+    mag = abs(x)
+    e = max(_floor_log2(mag), fmt.emin) if fmt.has_subnormals else _floor_log2(mag)
+    m = fmt.mantissa_bits
+    scaled = mag / Fraction(2) ** (e - m)  # the kept bits above the point, the rest below
+    q = math.floor(scaled)
+    rest = scaled - q
+    guard = int(rest >= Fraction(1, 2))
+    rnd = int((rest * 2) % 1 >= Fraction(1, 2))
+    sticky = int((rest * 4) % 1 != 0)
+    bits = format(q, f"0{m + 1}b")
+    return Binary(x < 0, e, f"{bits[0]}.{bits[1:]}" if m else bits, guard, rnd, sticky)
+
+
+def _decision(b: Binary, exact: Fraction, value: float, ctx: Context) -> str:
+    grs = f"guard {b.guard}, round {b.round}, sticky {b.sticky}"
+    if b.guard == b.round == b.sticky == 0:
+        return f"{grs}: the exact result fits; nothing is rounded"
+    if not math.isfinite(value) or abs(Fraction(value)) > ctx.fmt.max_value:
+        return (
+            f"{grs}: beyond the largest finite value; overflow '{ctx.overflow.value}' gives {value}"
+        )
+    kept = abs(Fraction(value)) <= abs(exact)
+    where = {
+        (1, 0, 0): "exactly half an ulp: a tie",
+        (1, 0, 1): "more than half an ulp",
+        (1, 1, 0): "more than half an ulp",
+        (1, 1, 1): "more than half an ulp",
+    }.get((b.guard, b.round, b.sticky), "less than half an ulp")
+    way = "kept (truncated)" if kept else "rounded up one ulp, away from zero"
+    return f"{grs}: {where}; {ctx.rounding.value} -> {way}"
+
+
+def _special_decision(op, args, value: float, ctx: Context) -> str:
+    fmt = ctx.fmt
+    finite = all(a.is_finite for a in args)
+    if op == "/" and finite and args[1].magnitude == 0 and args[0].magnitude != 0:
+        if fmt.has_inf:
+            return f"a nonzero number over zero: {value}, and the divide-by-zero flag"
+        saturated = float(fmt.max_value)
+        return (
+            f"a nonzero number over zero: {fmt.name} has no infinity, and overflow "
+            f"'{ctx.overflow.value}' gives {value} (saturate would give {saturated:g})"
+        )
+    if math.isnan(value):
+        if any(a.is_nan for a in args):
+            return "a NaN operand: the result is NaN"
+        return "no real result (the invalid flag): the result is NaN"
+    return f"IEEE 754's rules for infinities give {value}"
+
+
+def _alignment(args, op: str, fmt: FloatFormat) -> tuple[str, ...]:
+    """The operands' significands written at the larger one's exponent: the smaller is
+    shifted right, and its bits below the format's last place (after the bar) are what the
+    guard, round and sticky bits will see."""
+    m = fmt.mantissa_bits
+    exps = [max(_floor_log2(a.magnitude), fmt.emin) for a in args]
+    top = max(exps)
+    lines = []
+    for a, e in zip(args, exps, strict=True):
+        scaled = a.magnitude / Fraction(2) ** (top - m)
+        q = math.floor(scaled)
+        bits = format(q, f"0{m + 1}b")
+        tail = ""
+        rest = scaled - q
+        for _ in range(6):
+            if rest == 0:
+                break
+            rest *= 2
+            tail += str(int(rest >= 1))
+            rest -= int(rest >= 1)
+        if rest:
+            tail += "..."
+        shift = top - e
+        sign = "-" if a.negative else "+"
+        note = f"  (shifted right {shift})" if shift else ""
+        body = f"{bits[0]}.{bits[1:]}" + (f"|{tail}" if tail else "")
+        lines.append(f"{sign} {body} x 2^{top}{note}")
+    if op == "-":
+        lines[1] = ("+" if lines[1][0] == "-" else "-") + lines[1][1:]
+    return tuple(lines)

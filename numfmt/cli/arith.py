@@ -1,0 +1,180 @@
+"""The arithmetic commands: calc (an expression, step by step) and sum (a summation in several
+orders)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from numfmt.cli.base import (
+    FORMAT_HELP,
+    NumberCommand,
+    UsageFailure,
+    emit,
+    fail_cleanly,
+    json_option,
+    note,
+    overflow_option,
+    rounding_option,
+)
+from numfmt.formats.rounding import Overflow, Rounding
+
+#: The most terms ``numfmt sum VALUE --count N`` builds (8 bytes each, and a running sum).
+MAX_COUNT = 100_000_000
+
+
+@click.command(cls=NumberCommand)
+@click.argument("expression")
+@click.option("--format", "-f", "fmt", required=True, help=FORMAT_HELP)
+@rounding_option
+@overflow_option
+@click.option("--seed", default=0, show_default=True, help="Seed for stochastic rounding.")
+@json_option
+@fail_cleanly
+def calc(
+    expression: str,
+    fmt: str,
+    rounding: Rounding,
+    overflow: Overflow | None,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """Compute EXPRESSION in a format, every operation rounded once, and show why.
+
+    EXPRESSION has numbers (read exactly, as 'numfmt show' reads them, then put into the
+    format), + - * /, fma(a, b, c), sqrt(x), abs(x) and parentheses; quote it. Each operation
+    is worked through: how the operands line up, the exact result in binary with its guard,
+    round and sticky bits, the rounding decision, the stored bits and the error. Nothing
+    typed is run as code.
+
+    \b
+    Examples:
+      numfmt calc "0.1 + 0.2" -f fp16
+      numfmt calc "(0.5 + 512) + 512.5" -f fp16     addition is not associative ...
+      numfmt calc "0.5 + (512 + 512.5)" -f fp16     ... 1025 against 1024
+      numfmt calc "1 + 2^-60" -f bf16 -r down       directed rounding sees the tiny term
+      numfmt calc "fma(1 + 2^-10, 1 - 2^-10, -1)" -f fp16    one rounding, not two
+      numfmt calc "1 / 0" -f fp8_e4m3               no infinity in e4m3: the policy decides
+    """
+    from numfmt.arith.calc import calc as compute
+
+    emit(compute(expression, fmt, rounding=rounding, overflow=overflow, seed=seed), as_json)
+
+
+@click.command("sum", cls=NumberCommand)
+@click.argument("source", metavar="VALUE|FILE")
+@click.option("--count", "-n", type=int, help="How many times VALUE is added.")
+@click.option("--tensor", "-t", "name", help="The tensor to read, when FILE holds several.")
+@click.option("--format", "-f", "fmt", required=True, help=FORMAT_HELP)
+@click.option(
+    "--order",
+    default="sequential,pairwise,kahan",
+    show_default=True,
+    help="Orders to compare, separated by commas: sequential, pairwise, tree, kahan, numpy, "
+    "blocked:K.",
+)
+@rounding_option
+@overflow_option
+@click.option("--seed", default=0, show_default=True, help="Seed for stochastic rounding.")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    help="Draw the running sums into this .png, .svg or .pdf file.",
+)
+@click.option("--force", is_flag=True, help="Replace the --plot file if it exists.")
+@json_option
+@fail_cleanly
+def sum_(
+    source: str,
+    count: int | None,
+    name: str | None,
+    fmt: str,
+    order: str,
+    rounding: Rounding,
+    overflow: Overflow | None,
+    seed: int,
+    plot_path: str | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Sum VALUE --count times (or the numbers in FILE) in a format, in several orders, beside
+    the exact sum: each order's error, and where adding left to right stopped growing.
+
+    VALUE is read exactly and put into the format once; every addition is then rounded into
+    the format. FILE is a .npy, .npz, .safetensors or .pt file (its values used as they are).
+
+    \b
+    Examples:
+      numfmt sum 0.1 --count 10000 -f fp16          sequential stalls at 256; Kahan does not
+      numfmt sum 1 -n 100000 -f bf16 --order sequential,pairwise,blocked:256
+      numfmt sum 0.1 -n 10000 -f fp16 --plot sums.png
+      numfmt sum terms.npy -f fp8_e4m3 -r stochastic
+    """
+    import numpy as np
+
+    from numfmt.arith.sums import parse_order, summation
+
+    orders = tuple(o.strip() for o in order.split(",") if o.strip())
+    if not orders:
+        raise UsageFailure("--order names no order; e.g. --order sequential,pairwise,kahan")
+    for o in orders:
+        parse_order(o)
+    target = _plot_target(plot_path, force) if plot_path else None
+    terms, described = _terms(source, count, name, fmt, rounding, overflow)
+    if described:
+        note(described)
+    result = summation(
+        np.asarray(terms), fmt, orders=orders, rounding=rounding, overflow=overflow, seed=seed
+    )
+    emit(result, as_json)
+    if target is not None:
+        from numfmt.cli.plot import _draw
+
+        _draw(target, lambda plot: _running(result), force=force)
+
+
+def _running(result):
+    from numfmt.plot.arith import running_sums
+
+    return running_sums(result)
+
+
+def _plot_target(path: str, force: bool) -> Path:
+    from numfmt.cli.plot import _output
+
+    return _output(path, force)
+
+
+def _terms(source, count, name, fmt, rounding, overflow):
+    """The terms to sum, and a line that says what they are (or None)."""
+    import numpy as np
+
+    path = Path(source)
+    looks_like_file = path.suffix.lower() in (".npy", ".npz", ".safetensors", ".pt", ".pth")
+    if looks_like_file or path.is_file():
+        if count is not None:
+            raise UsageFailure(
+                "--count goes with a VALUE, not a file: the file's numbers are summed"
+            )
+        from numfmt.tensorio import load_tensor
+
+        label, x = load_tensor(source, name)
+        return np.asarray(x, dtype=np.float64).reshape(-1), None
+    if count is None:
+        raise UsageFailure(f"say how many times to add {source}: --count N (or give a .npy file)")
+    if not 1 <= count <= MAX_COUNT:
+        raise UsageFailure(f"--count must be 1 .. {MAX_COUNT:,}, not {count:,}")
+    from numfmt.formats.decode import decode_exact
+    from numfmt.formats.encode import encode_exact
+    from numfmt.formats.registry import get_format
+
+    f = get_format(fmt)
+    stored = decode_exact(encode_exact(source, f, rounding, overflow), f)
+    if not stored.is_finite:
+        raise UsageFailure(f"{source} is {stored} in {f.name}: there is nothing finite to sum")
+    said = None
+    if str(stored) != source.strip():
+        said = f"each term is {stored}: {source} put into {f.name}"
+    return np.full(count, float(stored)), said

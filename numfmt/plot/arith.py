@@ -1,0 +1,50 @@
+"""Figures of arithmetic in a format (the plot extra): running sums in several orders against
+the exact one. Each takes ``ax=None`` and returns the Axes; the numbers come from
+``numfmt.arith``'s results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from numfmt.plot import _COLOURS, _axes
+
+#: At most this many points per line (evenly spaced terms, the last always kept).
+_POINTS = 2000
+
+
+def running_sums(result: Any, ax=None):
+    """Each order's running sum against the number of terms (sequential and Kahan as lines,
+    the other orders' final sums as marks at the end), the float64 running sum in grey, and
+    where the sequential sum stopped growing."""
+    ax = _axes(ax)
+    n = result.count
+    keep = np.unique(np.linspace(0, n - 1, min(n, _POINTS)).astype(int))
+    terms = keep + 1
+    exact = result.running["float64"]
+    ax.plot(terms, exact[keep], color="#888888", lw=2, label="exact (float64)")
+    for i, (order, value) in enumerate(result.values.items()):
+        colour = _COLOURS[i % len(_COLOURS)]
+        run = result.running.get(order)
+        if run is not None:
+            ax.plot(terms, run[keep], color=colour, lw=1.2, label=f"{order}: {value:.6g}")
+        else:
+            ax.plot([n], [value], "o", color=colour, label=f"{order}: {value:.6g}")
+    if result.stall_index is not None:
+        k = result.stall_index
+        ax.axvline(k + 1, color="#aa3333", lw=0.8, ls=":")
+        ax.annotate(
+            f"stops growing at term {k + 1:,}",
+            (k + 1, result.stall_value),
+            textcoords="offset points",
+            xytext=(6, 8),
+            fontsize=8,
+            color="#aa3333",
+        )
+    ax.set_xlabel("terms added")
+    ax.set_ylabel("running sum")
+    ax.set_title(f"{n:,} terms summed in {result.format.name} ({result.rounding.value})")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(alpha=0.3)
+    return ax

@@ -1,0 +1,153 @@
+"""calc: an expression computed in a format, step by step, agreeing with numfmt.arith's
+operations and with exact arithmetic; and the commands calc and sum."""
+
+from __future__ import annotations
+
+import json
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import numfmt.arith as arith
+from numfmt.arith.calc import calc
+from numfmt.cli import main
+from numfmt.errors import NumfmtError, ParseError
+from numfmt.formats import decode_exact, encode_exact
+
+
+def test_numbers_go_into_the_format_then_each_operation_rounds_once():
+    c = calc("0.1 + 0.2", "fp16")
+    a, b = (float(decode_exact(encode_exact(v, "fp16"), "fp16")) for v in ("0.1", "0.2"))
+    assert c.value == float(arith.add(a, b, "fp16")) == 0.2998046875
+    assert [n.input for n in c.numbers] == ["0.1", "0.2"]
+    step = c.steps[0]
+    assert step.exact is not None and step.exact.fraction == Fraction(a) + Fraction(b)
+    # 0.2999267578125 = 1.0011001100|1 x 2^-2: exactly half an ulp, and ties go to even
+    assert step.binary.text() == "1.0011001100 | 1 0 0 x 2^-2"
+    assert "a tie" in step.decision and "kept" in step.decision
+    assert step.flags == ("inexact",)
+    assert step.shown.hex == "0x34CC"
+
+
+def test_association_changes_the_answer():
+    assert calc("(0.5 + 512) + 512.5", "fp16").value == 1025
+    right = calc("0.5 + (512 + 512.5)", "fp16")
+    assert right.value == 1024
+    assert right.steps[1].alignment[0].startswith("+ 0.0000000000|1 x 2^10")
+
+
+@pytest.mark.parametrize(
+    ("expression", "fmt", "mode"),
+    [
+        ("1 + 2^-60", "bf16", "down"),
+        ("1 - 2^-60", "bf16", "down"),
+        ("fma(1 + 2^-10, 1 - 2^-10, -1)", "fp16", "nearest-even"),
+        ("sqrt(2) * sqrt(2) - 2", "bf16", "up"),
+        ("-(3 / 7) + abs(-0.1)", "fp8_e4m3", "odd"),
+        ("1 / 3", "fp16", "nearest-zero"),
+    ],
+)
+def test_steps_agree_with_the_arrays_operations(expression, fmt, mode):
+    c = calc(expression, fmt, rounding=mode)
+    ops = {"+": "add", "-": "sub", "*": "mul", "/": "div", "fma": "fma", "sqrt": "sqrt"}
+    ops.update(abs="abs", neg="neg")
+    for s in c.steps:
+        want = getattr(arith, ops[s.op])(*[float(v) for v in s.operands], fmt, rounding=mode)
+        assert float(s.result) == float(want), s.text
+    assert c.flags.inexact == sum("inexact" in s.flags for s in c.steps)
+
+
+def test_directed_rounding_sees_a_tiny_term():
+    assert calc("1 + 2^-60", "bf16", rounding="down").value == 1.0
+    assert calc("1 - 2^-60", "bf16", rounding="down").value == 0.99609375
+
+
+def test_square_root_is_pictured_but_not_claimed_exact():
+    step = calc("sqrt(2)", "bf16").steps[0]
+    assert step.exact is None and step.exact_text.startswith("1.41421356237309504880")
+    assert step.exact_text.endswith("(irrational)")
+    assert calc("sqrt(2.25)", "bf16").steps[0].exact.fraction == Fraction(3, 2)
+
+
+def test_specials_and_their_reasons():
+    c = calc("1/0", "fp8_e4m3")
+    assert math.isnan(c.value) and c.flags.divide_by_zero == 1
+    assert "no infinity" in c.steps[0].decision and "saturate would give 448" in c.steps[0].decision
+    c = calc("1/0 - 1/0", "fp16")
+    assert math.isnan(c.value) and c.flags.invalid == 1
+    assert math.copysign(1, calc("1 - 1", "fp16", rounding="down").value) == -1
+
+
+def test_bad_expressions_say_why():
+    with pytest.raises(ParseError, match="column"):
+        calc("1 + * 2", "fp16")
+    with pytest.raises(NumfmtError, match="float formats"):
+        calc("1 + 2", "int8")
+    with pytest.raises(NumfmtError, match="up to 51 significand bits"):
+        calc("1 + 2", "fp64")
+
+
+@pytest.fixture
+def run():
+    def invoke(*args):
+        return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_calc_command(run):
+    r = run("calc", "0.1 + 0.2", "-f", "fp16")
+    assert r.exit_code == 0
+    assert "0.2998046875" in r.stdout and "guard 1, round 0, sticky 0" in r.stdout
+    data = json.loads(run("calc", "0.1 + 0.2", "-f", "fp16", "--json").stdout)
+    assert data["value"] == 0.2998046875 and data["steps"][0]["hex"] == "0x34CC"
+    r = run("calc", "-1 + 0.5", "-f", "bf16", "--json")  # a leading minus is no option
+    assert r.exit_code == 0 and json.loads(r.stdout)["value"] == -0.5
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("calc", "1 + ", "-f", "fp16"), "at the end"),
+        (("calc", "os.system(1)", "-f", "fp16"), "cannot read the expression"),
+        (("calc", "1 + 1", "-f", "fp99"), "unknown format"),
+        (("calc", "1 + 1", "-f", "fp16", "-r", "sideways"), "unknown rounding mode"),
+        (("calc", "1/0", "-f", "e2m1", "-o", "error"), "no infinity"),
+        (("calc", "nan + 1", "-f", "e2m1"), "no NaN"),
+        (("sum", "0.1", "-f", "fp16"), "--count"),
+        (("sum", "0.1", "-n", "0", "-f", "fp16"), "--count must be"),
+        (("sum", "1", "-n", "5", "-f", "fp16", "--order", "random"), "unknown summation order"),
+        (("sum", "missing.npy", "-f", "fp16"), "missing.npy"),
+        (("sum", "nan", "-n", "3", "-f", "fp16"), "nothing finite"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, tuple) else v,
+)
+def test_bad_input_exits_2_with_one_line(run, args, message):
+    r = run(*args)
+    assert r.exit_code == 2, r.output
+    assert message in r.stderr and "Traceback" not in r.output
+
+
+def test_sum_command(run, tmp_path):
+    r = run("sum", "0.1", "-n", "10000", "-f", "fp16", "--json")
+    data = json.loads(r.stdout)
+    assert data["orders"]["sequential"]["value"] == 256.0
+    assert data["stagnation"]["sum"] == 256.0
+    assert abs(data["orders"]["kahan"]["error"]) < 1
+    assert "0.0999755859375" in r.stderr  # what each term is
+    terms = tmp_path / "h.npy"
+    np.save(terms, 1 / np.arange(1, 1001))
+    data = json.loads(run("sum", str(terms), "-f", "bf16", "--json").stdout)
+    assert data["stagnation"] == {"term": 65, "sum": 5.0625}
+
+
+def test_sum_plot(run, tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "s.png"
+    r = run("sum", "0.1", "-n", "3000", "-f", "fp16", "--plot", str(out))
+    assert r.exit_code == 0 and out.stat().st_size > 10_000
+    again = run("sum", "0.1", "-n", "3000", "-f", "fp16", "--plot", str(out))
+    assert again.exit_code == 2 and "exists" in again.stderr
