@@ -6,12 +6,14 @@ give, for every rounding mode numfmt has, including the directed ones and FMA, w
 simulators that compute in float32 or float64 and round afterwards go wrong.
 """
 
+from numfmt.arith.array import Array
 from numfmt.arith.context import Context, Flags
 from numfmt.arith.elementwise import abs, add, div, fma, mul, neg, round, sqrt, sub
 from numfmt.arith.sums import ORDERS, SumResult, cumsum, dot, exact_sum, sum, summation
 
 __all__ = [
     "ORDERS",
+    "Array",
     "Context",
     "Flags",
     "SumResult",

@@ -160,6 +160,12 @@ class Context:
     def sqrt(self, a):
         return _ops().apply("sqrt", (a,), self)
 
+    def array(self, values):
+        """values as an ``Array`` of this context: its operators round in the format."""
+        from numfmt.arith.array import Array
+
+        return Array(values, self)
+
     def round(self, a):
         """Operands put into the format (one rounding each), as values."""
         return _ops().apply("round", (a,), self)

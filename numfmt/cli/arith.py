@@ -160,7 +160,7 @@ def _terms(source, count, name, fmt, rounding, overflow):
             )
         from numfmt.tensorio import load_tensor
 
-        label, x = load_tensor(source, name)
+        _, x = load_tensor(source, name)
         return np.asarray(x, dtype=np.float64).reshape(-1), None
     if count is None:
         raise UsageFailure(f"say how many times to add {source}: --count N (or give a .npy file)")

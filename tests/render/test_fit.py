@@ -202,6 +202,18 @@ def _nn():
     ]
 
 
+def _arith():
+    import numpy as np
+
+    from numfmt.arith import summation
+    from numfmt.arith.calc import calc
+
+    return [
+        summation(np.full(3000, 0.1), "fp16", orders=("sequential", "pairwise", "blocked:64")),
+        calc("fma(0.1, 3, -0.3) + sqrt(2) / 0", "bf16"),
+    ]
+
+
 def _lessons(request):
     from numfmt.lessons.catalog import lessons
     from numfmt.lessons.summary import SUMMARIES
@@ -225,6 +237,7 @@ def results(request):
         numfmt.info("fp8_e4m3"),
         numfmt.table("fp4"),
         numfmt.formats_list(),
+        *_arith(),
         *_quant(),
         *_nn(),
         *_lessons(request),
