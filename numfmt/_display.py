@@ -30,7 +30,7 @@ _RENDER_MODULES = {
 
 
 #: Results that draw their own HTML for notebooks (the rest export their rich rendering).
-_HTML_MODULES = {"numfmt.formats": "numfmt.render.html"}
+_HTML_MODULES = {"numfmt.formats": "numfmt.render.html", "numfmt.arith": "numfmt.render.arith"}
 
 
 def html_renderer(cls: type) -> Callable[[Callable[[Any], str]], Callable[[Any], str]]:

@@ -33,5 +33,5 @@ def compile_functions(
         f = getattr(module, name)
         copy = types.FunctionType(f.__code__, scope, f.__name__, f.__defaults__, f.__closure__)
         how = "always" if inline is None or name in inline else "never"
-        compiled[name] = scope[name] = numba.njit(inline=how, cache=True)(copy)
+        compiled[name] = scope[name] = numba.njit(inline=how, cache=True, error_model="numpy")(copy)
     return compiled

@@ -158,7 +158,7 @@ def test_the_notebooks_are_current():
     pytest.importorskip("nbformat")
     module = runpy.run_path(str(ROOT / "docs" / "make_notebooks.py"))
     made = module["lessons"]()
-    assert len(made) == 7 and made[0][0] == "01-lesson-bits.ipynb"
+    assert len(made) == 8 and made[0][0] == "01-lesson-bits.ipynb"
     assert {p.name for p in (ROOT / "notebooks").glob("*.ipynb")} == {name for name, _ in made}
     for name, page in made:
         assert (ROOT / "notebooks" / name).read_text() == module["source"](page), (

@@ -1,7 +1,8 @@
 """The numba kernels of ``numfmt.arith``: ``_core``'s scalar functions, compiled, over arrays.
 
 Imported only when an array operation first runs (numba compiles on first use and caches the
-result on disk).
+result on disk). Every function uses numpy's error model: x / 0 is inf or NaN, as in IEEE
+754, where numba's default would raise.
 """
 
 import math
@@ -63,7 +64,7 @@ def _bits(typingctx, x):
     return types.int64(types.float64), codegen
 
 
-@numba.njit(inline="always")
+@numba.njit(inline="always", error_model="numpy")
 def _plain(x):
     """Whether x is nonzero and finite with |x| in [2^-400, 2^401): no error-free step can
     overflow or underflow on such operands, so they need no scaling."""
@@ -71,7 +72,7 @@ def _plain(x):
     return (field >= 623) & (field <= 1423)
 
 
-@numba.njit(inline="always")
+@numba.njit(inline="always", error_model="numpy")
 def _fast(op, x, y, z):
     """(ok, r, t): op's float64 result r and the sign of the exact remainder in t, for plain
     operands whose result is not an exact zero; ok False sends the element the general way."""
@@ -103,7 +104,7 @@ def _fast(op, x, y, z):
     return ok and r != 0.0, r, t
 
 
-@numba.njit(inline="always")
+@numba.njit(inline="always", error_model="numpy")
 def _odd_bits(r, t):
     """The bits of r + t rounded to odd (r a normal float64, |t| at most half its ulp)."""
     b = _bits(r)
@@ -122,12 +123,12 @@ def _float(typingctx, b):
     return types.float64(types.int64), codegen
 
 
-@numba.njit
+@numba.njit(error_model="numpy")
 def _odd(r, t):
     return _float(_odd_bits(r, t))
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=True, error_model="numpy")
 def elementwise(op, a, b, c, out, plan, u, ftz, daz, min_normal):
     """out[i] = the code of op(a[i], b[i], c[i]) in plan's format.
 
@@ -162,7 +163,7 @@ def elementwise(op, a, b, c, out, plan, u, ftz, daz, min_normal):
 
 
 # -- sums: the running sum stays in the format, so each step decodes the code it rounded to --------
-@numba.njit(inline="always")
+@numba.njit(inline="always", error_model="numpy")
 def _value(code, table, wide):
     """The value of a code: from the table of every code (formats of 16 bits or fewer), or
     from its fields (wider formats with IEEE's inf and NaN; wide = (m, emin, sign mask))."""
@@ -183,7 +184,7 @@ def _value(code, table, wide):
     return -v if code & sign else v
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def _add(acc, x, plan, table, wide, ui, ftz):
     """(acc + x rounded into the format, as a value; refused slot; flags)."""
     ok, r, t = _fast(ac.ADD, acc, x, 0.0)
@@ -198,7 +199,7 @@ def _add(acc, x, plan, table, wide, ui, ftz):
     return _value(code, table, wide), slot, flags
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=True, error_model="numpy")
 def sequential(x, plan, table, wide, u, ftz, kahan, running):
     """Each row of x summed left to right, every addition rounded (Kahan's compensated sum
     when kahan: every operation of it rounded too). running (rows, n) receives the partial
@@ -247,7 +248,7 @@ def sequential(x, plan, table, wide, u, ftz, kahan, running):
 
 
 # Not cached: numba's disk cache of a recursive function crashes when it is loaded again.
-@numba.njit(nogil=True)
+@numba.njit(nogil=True, error_model="numpy")
 def numpy_order(x, plan, table, wide, ftz):
     """Each row summed in the order of numpy's pairwise sum (numpy/core/src/umath/
     loops_utils.h.src): below 8 terms left to right; up to 128, eight interleaved running
@@ -262,7 +263,7 @@ def numpy_order(x, plan, table, wide, ftz):
     return sums, refused
 
 
-@numba.njit
+@numba.njit(error_model="numpy")
 def _pairwise(x, lo, n, plan, table, wide, ftz):
     refused = 0
     if n < 8:

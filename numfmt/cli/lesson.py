@@ -311,6 +311,10 @@ SUMMARY_HELP = {
     "channel, the weights' own error against the output's under round-to-nearest, searched "
     "ranges, imatrix, output-mse and GPTQ. Lowering the first does not lower the second "
     "(needs torch).",
+    "arithmetic": "Lesson 8's key results: 0.1 + 0.2 in fp16, bf16 and fp32; why addition is "
+    "not associative; cancellation; the harmonic series and 10,000 tenths summed left to "
+    "right, pairwise and with Kahan's correction; what np.sum does with float16; rounding "
+    "down and up as bounds.",
 }
 
 

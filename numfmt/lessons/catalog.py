@@ -125,6 +125,19 @@ LESSONS = (
         ),
         seconds=3,
     ),
+    Lesson(
+        "arithmetic",
+        "Arithmetic: when rounding adds up (read it after lesson 2)",
+        "docs/lesson-arithmetic.md",
+        (
+            "numfmt lesson arithmetic",
+            'numfmt calc "0.1 + 0.2" -f fp16',
+            'numfmt calc "0.5 + (512 + 512.5)" -f fp16',
+            "numfmt sum 0.1 --count 10000 -f fp16 --plot sums.png",
+        ),
+        seconds=2,
+        first_run_seconds=30,
+    ),
 )
 
 

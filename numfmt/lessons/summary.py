@@ -321,10 +321,100 @@ def beyond_rtn(seed: int = 0) -> LessonSummary:
     )
 
 
+def arithmetic() -> LessonSummary:
+    """Lesson 8: 0.1 + 0.2 in three formats, association, cancellation, long sums in three
+    orders, what np.sum does, and directed rounding as bounds."""
+    import numpy as np
+
+    import numfmt.arith as arith
+    from numfmt.arith.calc import calc
+
+    point = []
+    for fmt in ("fp16", "bf16", "fp32"):
+        c = calc("0.1 + 0.2", fmt)
+        a, b = (float(n.stored) for n in c.numbers)
+        point.append((fmt, a, b, c.value, c.value - 0.3, c.steps[0].decision.split(":")[0]))
+    left, right = calc("(0.5 + 512) + 512.5", "fp16"), calc("0.5 + (512 + 512.5)", "fp16")
+    cancel = []
+    for fmt in ("bf16", "fp16"):
+        c = calc("1.01 - 1", fmt)
+        got = c.value
+        cancel.append((fmt, float(c.numbers[0].stored), got, abs(got - 0.01) / 0.01))
+    long_sums = []
+    for label, terms in (("1/k, k = 1..3000", 1 / np.arange(1, 3001)), ("0.1, 10,000 times", None)):
+        for fmt in ("fp16", "bf16"):
+            x = terms
+            if x is None:
+                x = np.full(10_000, float(arith.round(0.1, fmt)))
+            r = arith.summation(x, fmt, orders=("sequential", "pairwise", "kahan"))
+            stall = None if r.stall_index is None else r.stall_index + 1
+            long_sums.append((label, fmt, float(r.exact), *(r.values[o] for o in r.values), stall))
+    h = np.full(10_000, 0.1, dtype=np.float16)
+    numpy_sum = float(np.sum(h))
+    in_fp16 = float(arith.sum(h, "fp16"))
+    exact = float(arith.exact_sum(h))
+    bounds = []
+    for expression in ("1 / 3", "sqrt(2)", "0.1 * 3"):
+        down = calc(expression, "bf16", rounding="down").value
+        up = calc(expression, "bf16", rounding="up").value
+        bounds.append((expression, down, up, up - down))
+    title, page = _lesson("arithmetic")
+    return LessonSummary(
+        "arithmetic",
+        title,
+        page,
+        (
+            Table(
+                "0.1 + 0.2",
+                ("format", "0.1 stored", "0.2 stored", "sum", "sum - 0.3", "rounding"),
+                tuple(point),
+                "Each number is rounded into the format, and then their exact sum once more.",
+            ),
+            Table(
+                "Addition is not associative (fp16)",
+                ("expression", "result"),
+                ((left.expression, left.value), (right.expression, right.value)),
+                "512 + 512.5 = 1024.5 is a tie in fp16 and goes to the even 1024; 0.5 + 1024 "
+                "is a tie again.",
+            ),
+            Table(
+                "Catastrophic cancellation: 1.01 - 1",
+                ("format", "1.01 stored", "difference", "relative error"),
+                tuple(cancel),
+                "The subtraction itself is exact; the error was made when 1.01 was stored.",
+            ),
+            Table(
+                "Long sums, three orders",
+                ("terms", "format", "exact", "sequential", "pairwise", "kahan", "stalls at"),
+                tuple(long_sums),
+                "'stalls at': the first term that left the sequential sum unchanged.",
+            ),
+            Table(
+                "What np.sum does with float16",
+                ("10,000 x 0.1 as float16", "value"),
+                (
+                    ("np.sum (float32 inside, rounded once)", numpy_sum),
+                    ("every addition in fp16, left to right", in_fp16),
+                    ("exact", exact),
+                ),
+                "numpy adds float16 arrays in float32 and rounds once at the end: it is not "
+                "what fp16 hardware gives.",
+            ),
+            Table(
+                "Rounding down and up bracket the exact value (bf16)",
+                ("expression", "down", "up", "width"),
+                tuple(bounds),
+                "Interval arithmetic rounds lower bounds down and upper bounds up.",
+            ),
+        ),
+    )
+
+
 #: ``numfmt lesson NAME`` for the lessons whose key results are tables.
 SUMMARIES = {
     "bits": bits,
     "floats": floats,
     "quantization": quantization,
     "beyond-rtn": beyond_rtn,
+    "arithmetic": arithmetic,
 }

@@ -7,7 +7,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from numfmt._display import renderer
+from numfmt._display import html_renderer, renderer
 from numfmt.arith.calc import Calculation
 from numfmt.arith.sums import SumResult
 from numfmt.render.fit import fit
@@ -95,3 +95,10 @@ def render_calculation(c: Calculation) -> Group:
     tail.append(f" in {c.format.name}; flags: {c.flags}")
     parts.append(tail)
     return Group(*parts)
+
+
+@html_renderer(Calculation)
+def render_calculation_html(c: Calculation) -> str:
+    from numfmt.render.html import calculation_html
+
+    return calculation_html(c)

@@ -129,3 +129,42 @@ def compare_html(c: CompareResult) -> str:
         '<table style="border-collapse:collapse;font-family:sans-serif;font-size:0.9em">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )
+
+
+def _calc_row(label: str, shown: str) -> str:
+    return (
+        f'<div style="{_ROW}"><span style="color:#666;display:inline-block;'
+        f'min-width:7.5em">{escape(label)}</span>{shown}</div>'
+    )
+
+
+def calculation_html(c) -> str:
+    """A calculation in a notebook: each number's bits as boxes, then each step worked
+    through, its stored result as boxes."""
+    parts = [
+        f'<div class="nf-calc" style="margin:4px 0"><div style="{_ROW}"><b>'
+        f"{escape(c.expression)}</b> in {escape(c.format.name)} "
+        f'<span style="color:#666">({escape(c.rounding.value)})</span></div>'
+    ]
+    for n in c.numbers:
+        parts.append(_calc_row(f"{n.input} →", escape(str(n.stored))))
+        parts.append(bits_html(n))
+    for i, s in enumerate(c.steps, 1):
+        parts.append(f'<div style="{_ROW};margin-top:8px"><b>step {i}: {escape(s.text)}</b></div>')
+        if s.alignment:
+            lines = "<br>".join(escape(line) for line in s.alignment)
+            parts.append(_calc_row("align", f"<code>{lines}</code>"))
+        parts.append(_calc_row("exact", escape(s.exact_text)))
+        if s.binary is not None:
+            parts.append(_calc_row("binary", f"<code>{escape(s.binary.text())}</code>"))
+        parts.append(_calc_row("rounding", escape(s.decision)))
+        parts.append(_calc_row("stored", f"<b>{escape(str(s.result))}</b>"))
+        if s.shown is not None and s.shown.code is not None:
+            parts.append(bits_html(s.shown))
+        if s.flags:
+            parts.append(_calc_row("flags", escape(", ".join(s.flags))))
+    parts.append(
+        _calc_row("result", f"<b>{escape(str(c.result))}</b>; flags: {escape(str(c.flags))}")
+    )
+    parts.append("</div>")
+    return "".join(parts)

@@ -260,20 +260,28 @@ def test_stochastic_repeats_by_seed():
     assert np.array_equal(first, one) and not np.array_equal(first, second)
 
 
-@pytest.mark.parametrize("mode", ["nearest-even", "down", "odd", "stochastic"])
-def test_python_loop_and_kernel_agree(monkeypatch, mode):
+@pytest.mark.parametrize("name", FORMATS)
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "fma", "sqrt"])
+def test_python_loop_and_kernel_agree(monkeypatch, name, op):
+    """The compiled kernel (with its fast path for operands that need no scaling) and the
+    Python loop (the path MPFR checks above, on fewer than 2048 elements) give the same bits
+    and flags on the targeted operands, with zeros, infinities and NaN among them."""
     pytest.importorskip("numba")
-    rng = np.random.default_rng(9)
-    a = rng.standard_normal(3000) * 2.0 ** rng.integers(-30, 30, 3000)
-    b = rng.standard_normal(3000) * 2.0 ** rng.integers(-30, 30, 3000)
-    results = {}
-    for backend in ("numpy", "numba"):
-        monkeypatch.setattr(elementwise, "BACKEND", backend)
-        flags = arith.Flags()
-        values = arith.fma(a, b, a, "bf16", rounding=mode, flags=flags)
-        results[backend] = (values, flags.to_dict())
-    assert np.array_equal(results["numpy"][0], results["numba"][0])
-    assert results["numpy"][1] == results["numba"][1]
+    fmt = get_format(name)
+    pool = np.concatenate([targeted(fmt, 100, seed=6), [0.0, -0.0, np.inf, -np.inf, np.nan]])
+    rng = np.random.default_rng(8)
+    a, b, c = (rng.choice(pool, 1000) for _ in range(3))
+    operands = {"sqrt": (a,), "fma": (a, b, c)}.get(op, (a, b))
+    for mode in ("nearest-even", "down", "odd", "nearest-zero", "stochastic"):
+        results = {}
+        for backend in ("numpy", "numba"):
+            monkeypatch.setattr(elementwise, "BACKEND", backend)
+            flags = arith.Flags()
+            values = getattr(arith, op)(*operands, fmt, rounding=mode, flags=flags)
+            results[backend] = (values, flags.to_dict())
+        assert np.array_equal(results["numpy"][0], results["numba"][0], equal_nan=True), mode
+        assert np.array_equal(np.signbit(results["numpy"][0]), np.signbit(results["numba"][0]))
+        assert results["numpy"][1] == results["numba"][1], mode
 
 
 def test_dtypes_and_broadcasting():
@@ -350,3 +358,18 @@ def test_integer_and_fixed_point_targets():
 def test_bad_input_says_why(call, message):
     with pytest.raises((NumfmtError, TypeError, FormatNameError), match=message):
         call()
+
+
+def test_cuda_tensors_stay_on_their_device_with_the_same_bits():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    a = torch.randn(10_000, device="cuda")
+    b = torch.randn(10_000, device="cuda")
+    for mode in ("nearest-even", "down", "odd"):
+        got = arith.fma(a, b, a, "bf16", rounding=mode)
+        assert got.device == a.device and got.dtype == torch.float32
+        want = arith.fma(a.cpu().numpy(), b.cpu().numpy(), a.cpu().numpy(), "bf16", rounding=mode)
+        assert np.array_equal(got.cpu().numpy(), want)
+    s = arith.sum(a, "fp16", order="tree")
+    assert float(s) == float(arith.sum(a.cpu().numpy(), "fp16", order="tree"))

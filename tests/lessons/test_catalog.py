@@ -12,7 +12,16 @@ from numfmt.cli import main
 from numfmt.lessons.catalog import LESSONS, lessons
 
 ROOT = Path(__file__).resolve().parents[2]
-ORDER = ["bits", "floats", "quantization", "integer-mlp", "qat", "language-model", "beyond-rtn"]
+ORDER = [
+    "bits",
+    "floats",
+    "quantization",
+    "integer-mlp",
+    "qat",
+    "language-model",
+    "beyond-rtn",
+    "arithmetic",
+]
 
 
 def test_the_list_is_the_course_in_order():

@@ -116,3 +116,24 @@ def test_the_first_three_need_no_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_arithmetic_numbers_agree_with_numpy_and_exact_sums():
+    import numpy as np
+
+    from numfmt.lessons.summary import arithmetic
+
+    lesson = arithmetic()
+    point = lesson.table("0.1 + 0.2")
+    # fp32: numpy's own float32 addition is correctly rounded, as the lesson's is
+    fp32 = point.rows[point.column("format").index("fp32")]
+    assert fp32[3] == float(np.float32(0.1) + np.float32(0.2))
+    assert lesson.table("Addition").column("result") == [1025.0, 1024.0]
+    sums = lesson.table("Long sums")
+    assert sums.column("stalls at")[:2] == [513, 65]
+    assert sums.column("sequential")[:2] == [7.0859375, 5.0625]
+    numpy_row = lesson.table("What np.sum")
+    h = np.full(10_000, 0.1, dtype=np.float16)
+    assert numpy_row.rows[0][1] == float(np.sum(h)) and numpy_row.rows[1][1] == 256.0
+    for expression, down, up, width in lesson.table("Rounding down").rows:
+        assert down < up and width == up - down
