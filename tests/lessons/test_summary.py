@@ -135,5 +135,5 @@ def test_arithmetic_numbers_agree_with_numpy_and_exact_sums():
     numpy_row = lesson.table("What np.sum")
     h = np.full(10_000, 0.1, dtype=np.float16)
     assert numpy_row.rows[0][1] == float(np.sum(h)) and numpy_row.rows[1][1] == 256.0
-    for expression, down, up, width in lesson.table("Rounding down").rows:
+    for _, down, up, width in lesson.table("Rounding down").rows:
         assert down < up and width == up - down
