@@ -135,8 +135,8 @@ LESSONS = (
             'numfmt calc "0.5 + (512 + 512.5)" -f fp16',
             "numfmt sum 0.1 --count 10000 -f fp16 --plot sums.png",
         ),
-        seconds=2,
-        first_run_seconds=30,
+        seconds=3,
+        first_run_seconds=16,
     ),
 )
 
