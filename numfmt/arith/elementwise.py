@@ -45,6 +45,9 @@ def apply(name: str, operands: tuple, ctx: Context):
     shape = shaped[0].shape
     flat = [np.ascontiguousarray(a).reshape(-1) for a in shaped]
     dtype = _value_dtype(ctx.fmt, [a.dtype for a in arrays], like)
+    if name == "round" and isinstance(ctx.fmt, FloatFormat) and _use_kernel(flat[0].size):
+        values = _round_by_encoder(flat[0], ctx, _numpy_dtype(dtype))
+        return _give_back(values.reshape(shape), like, dtype)
     if isinstance(ctx.fmt, FloatFormat):
         values = _float_op(_OPS[name], flat, ctx, dtype, name)
     else:
@@ -179,6 +182,42 @@ def _float_op(op, flat, ctx: Context, dtype, name) -> np.ndarray:
     if refused:
         _raise_refused(op, operands, ctx, plan, u, name)
     return _decode_values(codes, fmt, _numpy_dtype(dtype))
+
+
+def _round_by_encoder(x: np.ndarray, ctx: Context, dtype: np.dtype) -> np.ndarray:
+    """Values put into the format by ``numfmt.formats.encode`` (its vectorised encoder: one
+    rounding, the same as multiplying by 1 in the kernel), with the same flags: inexact where
+    the value moved, underflow where it was tiny too, and overflow found by the kernel among
+    the few values beyond the largest finite one."""
+    fmt = ctx.fmt
+    if ctx.daz:
+        x = np.where(np.abs(x) < float(fmt.min_normal), np.copysign(0.0, x), x)
+    try:
+        codes = encode(x, fmt, ctx.rounding, ctx.overflow, seed=ctx._rng)
+    except NotRepresentableError:  # the kernel's message names the operation
+        return _float_op(_core.MUL, [x, np.ones(1, dtype=x.dtype)], ctx, dtype, "round")
+    values = _decode_values(codes, fmt, dtype)
+    if ctx.ftz and fmt.has_subnormals:
+        sub = np.flatnonzero((values != 0) & (np.abs(values) < float(fmt.min_normal)))
+        values[sub] = np.copysign(np.zeros(sub.size, dtype=values.dtype), values[sub])
+    same = x.astype(values.dtype, copy=False) if x.dtype.itemsize <= values.dtype.itemsize else x
+    with np.errstate(invalid="ignore"):
+        moved = values != same  # NaN too, and inf saturated: neither is a rounding
+        special = ~np.isfinite(x)
+        if special.any():
+            moved &= ~special
+        magnitude = np.abs(x)
+        tiny = np.count_nonzero(moved & (magnitude < float(fmt.min_normal)))
+        beyond = np.flatnonzero((magnitude > float(fmt.max_value)) & ~special)
+    overflow = 0
+    if beyond.size:
+        plan = make_plan(fmt, ctx.rounding, ctx.overflow)
+        picked = x[beyond].astype(np.float64)
+        operands = (picked, np.ones_like(picked), np.zeros_like(picked))
+        _, _, counts = _run(_core.MUL, operands, plan, np.zeros(1), fmt)
+        overflow = counts[2]
+    ctx.flags.add([np.count_nonzero(moved), tiny, overflow, 0, 0])
+    return values
 
 
 def _elementwise_python(op, a, b, c, out, plan, u, ftz, daz, min_normal):

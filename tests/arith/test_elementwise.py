@@ -373,3 +373,19 @@ def test_cuda_tensors_stay_on_their_device_with_the_same_bits():
         assert np.array_equal(got.cpu().numpy(), want)
     s = arith.sum(a, "fp16", order="tree")
     assert float(s) == float(arith.sum(a.cpu().numpy(), "fp16", order="tree"))
+
+
+@pytest.mark.parametrize("mode", ["nearest-even", "toward-zero", "up", "odd"])
+@pytest.mark.parametrize("options", [{}, {"ftz": True}, {"daz": True}, {"overflow": "saturate"}])
+def test_round_of_a_large_array_is_multiplying_by_one(mode, options):
+    """round() of arrays long enough for the vectorised encoder gives the kernel's values and
+    flags (the kernel multiplies by 1, one rounding too)."""
+    fmt = get_format("fp16")
+    rng = np.random.default_rng(12)
+    x = np.concatenate([rng.choice(targeted(fmt, 400, seed=13), 5000), [np.nan, np.inf, -0.0]])
+    flags_round, flags_mul = arith.Flags(), arith.Flags()
+    got = arith.round(x, fmt, rounding=mode, flags=flags_round, **options)
+    want = arith.mul(x, 1.0, fmt, rounding=mode, flags=flags_mul, **options)
+    assert np.array_equal(got, want, equal_nan=True)
+    assert np.array_equal(np.signbit(got), np.signbit(want))
+    assert flags_round.to_dict() == flags_mul.to_dict()
