@@ -95,7 +95,7 @@ def _need_kernel() -> None:
         )
 
 
-def _sequential(rows, ctx: Context, kahan=False, running=False):
+def _sequential(rows, ctx: Context, kahan=False, running=False, dtype=np.float64):
     _need_kernel()
     from numfmt.arith import _jit
 
@@ -103,7 +103,7 @@ def _sequential(rows, ctx: Context, kahan=False, running=False):
     table, wide = _tables(ctx.fmt)
     draws = rows.size * (2 if kahan else 1)
     u = ctx.uniforms(draws) if ctx.rounding is Rounding.STOCHASTIC else np.zeros(0)
-    out = np.empty(rows.shape) if running else np.zeros((0, 0))
+    out = np.empty(rows.shape, dtype=dtype) if running else np.zeros((0, 0), dtype=dtype)
     sums, stalls, refused, counts = _jit.sequential(rows, plan, table, wide, u, ctx.ftz, kahan, out)
     ctx.flags.add(counts)
     if refused:
@@ -218,7 +218,10 @@ def cumsum(x, fmt, *, axis: int = -1, kahan: bool = False, flags: Flags | None =
     ctx = _context(fmt, options)
     a = as_real_array(x)
     rows, _ = _rows(a, axis)
-    _, _, running = _sequential(rows.astype(np.float64), ctx, kahan=kahan, running=True)
+    # float32 holds the running sums where the input was float32 and the format fits it
+    fits = a.dtype == np.float32 and elementwise._fits(ctx.fmt, 23, -126, 127)
+    dtype = np.float32 if fits else np.float64
+    _, _, running = _sequential(rows, ctx, kahan=kahan, running=True, dtype=dtype)
     if flags is not None:
         flags.add(list(ctx.flags.to_dict().values()))
     moved = np.moveaxis(a.reshape(a.shape or (1,)), axis, -1).shape
