@@ -210,8 +210,9 @@ def sequential(x, plan, table, wide, u, ftz, kahan, running):
     when kahan: every operation of it rounded too). running (rows, n) receives the partial
     sums when it has that shape.
 
-    Returns (sums, the first term of each row that left the sum unchanged though it was not
-    zero (-1 if none), refused count, flag counts).
+    Returns (sums, where each row's sum stagnated: the first of the last terms, at least two
+    and not all zero, none of which changed it (-1 where there is no such run), refused count,
+    flag counts).
     """
     rows, n = x.shape
     keep = running.shape[0] == rows
@@ -222,6 +223,7 @@ def sequential(x, plan, table, wide, u, ftz, kahan, running):
     k = 0
     for row in range(rows):
         acc, comp = -0.0, 0.0  # -0 is the sum of nothing: -0 + x is x for every x
+        last, lost = -1, False  # the last term that changed the sum; a nonzero term since
         for i in range(n):
             xi = np.float64(x[row, i])
             before = acc
@@ -246,10 +248,14 @@ def sequential(x, plan, table, wide, u, ftz, kahan, running):
             overflow += (flags >> 2) & 1
             invalid += (flags >> 3) & 1
             divide += (flags >> 4) & 1
-            if stalls[row] < 0 and acc == before and xi != 0.0 and acc == acc:
-                stalls[row] = i
+            if acc != before or acc != acc:
+                last, lost = i, False
+            elif xi != 0.0:
+                lost = True
             if keep:
                 running[row, i] = acc
+        if lost and n - last > 2 and acc == acc:
+            stalls[row] = last + 1
         sums[row] = acc
     return sums, stalls, refused, (inexact, underflow, overflow, invalid, divide)
 

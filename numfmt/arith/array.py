@@ -32,6 +32,8 @@ class Array:
     """
 
     __array_priority__ = 100  # numpy defers to our operators: np.float32(1) + x is an Array
+    # numpy's functions would compute in float64 and leave the format: they refuse instead
+    __array_ufunc__ = None
 
     def __init__(self, values, ctx: Context | str, *, _rounded: bool = False):
         self.ctx = ctx if isinstance(ctx, Context) else Context(ctx)
@@ -96,8 +98,11 @@ class Array:
         """self * b + c with one rounding."""
         return self._op("fma", self.values, self._other(b), self._other(c))
 
-    def sum(self, order: str = "sequential", axis: int = -1) -> Array:
-        """The sum along an axis, every addition rounded, in the order given."""
+    def sum(self, order: str = "sequential", axis: int | None = -1, dtype=None, out=None) -> Array:
+        """The sum along an axis (None: of every value), every addition rounded, in the
+        order given. (``np.sum(x)`` comes here; it takes no dtype or out.)"""
+        if dtype is not None or out is not None:
+            raise NumfmtError("an Array sums in its own format: no dtype or out")
         return self._wrap(sums.sum(self.values, self.ctx, order=order, axis=axis))
 
     def __getitem__(self, index) -> Array:
@@ -124,8 +129,11 @@ def _matmul(a, b, ctx: Context):
     """a @ b (2-D or 1-D operands): each output a dot product, products rounded, then summed
     left to right in the format."""
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if x.ndim == 0 or y.ndim == 0:
-        raise NumfmtError("@ needs arrays of one or two dimensions, not scalars")
+    if not (1 <= x.ndim <= 2 and 1 <= y.ndim <= 2):
+        raise NumfmtError(
+            f"@ multiplies vectors and matrices (one or two dimensions), not shapes {x.shape} "
+            f"and {y.shape}"
+        )
     if x.shape[-1] != y.shape[0]:
         raise NumfmtError(f"@ cannot multiply shapes {x.shape} and {y.shape}")
     xs = x if x.ndim == 2 else x[None, :]

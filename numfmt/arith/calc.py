@@ -144,8 +144,8 @@ def calc(expression: str, fmt, *, rounding="nearest-even", overflow=None, seed: 
         >>> c = calc("0.1 + 0.2", "fp16")
         >>> c.value
         0.2998046875
-        >>> c.steps[-1].decision
-        'guard 1, round 0, sticky 0: exactly half an ulp: a tie; nearest-even -> kept (truncated)'
+        >>> c.steps[-1].binary.text()
+        '1.0011001100 | 1 0 0 x 2^-2'
 
     """
     tree = ex.parse_expression(expression)
@@ -172,6 +172,7 @@ def _evaluate(node, ctx: Context, numbers: list, steps: list) -> ExactValue:
         if shown.refusal:
             raise NumfmtError(f"the number {node.text}: {shown.refusal}")
         numbers.append(shown)
+        ctx.flags.add(_storing_flags(shown))
         return shown.stored
     if isinstance(node, ex.Unary) and isinstance(node.operand, ex.Number):  # -0.1: one number
         text = node.operand.text
@@ -195,6 +196,17 @@ def _evaluate(node, ctx: Context, numbers: list, steps: list) -> ExactValue:
     return step.result
 
 
+def _storing_flags(shown: ShowResult) -> list[int]:
+    """IEEE flags of putting a typed number into the format: inexact, underflow, overflow."""
+    exact, stored = shown.exact_input, shown.stored
+    if not exact.is_finite:
+        return [0, 0, 0, 0, 0]
+    over = not stored.is_finite or exact.magnitude > shown.format.max_value
+    inexact = over or stored.fraction != exact.fraction
+    tiny = inexact and 0 < exact.magnitude < shown.format.min_normal
+    return [int(inexact), int(tiny), int(over), 0, 0]
+
+
 def _step(op: str, args: tuple[ExactValue, ...], ctx: Context) -> Step:
     before = Flags(**ctx.flags.to_dict())
     value = float(ctx.__getattribute__(_NAMES[op])(*[float(a) for a in args]))
@@ -212,7 +224,7 @@ def _step(op: str, args: tuple[ExactValue, ...], ctx: Context) -> Step:
         shown = show(text, ctx.fmt, mode, ctx.overflow)
         if proxy != 0:
             binary = _binary(proxy, ctx.fmt)
-            decision = _decision(binary, proxy, value, ctx)
+            decision = _decision(binary, proxy, value, ctx, "overflow" in raised)
         else:
             decision = "the exact result is zero; " + (
                 "its sign follows IEEE 754's rule for exact zeros"
@@ -292,14 +304,16 @@ def _binary(x: Fraction, fmt: FloatFormat) -> Binary:
     return Binary(x < 0, e, f"{bits[0]}.{bits[1:]}" if m else bits, guard, rnd, sticky)
 
 
-def _decision(b: Binary, exact: Fraction, value: float, ctx: Context) -> str:
+def _decision(b: Binary, exact: Fraction, value: float, ctx: Context, overflow: bool) -> str:
     grs = f"guard {b.guard}, round {b.round}, sticky {b.sticky}"
+    if overflow:
+        top = float(ctx.fmt.max_value)
+        return (
+            f"{grs}: rounded, the result is beyond the largest finite value ({top:g}); "
+            f"overflow '{ctx.overflow.value}' gives {value:g}"
+        )
     if b.guard == b.round == b.sticky == 0:
         return f"{grs}: the exact result fits; nothing is rounded"
-    if not math.isfinite(value) or abs(Fraction(value)) > ctx.fmt.max_value:
-        return (
-            f"{grs}: beyond the largest finite value; overflow '{ctx.overflow.value}' gives {value}"
-        )
     kept = abs(Fraction(value)) <= abs(exact)
     where = {
         (1, 0, 0): "exactly half an ulp: a tie",
@@ -307,7 +321,7 @@ def _decision(b: Binary, exact: Fraction, value: float, ctx: Context) -> str:
         (1, 1, 0): "more than half an ulp",
         (1, 1, 1): "more than half an ulp",
     }.get((b.guard, b.round, b.sticky), "less than half an ulp")
-    way = "kept (truncated)" if kept else "rounded up one ulp, away from zero"
+    way = "the magnitude is truncated" if kept else "the magnitude grows one ulp"
     return f"{grs}: {where}; {ctx.rounding.value} -> {way}"
 
 
@@ -317,11 +331,13 @@ def _special_decision(op, args, value: float, ctx: Context) -> str:
     if op == "/" and finite and args[1].magnitude == 0 and args[0].magnitude != 0:
         if fmt.has_inf:
             return f"a nonzero number over zero: {value}, and the divide-by-zero flag"
-        saturated = float(fmt.max_value)
-        return (
+        text = (
             f"a nonzero number over zero: {fmt.name} has no infinity, and overflow "
-            f"'{ctx.overflow.value}' gives {value} (saturate would give {saturated:g})"
+            f"'{ctx.overflow.value}' gives {value:g}"
         )
+        if ctx.overflow.value != "saturate":
+            text += f" (saturate would give {math.copysign(float(fmt.max_value), value):g})"
+        return text
     if math.isnan(value):
         if any(a.is_nan for a in args):
             return "a NaN operand: the result is NaN"

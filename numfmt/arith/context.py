@@ -120,6 +120,8 @@ class Context:
             raise NumfmtError(
                 f"overflow 'ieee' is for floats; {self.fmt.name} takes saturate, wrap or error"
             )
+        if not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise NumfmtError(f"the seed is a whole number >= 0, not {self.seed!r}")
         if self.random_bits is not None and not 1 <= int(self.random_bits) <= 52:
             raise NumfmtError(f"random_bits must be 1 .. 52, not {self.random_bits}")
         self._rng = np.random.default_rng(self.seed)

@@ -45,7 +45,8 @@ def apply(name: str, operands: tuple, ctx: Context):
     shape = shaped[0].shape
     flat = [np.ascontiguousarray(a).reshape(-1) for a in shaped]
     dtype = _value_dtype(ctx.fmt, [a.dtype for a in arrays], like)
-    if name == "round" and isinstance(ctx.fmt, FloatFormat) and _use_kernel(flat[0].size):
+    by_encoder = name == "round" and isinstance(ctx.fmt, FloatFormat) and ctx.random_bits is None
+    if by_encoder and _use_kernel(flat[0].size):
         values = _round_by_encoder(flat[0], ctx, _numpy_dtype(dtype))
         return _give_back(values.reshape(shape), like, dtype)
     if isinstance(ctx.fmt, FloatFormat):
@@ -62,8 +63,8 @@ def _read(operands):
     for x in operands:
         if isinstance(x, str):
             raise NumfmtError(
-                f"operands are numbers or arrays, not text ('{x}'): read it first, e.g. with "
-                "numfmt.parse_value, or compute the expression with numfmt.arith.calc"
+                f"operands are numbers or arrays, not text ('{x}'); for an expression typed "
+                "as text, use numfmt.arith.calc.calc (or numfmt calc on the command line)"
             )
         arrays.append(as_real_array(x))
     return arrays, like

@@ -70,8 +70,10 @@ def _context(fmt, options) -> Context:
 def _rows(x, axis: int):
     """x read exactly, with the summed axis last and the others flattened into rows."""
     a = as_real_array(x)
-    if a.ndim == 0:
-        a = a.reshape(1)
+    if a.ndim == 0 or axis is None:
+        a, axis = a.reshape(-1), -1
+    if not isinstance(axis, (int, np.integer)):
+        raise NumfmtError(f"sum one axis at a time (an int, or None for every value), not {axis!r}")
     try:
         a = np.moveaxis(a, axis, -1)
     except np.exceptions.AxisError:
@@ -185,7 +187,7 @@ def sum(
         x: values (used exactly as given; numpy, torch or anything array-like).
         fmt: the format of every partial sum, or a ``Context``.
         order: sequential, pairwise, tree, kahan, numpy or blocked:K (the module docstring).
-        axis: the axis summed.
+        axis: the axis summed (None: every value).
         flags: a ``Flags`` that counts the IEEE exceptions raised.
         **options: rounding, overflow, ftz, daz, seed, random_bits, as ``Context`` takes them.
 
@@ -303,8 +305,10 @@ class SumResult(Displayable):
     Attributes:
         values: each order's sum.
         exact: the exact sum (a Fraction).
-        stall_index: the first term that left the sequential sum unchanged though it was not
-            zero (None if every term counted); stall_value: the sum at that point.
+        stall_index: where the sequential sum stagnated: the first of the last terms (at
+            least two, not all zero) none of which changed it; None where the sum kept moving
+            to the end, or where no sequential order was asked for. stall_value: the sum
+            there.
         running: the sequential (and Kahan) running sums, and under "float64" the running
             sum of the terms in float64 (within float64's rounding of the exact one), for
             figures.
@@ -367,6 +371,7 @@ def summation(x, fmt, *, orders=("sequential", "pairwise", "kahan"), **options) 
         raise NumfmtError("there is nothing to sum: the array is empty")
     rows = rows.astype(np.float64)
     values, running = {}, {}
+    stall = -1
     for order in orders:
         name, _ = parse_order(order)
         if name in ("sequential", "kahan"):
@@ -377,9 +382,7 @@ def summation(x, fmt, *, orders=("sequential", "pairwise", "kahan"), **options) 
         else:
             values[order] = float(_sum_rows(rows, ctx, order)[0])
     if "sequential" not in values:
-        sums, stalls, run = _sequential(rows, ctx.replace(), running=True)
-        stall = int(stalls[0])
-        seq_run = run[0]
+        stall, seq_run = -1, None
     else:
         seq_run = running["sequential"]
     return SumResult(

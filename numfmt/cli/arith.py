@@ -3,12 +3,13 @@ orders)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
 
 from numfmt.cli.base import (
-    FORMAT_HELP,
+    NEGATIVE_NUMBER,
     NumberCommand,
     UsageFailure,
     emit,
@@ -20,13 +21,21 @@ from numfmt.cli.base import (
 )
 from numfmt.formats.rounding import Overflow, Rounding
 
+FLOAT_HELP = "A float format: fp16, bf16, fp8_e4m3, fp4, e3m3fn ... ('numfmt formats')."
+
 #: The most terms ``numfmt sum VALUE --count N`` builds (8 bytes each, and a running sum).
 MAX_COUNT = 100_000_000
 
 
-@click.command(cls=NumberCommand)
+class ExpressionCommand(NumberCommand):
+    """calc: an expression may start with a minus before anything (-(1 + 2), -sqrt(2))."""
+
+    positional_start = re.compile(rf"{NEGATIVE_NUMBER.pattern}|^-\s*[(a-z]", re.IGNORECASE)
+
+
+@click.command(cls=ExpressionCommand)
 @click.argument("expression")
-@click.option("--format", "-f", "fmt", required=True, help=FORMAT_HELP)
+@click.option("--format", "-f", "fmt", required=True, help=FLOAT_HELP)
 @rounding_option
 @overflow_option
 @click.option("--seed", default=0, show_default=True, help="Seed for stochastic rounding.")
@@ -66,7 +75,7 @@ def calc(
 @click.argument("source", metavar="VALUE|FILE")
 @click.option("--count", "-n", type=int, help="How many times VALUE is added.")
 @click.option("--tensor", "-t", "name", help="The tensor to read, when FILE holds several.")
-@click.option("--format", "-f", "fmt", required=True, help=FORMAT_HELP)
+@click.option("--format", "-f", "fmt", required=True, help=FLOAT_HELP)
 @click.option(
     "--order",
     default="sequential,pairwise,kahan",
@@ -103,7 +112,7 @@ def sum_(
     the exact sum: each order's error, and where adding left to right stopped growing.
 
     VALUE is read exactly and put into the format once; every addition is then rounded into
-    the format. FILE is a .npy, .npz, .safetensors or .pt file (its values used as they are).
+    the format. FILE is a .npy, .npz or .safetensors file (its values used as they are).
 
     \b
     Examples:
@@ -153,15 +162,21 @@ def _terms(source, count, name, fmt, rounding, overflow):
 
     path = Path(source)
     looks_like_file = path.suffix.lower() in (".npy", ".npz", ".safetensors", ".pt", ".pth")
+    # (.pt and .pth reach load_tensor, which says which files it reads)
     if looks_like_file or path.is_file():
         if count is not None:
             raise UsageFailure(
                 "--count goes with a VALUE, not a file: the file's numbers are summed"
             )
+        from numfmt.formats.encode import as_real_array
         from numfmt.tensorio import load_tensor
 
         _, x = load_tensor(source, name)
-        return np.asarray(x, dtype=np.float64).reshape(-1), None
+        values = as_real_array(x)
+        said = None
+        if values.ndim > 1:
+            said = f"the {values.size:,} numbers of a {values.shape} array, in order"
+        return values.astype(np.float64).reshape(-1), said
     if count is None:
         raise UsageFailure(f"say how many times to add {source}: --count N (or give a .npy file)")
     if not 1 <= count <= MAX_COUNT:

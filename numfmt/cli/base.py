@@ -21,7 +21,7 @@ from numfmt.errors import NumfmtError
 from numfmt.formats.rounding import Overflow, Rounding
 
 # A token that is a negative number, not an option: -1.5, -0, -inf, -1/3, -0x1p3, -.5
-_NEGATIVE_NUMBER = re.compile(r"^-(\d|\.\d|inf|infinity|nan|0x|0b)", re.IGNORECASE)
+NEGATIVE_NUMBER = re.compile(r"^-(\d|\.\d|inf|infinity|nan|0x|0b)", re.IGNORECASE)
 
 
 class UsageFailure(click.ClickException):
@@ -36,13 +36,28 @@ class UsageFailure(click.ClickException):
 
 
 class NumberCommand(click.Command):
-    """A command whose positional argument may be a negative number (no ``--`` needed)."""
+    """A command whose positional argument may be a negative number (no ``--`` needed); an
+    option's own value may be negative too (``--seed -1`` reaches the option, which says
+    what it takes)."""
+
+    #: A token that starts the positional argument although it starts with '-' (calc: -(1+2))
+    positional_start = NEGATIVE_NUMBER
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if "--" not in args:
-            numbers = [a for a in args if _NEGATIVE_NUMBER.match(a)]
-            if numbers:
-                args = [a for a in args if not _NEGATIVE_NUMBER.match(a)] + ["--", *numbers]
+            options = [p for p in self.params if isinstance(p, click.Option)]
+            names = {name for p in options for name in (*p.opts, *p.secondary_opts)}
+            names |= set(ctx.help_option_names)
+            takes_value = {name for p in options if not p.is_flag for name in p.opts}
+            kept, moved = [], []
+            for i, a in enumerate(args):
+                is_value = i > 0 and args[i - 1] in takes_value
+                if not is_value and a not in names and self.positional_start.match(a):
+                    moved.append(a)
+                else:
+                    kept.append(a)
+            if moved:
+                args = [*kept, "--", *moved]
         return super().parse_args(ctx, args)
 
 

@@ -21,7 +21,8 @@ def _g(x: float, digits: int = 8) -> str:
 @renderer(SumResult)
 def render_sum(r: SumResult) -> Group:
     head = Text()
-    head.append(f"{r.count:,} terms summed in {r.format.name}", style="bold")
+    terms = "1 term" if r.count == 1 else f"{r.count:,} terms"
+    head.append(f"{terms} summed in {r.format.name}", style="bold")
     head.append(f", rounding {r.rounding.value}; exact sum {_g(float(r.exact), 12)}")
     table = Table(box=None, pad_edge=False)
     for name in ("order", "sum", "error", "relative error"):
@@ -30,16 +31,17 @@ def render_sum(r: SumResult) -> Group:
         table.add_row(order, _g(value), _g(r.error(order), 4), _g(r.relative_error(order), 3))
     parts: list = [head, fit(table)]
     if r.stall_index is not None:
+        rest = r.count - r.stall_index
         parts.append(
             Text(
-                f"the sequential sum stopped growing at term {r.stall_index + 1:,}: "
-                f"{_g(r.stall_value)} + the next term rounds back to {_g(r.stall_value)}",
+                f"the sequential sum stopped at {_g(r.stall_value)}: from term "
+                f"{r.stall_index + 1:,} on, none of the last {rest:,} terms changed it",
                 style=LABEL,
             )
         )
     raised = r.flags.raised()
     if raised:
-        parts.append(Text(f"flags: {r.flags}", style=LABEL))
+        parts.append(Text(f"flags, all orders together: {r.flags}", style=LABEL))
     return Group(*parts)
 
 
@@ -49,7 +51,11 @@ def _number_line(n) -> Text:
     line.append(" -> ")
     line.append(str(n.stored), style="bold")
     line.append(f"   {n.bits_grouped}  {n.hex}", style=LABEL)
-    if n.abs_error:
+    if n.exact_input.is_finite and not n.stored.is_finite:
+        line.append("   overflow", style="bold")
+    elif n.exact_input.is_finite and n.exact_input.magnitude > n.format.max_value:
+        line.append("   overflow (saturated)", style="bold")
+    elif n.abs_error:
         line.append("   rounded", style=LABEL)
     return line
 

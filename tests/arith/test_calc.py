@@ -27,7 +27,7 @@ def test_numbers_go_into_the_format_then_each_operation_rounds_once():
     assert step.exact is not None and step.exact.fraction == Fraction(a) + Fraction(b)
     # 0.2999267578125 = 1.0011001100|1 x 2^-2: exactly half an ulp, and ties go to even
     assert step.binary.text() == "1.0011001100 | 1 0 0 x 2^-2"
-    assert "a tie" in step.decision and "kept" in step.decision
+    assert "a tie" in step.decision and "truncated" in step.decision
     assert step.flags == ("inexact",)
     assert step.shown.hex == "0x34CC"
 
@@ -57,7 +57,8 @@ def test_steps_agree_with_the_arrays_operations(expression, fmt, mode):
     for s in c.steps:
         want = getattr(arith, ops[s.op])(*[float(v) for v in s.operands], fmt, rounding=mode)
         assert float(s.result) == float(want), s.text
-    assert c.flags.inexact == sum("inexact" in s.flags for s in c.steps)
+    stored = sum(bool(n.abs_error) for n in c.numbers)  # typed numbers rounded when stored
+    assert c.flags.inexact == stored + sum("inexact" in s.flags for s in c.steps)
 
 
 def test_directed_rounding_sees_a_tiny_term():
@@ -151,3 +152,35 @@ def test_sum_plot(run, tmp_path):
     assert r.exit_code == 0 and out.stat().st_size > 10_000
     again = run("sum", "0.1", "-n", "3000", "-f", "fp16", "--plot", str(out))
     assert again.exit_code == 2 and "exists" in again.stderr
+
+
+def test_overflow_is_explained_whatever_the_policy_gives():
+    for expression, fmt, overflow, value in [
+        ("6 * 2", "e2m1", None, 6.0),
+        ("448 + 32", "fp8_e4m3", None, math.nan),
+        ("65504 + 16", "fp16", "saturate", 65504.0),
+        ("65504 + 16", "fp16", None, math.inf),
+    ]:
+        c = calc(expression, fmt, overflow=overflow)
+        step = c.steps[-1]
+        assert "beyond the largest finite value" in step.decision, expression
+        assert "overflow" in step.flags
+        assert c.value == value or (math.isnan(value) and math.isnan(c.value))
+    c = calc("-1/0", "e2m1")
+    assert "gives -6" in c.steps[0].decision and "saturate would give -6" in c.steps[0].decision
+    assert "saturate would" not in calc("1/0", "e2m1", overflow="saturate").steps[0].decision
+
+
+def test_storing_a_typed_number_counts_its_flags():
+    c = calc("1e30 * 1e30", "fp16")
+    assert c.flags.overflow >= 1 and math.isinf(c.value)
+    assert calc("1e-8 * 1", "fp16").flags.underflow == 1
+
+
+def test_a_sum_that_keeps_moving_has_no_stagnation():
+    rng = np.random.default_rng(1)
+    moving = arith.summation(rng.standard_normal(100_000), "fp16")
+    stalled = arith.summation(np.full(10_000, 0.1), "fp16")
+    assert stalled.stall_index + 1 == 2208 and stalled.stall_value == 256
+    assert moving.stall_index is None  # it was still moving at the end
+    assert arith.summation(np.full(100, 0.1), "fp16", orders=("pairwise",)).stall_index is None
