@@ -56,3 +56,13 @@ def test_torch_values_stay_torch():
     x = arith.Array(torch.tensor([1.0, 2.0]), "bf16")
     y = x * torch.tensor([0.1, 0.1])
     assert isinstance(y.values, torch.Tensor) and y.values.dtype == torch.float32
+
+
+def test_numpy_functions_refuse_rather_than_leave_the_format():
+    x = arith.Array([1.0, 2.0], "bf16")
+    with pytest.raises(TypeError):
+        np.add(x, x)
+    assert float(np.sum(x).item()) == 3.0  # np.sum comes to Array.sum
+    assert (np.float32(1.0) + x).values.tolist() == [2.0, 3.0]
+    with pytest.raises(NumfmtError, match="vectors and matrices"):
+        arith.Array(np.ones((2, 2, 2)), "bf16") @ arith.Array(np.ones((2, 2)), "bf16")

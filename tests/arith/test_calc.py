@@ -184,3 +184,23 @@ def test_a_sum_that_keeps_moving_has_no_stagnation():
     assert stalled.stall_index + 1 == 2208 and stalled.stall_value == 256
     assert moving.stall_index is None  # it was still moving at the end
     assert arith.summation(np.full(100, 0.1), "fp16", orders=("pairwise",)).stall_index is None
+
+
+@pytest.mark.parametrize(("expression", "value"), [("-(1+2)", -3.0), ("-sqrt(4)", -2.0)])
+def test_an_expression_may_start_with_a_minus(run, expression, value):
+    r = run("calc", expression, "-f", "fp16", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["value"] == value
+
+
+def test_an_options_negative_value_reaches_the_option(run):
+    r = run("calc", "1 + 2", "-f", "fp16", "--seed", "-1")
+    assert r.exit_code == 2 and "seed" in r.stderr
+    r = run("sum", "0.1", "-n", "-5", "-f", "fp16")
+    assert r.exit_code == 2 and "--count must be" in r.stderr
+
+
+def test_sum_refuses_a_file_of_text(run, tmp_path):
+    f = tmp_path / "s.npy"
+    np.save(f, np.array(["a", "b"]))
+    r = run("sum", str(f), "-f", "fp16")
+    assert r.exit_code == 2 and "Traceback" not in r.output

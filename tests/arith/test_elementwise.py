@@ -389,3 +389,10 @@ def test_round_of_a_large_array_is_multiplying_by_one(mode, options):
     assert np.array_equal(got, want, equal_nan=True)
     assert np.array_equal(np.signbit(got), np.signbit(want))
     assert flags_round.to_dict() == flags_mul.to_dict()
+
+
+def test_random_bits_and_seed_hold_for_round_too():
+    x = np.full(100_000, 1 + 0.3 * 2.0**-10)
+    assert not (arith.round(x, "fp16", rounding="stochastic", random_bits=1) > 1).any()
+    with pytest.raises(NumfmtError, match="seed"):
+        arith.round(x[:3], "fp16", rounding="stochastic", seed=-1)

@@ -162,3 +162,10 @@ def test_numpy_order_reproduces_np_sum():
 def test_bad_input(call, message):
     with pytest.raises(NumfmtError, match=message):
         call()
+
+
+def test_axis_none_sums_every_value():
+    x = np.arange(12.0).reshape(3, 4)
+    assert float(arith.sum(x, "fp16", axis=None)) == float(arith.sum(x.reshape(-1), "fp16"))
+    with pytest.raises(NumfmtError, match="one axis at a time"):
+        arith.sum(x, "fp16", axis=(0, 1))
