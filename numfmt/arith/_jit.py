@@ -44,7 +44,7 @@ _ARITH = compile_functions(
     inline=("two_sum", "_split", "two_prod", "round_split"),
 )
 _apply, _round, _daz = _ARITH["apply"], _ARITH["round_result"], _ARITH["daz"]
-_round_split, _two_sum, _two_prod = _ARITH["round_split"], _ARITH["two_sum"], _ARITH["two_prod"]
+_two_sum, _two_prod = _ARITH["two_sum"], _ARITH["two_prod"]
 # the elementwise kernel's fast path, with the rounding inlined into its loop
 _round_inline = compile_functions(ac, ["round_split"], compile_functions(fc, ["classify_one"]))[
     "round_split"
@@ -128,6 +128,20 @@ def _odd(r, t):
     return _float(_odd_bits(r, t))
 
 
+@numba.njit(inline="always", error_model="numpy")
+def _one(op, x, y, z, ui, plan, ftz):
+    """(code, refused slot, flags) of one operation: the fast path where the operands need
+    no scaling, else the general one of ``_core``."""
+    ok, r, t = _fast(op, x, y, z)
+    if ok:
+        bits = _odd_bits(r, t)
+        sig = (bits & _MANTISSA) | _HIDDEN
+        e = ((bits >> 52) & 0x7FF) - 1023
+        return _round_inline(fc.KIND_FINITE, bits < 0, sig, e, 0, ui, plan, ftz)
+    kind, neg, mag, exp, flags = _apply(op, x, y, z, plan[fc.P_MODE])
+    return _round(kind, neg, mag, exp, flags, ui, plan, ftz)
+
+
 @numba.njit(nogil=True, cache=True, error_model="numpy")
 def elementwise(op, a, b, c, out, plan, u, ftz, daz, min_normal):
     """out[i] = the code of op(a[i], b[i], c[i]) in plan's format.
@@ -135,7 +149,6 @@ def elementwise(op, a, b, c, out, plan, u, ftz, daz, min_normal):
     Returns (how many results the plan refused, and the count of each flag: inexact,
     underflow, overflow, invalid, divide-by-zero).
     """
-    mode = plan[fc.P_MODE]
     stochastic = u.size == out.size
     refused = inexact = underflow = overflow = invalid = divide = 0
     for i in range(out.size):
@@ -143,15 +156,7 @@ def elementwise(op, a, b, c, out, plan, u, ftz, daz, min_normal):
         if daz:
             x, y, z = _daz(x, min_normal), _daz(y, min_normal), _daz(z, min_normal)
         ui = u[i] if stochastic else 0.0
-        ok, r, t = _fast(op, x, y, z)
-        if ok:
-            bits = _odd_bits(r, t)
-            sig = (bits & _MANTISSA) | _HIDDEN
-            e = ((bits >> 52) & 0x7FF) - 1023
-            code, slot, flags = _round_inline(fc.KIND_FINITE, bits < 0, sig, e, 0, ui, plan, ftz)
-        else:
-            kind, neg, mag, exp, flags = _apply(op, x, y, z, mode)
-            code, slot, flags = _round(kind, neg, mag, exp, flags, ui, plan, ftz)
+        code, slot, flags = _one(op, x, y, z, ui, plan, ftz)
         out[i] = code
         refused += slot != fc.NO_ERROR
         inexact += flags & ac.INEXACT != 0
@@ -187,15 +192,7 @@ def _value(code, table, wide):
 @numba.njit(cache=True, error_model="numpy")
 def _add(acc, x, plan, table, wide, ui, ftz):
     """(acc + x rounded into the format, as a value; refused slot; flags)."""
-    ok, r, t = _fast(ac.ADD, acc, x, 0.0)
-    if ok:
-        bits = _odd_bits(r, t)
-        sig = (bits & _MANTISSA) | _HIDDEN
-        e = ((bits >> 52) & 0x7FF) - 1023
-        code, slot, flags = _round_split(fc.KIND_FINITE, bits < 0, sig, e, 0, ui, plan, ftz)
-    else:
-        kind, neg, mag, exp, flags = _apply(ac.ADD, acc, x, 0.0, plan[fc.P_MODE])
-        code, slot, flags = _round(kind, neg, mag, exp, flags, ui, plan, ftz)
+    code, slot, flags = _one(ac.ADD, acc, x, 0.0, ui, plan, ftz)
     return _value(code, table, wide), slot, flags
 
 

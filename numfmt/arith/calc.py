@@ -209,7 +209,7 @@ def _storing_flags(shown: ShowResult) -> list[int]:
 
 def _step(op: str, args: tuple[ExactValue, ...], ctx: Context) -> Step:
     before = Flags(**ctx.flags.to_dict())
-    value = float(ctx.__getattribute__(_NAMES[op])(*[float(a) for a in args]))
+    value = float(getattr(ctx, _NAMES[op])(*[float(a) for a in args]))
     raised = tuple(n for n in Flags.NAMES if getattr(ctx.flags, n) > getattr(before, n))
     result = ExactValue.of(value)
     exact, exact_text, proxy = _exact(op, args)

@@ -1,5 +1,9 @@
 """Elementwise arithmetic in a format: each result is the exact one, rounded once.
 
+Every operation takes its operands, then ``fmt`` (the format of the result: a name such as
+``"bf16"``, or a format), ``flags`` (a ``Flags`` that counts the IEEE exceptions raised) and
+the options ``Context`` takes: rounding, overflow, ftz, daz, seed, random_bits.
+
 ``add(a, b, "bf16", rounding="down")`` is what a bf16 adder with that rounding would give:
 the exact sum of a and b (their binary values, as given), rounded once into bf16. Operands
 broadcast as numpy's do; numpy arrays give numpy arrays, torch tensors give torch tensors on
@@ -353,13 +357,8 @@ OPTIONS = ("rounding", "overflow", "ftz", "daz", "seed", "random_bits")
 def add(a, b, fmt, *, flags=None, **options):
     """a + b, rounded once into fmt.
 
-    Args:
-        fmt: the format of the result (a name such as ``"bf16"``, or a format).
-        flags: a ``Flags`` that counts the IEEE exceptions raised.
-        **options: rounding, overflow, ftz, daz, seed, random_bits, as ``Context`` takes them.
-
-    Returns:
-        Values of fmt: numpy in, numpy out; torch in, torch out (see the module docstring).
+    fmt, flags and the options (rounding, overflow, ftz, daz, seed, random_bits): see the
+    module docstring.
 
     Example:
         >>> float(add(1.0, -2.0**-60, "bf16", rounding="down"))
@@ -380,13 +379,8 @@ def add(a, b, fmt, *, flags=None, **options):
 def sub(a, b, fmt, *, flags=None, **options):
     """a - b, rounded once into fmt.
 
-    Args:
-        fmt: the format of the result (a name such as ``"bf16"``, or a format).
-        flags: a ``Flags`` that counts the IEEE exceptions raised.
-        **options: rounding, overflow, ftz, daz, seed, random_bits, as ``Context`` takes them.
-
-    Returns:
-        Values of fmt: numpy in, numpy out; torch in, torch out (see the module docstring).
+    fmt, flags and the options (rounding, overflow, ftz, daz, seed, random_bits): see the
+    module docstring.
 
     Example:
         >>> float(sub(1.0, 2.0**-60, "bf16", rounding="toward-zero"))
@@ -407,13 +401,8 @@ def sub(a, b, fmt, *, flags=None, **options):
 def mul(a, b, fmt, *, flags=None, **options):
     """a * b, rounded once into fmt.
 
-    Args:
-        fmt: the format of the result (a name such as ``"bf16"``, or a format).
-        flags: a ``Flags`` that counts the IEEE exceptions raised.
-        **options: rounding, overflow, ftz, daz, seed, random_bits, as ``Context`` takes them.
-
-    Returns:
-        Values of fmt: numpy in, numpy out; torch in, torch out (see the module docstring).
+    fmt, flags and the options (rounding, overflow, ftz, daz, seed, random_bits): see the
+    module docstring.
 
     Example:
         >>> float(mul(1.5, 1.5, "fp8_e4m3"))
@@ -434,13 +423,8 @@ def mul(a, b, fmt, *, flags=None, **options):
 def div(a, b, fmt, *, flags=None, **options):
     """a / b, rounded once into fmt.
 
-    Args:
-        fmt: the format of the result (a name such as ``"bf16"``, or a format).
-        flags: a ``Flags`` that counts the IEEE exceptions raised.
-        **options: rounding, overflow, ftz, daz, seed, random_bits, as ``Context`` takes them.
-
-    Returns:
-        Values of fmt: numpy in, numpy out; torch in, torch out (see the module docstring).
+    fmt, flags and the options (rounding, overflow, ftz, daz, seed, random_bits): see the
+    module docstring.
 
     Example:
         >>> float(div(1.0, 3.0, "fp16", rounding="up"))
@@ -461,13 +445,8 @@ def div(a, b, fmt, *, flags=None, **options):
 def fma(a, b, c, fmt, *, flags=None, **options):
     """a * b + c with one rounding into fmt (a fused multiply-add).
 
-    Args:
-        fmt: the format of the result (a name such as ``"bf16"``, or a format).
-        flags: a ``Flags`` that counts the IEEE exceptions raised.
-        **options: rounding, overflow, ftz, daz, seed, random_bits, as ``Context`` takes them.
-
-    Returns:
-        Values of fmt: numpy in, numpy out; torch in, torch out (see the module docstring).
+    fmt, flags and the options (rounding, overflow, ftz, daz, seed, random_bits): see the
+    module docstring.
 
     Example:
         >>> float(fma(1 + 2**-10, 1 - 2**-10, -1.0, "fp16"))
@@ -489,13 +468,8 @@ def fma(a, b, c, fmt, *, flags=None, **options):
 def sqrt(a, fmt, *, flags=None, **options):
     """The square root of a, rounded once into fmt.
 
-    Args:
-        fmt: the format of the result (a name such as ``"bf16"``, or a format).
-        flags: a ``Flags`` that counts the IEEE exceptions raised.
-        **options: rounding, overflow, ftz, daz, seed, random_bits, as ``Context`` takes them.
-
-    Returns:
-        Values of fmt: numpy in, numpy out; torch in, torch out (see the module docstring).
+    fmt, flags and the options (rounding, overflow, ftz, daz, seed, random_bits): see the
+    module docstring.
 
     Example:
         >>> float(sqrt(2.0, "bf16"))
@@ -507,13 +481,8 @@ def sqrt(a, fmt, *, flags=None, **options):
 def round(a, fmt, *, flags=None, **options):
     """a put into fmt: one rounding, with flags.
 
-    Args:
-        fmt: the format of the result (a name such as ``"bf16"``, or a format).
-        flags: a ``Flags`` that counts the IEEE exceptions raised.
-        **options: rounding, overflow, ftz, daz, seed, random_bits, as ``Context`` takes them.
-
-    Returns:
-        Values of fmt: numpy in, numpy out; torch in, torch out (see the module docstring).
+    fmt, flags and the options (rounding, overflow, ftz, daz, seed, random_bits): see the
+    module docstring.
 
     Example:
         >>> float(round(0.1, "fp16"))
@@ -525,13 +494,8 @@ def round(a, fmt, *, flags=None, **options):
 def neg(a, fmt, *, flags=None, **options):
     """-a, rounded into fmt (exact for a value of fmt).
 
-    Args:
-        fmt: the format of the result (a name such as ``"bf16"``, or a format).
-        flags: a ``Flags`` that counts the IEEE exceptions raised.
-        **options: rounding, overflow, ftz, daz, seed, random_bits, as ``Context`` takes them.
-
-    Returns:
-        Values of fmt: numpy in, numpy out; torch in, torch out (see the module docstring).
+    fmt, flags and the options (rounding, overflow, ftz, daz, seed, random_bits): see the
+    module docstring.
 
     Example:
         >>> float(neg(0.5, "fp16"))
@@ -543,13 +507,8 @@ def neg(a, fmt, *, flags=None, **options):
 def abs(a, fmt, *, flags=None, **options):
     """|a|, rounded into fmt (exact for a value of fmt).
 
-    Args:
-        fmt: the format of the result (a name such as ``"bf16"``, or a format).
-        flags: a ``Flags`` that counts the IEEE exceptions raised.
-        **options: rounding, overflow, ftz, daz, seed, random_bits, as ``Context`` takes them.
-
-    Returns:
-        Values of fmt: numpy in, numpy out; torch in, torch out (see the module docstring).
+    fmt, flags and the options (rounding, overflow, ftz, daz, seed, random_bits): see the
+    module docstring.
 
     Example:
         >>> float(abs(-0.5, "fp16"))
