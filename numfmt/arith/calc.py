@@ -24,7 +24,7 @@ from numfmt.errors import NumfmtError
 from numfmt.formats.explain import ShowResult, show
 from numfmt.formats.rounding import Rounding
 from numfmt.formats.types import FloatFormat
-from numfmt.formats.value import ExactValue
+from numfmt.formats.value import ExactValue, floor_log2
 
 _NAMES = {"+": "add", "-": "sub", "*": "mul", "/": "div", "fma": "fma", "sqrt": "sqrt"}
 _NAMES.update(abs="abs", neg="neg")
@@ -208,9 +208,10 @@ def _storing_flags(shown: ShowResult) -> list[int]:
 
 
 def _step(op: str, args: tuple[ExactValue, ...], ctx: Context) -> Step:
-    before = Flags(**ctx.flags.to_dict())
+    before = ctx.flags.counts()
     value = float(getattr(ctx, _NAMES[op])(*[float(a) for a in args]))
-    raised = tuple(n for n in Flags.NAMES if getattr(ctx.flags, n) > getattr(before, n))
+    after = ctx.flags.counts()
+    raised = tuple(n for n, a, b in zip(Flags.NAMES, after, before, strict=True) if a > b)
     result = ExactValue.of(value)
     exact, exact_text, proxy = _exact(op, args)
     shown = binary = None
@@ -283,16 +284,9 @@ def _decimal(x: Fraction, digits: int) -> str:
         return f"{decimal.Decimal(x.numerator) / decimal.Decimal(x.denominator)}..."
 
 
-def _floor_log2(x: Fraction) -> int:
-    e = x.numerator.bit_length() - x.denominator.bit_length()
-    if Fraction(2) ** e > x:
-        e -= 1
-    return e
-
-
 def _binary(x: Fraction, fmt: FloatFormat) -> Binary:
     mag = abs(x)
-    e = max(_floor_log2(mag), fmt.emin) if fmt.has_subnormals else _floor_log2(mag)
+    e = max(floor_log2(mag), fmt.emin) if fmt.has_subnormals else floor_log2(mag)
     m = fmt.mantissa_bits
     scaled = mag / Fraction(2) ** (e - m)  # the kept bits above the point, the rest below
     q = math.floor(scaled)
@@ -350,7 +344,7 @@ def _alignment(args, op: str, fmt: FloatFormat) -> tuple[str, ...]:
     shifted right, and its bits below the format's last place (after the bar) are what the
     guard, round and sticky bits will see."""
     m = fmt.mantissa_bits
-    exps = [max(_floor_log2(a.magnitude), fmt.emin) for a in args]
+    exps = [max(floor_log2(a.magnitude), fmt.emin) for a in args]
     top = max(exps)
     lines = []
     for a, e in zip(args, exps, strict=True):

@@ -55,6 +55,10 @@ class Flags:
         for name, n in zip(self.NAMES, counts, strict=True):
             setattr(self, name, getattr(self, name) + int(n))
 
+    def counts(self) -> tuple[int, ...]:
+        """The counts, in the order of ``NAMES`` (what ``add`` takes)."""
+        return tuple(getattr(self, name) for name in self.NAMES)
+
     def raised(self) -> list[str]:
         """The names of the flags with a nonzero count."""
         return [name for name in self.NAMES if getattr(self, name)]
@@ -65,7 +69,7 @@ class Flags:
             setattr(self, name, 0)
 
     def to_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.NAMES}
+        return dict(zip(self.NAMES, self.counts(), strict=True))
 
     def __str__(self) -> str:
         raised = [f"{name} {getattr(self, name):,}" for name in self.raised()]

@@ -346,7 +346,7 @@ def _call(name, operands, fmt, flags, options):
     ctx = Context(fmt, **options)
     out = apply(name, operands, ctx)
     if flags is not None:
-        flags.add([getattr(ctx.flags, n) for n in ctx.flags.NAMES])
+        flags.add(ctx.flags.counts())
     return out
 
 

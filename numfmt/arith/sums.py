@@ -206,7 +206,7 @@ def sum(
         rows = np.where(np.abs(rows) < float(ctx.fmt.min_normal), np.copysign(0.0, rows), rows)
     out = _sum_rows(rows.astype(np.float64), ctx, order).reshape(shape)
     if flags is not None:
-        flags.add(list(ctx.flags.to_dict().values()))
+        flags.add(ctx.flags.counts())
     return out[()] if out.ndim == 0 else out
 
 
@@ -225,7 +225,7 @@ def cumsum(x, fmt, *, axis: int = -1, kahan: bool = False, flags: Flags | None =
     dtype = np.float32 if fits else np.float64
     _, _, running = _sequential(rows, ctx, kahan=kahan, running=True, dtype=dtype)
     if flags is not None:
-        flags.add(list(ctx.flags.to_dict().values()))
+        flags.add(ctx.flags.counts())
     moved = np.moveaxis(a.reshape(a.shape or (1,)), axis, -1).shape
     return np.moveaxis(running.reshape(moved), -1, axis)
 
@@ -270,7 +270,7 @@ def dot(
         out = acc.reshape(shape)
         out = out[()] if out.ndim == 0 else out
     if flags is not None:
-        flags.add(list(ctx.flags.to_dict().values()))
+        flags.add(ctx.flags.counts())
     return out
 
 

@@ -28,7 +28,7 @@ from numfmt.formats import _core, _kernels
 from numfmt.formats.registry import get_format
 from numfmt.formats.rounding import Overflow, Rounding
 from numfmt.formats.types import AnyFormat, FixedFormat, FloatFormat, Specials
-from numfmt.formats.value import ExactValue
+from numfmt.formats.value import ExactValue, floor_log2
 
 #: Arrays at least this long go to the compiled kernel when numba is installed.
 KERNEL_MIN_SIZE = 1 << 16
@@ -191,9 +191,7 @@ def _significand(mag: Fraction, bits: int) -> tuple[int, int, int]:
     if mag == 0:
         return 0, 0, bits
     num, den = mag.numerator, mag.denominator
-    e = num.bit_length() - den.bit_length()
-    if (num << max(-e, 0)) < (den << max(e, 0)):
-        e -= 1
+    e = floor_log2(mag)
     shift = bits - e
     n, d = (num << shift, den) if shift >= 0 else (num, den << -shift)
     q, r = divmod(n, d)

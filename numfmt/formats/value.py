@@ -123,6 +123,18 @@ class ExactValue:
         return sign + (text if text is not None else str(self.magnitude))
 
 
+def floor_log2(x: Fraction) -> int:
+    """The binary exponent of a positive rational: 2**e <= x < 2**(e + 1).
+
+    Examples:
+        >>> floor_log2(Fraction(3, 10)), floor_log2(Fraction(8))
+        (-2, 3)
+    """
+    num, den = x.numerator, x.denominator
+    e = num.bit_length() - den.bit_length()
+    return e - 1 if (num << max(-e, 0)) < (den << max(e, 0)) else e
+
+
 def parse_value(text: str) -> ExactValue:
     """Read a number exactly from the forms in the module table.
 
