@@ -262,7 +262,7 @@ def daz(x, min_normal):
 
 
 def round_result(kind, neg, mag, exp, flags, u, plan, ftz):
-    """(code, refused slot, flags) of one result mag * 2**exp in the target of ``plan``
+    """(code, slot, flags) of one result mag * 2**exp in the target of ``plan``
     (``round_split`` on the significand and exponent of mag)."""
     sig, e = 0, 0
     if kind == fc.KIND_FINITE and mag != 0.0:
@@ -272,8 +272,10 @@ def round_result(kind, neg, mag, exp, flags, u, plan, ftz):
 
 
 def round_split(kind, neg, sig, e, flags, u, plan, ftz):
-    """(code, refused slot, flags) of one result sig * 2**(e - 52), sig a 53-bit integer
-    rounded to odd, in the target of ``plan``.
+    """(code, slot, flags) of one result sig * 2**(e - 52), sig a 53-bit integer rounded to
+    odd, in the target of ``plan``. slot is ``NO_ERROR`` for a finite nonzero code of the
+    result's own, else the plan's slot for what the result is (a zero, an overflow, ...), and
+    code then the plan's code for it (0 where the plan refuses it: see ``refused``).
 
     Flags are IEEE 754's: inexact, underflow (tiny before rounding, and inexact), overflow,
     invalid and divide-by-zero. ftz flushes a result that rounded to a subnormal to a zero of
@@ -294,8 +296,28 @@ def round_split(kind, neg, sig, e, flags, u, plan, ftz):
     if ftz and slot == fc.NO_ERROR and plan[fc.P_SUBN] and subnormal:
         slot = fc.P_ZERO_NEG if neg else fc.P_ZERO_POS
         flags |= UNDERFLOW | INEXACT
-    if slot == fc.NO_ERROR:
-        return code, fc.NO_ERROR, flags
-    if (plan[fc.P_ERRORS] >> slot) & 1:
-        return 0, slot, flags
-    return plan[slot], fc.NO_ERROR, flags
+    if slot == fc.NO_ERROR or refused(slot, plan):
+        return code if slot == fc.NO_ERROR else 0, slot, flags
+    return plan[slot], slot, flags
+
+
+def refused(slot, plan):
+    """Whether the plan refuses a result of this slot (NO_ERROR: a code of its own)."""
+    return slot != fc.NO_ERROR and (plan[fc.P_ERRORS] >> slot) & 1 == 1
+
+
+def value_of(code, slot, plan, slot_values):
+    """The value of a result from ``round_split``: where its slot is NO_ERROR, of its finite
+    code (read from the fields the plan describes); else slot_values[slot], the value of the
+    code the plan gives that slot (any float where the plan refuses it)."""
+    if slot != fc.NO_ERROR:
+        return slot_values[slot]
+    m, emin, subn, sign = plan[fc.P_M], plan[fc.P_EMIN], plan[fc.P_SUBN], plan[fc.P_SIGN]
+    mag = code & ~sign
+    biased = mag >> m
+    frac = mag - (biased << m)
+    if subn and biased == 0:
+        v = math.ldexp(float(frac), emin - m)
+    else:  # a format without subnormals has its smallest normal at biased exponent 0
+        v = math.ldexp(float(frac + (1 << m)), biased + emin - subn - m)
+    return -v if code & sign else v

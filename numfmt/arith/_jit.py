@@ -9,6 +9,7 @@ import math
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
@@ -16,7 +17,7 @@ from numfmt._numba import compile_functions
 from numfmt.arith import _core as ac
 from numfmt.formats import _core as fc
 
-_FORMATS = compile_functions(fc, ["classify_one"], inline=())
+_FORMATS = compile_functions(fc, ["increment", "classify_one"], inline=("increment",))
 _ARITH = compile_functions(
     ac,
     [
@@ -39,19 +40,24 @@ _ARITH = compile_functions(
         "daz",
         "round_result",
         "round_split",
+        "refused",
+        "value_of",
     ],
     _FORMATS,
-    inline=("two_sum", "_split", "two_prod", "round_split"),
+    inline=("two_sum", "_split", "two_prod", "round_split", "refused"),
 )
 _apply, _round, _daz = _ARITH["apply"], _ARITH["round_result"], _ARITH["daz"]
-_two_sum, _two_prod = _ARITH["two_sum"], _ARITH["two_prod"]
+_refused, _value_of = _ARITH["refused"], _ARITH["value_of"]
+_two_sum = _ARITH["two_sum"]
+_increment = _FORMATS["increment"]
 # the elementwise kernel's fast path, with the rounding inlined into its loop
-_round_inline = compile_functions(ac, ["round_split"], compile_functions(fc, ["classify_one"]))[
-    "round_split"
-]
+_round_inline = compile_functions(
+    ac, ["round_split", "refused"], compile_functions(fc, ["increment", "classify_one"])
+)["round_split"]
 
 _MANTISSA = np.int64((1 << 52) - 1)
 _HIDDEN = np.int64(1 << 52)
+_MAGNITUDE = np.int64((1 << 63) - 1)
 
 
 @intrinsic
@@ -62,6 +68,37 @@ def _bits(typingctx, x):
         return builder.bitcast(args[0], context.get_value_type(types.int64))
 
     return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _float(typingctx, b):
+    """The float64 with the bits of an int64."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """a * b + c with one rounding (LLVM's fma: the processor's instruction where it has one,
+    else the C library's fma, correctly rounded either way)."""
+
+    def codegen(context, builder, signature, args):
+        f64 = context.get_value_type(types.float64)
+        fnty = ir.FunctionType(f64, [f64, f64, f64])
+        fn = builder.module.declare_intrinsic("llvm.fma", [f64], fnty)
+        return builder.call(fn, args)
+
+    return types.float64(types.float64, types.float64, types.float64), codegen
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _two_prod(a, b):
+    """(p, t) with p = fl(a * b) and a * b = p + t exactly (no overflow or underflow)."""
+    p = a * b
+    return p, _fma(a, b, -p)
 
 
 @numba.njit(inline="always", error_model="numpy")
@@ -75,7 +112,9 @@ def _plain(x):
 @numba.njit(inline="always", error_model="numpy")
 def _fast(op, x, y, z):
     """(ok, r, t): op's float64 result r and the sign of the exact remainder in t, for plain
-    operands whose result is not an exact zero; ok False sends the element the general way."""
+    operands whose result is not an exact zero; ok False sends the element the general way.
+    op is a constant where the kernels inline this: the branches on it fold away, and what is
+    left has no branches the vectoriser cannot turn into selects."""
     r, t = 0.0, 0.0
     ok = _plain(x)
     if op == ac.ADD or op == ac.SUB:
@@ -87,21 +126,19 @@ def _fast(op, x, y, z):
     elif op == ac.DIV:
         ok &= _plain(y)
         r = x / y
-        ph, pl = _two_prod(r, y)
-        t = ((x - ph) - pl) * y  # the sign of the remainder over y
+        t = -_fma(r, y, -x) * y  # the remainder x - r*y (exact), times y for its sign
     elif op == ac.FMA:
         ok &= _plain(y) & _plain(z)
         uh, ul = _two_prod(x, y)
         th, tl = _two_sum(z, uh)
         s, st = _two_sum(tl, ul)
-        v = _odd(s, st) if s != 0.0 else 0.0
+        v = _float(_odd_bits(s, st)) if s != 0.0 else 0.0
         r, t = _two_sum(th, v)
     else:
         ok &= x > 0.0
         r = math.sqrt(x)
-        ph, pl = _two_prod(r, r)
-        t = (x - ph) - pl
-    return ok and r != 0.0, r, t
+        t = -_fma(r, r, -x)  # x - r*r, exact
+    return ok & (r != 0.0), r, t
 
 
 @numba.njit(inline="always", error_model="numpy")
@@ -113,96 +150,189 @@ def _odd_bits(r, t):
     return b
 
 
-@intrinsic
-def _float(typingctx, b):
-    """The float64 with the bits of an int64."""
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-
-    return types.float64(types.int64), codegen
-
-
-@numba.njit(error_model="numpy")
-def _odd(r, t):
-    return _float(_odd_bits(r, t))
+@numba.njit(inline="always", error_model="numpy")
+def _round_bits(bits, mode, up, unsigned, fast):
+    """(ok, value, inexact): the float64 with these bits (a result rounded to odd) rounded
+    into the format, worked on the float64's own bits (its significand cut by ``fast[0]``
+    bits, a carry running into its exponent); ok False where that is not the answer: the
+    result is tiny for the format, overflows it, or is negative in an unsigned format.
+    fast = (bits cut, the lowest float64 exponent field of the format's normal values, the
+    bits of its largest finite value); up: stochastic rounding's draw."""
+    shift, low, top = fast
+    mag = bits & _MAGNITUDE
+    neg = bits < 0
+    q = mag >> shift
+    rem = mag - (q << shift)
+    if shift > 0:
+        q = _increment(q, rem, (np.int64(1) << shift) >> 1, mode, neg, up)
+    rounded = q << shift
+    ok = ((mag >> 52) >= low) & (rounded <= top) & ~(neg & unsigned)
+    return ok, _float(rounded | (bits & ~_MAGNITUDE)), rem != 0
 
 
 @numba.njit(inline="always", error_model="numpy")
-def _one(op, x, y, z, ui, plan, ftz):
-    """(code, refused slot, flags) of one operation: the fast path where the operands need
-    no scaling, else the general one of ``_core``."""
+def _draw(bits, ui, mode, fast):
+    """Stochastic rounding's draw for a result with these bits: ui below the fraction of an
+    ulp cut off."""
+    shift = fast[0]
+    return mode == fc.RSTOCH and ui < math.ldexp(float(bits & ((np.int64(1) << shift) - 1)), -shift)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _general(op, x, y, z, ui, plan, slot_values, ftz):
+    """(value, refused, flags) by ``_core``'s general path (scaled operands, any result)."""
+    kind, neg, mag, exp, flags = _apply(op, x, y, z, plan[fc.P_MODE])
+    code, slot, flags = _round(kind, neg, mag, exp, flags, ui, plan, ftz)
+    return _value_of(code, slot, plan, slot_values), _refused(slot, plan), flags
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _one(op, x, y, z, ui, plan, fast, slot_values, ftz):
+    """(value, refused, flags) of one operation: the fast path where the operands need no
+    scaling and the result is a normal value of the format, else the general one."""
     ok, r, t = _fast(op, x, y, z)
     if ok:
         bits = _odd_bits(r, t)
+        mode = plan[fc.P_MODE]
+        up = _draw(bits, ui, mode, fast)
+        done, value, inexact = _round_bits(bits, mode, up, plan[fc.P_SIGN] == 0, fast)
+        if done:
+            return value, False, np.int64(inexact)
         sig = (bits & _MANTISSA) | _HIDDEN
         e = ((bits >> 52) & 0x7FF) - 1023
-        return _round_inline(fc.KIND_FINITE, bits < 0, sig, e, 0, ui, plan, ftz)
-    kind, neg, mag, exp, flags = _apply(op, x, y, z, plan[fc.P_MODE])
-    return _round(kind, neg, mag, exp, flags, ui, plan, ftz)
+        code, slot, flags = _round_inline(fc.KIND_FINITE, bits < 0, sig, e, 0, ui, plan, ftz)
+        return _value_of(code, slot, plan, slot_values), _refused(slot, plan), flags
+    return _general(op, x, y, z, ui, plan, slot_values, ftz)
+
+
+#: The elementwise kernel works in blocks of this many elements: a vectorised pass over the
+#: block, then the general path for the few elements that pass could not finish.
+BLOCK = 512
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _block(op, x, y, z, out, special, mode, unsigned, fast, daz, min_normal):
+    """The vectorised pass over one block, op a constant: every value the fast path finds,
+    and special[j] where it finds none. Returns (inexact results found, specials)."""
+    inexact = specials = 0
+    for j in range(out.size):
+        xj, yj, zj = np.float64(x[j]), np.float64(y[j]), np.float64(z[j])
+        ok, r, t = _fast(op, xj, yj, zj)
+        if daz:  # an operand below the format's normals is a zero: the general path's
+            tiny = (abs(xj) < min_normal) | (abs(yj) < min_normal) | (abs(zj) < min_normal)
+            ok &= ~tiny
+        bits = _odd_bits(r, t)
+        done, value, inexact_j = _round_bits(bits, mode, False, unsigned, fast)
+        miss = ~(ok & done)
+        out[j] = value
+        special[j] = miss
+        inexact += inexact_j & ~miss
+        specials += miss
+    return inexact, specials
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _window(x, start, stop, n, filled):
+    """x[start:stop], or as many copies of x's one value (``filled``) for a broadcast."""
+    return x[start:stop] if x.size == n else filled[: stop - start]
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
-def elementwise(op, a, b, c, out, plan, u, ftz, daz, min_normal):
-    """out[i] = the code of op(a[i], b[i], c[i]) in plan's format.
+def elementwise(op, a, b, c, out, plan, fast, slot_values, u, ftz, daz, min_normal):
+    """out[i] = op(a[i], b[i], c[i]) rounded into plan's format (an operand of one value is
+    used for every i; u holds one uniform per element for stochastic rounding).
 
     Returns (how many results the plan refused, and the count of each flag: inexact,
     underflow, overflow, invalid, divide-by-zero).
     """
-    stochastic = u.size == out.size
-    refused = inexact = underflow = overflow = invalid = divide = 0
-    for i in range(out.size):
-        x, y, z = np.float64(a[i]), np.float64(b[i]), np.float64(c[i])
-        if daz:
-            x, y, z = _daz(x, min_normal), _daz(y, min_normal), _daz(z, min_normal)
-        ui = u[i] if stochastic else 0.0
-        code, slot, flags = _one(op, x, y, z, ui, plan, ftz)
-        out[i] = code
-        refused += slot != fc.NO_ERROR
-        inexact += flags & ac.INEXACT != 0
-        underflow += flags & ac.UNDERFLOW != 0
-        overflow += flags & ac.OVERFLOW != 0
-        invalid += flags & ac.INVALID != 0
-        divide += flags & ac.DIVIDE_BY_ZERO != 0
-    return refused, inexact, underflow, overflow, invalid, divide
+    n = out.size
+    mode, unsigned = plan[fc.P_MODE], plan[fc.P_SIGN] == 0
+    counts = np.zeros(6, dtype=np.int64)
+    special = np.ones(BLOCK, dtype=np.bool_)
+    fill_a = np.full(BLOCK, a[0] if a.size else 0, dtype=a.dtype)
+    fill_b = np.full(BLOCK, b[0] if b.size else 0, dtype=b.dtype)
+    fill_c = np.full(BLOCK, c[0] if c.size else 0, dtype=c.dtype)
+    for start in range(0, n, BLOCK):
+        stop = min(start + BLOCK, n)
+        x = _window(a, start, stop, n, fill_a)
+        y = _window(b, start, stop, n, fill_b)
+        z = _window(c, start, stop, n, fill_c)
+        o = out[start:stop]
+        found = stop - start  # stochastic rounding: every element the scalar way
+        if mode != fc.RSTOCH:
+            if op == ac.ADD:
+                inexact, found = _block(
+                    ac.ADD, x, y, z, o, special, mode, unsigned, fast, daz, min_normal
+                )
+            elif op == ac.SUB:
+                inexact, found = _block(
+                    ac.SUB, x, y, z, o, special, mode, unsigned, fast, daz, min_normal
+                )
+            elif op == ac.MUL:
+                inexact, found = _block(
+                    ac.MUL, x, y, z, o, special, mode, unsigned, fast, daz, min_normal
+                )
+            elif op == ac.DIV:
+                inexact, found = _block(
+                    ac.DIV, x, y, z, o, special, mode, unsigned, fast, daz, min_normal
+                )
+            elif op == ac.FMA:
+                inexact, found = _block(
+                    ac.FMA, x, y, z, o, special, mode, unsigned, fast, daz, min_normal
+                )
+            else:
+                inexact, found = _block(
+                    ac.SQRT, x, y, z, o, special, mode, unsigned, fast, daz, min_normal
+                )
+            counts[1] += inexact
+        if found == 0:
+            continue
+        for j in range(stop - start):
+            if found < stop - start and not special[j]:
+                continue
+            xj, yj, zj = np.float64(x[j]), np.float64(y[j]), np.float64(z[j])
+            if daz:
+                xj, yj, zj = _daz(xj, min_normal), _daz(yj, min_normal), _daz(zj, min_normal)
+            ui = u[start + j] if u.size == n else 0.0
+            o[j], no, flags = _one(op, xj, yj, zj, ui, plan, fast, slot_values, ftz)
+            counts[0] += no
+            for k in range(5):
+                counts[k + 1] += (flags >> k) & 1
+    return counts[0], counts[1], counts[2], counts[3], counts[4], counts[5]
 
 
-# -- sums: the running sum stays in the format, so each step decodes the code it rounded to --------
+# -- sums: the running sum stays in the format, each step a value of it ----------------------------
 @numba.njit(inline="always", error_model="numpy")
-def _value(code, table, wide):
-    """The value of a code: from the table of every code (formats of 16 bits or fewer), or
-    from its fields (wider formats with IEEE's inf and NaN; wide = (m, emin, sign mask))."""
-    if table.size:
-        return table[code]
-    m, emin, sign = wide
-    mag = code & ~sign
-    biased = mag >> m
-    frac = mag & ((np.int64(1) << m) - 1)
-    top = (np.int64(1) << (63 - m)) - 1  # every exponent bit set: masked below
-    field_max = (sign >> m) - 1
-    if biased == field_max & top:
-        v = math.inf if frac == 0 else math.nan
-    elif biased == 0:
-        v = math.ldexp(float(frac), emin - m)
-    else:
-        v = math.ldexp(float(frac | (np.int64(1) << m)), emin + biased - 1 - m)
-    return -v if code & sign else v
+def _add_fast(acc, x, ui, mode, unsigned, fast):
+    """(done, acc + x rounded into the format, inexact) where the fast path finds it; the
+    running sum's latency is its speed, so the exact remainder is worked out only where the
+    float64 sum's bits below the format's last place are 0 or a tie, the only cases in which
+    rounding depends on it (stochastic rounding always uses it). Scalars rather than the
+    plan: numba copies a tuple into every inlined call."""
+    r = acc + x  # RN(acc + x): an infinity or NaN here fails the checks of _round_bits
+    bits = _bits(r)
+    low = bits & ((np.int64(1) << fast[0]) - 1)
+    up, plain = False, True
+    if low == 0 or low == (np.int64(1) << fast[0]) >> 1 or mode == fc.RSTOCH:
+        plain = _plain(acc) & _plain(x)
+        r, t = _two_sum(acc, x)
+        bits = _odd_bits(r, t)
+        up = _draw(bits, ui, mode, fast)
+    done, value, inexact = _round_bits(bits, mode, up, unsigned, fast)
+    return done & plain, value, np.int64(inexact)  # a zero sum is never done
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _add(acc, x, plan, table, wide, ui, ftz):
-    """(acc + x rounded into the format, as a value; refused slot; flags)."""
-    code, slot, flags = _one(ac.ADD, acc, x, 0.0, ui, plan, ftz)
-    return _value(code, table, wide), slot, flags
-
-
-# the plain running sum's one addition, inlined into its loop (half again as fast; Kahan's four
-# stay calls, which keeps the kernel compiling in seconds)
-_add_inline = numba.njit(inline="always", error_model="numpy")(_add.py_func)
+def _add(acc, x, ui, plan, fast, slot_values, ftz):
+    """(acc + x rounded into the format, refused, flags)."""
+    done, value, inexact = _add_fast(acc, x, ui, plan[fc.P_MODE], plan[fc.P_SIGN] == 0, fast)
+    if done:
+        return value, False, inexact
+    return _one(ac.ADD, acc, x, 0.0, ui, plan, fast, slot_values, ftz)
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
-def sequential(x, plan, table, wide, u, ftz, kahan, running):
+def sequential(x, plan, fast, slot_values, u, ftz, kahan, running):
     """Each row of x summed left to right, every addition rounded (Kahan's compensated sum
     when kahan: every operation of it rounded too). running (rows, n) receives the partial
     sums when it has that shape.
@@ -214,6 +344,7 @@ def sequential(x, plan, table, wide, u, ftz, kahan, running):
     rows, n = x.shape
     keep = running.shape[0] == rows
     stochastic = u.size > 0
+    mode, unsigned = plan[fc.P_MODE], plan[fc.P_SIGN] == 0
     sums = np.empty(rows)
     stalls = np.full(rows, -1, dtype=np.int64)
     refused = inexact = underflow = overflow = invalid = divide = 0
@@ -225,26 +356,31 @@ def sequential(x, plan, table, wide, u, ftz, kahan, running):
             xi = np.float64(x[row, i])
             before = acc
             if kahan:
-                y, s1, f1 = _add(xi, -comp, plan, table, wide, u[k] if stochastic else 0.0, ftz)
-                t, s2, f2 = _add(acc, y, plan, table, wide, u[k + 1] if stochastic else 0.0, ftz)
-                d, s3, f3 = _add(t, -acc, plan, table, wide, 0.0, ftz)
-                comp, s4, f4 = _add(d, -y, plan, table, wide, 0.0, ftz)
+                u1 = u[k] if stochastic else 0.0
+                u2 = u[k + 1] if stochastic else 0.0
+                y, r1, f1 = _add(xi, -comp, u1, plan, fast, slot_values, ftz)
+                t, r2, f2 = _add(acc, y, u2, plan, fast, slot_values, ftz)
+                d, r3, f3 = _add(t, -acc, 0.0, plan, fast, slot_values, ftz)
+                comp, r4, f4 = _add(d, -y, 0.0, plan, fast, slot_values, ftz)
                 acc = t
                 k += 2
-                refused += (s1 != fc.NO_ERROR) + (s2 != fc.NO_ERROR)
-                refused += (s3 != fc.NO_ERROR) + (s4 != fc.NO_ERROR)
+                refused += r1 + r2 + r3 + r4
                 flags = f1 | f2 | f3 | f4
             else:
-                acc, slot, flags = _add(
-                    acc, xi, plan, table, wide, u[k] if stochastic else 0.0, ftz
-                )
+                ui = u[k] if stochastic else 0.0
+                done, acc_fast, flags = _add_fast(acc, xi, ui, mode, unsigned, fast)
+                if done:
+                    acc = acc_fast
+                else:
+                    acc, no, flags = _add(acc, xi, ui, plan, fast, slot_values, ftz)
+                    refused += no
                 k += 1
-                refused += slot != fc.NO_ERROR
             inexact += flags & 1
-            underflow += (flags >> 1) & 1
-            overflow += (flags >> 2) & 1
-            invalid += (flags >> 3) & 1
-            divide += (flags >> 4) & 1
+            if flags > 1:
+                underflow += (flags >> 1) & 1
+                overflow += (flags >> 2) & 1
+                invalid += (flags >> 3) & 1
+                divide += (flags >> 4) & 1
             if acc != before or acc != acc:
                 last, lost = i, False
             elif xi != 0.0:
@@ -257,57 +393,80 @@ def sequential(x, plan, table, wide, u, ftz, kahan, running):
     return sums, stalls, refused, (inexact, underflow, overflow, invalid, divide)
 
 
-# Not cached: numba's disk cache of a recursive function crashes when it is loaded again.
-@numba.njit(nogil=True, error_model="numpy")
-def numpy_order(x, plan, table, wide, ftz):
-    """Each row summed in the order of numpy's pairwise sum (numpy/core/src/umath/
-    loops_utils.h.src): below 8 terms left to right; up to 128, eight interleaved running
-    sums combined as ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)), then the rest left to right;
-    beyond, the halves (the first a multiple of 8) summed that way and added."""
-    rows, n = x.shape
-    sums = np.empty(rows)
-    refused = 0
-    for row in range(rows):
-        sums[row], r = _pairwise(x[row], 0, n, plan, table, wide, ftz)
-        refused += r
-    return sums, refused
-
-
-@numba.njit(error_model="numpy")
-def _pairwise(x, lo, n, plan, table, wide, ftz):
+@numba.njit(inline="always", error_model="numpy")
+def _numpy_leaf(x, lo, n, plan, fast, slot_values, ftz):
+    """(sum, refused) of x[lo:lo + n], n <= 128, as numpy's pairwise sum adds such a block:
+    below 8 terms left to right; else eight interleaved running sums combined as
+    ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)), then the rest left to right."""
     refused = 0
     if n < 8:
         acc = -0.0
         for i in range(lo, lo + n):
-            acc, slot, _ = _add(acc, np.float64(x[i]), plan, table, wide, 0.0, ftz)
-            refused += slot != fc.NO_ERROR
+            acc, no, _ = _add(acc, np.float64(x[i]), 0.0, plan, fast, slot_values, ftz)
+            refused += no
         return acc, refused
-    if n <= 128:
-        r = np.empty(8)
+    r = np.empty(8)
+    for j in range(8):
+        r[j] = np.float64(x[lo + j])
+    i = 8
+    while i < n - (n % 8):
         for j in range(8):
-            r[j] = np.float64(x[lo + j])
-        i = 8
-        while i < n - (n % 8):
-            for j in range(8):
-                r[j], slot, _ = _add(r[j], np.float64(x[lo + i + j]), plan, table, wide, 0.0, ftz)
-                refused += slot != fc.NO_ERROR
-            i += 8
-        a, s1, _ = _add(r[0], r[1], plan, table, wide, 0.0, ftz)
-        b, s2, _ = _add(r[2], r[3], plan, table, wide, 0.0, ftz)
-        c, s3, _ = _add(r[4], r[5], plan, table, wide, 0.0, ftz)
-        d, s4, _ = _add(r[6], r[7], plan, table, wide, 0.0, ftz)
-        ab, s5, _ = _add(a, b, plan, table, wide, 0.0, ftz)
-        cd, s6, _ = _add(c, d, plan, table, wide, 0.0, ftz)
-        acc, s7, _ = _add(ab, cd, plan, table, wide, 0.0, ftz)
-        for s in (s1, s2, s3, s4, s5, s6, s7):
-            refused += s != fc.NO_ERROR
-        for k in range(i, n):
-            acc, slot, _ = _add(acc, np.float64(x[lo + k]), plan, table, wide, 0.0, ftz)
-            refused += slot != fc.NO_ERROR
-        return acc, refused
-    half = n // 2
-    half -= half % 8
-    left, r1 = _pairwise(x, lo, half, plan, table, wide, ftz)
-    right, r2 = _pairwise(x, lo + half, n - half, plan, table, wide, ftz)
-    total, slot, _ = _add(left, right, plan, table, wide, 0.0, ftz)
-    return total, r1 + r2 + (slot != fc.NO_ERROR)
+            r[j], no, _ = _add(r[j], np.float64(x[lo + i + j]), 0.0, plan, fast, slot_values, ftz)
+            refused += no
+        i += 8
+    for width in (1, 2, 4):  # the pairs (0,1) (2,3) (4,5) (6,7), then (0,2) (4,6), then (0,4)
+        for j in range(0, 8, 2 * width):
+            r[j], no, _ = _add(r[j], r[j + width], 0.0, plan, fast, slot_values, ftz)
+            refused += no
+    acc = r[0]
+    for k in range(i, n):
+        acc, no, _ = _add(acc, np.float64(x[lo + k]), 0.0, plan, fast, slot_values, ftz)
+        refused += no
+    return acc, refused
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def numpy_order(x, plan, fast, slot_values, ftz):
+    """Each row summed in the order of numpy's pairwise sum (numpy/core/src/umath/
+    loops_utils.h.src): blocks of up to 128 terms as ``_numpy_leaf`` adds them; a longer
+    span split in two halves (the first a multiple of 8), each summed that way, then added.
+    The recursion runs on an explicit stack (numba's disk cache cannot hold a recursive
+    function)."""
+    rows, n = x.shape
+    sums = np.empty(rows)
+    refused = 0
+    depth = 2 * 64 + 2
+    los = np.empty(depth, dtype=np.int64)
+    lens = np.empty(depth, dtype=np.int64)
+    stage = np.empty(depth, dtype=np.int64)  # 0: new, 1: left half summed, 2: both summed
+    values = np.empty(depth)
+    for row in range(rows):
+        xr = x[row]
+        top, nv = 0, 0
+        los[0], lens[0], stage[0] = 0, n, 0
+        while top >= 0:
+            lo, m = los[top], lens[top]
+            if m <= 128:
+                values[nv], no = _numpy_leaf(xr, lo, m, plan, fast, slot_values, ftz)
+                refused += no
+                nv += 1
+                top -= 1
+                continue
+            half = m // 2
+            half -= half % 8
+            if stage[top] < 2:
+                first = stage[top] == 0
+                stage[top] += 1
+                top += 1
+                los[top] = lo if first else lo + half
+                lens[top] = half if first else m - half
+                stage[top] = 0
+            else:
+                nv -= 1
+                values[nv - 1], no, _ = _add(
+                    values[nv - 1], values[nv], 0.0, plan, fast, slot_values, ftz
+                )
+                refused += no
+                top -= 1
+        sums[row] = values[0]
+    return sums, refused

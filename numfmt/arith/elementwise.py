@@ -21,13 +21,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from numfmt.arith import _core
+from numfmt.arith._plan import KernelPlan, kernel_plan
 from numfmt.arith.context import Context
 from numfmt.errors import NotRepresentableError, NumfmtError
 from numfmt.formats import _core as fc
 from numfmt.formats import _kernels
-from numfmt.formats.decode import decode, decode_table
-from numfmt.formats.encode import BACKEND, as_real_array, encode, make_plan
-from numfmt.formats.rounding import Rounding
+from numfmt.formats.decode import decode
+from numfmt.formats.encode import BACKEND, as_real_array, encode
+from numfmt.formats.rounding import Overflow, Rounding
 from numfmt.formats.types import AnyFormat, FixedFormat, FloatFormat
 
 _OPS = {"add": _core.ADD, "sub": _core.SUB, "mul": _core.MUL, "div": _core.DIV}
@@ -42,21 +43,18 @@ def apply(name: str, operands: tuple, ctx: Context):
         a = np.abs(arrays[0]) if name == "abs" else arrays[0]
         arrays = [a, np.array(-1.0 if name == "neg" else 1.0, dtype=a.dtype)]
     try:
-        shaped = np.broadcast_arrays(*arrays)
+        shape = np.broadcast_shapes(*(a.shape for a in arrays))
     except ValueError:
         shapes = " and ".join(str(tuple(a.shape)) for a in arrays)
         raise NumfmtError(f"the operands' shapes {shapes} do not broadcast together") from None
-    shape = shaped[0].shape
-    flat = [np.ascontiguousarray(a).reshape(-1) for a in shaped]
+    # an operand of one value stays one value: the kernels use it for every element
+    flat = [a.reshape(1) if a.size == 1 else np.broadcast_to(a, shape).reshape(-1) for a in arrays]
     dtype = _value_dtype(ctx.fmt, [a.dtype for a in arrays], like)
-    by_encoder = name == "round" and isinstance(ctx.fmt, FloatFormat) and ctx.random_bits is None
-    if by_encoder and _use_kernel(flat[0].size):
-        values = _round_by_encoder(flat[0], ctx, _numpy_dtype(dtype))
-        return _give_back(values.reshape(shape), like, dtype)
+    n = int(np.prod(shape, dtype=np.int64))
     if isinstance(ctx.fmt, FloatFormat):
-        values = _float_op(_OPS[name], flat, ctx, dtype, name)
+        values = _float_op(_OPS[name], flat, n, ctx, dtype, name)
     else:
-        values = _integer_op(_OPS[name], flat, ctx, dtype, name)
+        values = _integer_op(_OPS[name], flat, n, ctx, dtype, name)
     return _give_back(values.reshape(shape), like, dtype)
 
 
@@ -112,11 +110,16 @@ def _numpy_dtype(dtype):
     return np.dtype(np.float32 if dtype.itemsize <= 4 else np.float64)
 
 
-def _operands(flat) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Up to three flat operands as three contiguous arrays of one dtype and one length."""
-    n = flat[0].size
-    common = np.result_type(*(x.dtype for x in flat))
-    padded = (flat + [np.zeros(n, dtype=common)] * 2)[:3]
+def _operands(flat, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Three contiguous operands of one dtype, each of n values or of one (used for every
+    element); a missing third is a zero. The dtype is that of the long operands, unless a
+    one-value operand would lose bits in it (then float64)."""
+    long = [x.dtype for x in flat if x.size > 1] or [x.dtype for x in flat]
+    common = np.result_type(*long)
+    short = [x for x in flat if x.size == 1]
+    if any(not np.array_equal(x.astype(common), x, equal_nan=True) for x in short):
+        common = np.dtype(np.float64)
+    padded = (flat + [np.zeros(1, dtype=common)] * 2)[:3]
     return tuple(np.ascontiguousarray(x, dtype=common) for x in padded)
 
 
@@ -134,28 +137,30 @@ def _use_kernel(n: int) -> bool:
     return n >= KERNEL_MIN_SIZE and _kernels.available()
 
 
-def _run(op, operands, plan, u, fmt, ftz=False, daz=False, min_normal=0.0):
-    """(codes, refused count, flag counts) of op over flat operands."""
-    a, b, c = operands
-    # one code dtype for every format of up to 32 bits: each dtype is a compilation of its own
-    codes = np.empty(a.size, dtype=np.uint32 if fmt.bits <= 32 else np.uint64)
-    if not _use_kernel(a.size):
-        counts = _elementwise_python(op, a, b, c, codes, plan, u, ftz, daz, min_normal)
-        return codes, counts[0], counts[1:]
+def _run(op, operands, n, kp: KernelPlan, u, dtype, ftz=False, daz=False, min_normal=0.0):
+    """(values, refused count, flag counts) of op over flat operands (n results, of dtype)."""
+    values = np.empty(n, dtype=dtype)
+    if not _use_kernel(n):
+        counts = _elementwise_python(op, operands, values, kp, u, ftz, daz, min_normal)
+        return values, counts[0], counts[1:]
     from numfmt.arith import _jit
 
-    stochastic = u.size == a.size
-    edges = _chunks(a.size)
+    stochastic = u.size == n
+    edges = _chunks(n)
+
+    def part(x, i, j):
+        return x[i:j] if x.size == n else x
+
     with ThreadPoolExecutor(len(edges) - 1) as pool:
         jobs = [
             pool.submit(
                 _jit.elementwise,
                 op,
-                a[i:j],
-                b[i:j],
-                c[i:j],
-                codes[i:j],
-                plan,
+                *(part(x, i, j) for x in operands),
+                values[i:j],
+                kp.plan,
+                kp.fast,
+                kp.slot_values,
                 u[i:j] if stochastic else u,
                 ftz,
                 daz,
@@ -164,7 +169,7 @@ def _run(op, operands, plan, u, fmt, ftz=False, daz=False, min_normal=0.0):
             for i, j in itertools.pairwise(edges)
         ]
         counts = np.sum([job.result() for job in jobs], axis=0)
-    return codes, int(counts[0]), [int(n) for n in counts[1:]]
+    return values, int(counts[0]), [int(c) for c in counts[1:]]
 
 
 def _chunks(n: int) -> list[int]:
@@ -174,87 +179,55 @@ def _chunks(n: int) -> list[int]:
     return [n * k // threads for k in range(threads + 1)]
 
 
-def _float_op(op, flat, ctx: Context, dtype, name) -> np.ndarray:
+def _float_op(op, flat, n, ctx: Context, dtype, name) -> np.ndarray:
     fmt = ctx.fmt
-    plan = make_plan(fmt, ctx.rounding, ctx.overflow)
-    operands = _operands(flat)
-    n = operands[0].size
+    kp = kernel_plan(fmt, ctx.rounding, ctx.overflow)
+    operands = _operands(flat, n)
     u = ctx.uniforms(n) if ctx.rounding is Rounding.STOCHASTIC else np.zeros(1)
-    codes, refused, flags = _run(
-        op, operands, plan, u, fmt, ctx.ftz, ctx.daz, float(fmt.min_normal)
+    values, refused, flags = _run(
+        op, operands, n, kp, u, _numpy_dtype(dtype), ctx.ftz, ctx.daz, float(fmt.min_normal)
     )
     ctx.flags.add(flags)
     if refused:
-        _raise_refused(op, operands, ctx, plan, u, name)
-    return _decode_values(codes, fmt, _numpy_dtype(dtype))
-
-
-def _round_by_encoder(x: np.ndarray, ctx: Context, dtype: np.dtype) -> np.ndarray:
-    """Values put into the format by ``numfmt.formats.encode`` (its vectorised encoder: one
-    rounding, the same as multiplying by 1 in the kernel), with the same flags: inexact where
-    the value moved, underflow where it was tiny too, and overflow found by the kernel among
-    the few values beyond the largest finite one."""
-    fmt = ctx.fmt
-    if ctx.daz:
-        x = np.where(np.abs(x) < float(fmt.min_normal), np.copysign(0.0, x), x)
-    try:
-        codes = encode(x, fmt, ctx.rounding, ctx.overflow, seed=ctx._rng)
-    except NotRepresentableError:  # the kernel's message names the operation
-        return _float_op(_core.MUL, [x, np.ones(1, dtype=x.dtype)], ctx, dtype, "round")
-    values = _decode_values(codes, fmt, dtype)
-    if ctx.ftz and fmt.has_subnormals:
-        sub = np.flatnonzero((values != 0) & (np.abs(values) < float(fmt.min_normal)))
-        values[sub] = np.copysign(np.zeros(sub.size, dtype=values.dtype), values[sub])
-    same = x.astype(values.dtype, copy=False) if x.dtype.itemsize <= values.dtype.itemsize else x
-    with np.errstate(invalid="ignore"):
-        moved = values != same  # NaN too, and inf saturated: neither is a rounding
-        special = ~np.isfinite(x)
-        if special.any():
-            moved &= ~special
-        magnitude = np.abs(x)
-        tiny = np.count_nonzero(moved & (magnitude < float(fmt.min_normal)))
-        beyond = np.flatnonzero((magnitude > float(fmt.max_value)) & ~special)
-    overflow = 0
-    if beyond.size:
-        plan = make_plan(fmt, ctx.rounding, ctx.overflow)
-        picked = x[beyond].astype(np.float64)
-        operands = (picked, np.ones_like(picked), np.zeros_like(picked))
-        _, _, counts = _run(_core.MUL, operands, plan, np.zeros(1), fmt)
-        overflow = counts[2]
-    ctx.flags.add([np.count_nonzero(moved), tiny, overflow, 0, 0])
+        _raise_refused(op, operands, n, ctx, kp.plan, u, name)
     return values
 
 
-def _elementwise_python(op, a, b, c, out, plan, u, ftz, daz, min_normal):
+def _elementwise_python(op, operands, out, kp: KernelPlan, u, ftz, daz, min_normal):
     """The kernel's loop in Python, for platforms without numba (slow, exact)."""
     totals = [0] * 6
-    for i in range(out.size):
-        x, y, z = float(a[i]), float(b[i]), float(c[i])
+    for i, (x, y, z) in enumerate(_elements(operands, out.size)):
         if daz:
             x, y, z = (_core.daz(v, min_normal) for v in (x, y, z))
-        kind, neg, mag, exp, flags = _core.apply(op, x, y, z, plan[fc.P_MODE])
+        kind, neg, mag, exp, flags = _core.apply(op, x, y, z, kp.plan[fc.P_MODE])
         ui = float(u[i]) if u.size == out.size else 0.0
-        code, slot, flags = _core.round_result(kind, neg, mag, exp, flags, ui, plan, ftz)
-        out[i] = code & ((1 << 64) - 1) if code < 0 else code
-        totals[0] += slot != fc.NO_ERROR
+        code, slot, flags = _core.round_result(kind, neg, mag, exp, flags, ui, kp.plan, ftz)
+        out[i] = _core.value_of(code, slot, kp.plan, kp.slot_values)
+        totals[0] += _core.refused(slot, kp.plan)
         for k, bit in enumerate((1, 2, 4, 8, 16)):
             totals[k + 1] += bool(flags & bit)
     return totals
 
 
-def _raise_refused(op, operands, ctx: Context, plan, u, name) -> None:
+def _elements(operands, n):
+    """(x, y, z) of each element as Python floats (a one-value operand repeated)."""
+    columns = [itertools.repeat(float(x[0]), n) if x.size == 1 else map(float, x) for x in operands]
+    return zip(*columns, strict=False)
+
+
+def _raise_refused(op, operands, n, ctx: Context, plan, u, name) -> None:
     """The message for the first result the format cannot hold under its policy."""
-    a, b, c = operands
-    for i in range(a.size):
-        x, y, z = float(a[i]), float(b[i]), float(c[i])
+    for i, (x, y, z) in enumerate(_elements(operands, n)):
+        if ctx.daz:
+            x, y, z = (_core.daz(v, float(ctx.fmt.min_normal)) for v in (x, y, z))
         kind, neg, mag, exp, flags = _core.apply(op, x, y, z, plan[fc.P_MODE])
-        ui = float(u[i]) if u.size == a.size else 0.0
+        ui = float(u[i]) if u.size == n else 0.0
         _, slot, _ = _core.round_result(kind, neg, mag, exp, flags, ui, plan, ctx.ftz)
-        if slot != fc.NO_ERROR:
+        if _core.refused(slot, plan):
             break
     else:  # pragma: no cover - the kernel counted a refusal, so the loop finds it
         raise AssertionError("no refused element found")
-    where = f" (index {i})" if a.size > 1 else ""
+    where = f" (index {i})" if n > 1 else ""
     raise NotRepresentableError(_refusal(name, (x, y, z), kind, flags, ctx) + where)
 
 
@@ -286,26 +259,17 @@ def _refusal(name, operands, kind, flags, ctx: Context) -> str:
     )
 
 
-def _decode_values(codes: np.ndarray, fmt: FloatFormat, dtype: np.dtype) -> np.ndarray:
-    if fmt.bits <= 16:
-        table = decode_table(fmt).astype(dtype)
-        if codes.size >= 1 << 16 and _kernels.available():
-            return _kernels.take(table, codes)
-        return table[codes]
-    return decode(codes.astype(fmt.code_dtype), fmt).astype(dtype, copy=False)
-
-
 # -- integers and fixed point: the exact result rounded to odd in float64, then encoded --------
-def _integer_op(op, flat, ctx: Context, dtype, name) -> np.ndarray:
+def _integer_op(op, flat, n, ctx: Context, dtype, name) -> np.ndarray:
     fmt = ctx.fmt
-    operands = _operands(flat)
-    odd = _odd_values(op, operands)
-    finite = np.all([np.isfinite(x) for x in operands], axis=0)
+    operands = _operands(flat, n)
+    odd = _odd_values(op, operands, n)
+    finite = np.isfinite(operands[0]) & np.isfinite(operands[1]) & np.isfinite(operands[2])
     checks = ((np.isnan(odd), "is not a number"), (np.isinf(odd) & finite, "divides by zero"))
     for bad, why in checks:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            shown = describe(name, [x[i] for x in operands])
+            shown = describe(name, [x[i if x.size > 1 else 0] for x in operands])
             raise NotRepresentableError(f"{shown} {why}, and {fmt.name} cannot hold the result")
     scale = 2.0 ** (fmt.frac_bits if isinstance(fmt, FixedFormat) else 0)
     if ctx.overflow.value == "wrap" and (np.abs(odd) * scale >= 2.0**51).any():
@@ -322,14 +286,13 @@ def _integer_op(op, flat, ctx: Context, dtype, name) -> np.ndarray:
     return values.astype(_numpy_dtype(dtype), copy=False)
 
 
-def _odd_values(op, operands) -> np.ndarray:
+def _odd_values(op, operands, n) -> np.ndarray:
     """The exact results rounded to odd at float64's 53 bits, as float64: what an integer or
     fixed-point format needs to round them once (a result below float64's range keeps only
     its sign and that it is not zero, which is all such a format can use)."""
-    binary64 = _binary64()
-    plan = make_plan(binary64, Rounding.ODD, "ieee")
-    codes, _, _ = _run(op, operands, plan, np.zeros(1), binary64)
-    return codes.view(np.float64)
+    kp = kernel_plan(_binary64(), Rounding.ODD, Overflow.IEEE)
+    values, _, _ = _run(op, operands, n, kp, np.zeros(1), np.dtype(np.float64))
+    return values
 
 
 def _binary64() -> FloatFormat:

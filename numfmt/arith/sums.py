@@ -33,13 +33,13 @@ import numpy as np
 
 from numfmt._display import Displayable
 from numfmt.arith import elementwise
+from numfmt.arith._plan import kernel_plan
 from numfmt.arith.context import Context, Flags
 from numfmt.errors import NotRepresentableError, NumfmtError
 from numfmt.formats import _kernels
-from numfmt.formats.decode import decode_table
-from numfmt.formats.encode import as_real_array, make_plan
+from numfmt.formats.encode import as_real_array
 from numfmt.formats.rounding import Rounding
-from numfmt.formats.types import FloatFormat, Specials
+from numfmt.formats.types import FloatFormat
 
 ORDERS = ("sequential", "pairwise", "tree", "kahan", "numpy", "blocked:K")
 
@@ -61,9 +61,6 @@ def _context(fmt, options) -> Context:
     ctx = fmt if isinstance(fmt, Context) else Context(fmt, **options)
     if not isinstance(ctx.fmt, FloatFormat):
         raise NumfmtError(f"sums run in float formats; {ctx.fmt.name} is not one")
-    wide_ok = ctx.fmt.bits <= 16 or ctx.fmt.specials is Specials.IEEE
-    if not wide_ok:
-        raise NumfmtError(f"sums in {ctx.fmt.name} are not supported (a wide non-IEEE format)")
     return ctx
 
 
@@ -84,12 +81,6 @@ def _rows(x, axis: int):
     return np.ascontiguousarray(a.reshape(rows, a.shape[-1])), a.shape[:-1]
 
 
-def _tables(fmt: FloatFormat):
-    table = decode_table(fmt) if fmt.bits <= 16 else np.zeros(0)
-    wide = (fmt.mantissa_bits, fmt.emin, fmt.sign_mask)
-    return table, wide
-
-
 def _need_kernel() -> None:
     if not _kernels.available():
         raise NumfmtError(
@@ -101,12 +92,13 @@ def _sequential(rows, ctx: Context, kahan=False, running=False, dtype=np.float64
     _need_kernel()
     from numfmt.arith import _jit
 
-    plan = make_plan(ctx.fmt, ctx.rounding, ctx.overflow)
-    table, wide = _tables(ctx.fmt)
+    kp = kernel_plan(ctx.fmt, ctx.rounding, ctx.overflow)
     draws = rows.size * (2 if kahan else 1)
     u = ctx.uniforms(draws) if ctx.rounding is Rounding.STOCHASTIC else np.zeros(0)
     out = np.empty(rows.shape, dtype=dtype) if running else np.zeros((0, 0), dtype=dtype)
-    sums, stalls, refused, counts = _jit.sequential(rows, plan, table, wide, u, ctx.ftz, kahan, out)
+    sums, stalls, refused, counts = _jit.sequential(
+        rows, kp.plan, kp.fast, kp.slot_values, u, ctx.ftz, kahan, out
+    )
     ctx.flags.add(counts)
     if refused:
         raise NotRepresentableError(
@@ -120,10 +112,9 @@ def _numpy_order(rows, ctx: Context):
     _need_kernel()
     from numfmt.arith import _jit
 
-    plan = make_plan(ctx.fmt, ctx.rounding, ctx.overflow)
-    table, wide = _tables(ctx.fmt)
+    kp = kernel_plan(ctx.fmt, ctx.rounding, ctx.overflow)
     # numpy's reduction starts from its identity, +0, and adds the pairwise sum of every term
-    pairwise, refused = _jit.numpy_order(rows, plan, table, wide, ctx.ftz)
+    pairwise, refused = _jit.numpy_order(rows, kp.plan, kp.fast, kp.slot_values, ctx.ftz)
     total = np.asarray(
         elementwise.apply("add", (np.zeros_like(pairwise), pairwise), ctx), dtype=np.float64
     )

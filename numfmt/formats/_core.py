@@ -67,6 +67,31 @@ def encode_one(kind, neg, sig, e, p, u, plan):
     return plan[slot], NO_ERROR
 
 
+def increment(q, rem, half, mode, neg, up):
+    """q, a truncated significand, rounded by mode: rem is what was cut off (an integer below
+    ``2 * half``), half the remainder of a tie, up the draw of stochastic rounding (whether an
+    inexact value rounds up: a uniform u < rem / 2**shift).
+
+    Branch-free increments (a rounding decision is a coin flip for the branch predictor) and
+    no calls, so that the loops which inline it vectorise."""
+    inexact = int(rem != 0)
+    if mode == RNE:
+        q += int(rem > half) | (int(rem == half) & q & 1)
+    elif mode == RNA:
+        q += int(rem >= half)
+    elif mode == RNZ:
+        q += int(rem > half)
+    elif mode == RODD:
+        q |= inexact
+    elif mode == RUP:
+        q += inexact & int(not neg)
+    elif mode == RDOWN:
+        q += inexact & int(neg)
+    elif mode == RSTOCH:
+        q += inexact & int(up)
+    return q
+
+
 def classify_one(kind, neg, sig, e, p, u, plan):
     """(code, NO_ERROR) of a value that rounds to a finite nonzero code of its own, else
     (0, the slot of what it is: NaN, inf, an overflow, a zero, a negative in an unsigned
@@ -92,27 +117,12 @@ def classify_one(kind, neg, sig, e, p, u, plan):
                 q = sig << (-shift)
             else:
                 # Past p + 2 every bit of sig lies below the half-way point; clamping keeps
-                # the shifts legal for int64. The increments are branch-free: a rounding
-                # decision is a coin flip for the branch predictor.
+                # the shifts legal for int64.
                 sc = min(shift, p + 2)
                 q = sig >> sc
                 rem = sig - (q << sc)
-                half = 1 << (sc - 1)
-                inexact = int(rem != 0)
-                if mode == RNE:
-                    q += int(rem > half) | (int(rem == half) & q & 1)
-                elif mode == RNA:
-                    q += int(rem >= half)
-                elif mode == RNZ:
-                    q += int(rem > half)
-                elif mode == RODD:
-                    q |= inexact
-                elif mode == RUP:
-                    q += inexact & int(not neg)
-                elif mode == RDOWN:
-                    q += inexact & int(neg)
-                elif mode == RSTOCH:
-                    q += inexact & int(u < math.ldexp(float(rem), -shift))
+                up = mode == RSTOCH and u < math.ldexp(float(rem), -shift)
+                q = increment(q, rem, 1 << (sc - 1), mode, neg, up)
             if not subn:
                 es = max(es, emin - 1)  # below the smallest value: keep it (there is no zero)
             high = (es - emin + subn) << m

@@ -23,7 +23,7 @@ from numba.extending import intrinsic
 from numfmt._numba import compile_functions
 from numfmt.formats import _core as c
 
-_encode_one = compile_functions(c, ["classify_one", "encode_one"])["encode_one"]
+_encode_one = compile_functions(c, ["increment", "classify_one", "encode_one"])["encode_one"]
 _TWO_53 = 9007199254740992.0
 
 

@@ -63,16 +63,28 @@ def reference_sum(terms, fmt, mode, order):
 
 
 @pytest.mark.parametrize("order", ["sequential", "pairwise", "tree", "kahan", "blocked:5"])
-@pytest.mark.parametrize("mode", ["nearest-even", "down", "odd"])
+@pytest.mark.parametrize("mode", ["nearest-even", "nearest-away", "down", "up", "odd"])
 @pytest.mark.parametrize("name", ["fp16", "bf16", "fp8_e4m3"])
 def test_orders_against_the_exact_reference(order, mode, name):
+    """Random terms of every scale, and multiples of 1/8 (sums that land on ties and on
+    values of the format, where the running sum's shortcut must fall back to the exact
+    remainder)."""
     fmt = get_format(name)
     rng = np.random.default_rng(11)
-    for n in (1, 2, 3, 7, 16, 37):
-        terms = rng.standard_normal(n) * 2.0 ** rng.integers(-6, 6, n)
+    half = 2.0 ** -(fmt.mantissa_bits + 1)  # half an ulp at 1
+    # float64 sums that land on a value of the format or on a tie while the exact sum does
+    # not: only the exact remainder rounds these right
+    hard = [[1.0, 2.0**-60], [1.0, -(2.0**-60)], [1.0, half + 2.0**-55], [1.0, half - 2.0**-55]]
+    hard += [[-1.0, -half - 2.0**-55], [3.0, 2.0**-60, 2.0**-60, -(2.0**-58)]]
+    for n in (1, 2, 3, 7, 16, 37, 60, *(-k for k in range(len(hard)))):
+        terms = (
+            np.array(hard[-n]) if n <= 0 else rng.standard_normal(n) * 2.0 ** rng.integers(-6, 6, n)
+        )
+        if n > 7:
+            terms[::2] = rng.integers(-40, 41, terms[::2].size) / 8
         got = float(arith.sum(terms, name, order=order, rounding=mode))
         want = float(reference_sum(terms, fmt, mode, order))
-        assert got == want or (math.isnan(got) and math.isnan(want)), (n, terms.tolist())
+        assert got == want or (math.isnan(got) and math.isnan(want)), (n, terms.tolist(), got, want)
 
 
 def test_the_literatures_figures():
