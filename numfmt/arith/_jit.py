@@ -205,6 +205,12 @@ def _one(op, x, y, z, ui, plan, fast, slot_values, ftz):
     return _general(op, x, y, z, ui, plan, slot_values, ftz)
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _one_call(op, x, y, z, ui, plan, fast, slot_values, ftz):
+    """_one as a call: compiled once for every kernel that falls back to it."""
+    return _one(op, x, y, z, ui, plan, fast, slot_values, ftz)
+
+
 #: The elementwise kernel works in blocks of this many elements: a vectorised pass over the
 #: block, then the general path for the few elements that pass could not finish.
 BLOCK = 512
@@ -294,7 +300,7 @@ def elementwise(op, a, b, c, out, plan, fast, slot_values, u, ftz, daz, min_norm
             if daz:
                 xj, yj, zj = _daz(xj, min_normal), _daz(yj, min_normal), _daz(zj, min_normal)
             ui = u[start + j] if u.size == n else 0.0
-            o[j], no, flags = _one(op, xj, yj, zj, ui, plan, fast, slot_values, ftz)
+            o[j], no, flags = _one_call(op, xj, yj, zj, ui, plan, fast, slot_values, ftz)
             counts[0] += no
             for k in range(5):
                 counts[k + 1] += (flags >> k) & 1
@@ -331,6 +337,17 @@ def _add(acc, x, ui, plan, fast, slot_values, ftz):
     return _one(ac.ADD, acc, x, 0.0, ui, plan, fast, slot_values, ftz)
 
 
+@numba.njit(inline="always", error_model="numpy")
+def _step(acc, x, ui, mode, unsigned, fast, plan, slot_values, ftz):
+    """(acc + x rounded, refused, flags): the fast path inlined, ``_add`` called where it
+    cannot finish."""
+    done, value, flags = _add_fast(acc, x, ui, mode, unsigned, fast)
+    refused = False
+    if not done:
+        value, refused, flags = _add(acc, x, ui, plan, fast, slot_values, ftz)
+    return value, refused, flags
+
+
 @numba.njit(nogil=True, cache=True, error_model="numpy")
 def sequential(x, plan, fast, slot_values, u, ftz, kahan, running):
     """Each row of x summed left to right, every addition rounded (Kahan's compensated sum
@@ -358,10 +375,10 @@ def sequential(x, plan, fast, slot_values, u, ftz, kahan, running):
             if kahan:
                 u1 = u[k] if stochastic else 0.0
                 u2 = u[k + 1] if stochastic else 0.0
-                y, r1, f1 = _add(xi, -comp, u1, plan, fast, slot_values, ftz)
-                t, r2, f2 = _add(acc, y, u2, plan, fast, slot_values, ftz)
-                d, r3, f3 = _add(t, -acc, 0.0, plan, fast, slot_values, ftz)
-                comp, r4, f4 = _add(d, -y, 0.0, plan, fast, slot_values, ftz)
+                y, r1, f1 = _step(xi, -comp, u1, mode, unsigned, fast, plan, slot_values, ftz)
+                t, r2, f2 = _step(acc, y, u2, mode, unsigned, fast, plan, slot_values, ftz)
+                d, r3, f3 = _step(t, -acc, 0.0, mode, unsigned, fast, plan, slot_values, ftz)
+                comp, r4, f4 = _step(d, -y, 0.0, mode, unsigned, fast, plan, slot_values, ftz)
                 acc = t
                 k += 2
                 refused += r1 + r2 + r3 + r4

@@ -1,6 +1,11 @@
-"""What the arithmetic kernels are told about the format they round into.
+"""What the arithmetic kernels are given: their arrays, and what they know of the format they
+round into.
 
-Three things, built once per call from the format, the rounding mode and the overflow policy:
+Arrays reach them as read-only views (``read_only``): numba compiles a kernel for each kind
+of array it meets, and a caller's arrays come either way (a broadcast view is read-only).
+
+Of the format, three things, built once per call from the format, the rounding mode and the
+overflow policy:
 
 * ``plan``: ``numfmt.formats``' plan tuple (the format's fields, the mode, and the code each
   kind of special result becomes, or that the policy refuses it);
@@ -47,3 +52,10 @@ def kernel_plan(fmt: FloatFormat, rounding, overflow) -> KernelPlan:
             code = np.array([plan[slot] & mask], dtype=fmt.code_dtype)
             slot_values[slot] = float(decode(code, fmt)[0])
     return KernelPlan(tuple(int(v) for v in plan), fast, slot_values)
+
+
+def read_only(x: np.ndarray) -> np.ndarray:
+    """A read-only view of x, the one kind of array the kernels are compiled for."""
+    view = x.view()
+    view.flags.writeable = False
+    return view

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from numfmt.arith import _core
-from numfmt.arith._plan import KernelPlan, kernel_plan
+from numfmt.arith._plan import KernelPlan, kernel_plan, read_only
 from numfmt.arith.context import Context
 from numfmt.errors import NotRepresentableError, NumfmtError
 from numfmt.formats import _core as fc
@@ -120,7 +120,7 @@ def _operands(flat, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if any(not np.array_equal(x.astype(common), x, equal_nan=True) for x in short):
         common = np.dtype(np.float64)
     padded = (flat + [np.zeros(1, dtype=common)] * 2)[:3]
-    return tuple(np.ascontiguousarray(x, dtype=common) for x in padded)
+    return tuple(read_only(np.ascontiguousarray(x, dtype=common)) for x in padded)
 
 
 #: Arrays at least this long go to the compiled kernel (numba compiles it once, in about 20 s,

@@ -33,7 +33,7 @@ import numpy as np
 
 from numfmt._display import Displayable
 from numfmt.arith import elementwise
-from numfmt.arith._plan import kernel_plan
+from numfmt.arith._plan import kernel_plan, read_only
 from numfmt.arith.context import Context, Flags
 from numfmt.errors import NotRepresentableError, NumfmtError
 from numfmt.formats import _kernels
@@ -97,7 +97,7 @@ def _sequential(rows, ctx: Context, kahan=False, running=False, dtype=np.float64
     u = ctx.uniforms(draws) if ctx.rounding is Rounding.STOCHASTIC else np.zeros(0)
     out = np.empty(rows.shape, dtype=dtype) if running else np.zeros((0, 0), dtype=dtype)
     sums, stalls, refused, counts = _jit.sequential(
-        rows, kp.plan, kp.fast, kp.slot_values, u, ctx.ftz, kahan, out
+        read_only(rows), kp.plan, kp.fast, kp.slot_values, u, ctx.ftz, kahan, out
     )
     ctx.flags.add(counts)
     if refused:
@@ -114,7 +114,7 @@ def _numpy_order(rows, ctx: Context):
 
     kp = kernel_plan(ctx.fmt, ctx.rounding, ctx.overflow)
     # numpy's reduction starts from its identity, +0, and adds the pairwise sum of every term
-    pairwise, refused = _jit.numpy_order(rows, kp.plan, kp.fast, kp.slot_values, ctx.ftz)
+    pairwise, refused = _jit.numpy_order(read_only(rows), kp.plan, kp.fast, kp.slot_values, ctx.ftz)
     total = np.asarray(
         elementwise.apply("add", (np.zeros_like(pairwise), pairwise), ctx), dtype=np.float64
     )
