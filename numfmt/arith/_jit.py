@@ -329,8 +329,11 @@ def _add_fast(acc, x, ui, mode, unsigned, fast):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _add(acc, x, ui, plan, fast, slot_values, ftz):
-    """(acc + x rounded into the format, refused, flags)."""
+def _add(acc, x, ui, plan, fast, slot_values, ftz, daz, min_normal):
+    """(acc + x rounded into the format, refused, flags); with daz, an operand below
+    min_normal is read as a zero of its sign."""
+    if daz:
+        acc, x = _daz(acc, min_normal), _daz(x, min_normal)
     done, value, inexact = _add_fast(acc, x, ui, plan[fc.P_MODE], plan[fc.P_SIGN] == 0, fast)
     if done:
         return value, False, inexact
@@ -338,21 +341,21 @@ def _add(acc, x, ui, plan, fast, slot_values, ftz):
 
 
 @numba.njit(inline="always", error_model="numpy")
-def _step(acc, x, ui, mode, unsigned, fast, plan, slot_values, ftz):
+def _step(acc, x, ui, mode, unsigned, fast, plan, slot_values, ftz, daz, min_normal):
     """(acc + x rounded, refused, flags): the fast path inlined, ``_add`` called where it
     cannot finish."""
     done, value, flags = _add_fast(acc, x, ui, mode, unsigned, fast)
     refused = False
-    if not done:
-        value, refused, flags = _add(acc, x, ui, plan, fast, slot_values, ftz)
+    if daz or not done:
+        value, refused, flags = _add(acc, x, ui, plan, fast, slot_values, ftz, daz, min_normal)
     return value, refused, flags
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
-def sequential(x, plan, fast, slot_values, u, ftz, kahan, running):
+def sequential(x, plan, fast, slot_values, u, ftz, daz, min_normal, kahan, running):
     """Each row of x summed left to right, every addition rounded (Kahan's compensated sum
     when kahan: every operation of it rounded too). running (rows, n) receives the partial
-    sums when it has that shape.
+    sums when it has that shape. ftz, daz: as the elementwise kernel takes them.
 
     Returns (sums, where each row's sum stagnated: the first of the last terms, at least two
     and not all zero, none of which changed it (-1 where there is no such run), refused count,
@@ -375,10 +378,18 @@ def sequential(x, plan, fast, slot_values, u, ftz, kahan, running):
             if kahan:
                 u1 = u[k] if stochastic else 0.0
                 u2 = u[k + 1] if stochastic else 0.0
-                y, r1, f1 = _step(xi, -comp, u1, mode, unsigned, fast, plan, slot_values, ftz)
-                t, r2, f2 = _step(acc, y, u2, mode, unsigned, fast, plan, slot_values, ftz)
-                d, r3, f3 = _step(t, -acc, 0.0, mode, unsigned, fast, plan, slot_values, ftz)
-                comp, r4, f4 = _step(d, -y, 0.0, mode, unsigned, fast, plan, slot_values, ftz)
+                y, r1, f1 = _step(
+                    xi, -comp, u1, mode, unsigned, fast, plan, slot_values, ftz, daz, min_normal
+                )
+                t, r2, f2 = _step(
+                    acc, y, u2, mode, unsigned, fast, plan, slot_values, ftz, daz, min_normal
+                )
+                d, r3, f3 = _step(
+                    t, -acc, 0.0, mode, unsigned, fast, plan, slot_values, ftz, daz, min_normal
+                )
+                comp, r4, f4 = _step(
+                    d, -y, 0.0, mode, unsigned, fast, plan, slot_values, ftz, daz, min_normal
+                )
                 acc = t
                 k += 2
                 refused += r1 + r2 + r3 + r4
@@ -386,10 +397,12 @@ def sequential(x, plan, fast, slot_values, u, ftz, kahan, running):
             else:
                 ui = u[k] if stochastic else 0.0
                 done, acc_fast, flags = _add_fast(acc, xi, ui, mode, unsigned, fast)
-                if done:
+                if done and not daz:
                     acc = acc_fast
                 else:
-                    acc, no, flags = _add(acc, xi, ui, plan, fast, slot_values, ftz)
+                    acc, no, flags = _add(
+                        acc, xi, ui, plan, fast, slot_values, ftz, daz, min_normal
+                    )
                     refused += no
                 k += 1
             inexact += flags & 1
@@ -411,7 +424,7 @@ def sequential(x, plan, fast, slot_values, u, ftz, kahan, running):
 
 
 @numba.njit(inline="always", error_model="numpy")
-def _numpy_leaf(x, lo, n, plan, fast, slot_values, ftz):
+def _numpy_leaf(x, lo, n, plan, fast, slot_values, ftz, daz, min_normal):
     """(sum, refused) of x[lo:lo + n], n <= 128, as numpy's pairwise sum adds such a block:
     below 8 terms left to right; else eight interleaved running sums combined as
     ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)), then the rest left to right."""
@@ -419,7 +432,9 @@ def _numpy_leaf(x, lo, n, plan, fast, slot_values, ftz):
     if n < 8:
         acc = -0.0
         for i in range(lo, lo + n):
-            acc, no, _ = _add(acc, np.float64(x[i]), 0.0, plan, fast, slot_values, ftz)
+            acc, no, _ = _add(
+                acc, np.float64(x[i]), 0.0, plan, fast, slot_values, ftz, daz, min_normal
+            )
             refused += no
         return acc, refused
     r = np.empty(8)
@@ -428,22 +443,28 @@ def _numpy_leaf(x, lo, n, plan, fast, slot_values, ftz):
     i = 8
     while i < n - (n % 8):
         for j in range(8):
-            r[j], no, _ = _add(r[j], np.float64(x[lo + i + j]), 0.0, plan, fast, slot_values, ftz)
+            r[j], no, _ = _add(
+                r[j], np.float64(x[lo + i + j]), 0.0, plan, fast, slot_values, ftz, daz, min_normal
+            )
             refused += no
         i += 8
     for width in (1, 2, 4):  # the pairs (0,1) (2,3) (4,5) (6,7), then (0,2) (4,6), then (0,4)
         for j in range(0, 8, 2 * width):
-            r[j], no, _ = _add(r[j], r[j + width], 0.0, plan, fast, slot_values, ftz)
+            r[j], no, _ = _add(
+                r[j], r[j + width], 0.0, plan, fast, slot_values, ftz, daz, min_normal
+            )
             refused += no
     acc = r[0]
     for k in range(i, n):
-        acc, no, _ = _add(acc, np.float64(x[lo + k]), 0.0, plan, fast, slot_values, ftz)
+        acc, no, _ = _add(
+            acc, np.float64(x[lo + k]), 0.0, plan, fast, slot_values, ftz, daz, min_normal
+        )
         refused += no
     return acc, refused
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
-def numpy_order(x, plan, fast, slot_values, ftz):
+def numpy_order(x, plan, fast, slot_values, ftz, daz, min_normal):
     """Each row summed in the order of numpy's pairwise sum (numpy/core/src/umath/
     loops_utils.h.src): blocks of up to 128 terms as ``_numpy_leaf`` adds them; a longer
     span split in two halves (the first a multiple of 8), each summed that way, then added.
@@ -464,7 +485,9 @@ def numpy_order(x, plan, fast, slot_values, ftz):
         while top >= 0:
             lo, m = los[top], lens[top]
             if m <= 128:
-                values[nv], no = _numpy_leaf(xr, lo, m, plan, fast, slot_values, ftz)
+                values[nv], no = _numpy_leaf(
+                    xr, lo, m, plan, fast, slot_values, ftz, daz, min_normal
+                )
                 refused += no
                 nv += 1
                 top -= 1
@@ -481,7 +504,7 @@ def numpy_order(x, plan, fast, slot_values, ftz):
             else:
                 nv -= 1
                 values[nv - 1], no, _ = _add(
-                    values[nv - 1], values[nv], 0.0, plan, fast, slot_values, ftz
+                    values[nv - 1], values[nv], 0.0, plan, fast, slot_values, ftz, daz, min_normal
                 )
                 refused += no
                 top -= 1

@@ -107,6 +107,7 @@ class Calculation(Displayable):
     steps: tuple[Step, ...]
     result: ExactValue
     flags: Flags = field(default_factory=Flags)
+    options: dict[str, Any] = field(default_factory=dict)  # overflow; ftz, daz, seed where set
 
     @property
     def value(self) -> float:
@@ -125,17 +126,32 @@ class Calculation(Displayable):
             "result": str(self.result),
             "value": self.value,
             "flags": self.flags.to_dict(),
+            "options": dict(self.options),
         }
 
 
-def calc(expression: str, fmt, *, rounding="nearest-even", overflow=None, seed: int = 0):
+def calc(
+    expression: str,
+    fmt,
+    *,
+    rounding="nearest-even",
+    overflow=None,
+    seed: int = 0,
+    ftz: bool = False,
+    daz: bool = False,
+    random_bits: int | None = None,
+):
     """Compute an expression in a format, each number and each operation rounded once.
 
     Args:
         expression: numbers, ``+ - * /``, ``fma(a, b, c)``, ``sqrt(x)``, ``abs(x)`` and
             parentheses (``numfmt.arith.expr``); never evaluated as Python.
-        fmt: a float format of up to 51 significand bits.
-        rounding, overflow, seed: as ``Context`` takes them.
+        fmt: a float format of up to 51 significand bits, or a ``Context``: it then carries
+            every option (leave the keyword options as they are), counts the calculation's
+            flags too, and its random stream goes on from where it was.
+        rounding, overflow, seed, ftz, daz, random_bits: as ``Context`` takes them. ftz and
+            daz act on operations (a subnormal result flushed, a subnormal operand read as
+            zero); the typed numbers are stored as ``numfmt show`` stores them.
 
     Returns:
         A Calculation: its steps, its result and the flags raised.
@@ -149,12 +165,15 @@ def calc(expression: str, fmt, *, rounding="nearest-even", overflow=None, seed: 
 
     """
     tree = ex.parse_expression(expression)
-    ctx = Context(fmt, rounding, overflow, seed=seed)
+    ctx = _context(fmt, rounding, overflow, seed, ftz, daz, random_bits)
     if not isinstance(ctx.fmt, FloatFormat):
         raise NumfmtError(f"calc computes in float formats; {ctx.fmt.name} is not one")
     numbers: list[ShowResult] = []
     steps: list[Step] = []
+    before = ctx.flags.counts()
     result = _evaluate(tree, ctx, numbers, steps)
+    flags = Flags()
+    flags.add([a - b for a, b in zip(ctx.flags.counts(), before, strict=True)])
     return Calculation(
         expression=ex.to_text(tree),
         format=ctx.fmt,
@@ -162,8 +181,35 @@ def calc(expression: str, fmt, *, rounding="nearest-even", overflow=None, seed: 
         numbers=tuple(numbers),
         steps=tuple(steps),
         result=result,
-        flags=ctx.flags,
+        flags=flags,
+        options=_options(ctx),
     )
+
+
+def _context(fmt, rounding, overflow, seed, ftz, daz, random_bits) -> Context:
+    options = dict(rounding=rounding, overflow=overflow, seed=seed, ftz=ftz, daz=daz)
+    options.update(random_bits=random_bits)
+    if isinstance(fmt, Context):
+        defaults = dict(rounding="nearest-even", overflow=None, seed=0, ftz=False, daz=False)
+        defaults.update(random_bits=None)
+        changed = sorted(k for k, v in options.items() if v != defaults[k])
+        if changed:
+            raise TypeError(
+                f"calc() got a Context and options {changed}: the Context carries them "
+                "(ctx.replace(...) makes one that differs)"
+            )
+        return fmt
+    return Context(fmt, **options)
+
+
+def _options(ctx: Context) -> dict[str, Any]:
+    """The context's settings beyond the format and the rounding mode, for the record."""
+    options: dict[str, Any] = {"overflow": ctx.overflow.value}
+    if ctx.ftz or ctx.daz:
+        options.update(ftz=ctx.ftz, daz=ctx.daz)
+    if ctx.rounding is Rounding.STOCHASTIC:
+        options.update(seed=ctx.seed, random_bits=ctx.random_bits)
+    return options
 
 
 def _evaluate(node, ctx: Context, numbers: list, steps: list) -> ExactValue:
@@ -213,7 +259,8 @@ def _step(op: str, args: tuple[ExactValue, ...], ctx: Context) -> Step:
     after = ctx.flags.counts()
     raised = tuple(n for n, a, b in zip(Flags.NAMES, after, before, strict=True) if a > b)
     result = ExactValue.of(value)
-    exact, exact_text, proxy = _exact(op, args)
+    notes, args_read = _read_operands(args, ctx)
+    exact, exact_text, proxy = _exact(op, args_read)
     shown = binary = None
     alignment: tuple[str, ...] = ()
     decision = _special_decision(op, args, value, ctx) if proxy is None else ""
@@ -232,9 +279,34 @@ def _step(op: str, args: tuple[ExactValue, ...], ctx: Context) -> Step:
                 if op in ("+", "-", "fma")
                 else "nothing to round"
             )
-        if op in ("+", "-") and all(a.is_finite and a.magnitude for a in args):
-            alignment = _alignment(args, op, ctx.fmt)
+        if op in ("+", "-") and all(a.is_finite and a.magnitude for a in args_read):
+            alignment = _alignment(args_read, op, ctx.fmt)
+    after = []
+    if ctx.ftz and shown is not None and value == 0 and shown.stored.magnitude:
+        after.append(f"ftz flushes that subnormal result, {shown.stored}, to a zero of its sign")
+        shown = show("-0" if _negative(value) else "0", ctx.fmt, ctx.rounding, ctx.overflow)
+    decision = "; ".join(dict.fromkeys([*notes, decision, *after]))
     return Step(op, args, exact, exact_text, result, shown, binary, alignment, decision, raised)
+
+
+def _negative(x: float) -> bool:
+    return math.copysign(1.0, x) < 0
+
+
+def _read_operands(args, ctx: Context) -> tuple[list[str], tuple[ExactValue, ...]]:
+    """(notes, the operands as the operation reads them): with daz, a subnormal operand is a
+    zero of its sign."""
+    if not ctx.daz:
+        return [], args
+    notes, read = [], []
+    for a in args:
+        if a.is_finite and 0 < a.magnitude < ctx.fmt.min_normal:
+            zero = -0.0 if a.negative else 0.0
+            notes.append(f"daz reads the subnormal operand {a} as {zero:g}")
+            read.append(ExactValue.of(zero))
+        else:
+            read.append(a)
+    return notes, tuple(read)
 
 
 def _exact(op, args) -> tuple[ExactValue | None, str, Fraction | None]:

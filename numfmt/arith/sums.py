@@ -81,6 +81,11 @@ def _rows(x, axis: int):
     return np.ascontiguousarray(a.reshape(rows, a.shape[-1])), a.shape[:-1]
 
 
+def _subnormals(ctx: Context) -> tuple[bool, bool, float]:
+    """(ftz, daz, the smallest normal magnitude), as the kernels take them."""
+    return ctx.ftz, ctx.daz, float(ctx.fmt.min_normal)
+
+
 def _need_kernel() -> None:
     if not _kernels.available():
         raise NumfmtError(
@@ -97,7 +102,7 @@ def _sequential(rows, ctx: Context, kahan=False, running=False, dtype=np.float64
     u = ctx.uniforms(draws) if ctx.rounding is Rounding.STOCHASTIC else np.zeros(0)
     out = np.empty(rows.shape, dtype=dtype) if running else np.zeros((0, 0), dtype=dtype)
     sums, stalls, refused, counts = _jit.sequential(
-        read_only(rows), kp.plan, kp.fast, kp.slot_values, u, ctx.ftz, kahan, out
+        read_only(rows), kp.plan, kp.fast, kp.slot_values, u, *_subnormals(ctx), kahan, out
     )
     ctx.flags.add(counts)
     if refused:
@@ -114,7 +119,9 @@ def _numpy_order(rows, ctx: Context):
 
     kp = kernel_plan(ctx.fmt, ctx.rounding, ctx.overflow)
     # numpy's reduction starts from its identity, +0, and adds the pairwise sum of every term
-    pairwise, refused = _jit.numpy_order(read_only(rows), kp.plan, kp.fast, kp.slot_values, ctx.ftz)
+    pairwise, refused = _jit.numpy_order(
+        read_only(rows), kp.plan, kp.fast, kp.slot_values, *_subnormals(ctx)
+    )
     total = np.asarray(
         elementwise.apply("add", (np.zeros_like(pairwise), pairwise), ctx), dtype=np.float64
     )

@@ -27,6 +27,22 @@ FLOAT_HELP = "A float format: fp16, bf16, fp8_e4m3, fp4, e3m3fn ... ('numfmt for
 MAX_COUNT = 100_000_000
 
 
+def _subnormal_options(command):
+    """--ftz, --daz and --random-bits: how the arithmetic treats subnormals, and how many
+    random bits stochastic rounding draws."""
+    command = click.option(
+        "--random-bits",
+        type=click.IntRange(1, 52),
+        help="Stochastic rounding with this many random bits, as hardware does (default: all).",
+    )(command)
+    command = click.option(
+        "--daz", is_flag=True, help="Denormals are zero: read a subnormal operand as 0."
+    )(command)
+    return click.option(
+        "--ftz", is_flag=True, help="Flush to zero: a result that rounds to a subnormal is 0."
+    )(command)
+
+
 class ExpressionCommand(NumberCommand):
     """calc: an expression may start with a minus before anything (-(1 + 2), -sqrt(2))."""
 
@@ -38,6 +54,7 @@ class ExpressionCommand(NumberCommand):
 @click.option("--format", "-f", "fmt", required=True, help=FLOAT_HELP)
 @rounding_option
 @overflow_option
+@_subnormal_options
 @click.option("--seed", default=0, show_default=True, help="Seed for stochastic rounding.")
 @json_option
 @fail_cleanly
@@ -46,6 +63,9 @@ def calc(
     fmt: str,
     rounding: Rounding,
     overflow: Overflow | None,
+    ftz: bool,
+    daz: bool,
+    random_bits: int | None,
     seed: int,
     as_json: bool,
 ) -> None:
@@ -65,10 +85,14 @@ def calc(
       numfmt calc "1 + 2^-60" -f bf16 -r down       directed rounding sees the tiny term
       numfmt calc "fma(1 + 2^-10, 1 - 2^-10, -1)" -f fp16    one rounding, not two
       numfmt calc "1 / 0" -f fp8_e4m3               no infinity in e4m3: the policy decides
+      numfmt calc "2^-20 * 0.75" -f fp16 --ftz      a subnormal result flushed to zero
+      numfmt calc "1 + 2^-9" -f bf16 -r stochastic --random-bits 4 --seed 7
     """
     from numfmt.arith.calc import calc as compute
 
-    emit(compute(expression, fmt, rounding=rounding, overflow=overflow, seed=seed), as_json)
+    options = dict(ftz=ftz, daz=daz, random_bits=random_bits)
+    result = compute(expression, fmt, rounding=rounding, overflow=overflow, seed=seed, **options)
+    emit(result, as_json)
 
 
 @click.command("sum", cls=NumberCommand)
@@ -85,6 +109,7 @@ def calc(
 )
 @rounding_option
 @overflow_option
+@_subnormal_options
 @click.option("--seed", default=0, show_default=True, help="Seed for stochastic rounding.")
 @click.option(
     "--plot",
@@ -103,6 +128,9 @@ def sum_(
     order: str,
     rounding: Rounding,
     overflow: Overflow | None,
+    ftz: bool,
+    daz: bool,
+    random_bits: int | None,
     seed: int,
     plot_path: str | None,
     force: bool,
@@ -134,9 +162,8 @@ def sum_(
     terms, described = _terms(source, count, name, fmt, rounding, overflow)
     if described:
         note(described)
-    result = summation(
-        np.asarray(terms), fmt, orders=orders, rounding=rounding, overflow=overflow, seed=seed
-    )
+    options = dict(rounding=rounding, overflow=overflow, seed=seed, ftz=ftz, daz=daz)
+    result = summation(np.asarray(terms), fmt, orders=orders, random_bits=random_bits, **options)
     emit(result, as_json)
     if target is not None:
         from numfmt.cli.plot import _draw

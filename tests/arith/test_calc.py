@@ -204,3 +204,50 @@ def test_sum_refuses_a_file_of_text(run, tmp_path):
     np.save(f, np.array(["a", "b"]))
     r = run("sum", str(f), "-f", "fp16")
     assert r.exit_code == 2 and "Traceback" not in r.output
+
+
+def test_ftz_daz_and_random_bits_reach_every_step():
+    flushed = calc("2^-20 * -0.75", "fp16", ftz=True)
+    assert flushed.value == 0 and math.copysign(1, flushed.value) == -1
+    step = flushed.steps[-1]
+    assert "ftz flushes that subnormal result" in step.decision
+    assert step.shown.hex == "0x8000"  # the stored bits are the zero's, not the subnormal's
+    assert flushed.flags.underflow == 1 and flushed.options["ftz"] is True
+    assert calc("2^-20 * -0.75", "fp16").value == -(2.0**-20) * 0.75
+    zeroed = calc("2^-20 + 1", "fp16", daz=True, rounding="up")
+    assert zeroed.value == 1.0  # without daz, up gives the next fp16 after 1
+    assert calc("2^-20 + 1", "fp16", rounding="up").value == 1 + 2.0**-10
+    assert zeroed.steps[-1].decision.startswith("daz reads the subnormal operand")
+    assert zeroed.steps[-1].exact_text == "1"
+    # four random bits: 2^-9 past 1 in bf16 is a quarter of an ulp, which four bits hold
+    ups = [
+        calc("1 + 2^-9", "bf16", rounding="stochastic", random_bits=4, seed=s).value
+        for s in range(400)
+    ]
+    assert 0.18 < ups.count(1.0078125) / 400 < 0.32
+    # with one random bit, a quarter of an ulp never rounds up (floor(0.25 * 2) = 0)
+    ones = {
+        calc("1 + 2^-9", "bf16", rounding="stochastic", random_bits=1, seed=s).value
+        for s in range(50)
+    }
+    assert ones == {1.0}
+
+
+def test_a_context_carries_the_options_and_counts_the_flags():
+    ctx = arith.Context("fp16", rounding="up")
+    first = calc("1 + 2^-20", ctx)
+    assert first.value == 1 + 2.0**-10 and first.rounding.value == "up"
+    calc("1 + 2^-20", ctx)
+    assert ctx.flags.inexact == 2 and first.flags.inexact == 1
+    with pytest.raises(TypeError, match=r"got a Context and options \['ftz'\]"):
+        calc("1 + 1", ctx, ftz=True)
+
+
+def test_calc_and_sum_take_the_subnormal_options(run):
+    out = run("calc", "2^-20 * 0.75", "-f", "fp16", "--ftz", "--json")
+    data = json.loads(out.stdout)
+    assert data["value"] == 0 and data["options"]["ftz"] is True
+    r = run("calc", "1 + 1", "-f", "bf16", "--random-bits", "0")
+    assert r.exit_code == 2 and "--random-bits" in r.output
+    tiny = run("sum", "2^-20", "-n", "4", "-f", "fp16", "--daz", "--order", "sequential", "--json")
+    assert json.loads(tiny.stdout)["orders"]["sequential"]["value"] == 0

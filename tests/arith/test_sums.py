@@ -181,3 +181,29 @@ def test_axis_none_sums_every_value():
     assert float(arith.sum(x, "fp16", axis=None)) == float(arith.sum(x.reshape(-1), "fp16"))
     with pytest.raises(NumfmtError, match="one axis at a time"):
         arith.sum(x, "fp16", axis=(0, 1))
+
+
+@pytest.mark.parametrize("options", [{"daz": True}, {"ftz": True}, {"daz": True, "ftz": True}])
+def test_subnormal_options_hold_in_every_order(options):
+    """Each addition of a sum treats subnormals as the elementwise add does: the running sum
+    equals a loop of arith.add with the same options."""
+    rng = np.random.default_rng(5)
+    tiny = float(get_format("fp16").min_normal)
+    terms = rng.choice([tiny / 4, -tiny / 8, tiny * 1.5, -tiny * 1.25, tiny / 64], 40)
+    acc = -0.0
+    for t in terms:
+        acc = float(arith.add(acc, t, "fp16", **options))
+    assert float(arith.sum(terms, "fp16", order="sequential", **options)) == acc
+    cumulative = arith.cumsum(terms, "fp16", **options)
+    assert float(cumulative[-1]) == acc
+    acc, comp = -0.0, 0.0  # Kahan's sum, each of its operations an arith.add
+    for t in terms:
+        y = float(arith.add(t, -comp, "fp16", **options))
+        s = float(arith.add(acc, y, "fp16", **options))
+        comp = float(arith.add(float(arith.add(s, -acc, "fp16", **options)), -y, "fp16", **options))
+        acc = s
+    assert float(arith.sum(terms, "fp16", order="kahan", **options)) == acc
+    if options.get("daz"):  # every term a subnormal read as zero: each sum is zero
+        subnormal = np.full(300, tiny / 4)
+        for order in ("sequential", "kahan", "numpy", "pairwise"):
+            assert float(arith.sum(subnormal, "fp16", order=order, **options)) == 0, order
