@@ -38,6 +38,9 @@ _SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 
 def apply(name: str, operands: tuple, ctx: Context):
     """The operation ``name`` on operands in a context, counting flags into ``ctx.flags``."""
+    like = _tensor_like(operands)
+    if _on_device(like) and isinstance(ctx.fmt, FloatFormat):
+        return _torch_apply(name, operands, ctx, like)
     arrays, like = _read(operands)
     if name in ("round", "neg", "abs"):  # one rounding of (+-)a: a * (+-1) is exact before it
         a = np.abs(arrays[0]) if name == "abs" else arrays[0]
@@ -58,18 +61,84 @@ def apply(name: str, operands: tuple, ctx: Context):
     return _give_back(values.reshape(shape), like, dtype)
 
 
+def _tensor_like(operands):
+    """The first torch tensor among the operands (the result imitates it), or None."""
+    return next((x for x in operands if hasattr(x, "detach") and hasattr(x, "dtype")), None)
+
+
 def _read(operands):
     """The operands as exact float arrays, and the torch tensor to imitate (or None)."""
-    like = next((x for x in operands if hasattr(x, "detach") and hasattr(x, "dtype")), None)
-    arrays = []
-    for x in operands:
-        if isinstance(x, str):
-            raise NumfmtError(
-                f"operands are numbers or arrays, not text ('{x}'); for an expression typed "
-                "as text, use numfmt.arith.calc.calc (or numfmt calc on the command line)"
-            )
-        arrays.append(as_real_array(x))
-    return arrays, like
+    return [_read_one(x) for x in operands], _tensor_like(operands)
+
+
+def _read_one(x) -> np.ndarray:
+    if isinstance(x, str):
+        raise NumfmtError(
+            f"operands are numbers or arrays, not text ('{x}'); for an expression typed "
+            "as text, use numfmt.arith.calc.calc (or numfmt calc on the command line)"
+        )
+    return as_real_array(x)
+
+
+# -- tensors on a GPU: torch's own operations, the general path's few elements on the host -------
+#: Also compute CPU tensors with torch's operations (the tests check that path on a machine
+#: without a GPU; numba's kernels are faster on a CPU).
+TORCH_ON_CPU = False
+
+
+def _on_device(like) -> bool:
+    return like is not None and (like.device.type != "cpu" or TORCH_ON_CPU)
+
+
+def _torch_apply(name: str, operands: tuple, ctx: Context, like):
+    import torch
+
+    from numfmt.arith import _torch
+
+    device = like.device
+    tensors = [_device_float64(x, device) for x in operands]
+    if name in ("round", "neg", "abs"):  # as apply does: one rounding of (+-)a
+        a = tensors[0].abs() if name == "abs" else tensors[0]
+        sign = torch.tensor(-1.0 if name == "neg" else 1.0, dtype=torch.float64, device=device)
+        tensors = [a, sign]
+    try:
+        shaped = torch.broadcast_tensors(*tensors)
+    except RuntimeError:
+        shapes = " and ".join(str(tuple(t.shape)) for t in tensors)
+        raise NumfmtError(f"the operands' shapes {shapes} do not broadcast together") from None
+    shape = shaped[0].shape
+    flat = [t.reshape(-1) for t in shaped]
+    flat += [torch.zeros_like(flat[0])] * (3 - len(flat))
+    n = flat[0].numel()
+    op, fmt = _OPS[name], ctx.fmt
+    kp = kernel_plan(fmt, ctx.rounding, ctx.overflow)
+    u_host = ctx.uniforms(n) if ctx.rounding is Rounding.STOCHASTIC else None
+    u = None if u_host is None else torch.from_numpy(u_host).to(device)
+    min_normal = float(fmt.min_normal)
+    values, special, inexact = _torch.fast(op, flat, kp.plan, kp.fast, u, ctx.daz, min_normal)
+    counts = [inexact, 0, 0, 0, 0]
+    where = special.nonzero().reshape(-1)
+    if where.numel():  # the few elements the fast path leaves: the general path, on the host
+        positions = where.cpu().numpy()
+        host = tuple(read_only(t[where].cpu().numpy()) for t in flat)
+        u_few = np.zeros(1) if u_host is None else u_host[positions]
+        k, f64 = positions.size, np.dtype(np.float64)
+        few, refused, flags = _run(op, host, k, kp, u_few, f64, ctx.ftz, ctx.daz, min_normal)
+        if refused:
+            _raise_refused(op, host, k, ctx, kp.plan, u_few, name, positions)
+        values[where] = torch.from_numpy(few).to(device)
+        counts = [a + b for a, b in zip(counts, flags, strict=True)]
+    ctx.flags.add(counts)
+    return values.reshape(shape).to(_value_dtype(fmt, [], like))
+
+
+def _device_float64(x, device):
+    """x as a float64 tensor on device, exactly (integers by way of the host's checks)."""
+    import torch
+
+    if hasattr(x, "detach") and x.is_floating_point():
+        return x.detach().to(device=device, dtype=torch.float64)
+    return torch.from_numpy(np.asarray(_read_one(x), dtype=np.float64)).to(device)
 
 
 def _fits(fmt: AnyFormat, mantissa: int, emin: int, emax: int) -> bool:
@@ -215,8 +284,9 @@ def _elements(operands, n):
     return zip(*columns, strict=False)
 
 
-def _raise_refused(op, operands, n, ctx: Context, plan, u, name) -> None:
-    """The message for the first result the format cannot hold under its policy."""
+def _raise_refused(op, operands, n, ctx: Context, plan, u, name, positions=None) -> None:
+    """The message for the first result the format cannot hold under its policy (positions:
+    where each element of the operands lies in the caller's, where they were picked)."""
     for i, (x, y, z) in enumerate(_elements(operands, n)):
         if ctx.daz:
             x, y, z = (_core.daz(v, float(ctx.fmt.min_normal)) for v in (x, y, z))
@@ -227,7 +297,8 @@ def _raise_refused(op, operands, n, ctx: Context, plan, u, name) -> None:
             break
     else:  # pragma: no cover - the kernel counted a refusal, so the loop finds it
         raise AssertionError("no refused element found")
-    where = f" (index {i})" if n > 1 else ""
+    index = i if positions is None else int(positions[i])
+    where = f" (index {index})" if n > 1 or positions is not None else ""
     raise NotRepresentableError(_refusal(name, (x, y, z), kind, flags, ctx) + where)
 
 

@@ -332,6 +332,67 @@ def test_vectorised_pass_agrees_with_the_python_loop(monkeypatch, name, options)
             assert want_flags == got_flags, (op, mode)
 
 
+@pytest.mark.parametrize("name", ["fp16", "bf16", "fp8_e4m3", "e4m3fnuz", "fp4_e2m1", "e8m0"])
+def test_torch_operations_path_agrees_with_the_kernels(monkeypatch, name):
+    """The path a GPU tensor takes (torch's own operations, the general path's few elements on
+    the host), run here on CPU tensors: the same bits, signs, flags and refusals as the
+    kernels, in every mode (stochastic with the same seed) and with the options."""
+    torch = pytest.importorskip("torch")
+    fmt = get_format(name)
+    pool = np.concatenate([targeted(fmt, 150, seed=12), [0.0, -0.0, np.inf, -np.inf, np.nan]])
+    rng = np.random.default_rng(13)
+    a, b, c = (torch.from_numpy(rng.choice(pool, 3000)) for _ in range(3))
+    if not fmt.signed:
+        a, b, c = a.abs(), b.abs(), c.abs()
+    modes = ["nearest-even", "nearest-away", "up", "down", "toward-zero", "odd", "stochastic"]
+    cases = [("add", (a, b)), ("sub", (a, b)), ("mul", (a, b)), ("div", (a, b))]
+    cases += [("fma", (a, b, c)), ("sqrt", (a.abs(),)), ("round", (a,)), ("neg", (a,))]
+    for op, operands in cases:
+        for mode in modes:
+            for options in ({}, {"daz": True, "ftz": True}, {"overflow": "saturate"}):
+                results = []
+                for on_torch in (False, True):
+                    monkeypatch.setattr(elementwise, "TORCH_ON_CPU", on_torch)
+                    flags = arith.Flags()
+                    kw = dict(rounding=mode, flags=flags, seed=4, **options)
+                    try:
+                        got = getattr(arith, op)(*operands, fmt, **kw)
+                    except NumfmtError as exc:
+                        results.append((str(exc), None))
+                        continue
+                    results.append((got, flags.to_dict()))
+                (want, want_flags), (got, got_flags) = results
+                if isinstance(want, str) or isinstance(got, str):
+                    assert got == want, (op, mode, options)
+                    continue
+                assert got.dtype == want.dtype and got.shape == want.shape
+                assert torch.equal(got.isnan(), want.isnan()), (op, mode, options)
+                same = got.isnan() | ((got == want) & (got.signbit() == want.signbit()))
+                assert bool(same.all()), (op, mode, options)
+                assert got_flags == want_flags, (op, mode, options)
+
+
+def test_torch_operations_path_broadcasts_and_keeps_dtype(monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(elementwise, "TORCH_ON_CPU", True)
+    x = torch.randn(4, 1, dtype=torch.bfloat16)
+    y = torch.randn(3, dtype=torch.float32)
+    got = arith.mul(x, y, "bf16")
+    assert got.shape == (4, 3) and got.dtype == torch.bfloat16
+    monkeypatch.setattr(elementwise, "TORCH_ON_CPU", False)
+    assert torch.equal(got, arith.mul(x, y, "bf16"))
+    monkeypatch.setattr(elementwise, "TORCH_ON_CPU", True)
+    with pytest.raises(NumfmtError, match="do not broadcast"):
+        arith.add(torch.ones(2), torch.ones(3), "fp16")
+    with pytest.raises(NumfmtError, match=r"\(index 2\)"):
+        arith.div(
+            torch.tensor([1.0, 2.0, 3.0]),
+            torch.tensor([1.0, 1.0, 0.0]),
+            "fp8_e4m3",
+            overflow="error",
+        )
+
+
 def test_one_value_operands_broadcast_without_copies():
     rng = np.random.default_rng(3)
     x = rng.standard_normal(5000).astype(np.float32)
