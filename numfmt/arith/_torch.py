@@ -110,15 +110,15 @@ def _increment(q, rem, half, mode: int, neg, up):
     return q + inexact * up.to(torch.int64)  # stochastic
 
 
-def fast(op: int, operands, plan, fast_params, u, daz: bool, min_normal: float):
-    """(values, special, inexact count): op on float64 tensors of one shape, rounded into the
-    format where the fast path finds the result; special marks the elements it leaves (their
-    values are meaningless) and the inexact count covers the others. u: the uniform draws of
-    stochastic rounding (a tensor of that shape), or None."""
-    x, y, z = operands
+def fast(op: int, operands, out, plan, fast_params, u, daz: bool, min_normal: float):
+    """(special, inexact count): op on operands (float tensors, each of out's length or of one
+    value), rounded into the format and stored into out where the fast path finds the
+    result; special marks the elements it leaves, and the inexact count covers the others.
+    u: the uniform draws of stochastic rounding (a tensor like out), or None."""
+    x, y, z = (v.to(torch.float64) for v in operands)
     ok, r, t = _exact(op, x, y, z)
     if daz:  # an operand below the format's normals is a zero: the general path's
-        for v in operands:
+        for v in (x, y, z):
             ok &= ~((v.abs() < min_normal) & (v != 0))
     shift, low, top = fast_params
     mode = plan[fc.P_MODE]
@@ -137,5 +137,6 @@ def fast(op: int, operands, plan, fast_params, u, daz: bool, min_normal: float):
     if plan[fc.P_SIGN] == 0:
         ok &= ~neg
     values = (rounded | (bits & _SIGN)).view(torch.float64)
+    out.copy_(values.expand(out.shape))
     inexact = int(((rem != 0) & ok).sum())
-    return values, ~ok, inexact
+    return (~ok).expand(out.shape), inexact

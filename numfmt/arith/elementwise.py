@@ -80,65 +80,95 @@ def _read_one(x) -> np.ndarray:
     return as_real_array(x)
 
 
-# -- tensors on a GPU: torch's own operations, the general path's few elements on the host -------
-#: Also compute CPU tensors with torch's operations (the tests check that path on a machine
-#: without a GPU; numba's kernels are faster on a CPU).
-TORCH_ON_CPU = False
+# -- tensors on a GPU: computed there, the general path's few elements on the host -------------
+#: Also compute CPU tensors the way GPU tensors are: with torch's operations, or with the fused
+#: Triton kernel where this is "triton" (in Triton's interpreter). The tests check those paths
+#: on a machine without a GPU; numba's kernels are the faster on a CPU.
+TORCH_ON_CPU: bool | str = False
+#: Run CUDA tensors through the fused Triton kernel where triton is installed (False: torch's
+#: operations, one after another; the tests run both).
+FUSED_ON_CUDA = True
 
 
 def _on_device(like) -> bool:
-    return like is not None and (like.device.type != "cpu" or TORCH_ON_CPU)
+    return like is not None and (like.device.type != "cpu" or bool(TORCH_ON_CPU))
+
+
+def _fused(device) -> bool:
+    """Whether the fused Triton kernel runs the fast path (CUDA, with triton installed)."""
+    if device.type == "cpu":
+        return TORCH_ON_CPU == "triton"
+    if device.type != "cuda" or not FUSED_ON_CUDA:
+        return False
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _torch_apply(name: str, operands: tuple, ctx: Context, like):
     import torch
 
-    from numfmt.arith import _torch
-
     device = like.device
-    tensors = [_device_float64(x, device) for x in operands]
+    tensors = [_device_float(x, device) for x in operands]
     if name in ("round", "neg", "abs"):  # as apply does: one rounding of (+-)a
         a = tensors[0].abs() if name == "abs" else tensors[0]
-        sign = torch.tensor(-1.0 if name == "neg" else 1.0, dtype=torch.float64, device=device)
-        tensors = [a, sign]
+        tensors = [a, torch.tensor(-1.0 if name == "neg" else 1.0, dtype=a.dtype, device=device)]
     try:
-        shaped = torch.broadcast_tensors(*tensors)
+        shape = torch.broadcast_shapes(*(t.shape for t in tensors))
     except RuntimeError:
         shapes = " and ".join(str(tuple(t.shape)) for t in tensors)
         raise NumfmtError(f"the operands' shapes {shapes} do not broadcast together") from None
-    shape = shaped[0].shape
-    flat = [t.reshape(-1) for t in shaped]
-    flat += [torch.zeros_like(flat[0])] * (3 - len(flat))
-    n = flat[0].numel()
+    # an operand of one value stays one value, as on the host
+    flat = [t.reshape(1) if t.numel() == 1 else t.expand(shape).reshape(-1) for t in tensors]
+    flat += [torch.zeros(1, dtype=flat[0].dtype, device=device)] * (3 - len(flat))
     op, fmt = _OPS[name], ctx.fmt
     kp = kernel_plan(fmt, ctx.rounding, ctx.overflow)
+    dtype = _value_dtype(fmt, [], like)
+    out = torch.empty(shape, dtype=dtype, device=device).reshape(-1)
+    n = out.numel()
     u_host = ctx.uniforms(n) if ctx.rounding is Rounding.STOCHASTIC else None
     u = None if u_host is None else torch.from_numpy(u_host).to(device)
-    min_normal = float(fmt.min_normal)
-    values, special, inexact = _torch.fast(op, flat, kp.plan, kp.fast, u, ctx.daz, min_normal)
+    args = (op, flat, out, kp.plan, kp.fast, u, ctx.daz, float(fmt.min_normal))
+    if _fused(device) and kp.fast[0] > 0:
+        from numfmt.arith import _triton as paths
+    else:
+        from numfmt.arith import _torch as paths
+    special, inexact = paths.fast(*args)
     counts = [inexact, 0, 0, 0, 0]
     where = special.nonzero().reshape(-1)
     if where.numel():  # the few elements the fast path leaves: the general path, on the host
         positions = where.cpu().numpy()
-        host = tuple(read_only(t[where].cpu().numpy()) for t in flat)
+        host = tuple(_picked(t, where) for t in flat)
         u_few = np.zeros(1) if u_host is None else u_host[positions]
-        k, f64 = positions.size, np.dtype(np.float64)
+        k, f64, min_normal = positions.size, np.dtype(np.float64), float(fmt.min_normal)
         few, refused, flags = _run(op, host, k, kp, u_few, f64, ctx.ftz, ctx.daz, min_normal)
         if refused:
             _raise_refused(op, host, k, ctx, kp.plan, u_few, name, positions)
-        values[where] = torch.from_numpy(few).to(device)
+        out[where] = torch.from_numpy(few).to(device=device, dtype=dtype)
         counts = [a + b for a, b in zip(counts, flags, strict=True)]
     ctx.flags.add(counts)
-    return values.reshape(shape).to(_value_dtype(fmt, [], like))
+    return out.reshape(shape)
 
 
-def _device_float64(x, device):
-    """x as a float64 tensor on device, exactly (integers by way of the host's checks)."""
+def _device_float(x, device):
+    """x as a float tensor on device, exactly: a float tensor as it is, anything else as
+    float64 (integers by way of the host's checks)."""
     import torch
 
     if hasattr(x, "detach") and x.is_floating_point():
-        return x.detach().to(device=device, dtype=torch.float64)
+        return x.detach().to(device)
     return torch.from_numpy(np.asarray(_read_one(x), dtype=np.float64)).to(device)
+
+
+def _picked(t, where) -> np.ndarray:
+    """The elements of a flat operand at where, as float64 on the host (its one value, for
+    every element, where it has one)."""
+    import torch
+
+    picked = t.expand(where.numel()) if t.numel() == 1 else t[where]
+    return read_only(picked.to(torch.float64).cpu().numpy())
 
 
 def _fits(fmt: AnyFormat, mantissa: int, emin: int, emax: int) -> bool:

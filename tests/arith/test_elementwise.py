@@ -485,17 +485,35 @@ def test_bad_input_says_why(call, message):
         call()
 
 
-def test_cuda_tensors_stay_on_their_device_with_the_same_bits():
+@pytest.mark.parametrize("fused", [True, False])
+def test_cuda_tensors_stay_on_their_device_with_the_same_bits(monkeypatch, fused):
+    """On a GPU: the fused Triton kernel (where triton is installed) and torch's operations
+    give the host kernels' bits, signs and flags, and the tensors stay on the device."""
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
+    monkeypatch.setattr(elementwise, "FUSED_ON_CUDA", fused)
+    for name in ("fp16", "bf16", "fp8_e4m3", "fp4_e2m1"):
+        fmt = get_format(name)
+        pool = np.concatenate([targeted(fmt, 300, seed=14), [0.0, -0.0, np.inf, np.nan]])
+        rng = np.random.default_rng(15)
+        host = [rng.choice(pool, 20_000) for _ in range(3)]
+        dev = [torch.from_numpy(x).to("cuda") for x in host]
+        for op, k in (("add", 2), ("mul", 2), ("div", 2), ("fma", 3), ("sqrt", 1)):
+            for mode in ("nearest-even", "down", "odd", "stochastic"):
+                flags_dev, flags_host = arith.Flags(), arith.Flags()
+                kw = dict(rounding=mode, overflow="saturate", seed=3)
+                got = getattr(arith, op)(*dev[:k], fmt, flags=flags_dev, **kw)
+                want = getattr(arith, op)(*host[:k], fmt, flags=flags_host, **kw)
+                assert got.device == dev[0].device and got.dtype == torch.float64
+                got = got.cpu().numpy()
+                assert np.array_equal(got, want, equal_nan=True), (name, op, mode)
+                assert np.array_equal(np.signbit(got), np.signbit(want)), (name, op, mode)
+                assert flags_dev.to_dict() == flags_host.to_dict(), (name, op, mode)
     a = torch.randn(10_000, device="cuda")
-    b = torch.randn(10_000, device="cuda")
-    for mode in ("nearest-even", "down", "odd"):
-        got = arith.fma(a, b, a, "bf16", rounding=mode)
-        assert got.device == a.device and got.dtype == torch.float32
-        want = arith.fma(a.cpu().numpy(), b.cpu().numpy(), a.cpu().numpy(), "bf16", rounding=mode)
-        assert np.array_equal(got.cpu().numpy(), want)
+    got = arith.add(a, np.float32(0.5), "bf16")
+    assert got.device == a.device and got.dtype == torch.float32
+    assert np.array_equal(got.cpu().numpy(), arith.add(a.cpu().numpy(), np.float32(0.5), "bf16"))
     s = arith.sum(a, "fp16", order="tree")
     assert float(s) == float(arith.sum(a.cpu().numpy(), "fp16", order="tree"))
 
