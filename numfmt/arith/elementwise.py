@@ -7,9 +7,9 @@ the options ``Context`` takes: rounding, overflow, ftz, daz, seed, random_bits.
 ``add(a, b, "bf16", rounding="down")`` is what a bf16 adder with that rounding would give:
 the exact sum of a and b (their binary values, as given), rounded once into bf16. Operands
 broadcast as numpy's do; numpy arrays give numpy arrays, torch tensors give torch tensors on
-their device (a GPU's computed there: see ``_torch`` and ``_triton``). Results are float32 where the inputs are
-float32 or narrower and the format's values all fit float32, float64 otherwise; a torch
-tensor keeps its dtype where the format's values fit it.
+their device (a GPU's computed there: see ``_torch`` and ``_triton``). Results are float32
+where the inputs are float32 or narrower and the format's values all fit float32, float64
+otherwise; a torch tensor keeps its dtype where the format's values fit it.
 """
 
 from __future__ import annotations

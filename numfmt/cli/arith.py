@@ -43,6 +43,14 @@ def _subnormal_options(command):
     )(command)
 
 
+def _check_random_bits(random_bits: int | None, rounding: Rounding) -> None:
+    if random_bits is not None and rounding is not Rounding.STOCHASTIC:
+        raise UsageFailure(
+            f"--random-bits sets how many random bits stochastic rounding draws; with "
+            f"--rounding {rounding.value} it would change nothing (add -r stochastic)"
+        )
+
+
 class ExpressionCommand(NumberCommand):
     """calc: an expression may start with a minus before anything (-(1 + 2), -sqrt(2))."""
 
@@ -90,6 +98,7 @@ def calc(
     """
     from numfmt.arith.calc import calc as compute
 
+    _check_random_bits(random_bits, rounding)
     options = dict(ftz=ftz, daz=daz, random_bits=random_bits)
     result = compute(expression, fmt, rounding=rounding, overflow=overflow, seed=seed, **options)
     emit(result, as_json)
@@ -153,6 +162,7 @@ def sum_(
 
     from numfmt.arith.sums import parse_order, summation
 
+    _check_random_bits(random_bits, rounding)
     orders = tuple(o.strip() for o in order.split(",") if o.strip())
     if not orders:
         raise UsageFailure("--order names no order; e.g. --order sequential,pairwise,kahan")

@@ -249,5 +249,8 @@ def test_calc_and_sum_take_the_subnormal_options(run):
     assert data["value"] == 0 and data["options"]["ftz"] is True
     r = run("calc", "1 + 1", "-f", "bf16", "--random-bits", "0")
     assert r.exit_code == 2 and "--random-bits" in r.output
+    for command in (["calc", "1 + 2^-9"], ["sum", "0.1", "-n", "5"]):
+        r = run(*command, "-f", "bf16", "--random-bits", "4")
+        assert r.exit_code == 2 and "add -r stochastic" in r.output, command
     tiny = run("sum", "2^-20", "-n", "4", "-f", "fp16", "--daz", "--order", "sequential", "--json")
     assert json.loads(tiny.stdout)["orders"]["sequential"]["value"] == 0
