@@ -287,6 +287,8 @@ def round_split(kind, neg, sig, e, flags, u, plan, ftz):
         shift = 52 - mbits + (es - e)
         if shift >= 53 or (shift > 0 and sig & ((1 << shift) - 1)):
             flags |= INEXACT
+        if e < emin and not plan[fc.P_SUBN]:  # nothing lies below the smallest normal: it moves
+            flags |= INEXACT
         if e < emin and flags & INEXACT:
             flags |= UNDERFLOW
     code, slot = classify_one(kind, neg, sig, e, 52, u, plan)

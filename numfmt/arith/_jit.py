@@ -225,7 +225,9 @@ def _block(op, x, y, z, out, special, mode, unsigned, fast, daz, min_normal):
         xj, yj, zj = np.float64(x[j]), np.float64(y[j]), np.float64(z[j])
         ok, r, t = _fast(op, xj, yj, zj)
         if daz:  # an operand below the format's normals is a zero: the general path's
-            tiny = (abs(xj) < min_normal) | (abs(yj) < min_normal) | (abs(zj) < min_normal)
+            tiny = (abs(xj) < min_normal) & (xj != 0.0)
+            tiny |= (abs(yj) < min_normal) & (yj != 0.0)
+            tiny |= (abs(zj) < min_normal) & (zj != 0.0)
             ok &= ~tiny
         bits = _odd_bits(r, t)
         done, value, inexact_j = _round_bits(bits, mode, False, unsigned, fast)
@@ -378,6 +380,8 @@ def sequential(x, plan, fast, slot_values, u, ftz, daz, min_normal, kahan, runni
             if kahan:
                 u1 = u[k] if stochastic else 0.0
                 u2 = u[k + 1] if stochastic else 0.0
+                u3 = u[k + 2] if stochastic else 0.0
+                u4 = u[k + 3] if stochastic else 0.0
                 y, r1, f1 = _step(
                     xi, -comp, u1, mode, unsigned, fast, plan, slot_values, ftz, daz, min_normal
                 )
@@ -385,13 +389,13 @@ def sequential(x, plan, fast, slot_values, u, ftz, daz, min_normal, kahan, runni
                     acc, y, u2, mode, unsigned, fast, plan, slot_values, ftz, daz, min_normal
                 )
                 d, r3, f3 = _step(
-                    t, -acc, 0.0, mode, unsigned, fast, plan, slot_values, ftz, daz, min_normal
+                    t, -acc, u3, mode, unsigned, fast, plan, slot_values, ftz, daz, min_normal
                 )
                 comp, r4, f4 = _step(
-                    d, -y, 0.0, mode, unsigned, fast, plan, slot_values, ftz, daz, min_normal
+                    d, -y, u4, mode, unsigned, fast, plan, slot_values, ftz, daz, min_normal
                 )
                 acc = t
-                k += 2
+                k += 4
                 refused += r1 + r2 + r3 + r4
                 flags = f1 | f2 | f3 | f4
             else:
@@ -423,56 +427,63 @@ def sequential(x, plan, fast, slot_values, u, ftz, daz, min_normal, kahan, runni
     return sums, stalls, refused, (inexact, underflow, overflow, invalid, divide)
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _tally(acc, x, u, state, plan, fast, slot_values, ftz, daz, min_normal):
+    """acc + x by ``_add``, with the next of u's draws (stochastic rounding), counted into
+    state: [draws taken, refused, inexact, underflow, overflow, invalid, divide-by-zero]."""
+    ui = 0.0
+    if u.size:
+        ui = u[state[0]]
+        state[0] += 1
+    value, no, flags = _add(acc, x, ui, plan, fast, slot_values, ftz, daz, min_normal)
+    state[1] += no
+    for k in range(5):
+        state[k + 2] += (flags >> k) & 1
+    return value
+
+
 @numba.njit(inline="always", error_model="numpy")
-def _numpy_leaf(x, lo, n, plan, fast, slot_values, ftz, daz, min_normal):
-    """(sum, refused) of x[lo:lo + n], n <= 128, as numpy's pairwise sum adds such a block:
-    below 8 terms left to right; else eight interleaved running sums combined as
+def _numpy_leaf(x, lo, n, u, state, plan, fast, slot_values, ftz, daz, min_normal):
+    """The sum of x[lo:lo + n], n <= 128, as numpy's pairwise sum adds such a block: below 8
+    terms left to right; else eight interleaved running sums combined as
     ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)), then the rest left to right."""
-    refused = 0
     if n < 8:
         acc = -0.0
         for i in range(lo, lo + n):
-            acc, no, _ = _add(
-                acc, np.float64(x[i]), 0.0, plan, fast, slot_values, ftz, daz, min_normal
-            )
-            refused += no
-        return acc, refused
+            acc = _tally(acc, x[i], u, state, plan, fast, slot_values, ftz, daz, min_normal)
+        return acc
     r = np.empty(8)
     for j in range(8):
         r[j] = np.float64(x[lo + j])
     i = 8
     while i < n - (n % 8):
         for j in range(8):
-            r[j], no, _ = _add(
-                r[j], np.float64(x[lo + i + j]), 0.0, plan, fast, slot_values, ftz, daz, min_normal
-            )
-            refused += no
+            xj = np.float64(x[lo + i + j])
+            r[j] = _tally(r[j], xj, u, state, plan, fast, slot_values, ftz, daz, min_normal)
         i += 8
     for width in (1, 2, 4):  # the pairs (0,1) (2,3) (4,5) (6,7), then (0,2) (4,6), then (0,4)
         for j in range(0, 8, 2 * width):
-            r[j], no, _ = _add(
-                r[j], r[j + width], 0.0, plan, fast, slot_values, ftz, daz, min_normal
-            )
-            refused += no
+            rw = r[j + width]
+            r[j] = _tally(r[j], rw, u, state, plan, fast, slot_values, ftz, daz, min_normal)
     acc = r[0]
     for k in range(i, n):
-        acc, no, _ = _add(
-            acc, np.float64(x[lo + k]), 0.0, plan, fast, slot_values, ftz, daz, min_normal
-        )
-        refused += no
-    return acc, refused
+        xk = np.float64(x[lo + k])
+        acc = _tally(acc, xk, u, state, plan, fast, slot_values, ftz, daz, min_normal)
+    return acc
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
-def numpy_order(x, plan, fast, slot_values, ftz, daz, min_normal):
+def numpy_order(x, plan, fast, slot_values, u, ftz, daz, min_normal):
     """Each row summed in the order of numpy's pairwise sum (numpy/core/src/umath/
     loops_utils.h.src): blocks of up to 128 terms as ``_numpy_leaf`` adds them; a longer
     span split in two halves (the first a multiple of 8), each summed that way, then added.
     The recursion runs on an explicit stack (numba's disk cache cannot hold a recursive
-    function)."""
+    function). u: draws for stochastic rounding (at most 2 per term), or empty.
+
+    Returns (sums, refused count, flag counts)."""
     rows, n = x.shape
     sums = np.empty(rows)
-    refused = 0
+    state = np.zeros(7, dtype=np.int64)
     depth = 2 * 64 + 2
     los = np.empty(depth, dtype=np.int64)
     lens = np.empty(depth, dtype=np.int64)
@@ -485,10 +496,9 @@ def numpy_order(x, plan, fast, slot_values, ftz, daz, min_normal):
         while top >= 0:
             lo, m = los[top], lens[top]
             if m <= 128:
-                values[nv], no = _numpy_leaf(
-                    xr, lo, m, plan, fast, slot_values, ftz, daz, min_normal
+                values[nv] = _numpy_leaf(
+                    xr, lo, m, u, state, plan, fast, slot_values, ftz, daz, min_normal
                 )
-                refused += no
                 nv += 1
                 top -= 1
                 continue
@@ -503,10 +513,18 @@ def numpy_order(x, plan, fast, slot_values, ftz, daz, min_normal):
                 stage[top] = 0
             else:
                 nv -= 1
-                values[nv - 1], no, _ = _add(
-                    values[nv - 1], values[nv], 0.0, plan, fast, slot_values, ftz, daz, min_normal
+                values[nv - 1] = _tally(
+                    values[nv - 1],
+                    values[nv],
+                    u,
+                    state,
+                    plan,
+                    fast,
+                    slot_values,
+                    ftz,
+                    daz,
+                    min_normal,
                 )
-                refused += no
                 top -= 1
         sums[row] = values[0]
-    return sums, refused
+    return sums, state[1], (state[2], state[3], state[4], state[5], state[6])

@@ -19,6 +19,7 @@ overflow policy:
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import NamedTuple
 
 import numpy as np
@@ -37,7 +38,8 @@ class KernelPlan(NamedTuple):
 
 def kernel_plan(fmt: FloatFormat, rounding, overflow) -> KernelPlan:
     plan = make_plan(fmt, rounding, overflow)
-    largest = min(float(fmt.max_value), np.finfo(np.float64).max)
+    # a format whose largest value is beyond float64's: every float64 result fits it
+    largest = float(min(Fraction(fmt.max_value), Fraction(np.finfo(np.float64).max)))
     top = int(np.array(largest, dtype=np.float64).view(np.int64))
     low = max(fmt.emin + 1023, 1)
     if fmt.mantissa_bits == 0:

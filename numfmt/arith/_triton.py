@@ -18,6 +18,8 @@ Triton's interpreter (``TRITON_INTERPRET=1``) on CPU tensors.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import triton
 import triton.language as tl
@@ -31,6 +33,13 @@ BLOCK = 1024
 def _plain(v):
     field = (v.to(tl.int64, bitcast=True) >> 52) & 0x7FF
     return (field >= 623) & (field <= 1423)
+
+
+@triton.jit
+def _tiny(v, daz_field):
+    """Nonzero with an exponent field below daz_field: below the format's smallest normal."""
+    field = (v.to(tl.int64, bitcast=True) >> 52) & 0x7FF
+    return (field < daz_field) & (v != 0)
 
 
 @triton.jit
@@ -72,7 +81,7 @@ def _fast_kernel(
     top,
     half,
     ulp_scale,
-    min_normal,
+    daz_field,
     OP: tl.constexpr,  # numfmt.arith._core's numbers: ADD 0, SUB 1, MUL 2, DIV 3, FMA 4, SQRT 5
     MODE: tl.constexpr,  # numfmt.formats._core's rounding codes: RNE 0 ... RSTOCH 7
     UNSIGNED: tl.constexpr,
@@ -115,9 +124,9 @@ def _fast_kernel(
         r = tl.sqrt(tl.maximum(x, 0.0))
         t = -tl.fma(r, r, -x)
     ok = ok & (r != 0)
-    if DAZ:  # an operand below the format's normals is a zero: the general path's
-        tiny = (tl.abs(x) < min_normal) | (tl.abs(y) < min_normal) | (tl.abs(z) < min_normal)
-        ok = ok & ~tiny
+    if DAZ:  # an operand below the format's normals is a zero: the general path's. Compared
+        # by exponent fields (a float argument would reach the kernel as float32)
+        ok = ok & ~_tiny(x, daz_field) & ~_tiny(y, daz_field) & ~_tiny(z, daz_field)
     bits = _odd_bits(r, t)
     mag = bits & 0x7FFFFFFFFFFFFFFF
     neg = bits < 0
@@ -153,14 +162,16 @@ def _fast_kernel(
 
 
 def fast(op: int, operands, out: torch.Tensor, plan, fast_params, u, daz: bool, min_normal):
-    """(special, inexact count): op on operands (tensors on out's device, each of out's
-    length or of one value), rounded into the format and stored into out where the fast
-    path finds the result; special marks the elements it leaves."""
+    """(special, inexact count): op on operands (contiguous tensors on out's device, each of
+    out's length or of one value), rounded into the format and stored into out where the
+    fast path finds the result; special marks the elements it leaves."""
     shift, low, top = fast_params
     if shift == 0:  # the kernel's increments assume a bit to cut (binary64 goes the host way)
         raise ValueError("the fused kernel rounds into formats of up to 51 significand bits")
     x, y, z = operands
     n = out.numel()
+    if n == 0:
+        return torch.zeros(0, dtype=torch.bool, device=out.device), 0
     special = torch.empty(n, dtype=torch.int8, device=out.device)
     inexact = torch.zeros(1, dtype=torch.int64, device=out.device)
     mode = plan[fc.P_MODE]
@@ -179,7 +190,7 @@ def fast(op: int, operands, out: torch.Tensor, plan, fast_params, u, daz: bool, 
         top,
         1 << (shift - 1),
         2.0**-shift,
-        min_normal,
+        _daz_field(min_normal),
         OP=op,
         MODE=mode,
         UNSIGNED=plan[fc.P_SIGN] == 0,
@@ -192,3 +203,9 @@ def fast(op: int, operands, out: torch.Tensor, plan, fast_params, u, daz: bool, 
         enable_fp_fusion=False,
     )
     return special.bool(), int(inexact.item())
+
+
+def _daz_field(min_normal: float) -> int:
+    """The float64 exponent field of the format's smallest normal (a power of two). Operands
+    below 2^-400 never reach the fast path, so a field clamped at 0 loses nothing."""
+    return max(math.frexp(min_normal)[1] - 1 + 1023, 0)

@@ -122,12 +122,15 @@ def _torch_apply(name: str, operands: tuple, ctx: Context, like):
         raise NumfmtError(f"the operands' shapes {shapes} do not broadcast together") from None
     # an operand of one value stays one value, as on the host
     flat = [t.reshape(1) if t.numel() == 1 else t.expand(shape).reshape(-1) for t in tensors]
+    flat = [t.contiguous() for t in flat]  # a slice's view would be read as if it were dense
     flat += [torch.zeros(1, dtype=flat[0].dtype, device=device)] * (3 - len(flat))
     op, fmt = _OPS[name], ctx.fmt
     kp = kernel_plan(fmt, ctx.rounding, ctx.overflow)
     dtype = _value_dtype(fmt, [], like)
     out = torch.empty(shape, dtype=dtype, device=device).reshape(-1)
     n = out.numel()
+    if n == 0:
+        return out.reshape(shape)
     u_host = ctx.uniforms(n) if ctx.rounding is Rounding.STOCHASTIC else None
     u = None if u_host is None else torch.from_numpy(u_host).to(device)
     args = (op, flat, out, kp.plan, kp.fast, u, ctx.daz, float(fmt.min_normal))
@@ -144,10 +147,11 @@ def _torch_apply(name: str, operands: tuple, ctx: Context, like):
         u_few = np.zeros(1) if u_host is None else u_host[positions]
         k, f64, min_normal = positions.size, np.dtype(np.float64), float(fmt.min_normal)
         few, refused, flags = _run(op, host, k, kp, u_few, f64, ctx.ftz, ctx.daz, min_normal)
-        if refused:
+        counts = [a + b for a, b in zip(counts, flags, strict=True)]
+        if refused:  # the flags count as the host path counts them, then the refusal
+            ctx.flags.add(counts)
             _raise_refused(op, host, k, ctx, kp.plan, u_few, name, positions)
         out[where] = torch.from_numpy(few).to(device=device, dtype=dtype)
-        counts = [a + b for a, b in zip(counts, flags, strict=True)]
     ctx.flags.add(counts)
     return out.reshape(shape)
 
@@ -163,11 +167,11 @@ def _device_float(x, device):
 
 
 def _picked(t, where) -> np.ndarray:
-    """The elements of a flat operand at where, as float64 on the host (its one value, for
-    every element, where it has one)."""
+    """The elements of a flat operand at where, as float64 on the host (an operand of one
+    value stays one value: the kernels use it for every element)."""
     import torch
 
-    picked = t.expand(where.numel()) if t.numel() == 1 else t[where]
+    picked = t if t.numel() == 1 else t[where]
     return read_only(picked.to(torch.float64).cpu().numpy())
 
 
@@ -198,8 +202,9 @@ def _give_back(values: np.ndarray, like, dtype):
         return values[()] if values.ndim == 0 else values
     import torch
 
-    # exact: the values are the format's, and dtype holds every one of them
-    return torch.from_numpy(np.ascontiguousarray(values)).to(device=like.device, dtype=dtype)
+    # exact: the values are the format's, and dtype holds every one of them (np.array keeps
+    # a 0-d result 0-d, where np.ascontiguousarray would make it 1-d)
+    return torch.from_numpy(np.array(values, order="C")).to(device=like.device, dtype=dtype)
 
 
 def _numpy_dtype(dtype):
@@ -317,9 +322,10 @@ def _elements(operands, n):
 def _raise_refused(op, operands, n, ctx: Context, plan, u, name, positions=None) -> None:
     """The message for the first result the format cannot hold under its policy (positions:
     where each element of the operands lies in the caller's, where they were picked)."""
-    for i, (x, y, z) in enumerate(_elements(operands, n)):
+    for i, given in enumerate(_elements(operands, n)):
+        x, y, z = given
         if ctx.daz:
-            x, y, z = (_core.daz(v, float(ctx.fmt.min_normal)) for v in (x, y, z))
+            x, y, z = (_core.daz(v, float(ctx.fmt.min_normal)) for v in given)
         kind, neg, mag, exp, flags = _core.apply(op, x, y, z, plan[fc.P_MODE])
         ui = float(u[i]) if u.size == n else 0.0
         _, slot, _ = _core.round_result(kind, neg, mag, exp, flags, ui, plan, ctx.ftz)
@@ -329,7 +335,7 @@ def _raise_refused(op, operands, n, ctx: Context, plan, u, name, positions=None)
         raise AssertionError("no refused element found")
     index = i if positions is None else int(positions[i])
     where = f" (index {index})" if n > 1 or positions is not None else ""
-    raise NotRepresentableError(_refusal(name, (x, y, z), kind, flags, ctx) + where)
+    raise NotRepresentableError(_refusal(name, given, kind, flags, ctx) + where)
 
 
 def describe(name: str, operands) -> str:

@@ -98,7 +98,7 @@ def _sequential(rows, ctx: Context, kahan=False, running=False, dtype=np.float64
     from numfmt.arith import _jit
 
     kp = kernel_plan(ctx.fmt, ctx.rounding, ctx.overflow)
-    draws = rows.size * (2 if kahan else 1)
+    draws = rows.size * (4 if kahan else 1)
     u = ctx.uniforms(draws) if ctx.rounding is Rounding.STOCHASTIC else np.zeros(0)
     out = np.empty(rows.shape, dtype=dtype) if running else np.zeros((0, 0), dtype=dtype)
     sums, stalls, refused, counts = _jit.sequential(
@@ -118,15 +118,22 @@ def _numpy_order(rows, ctx: Context):
     from numfmt.arith import _jit
 
     kp = kernel_plan(ctx.fmt, ctx.rounding, ctx.overflow)
+    # each addition takes a draw: numpy's order makes at most two per term
+    stochastic = ctx.rounding is Rounding.STOCHASTIC
+    u = ctx.uniforms(2 * rows.size + 1) if stochastic else np.zeros(0)
     # numpy's reduction starts from its identity, +0, and adds the pairwise sum of every term
-    pairwise, refused = _jit.numpy_order(
-        read_only(rows), kp.plan, kp.fast, kp.slot_values, *_subnormals(ctx)
+    pairwise, refused, counts = _jit.numpy_order(
+        read_only(rows), kp.plan, kp.fast, kp.slot_values, u, *_subnormals(ctx)
     )
+    ctx.flags.add(counts)
+    if refused:
+        raise NotRepresentableError(
+            f"a partial sum left the range of {ctx.fmt.name}, and overflow "
+            f"'{ctx.overflow.value}' refuses it"
+        )
     total = np.asarray(
         elementwise.apply("add", (np.zeros_like(pairwise), pairwise), ctx), dtype=np.float64
     )
-    if refused:
-        raise NotRepresentableError(f"a partial sum left the range of {ctx.fmt.name}")
     return total
 
 

@@ -335,14 +335,19 @@ def as_real_array(values: object) -> np.ndarray:
     narrower (every ml_dtypes float of 16 bits or fewer fits float32 exactly)."""
     if hasattr(values, "detach") and hasattr(values, "double"):  # a torch tensor
         values = values.detach().cpu()
-        narrow = values.is_floating_point() and values.element_size() <= 4
-        values = (values.float() if narrow else values.double()).numpy()
+        if values.is_complex():
+            raise NumfmtError(f"expected real numbers; got a tensor of dtype {values.dtype}")
+        if values.is_floating_point():
+            narrow = values.element_size() <= 4
+            values = (values.float() if narrow else values.double()).numpy()
+        else:  # integers and booleans: checked as numpy's are, below
+            values = values.numpy()
     try:
         x = np.asarray(values)
     except (TypeError, ValueError) as exc:
         raise NumfmtError(f"cannot read the values as a numeric array: {exc}") from None
     if x.dtype.kind in "biu":
-        if x.size and np.abs(x.astype(np.float64)).max() > 2.0**53:
+        if x.size and (int(x.max()) > 2**53 or int(x.min()) < -(2**53)):
             raise NumfmtError(
                 "integer inputs beyond 2^53 in magnitude cannot be read exactly as float64; "
                 "pass them as floats or strings"

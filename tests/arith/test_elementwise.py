@@ -393,6 +393,40 @@ def test_torch_operations_path_broadcasts_and_keeps_dtype(monkeypatch):
         )
 
 
+def test_formats_beyond_float64_and_without_subnormals():
+    """Formats whose largest value float64 cannot hold compute (every float64 result fits
+    them); formats without subnormals flag what moves below their smallest normal."""
+    for name in ("e11m4fn", "e12m3"):
+        assert float(arith.add(1.0, 1.0, name)) == 2.0
+        assert float(arith.sum([1.0, 2.0, 2.0**1000], name)) == 2.0**1000 + 0.0
+        assert np.array_equal(arith.mul(np.full(3000, 3.0), 0.5, name), np.full(3000, 1.5))
+    for n in (4, 4096):  # the Python loop and the kernel
+        flags = arith.Flags()
+        out = arith.round(np.full(n, 2.0**-128), "e8m0", flags=flags)
+        assert float(out[0]) == 2.0**-127
+        assert flags.inexact == n and flags.underflow == n
+
+
+def test_torch_reads_slices_zero_dims_and_refuses_what_it_cannot_read(monkeypatch):
+    torch = pytest.importorskip("torch")
+    for on_torch in (False, True):
+        monkeypatch.setattr(elementwise, "TORCH_ON_CPU", on_torch)
+        x = torch.arange(1.0, 41.0)[::2]  # a strided view
+        assert torch.equal(arith.mul(x, torch.ones_like(x), "bf16"), x)
+        grid = torch.arange(1.0, 17.0).reshape(4, 4)[:, ::2]
+        assert torch.equal(arith.mul(grid, grid, "fp16"), grid * grid)
+        assert arith.add(torch.tensor(1.0), 2.0, "fp16").shape == ()
+        assert arith.add(torch.zeros(0), 1.0, "fp16").shape == (0,)
+        with pytest.raises(NumfmtError, match="beyond 2\\^53"):
+            arith.add(torch.tensor([2**60 + 1]), torch.tensor([1.0]), "fp16")
+        with pytest.raises(NumfmtError, match="complex"):
+            arith.add(torch.tensor([1 + 2j]), torch.tensor([1.0]), "fp16")
+        with pytest.raises(NumfmtError, match=r"nan \+ 0.375 is NaN"):  # as given, before daz
+            arith.add(torch.tensor([float("nan"), 1.0]), 0.375, "fp4_e2m1", daz=True)
+    with pytest.raises(NumfmtError, match="beyond 2\\^53"):
+        arith.add(np.array([2**53 + 1]), 1.0, "fp16")
+
+
 def test_one_value_operands_broadcast_without_copies():
     rng = np.random.default_rng(3)
     x = rng.standard_normal(5000).astype(np.float32)

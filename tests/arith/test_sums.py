@@ -207,3 +207,20 @@ def test_subnormal_options_hold_in_every_order(options):
         subnormal = np.full(300, tiny / 4)
         for order in ("sequential", "kahan", "numpy", "pairwise"):
             assert float(arith.sum(subnormal, "fp16", order=order, **options)) == 0, order
+
+
+def test_stochastic_sums_draw_for_every_addition():
+    """Kahan's four additions and numpy's order each take a draw of their own: their sums
+    stay unbiased (an addition without a draw would always round up), and numpy's order
+    counts its flags."""
+    x = np.full(4096, 1 + 2.0**-9)  # exact sum 4104, between bf16's 4096 and 4128
+    for order in ("numpy", "kahan", "pairwise"):
+        sums = [
+            float(arith.sum(x, "bf16", order=order, rounding="stochastic", seed=s))
+            for s in range(60)
+        ]
+        assert set(sums) <= {4096.0, 4128.0}, order
+        assert 0.1 < sums.count(4128.0) / 60 < 0.45, order  # a quarter, expected
+    flags = arith.Flags()
+    arith.sum(np.full(1000, 0.1), "fp16", order="numpy", flags=flags)
+    assert flags.inexact > 900

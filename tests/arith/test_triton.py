@@ -38,6 +38,7 @@ CHECK = textwrap.dedent(
             a, b, c = a.abs(), b.abs(), c.abs()
         h = a.to(torch.bfloat16)  # an operand in a narrow dtype, read as it is
         cases = [("add", (a, b)), ("sub", (h, b)), ("mul", (a, 0.75)), ("div", (a, b)),
+                 ("mul", (a[::2], b[1::2])),  # strided views
                  ("fma", (a, b, c)), ("sqrt", (a.abs(),)), ("round", (a.float(),))]
         for op, operands in cases:
             for mode in MODES:
