@@ -14,7 +14,7 @@ import pytest
 import numfmt.arith as arith
 from numfmt.arith import elementwise
 from numfmt.errors import FormatNameError, NotRepresentableError, NumfmtError
-from numfmt.formats import get_format
+from numfmt.formats import _kernels, get_format
 from tests.arith.test_exhaustive import sqrt_key
 from tests.reference import reference_value
 
@@ -82,7 +82,9 @@ def same(got, want) -> bool:
 @pytest.mark.parametrize("name", FORMATS)
 @pytest.mark.parametrize("mode", list(MPFR_MODES))
 @pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "fma", "sqrt"])
-def test_against_mpfr(name, mode, op):
+def test_against_mpfr(monkeypatch, name, mode, op):
+    """The compiled kernel against MPFR (the Python loop agrees with the kernel: below)."""
+    _on_the_kernel(monkeypatch)
     fmt = get_format(name)
     pool = targeted(fmt, 150, seed=1)
     rng = np.random.default_rng(2)
@@ -103,6 +105,12 @@ def test_against_mpfr(name, mode, op):
         assert same(float(got[i]), want), f"{op}{tuple(each)} in {name}, {mode}"
 
 
+def _on_the_kernel(monkeypatch) -> None:
+    """Send arrays of every length to the compiled kernel, where numba is installed."""
+    if _kernels.available():
+        monkeypatch.setattr(elementwise, "BACKEND", "numba")
+
+
 def exact(op, operands) -> Fraction:
     x = [Fraction(float(v)) for v in operands]
     return {
@@ -117,7 +125,8 @@ def exact(op, operands) -> Fraction:
 @pytest.mark.parametrize("name", FORMATS)
 @pytest.mark.parametrize("mode", ["nearest-away", "nearest-zero", "odd"])
 @pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "fma", "sqrt"])
-def test_modes_mpfr_lacks_against_fractions(name, mode, op):
+def test_modes_mpfr_lacks_against_fractions(monkeypatch, name, mode, op):
+    _on_the_kernel(monkeypatch)
     fmt = get_format(name)
     pool = targeted(fmt, 100, seed=3)
     rng = np.random.default_rng(4)
