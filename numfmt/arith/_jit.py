@@ -427,7 +427,7 @@ def sequential(x, plan, fast, slot_values, u, ftz, daz, min_normal, kahan, runni
     return sums, stalls, refused, (inexact, underflow, overflow, invalid, divide)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(inline="always", error_model="numpy")
 def _tally(acc, x, u, state, plan, fast, slot_values, ftz, daz, min_normal):
     """acc + x by ``_add``, with the next of u's draws (stochastic rounding), counted into
     state: [draws taken, refused, inexact, underflow, overflow, invalid, divide-by-zero]."""

@@ -192,7 +192,8 @@ def _context(fmt, rounding, overflow, seed, ftz, daz, random_bits) -> Context:
     if isinstance(fmt, Context):
         defaults = dict(rounding="nearest-even", overflow=None, seed=0, ftz=False, daz=False)
         defaults.update(random_bits=None)
-        changed = sorted(k for k, v in options.items() if v != defaults[k])
+        given = {k: v for k, v in options.items() if v != defaults[k]}
+        changed = sorted(k for k, v in given.items() if _setting(fmt, k) != _setting_of(k, v))
         if changed:
             raise TypeError(
                 f"calc() got a Context and options {changed}: the Context carries them "
@@ -200,6 +201,16 @@ def _context(fmt, rounding, overflow, seed, ftz, daz, random_bits) -> Context:
             )
         return fmt
     return Context(fmt, **options)
+
+
+def _setting(ctx: Context, name: str):
+    value = getattr(ctx, name)
+    return value.value if hasattr(value, "value") else value
+
+
+def _setting_of(name: str, value):
+    """A keyword option as a Context would hold it ('up' and Rounding.UP alike)."""
+    return _setting(Context("fp16", **{name: value}), name)
 
 
 def _options(ctx: Context) -> dict[str, Any]:

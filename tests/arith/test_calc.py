@@ -241,6 +241,7 @@ def test_a_context_carries_the_options_and_counts_the_flags():
     assert ctx.flags.inexact == 2 and first.flags.inexact == 1
     with pytest.raises(TypeError, match=r"got a Context and options \['ftz'\]"):
         calc("1 + 1", ctx, ftz=True)
+    assert calc("1 + 2^-20", ctx, rounding="up", overflow="ieee").value == 1 + 2.0**-10  # agree
 
 
 def test_calc_and_sum_take_the_subnormal_options(run):
