@@ -16,14 +16,16 @@ _POINTS = 2000
 
 def running_sums(result: Any, ax=None):
     """Each order's running sum against the number of terms (sequential and Kahan as lines,
-    the other orders' final sums as marks at the end), the float64 running sum in grey, and
-    where the sequential sum stopped growing."""
+    the other orders' final sums as marks at the end), the float64 running sum dashed on top,
+    and where the sequential sum stopped growing."""
     ax = _axes(ax)
     n = result.count
     keep = np.unique(np.linspace(0, n - 1, min(n, _POINTS)).astype(int))
     terms = keep + 1
     exact = result.running["float64"]
-    ax.plot(terms, exact[keep], color="#888888", lw=2, label="exact (float64)")
+    # dashed and on top: an order that tracks it (Kahan, often) would otherwise hide it
+    ax.plot(terms, exact[keep], color="black", lw=1, ls=(0, (4, 3)), zorder=5)
+    ax.plot([], [], color="black", lw=1, ls=(0, (4, 3)), label="exact (float64)")
     for i, (order, value) in enumerate(result.values.items()):
         colour = _COLOURS[i % len(_COLOURS)]
         run = result.running.get(order)
@@ -34,11 +36,12 @@ def running_sums(result: Any, ax=None):
     if result.stall_index is not None:
         k = result.stall_index
         ax.axvline(k + 1, color="#aa3333", lw=0.8, ls=":")
-        ax.annotate(
+        ax.annotate(  # under the flat line, at the right: clear of the lines still rising
             f"stops growing at term {k + 1:,}",
-            (k + 1, result.stall_value),
+            (n, result.stall_value),
             textcoords="offset points",
-            xytext=(6, 8),
+            xytext=(0, -12),
+            ha="right",
             fontsize=8,
             color="#aa3333",
         )
