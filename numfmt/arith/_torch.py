@@ -3,7 +3,8 @@
 The same arithmetic as ``_jit``'s vectorised pass, written as whole-tensor operations so that
 a CUDA tensor's operation runs on its device: the exact result as a float64 and the sign of
 its remainder (TwoSum; TwoProd by Veltkamp's split, since torch has no exact fused
-multiply-add on every device; the remainders of division and square root), rounded to odd,
+multiply-add on every device: ``_core``'s own functions, whose operators work on tensors as
+on floats; the remainders of division and square root), rounded to odd,
 then rounded into the format on the float64's own bits. Each torch operation is a kernel of its
 own, rounded as IEEE 754 says, so no step is contracted into a fused one behind our back.
 
@@ -17,9 +18,10 @@ from __future__ import annotations
 import torch
 
 from numfmt.arith import _core as ac
+from numfmt.arith._core import two_prod as _two_prod
+from numfmt.arith._core import two_sum as _two_sum
 from numfmt.formats import _core as fc
 
-_SPLIT = 134217729.0  # 2**27 + 1
 _MAGNITUDE = (1 << 63) - 1
 _SIGN = -(1 << 63)
 
@@ -33,25 +35,6 @@ def _plain(x: torch.Tensor) -> torch.Tensor:
     underflow (``_jit._plain``)."""
     field = (_bits(x) >> 52) & 0x7FF
     return (field >= 623) & (field <= 1423)
-
-
-def _two_sum(a, b):
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
-
-
-def _split(a):
-    t = _SPLIT * a
-    hi = t - (t - a)
-    return hi, a - hi
-
-
-def _two_prod(a, b):
-    p = a * b
-    ah, al = _split(a)
-    bh, bl = _split(b)
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
 def _odd_bits(r, t):
