@@ -62,6 +62,9 @@ class Step:
     alignment: tuple[str, ...]
     decision: str
     flags: tuple[str, ...]
+    proxy: Fraction | None = (
+        None  # the exact result, or for an irrational root a rational beside it
+    )
 
     @property
     def text(self) -> str:
@@ -72,6 +75,18 @@ class Step:
         if self.op == "neg":
             return f"-({vals[0]})"
         return f"{self.op}({', '.join(vals)})"
+
+    @property
+    def abs_error(self) -> Fraction | None:
+        """|stored result - exact result|; None where either is not a finite number."""
+        if self.proxy is None or not self.result.is_finite:
+            return None
+        return abs(self.result.fraction - self.proxy)
+
+    @property
+    def rel_error(self) -> Fraction | None:
+        error = self.abs_error
+        return None if error is None or self.proxy == 0 else error / abs(self.proxy)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,8 +101,8 @@ class Step:
             "value": float(self.result),
             "bits": None if self.shown is None else self.shown.bits_grouped,
             "hex": None if self.shown is None else self.shown.hex,
-            "abs_error": None if self.shown is None else _f(self.shown.abs_error),
-            "rel_error": None if self.shown is None else _f(self.shown.rel_error),
+            "abs_error": _f(self.abs_error),
+            "rel_error": _f(self.rel_error),
             "flags": list(self.flags),
         }
 
@@ -297,7 +312,9 @@ def _step(op: str, args: tuple[ExactValue, ...], ctx: Context) -> Step:
         after.append(f"ftz flushes that subnormal result, {shown.stored}, to a zero of its sign")
         shown = show("-0" if _negative(value) else "0", ctx.fmt, ctx.rounding, ctx.overflow)
     decision = "; ".join(dict.fromkeys([*notes, decision, *after]))
-    return Step(op, args, exact, exact_text, result, shown, binary, alignment, decision, raised)
+    return Step(
+        op, args, exact, exact_text, result, shown, binary, alignment, decision, raised, proxy
+    )
 
 
 def _negative(x: float) -> bool:

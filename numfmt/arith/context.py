@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from numfmt.formats.types import AnyFormat, FixedFormat, FloatFormat
 #: The widest significand numfmt computes in exactly: results are rounded to odd at float64's
 #: 53 bits first, which keeps every rounding mode exact for targets of 51 bits or fewer.
 MAX_PRECISION = 51
+_FLOAT64_MAX = Fraction(np.finfo(np.float64).max.item())
 
 #: The widest integer or fixed-point format: exact results pass through float64, whose 53
 #: bits hold every integer of this many bits with two to spare.
@@ -192,6 +194,13 @@ def _ops():
 def check_format(fmt: AnyFormat) -> AnyFormat:
     """fmt, if numfmt computes in it exactly; else a NumfmtError that says why not."""
     if isinstance(fmt, FloatFormat):
+        beyond = fmt.max_value > _FLOAT64_MAX or fmt.emin - fmt.mantissa_bits < -1074
+        if beyond:
+            raise NumfmtError(
+                f"numfmt.arith gives its results as float64, and {fmt.name} has values "
+                "beyond float64's range (larger than its largest, or smaller than its smallest "
+                "subnormal); it computes in formats whose every value float64 holds"
+            )
         if fmt.precision > MAX_PRECISION:
             raise NumfmtError(
                 f"numfmt.arith computes exactly in floats of up to {MAX_PRECISION} significand "

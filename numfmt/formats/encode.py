@@ -259,9 +259,18 @@ def _error_message(slot: int, fmt: FloatFormat, overflow: Overflow, shown: str) 
             "choose overflow 'ieee' (NaN) or 'saturate' (the smallest value)"
         )
     return (
-        f"{shown} is beyond the range of {fmt.name} (max {float(fmt.max_value):g}); "
+        f"{shown} is beyond the range of {fmt.name} (max {_short(fmt.max_value)}); "
         "choose overflow 'ieee' or 'saturate' to encode it"
     )
+
+
+def _short(x) -> str:
+    """A value in a few digits, even beyond float64's range (1.875 x 2^1024)."""
+    try:
+        return f"{float(x):g}"
+    except OverflowError:
+        e = floor_log2(Fraction(x))
+        return f"{float(Fraction(x) / 2**e):g} x 2^{e}"
 
 
 # -- the array paths ------------------------------------------------------------------------------

@@ -89,9 +89,9 @@ def render_calculation(c: Calculation) -> Group:
         if s.shown is not None and s.shown.bits_grouped:
             stored += f"   {s.shown.bits_grouped}  {s.shown.hex}"
         parts.append(_row("stored", stored, "bold"))
-        if s.shown is not None and s.shown.abs_error:
-            err = float(s.shown.abs_error)
-            rel = s.shown.rel_error
+        if s.abs_error:
+            err = float(s.abs_error)
+            rel = s.rel_error
             rel_text = f" ({float(rel):.3g} relative)" if rel is not None else ""
             parts.append(_row("error", f"{err:.3g}{rel_text}"))
         if s.flags:

@@ -212,6 +212,7 @@ def test_ftz_daz_and_random_bits_reach_every_step():
     step = flushed.steps[-1]
     assert "ftz flushes that subnormal result" in step.decision
     assert step.shown.hex == "0x8000"  # the stored bits are the zero's, not the subnormal's
+    assert step.abs_error == Fraction(3, 2**22) and step.rel_error == 1  # all of it was lost
     assert flushed.flags.underflow == 1 and flushed.options["ftz"] is True
     assert calc("2^-20 * -0.75", "fp16").value == -(2.0**-20) * 0.75
     zeroed = calc("2^-20 + 1", "fp16", daz=True, rounding="up")
