@@ -81,6 +81,22 @@ def _rows(x, axis: int):
     return np.ascontiguousarray(a.reshape(rows, a.shape[-1])), a.shape[:-1]
 
 
+def _refusal(rows: np.ndarray, ctx: Context) -> str:
+    """Why a sum was refused: a NaN or infinity among the terms the format cannot hold, or a
+    partial sum beyond its range."""
+    fmt = ctx.fmt
+    if np.isnan(rows).any() and fmt.nan_code is None:
+        return f"a term is NaN, and {fmt.name} has no NaN to hold it"
+    if np.isinf(rows).any() and not fmt.has_inf:
+        return (
+            f"a term is infinite, and {fmt.name} has no infinity (overflow '{ctx.overflow.value}')"
+        )
+    return (
+        f"a partial sum left the range of {fmt.name}, and overflow '{ctx.overflow.value}' "
+        "refuses it"
+    )
+
+
 def _subnormals(ctx: Context) -> tuple[bool, bool, float]:
     """(ftz, daz, the smallest normal magnitude), as the kernels take them."""
     return ctx.ftz, ctx.daz, float(ctx.fmt.min_normal)
@@ -106,10 +122,7 @@ def _sequential(rows, ctx: Context, kahan=False, running=False, dtype=np.float64
     )
     ctx.flags.add(counts)
     if refused:
-        raise NotRepresentableError(
-            f"a partial sum left the range of {ctx.fmt.name}, and overflow "
-            f"'{ctx.overflow.value}' refuses it"
-        )
+        raise NotRepresentableError(_refusal(rows, ctx))
     return sums, stalls, out
 
 
@@ -127,10 +140,7 @@ def _numpy_order(rows, ctx: Context):
     )
     ctx.flags.add(counts)
     if refused:
-        raise NotRepresentableError(
-            f"a partial sum left the range of {ctx.fmt.name}, and overflow "
-            f"'{ctx.overflow.value}' refuses it"
-        )
+        raise NotRepresentableError(_refusal(rows, ctx))
     total = np.asarray(
         elementwise.apply("add", (np.zeros_like(pairwise), pairwise), ctx), dtype=np.float64
     )
@@ -207,12 +217,10 @@ def sum(
     """
     ctx = _context(fmt, options)
     rows, shape = _rows(x, axis)
-    if ctx.daz:
-        rows = np.where(np.abs(rows) < float(ctx.fmt.min_normal), np.copysign(0.0, rows), rows)
     out = _sum_rows(rows.astype(np.float64), ctx, order).reshape(shape)
     if flags is not None:
         flags.add(ctx.flags.counts())
-    return out[()] if out.ndim == 0 else out
+    return _like(out[()] if out.ndim == 0 else out, ctx, x)
 
 
 def cumsum(x, fmt, *, axis: int = -1, kahan: bool = False, flags: Flags | None = None, **options):
@@ -224,6 +232,8 @@ def cumsum(x, fmt, *, axis: int = -1, kahan: bool = False, flags: Flags | None =
     """
     ctx = _context(fmt, options)
     a = as_real_array(x)
+    if axis is None:  # every value, in order
+        a, axis = a.reshape(-1), -1
     rows, _ = _rows(a, axis)
     # float32 holds the running sums where the input was float32 and the format fits it
     fits = a.dtype == np.float32 and elementwise._fits(ctx.fmt, 23, -126, 127)
@@ -232,7 +242,7 @@ def cumsum(x, fmt, *, axis: int = -1, kahan: bool = False, flags: Flags | None =
     if flags is not None:
         flags.add(ctx.flags.counts())
     moved = np.moveaxis(a.reshape(a.shape or (1,)), axis, -1).shape
-    return np.moveaxis(running.reshape(moved), -1, axis)
+    return _like(np.moveaxis(running.reshape(moved), -1, axis), ctx, x)
 
 
 def dot(
@@ -258,7 +268,11 @@ def dot(
         -9.5367431640625e-07
     """
     ctx = _context(fmt, options)
-    x, y = np.broadcast_arrays(as_real_array(a), as_real_array(b))
+    try:
+        x, y = np.broadcast_arrays(as_real_array(a), as_real_array(b))
+    except ValueError:
+        shapes = f"{np.shape(a)} and {np.shape(b)}"
+        raise NumfmtError(f"the operands' shapes {shapes} do not broadcast together") from None
     if not fused:
         products = np.asarray(elementwise.apply("mul", (x, y), ctx), dtype=np.float64)
         out = sum(products, ctx, order=order, axis=axis)
@@ -276,7 +290,18 @@ def dot(
         out = out[()] if out.ndim == 0 else out
     if flags is not None:
         flags.add(ctx.flags.counts())
-    return out
+    return _like(out, ctx, a, b)
+
+
+def _like(out, ctx: Context, *inputs):
+    """out as a torch tensor on the device (and in the dtype, where it holds the format) of
+    the first tensor among the inputs; else as it is."""
+    like = elementwise._tensor_like(inputs)
+    if like is None:
+        return out
+    return elementwise._give_back(
+        np.asarray(out), like, elementwise._value_dtype(ctx.fmt, [], like)
+    )
 
 
 # -- the exact sum, and a summation explained ----------------------------------------------------
@@ -330,9 +355,10 @@ class SumResult(Displayable):
     running: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def error(self, order: str) -> float:
-        """The order's sum minus the exact sum (float64)."""
+        """The order's sum minus the exact sum (float64; an infinite sum's error is infinite,
+        a NaN sum's NaN)."""
         v = self.values[order]
-        return v - float(self.exact) if np.isfinite(v) else float("nan")
+        return v - float(self.exact) if not np.isnan(v) else float("nan")
 
     def relative_error(self, order: str) -> float:
         return builtins.abs(self.error(order) / float(self.exact)) if self.exact else float("nan")
@@ -382,7 +408,9 @@ def summation(x, fmt, *, orders=("sequential", "pairwise", "kahan"), **options) 
         if name in ("sequential", "kahan"):
             sums, stalls, run = _sequential(rows, ctx, kahan=name == "kahan", running=True)
             values[order], running[order] = float(sums[0]), run[0]
-            if name == "sequential":
+            # a stall is a property of deterministic rounding, and of a finite sum
+            settled = ctx.rounding is not Rounding.STOCHASTIC and np.isfinite(sums[0])
+            if name == "sequential" and settled:
                 stall = int(stalls[0])
         else:
             values[order] = float(_sum_rows(rows, ctx, order)[0])

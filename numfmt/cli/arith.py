@@ -163,7 +163,7 @@ def sum_(
     from numfmt.arith.sums import parse_order, summation
 
     _check_random_bits(random_bits, rounding)
-    orders = tuple(o.strip() for o in order.split(",") if o.strip())
+    orders = tuple(dict.fromkeys(o.strip() for o in order.split(",") if o.strip()))
     if not orders:
         raise UsageFailure("--order names no order; e.g. --order sequential,pairwise,kahan")
     for o in orders:

@@ -224,3 +224,27 @@ def test_stochastic_sums_draw_for_every_addition():
     flags = arith.Flags()
     arith.sum(np.full(1000, 0.1), "fp16", order="numpy", flags=flags)
     assert flags.inexact > 900
+
+
+def test_sums_of_tensors_are_tensors_and_other_edges():
+    torch = pytest.importorskip("torch")
+    t = torch.tensor([0.5, 512.0, 512.5])
+    s = arith.sum(t, "fp16")
+    assert isinstance(s, torch.Tensor) and s.shape == () and float(s) == 1025.0
+    c = arith.cumsum(t, "fp16")
+    assert isinstance(c, torch.Tensor) and c.tolist() == [0.5, 512.5, 1025.0]
+    d = arith.dot(t, torch.ones(3), "fp16")
+    assert isinstance(d, torch.Tensor) and float(d) == 1025.0
+    grid = np.arange(6.0).reshape(2, 3)
+    assert arith.cumsum(grid, "fp16", axis=None).tolist() == [0, 1, 3, 6, 10, 15]
+    with pytest.raises(NumfmtError, match="do not broadcast"):
+        arith.dot(np.ones(3), np.ones(4), "fp16")
+    with pytest.raises(NumfmtError, match="a term is NaN, and float4_e2m1fn has no NaN"):
+        arith.sum([1.0, math.nan], "fp4")
+
+
+def test_no_stagnation_is_claimed_for_random_rounding_or_an_infinite_sum():
+    tenths = np.full(10_000, 0.1)
+    assert arith.summation(tenths, "fp16").stall_index is not None
+    assert arith.summation(tenths, "fp16", rounding="stochastic", seed=1).stall_index is None
+    assert arith.summation(np.arange(1000.0), "fp16").stall_index is None  # it overflows to inf
