@@ -197,7 +197,7 @@ def calc(
         steps=tuple(steps),
         result=result,
         flags=flags,
-        options=_options(ctx),
+        options=ctx.settings(),
     )
 
 
@@ -226,16 +226,6 @@ def _setting(ctx: Context, name: str):
 def _setting_of(name: str, value):
     """A keyword option as a Context would hold it ('up' and Rounding.UP alike)."""
     return _setting(Context("fp16", **{name: value}), name)
-
-
-def _options(ctx: Context) -> dict[str, Any]:
-    """The context's settings beyond the format and the rounding mode, for the record."""
-    options: dict[str, Any] = {"overflow": ctx.overflow.value}
-    if ctx.ftz or ctx.daz:
-        options.update(ftz=ctx.ftz, daz=ctx.daz)
-    if ctx.rounding is Rounding.STOCHASTIC:
-        options.update(seed=ctx.seed, random_bits=ctx.random_bits)
-    return options
 
 
 def _evaluate(node, ctx: Context, numbers: list, steps: list) -> ExactValue:
@@ -308,6 +298,14 @@ def _step(op: str, args: tuple[ExactValue, ...], ctx: Context) -> Step:
         if op in ("+", "-") and all(a.is_finite and a.magnitude for a in args_read):
             alignment = _alignment(args_read, op, ctx.fmt)
     after = []
+    exact_fits = binary is not None and binary.guard == binary.round == binary.sticky == 0
+    if (
+        ctx.rounding is Rounding.STOCHASTIC
+        and proxy
+        and not exact_fits
+        and "overflow" not in raised
+    ):
+        after.append(_chance(proxy, ctx))
     if ctx.ftz and shown is not None and value == 0 and shown.stored.magnitude:
         after.append(f"ftz flushes that subnormal result, {shown.stored}, to a zero of its sign")
         shown = show("-0" if _negative(value) else "0", ctx.fmt, ctx.rounding, ctx.overflow)
@@ -319,6 +317,22 @@ def _step(op: str, args: tuple[ExactValue, ...], ctx: Context) -> Step:
 
 def _negative(x: float) -> bool:
     return math.copysign(1.0, x) < 0
+
+
+def _chance(exact: Fraction, ctx: Context) -> str:
+    """The probability stochastic rounding gave the magnitude of growing one ulp: the exact
+    result's distance past the truncated value, over the gap (cut to the random bits)."""
+    text = str(exact)
+    low = show(text, ctx.fmt, Rounding.TOWARD_ZERO, ctx.overflow).stored
+    high = show(text, ctx.fmt, Rounding.UP if exact > 0 else Rounding.DOWN, ctx.overflow).stored
+    if not (low.is_finite and high.is_finite) or low.fraction == high.fraction:
+        return "nothing to round, so no draw"
+    p = (abs(exact) - low.magnitude) / (high.magnitude - low.magnitude)
+    note = f"the magnitude grows with probability {float(p):.4g}"
+    if ctx.random_bits is not None:
+        cut = Fraction(math.floor(p * 2**ctx.random_bits), 2**ctx.random_bits)
+        note += f", {float(cut):.4g} with {ctx.random_bits} random bits"
+    return note
 
 
 def _read_operands(args, ctx: Context) -> tuple[list[str], tuple[ExactValue, ...]]:

@@ -138,6 +138,17 @@ class Context:
         kept.update(changes, flags=Flags())
         return Context(**kept)
 
+    def settings(self) -> dict:
+        """The settings beyond the format and the rounding mode, for a result's record: the
+        overflow policy; ftz and daz where either is set; the seed and random bits where the
+        rounding is stochastic."""
+        out: dict = {"overflow": self.overflow.value}
+        if self.ftz or self.daz:
+            out.update(ftz=bool(self.ftz), daz=bool(self.daz))
+        if self.rounding is Rounding.STOCHASTIC:
+            out.update(seed=self.seed, random_bits=self.random_bits)
+        return out
+
     def uniforms(self, n: int) -> np.ndarray:
         """n random numbers for stochastic rounding, u < p meaning "round up with probability
         p" (cut to ``random_bits`` bits where set)."""

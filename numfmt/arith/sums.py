@@ -353,6 +353,7 @@ class SumResult(Displayable):
     stall_value: float | None
     flags: Flags
     running: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    options: dict = field(default_factory=dict)  # Context.settings(): overflow; ftz, daz, seed
 
     def error(self, order: str) -> float:
         """The order's sum minus the exact sum (float64; an infinite sum's error is infinite,
@@ -382,6 +383,7 @@ class SumResult(Displayable):
             if self.stall_index is None
             else {"term": self.stall_index + 1, "sum": self.stall_value},
             "flags": self.flags.to_dict(),
+            "options": dict(self.options),
         }
 
 
@@ -428,4 +430,5 @@ def summation(x, fmt, *, orders=("sequential", "pairwise", "kahan"), **options) 
         stall_value=None if stall < 0 else float(seq_run[stall]),
         flags=ctx.flags,
         running={**running, "float64": np.cumsum(rows[0])},
+        options=ctx.settings(),
     )

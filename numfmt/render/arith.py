@@ -18,12 +18,27 @@ def _g(x: float, digits: int = 8) -> str:
     return f"{x:.{digits}g}"
 
 
+def _settings(options: dict) -> str:
+    """The settings a reader needs to repeat the run, where they differ from the defaults:
+    ', overflow saturate, ftz, daz, seed 7, 4 random bits'."""
+    parts = []
+    if options.get("overflow", "ieee") != "ieee":
+        parts.append(f"overflow {options['overflow']}")
+    parts += [name for name in ("ftz", "daz") if options.get(name)]
+    if "seed" in options:
+        parts.append(f"seed {options['seed']}")
+    if options.get("random_bits"):
+        parts.append(f"{options['random_bits']} random bits")
+    return "".join(f", {p}" for p in parts)
+
+
 @renderer(SumResult)
 def render_sum(r: SumResult) -> Group:
     head = Text()
     terms = "1 term" if r.count == 1 else f"{r.count:,} terms"
     head.append(f"{terms} summed in {r.format.name}", style="bold")
-    head.append(f", rounding {r.rounding.value}; exact sum {_g(float(r.exact), 12)}")
+    head.append(f", rounding {r.rounding.value}{_settings(r.options)}")
+    head.append(f"; exact sum {_g(float(r.exact), 12)}")
     table = Table(box=None, pad_edge=False)
     for name in ("order", "sum", "error", "relative error"):
         table.add_column(name, justify="left" if name == "order" else "right")
@@ -70,7 +85,7 @@ def _row(label: str, text: str, style: str = "") -> Text:
 def render_calculation(c: Calculation) -> Group:
     head = Text()
     head.append(c.expression, style="bold")
-    head.append(f" in {c.format.name}, rounding {c.rounding.value}")
+    head.append(f" in {c.format.name}, rounding {c.rounding.value}{_settings(c.options)}")
     parts: list = [head]
     if c.numbers:
         parts.append(Text("numbers, each put into the format", style=LABEL))

@@ -232,6 +232,8 @@ def test_ftz_daz_and_random_bits_reach_every_step():
         for s in range(50)
     }
     assert ones == {1.0}
+    step = calc("1 + 2^-9", "bf16", rounding="stochastic", random_bits=1).steps[-1]
+    assert "grows with probability 0.25, 0 with 1 random bits" in step.decision
 
 
 def test_a_context_carries_the_options_and_counts_the_flags():
@@ -255,4 +257,9 @@ def test_calc_and_sum_take_the_subnormal_options(run):
         r = run(*command, "-f", "bf16", "--random-bits", "4")
         assert r.exit_code == 2 and "add -r stochastic" in r.output, command
     tiny = run("sum", "2^-20", "-n", "4", "-f", "fp16", "--daz", "--order", "sequential", "--json")
+    assert json.loads(tiny.stdout)["options"] == {"overflow": "ieee", "ftz": False, "daz": True}
+    head = run("sum", "0.1", "-n", "9", "-f", "fp16", "-r", "stochastic", "--seed", "5")
+    assert head.stdout.splitlines()[0].startswith(
+        "9 terms summed in float16, rounding stochastic, seed 5"
+    )
     assert json.loads(tiny.stdout)["orders"]["sequential"]["value"] == 0
