@@ -18,6 +18,8 @@ def running_sums(result: Any, ax=None):
     """Each order's running sum against the number of terms (sequential and Kahan as lines,
     the other orders' final sums as marks at the end), the float64 running sum dashed on top,
     and where the sequential sum stopped growing."""
+    from matplotlib.ticker import MaxNLocator
+
     ax = _axes(ax)
     n = result.count
     keep = np.unique(np.linspace(0, n - 1, min(n, _POINTS)).astype(int))
@@ -25,22 +27,27 @@ def running_sums(result: Any, ax=None):
     exact = result.running["float64"]
     # dashed and on top: an order that tracks it (Kahan, often) would otherwise hide it
     ax.plot(terms, exact[keep], color="black", lw=1, ls=(0, (4, 3)), zorder=5)
-    ax.plot([], [], color="black", lw=1, ls=(0, (4, 3)), label="exact (float64)")
+    ax.plot([], [], color="black", lw=1, ls=(0, (4, 3)), label="float64 running sum")
+    marks = 0
     for i, (order, value) in enumerate(result.values.items()):
         colour = _COLOURS[i % len(_COLOURS)]
         run = result.running.get(order)
         if run is not None:
             ax.plot(terms, run[keep], color=colour, lw=1.2, label=f"{order}: {value:.6g}")
-        else:
-            ax.plot([n], [value], "o", color=colour, label=f"{order}: {value:.6g}")
+        else:  # a mark at the end: several orders often agree, so each a shape and size of its own
+            shape, size = "os^Dv"[marks % 5], 9 - 1.5 * (marks % 4)
+            ax.plot([n], [value], shape, ms=size, color=colour, label=f"{order}: {value:.6g}")
+            marks += 1
     if result.stall_index is not None:
         k = result.stall_index
         ax.axvline(k + 1, color="#aa3333", lw=0.8, ls=":")
-        ax.annotate(  # under the flat line, at the right: clear of the lines still rising
+        low, high = ax.get_ylim()
+        near_bottom = result.stall_value - low < 0.12 * (high - low)
+        ax.annotate(  # by the flat line, at the right: clear of the lines still moving
             f"stops growing at term {k + 1:,}",
             (n, result.stall_value),
             textcoords="offset points",
-            xytext=(0, -12),
+            xytext=(0, 6 if near_bottom else -12),
             ha="right",
             fontsize=8,
             color="#aa3333",
@@ -48,6 +55,7 @@ def running_sums(result: Any, ax=None):
     ax.set_xlabel("terms added")
     ax.set_ylabel("running sum")
     ax.set_title(f"{n:,} terms summed in {result.format.name} ({result.rounding.value})")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # terms are counted in whole numbers
+    ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)
     return ax
