@@ -300,6 +300,8 @@ def round_split(kind, neg, sig, e, flags, u, plan, ftz):
         flags |= UNDERFLOW | INEXACT
     if slot == fc.NO_ERROR or refused(slot, plan):
         return code if slot == fc.NO_ERROR else 0, slot, flags
+    if slot >= fc.P_ZERO_POS and plan[slot] == plan[fc.P_NAN_POS] and kind == fc.KIND_FINITE:
+        flags |= INVALID  # a zero or a negative where the format has none (e8m0): NaN
     return plan[slot], slot, flags
 
 

@@ -289,6 +289,8 @@ def _step(op: str, args: tuple[ExactValue, ...], ctx: Context) -> Step:
         if proxy != 0:
             binary = _binary(proxy, ctx.fmt)
             decision = _decision(binary, proxy, value, ctx, "overflow" in raised)
+        elif math.isnan(value):  # e8m0 and its kind have no zero
+            decision = f"the exact result is zero, and {ctx.fmt.name} has no zero: NaN, invalid"
         else:
             decision = "the exact result is zero; " + (
                 "its sign follows IEEE 754's rule for exact zeros"

@@ -419,6 +419,9 @@ def test_formats_beyond_float64_and_without_subnormals():
         out = arith.round(np.full(n, 2.0**-128), "e8m0", flags=flags)
         assert float(out[0]) == 2.0**-127
         assert flags.inexact == n and flags.underflow == n
+        flags = arith.Flags()  # no zero in e8m0: an exact zero is NaN, and invalid
+        assert np.isnan(arith.sub(np.ones(n), np.ones(n), "e8m0", flags=flags)).all()
+        assert flags.invalid == n
 
 
 def test_torch_reads_slices_zero_dims_and_refuses_what_it_cannot_read(monkeypatch):
