@@ -16,7 +16,7 @@ nvidia-smi -L | tee "$out/device.txt"
 python3 -c "import torch, numpy, numba; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'numpy', numpy.__version__, 'numba', numba.__version__)" | tee -a "$out/device.txt"
 # the tests with a CUDA variant (each skips cleanly on a machine without one)
 timeout 240 python3 -m pytest -p no:cacheprovider -q -o addopts="" -W ignore::DeprecationWarning \
-  tests/quant tests/arith tests/nn/test_qat.py tests/nn/test_integer.py tests/nn/test_gptq.py -k cuda 2>&1 | tail -25 | tee "$out/cuda_tests.txt"
+  tests/quant tests/arith tests/nn/test_qat.py tests/lessons/test_integer_mlp.py tests/nn/algorithms/test_gptq.py -k cuda 2>&1 | tail -25 | tee "$out/cuda_tests.txt"
 timeout 240 python3 bench/arith.py --device cuda --repeat 3 2>&1 | tee "$out/bench_arith_cuda.txt"
 timeout 180 python3 bench/quant.py --device cuda 2>&1 | tee "$out/bench_quant_cuda.txt"
 timeout 120 python3 bench/qat.py --device cuda --seeds 3 2>&1 | grep -v -i deprecat | tee "$out/bench_qat_cuda.txt"

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from numfmt.nn import gguf_model, sources
-from numfmt.nn.gguf_writer import write_gguf
+from numfmt.models import gguf_read as gguf_model
+from numfmt.models import sources
+from numfmt.models.gguf_write import write_gguf
 
 
 def main() -> None:

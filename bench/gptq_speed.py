@@ -18,7 +18,7 @@ import time
 import torch
 
 from numfmt.nn import quantize_model
-from numfmt.nn.gptq import GPTQ
+from numfmt.nn.algorithms.gptq import GPTQ
 
 
 def smollm2_shaped(device: str):

@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 from numfmt.nn import load_model, quantize_model
-from numfmt.nn.evaluate import reference_logprobs, score, tokenize
+from numfmt.eval.evaluate import reference_logprobs, score, tokenize
 
 DEFAULT_TEXT = Path(__file__).resolve().parents[2] / "shared" / "data" / "wikitext-2-raw-test.txt"
 RECIPES = [
@@ -70,8 +70,8 @@ RECIPES = [
 def algorithm(name: str):
     """A recipe's ``+suffix``: round-to-nearest, activation-weighted or output-aware ranges,
     or GPTQ (act-order, damping 0.01; ``gptq-imatrix``: its scales by weighted ranges)."""
-    from numfmt.nn.gptq import GPTQ
-    from numfmt.nn.model_kl import ModelKL
+    from numfmt.nn.algorithms.gptq import GPTQ
+    from numfmt.nn.algorithms.model_kl import ModelKL
 
     choices = {"": "rtn", "imatrix": "imatrix", "output-mse": "output-mse"}
     choices["model-kl"] = ModelKL(per="kind")
@@ -188,7 +188,7 @@ def main() -> None:
 
             row(f"numfmt {recipe}", ours)
     if args.mixed is not None:
-        from numfmt.nn.sensitivity import allocate, sensitivity
+        from numfmt.eval.sensitivity import allocate, sensitivity
 
         def mixed():
             ranked = sensitivity(lm.model, args.mixed_base, calib_ids[:512], progress=False)
@@ -219,7 +219,7 @@ def minilm(text: Path, count: int = 256) -> None:
     the share of sentences whose nearest neighbour stays the same."""
     import copy
 
-    from numfmt.nn.evaluate import compare_embeddings, embed
+    from numfmt.eval.evaluate import compare_embeddings, embed
 
     enc = load_model("minilm-l6")
     lines = [ln.strip() for ln in text.read_text(encoding="utf-8").splitlines()]

@@ -52,11 +52,11 @@ quantize_tensor(warm, recipe).report(warm)  # imports, pools, compiled kernels
     + r"""
 try:
     if mode == "stream":
-        from numfmt.nn.streaming import quantize_checkpoint
+        from numfmt.models.checkpoint import quantize_checkpoint
         quantize_checkpoint(source, out, recipe, progress=False)
     else:
         from numfmt.nn import load_model, quantize_model
-        from numfmt.nn.saving import save_model
+        from numfmt.models.saving import save_model
         loaded = load_model(source, tokenizer=False)
         q, report = quantize_model(loaded.model, recipe, inplace=True, progress=False)
         save_model(q, out, report=report)
@@ -72,13 +72,13 @@ RUN = (
 import sys, json, tempfile, threading, time
 mode, path, cap = sys.argv[1:4]
 import torch, transformers, accelerate
-from numfmt.nn.saving import load_quantized
+from numfmt.models.saving import load_quantized
 from numfmt.tensorio import read_metadata
 vocab = json.loads(read_metadata(path)["config"])["vocab_size"]
 # the model's classes (transformers imports them lazily, ~160 MB of code and tables): imported
 # before measuring, so that both runs count the weights and the work, not the import
 getattr(transformers, read_metadata(path)["architecture"])
-import numfmt.nn.saving, numfmt.nn.modules, accelerate.big_modeling  # noqa: E401
+import numfmt.models.saving, numfmt.nn.modules, accelerate.big_modeling  # noqa: E401
 from numfmt.quant import quantize_tensor
 quantize_tensor(torch.ones(64, 64), "int4/group:32").dequantize()  # compiled kernels, pools
 ids = torch.randint(0, vocab, (1, 256), generator=torch.Generator().manual_seed(0))
@@ -115,7 +115,7 @@ def main() -> None:
         "--cap", type=float, default=0.75, help="memory for the capped run, x the quantized file"
     )
     args = parser.parse_args()
-    from numfmt.nn.sources import resolve
+    from numfmt.models.sources import resolve
 
     tmp_model = tempfile.TemporaryDirectory()
     if args.model == "smollm2-shaped":

@@ -1,9 +1,11 @@
 """How result objects show themselves in a terminal and a notebook, without knowing how.
 
 Result classes (in the lower layers) inherit :class:`Displayable`; the renderers (in
-``numfmt.render``, a higher layer) register a function per class with :func:`renderer`. So a
-result's ``__rich__`` and ``_repr_html_`` work once ``numfmt`` is imported, and the lower layers
-never import the upper ones. ``__repr__`` stays the plain dataclass repr.
+``numfmt.render``, a higher layer) register a function per class with :func:`renderer`, and
+``numfmt.render.load_views`` loads those of a result's layer on its first view: the one import
+from here upwards, a plain import that the import test sees. So a result's ``__rich__`` and
+``_repr_html_`` work once ``numfmt`` is imported, and the lower layers never import the upper
+ones. ``__repr__`` stays the plain dataclass repr.
 """
 
 from __future__ import annotations
@@ -15,22 +17,6 @@ from typing import Any
 
 _RENDERERS: dict[type, Callable[[Any], Any]] = {}
 _HTML_RENDERERS: dict[type, Callable[[Any], str]] = {}
-
-#: Which module of ``numfmt.render`` draws the results of each layer (loaded on first view).
-_RENDER_MODULES = {
-    "numfmt.formats": "numfmt.render.terminal",
-    "numfmt.arith": "numfmt.render.arith",
-    "numfmt.quant": "numfmt.render.quant",
-    "numfmt.nn": "numfmt.render.nn",
-    "numfmt.nn.memory": "numfmt.render.memory",  # numfmt memory 8e9 loads no torch
-    "numfmt.lessons": "numfmt.render.lessons",
-    "numfmt.lessons.catalog": "numfmt.render.catalog",
-    "numfmt.lessons.summary": "numfmt.render.summary",
-}
-
-
-#: Results that draw their own HTML for notebooks (the rest export their rich rendering).
-_HTML_MODULES = {"numfmt.formats": "numfmt.render.html", "numfmt.arith": "numfmt.render.arith"}
 
 
 def html_renderer(cls: type) -> Callable[[Callable[[Any], str]], Callable[[Any], str]]:
@@ -78,7 +64,7 @@ class Displayable:
         return text_view(self, width, stdout_encoding())
 
     def _repr_html_(self) -> str:
-        own = _lookup(type(self), _HTML_RENDERERS, _HTML_MODULES)
+        own = _lookup(type(self), _HTML_RENDERERS, html=True)
         if own is not None:
             return own(self)
         from rich.console import Console
@@ -125,18 +111,17 @@ def text_view(result: Any, width: int, encoding: str = "utf-8") -> str:
 def _renderer_of(cls: type) -> Callable[[Any], Any] | None:
     """The registered renderer of cls (or of a base), loading its layer's renderers (and rich)
     on the first view rather than on import."""
-    return _lookup(cls, _RENDERERS, _RENDER_MODULES)
+    return _lookup(cls, _RENDERERS, html=False)
 
 
-def _lookup(cls: type, registry: dict, modules: dict[str, str]) -> Callable[[Any], Any] | None:
+def _lookup(cls: type, registry: dict, *, html: bool) -> Callable[[Any], Any] | None:
     for klass in cls.__mro__:
         if klass in registry:
             return registry[klass]
-    matching = [prefix for prefix in modules if cls.__module__.startswith(prefix)]
-    if matching:  # the most specific module only (the lesson list needs no torch)
-        import importlib
+    # the one import upwards: numfmt.render registers its views of cls's layer on first view
+    from numfmt.render import load_views
 
-        importlib.import_module(modules[max(matching, key=len)])  # registers its renderers
+    load_views(cls.__module__, html=html)
     for klass in cls.__mro__:
         if klass in registry:
             return registry[klass]

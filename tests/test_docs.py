@@ -43,13 +43,13 @@ if importlib.util.find_spec("torch") is not None:  # the model layer's examples 
     MODULES += [
         "numfmt.nn.recipe",
         "numfmt.nn.quantize",
-        "numfmt.nn.evaluate",
-        "numfmt.nn.memory",
-        "numfmt.nn.integer",
+        "numfmt.eval.evaluate",
+        "numfmt.eval.memory",
+        "numfmt.lessons.integer_mlp",
         "numfmt.nn.lsq",
         "numfmt.nn.qat",
-        "numfmt.nn.gptq",
-        "numfmt.nn.importance",
+        "numfmt.nn.algorithms.gptq",
+        "numfmt.nn.algorithms.importance",
     ]
 
 

@@ -45,11 +45,11 @@ def _load(
 ):
     """MODEL loaded; with ``progress``, a line on stderr first (``compare: loading
     smollm2-135m ...``), once MODEL is known to exist (a wrong one gets one line)."""
-    from numfmt.nn.loading import load_model
+    from numfmt.models.loading import load_model
 
     if task and progress:
         from numfmt.nn.progress import say
-        from numfmt.nn.sources import resolve
+        from numfmt.models.sources import resolve
 
         resolve(model, allow_pickle=allow_pickle)
         say(f"{task}: loading {model} ...", progress)
@@ -234,7 +234,7 @@ def quantize_cmd(
     calibrated = algorithm != "rtn"
     if out is not None:
         from numfmt._files import check_output
-        from numfmt.nn.sources import resolve
+        from numfmt.models.sources import resolve
 
         source = resolve(model_arg, allow_pickle=allow_pickle)
         inputs = (
@@ -263,8 +263,8 @@ def quantize_cmd(
     )
     extra = {}
     if calibrated:
-        from numfmt.nn.gptq import GPTQ
-        from numfmt.nn.model_kl import ModelKL
+        from numfmt.nn.algorithms.gptq import GPTQ
+        from numfmt.nn.algorithms.model_kl import ModelKL
 
         how = {"gptq": GPTQ(damp=damp, act_order=act_order), "model-kl": ModelKL(per=kl_per)}
         extra = {
@@ -272,7 +272,7 @@ def quantize_cmd(
             "calibration": _calibration_windows(loaded.tokenizer, text, calibration_tokens),
         }
     if out is not None and Path(out).suffix == ".gguf":
-        from numfmt.nn.gguf_writer import write_gguf
+        from numfmt.models.gguf_write import write_gguf
 
         export = write_gguf(loaded.model, out, recipe, metadata=loaded.source.path)
         note(f"wrote {out} ({len(export.tensors)} tensors, {export.nbytes:,} bytes)")
@@ -282,7 +282,7 @@ def quantize_cmd(
             loaded.model, r, inplace=True, progress=_progress(as_json), **extra
         )
     if out is not None:
-        from numfmt.nn.saving import save_model
+        from numfmt.models.saving import save_model
 
         save_model(q, out, report=report, source=loaded.source)
         note(f"wrote {out}")
@@ -291,8 +291,8 @@ def quantize_cmd(
 
 def _stream(model_arg: str, recipe, out, algorithm: str, allow_pickle: bool, as_json: bool):
     """--stream: a safetensors checkpoint quantized tensor by tensor into --out."""
-    from numfmt.nn.sources import resolve
-    from numfmt.nn.streaming import quantize_checkpoint
+    from numfmt.models.sources import resolve
+    from numfmt.models.checkpoint import quantize_checkpoint
 
     if out is None or Path(out).suffix != ".safetensors":
         raise UsageFailure("--stream writes a file: give --out FILE.safetensors")
@@ -318,7 +318,7 @@ def _stream(model_arg: str, recipe, out, algorithm: str, allow_pickle: bool, as_
 def _check_gguf_export(source, recipe: str, algorithm: str) -> None:
     """A GGUF output: a GGUF type as the recipe, and a Llama GGUF file or Hugging Face folder
     as the source (its metadata and tokenizer are copied or converted)."""
-    from numfmt.nn.gguf_writer import FILE_TYPES
+    from numfmt.models.gguf_write import FILE_TYPES
 
     if recipe.lower() not in FILE_TYPES:
         raise UsageFailure(
@@ -349,7 +349,7 @@ CALIBRATION_WINDOW = 512
 
 def _calibration_windows(tokenizer, text: str, tokens: int) -> list:
     """The first ``tokens`` tokens of the text in windows of 512, each a batch of one."""
-    from numfmt.nn.evaluate import tokenize
+    from numfmt.eval.evaluate import tokenize
 
     ids = tokenize(tokenizer, text)[:tokens]
     n = int(ids.numel()) // CALIBRATION_WINDOW
@@ -454,8 +454,8 @@ def compare_cmd(
     same windows of the same text: a perplexity measured on each model's own generated
     text cannot be compared.
     """
-    from numfmt.nn.compare import compare_recipes, float_model
-    from numfmt.nn.evaluate import tokenize
+    from numfmt.eval.compare import compare_recipes, float_model
+    from numfmt.eval.evaluate import tokenize
 
     names = [r.strip() for r in recipes.split(",") if r.strip()]
     if not names:
@@ -464,7 +464,7 @@ def compare_cmd(
     targets = _plot_targets(plots)
     loaded = _load(model_arg, allow_pickle, task="compare", progress=_progress(as_json))
     if not loaded.is_causal:  # a sentence encoder: its embeddings of the text's lines
-        from numfmt.nn.compare import compare_encoder_recipes
+        from numfmt.eval.compare import compare_encoder_recipes
 
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         with show_warnings():
@@ -585,7 +585,7 @@ def perplexity_cmd(
     import contextlib
     import tempfile
 
-    from numfmt.nn.evaluate import score, tokenize
+    from numfmt.eval.evaluate import score, tokenize
 
     text = _text(text_path)
     with contextlib.ExitStack() as stack:
@@ -680,8 +680,8 @@ def sensitivity_cmd(
     KL per extra bit move to --high until the bits per weight reach the budget, and the
     mixed recipe is measured beside the uniform one.
     """
-    from numfmt.nn.evaluate import tokenize
-    from numfmt.nn.sensitivity import check_budget, mixed_precision, sensitivity
+    from numfmt.eval.evaluate import tokenize
+    from numfmt.eval.sensitivity import check_budget, mixed_precision, sensitivity
 
     target = None
     if plot_path is not None:
@@ -745,7 +745,7 @@ def memory(what, fmt, recipe, allow_pickle, as_json):
       numfmt memory 8e9 --recipe int4/group:128  4 bits plus a float16 scale per 128
       numfmt memory smollm2-135m --recipe int4/group:128
     """
-    from numfmt.nn import memory as mem
+    from numfmt.eval import memory as mem
 
     if fmt is None and recipe is None:
         fmt = "bf16"

@@ -19,7 +19,7 @@ import torch
 from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
 from numfmt.lessons.digits import accuracy, load_digits, mlp, train_mlp
-from numfmt.nn.integer import IntegerMLP, LayerStats, integer_mlp, layer_stats
+from numfmt.lessons.integer_mlp import IntegerMLP, LayerStats, integer_mlp, layer_stats
 from numfmt.nn.progress import Progress, say, tracker
 
 

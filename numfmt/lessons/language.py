@@ -9,7 +9,7 @@ so that the lesson runs offline) against the float model, and each continues the
 
 The float model is what the installed file holds, decoded: SmolLM2-135M ships as a GGUF file
 whose linear weights are Q4_1 (llama.cpp's 4-bit format), so "fp32" is those 4-bit values
-written out in float32 (``numfmt.nn.compare.float_model`` says so for any GGUF file).
+written out in float32 (``numfmt.eval.compare.float_model`` says so for any GGUF file).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def language_model(
     progress: Progress = None,
 ) -> Any:
     """Quantize ``model`` by each recipe and score them all on one text: a
-    :class:`~numfmt.nn.compare.ModelComparison` (perplexity, KL and top-1 against the float
+    :class:`~numfmt.eval.compare.ModelComparison` (perplexity, KL and top-1 against the float
     model, the bits and bytes, each model's continuation of ``prompt``, its perplexity on its
     own sampled text with ``own_text``, and one layer's weights under each recipe for the
     histogram: ``layer``, by default the first quantized layer).
@@ -74,11 +74,11 @@ def language_model(
 
     The result's ``model`` says what the float model is (``float_model``).
     """
-    from numfmt.nn.compare import compare_recipes, float_model
-    from numfmt.nn.evaluate import tokenize
-    from numfmt.nn.loading import load_model
+    from numfmt.eval.compare import compare_recipes, float_model
+    from numfmt.eval.evaluate import tokenize
+    from numfmt.models.loading import load_model
     from numfmt.nn.quantize import candidates
-    from numfmt.nn.sources import resolve
+    from numfmt.models.sources import resolve
 
     if max_tokens < 2:
         raise NumfmtError("max_tokens: at least 2 tokens are needed to score one")

@@ -69,7 +69,7 @@ def _lesson(name: str) -> tuple[str, str]:
 def bits() -> LessonSummary:
     """Lesson 1: 3 bits, the integer widths, overflow, and an 8B model's memory."""
     from numfmt.formats import decode, encode, get_format
-    from numfmt.nn.memory import estimate
+    from numfmt.eval.memory import estimate
 
     codes = tuple(
         (code, format(code, "03b"), int(decode(code, "uint3")), int(decode(code, "int3")))
@@ -269,8 +269,8 @@ def beyond_rtn(seed: int = 0) -> LessonSummary:
     per output channel: the weights' squared error against the output's, by method."""
     import torch
 
-    from numfmt.nn.gptq import gptq_weight
-    from numfmt.nn.importance import output_qparams, weighted_qparams
+    from numfmt.nn.algorithms.gptq import gptq_weight
+    from numfmt.nn.algorithms.importance import output_qparams, weighted_qparams
     from numfmt.quant import choose_qparams, dequantize, quantize
 
     g = torch.Generator().manual_seed(seed)

@@ -16,57 +16,64 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "quantize_model": "quantize",
-    "Recipe": "recipe",
-    "parse_recipe": "recipe",
-    "ModelReport": "report",
-    "LayerRow": "report",
-    "QuantLinear": "modules",
-    "QuantEmbedding": "modules",
-    "resolve": "sources",
-    "ModelSource": "sources",
-    "load_model": "loading",
-    "LoadedModel": "loading",
-    "compare_recipes": "compare",
-    "ModelComparison": "compare",
-    "score_models": "evaluate",
-    "perplexity": "evaluate",
-    "generate": "evaluate",
-    "tokenize": "evaluate",
-    "embed": "evaluate",
-    "compare_embeddings": "evaluate",
-    "integer_mlp": "integer",
-    "IntegerMLP": "integer",
-    "IntegerLinear": "integer",
-    "fixed_point": "integer",
-    "layer_stats": "integer",
-    "prepare_qat": "qat",
-    "convert": "qat",
-    "QATLinear": "qat",
-    "lsq_quantize": "lsq",
-    "lsq_init": "lsq",
-    "estimate": "memory",
-    "MemoryEstimate": "memory",
-    "GPTQ": "gptq",
-    "gptq_weight": "gptq",
-    "weighted_qparams": "importance",
-    "output_qparams": "importance",
-    "clipped_qparams": "importance",
-    "ModelKL": "model_kl",
-    "load_quantized": "saving",
-    "save_model": "saving",
-    "score": "evaluate",
-    "sensitivity": "sensitivity",
-    "allocate": "sensitivity",
-    "mixed_precision": "sensitivity",
-    "write_gguf": "gguf_writer",
-    "quantize_checkpoint": "streaming",
+    "quantize_model": "numfmt.nn.quantize",
+    "Recipe": "numfmt.nn.recipe",
+    "parse_recipe": "numfmt.nn.recipe",
+    "ModelReport": "numfmt.nn.report",
+    "LayerRow": "numfmt.nn.report",
+    "QuantLinear": "numfmt.nn.modules",
+    "QuantEmbedding": "numfmt.nn.modules",
+    "resolve": "numfmt.models.sources",
+    "ModelSource": "numfmt.models.sources",
+    "load_model": "numfmt.models.loading",
+    "LoadedModel": "numfmt.models.loading",
+    "compare_recipes": "numfmt.eval.compare",
+    "ModelComparison": "numfmt.eval.compare",
+    "score_models": "numfmt.eval.evaluate",
+    "perplexity": "numfmt.eval.evaluate",
+    "generate": "numfmt.eval.evaluate",
+    "tokenize": "numfmt.eval.evaluate",
+    "embed": "numfmt.eval.evaluate",
+    "compare_embeddings": "numfmt.eval.evaluate",
+    "prepare_qat": "numfmt.nn.qat",
+    "convert": "numfmt.nn.qat",
+    "QATLinear": "numfmt.nn.qat",
+    "lsq_quantize": "numfmt.nn.lsq",
+    "lsq_init": "numfmt.nn.lsq",
+    "estimate": "numfmt.eval.memory",
+    "MemoryEstimate": "numfmt.eval.memory",
+    "GPTQ": "numfmt.nn.algorithms.gptq",
+    "gptq_weight": "numfmt.nn.algorithms.gptq",
+    "weighted_qparams": "numfmt.nn.algorithms.importance",
+    "output_qparams": "numfmt.nn.algorithms.importance",
+    "clipped_qparams": "numfmt.nn.algorithms.importance",
+    "ModelKL": "numfmt.nn.algorithms.model_kl",
+    "load_quantized": "numfmt.models.saving",
+    "save_model": "numfmt.models.saving",
+    "score": "numfmt.eval.evaluate",
+    "sensitivity": "numfmt.eval.sensitivity",
+    "allocate": "numfmt.eval.sensitivity",
+    "mixed_precision": "numfmt.eval.sensitivity",
+    "write_gguf": "numfmt.models.gguf_write",
+    "quantize_checkpoint": "numfmt.models.checkpoint",
 }
 
 __all__ = sorted(_EXPORTS)
 
 
+#: Names that moved out of the model floor, and where they live now.
+_MOVED = dict.fromkeys(
+    ("integer_mlp", "IntegerMLP", "IntegerLinear", "fixed_point", "layer_stats"),
+    "numfmt.lessons.integer_mlp",
+)
+
+
 def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        raise AttributeError(
+            f"numfmt.nn.{name} is lesson material and moved beside its lesson: "
+            f"from {_MOVED[name]} import {name}"
+        )
     if name not in _EXPORTS:
         raise AttributeError(f"module 'numfmt.nn' has no attribute '{name}'")
-    return getattr(importlib.import_module(f"numfmt.nn.{_EXPORTS[name]}"), name)
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

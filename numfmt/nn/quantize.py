@@ -94,16 +94,16 @@ def quantize_model(
         progress: a bar over the layers (None: on a terminal only; or a callable).
         algorithm: ``rtn`` (round to nearest, each weight on its own); ``imatrix`` (round to
             nearest, each group's clip range chosen by the error weighted by how large each
-            input is on ``calibration``, see ``numfmt.nn.importance``); ``output-mse`` (each
+            input is on ``calibration``, see ``numfmt.nn.algorithms.importance``); ``output-mse`` (each
             output channel's clip ratio chosen by the error of the layer's output on
             ``calibration``'s inputs, cross terms included); ``model-kl`` (or a
-            ``numfmt.nn.model_kl.ModelKL``: those ratios then scaled, group of layers by
+            ``numfmt.nn.algorithms.model_kl.ModelKL``: those ratios then scaled, group of layers by
             group, to bring the model's next-token distribution closest to the float
-            model's, see ``numfmt.nn.model_kl``; the search is the report's ``search``); or
+            model's, see ``numfmt.nn.algorithms.model_kl``; the search is the report's ``search``); or
             ``gptq`` (or a
-            ``numfmt.nn.gptq.GPTQ`` with its settings): the Linear layers' codes chosen to
+            ``numfmt.nn.algorithms.gptq.GPTQ`` with its settings): the Linear layers' codes chosen to
             keep each layer's output on ``calibration``'s inputs (token ids of sample text),
-            see ``numfmt.nn.gptq``.
+            see ``numfmt.nn.algorithms.gptq``.
         recipe_args: ``kinds``, ``exclude``, ``activations``, ``bias`` (see ``parse_recipe``).
 
     Examples:
@@ -158,13 +158,13 @@ def quantize_model(
         for name, module, kind, scheme in chosen:
             w = linear_weight(module, kind)
             if name in clip:
-                from numfmt.nn.importance import clipped_qparams
+                from numfmt.nn.algorithms.importance import clipped_qparams
                 from numfmt.quant.qparams import quantize
 
                 qp = clipped_qparams(w, scheme, clip.pop(name))
                 qt = QuantizedTensor(quantize(w, qp), qp, str(w.dtype).removeprefix("torch."))
             elif name in hessians and gptq in ("imatrix", "output-mse"):
-                from numfmt.nn import importance
+                from numfmt.nn.algorithms import importance
                 from numfmt.quant.qparams import quantize
 
                 pick = (
@@ -173,7 +173,7 @@ def quantize_model(
                 qp = pick(w, hessians.pop(name), scheme)
                 qt = QuantizedTensor(quantize(w, qp), qp, str(w.dtype).removeprefix("torch."))
             elif name in hessians:
-                from numfmt.nn.gptq import gptq_weight
+                from numfmt.nn.algorithms.gptq import gptq_weight
 
                 qt = gptq_weight(
                     w,
@@ -226,8 +226,8 @@ ALGORITHMS = ("rtn", "imatrix", "output-mse", "model-kl", "gptq")
 def _algorithm(algorithm: Any, calibration: Any):
     """None for round-to-nearest, ``imatrix``, ``output-mse``, or the GPTQ or ModelKL
     settings (calibration required for all but round-to-nearest)."""
-    from numfmt.nn.gptq import GPTQ
-    from numfmt.nn.model_kl import ModelKL
+    from numfmt.nn.algorithms.gptq import GPTQ
+    from numfmt.nn.algorithms.model_kl import ModelKL
 
     if algorithm == "rtn":
         return None
@@ -251,8 +251,8 @@ def _algorithm(algorithm: Any, calibration: Any):
 def _hessians(model: nn.Module, chosen: list, calibration: Any, progress: Progress, algorithm):
     """The inputs' Hessians of the chosen Linear layers (embeddings are looked up: RTN), or
     for ``imatrix`` their diagonals."""
-    from numfmt.nn.gptq import GPTQ, check_scheme, input_hessians
-    from numfmt.nn.importance import check_int_grid
+    from numfmt.nn.algorithms.gptq import GPTQ, check_scheme, input_hessians
+    from numfmt.nn.algorithms.importance import check_int_grid
 
     layers = {}
     for name, module, kind, scheme in chosen:
@@ -273,8 +273,8 @@ def _needs(algorithm) -> bool:
 
 def _model_kl(model, chosen, hessians, calibration, algorithm, progress):
     """For ``model-kl``: each Linear layer's clip ratios after the search, and its record."""
-    from numfmt.nn.importance import check_int_grid
-    from numfmt.nn.model_kl import ModelKL, search_ratios
+    from numfmt.nn.algorithms.importance import check_int_grid
+    from numfmt.nn.algorithms.model_kl import ModelKL, search_ratios
 
     if not isinstance(algorithm, ModelKL):
         return {}, None

@@ -72,7 +72,7 @@ class ModelReport(Displayable):
     bytes_after: int
     parameters: int
     seconds: float
-    #: The model-KL search's record (``numfmt.nn.model_kl.ClipSearch``), when one ran.
+    #: The model-KL search's record (``numfmt.nn.algorithms.model_kl.ClipSearch``), when one ran.
     search: Any = None
 
     @property

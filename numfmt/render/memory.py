@@ -7,7 +7,7 @@ from rich.console import Group
 from rich.text import Text
 
 from numfmt._display import renderer
-from numfmt.nn.memory import MemoryEstimate
+from numfmt.eval.memory import MemoryEstimate
 from numfmt.render.quant import LABEL
 
 

@@ -7,11 +7,11 @@ from rich.table import Table
 from rich.text import Text
 
 from numfmt._display import renderer
-from numfmt.nn.compare import EncoderComparison, ModelComparison
-from numfmt.nn.evaluate import Score
-from numfmt.nn.model_kl import ClipSearch
+from numfmt.eval.compare import EncoderComparison, ModelComparison
+from numfmt.eval.evaluate import Score
+from numfmt.nn.algorithms.model_kl import ClipSearch
 from numfmt.nn.report import ModelReport
-from numfmt.nn.sensitivity import Sensitivity
+from numfmt.eval.sensitivity import Sensitivity
 from numfmt.render.fit import fit
 from numfmt.render.memory import size
 from numfmt.render.quant import LABEL, number

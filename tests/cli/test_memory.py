@@ -1,5 +1,5 @@
 """numfmt memory COUNT answers from the count alone: nothing of torch or transformers loads
-(a MODEL still loads what it needs: tests/nn/test_cli_model.py)."""
+(a MODEL still loads what it needs: tests/cli/test_model.py)."""
 
 import subprocess
 import sys

@@ -9,8 +9,6 @@ from click.testing import CliRunner
 from numfmt.cli import main
 from numfmt.errors import NumfmtError
 from numfmt.lessons.language import RECIPES, language_model, sample_text
-from tests.nn.conftest import tiny_llama  # noqa: F401 (fixtures)
-from tests.nn.test_cli_model import folder, folder_with_tokenizer  # noqa: F401
 
 pytest.importorskip("transformers")
 

@@ -103,12 +103,12 @@ def _quant():
 
 
 def _nn():
-    from numfmt.nn.compare import EncoderComparison, EncoderRow, ModelComparison, RecipeRow
-    from numfmt.nn.evaluate import Score
-    from numfmt.nn.memory import MemoryEstimate
-    from numfmt.nn.model_kl import ClipSearch, ClipStep
+    from numfmt.eval.compare import EncoderComparison, EncoderRow, ModelComparison, RecipeRow
+    from numfmt.eval.evaluate import Score
+    from numfmt.eval.memory import MemoryEstimate
+    from numfmt.nn.algorithms.model_kl import ClipSearch, ClipStep
     from numfmt.nn.report import LayerRow, ModelReport
-    from numfmt.nn.sensitivity import Allocation, LayerCost, Sensitivity
+    from numfmt.eval.sensitivity import Allocation, LayerCost, Sensitivity
 
     layers = [
         LayerRow(

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from numfmt.errors import NumfmtError
 from numfmt.nn import quantize_model
-from numfmt.nn.evaluate import compare_embeddings, embed, score_models, windows
-from numfmt.nn.loading import load_model
+from numfmt.eval.evaluate import compare_embeddings, embed, score_models, windows
+from numfmt.models.loading import load_model
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,7 +100,7 @@ def test_minilm_embeddings_keep_their_neighbours_at_eight_bits_not_at_four():
 
 
 def test_one_at_a_time_against_a_cached_reference_is_side_by_side(tiny_llama, ids):
-    from numfmt.nn.evaluate import reference_logprobs, score
+    from numfmt.eval.evaluate import reference_logprobs, score
 
     q, _ = quantize_model(tiny_llama, "int3/channel")
     row = ids.reshape(-1)

@@ -12,7 +12,7 @@ from torch import nn
 
 from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
-from numfmt.nn.evaluate import Reference, Score, generate, own_text_perplexity, score
+from numfmt.eval.evaluate import Reference, Score, generate, own_text_perplexity, score
 from numfmt.nn.modules import decoded_weights
 from numfmt.nn.progress import Progress, tracker
 from numfmt.nn.quantize import layer_weights, model_bytes, quantize_model
@@ -95,7 +95,7 @@ def compare_recipes(
     (``layer_weights``, for ``numfmt.plot.models.weight_histogram``).
 
     One model at a time: the float model's log-probabilities on the text are computed once
-    (:class:`~numfmt.nn.evaluate.Reference`), then each recipe's model is built (sharing the
+    (:class:`~numfmt.eval.evaluate.Reference`), then each recipe's model is built (sharing the
     float model's unquantized tensors: the embedding, the norms), its weights decoded once
     for all its measurements, measured, and dropped. ``progress`` tells a line per recipe
     off a terminal (``description: [k/n] recipe quantized, scored (seconds)``).
@@ -204,7 +204,7 @@ def float_model(source: Any) -> str:
         return source.name
     from collections import Counter
 
-    from numfmt.nn.gguf_model import read_tensors
+    from numfmt.models.gguf_read import read_tensors
 
     _, tensors = read_tensors(source.path)
     stored = {t.gguf_name: t.kind for t in tensors if len(t.shape) == 2}
@@ -267,7 +267,7 @@ def compare_encoder_recipes(
 ) -> EncoderComparison:
     """Quantize a sentence encoder by each recipe and compare its embeddings of
     ``sentences`` with the float model's (``fp32`` in ``recipes`` names the float row)."""
-    from numfmt.nn.evaluate import compare_embeddings, embed
+    from numfmt.eval.evaluate import compare_embeddings, embed
 
     if len(sentences) < 2:
         raise NumfmtError("give at least two sentences (one a line) to compare embeddings")

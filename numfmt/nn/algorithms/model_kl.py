@@ -1,6 +1,6 @@
 """Second-level calibration: clip ranges chosen by what the whole model predicts.
 
-Output-aware ranges (:mod:`numfmt.nn.importance`) choose each output channel's clip ratio by
+Output-aware ranges (:mod:`numfmt.nn.algorithms.importance`) choose each output channel's clip ratio by
 the error of its own layer's output. But the errors of many layers add up, and a layer's
 output error is not the model's. This search looks at the model's next-token distribution:
 starting from the output-aware ratios, it tries a few factors on them, one group of layers
@@ -143,7 +143,7 @@ def search_ratios(
             it); not used when the search starts from min-max.
         batches: calibration inputs; the first whole batches up to ``settings.tokens``.
     """
-    from numfmt.nn.importance import clipped_qparams, output_ratios
+    from numfmt.nn.algorithms.importance import clipped_qparams, output_ratios
     from numfmt.quant.qparams import dequantize, quantize
 
     start = time.perf_counter()

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from numfmt.errors import NumfmtError
-from numfmt.nn import load_model, sources
+from numfmt.models import sources
+from numfmt.nn import load_model
 
 
 def test_a_folder_loads_into_the_same_model(tmp_path, tiny_llama, ids):

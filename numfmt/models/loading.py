@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from numfmt.errors import NumfmtError
-from numfmt.nn.sources import ModelSource, resolve
+from numfmt.models.sources import ModelSource, resolve
 
 
 @dataclass
@@ -76,11 +76,11 @@ def load_model(
         placement["offload_folder"] = str(offload_folder)
     with _quiet_transformers():
         if source.kind == "gguf":
-            from numfmt.nn import gguf_model
+            from numfmt.models import gguf_read as gguf_model
 
             net = gguf_model.load(source.path)
         elif source.kind == "quantized":
-            from numfmt.nn.saving import load_quantized
+            from numfmt.models.saving import load_quantized
 
             net = load_quantized(source.path, **placement)
         else:

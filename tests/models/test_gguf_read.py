@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from numfmt.errors import NumfmtError
-from numfmt.nn import gguf_model, sources
+from numfmt.models import gguf_read as gguf_model
+from numfmt.models import sources
 from numfmt.quant import gguf_bytes, quantize_tensor
 
 gguf = pytest.importorskip("gguf")

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from numfmt.nn import quantize_model
-from numfmt.nn.compare import compare_recipes, float_model
-from numfmt.nn.evaluate import Reference, reference_logprobs, score, score_models
-from numfmt.nn.sources import ModelSource
+from numfmt.eval.compare import compare_recipes, float_model
+from numfmt.eval.evaluate import Reference, reference_logprobs, score, score_models
+from numfmt.models.sources import ModelSource
 
 
 def test_one_model_at_a_time_gives_the_side_by_side_numbers(tiny_llama, ids):
@@ -53,8 +53,8 @@ def test_a_reference_beyond_its_memory_is_recomputed_to_the_same_numbers(tiny_ll
 
 
 def test_float_model_says_what_a_gguf_files_weights_were(tmp_path, tiny_llama):
-    from numfmt.nn.gguf_model import BLOCK_NAMES
-    from tests.nn.test_gguf_model import _write
+    from numfmt.models.gguf_read import BLOCK_NAMES
+    from tests.models.test_gguf_read import _write
 
     path = tmp_path / "tiny.gguf"
     _write(path, tiny_llama, quantized=(*BLOCK_NAMES, "token_embd"))
@@ -68,7 +68,7 @@ def test_float_model_says_what_a_gguf_files_weights_were(tmp_path, tiny_llama):
 
 
 def test_float_model_of_smollm2_is_its_q4_1_file():
-    from tests.nn.test_gguf_model import _smollm2
+    from tests.models.test_gguf_read import _smollm2
 
     source = ModelSource("smollm2-135m", "gguf", _smollm2())
     assert float_model(source) == (

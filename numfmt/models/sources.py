@@ -36,7 +36,7 @@ PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "model.p
 @dataclass(frozen=True)
 class ModelSource:
     """A resolved MODEL: ``kind`` is ``gguf``, ``folder`` or ``quantized`` (a model numfmt
-    quantized and saved, ``numfmt.nn.saving``); ``path`` the file or folder; ``name`` what
+    quantized and saved, ``numfmt.models.saving``); ``path`` the file or folder; ``name`` what
     the user called it."""
 
     name: str
@@ -94,7 +94,7 @@ def _installed(name: str) -> tuple[str, Path]:
     return ("gguf" if path.suffix == ".gguf" else "folder"), path
 
 
-#: The ``format`` a quantized model's file says it is in (``numfmt.nn.saving``).
+#: The ``format`` a quantized model's file says it is in (``numfmt.models.saving``).
 QUANTIZED_FORMAT = "numfmt.model/1"
 
 

@@ -31,7 +31,7 @@ import torch
 
 from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
-from numfmt.nn.gguf_model import BLOCK_NAMES, MODEL_NAMES, QUANTIZED
+from numfmt.models.gguf_read import BLOCK_NAMES, MODEL_NAMES, QUANTIZED
 
 #: GGUF's file types (llama.cpp's ``LlamaFileType``) of the types numfmt writes.
 FILE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q8_0": 7, "q5_0": 8, "q5_1": 9}
@@ -196,7 +196,7 @@ def write_gguf(
 
     gguf = require("gguf", "writing GGUF")
     from numfmt._files import check_output
-    from numfmt.nn.gguf_model import read_tensors
+    from numfmt.models.gguf_read import read_tensors
 
     kind = kind.lower()
     if kind not in FILE_TYPES:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from numfmt.errors import NumfmtError
-from numfmt.nn.integer import (
+from numfmt.lessons.integer_mlp import (
     fixed_point,
     fixed_points,
     integer_mlp,

@@ -31,7 +31,7 @@ from numfmt.errors import NumfmtError
 from numfmt.nn.progress import Progress, tracker
 from numfmt.nn.recipe import parse_recipe
 from numfmt.nn.report import LayerRow, ModelReport
-from numfmt.nn.saving import origin
+from numfmt.models.saving import origin
 
 #: safetensors' dtype names <-> numpy's.
 _DTYPES = {

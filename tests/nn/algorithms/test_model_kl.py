@@ -7,8 +7,8 @@ from torch import nn
 
 from numfmt.errors import NumfmtError
 from numfmt.nn import quantize_model
-from numfmt.nn.importance import clipped_qparams, output_ratios
-from numfmt.nn.model_kl import ModelKL, group_of, search_ratios
+from numfmt.nn.algorithms.importance import clipped_qparams, output_ratios
+from numfmt.nn.algorithms.model_kl import ModelKL, group_of, search_ratios
 from numfmt.quant import choose_qparams
 
 
@@ -57,7 +57,7 @@ def test_a_lone_factor_of_one_is_the_output_aware_ranges():
 
 
 def test_from_min_max_the_factors_are_clip_ratios_and_no_hessian_is_taken(monkeypatch):
-    import numfmt.nn.gptq as gptq_module
+    import numfmt.nn.algorithms.gptq as gptq_module
 
     net, x = _net()
 
@@ -177,7 +177,7 @@ def test_clip_ratios_scale_each_rows_ranges():
 
 
 def test_the_kl_is_measured_on_the_first_tokens_asked_for():
-    from numfmt.nn.model_kl import _first_tokens
+    from numfmt.nn.algorithms.model_kl import _first_tokens
 
     ids = [torch.zeros(8, 512, dtype=torch.long), torch.zeros(8, 512, dtype=torch.long)]
     assert [tuple(b.shape) for b in _first_tokens(ids, 1024)] == [(2, 512)]

@@ -8,9 +8,9 @@ import torch
 
 from numfmt.errors import NumfmtError
 from numfmt.nn import quantize_model
-from numfmt.nn.evaluate import reference_logprobs, score
-from numfmt.nn.memory import scheme_bits
-from numfmt.nn.sensitivity import allocate, mixed_precision, sensitivity
+from numfmt.eval.evaluate import reference_logprobs, score
+from numfmt.eval.memory import scheme_bits
+from numfmt.eval.sensitivity import allocate, mixed_precision, sensitivity
 
 
 @pytest.fixture(scope="module")

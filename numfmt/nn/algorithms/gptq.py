@@ -42,7 +42,7 @@ from numfmt.quant.tensor import QuantizedTensor
 def check_scheme(scheme: QuantScheme) -> None:
     """GPTQ rounds onto an integer grid by nearest-even, per tensor, channel or group of
     input columns: refuse anything else with one message."""
-    from numfmt.nn.importance import check_int_grid
+    from numfmt.nn.algorithms.importance import check_int_grid
 
     check_int_grid(scheme, "GPTQ's weights")
     if scheme.rounding.value != "nearest-even":
@@ -126,7 +126,7 @@ def gptq_weight(
     inputs (in_features, in_features; ``2 X^T X / n``). The arithmetic is float64.
 
     With ``weighted_ranges`` each scale's clip range is chosen by the squared error weighted
-    by the inputs' mean squares (H's diagonal; ``numfmt.nn.importance``) rather than by the
+    by the inputs' mean squares (H's diagonal; ``numfmt.nn.algorithms.importance``) rather than by the
     scheme's own method.
 
     Examples:
@@ -163,7 +163,7 @@ def gptq_weight(
         """QParams of some weights: the scheme's method, or activation-weighted ranges."""
         if importance is None:
             return choose_qparams(values, scheme)
-        from numfmt.nn.importance import weighted_qparams
+        from numfmt.nn.algorithms.importance import weighted_qparams
 
         return weighted_qparams(
             values, importance if columns is None else importance[columns], scheme

@@ -7,7 +7,7 @@ from torch import nn
 
 from numfmt.errors import NumfmtError
 from numfmt.nn import quantize_model
-from numfmt.nn.importance import output_qparams, weighted_qparams
+from numfmt.nn.algorithms.importance import output_qparams, weighted_qparams
 from numfmt.quant import choose_qparams, dequantize, quantize
 
 

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from numfmt.cli import main
 from numfmt.errors import NumfmtError
 from numfmt.nn import quantize_model
-from numfmt.nn.saving import load_quantized, save_model
-from numfmt.nn.streaming import quantize_checkpoint
+from numfmt.models.saving import load_quantized, save_model
+from numfmt.models.checkpoint import quantize_checkpoint
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_bad_checkpoints_get_one_message(tmp_path, sharded):
 
 
 def test_a_failure_midway_leaves_no_file(tmp_path, sharded, monkeypatch):
-    from numfmt.nn import streaming
+    from numfmt.models import checkpoint as streaming
 
     calls = []
 
@@ -115,7 +115,7 @@ PEAK = textwrap.dedent(
     import resource, sys
     import numpy as np
     from safetensors.numpy import load_file
-    from numfmt.nn.streaming import quantize_checkpoint
+    from numfmt.models.checkpoint import quantize_checkpoint
     folder = sys.argv[1]
     # the same work on a small checkpoint first: imports, torch's pools, every kernel
     # compiled (numba's compiler holds tens of MB while it works; not what is measured)

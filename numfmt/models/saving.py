@@ -20,7 +20,7 @@ from torch import nn
 
 from numfmt.errors import NumfmtError
 from numfmt.nn.modules import QuantEmbedding, QuantLinear
-from numfmt.nn.sources import INSTALLED, QUANTIZED_FORMAT
+from numfmt.models.sources import INSTALLED, QUANTIZED_FORMAT
 from numfmt.quant import _xp, io
 from numfmt.quant.qparams import QParams
 from numfmt.quant.schemes import parse_scheme

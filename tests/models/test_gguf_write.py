@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from numfmt.errors import NumfmtError
-from numfmt.nn import gguf_model
-from numfmt.nn.gguf_writer import gguf_name, permute_rows, write_gguf
+from numfmt.models import gguf_read as gguf_model
+from numfmt.models.gguf_write import gguf_name, permute_rows, write_gguf
 from numfmt.quant import quantize_tensor
-from tests.nn.test_gguf_model import _write
+from tests.models.test_gguf_read import _write
 
 gguf = pytest.importorskip("gguf")
 

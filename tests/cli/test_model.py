@@ -8,18 +8,11 @@ from click.testing import CliRunner
 
 from numfmt.cli import main
 from numfmt.errors import NumfmtError
-from numfmt.nn.saving import load_quantized
+from numfmt.models.saving import load_quantized
 
 
 def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-
-@pytest.fixture
-def folder(tmp_path, tiny_llama):
-    path = tmp_path / "tiny"
-    tiny_llama.save_pretrained(path, safe_serialization=True)
-    return path
 
 
 def test_model_quantize_prints_a_row_a_layer_and_writes_the_model(
@@ -177,7 +170,7 @@ def test_model_compare_and_sensitivity_default_to_the_essay_and_tell_progress(
 
 
 def test_model_compare_on_an_encoder_scores_its_embeddings(tmp_path):
-    from numfmt.nn.sources import resolve
+    from numfmt.models.sources import resolve
 
     try:
         resolve("minilm-l6")
@@ -198,19 +191,6 @@ def test_model_compare_on_an_encoder_scores_its_embeddings(tmp_path):
     assert d["sentences"] == 5 and list(rows) == ["fp32", "int8/channel", "int4"]
     assert rows["int8/channel"]["mean_cosine"] > 0.999 > 0.6 > rows["int4"]["mean_cosine"]
     assert rows["int4"]["bytes"] < rows["int8/channel"]["bytes"] < rows["fp32"]["bytes"]
-
-
-@pytest.fixture
-def folder_with_tokenizer(folder):
-    """The tiny Llama with a character tokenizer over its 96 ids (printable ASCII and unk)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {"<unk>": 0} | {chr(c): c - 31 for c in range(32, 127)}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
-    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>").save_pretrained(folder)
-    return folder
 
 
 def test_model_quantize_with_gptq_calibrates_on_a_text(folder_with_tokenizer, tmp_path):
