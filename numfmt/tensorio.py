@@ -1,8 +1,8 @@
 """Reading and writing tensors: ``.npy``, ``.npz`` and ``.safetensors``, without torch.
 
-safetensors files are read and written with the ``safetensors`` package (its numpy API needs no
-torch), which checks the header; FP8 tensors, which its numpy API does not hold, are read from
-the package's raw bytes through ml_dtypes. Any error a malformed file causes becomes one
+safetensors files are read and written by numfmt's one reader and writer
+(``numfmt._safetensors``), which check the header and read one tensor at a time; bfloat16 and
+FP8 tensors come through ml_dtypes. Any error a malformed file causes becomes one
 NumfmtError that names the file and, when its first bytes say so, what the file is instead (a
 text file, a .npy named .npz ...). Pickled arrays are refused: unpickling can run code. Writes
 are atomic, and nothing that exists is overwritten unless ``overwrite=True`` says so.
@@ -14,30 +14,17 @@ import contextlib
 import zipfile
 from pathlib import Path
 
-import ml_dtypes
 import numpy as np
 
-from numfmt._files import atomic_write, check_output
+from numfmt._safetensors import SafetensorsFile, write_safetensors
 from numfmt.errors import NumfmtError
-
-#: safetensors dtypes that the package's numpy API cannot give, read from raw bytes.
-_RAW_DTYPES = {
-    "F8_E4M3": np.dtype(ml_dtypes.float8_e4m3fn),
-    "F8_E5M2": np.dtype(ml_dtypes.float8_e5m2),
-    "F8_E8M0": np.dtype(ml_dtypes.float8_e8m0fnu),
-}
 
 
 def list_tensors(path: str | Path) -> dict[str, tuple[str, tuple[int, ...]]]:
     """name -> (dtype, shape) of every tensor in a file."""
     p = _existing(path)
     if p.suffix == ".safetensors":
-        with _open_safetensors(p) as f:
-            out = {}
-            for k in f.keys():  # noqa: SIM118 (a safetensors handle, not a dict)
-                info = f.get_slice(k)
-                out[k] = (info.get_dtype(), tuple(info.get_shape()))
-            return out
+        return dict(_safetensors(p).entries)
     if p.suffix == ".npz":
         with _open_npz(p) as z:
             headers = {k: _npz_header(p, z, k) for k in z.files}
@@ -61,25 +48,15 @@ def load_tensor(path: str | Path, name: str | None = None) -> tuple[str, np.ndar
             chosen = _choose(p, list(z.files), name)
             return chosen, _npz_member(p, z, chosen)
     if p.suffix == ".safetensors":
-        with _open_safetensors(p) as f:
-            chosen = _choose(p, list(f.keys()), name)
-            dtype = f.get_slice(chosen).get_dtype()
-            if dtype not in _RAW_DTYPES:
-                try:
-                    return chosen, np.array(f.get_tensor(chosen))
-                except Exception as exc:  # the package raises several kinds
-                    raise NumfmtError(
-                        f"{p.name}: tensor '{chosen}' has dtype {dtype}, which numfmt cannot "
-                        f"read ({exc})"
-                    ) from None
-        return chosen, _raw_tensor(p, chosen)
+        f = _safetensors(p)
+        chosen = _choose(p, list(f.entries), name)
+        return chosen, f.read(chosen)
     raise NumfmtError(f"{p.name}: numfmt reads .npy, .npz and .safetensors files")
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
     """The ``__metadata__`` of a safetensors file ({} when it has none)."""
-    with _open_safetensors(_existing(path)) as f:
-        return dict(f.metadata() or {})
+    return _safetensors(_existing(path)).metadata
 
 
 def save_safetensors(
@@ -90,24 +67,9 @@ def save_safetensors(
     overwrite: bool = False,
 ) -> Path:
     """Write numpy arrays to a safetensors file, atomically (refusing to replace one unless
-    overwrite). float16/32/64, bfloat16, integers and bool are stored as themselves."""
-    from safetensors.numpy import save
-
-    p = check_output(path, overwrite=overwrite, suffix=".safetensors")
-    arrays = {}
-    for k, v in tensors.items():
-        a = np.ascontiguousarray(v)
-        if a.dtype.byteorder == ">":
-            a = a.astype(a.dtype.newbyteorder("<"))
-        if a.dtype.kind not in "fiub" and a.dtype != ml_dtypes.bfloat16:
-            raise NumfmtError(f"cannot store a {a.dtype} tensor in safetensors")
-        arrays[k] = a
-    meta = {str(k): str(v) for k, v in (metadata or {}).items()} or None
-    try:
-        data = save(arrays, metadata=meta)
-    except Exception as exc:  # the package raises several kinds
-        raise NumfmtError(f"cannot write {p.name}: {exc}") from None
-    return atomic_write(p, lambda f: f.write(data), overwrite=overwrite)
+    overwrite). Floats (bfloat16 and FP8 included), integers and bool are stored as
+    themselves."""
+    return write_safetensors(path, tensors, metadata, overwrite=overwrite)
 
 
 def _existing(path: str | Path) -> Path:
@@ -180,37 +142,12 @@ def _pickled(where: str) -> NumfmtError:
     )
 
 
-class _open_safetensors:
-    """safe_open with every failure as one NumfmtError."""
-
-    def __init__(self, p: Path) -> None:
-        self.p = p
-
-    def __enter__(self):
-        from safetensors import safe_open
-
-        if _sniff(self.p)[0] in ("empty", "npy", "zip", "text"):
-            raise _not_a(self.p, "a safetensors", "its first 8 bytes are no header length")
-        try:
-            self.handle = safe_open(str(self.p), framework="np")
-            return self.handle.__enter__()
-        except Exception as exc:  # SafetensorError, OSError, ...
-            raise NumfmtError(f"{self.p.name}: not a readable safetensors file ({exc})") from None
-
-    def __exit__(self, *exc_info):
-        return self.handle.__exit__(*exc_info)
-
-
-def _raw_tensor(p: Path, name: str) -> np.ndarray:
-    import safetensors
-
-    try:
-        entries = dict(safetensors.deserialize(p.read_bytes()))
-        info = entries[name]
-        dtype = _RAW_DTYPES[info["dtype"]]
-        return np.frombuffer(bytes(info["data"]), dtype=dtype).reshape(info["shape"]).copy()
-    except Exception as exc:
-        raise NumfmtError(f"{p.name}: tensor '{name}' cannot be read ({exc})") from None
+def _safetensors(p: Path) -> SafetensorsFile:
+    """The file's header, read and checked; one NumfmtError that says what the file is
+    instead where its first bytes tell."""
+    if _sniff(p)[0] in ("empty", "npy", "zip", "text"):
+        raise _not_a(p, "a safetensors", "its first 8 bytes are no header length")
+    return SafetensorsFile(p)
 
 
 class _open_npz:

@@ -48,8 +48,8 @@ def _load(
     from numfmt.models.loading import load_model
 
     if task and progress:
-        from numfmt.nn.progress import say
         from numfmt.models.sources import resolve
+        from numfmt.nn.progress import say
 
         resolve(model, allow_pickle=allow_pickle)
         say(f"{task}: loading {model} ...", progress)
@@ -291,8 +291,8 @@ def quantize_cmd(
 
 def _stream(model_arg: str, recipe, out, algorithm: str, allow_pickle: bool, as_json: bool):
     """--stream: a safetensors checkpoint quantized tensor by tensor into --out."""
-    from numfmt.models.sources import resolve
     from numfmt.models.checkpoint import quantize_checkpoint
+    from numfmt.models.sources import resolve
 
     if out is None or Path(out).suffix != ".safetensors":
         raise UsageFailure("--stream writes a file: give --out FILE.safetensors")
@@ -482,7 +482,7 @@ def compare_cmd(
     if max_tokens is not None:
         ids = ids[:max_tokens]
     if plots and layer is None:
-        from numfmt.nn.quantize import candidates
+        from numfmt.nn.layers import candidates
 
         layer = next((n for n, _, kind in candidates(loaded.model) if kind != "embedding"), None)
     with show_warnings():

@@ -13,9 +13,10 @@ from torch import nn
 from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
 from numfmt.eval.evaluate import Reference, Score, generate, own_text_perplexity, score
+from numfmt.nn.layers import layer_weights, model_bytes
 from numfmt.nn.modules import decoded_weights
 from numfmt.nn.progress import Progress, tracker
-from numfmt.nn.quantize import layer_weights, model_bytes, quantize_model
+from numfmt.nn.quantize import quantize_model
 from numfmt.nn.recipe import parse_recipe
 from numfmt.nn.report import ModelReport, rows_csv
 

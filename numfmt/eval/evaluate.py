@@ -22,6 +22,7 @@ import torch
 
 from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
+from numfmt.nn.algorithms.calibration import tokenize  # noqa: F401 (here too: eval's text)
 from numfmt.nn.modules import _Quantized, decoded_weights
 from numfmt.nn.progress import Progress, tracker
 
@@ -299,14 +300,6 @@ def _window(model, ids, w: Window, reference, i: int) -> tuple[float, float, int
 def perplexity(model: Any, ids: Any, *, context: int = 512, stride: int | None = None) -> float:
     """The perplexity of one model on ``ids`` (token ids) over the windows above."""
     return score(model, ids, context=context, stride=stride).perplexity
-
-
-def tokenize(tokenizer: Any, text: str) -> torch.Tensor:
-    """A text as one long row of token ids (no special tokens added between windows)."""
-    if not text.strip():
-        raise NumfmtError("the text is empty")
-    ids = tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids[0]
-    return ids
 
 
 @contextlib.contextmanager

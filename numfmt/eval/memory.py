@@ -130,7 +130,7 @@ def model_estimate(
     """A loaded model's weights (every parameter, tied ones once) in a format, or quantized
     by a recipe, counted on its real shapes (layers the recipe leaves in float at their own
     dtype)."""
-    from numfmt.nn.quantize import candidates, model_bytes
+    from numfmt.nn.layers import candidates, model_bytes
     from numfmt.nn.recipe import parse_recipe
 
     total, count = model_bytes(model)

@@ -24,9 +24,9 @@ from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
 from numfmt.eval.evaluate import reference_logprobs, score
 from numfmt.eval.memory import scheme_bits
+from numfmt.nn.layers import candidates, linear_weight
 from numfmt.nn.modules import QuantEmbedding, QuantLinear
 from numfmt.nn.progress import Progress, tracker
-from numfmt.nn.quantize import candidates, linear_weight
 from numfmt.nn.recipe import parse_recipe
 from numfmt.quant.schemes import QuantScheme
 from numfmt.quant.tensor import quantize_tensor

@@ -77,8 +77,8 @@ def language_model(
     from numfmt.eval.compare import compare_recipes, float_model
     from numfmt.eval.evaluate import tokenize
     from numfmt.models.loading import load_model
-    from numfmt.nn.quantize import candidates
     from numfmt.models.sources import resolve
+    from numfmt.nn.layers import candidates
 
     if max_tokens < 2:
         raise NumfmtError("max_tokens: at least 2 tokens are needed to score one")

@@ -18,9 +18,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from numfmt._safetensors import SafetensorsWriter
 from numfmt.errors import NumfmtError
-from numfmt.nn.modules import QuantEmbedding, QuantLinear
 from numfmt.models.sources import INSTALLED, QUANTIZED_FORMAT
+from numfmt.nn.modules import QuantEmbedding, QuantLinear
+from numfmt.nn.path import Weight
 from numfmt.quant import _xp, io
 from numfmt.quant.qparams import QParams
 from numfmt.quant.schemes import parse_scheme
@@ -81,15 +83,74 @@ def save_model(
     plain.update(extra)
     config = getattr(model, "config", None)
     meta = {
-        "format": FORMAT,
-        "layers": json.dumps(layers),
         "tied": json.dumps(tied),
         "recipe": json.dumps(report.to_dict()["recipe"] if report is not None else None),
         "config": config.to_json_string() if config is not None else "null",
         "architecture": type(model).__name__,
         "source": origin(source),
     }
-    return io.save(path, quantized, plain=plain, metadata=meta, overwrite=overwrite)
+    with NumfmtFile(path, overwrite=overwrite) as out:
+        for key, array in plain.items():
+            out.add(key, array)
+        for name, qt in quantized.items():
+            out.add_layer(name, qt, layers[name])
+        return out.close(meta)
+
+
+class NumfmtFile:
+    """numfmt's one-file layout as a sink of the quantize path (``numfmt.nn.path``): each
+    quantized layer in the quantization layer's layout (``numfmt.quant.io``: packed codes,
+    scales, zero points) under its name, every other tensor as it is (bfloat16 as float32),
+    written a tensor at a time through the one safetensors writer, and the metadata that
+    :func:`load_quantized` reads. Use it as a context manager; ``close(metadata)`` writes.
+    """
+
+    def __init__(
+        self, path: str | Path, *, overwrite: bool = False, inputs: tuple[Path, ...] = ()
+    ) -> None:
+        self.writer = SafetensorsWriter(path, overwrite=overwrite, inputs=inputs)
+        self.path = self.writer.path
+        self.layers: dict[str, dict[str, Any]] = {}
+        self.layout: dict[str, Any] = {}
+
+    def add(self, name: str, array: np.ndarray) -> int:
+        """A tensor stored as it is (bfloat16 widened to float32); the bytes it takes."""
+        a = np.asarray(array)
+        return self.writer.add(name, a.astype(np.float32) if a.dtype.name == "bfloat16" else a)
+
+    def add_layer(self, name: str, qt: QuantizedTensor, info: dict[str, Any]) -> int:
+        """A quantized layer's parts, and its ``info`` (kind, activations, bias) for the
+        metadata; the bytes they take."""
+        if any(name.endswith(s) for s in (".codes", ".scale")):
+            raise NumfmtError(f"'{name}' cannot name a tensor (it ends like one of its parts)")
+        entries, self.layout[name] = io.tensor_entries(name, qt, "low_first")
+        self.layers[name] = info
+        return sum(self.writer.add(k, v) for k, v in entries.items())
+
+    def put(self, item: Weight, qt: QuantizedTensor) -> int:
+        assert item.layer is not None
+        info = {"kind": item.kind, "activations": None, "bias": "float"}
+        return self.add_layer(item.layer, qt, info)
+
+    def keep(self, item: Weight) -> int:
+        return self.add(item.name, item.tensor if item.raw is None else item.raw)
+
+    def close(self, metadata: dict[str, str]) -> Path:
+        meta = {
+            "format": FORMAT,
+            "layers": json.dumps(self.layers),
+            **metadata,
+            "numfmt": json.dumps(
+                {"layout": io.LAYOUT, "tensors": self.layout}, separators=(",", ":")
+            ),
+        }
+        return self.writer.close(meta)
+
+    def __enter__(self) -> NumfmtFile:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.writer.__exit__(*exc_info)
 
 
 def origin(source: Any) -> str:

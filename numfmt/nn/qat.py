@@ -26,9 +26,9 @@ import torch
 from torch import nn
 
 from numfmt.errors import NumfmtError
+from numfmt.nn.layers import candidates, linear_weight
 from numfmt.nn.lsq import lsq_init, lsq_quantize
 from numfmt.nn.modules import QuantLinear
-from numfmt.nn.quantize import candidates, linear_weight
 from numfmt.nn.recipe import Recipe, parse_recipe
 from numfmt.quant.fake import fake_quantize
 from numfmt.quant.granularity import PerAxis, PerTensor

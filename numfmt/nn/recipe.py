@@ -98,6 +98,40 @@ class Recipe:
             return f"'{pattern}' keeps it in float"
         return "no pattern matches it"
 
+    def decide(
+        self, name: str, kind: str, *, tied: bool = False
+    ) -> tuple[QuantScheme | None, str | None]:
+        """(scheme, None) for a layer the recipe quantizes; (None, why) for one it keeps in
+        float with a reason to give; (None, None) for one it leaves alone without a word (a
+        kind it does not take, or every layer when the recipe quantizes nothing)."""
+        scheme = self.scheme_for(name)
+        if kind not in self.kinds:
+            if scheme is not None and kind == "embedding":
+                return None, "embeddings are left in float unless kinds includes them"
+            return None, None
+        if scheme is None:
+            if self.is_float:
+                return None, None
+            tie = " (its weight is tied to another layer's)" if tied else ""
+            return None, self.why_float(name) + tie
+        return scheme, None
+
+    def with_method(self, method: str) -> Recipe:
+        """The recipe with every weight scheme's range method replaced (``mse``,
+        ``percentile:99.9`` ...)."""
+        from numfmt.quant.schemes import SPELLED_METHODS, normalise_method, parse_method_argument
+
+        name, _, arg = method.partition(":")
+        if name not in SPELLED_METHODS:
+            known = ", ".join(SPELLED_METHODS)
+            raise NumfmtError(f"unknown calibration method '{name}'; use {known}")
+        args = normalise_method(name, parse_method_argument(name, arg) if arg else {})
+        weights = tuple(
+            (p, None if s is None else s.with_(method=name, method_args=args))
+            for p, s in self.weights
+        )
+        return replace(self, weights=weights, name="")
+
     def unmatched(self, names: list[str]) -> list[str]:
         """The weight and exclude patterns that match none of ``names``."""
         patterns = [p for p, _ in self.weights if p != "*"]

@@ -68,7 +68,7 @@ def save(
     for name, qt in tensors.items():
         if "." in name and any(name.endswith(s) for s in (".codes", ".scale")):
             raise NumfmtError(f"'{name}' cannot name a tensor (it ends like one of its parts)")
-        arrays_one, info = _tensor_entries(name, qt, order)
+        arrays_one, info = tensor_entries(name, qt, order)
         clash = set(arrays_one) & set(arrays)
         if clash:
             raise NumfmtError(f"the name '{sorted(clash)[0]}' is used twice")
@@ -79,7 +79,7 @@ def save(
     return save_safetensors(path, arrays, meta, overwrite=overwrite)
 
 
-def _tensor_entries(name: str, qt, order: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def tensor_entries(name: str, qt, order: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     s = qt.scheme
     codes = _xp.to_numpy(qt.codes)
     if s.bits % 8 == 0:

@@ -89,7 +89,7 @@ def test_memory_answers_the_lessons_question():
 
 
 def test_memory_of_a_model_counts_its_real_shapes(folder, tiny_llama):
-    from numfmt.nn.quantize import model_bytes
+    from numfmt.nn.layers import model_bytes
 
     r = run("memory", folder, "--recipe", "int8/channel", "--json")
     d = json.loads(r.stdout)

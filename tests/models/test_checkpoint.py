@@ -59,7 +59,7 @@ def test_bad_checkpoints_get_one_message(tmp_path, sharded):
         quantize_checkpoint(cut, tmp_path / "b.safetensors", progress=False)
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"\xff" * 64)
-    with pytest.raises(NumfmtError, match="not a safetensors file"):
+    with pytest.raises(NumfmtError, match="not a readable safetensors file"):
         quantize_checkpoint(junk, tmp_path / "c.safetensors", progress=False)
     with pytest.raises(NumfmtError, match="never writes over its input"):
         quantize_checkpoint(sharded / shard, sharded / shard, progress=False, overwrite=True)
@@ -77,8 +77,8 @@ def test_a_failure_midway_leaves_no_file(tmp_path, sharded, monkeypatch):
             raise OSError(28, "No space left on device")
         return original(self, name)
 
-    original = streaming._Shard.read
-    monkeypatch.setattr(streaming._Shard, "read", failing)
+    original = streaming.SafetensorsFile.read
+    monkeypatch.setattr(streaming.SafetensorsFile, "read", failing)
     with pytest.raises(NumfmtError, match="No space left on device"):
         quantize_checkpoint(sharded, tmp_path / "out.safetensors", progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]  # no output, no temporaries

@@ -24,15 +24,14 @@ which codes were chosen differs from round-to-nearest.
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
-from torch import nn
 
 from numfmt.errors import NumfmtError, NumfmtWarning
+from numfmt.quant import _xp, grid
 from numfmt.quant.granularity import PerAxis, PerGroup
 from numfmt.quant.qparams import QParams, as_scheme, choose_qparams, quantize
 from numfmt.quant.schemes import QuantScheme
@@ -50,26 +49,29 @@ def check_scheme(scheme: QuantScheme) -> None:
 
 
 class _Grid:
-    """Round one column (a value per output row) onto per-row grids, as the engine does."""
+    """Round one column (a value per output row) onto per-row grids: the quantization
+    layer's own int grid (``quant.grid.int_rows_into``, fake-quantized), on torch."""
 
     def __init__(self, scheme: QuantScheme, scale, zero=None, minimum=None) -> None:
-        self.mapping = scheme.mapping
-        self.qmin, self.qmax = float(scheme.qmin), float(scheme.qmax)
-        s = scale.to(torch.float64)
-        self.scale = s
-        self.divisor = torch.where(s > 0, s, torch.full_like(s, math.inf))
-        self.zero = None if zero is None else zero.to(torch.float64)
-        self.minimum = None if minimum is None else minimum.to(torch.float64)
+        self.scheme = scheme
+        s = scale.to(torch.float64)[:, None]
+
+        def column(a):
+            return None if a is None else a.to(torch.float64)[:, None]
+
+        self.params = {
+            "divisor": grid.divisors(_xp.namespace(s), s),
+            "scale": s,
+            "zero": column(zero),
+            "minimum": column(minimum),
+        }
 
     def __call__(self, w: torch.Tensor) -> torch.Tensor:
-        s, d = self.scale, self.divisor
-        if self.minimum is not None:
-            q = torch.round((w - self.minimum) / d).clamp_(0.0, self.qmax)
-            return q * s + self.minimum
-        q = torch.round(w / d) + 0.0
-        if self.zero is not None:
-            return (q + self.zero).clamp_(self.qmin, self.qmax).sub_(self.zero) * s
-        return q.clamp_(self.qmin, self.qmax) * s
+        rows = w.to(torch.float64)[:, None]
+        xp = _xp.namespace(rows)
+        buf = torch.empty_like(rows)
+        grid.int_rows_into(xp, rows, self.params, self.scheme, buf, buf, finite=True, fake=True)
+        return buf[:, 0]
 
 
 def _row_params(qp: QParams, rows: int) -> tuple[Any, Any, Any]:
@@ -274,65 +276,3 @@ class GPTQ:
             + ("/act-order" if self.act_order else "")
             + ("/weighted-ranges" if self.weighted_ranges else "")
         )
-
-
-def input_hessians(
-    model: nn.Module,
-    layers: dict[str, nn.Module],
-    batches: list[Any],
-    progress: Any = None,
-    *,
-    diagonal: bool = False,
-) -> dict[str, torch.Tensor]:
-    """For each named layer, the Hessian 2 X^T X / n of its inputs over the calibration
-    batches (one forward pass of the float model; layers fed the same tensor, as q, k and v
-    are, share one matrix), or with ``diagonal`` only its diagonal, 2 mean(x_j^2) (the
-    importance of each input). float32 sums, returned as float64."""
-    from numfmt.nn.progress import tracker
-
-    sums: dict[str, torch.Tensor] = {}
-    counts: dict[str, int] = {}
-    alias: dict[str, str] = {}
-    last: list[Any] = [None, None]  # the previous hook's input tensor (the object) and layer
-
-    def hook_for(name: str):
-        def hook(_module, args):
-            if args[0] is last[0] and last[1] != name:  # q, k and v read one tensor
-                alias[name] = alias.get(last[1], last[1])
-                return
-            last[:] = [args[0], name]
-            x = args[0].detach()
-            x = x.reshape(-1, x.shape[-1])
-            xf = x.to(torch.float32)
-            if name not in sums:
-                shape = (x.shape[1],) if diagonal else (x.shape[1], x.shape[1])
-                sums[name] = torch.zeros(shape, device=x.device)
-                counts[name] = 0
-            if diagonal:
-                sums[name] += (xf * xf).sum(dim=0)
-            else:
-                sums[name].addmm_(xf.T, xf)
-            counts[name] += x.shape[0]
-
-        return hook
-
-    handles = [m.register_forward_pre_hook(hook_for(n)) for n, m in layers.items()]
-    try:
-        with torch.no_grad(), tracker(len(batches), "calibrating", progress) as step:
-            for i, batch in enumerate(batches):
-                batch = torch.as_tensor(batch)
-                model(batch if batch.dim() > 1 else batch[None])
-                step(f"batch {i + 1}")
-    finally:
-        last[:] = [None, None]
-        for h in handles:
-            h.remove()
-    out: dict[str, torch.Tensor] = {}
-    for name in layers:
-        owner = alias.get(name, name)
-        if owner not in sums and owner not in out:
-            raise NumfmtError(f"{name} saw no input during calibration; is it used by forward?")
-        if owner not in out:
-            out[owner] = 2 * sums.pop(owner).to(torch.float64) / counts[owner]
-        out[name] = out[owner]  # one matrix for the layers that read one tensor
-    return out

@@ -8,7 +8,8 @@ from torch import nn
 
 from numfmt.errors import NumfmtError, NumfmtWarning
 from numfmt.nn import quantize_model
-from numfmt.nn.algorithms.gptq import GPTQ, gptq_weight, input_hessians
+from numfmt.nn.algorithms.calibration import input_hessians
+from numfmt.nn.algorithms.gptq import GPTQ, gptq_weight
 from numfmt.quant import choose_qparams, quantize_tensor
 from numfmt.quant.granularity import PerAxis
 

@@ -57,14 +57,14 @@ def test_a_lone_factor_of_one_is_the_output_aware_ranges():
 
 
 def test_from_min_max_the_factors_are_clip_ratios_and_no_hessian_is_taken(monkeypatch):
-    import numfmt.nn.algorithms.gptq as gptq_module
+    import numfmt.nn.algorithms.chooser as chooser_module
 
     net, x = _net()
 
     def no_hessians(*args, **kwargs):
         raise AssertionError("a min-max start takes no Hessian")
 
-    monkeypatch.setattr(gptq_module, "input_hessians", no_hessians)
+    monkeypatch.setattr(chooser_module, "input_hessians", no_hessians)
     settings = ModelKL(factors=(0.6, 0.7, 0.8, 0.9, 1.0), per="model", start="minmax")
     q, report = quantize_model(net, "int3/channel", calibration=[x], algorithm=settings)
     rtn, _ = quantize_model(net, "int3/channel")
