@@ -1,6 +1,6 @@
 """Writing files safely: atomically, never over what a user gave us, with one clear message.
 
-Every file numfmt writes goes through :func:`atomic_write`: the bytes go to a temporary file in
+Every file numfmt writes goes through :func:`atomic_path` (or :func:`atomic_write` on it): the bytes go to a temporary file in
 the destination's folder, which is renamed over the destination only once complete (a crash or
 a full disk leaves the destination as it was). An existing destination is refused unless the
 caller says ``overwrite=True``; a destination that is one of the inputs is always refused.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -55,10 +55,11 @@ def _new_file_mode() -> int:
     return 0o666 & ~mask
 
 
-def atomic_write(
-    path: str | Path, write: Callable[[IO[bytes]], None], *, overwrite: bool = False
-) -> Path:
-    """Write a file through ``write(handle)`` into a temporary file, then rename it into place.
+@contextlib.contextmanager
+def atomic_path(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to (for writers that open files
+    themselves); renamed over ``path`` when the block completes, removed otherwise (an
+    error, a full disk, Ctrl-C): no half file under the destination's name.
 
     Raises:
         NumfmtError: the destination exists (without overwrite), or cannot be written (the
@@ -67,14 +68,13 @@ def atomic_write(
     p = check_output(path, overwrite=overwrite)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+        os.close(fd)
     except OSError as exc:
         raise NumfmtError(f"cannot write {p}: {exc.strerror or exc}") from None
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield tmp
         os.chmod(tmp, _new_file_mode())  # mkstemp's 0600 would hide the file from others
         if not overwrite and p.exists():
             raise NumfmtError(f"{p} appeared while writing; numfmt does not overwrite files")
@@ -83,5 +83,26 @@ def atomic_write(
         raise NumfmtError(f"cannot write {p}: {exc.strerror or exc}") from None
     finally:
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
+            tmp.unlink()
+
+
+def atomic_write(
+    path: str | Path, write: Callable[[IO[bytes]], None], *, overwrite: bool = False
+) -> Path:
+    """Write a file through ``write(handle)`` into a temporary file, then rename it into place
+    (:func:`atomic_path`).
+
+    Raises:
+        NumfmtError: the destination exists (without overwrite), or cannot be written (the
+            message names the reason: a missing folder, no permission, a full disk).
+    """
+    p = Path(path)
+    with atomic_path(p, overwrite=overwrite) as tmp:
+        try:
+            with tmp.open("wb") as handle:
+                write(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise NumfmtError(f"cannot write {p}: {exc.strerror or exc}") from None
     return p

@@ -247,9 +247,18 @@ def quantize_cmd(
         if as_gguf:
             _check_gguf_export(source, recipe, algorithm)
 
+    if out is not None and Path(out).suffix == ".gguf":
+        given = {"--stream": stream, "--method": method, "--include-head": include_head}
+        extra_options = [option for option, value in given.items() if value]
+        if extra_options:
+            raise UsageFailure(
+                f"a .gguf output quantizes every matrix by the GGUF type; drop {extra_options[0]}"
+            )
+        _gguf(model_arg, out, recipe, allow_pickle, as_json)
+        return
     r = parse_recipe(recipe, exclude=() if include_head else None)
     if method is not None:
-        r = _with_method(r, method)
+        r = r.with_method(method)
     if stream:
         _stream(model_arg, r, out, algorithm, allow_pickle, as_json)
         return
@@ -263,20 +272,15 @@ def quantize_cmd(
     )
     extra = {}
     if calibrated:
+        from numfmt.nn.algorithms.calibration import calibration_windows
         from numfmt.nn.algorithms.gptq import GPTQ
         from numfmt.nn.algorithms.model_kl import ModelKL
 
         how = {"gptq": GPTQ(damp=damp, act_order=act_order), "model-kl": ModelKL(per=kl_per)}
         extra = {
             "algorithm": how.get(algorithm, algorithm),
-            "calibration": _calibration_windows(loaded.tokenizer, text, calibration_tokens),
+            "calibration": calibration_windows(loaded.tokenizer, text, calibration_tokens),
         }
-    if out is not None and Path(out).suffix == ".gguf":
-        from numfmt.models.gguf_write import write_gguf
-
-        export = write_gguf(loaded.model, out, recipe, metadata=loaded.source.path)
-        note(f"wrote {out} ({len(export.tensors)} tensors, {export.nbytes:,} bytes)")
-        out = None  # written; the report below is the same quantization's
     with show_warnings():
         q, report = quantize_model(
             loaded.model, r, inplace=True, progress=_progress(as_json), **extra
@@ -287,6 +291,21 @@ def quantize_cmd(
         save_model(q, out, report=report, source=loaded.source)
         note(f"wrote {out}")
     emit(report, as_json)
+
+
+def _gguf(model_arg: str, out: str, kind: str, allow_pickle: bool, as_json: bool) -> None:
+    """--out x.gguf: the model's matrices quantized once, into the file; its report."""
+    from numfmt.models.gguf_write import write_gguf
+
+    loaded = _load(
+        model_arg, allow_pickle, tokenizer=False, task="quantize", progress=_progress(as_json)
+    )
+    with show_warnings():
+        export = write_gguf(
+            loaded.model, out, kind, metadata=loaded.source.path, progress=_progress(as_json)
+        )
+    note(f"wrote {out} ({len(export.tensors)} tensors, {export.nbytes:,} bytes)")
+    emit(export.report, as_json)
 
 
 def _stream(model_arg: str, recipe, out, algorithm: str, allow_pickle: bool, as_json: bool):
@@ -341,40 +360,6 @@ def _read_text(path: str) -> str:
         return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageFailure(f"{path}: cannot read the text ({exc})") from None
-
-
-#: Tokens per calibration window.
-CALIBRATION_WINDOW = 512
-
-
-def _calibration_windows(tokenizer, text: str, tokens: int) -> list:
-    """The first ``tokens`` tokens of the text in windows of 512, each a batch of one."""
-    from numfmt.eval.evaluate import tokenize
-
-    ids = tokenize(tokenizer, text)[:tokens]
-    n = int(ids.numel()) // CALIBRATION_WINDOW
-    if n == 0:
-        raise UsageFailure(
-            f"the calibration text has {int(ids.numel())} tokens, shorter than one window of "
-            f"{CALIBRATION_WINDOW}: give more text"
-        )
-    return list(ids[: n * CALIBRATION_WINDOW].reshape(n, CALIBRATION_WINDOW)[:, None, :])
-
-
-def _with_method(recipe, method: str):
-    from dataclasses import replace
-
-    from numfmt.quant.schemes import SPELLED_METHODS, normalise_method, parse_method_argument
-
-    name, _, arg = method.partition(":")
-    if name not in SPELLED_METHODS:
-        raise NumfmtError(f"unknown calibration method '{name}'; use {', '.join(SPELLED_METHODS)}")
-    args = normalise_method(name, parse_method_argument(name, arg) if arg else {})
-    weights = tuple(
-        (p, None if s is None else s.with_(method=name, method_args=args))
-        for p, s in recipe.weights
-    )
-    return replace(recipe, weights=weights, name="")
 
 
 @model.command("compare")

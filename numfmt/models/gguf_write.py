@@ -19,9 +19,7 @@ warning.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +28,14 @@ import numpy as np
 import torch
 
 from numfmt._display import Displayable
+from numfmt._files import atomic_path, check_output
 from numfmt.errors import NumfmtError
 from numfmt.models.gguf_read import BLOCK_NAMES, MODEL_NAMES, QUANTIZED
+from numfmt.nn.algorithms.chooser import RoundToNearest
+from numfmt.nn.path import Weight, quantize_weights
+from numfmt.nn.progress import Progress
+from numfmt.nn.recipe import parse_recipe
+from numfmt.nn.report import ModelReport
 
 #: GGUF's file types (llama.cpp's ``LlamaFileType``) of the types numfmt writes.
 FILE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q8_0": 7, "q5_0": 8, "q5_1": 9}
@@ -47,6 +51,8 @@ class GGUFExport(Displayable):
     kind: str
     tensors: tuple[tuple[str, str], ...]
     nbytes: int
+    #: The quantize path's report of the matrices written (a row a quantized matrix).
+    report: ModelReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -167,18 +173,74 @@ def _folder_metadata(writer, cfg, folder: Path, vocab, kind: str) -> None:
     special.add_to_gguf(writer, quiet=True)
 
 
-def _tensor_bytes(w: np.ndarray, kind: str):
-    """(data, raw dtype) of one matrix in GGUF's type (floats as they are)."""
-    import gguf
+class StateTensors:
+    """A Llama model's state as a source of the quantize path, in the GGUF file's order:
+    each matrix a layer's weight (the embedding an ``embedding``, the rest ``linear``),
+    vectors (the norms) passed through."""
 
-    if kind == "f32":
-        return w.astype(np.float32), None
-    if kind == "f16":
-        return w.astype(np.float16), None
-    from numfmt.quant import gguf_bytes, quantize_tensor
+    def __init__(self, state: dict[str, torch.Tensor], order: list[str], kind: str) -> None:
+        self.state, self.order, self.kind = state, order, kind
+        self.bytes_before = sum(t.numel() * t.element_size() for t in state.values())
+        self.parameters = sum(t.numel() for t in state.values() if t.is_floating_point())
 
-    raw = gguf_bytes.to_bytes(quantize_tensor(w, kind))
-    return raw, gguf.GGMLQuantizationType[kind.upper()]
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __iter__(self) -> Iterator[Weight]:
+        for name in self.order:
+            tensor = self.state[name]
+            nbytes = tensor.numel() * tensor.element_size()
+            w = tensor.detach().to(torch.float32).cpu()
+            if w.dim() != 2:
+                yield Weight(name, w, nbytes)
+                continue
+            if self.kind in QUANTIZED and w.shape[1] % 32:
+                raise NumfmtError(
+                    f"{name} has rows of {w.shape[1]}; GGUF's {self.kind} blocks take "
+                    "multiples of 32"
+                )
+            layer = name.removesuffix(".weight")
+            kind = "embedding" if "embed" in layer else "linear"
+            yield Weight(name, w, nbytes, layer=layer, kind=kind)
+
+
+class GGUFTensors:
+    """A GGUF file as a sink of the quantize path: each quantized matrix as GGUF's blocks
+    (``numfmt.quant.gguf_bytes``: the bytes llama.cpp's quantizer writes), the query and
+    key rows in llama.cpp's order; matrices kept in float as ``f16`` or ``f32``, vectors
+    in float32. Blocks run along rows, so reordering rows after quantizing is exact."""
+
+    def __init__(self, writer: Any, kind: str, meta: dict[str, Any]) -> None:
+        self.writer, self.kind, self.meta = writer, kind, meta
+        self.written: list[tuple[str, str]] = []
+
+    def _rows(self, gname: str, rows: np.ndarray) -> np.ndarray:
+        if ".attn_q." in gname:
+            return permute_rows(rows, self.meta["heads"])
+        if ".attn_k." in gname:
+            return permute_rows(rows, self.meta["kv_heads"])
+        return rows
+
+    def put(self, item: Weight, qt: Any) -> int:
+        import gguf
+
+        from numfmt.quant import gguf_bytes
+
+        gname = gguf_name(item.name)
+        raw = self._rows(gname, gguf_bytes.to_bytes(qt))
+        qtype = gguf.GGMLQuantizationType[self.kind.upper()]
+        self.writer.add_tensor(gname, raw, raw_shape=raw.shape, raw_dtype=qtype)
+        self.written.append((gname, self.kind))
+        return int(raw.nbytes)
+
+    def keep(self, item: Weight) -> int:
+        gname = gguf_name(item.name)
+        w = self._rows(gname, item.tensor.numpy())
+        stored = self.kind if w.ndim == 2 and self.kind in ("f16", "f32") else "f32"
+        data = w.astype(np.float16 if stored == "f16" else np.float32)
+        self.writer.add_tensor(gname, data)
+        self.written.append((gname, stored))
+        return int(data.nbytes)
 
 
 def write_gguf(
@@ -188,14 +250,16 @@ def write_gguf(
     *,
     metadata: str | Path,
     overwrite: bool = False,
+    progress: Progress = False,
 ) -> GGUFExport:
     """Write a Llama model's weights as a GGUF file of type ``kind`` (q8_0, q4_0, q4_1, q5_0,
     q5_1, f16, f32), its metadata and tokenizer copied from the Llama GGUF file ``metadata``,
-    or built from the Hugging Face folder ``metadata`` (its config and tokenizer)."""
+    or built from the Hugging Face folder ``metadata`` (its config and tokenizer). Every
+    matrix (the embedding included) is quantized once, on the quantize path; the export's
+    ``report`` is that quantization's."""
     from numfmt._extras import require
 
     gguf = require("gguf", "writing GGUF")
-    from numfmt._files import check_output
     from numfmt.models.gguf_read import read_tensors
 
     kind = kind.lower()
@@ -219,65 +283,26 @@ def write_gguf(
         state.pop("lm_head.weight", None)
     order = [t.name for t in source_tensors if t.name in state]
     order += [n for n in state if n not in order]
-    written: list[tuple[str, str]] = []
-    with _temporary(target, overwrite) as tmp:
+    if kind in QUANTIZED:
+        recipe = parse_recipe(kind, kinds=("linear", "embedding"), exclude=())
+    else:  # f16, f32: every matrix kept in float, as that type
+        recipe = parse_recipe("fp32")
+    source = StateTensors(state, order, kind)
+    with atomic_path(target, overwrite=overwrite) as tmp:
         writer = gguf.GGUFWriter(str(tmp), "llama")
         try:
             if reader is None:
+                assert folder is not None
                 _folder_metadata(writer, cfg, folder, vocab, kind)
             else:
                 _copy_metadata(reader, writer, kind)
-            for name in order:
-                gname, stored, data, raw = _prepared(name, state[name], kind, meta)
-                if raw is None:
-                    writer.add_tensor(gname, data)
-                else:
-                    writer.add_tensor(gname, data, raw_shape=data.shape, raw_dtype=raw)
-                written.append((gname, stored))
+            sink = GGUFTensors(writer, kind, meta)
+            report = quantize_weights(
+                source, recipe, sink, RoundToNearest(), progress=progress, label=kind
+            )
             writer.write_header_to_file()
             writer.write_kv_data_to_file()
             writer.write_tensors_to_file()
         finally:
             writer.close()
-    return GGUFExport(str(target), kind, tuple(written), target.stat().st_size)
-
-
-def _prepared(name: str, tensor: torch.Tensor, kind: str, meta: dict[str, Any]):
-    """(GGUF name, GGUF type, data, raw type) of one tensor: matrices in ``kind`` (the query
-    and key rows in llama.cpp's order), vectors in float32."""
-    w = tensor.detach().to(torch.float32).cpu().numpy()
-    gname = gguf_name(name)
-    if ".attn_q." in gname:
-        w = permute_rows(w, meta["heads"])
-    elif ".attn_k." in gname:
-        w = permute_rows(w, meta["kv_heads"])
-    if w.ndim != 2:
-        return gname, "f32", w.astype(np.float32), None
-    if kind in QUANTIZED and w.shape[1] % 32:
-        raise NumfmtError(
-            f"{name} has rows of {w.shape[1]}; GGUF's {kind} blocks take multiples of 32"
-        )
-    data, raw = _tensor_bytes(w, kind)
-    return gname, kind, data, raw
-
-
-@contextlib.contextmanager
-def _temporary(target: Path, overwrite: bool):
-    """A temporary path beside ``target``, renamed over it when the block completes; removed
-    otherwise (a full disk, Ctrl-C): no half file under the target's name."""
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        if target.exists() and not overwrite:
-            raise NumfmtError(f"{target} appeared while writing; numfmt does not overwrite files")
-        from numfmt._files import _new_file_mode
-
-        os.chmod(tmp, _new_file_mode())
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise NumfmtError(f"cannot write {target}: {exc.strerror or exc}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+    return GGUFExport(str(target), kind, tuple(sink.written), target.stat().st_size, report)
