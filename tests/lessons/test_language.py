@@ -19,7 +19,7 @@ def test_the_sample_text_ships_with_numfmt_and_is_plain_english():
     assert RECIPES[0] == "fp32" and {"int8-absmax", "int8-zeropoint", "w8a8-tensor"} <= set(RECIPES)
 
 
-def test_the_lesson_scores_every_recipe_on_one_text_against_float(folder_with_tokenizer):  # noqa: F811 (the fixture)
+def test_the_lesson_scores_every_recipe_on_one_text_against_float(folder_with_tokenizer):
     r = language_model(
         folder_with_tokenizer,
         recipes=["fp32", "int8/channel", "int2/channel"],
@@ -37,14 +37,14 @@ def test_the_lesson_scores_every_recipe_on_one_text_against_float(folder_with_to
     assert r.layer == "model.layers.0.self_attn.q_proj" and set(r.layer_weights) == set(rows)
 
 
-def test_the_lesson_refuses_what_it_cannot_score(folder_with_tokenizer, tmp_path):  # noqa: F811 (the fixture)
+def test_the_lesson_refuses_what_it_cannot_score(folder_with_tokenizer, tmp_path):
     with pytest.raises(NumfmtError, match="at least 2 tokens"):
         language_model(folder_with_tokenizer, max_tokens=1)
     with pytest.raises(NumfmtError):
         language_model(tmp_path / "absent")
 
 
-def test_the_command_prints_json_draws_and_refuses_misuse(folder_with_tokenizer, tmp_path):  # noqa: F811 (the fixture)
+def test_the_command_prints_json_draws_and_refuses_misuse(folder_with_tokenizer, tmp_path):
     args = ["lesson", "language-model", "--model", str(folder_with_tokenizer), "-n", "32"]
     r = CliRunner().invoke(main, [*args, "-r", "fp32,int4/group:32", "--new-tokens", "2", "--json"])
     assert r.exit_code == 0, r.output

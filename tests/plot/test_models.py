@@ -10,8 +10,8 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 
-from numfmt.nn import quantize_model  # noqa: E402
 from numfmt.eval.compare import ModelComparison, RecipeRow  # noqa: E402
+from numfmt.nn import quantize_model  # noqa: E402
 from numfmt.nn.layers import layer_weights  # noqa: E402
 from numfmt.plot.models import pareto, sqnr_by_layer, weight_histogram  # noqa: E402
 

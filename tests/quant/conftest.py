@@ -16,7 +16,7 @@ def _cuda() -> bool:
 #: Run a test on the CPU and, where a GPU is there, on CUDA (skipped cleanly without one).
 DEVICES = [
     "cpu",
-    pytest.param("cuda", marks=pytest.mark.skipif(not _cuda(), reason="no CUDA device")),
+    pytest.param("cuda", marks=pytest.mark.cuda),
 ]
 
 

@@ -159,7 +159,7 @@ def test_results_stay_on_the_tensors_device(device, spec):
     assert np.isfinite(r.sqnr_db)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.cuda
 @pytest.mark.parametrize("spec", INT_FAMILIES[::5] + OTHER_FAMILIES[:-1] + METHOD_FAMILIES[::4])
 def test_cuda_codes_match_the_cpu_but_for_counted_near_ties(spec):
     x = _tensor(seed=5, shape=(256, 512))

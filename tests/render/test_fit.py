@@ -106,9 +106,9 @@ def _nn():
     from numfmt.eval.compare import EncoderComparison, EncoderRow, ModelComparison, RecipeRow
     from numfmt.eval.evaluate import Score
     from numfmt.eval.memory import MemoryEstimate
+    from numfmt.eval.sensitivity import Allocation, LayerCost, Sensitivity
     from numfmt.nn.algorithms.model_kl import ClipSearch, ClipStep
     from numfmt.nn.report import LayerRow, ModelReport
-    from numfmt.eval.sensitivity import Allocation, LayerCost, Sensitivity
 
     layers = [
         LayerRow(

@@ -206,7 +206,7 @@ def test_quantize_model_refuses_gptq_without_what_it_needs():
         quantize_model(unused, "int4/channel", algorithm="gptq", calibration=torch.randn(4, 8))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.cuda
 def test_gptq_on_cuda_matches_the_cpu():
     w = torch.randn(32, 128)
     x = _inputs(2048, 128, seed=9)
