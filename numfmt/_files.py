@@ -1,9 +1,10 @@
 """Writing files safely: atomically, never over what a user gave us, with one clear message.
 
-Every file numfmt writes goes through :func:`atomic_path` (or :func:`atomic_write` on it): the bytes go to a temporary file in
-the destination's folder, which is renamed over the destination only once complete (a crash or
-a full disk leaves the destination as it was). An existing destination is refused unless the
-caller says ``overwrite=True``; a destination that is one of the inputs is always refused.
+Every file numfmt writes goes through :func:`atomic_path` (or :func:`atomic_write` on it): the bytes
+go to a temporary file in the destination's folder, which is renamed over the destination only once
+complete (a crash or a full disk leaves the destination as it was). An existing destination is
+refused unless the caller says ``overwrite=True``; a destination that is one of the inputs is always
+refused.
 """
 
 from __future__ import annotations

@@ -120,7 +120,7 @@ class SafetensorsFile:
         try:
             with self.path.open("rb") as f:
                 f.seek(self.start + begin)
-                got = f.readinto(memoryview(out.view(np.uint8)))
+                got = f.readinto(out.view(np.uint8).data)
         except OSError as exc:
             raise NumfmtError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
         if got != end - begin:

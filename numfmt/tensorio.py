@@ -125,7 +125,9 @@ def _not_a(p: Path, kind: str, why: str) -> NumfmtError:
         return NumfmtError(f"{p.name}: not {kind} file: it is empty")
     message = f"{p.name}: not {kind} file ({why})"
     if found == "text":
-        lines = _text(head).strip().splitlines() or [""]
+        text = _text(head)
+        assert text is not None  # _sniff calls it text only when it reads as text
+        lines = text.strip().splitlines() or [""]
         begins = lines[0][:40] + ("..." if len(lines[0]) > 40 or len(lines) > 1 else "")
         return NumfmtError(f"{message}: it is a text file, beginning '{begins}'")
     if found == "npy" and p.suffix != ".npy":

@@ -140,8 +140,10 @@ def compare_recipes(
                         )
                     )
                 if talk:
+                    assert prompt is not None  # talk needs a prompt
                     generations.append((label, generate(q, tokenizer, prompt, max_new_tokens)))
                 if own_text:
+                    assert prompt is not None  # checked above: own_text needs a prompt
                     own[label] = own_text_perplexity(q, tokenizer, prompt, max_new_tokens)
                 if layer:
                     weights.update(layer_weights({label: q}, layer))
@@ -210,11 +212,12 @@ def float_model(source: Any) -> str:
     _, tensors = read_tensors(source.path)
     stored = {t.gguf_name: t.kind for t in tensors if len(t.shape) == 2}
     embedding = stored.pop("token_embd.weight", None)
+    assert embedding is not None  # read_tensors refuses a file without it
     coded = Counter(k for k in [*stored.values(), embedding] if k not in ("f32", "f16", None))
     if not coded:
         return source.name  # stored in float: nothing was decoded
-    main = Counter(k for k in stored.values() if k in coded).most_common(1)
-    main = main[0][0] if main else embedding
+    common = Counter(k for k in stored.values() if k in coded).most_common(1)
+    main = common[0][0] if common else embedding
     what = f"{main.upper()}, {_GGUF_TYPES.get(main, main)}"
     if embedding != main:
         what += f"; the embedding {embedding.upper()}"

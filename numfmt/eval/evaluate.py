@@ -155,6 +155,7 @@ def score_models(
                 if name == reference:
                     ref_logp = logp
                 else:
+                    assert ref_logp is not None  # the reference runs first
                     kl[name] += float((ref_logp.exp() * (ref_logp - logp)).sum())
                     agree[name] += int((ref_logp.argmax(-1) == logp.argmax(-1)).sum())
                 step(name)
@@ -249,7 +250,7 @@ def score(
     *,
     context: int = 512,
     stride: int | None = None,
-    reference: list[torch.Tensor] | None = None,
+    reference: Sequence[torch.Tensor] | None = None,
     name: str = "model",
     progress: Progress = False,
 ) -> Score:

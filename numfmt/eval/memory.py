@@ -11,10 +11,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,6 +98,7 @@ def estimate(
     from numfmt.quant.granularity import PerGroup
     from numfmt.quant.schemes import parse_scheme
 
+    assert recipe is not None  # _one_of: a format or a recipe
     s = parse_scheme(recipe)
     g = s.granularity
     bits = float(s.bits)
@@ -139,6 +143,7 @@ def model_estimate(
         return _in_format(count, format)
     from numfmt.quant.granularity import Grouping
 
+    assert recipe is not None  # _one_of: a format or a recipe
     r = parse_recipe(recipe)
     saved = 0
     quantized = 0
@@ -146,11 +151,12 @@ def model_estimate(
         scheme = r.scheme_for(name)
         if scheme is None or kind not in r.kinds:
             continue
-        shape = tuple(module.weight.shape)
+        weight = cast("torch.Tensor", module.weight)
+        shape = tuple(weight.shape)
         g = Grouping(shape, scheme.granularity)
-        n = module.weight.numel()
+        n = weight.numel()
         bits = n * scheme.bits + g.num_groups * (scheme.scale_bits + scheme.zero_point_bits)
-        saved += n * module.weight.element_size() - -(-bits // 8)
+        saved += n * weight.element_size() - -(-bits // 8)
         quantized += n
     nbytes = total - saved
     return MemoryEstimate(

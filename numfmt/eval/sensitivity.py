@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from torch import nn
 
@@ -104,7 +104,7 @@ def _swap(model: nn.Module, name: str, module: nn.Module, kind: str, scheme: Qua
     w = linear_weight(module, kind)
     qt = quantize_tensor(w, scheme)
     if kind == "embedding":
-        new: nn.Module = QuantEmbedding(qt, module.padding_idx)
+        new: nn.Module = QuantEmbedding(qt, cast(nn.Embedding, module).padding_idx)
     else:
         new = QuantLinear(qt, getattr(module, "bias", None), source=kind)
     model.set_submodule(name, new)
@@ -176,11 +176,12 @@ def sensitivity(
                 s = score(model, ids, context=context, reference=reference, name=name)
             finally:
                 model.set_submodule(name, module)
+            assert s.kl is not None and s.top1 is not None  # scored against the reference
             rows.append(
                 LayerCost(
                     name=name,
                     kind=kind,
-                    shape=tuple(linear_weight(module, kind).shape),
+                    shape=cast("tuple[int, int]", tuple(linear_weight(module, kind).shape)),
                     scheme=str(scheme),
                     bits_per_weight=bits,
                     kl=float(s.kl),
@@ -270,6 +271,7 @@ def mixed_precision(
     high_name = str(as_scheme(high))
     promoted = tuple(n for n, v in recipe.items() if v != uniform[n])
     (bits, mixed), (ubits, flat) = scored["mixed"], scored["uniform"]
+    assert mixed.kl is not None and flat.kl is not None  # scored against the reference
     allocation = Allocation(
         budget=budget,
         high=high_name,

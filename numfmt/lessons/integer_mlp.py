@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -110,6 +110,12 @@ class IntegerLinear(nn.Module):
     """A Linear layer in integers: int8 weights per channel, int32 bias, int8 input and output
     codes with per-tensor scales, and the fixed-point multiplier and shift per channel."""
 
+    w: torch.Tensor
+    s_w: torch.Tensor
+    b: torch.Tensor
+    m0: torch.Tensor
+    shift: torch.Tensor
+
     def __init__(
         self,
         linear: nn.Linear,
@@ -177,7 +183,8 @@ class IntegerMLP(nn.Module):
 
     def quantize_input(self, x: torch.Tensor) -> torch.Tensor:
         """8-bit codes of float inputs (moved to the network's device)."""
-        x = torch.as_tensor(x).to(device=self.layers[0].w.device, dtype=torch.float64)
+        first = cast(IntegerLinear, self.layers[0])
+        x = torch.as_tensor(x).to(device=first.w.device, dtype=torch.float64)
         q = torch.round(x / self.s_in) + self.z_in
         return q.clamp(QMIN, QMAX).to(torch.int64)
 
@@ -189,7 +196,7 @@ class IntegerMLP(nn.Module):
         return codes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        last = self.layers[-1]
+        last = cast(IntegerLinear, self.layers[-1])
         return (self.forward_codes(x)[-1] - last.z_y).to(torch.float64) * last.s_y
 
 
@@ -263,7 +270,7 @@ def layer_stats(net: IntegerMLP, x: torch.Tensor) -> list[LayerStats]:
     error of the output codes against the exact product rounded once."""
     out = []
     codes = net.quantize_input(x)
-    for i, layer in enumerate(net.layers):
+    for i, layer in enumerate(cast("list[IntegerLinear]", net.layers)):
         acc = int_matmul(codes - layer.z_x, layer.w.T) + layer.b  # exact, in int64
         biggest = int(acc.abs().max()) if acc.numel() else 0
         limit = 2 ** (layer.accumulator_bits - 1) - 1

@@ -37,7 +37,7 @@ BLOCK_NAMES = {
 MODEL_NAMES = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head"}
 #: GGUF's tensor types numfmt decodes (the quantization layer's GGUF presets, and floats).
 QUANTIZED = ("q8_0", "q4_0", "q5_0", "q4_1", "q5_1")
-FLOATS = {"f32": np.float32, "f16": np.float16}
+FLOATS: dict[str, type[np.floating[Any]]] = {"f32": np.float32, "f16": np.float16}
 
 
 @dataclass(frozen=True)
@@ -153,6 +153,7 @@ class _Header:
 
     def data(self, shape: tuple[int, ...], kind: str, offset: int) -> np.ndarray:
         count = int(np.prod(shape))
+        dtype: type[np.number[Any]]
         if kind in FLOATS:
             dtype, n = FLOATS[kind], count
         else:

@@ -260,7 +260,7 @@ def write_gguf(
     from numfmt._extras import require
 
     gguf = require("gguf", "writing GGUF")
-    from numfmt.models.gguf_read import read_tensors
+    from numfmt.models.gguf_read import GGUFTensor, read_tensors
 
     kind = kind.lower()
     if kind not in FILE_TYPES:
@@ -270,6 +270,7 @@ def write_gguf(
     if cfg is None or getattr(cfg, "model_type", None) != "llama":
         raise NumfmtError("numfmt writes GGUF files of Llama models only")
     folder = Path(metadata) if Path(metadata).is_dir() else None
+    source_tensors: list[GGUFTensor]
     if folder is not None:
         meta = {"heads": cfg.num_attention_heads, "kv_heads": cfg.num_key_value_heads}
         source_tensors, reader = [], None

@@ -71,7 +71,9 @@ def load_model(
     source = resolve(model, allow_pickle=allow_pickle)
     start = time.perf_counter()
     budget = _budget(max_memory, source)
-    placement = {} if budget is None else {"device_map": "auto", "max_memory": budget}
+    placement: dict[str, Any] = (
+        {} if budget is None else {"device_map": "auto", "max_memory": budget}
+    )
     if budget is not None and offload_folder is not None:
         placement["offload_folder"] = str(offload_folder)
     with _quiet_transformers():
@@ -87,7 +89,7 @@ def load_model(
             net = _load_folder(source.path, allow_pickle, placement)
         seconds = time.perf_counter() - start
         words = _tokenizer_source(source, tokenizer_from, allow_pickle) if tokenizer else None
-        tok = _load_tokenizer(words) if tokenizer else None
+        tok = _load_tokenizer(words) if words is not None else None
     return LoadedModel(net, tok, source, seconds, time.perf_counter() - start - seconds)
 
 

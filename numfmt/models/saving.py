@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ from numfmt.nn.modules import QuantEmbedding, QuantLinear
 from numfmt.nn.path import Weight
 from numfmt.quant import _xp, io
 from numfmt.quant.qparams import QParams
-from numfmt.quant.schemes import parse_scheme
+from numfmt.quant.schemes import QuantScheme, parse_scheme
 from numfmt.quant.tensor import QuantizedTensor
 
 FORMAT = QUANTIZED_FORMAT
@@ -203,7 +203,7 @@ def load_quantized(
     if device_map is not None:
         return _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_folder)
     empty = model is None
-    if empty:  # built on the meta device: no random float weights made only to be replaced
+    if model is None:  # built on the meta device: no random float weights made only to be replaced
         model = _skeleton(meta, p)
     for name, info in layers.items():
         model.set_submodule(name, _layer(p, name, info, _submodule(model, name, p)))
@@ -232,7 +232,7 @@ def _skeleton(meta: dict[str, str], p: Path) -> nn.Module:
     with _empty_weights():
         model = _from_config(meta.get("config", "null"), meta.get("architecture", ""), p)
     if hasattr(model, "tie_weights"):
-        model.tie_weights()
+        cast(Any, model).tie_weights()
     return model
 
 
@@ -261,11 +261,13 @@ def _layer(p: Path, name: str, info: dict[str, Any], old: nn.Module) -> nn.Modul
     qt = QuantizedTensor(torch.as_tensor(codes), _to_torch(qparams), dtype)
     if info["kind"] == "embedding":
         return QuantEmbedding(qt, getattr(old, "padding_idx", None))
-    act = parse_scheme(info["activations"]) if info.get("activations") else None
+    act: QuantScheme | QParams | None = (
+        parse_scheme(info["activations"]) if info.get("activations") else None
+    )
     if act is not None and "static_shape" in info:
         act = _static(p, name, act, info["static_shape"])
     has_bias = getattr(old, "bias", None) is not None
-    bias = torch.zeros(old.bias.shape) if has_bias else None
+    bias = torch.zeros(cast(torch.Tensor, old.bias).shape) if has_bias else None
     return QuantLinear(
         qt, bias, activations=act, source=info["kind"], bias_mode=info.get("bias", "float")
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -14,7 +16,11 @@ def layer_kind(module: nn.Module) -> str | None:
     ``embedding``, or None for a module a recipe does not quantize."""
     if isinstance(module, nn.Linear):
         return "linear"
-    if type(module).__name__ == "Conv1D" and hasattr(module, "nf") and module.weight.dim() == 2:
+    if (
+        type(module).__name__ == "Conv1D"
+        and hasattr(module, "nf")
+        and cast(torch.Tensor, module.weight).dim() == 2
+    ):
         return "conv1d"
     if isinstance(module, nn.Embedding):
         return "embedding"
@@ -23,7 +29,7 @@ def layer_kind(module: nn.Module) -> str | None:
 
 def linear_weight(module: nn.Module, kind: str) -> torch.Tensor:
     """The weight in Linear's layout (out_features, in_features): Conv1D's is transposed."""
-    w = module.weight.detach()
+    w = cast(torch.Tensor, module.weight).detach()
     return w.t() if kind == "conv1d" else w
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -58,6 +59,14 @@ class _Quantized(nn.Module):
     """What QuantLinear and QuantEmbedding share: the weight's codes (packed below 8 bits)
     and its parameters as buffers, and its decoding."""
 
+    codes: torch.Tensor
+    scale: torch.Tensor
+    zero_point: torch.Tensor | None
+    minimum: torch.Tensor | None
+    tensor_scale: torch.Tensor | None
+    #: decoded weights by (dtype, device) inside :func:`decoded_weights`, else None
+    _decoded: dict[tuple[torch.dtype, torch.device], torch.Tensor] | None
+
     def _store(self, qt: QuantizedTensor) -> None:
         self.qparams = replace(qt.qparams, lo=None, hi=None, code_scale=None, code_minimum=None)
         self.scheme: QuantScheme = qt.scheme
@@ -91,7 +100,7 @@ class _Quantized(nn.Module):
     def quantized(self) -> QuantizedTensor:
         """The weight as the quantization layer's QuantizedTensor (codes unpacked)."""
         held = {n: getattr(self, n) for n in _PARAMS}
-        wide = {
+        wide: dict[str, Any] = {
             n: None if v is None else v.to(torch.int64 if n == "zero_point" else torch.float64)
             for n, v in held.items()
         }
@@ -209,12 +218,15 @@ def decoded_weights(model: nn.Module) -> Iterator[nn.Module]:
 class QuantLinear(_Quantized):
     """A Linear (or Conv1D) layer whose weight is held quantized."""
 
+    #: a scheme (inputs quantized on the fly), its static ranges (QParams), or None
+    activations: QuantScheme | QParams | None
+
     def __init__(
         self,
         qt: QuantizedTensor,
         bias: torch.Tensor | None,
         *,
-        activations: QuantScheme | None = None,
+        activations: QuantScheme | QParams | None = None,
         source: str = "linear",
         bias_mode: str = "float",
     ) -> None:
@@ -243,7 +255,7 @@ class QuantLinear(_Quantized):
         if self.activations is not None and self.bias_mode == "int32" and self.bias is not None:
             qx = self.activations
             if not isinstance(qx, QParams):
-                qx = choose_qparams(x, self.activations, nan_policy="omit")
+                qx = choose_qparams(x, qx, nan_policy="omit")
             x = fake_quantize(x, qx)
             y = nn.functional.linear(x, self.dequantized_weight(x.dtype))
             return y + self._int32_bias(qx.effective_scale).to(y.dtype)
@@ -262,6 +274,7 @@ class QuantLinear(_Quantized):
         """The bias as integer inference holds it: int32 codes with scale s_x * s_w (the
         product's scale, so that it adds to the int32 accumulator), decoded; per token when
         the input's scales are (float64: the codes are exact integers)."""
+        assert self.bias is not None  # forward calls it only with a bias
         s = input_scale.to(torch.float64) * self.scale.to(torch.float64).reshape(-1)
         limit = 2.0**31 - 1
         codes = torch.clamp(torch.round(self.bias.to(torch.float64) / s), -limit, limit)
@@ -274,7 +287,7 @@ class QuantLinear(_Quantized):
         return a.scheme if isinstance(a, QParams) else a
 
     def extra_repr(self) -> str:
-        act = self.activation_scheme
+        act: QuantScheme | str | None = self.activation_scheme
         if act is not None:
             act = f", activations={act}" + (
                 " (static)" if isinstance(self.activations, QParams) else ""

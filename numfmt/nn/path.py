@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from torch import nn
 
@@ -172,7 +172,7 @@ class SwapLayers:
         assert item.layer is not None
         module = self.model.get_submodule(item.layer)
         if item.kind == "embedding":
-            new: nn.Module = QuantEmbedding(qt, module.padding_idx)
+            new: nn.Module = QuantEmbedding(qt, cast(nn.Embedding, module).padding_idx)
         else:
             new = QuantLinear(
                 qt,

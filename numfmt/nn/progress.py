@@ -116,8 +116,8 @@ def _bar(total: int, description: str) -> Iterator[Callable[[str], None]]:
         bar = Bar(*bar_columns(console.width), console=console, transient=True)
         _state["bar"] = bar
         try:
-            with bar, _bar(total, description) as step:
-                yield step
+            with bar, _bar(total, description) as inner:
+                yield inner
         finally:
             _state["bar"] = None
         return

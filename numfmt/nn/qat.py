@@ -33,7 +33,7 @@ from numfmt.nn.recipe import Recipe, parse_recipe
 from numfmt.quant.fake import fake_quantize
 from numfmt.quant.granularity import PerAxis, PerTensor
 from numfmt.quant.observer import Observer
-from numfmt.quant.qparams import choose_qparams, quantize
+from numfmt.quant.qparams import QParams, choose_qparams, quantize
 from numfmt.quant.schemes import QuantScheme
 from numfmt.quant.tensor import QuantizedTensor
 
@@ -103,7 +103,7 @@ class QATLinear(nn.Module):
             )
             qp = replace(qp, scale=learned)
         qt = QuantizedTensor(quantize(w, qp), qp, str(w.dtype).removeprefix("torch."))
-        activations = self.activations
+        activations: QuantScheme | QParams | None = self.activations
         if self.observer is not None and self.observer.batches:
             activations = self.observer.qparams()  # the range training ended with: static
         return QuantLinear(qt, self.bias, activations=activations, source=self.source)

@@ -49,16 +49,16 @@ def quantize_model(
         progress: a bar over the layers (None: on a terminal only; or a callable).
         algorithm: ``rtn`` (round to nearest, each weight on its own); ``imatrix`` (round to
             nearest, each group's clip range chosen by the error weighted by how large each
-            input is on ``calibration``, see ``numfmt.nn.algorithms.importance``); ``output-mse`` (each
-            output channel's clip ratio chosen by the error of the layer's output on
-            ``calibration``'s inputs, cross terms included); ``model-kl`` (or a
-            ``numfmt.nn.algorithms.model_kl.ModelKL``: those ratios then scaled, group of layers by
-            group, to bring the model's next-token distribution closest to the float
-            model's, see ``numfmt.nn.algorithms.model_kl``; the search is the report's ``search``); or
-            ``gptq`` (or a
-            ``numfmt.nn.algorithms.gptq.GPTQ`` with its settings): the Linear layers' codes chosen to
-            keep each layer's output on ``calibration``'s inputs (token ids of sample text),
-            see ``numfmt.nn.algorithms.gptq``.
+            input is on ``calibration``, see ``numfmt.nn.algorithms.importance``);
+            ``output-mse`` (each output channel's clip ratio chosen by the error of the layer's
+            output on ``calibration``'s inputs, cross terms included); ``model-kl`` (or a
+            ``numfmt.nn.algorithms.model_kl.ModelKL``: those ratios then scaled, group of
+            layers by group, to bring the model's next-token distribution closest to the float
+            model's, see ``numfmt.nn.algorithms.model_kl``; the search is the report's
+            ``search``); or ``gptq`` (or a ``numfmt.nn.algorithms.gptq.GPTQ`` with its
+            settings): the Linear layers' codes chosen to keep each layer's output on
+            ``calibration``'s inputs (token ids of sample text), see
+            ``numfmt.nn.algorithms.gptq``.
         recipe_args: ``kinds``, ``exclude``, ``activations``, ``bias`` (see ``parse_recipe``).
 
     Examples:

@@ -58,7 +58,9 @@ def batches(calibration: Any) -> list[Any]:
     return batches
 
 
-def observe_activations(model: nn.Module, chosen: list, recipe: Recipe, calibration: Any) -> dict[str, Any]:
+def observe_activations(
+    model: nn.Module, chosen: list, recipe: Recipe, calibration: Any
+) -> dict[str, Any]:
     """Static activation ranges: each chosen layer's inputs over the calibration batches,
     through the quantization layer's Observer (its method: minmax, percentile, l2_histogram
     ...), run on the model before any layer is quantized. name -> QParams."""

@@ -128,8 +128,8 @@ def gptq_weight(
     inputs (in_features, in_features; ``2 X^T X / n``). The arithmetic is float64.
 
     With ``weighted_ranges`` each scale's clip range is chosen by the squared error weighted
-    by the inputs' mean squares (H's diagonal; ``numfmt.nn.algorithms.importance``) rather than by the
-    scheme's own method.
+    by the inputs' mean squares (H's diagonal; ``numfmt.nn.algorithms.importance``) rather
+    than by the scheme's own method.
 
     Examples:
         >>> import torch

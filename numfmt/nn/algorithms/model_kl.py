@@ -1,12 +1,11 @@
 """Second-level calibration: clip ranges chosen by what the whole model predicts.
 
-Output-aware ranges (:mod:`numfmt.nn.algorithms.importance`) choose each output channel's clip ratio by
-the error of its own layer's output. But the errors of many layers add up, and a layer's
-output error is not the model's. This search looks at the model's next-token distribution:
-starting from the output-aware ratios, it tries a few factors on them, one group of layers
-after another, and keeps the factor whose quantized model is closest to the float model, by
-the KL divergence between their next-token distributions on calibration text (the float
-model's, computed once and kept).
+Output-aware ranges (:mod:`numfmt.nn.algorithms.importance`) choose each output channel's clip ratio
+by the error of its own layer's output. But the errors of many layers add up, and a layer's output
+error is not the model's. This search looks at the model's next-token distribution: starting from
+the output-aware ratios, it tries a few factors on them, one group of layers after another, and
+keeps the factor whose quantized model is closest to the float model, by the KL divergence between
+their next-token distributions on calibration text (the float model's, computed once and kept).
 
 The groups are the layers of one kind (``per="kind"``: every block's ``q_proj`` together,
 then every ``k_proj`` ...), each layer on its own (``per="layer"``), or the whole model at
