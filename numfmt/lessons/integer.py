@@ -12,14 +12,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 
 from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
 from numfmt.lessons.digits import accuracy, load_digits, mlp, train_mlp
-from numfmt.lessons.integer_mlp import IntegerMLP, LayerStats, integer_mlp, layer_stats
+from numfmt.lessons.integer_mlp import (
+    IntegerLinear,
+    IntegerMLP,
+    LayerStats,
+    integer_mlp,
+    layer_stats,
+)
 from numfmt.nn.progress import Progress, say, tracker
 
 
@@ -101,7 +107,8 @@ def _walk(net: IntegerMLP, model: torch.nn.Sequential, x: torch.Tensor) -> list[
     h = x[None, :].to(torch.float64)
     steps = []
     with torch.no_grad():
-        for i, (layer, linear) in enumerate(zip(net.layers, linears, strict=True)):
+        layers = cast("list[IntegerLinear]", list(net.layers))
+        for i, (layer, linear) in enumerate(zip(layers, linears, strict=True)):
             h = torch.nn.functional.linear(
                 h, linear.weight.to(torch.float64), linear.bias.to(torch.float64)
             )
