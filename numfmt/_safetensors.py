@@ -158,7 +158,9 @@ class SafetensorsWriter:
         """Append one tensor; the bytes it takes."""
         if name in self.header:
             raise NumfmtError(f"the name '{name}' is used twice")
-        a = np.ascontiguousarray(array)
+        a = np.asarray(array)
+        if not a.flags.c_contiguous:  # (ascontiguousarray would make a scalar 1-D)
+            a = a.copy(order="C")
         if a.dtype.byteorder == ">":
             a = a.astype(a.dtype.newbyteorder("<"))
         kind = dtype_name(a.dtype)

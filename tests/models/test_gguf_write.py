@@ -223,3 +223,37 @@ def test_model_quantize_writes_gguf_from_the_command_line(tmp_path, source, tiny
     ]:
         bad = CliRunner().invoke(main, ["model", "quantize", *args])
         assert bad.exit_code == 2 and message in bad.stderr, bad.output
+
+
+def test_the_export_quantizes_each_matrix_once_and_reports_what_it_wrote(
+    tmp_path, source, tiny_llama, monkeypatch
+):
+    import json
+
+    from click.testing import CliRunner
+
+    import numfmt.nn.algorithms.chooser as chooser
+    from numfmt.cli import main
+
+    calls = []
+    original = chooser.quantize_tensor
+
+    def counting(w, scheme):
+        calls.append(tuple(w.shape))
+        return original(w, scheme)
+
+    monkeypatch.setattr(chooser, "quantize_tensor", counting)
+    out = tmp_path / "once.gguf"
+    r = CliRunner().invoke(
+        main, ["model", "quantize", str(source), "--recipe", "q8_0", "--out", str(out), "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    written = [t for t in gguf.GGUFReader(str(out)).tensors if t.tensor_type.name == "Q8_0"]
+    rows = json.loads(r.stdout)["layers"]
+    assert len(calls) == len(written) == len(rows)  # once each: the file's and the report's
+    assert {row["scheme"] for row in rows} == {"q8_0"}
+    assert "model.embed_tokens" in {row["name"] for row in rows}  # the embedding is in the file
+    for option in (["--method", "mse"], ["--include-head"], ["--stream"]):
+        args = ["model", "quantize", str(source), "-r", "q8_0", "--out", str(tmp_path / "b.gguf")]
+        bad = CliRunner().invoke(main, [*args, *option])
+        assert bad.exit_code == 2 and f"drop {option[0]}" in bad.stderr, bad.output
