@@ -27,10 +27,10 @@ from dataclasses import replace
 import torch
 
 from numfmt.errors import NumfmtError
-from numfmt.quant import grid
+from numfmt.quant import _xp, grid
 from numfmt.quant.calibration import first_least, minmax
 from numfmt.quant.granularity import Grouping, PerAxis, PerGroup, PerTensor
-from numfmt.quant.qparams import QParams, as_scheme, choose_qparams
+from numfmt.quant.qparams import QParams, as_scheme, choose_qparams, dequantize, quantize
 from numfmt.quant.schemes import QuantScheme
 
 #: Elements of (rows x candidates x width) worked on at once.
@@ -113,8 +113,6 @@ def weighted_qparams(
 def _weighted_block(rows: torch.Tensor, weights: torch.Tensor, s: QuantScheme, ratios, low):
     """The stored scales (and zero points or minima) of one block of groups (rows), each
     row's clip ratio of least weighted squared error."""
-    from numfmt.quant import _xp
-
     xp = _xp.namespace(rows)
     lo0, hi0 = minmax(xp, rows, s)
     r = _ratios(ratios, low, rows.device)
@@ -125,23 +123,32 @@ def _weighted_block(rows: torch.Tensor, weights: torch.Tensor, s: QuantScheme, r
         return None if t is None else t.reshape(rows.shape[0], steps)
 
     scales, zeros, minima = shaped(cand.scale), shaped(cand.zero_point), shaped(cand.minimum)
+    width = rows.shape[1]
     errors = torch.empty(rows.shape[0], steps, dtype=torch.float64, device=rows.device)
-    per = max(1, _CHUNK // max(1, steps * rows.shape[1]))
+    per = max(1, _CHUNK // max(1, steps * width))
     for i in range(0, rows.shape[0], per):
         part = slice(i, i + per)
-        x = rows[part][:, None, :]
-        sc = scales[part][:, :, None]
-        if minima is not None:
-            x = x - minima[part][:, :, None]
-        div = torch.where(sc > 0, sc, torch.full_like(sc, float("inf")))
-        z = 0.0 if zeros is None else zeros[part].to(torch.float64)[:, :, None]
-        lo_q = 0.0 if minima is not None else s.qmin - z
-        hi_q = s.qmax - (0.0 if minima is not None else z)
-        q = torch.clamp(torch.round(x / div), lo_q, hi_q)
-        err = q * sc - x
+        n = rows[part].shape[0]
+        x = rows[part][:, None, :].expand(n, steps, width).reshape(-1, width)
+
+        sc = _column(scales, part)
+        params = {
+            "divisor": grid.divisors(xp, sc),
+            "scale": sc,
+            "zero": _column(zeros, part),
+            "minimum": _column(minima, part),
+        }
+        fake = torch.empty_like(x)  # the grid's own rounding: quant.grid, not a copy of it
+        grid.int_rows_into(xp, x, params, s, fake, fake, finite=True, fake=True)
+        err = (fake - x).reshape(n, steps, width)
         errors[part] = torch.sum(weights[part][:, None, :] * err * err, dim=2)
     chosen = r[first_least(xp, errors)]
     return grid.scales(xp, lo0 * chosen, hi0 * chosen, s)
+
+
+def _column(t: torch.Tensor | None, part: slice) -> torch.Tensor | None:
+    """Rows ``part`` of a (groups, candidates) parameter as one float64 column."""
+    return None if t is None else t[part].to(torch.float64).reshape(-1, 1)
 
 
 def output_qparams(
@@ -181,9 +188,6 @@ def output_ratios(
         )
     if not bool(torch.isfinite(h).all()):
         raise NumfmtError("the Hessian holds NaN or infinite values")
-    from numfmt.quant import _xp
-    from numfmt.quant.qparams import dequantize, quantize
-
     candidates = _ratios(ratios, low, w.device)
     base = choose_qparams(weight.detach(), s)
     errors = torch.empty(w.shape[0], candidates.numel(), dtype=torch.float64, device=w.device)
@@ -232,8 +236,6 @@ def clipped_qparams(
 
 def _clip(base: QParams, ratio: torch.Tensor, s: QuantScheme) -> QParams:
     """``base`` (min-max QParams) with its ranges scaled by ``ratio`` (broadcast over them)."""
-    from numfmt.quant import _xp
-
     lo = torch.as_tensor(base.lo, dtype=torch.float64, device=ratio.device) * ratio
     hi = torch.as_tensor(base.hi, dtype=torch.float64, device=ratio.device) * ratio
     shape = base.scale.shape
