@@ -84,6 +84,7 @@ def missing_message(
     if own is None:
         return f"{who} needs the Python module '{name}', which is not installed"
     chosen = extra if name in BRINGS.get(extra or "", ()) else own
+    assert chosen is not None  # an extra that brings name is not None
     line = f"{who} needs {what}, which is not installed: {install_line(chosen)}"
     if "torch" in BRINGS[chosen]:
         line += f" (without a GPU, first {CPU_TORCH}: several GB smaller)"

@@ -10,6 +10,7 @@ named function is the compiled copy, and leaves the module itself untouched.
 from __future__ import annotations
 
 import types
+from typing import Literal
 
 
 def compile_functions(
@@ -32,6 +33,6 @@ def compile_functions(
     for name in names:
         f = getattr(module, name)
         copy = types.FunctionType(f.__code__, scope, f.__name__, f.__defaults__, f.__closure__)
-        how = "always" if inline is None or name in inline else "never"
+        how: Literal["always", "never"] = "always" if inline is None or name in inline else "never"
         compiled[name] = scope[name] = numba.njit(inline=how, cache=True, error_model="numpy")(copy)
     return compiled

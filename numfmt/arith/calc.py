@@ -15,7 +15,7 @@ import decimal
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 from numfmt._display import Displayable
 from numfmt.arith import expr as ex
@@ -86,7 +86,8 @@ class Step:
     @property
     def rel_error(self) -> Fraction | None:
         error = self.abs_error
-        return None if error is None or self.proxy == 0 else error / abs(self.proxy)
+        # (an error implies a proxy)
+        return None if error is None or self.proxy == 0 else error / abs(cast(Fraction, self.proxy))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -235,12 +236,14 @@ def _evaluate(node, ctx: Context, numbers: list, steps: list) -> ExactValue:
             raise NumfmtError(f"the number {node.text}: {shown.refusal}")
         numbers.append(shown)
         ctx.flags.add(_storing_flags(shown))
+        assert shown.stored is not None  # not refused
         return shown.stored
     if isinstance(node, ex.Unary) and isinstance(node.operand, ex.Number):  # -0.1: one number
         text = node.operand.text
-        return _evaluate(
-            ex.Number(text[1:] if text[:1] == "-" else "-" + text, None), ctx, numbers, steps
-        )
+        text = text[1:] if text[:1] == "-" else "-" + text
+        number = ex.Number(text, None)  # type: ignore[arg-type]  # _evaluate reads only its text
+        return _evaluate(number, ctx, numbers, steps)
+    args: tuple[ExactValue, ...]
     if isinstance(node, ex.Unary):
         args = (_evaluate(node.operand, ctx, numbers, steps),)
         op = "neg"
@@ -261,11 +264,12 @@ def _evaluate(node, ctx: Context, numbers: list, steps: list) -> ExactValue:
 def _storing_flags(shown: ShowResult) -> list[int]:
     """IEEE flags of putting a typed number into the format: inexact, underflow, overflow."""
     exact, stored = shown.exact_input, shown.stored
+    assert exact is not None and stored is not None  # a typed number, not refused
     if not exact.is_finite:
         return [0, 0, 0, 0, 0]
     over = not stored.is_finite or exact.magnitude > shown.format.max_value
     inexact = over or stored.fraction != exact.fraction
-    tiny = inexact and 0 < exact.magnitude < shown.format.min_normal
+    tiny = inexact and 0 < exact.magnitude < cast(FloatFormat, shown.format).min_normal
     return [int(inexact), int(tiny), int(over), 0, 0]
 
 
@@ -287,7 +291,7 @@ def _step(op: str, args: tuple[ExactValue, ...], ctx: Context) -> Step:
         text = "-0" if proxy == 0 and math.copysign(1, value) < 0 else proxy
         shown = show(text, ctx.fmt, mode, ctx.overflow)
         if proxy != 0:
-            binary = _binary(proxy, ctx.fmt)
+            binary = _binary(proxy, cast(FloatFormat, ctx.fmt))  # calc computes in floats
             decision = _decision(binary, proxy, value, ctx, "overflow" in raised)
         elif math.isnan(value):  # e8m0 and its kind have no zero
             decision = f"the exact result is zero, and {ctx.fmt.name} has no zero: NaN, invalid"
@@ -298,8 +302,8 @@ def _step(op: str, args: tuple[ExactValue, ...], ctx: Context) -> Step:
                 else "nothing to round"
             )
         if op in ("+", "-") and all(a.is_finite and a.magnitude for a in args_read):
-            alignment = _alignment(args_read, op, ctx.fmt)
-    after = []
+            alignment = _alignment(args_read, op, cast(FloatFormat, ctx.fmt))
+    later: list[str] = []
     exact_fits = binary is not None and binary.guard == binary.round == binary.sticky == 0
     if (
         ctx.rounding is Rounding.STOCHASTIC
@@ -307,11 +311,12 @@ def _step(op: str, args: tuple[ExactValue, ...], ctx: Context) -> Step:
         and not exact_fits
         and "overflow" not in raised
     ):
-        after.append(_chance(proxy, ctx))
-    if ctx.ftz and shown is not None and value == 0 and shown.stored.magnitude:
-        after.append(f"ftz flushes that subnormal result, {shown.stored}, to a zero of its sign")
+        later.append(_chance(proxy, ctx))
+    # (stored is None where show refuses: an exact result it cannot hold)
+    if ctx.ftz and shown is not None and value == 0 and cast(ExactValue, shown.stored).magnitude:
+        later.append(f"ftz flushes that subnormal result, {shown.stored}, to a zero of its sign")
         shown = show("-0" if _negative(value) else "0", ctx.fmt, ctx.rounding, ctx.overflow)
-    decision = "; ".join(dict.fromkeys([*notes, decision, *after]))
+    decision = "; ".join(dict.fromkeys([*notes, decision, *later]))
     return Step(
         op, args, exact, exact_text, result, shown, binary, alignment, decision, raised, proxy
     )
@@ -325,8 +330,10 @@ def _chance(exact: Fraction, ctx: Context) -> str:
     """The probability stochastic rounding gave the magnitude of growing one ulp: the exact
     result's distance past the truncated value, over the gap (cut to the random bits)."""
     text = str(exact)
-    low = show(text, ctx.fmt, Rounding.TOWARD_ZERO, ctx.overflow).stored
-    high = show(text, ctx.fmt, Rounding.UP if exact > 0 else Rounding.DOWN, ctx.overflow).stored
+    # (stored is None where show refuses: a value it cannot hold under the overflow policy)
+    low = cast(ExactValue, show(text, ctx.fmt, Rounding.TOWARD_ZERO, ctx.overflow).stored)
+    up = Rounding.UP if exact > 0 else Rounding.DOWN
+    high = cast(ExactValue, show(text, ctx.fmt, up, ctx.overflow).stored)
     if not (low.is_finite and high.is_finite) or low.fraction == high.fraction:
         return "nothing to round, so no draw"
     p = (abs(exact) - low.magnitude) / (high.magnitude - low.magnitude)
@@ -344,7 +351,7 @@ def _read_operands(args, ctx: Context) -> tuple[list[str], tuple[ExactValue, ...
         return [], args
     notes, read = [], []
     for a in args:
-        if a.is_finite and 0 < a.magnitude < ctx.fmt.min_normal:
+        if a.is_finite and 0 < a.magnitude < cast(FloatFormat, ctx.fmt).min_normal:
             zero = -0.0 if a.negative else 0.0
             notes.append(f"daz reads the subnormal operand {a} as {zero:g}")
             read.append(ExactValue.of(zero))
@@ -436,7 +443,7 @@ def _decision(b: Binary, exact: Fraction, value: float, ctx: Context, overflow: 
 
 
 def _special_decision(op, args, value: float, ctx: Context) -> str:
-    fmt = ctx.fmt
+    fmt = cast(FloatFormat, ctx.fmt)  # calc computes in floats
     finite = all(a.is_finite for a in args)
     if op == "/" and finite and args[1].magnitude == 0 and args[0].magnitude != 0:
         if fmt.has_inf:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -105,14 +106,29 @@ class Context:
         1
     """
 
-    fmt: AnyFormat | str
-    rounding: Rounding | str = Rounding.NEAREST_EVEN
-    overflow: Overflow | str | None = None
+    # the fields as __post_init__ leaves them (__init__, below, also takes names and None)
+    fmt: AnyFormat
+    rounding: Rounding = Rounding.NEAREST_EVEN
+    overflow: Overflow = None  # type: ignore[assignment]  # resolved in __post_init__
     ftz: bool = False
     daz: bool = False
     seed: int = 0
     random_bits: int | None = None
     flags: Flags = field(default_factory=Flags, compare=False)
+
+    if TYPE_CHECKING:  # the dataclass's own __init__, as it is called
+
+        def __init__(
+            self,
+            fmt: AnyFormat | str,
+            rounding: Rounding | str = Rounding.NEAREST_EVEN,
+            overflow: Overflow | str | None = None,
+            ftz: bool = False,
+            daz: bool = False,
+            seed: int = 0,
+            random_bits: int | None = None,
+            flags: Flags = ...,
+        ) -> None: ...
 
     def __post_init__(self) -> None:
         self.fmt = check_format(get_format(self.fmt))

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import types
 from concurrent.futures import ThreadPoolExecutor
+from typing import cast
 
 import numpy as np
 
@@ -124,7 +126,7 @@ def _torch_apply(name: str, operands: tuple, ctx: Context, like):
     flat = [t.reshape(1) if t.numel() == 1 else t.expand(shape).reshape(-1) for t in tensors]
     flat = [t.contiguous() for t in flat]  # a slice's view would be read as if it were dense
     flat += [torch.zeros(1, dtype=flat[0].dtype, device=device)] * (3 - len(flat))
-    op, fmt = _OPS[name], ctx.fmt
+    op, fmt = _OPS[name], cast(FloatFormat, ctx.fmt)  # apply sends only floats here
     kp = kernel_plan(fmt, ctx.rounding, ctx.overflow)
     dtype = _value_dtype(fmt, [], like)
     out = torch.empty(shape, dtype=dtype, device=device).reshape(-1)
@@ -134,6 +136,7 @@ def _torch_apply(name: str, operands: tuple, ctx: Context, like):
     u_host = ctx.uniforms(n) if ctx.rounding is Rounding.STOCHASTIC else None
     u = None if u_host is None else torch.from_numpy(u_host).to(device)
     args = (op, flat, out, kp.plan, kp.fast, u, ctx.daz, float(fmt.min_normal))
+    paths: types.ModuleType
     if _fused(device) and kp.fast[0] > 0:
         from numfmt.arith import _triton as paths
     else:
@@ -214,7 +217,7 @@ def _numpy_dtype(dtype):
     return np.dtype(np.float32 if dtype.itemsize <= 4 else np.float64)
 
 
-def _operands(flat, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _operands(flat, n: int) -> tuple[np.ndarray, ...]:
     """Three contiguous operands of one dtype, each of n values or of one (used for every
     element); a missing third is a zero. The dtype is that of the long operands, unless a
     one-value operand would lose bits in it (then float64)."""
@@ -257,7 +260,7 @@ def _run(op, operands, n, kp: KernelPlan, u, dtype, ftz=False, daz=False, min_no
 
     with ThreadPoolExecutor(len(edges) - 1) as pool:
         jobs = [
-            pool.submit(
+            pool.submit(  # type: ignore[call-arg]  # mypy: *operands takes all the parameters
                 _jit.elementwise,
                 op,
                 *(part(x, i, j) for x in operands),
@@ -284,7 +287,7 @@ def _chunks(n: int) -> list[int]:
 
 
 def _float_op(op, flat, n, ctx: Context, dtype, name) -> np.ndarray:
-    fmt = ctx.fmt
+    fmt = cast(FloatFormat, ctx.fmt)  # apply sends only floats here
     kp = kernel_plan(fmt, ctx.rounding, ctx.overflow)
     operands = _operands(flat, n)
     u = ctx.uniforms(n) if ctx.rounding is Rounding.STOCHASTIC else np.zeros(1)
@@ -325,7 +328,8 @@ def _raise_refused(op, operands, n, ctx: Context, plan, u, name, positions=None)
     for i, given in enumerate(_elements(operands, n)):
         x, y, z = given
         if ctx.daz:
-            x, y, z = (_core.daz(v, float(ctx.fmt.min_normal)) for v in given)
+            fmt = cast(FloatFormat, ctx.fmt)  # floats only come here
+            x, y, z = (_core.daz(v, float(fmt.min_normal)) for v in given)
         kind, neg, mag, exp, flags = _core.apply(op, x, y, z, plan[fc.P_MODE])
         ui = float(u[i]) if u.size == n else 0.0
         _, slot, _ = _core.round_result(kind, neg, mag, exp, flags, ui, plan, ctx.ftz)
@@ -405,7 +409,7 @@ def _odd_values(op, operands, n) -> np.ndarray:
 def _binary64() -> FloatFormat:
     from numfmt.formats.registry import get_format
 
-    return get_format("float64")
+    return cast(FloatFormat, get_format("float64"))
 
 
 # -- the public functions: one context per call -------------------------------------------------

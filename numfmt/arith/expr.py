@@ -184,6 +184,7 @@ class _Parser:
         while self.at("+", "-"):
             signs.append(self.next())
         tok = self.next()
+        node: Node
         if tok.kind == "num":
             try:
                 node, depth = Number(tok.text, parse_value(tok.text)), 0

@@ -28,6 +28,7 @@ from __future__ import annotations
 import builtins
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import cast
 
 import numpy as np
 
@@ -64,7 +65,7 @@ def _context(fmt, options) -> Context:
     return ctx
 
 
-def _rows(x, axis: int):
+def _rows(x, axis: int | None):
     """x read exactly, with the summed axis last and the others flattened into rows."""
     a = as_real_array(x)
     if a.ndim == 0 or axis is None:
@@ -84,7 +85,7 @@ def _rows(x, axis: int):
 def _refusal(rows: np.ndarray, ctx: Context) -> str:
     """Why a sum was refused: a NaN or infinity among the terms the format cannot hold, or a
     partial sum beyond its range."""
-    fmt = ctx.fmt
+    fmt = cast(FloatFormat, ctx.fmt)  # _context admits floats only
     if np.isnan(rows).any() and fmt.nan_code is None:
         return f"a term is NaN, and {fmt.name} has no NaN to hold it"
     if np.isinf(rows).any() and not fmt.has_inf:
@@ -99,7 +100,8 @@ def _refusal(rows: np.ndarray, ctx: Context) -> str:
 
 def _subnormals(ctx: Context) -> tuple[bool, bool, float]:
     """(ftz, daz, the smallest normal magnitude), as the kernels take them."""
-    return ctx.ftz, ctx.daz, float(ctx.fmt.min_normal)
+    fmt = cast(FloatFormat, ctx.fmt)  # _context admits floats only
+    return ctx.ftz, ctx.daz, float(fmt.min_normal)
 
 
 def _need_kernel() -> None:
@@ -113,7 +115,7 @@ def _sequential(rows, ctx: Context, kahan=False, running=False, dtype=np.float64
     _need_kernel()
     from numfmt.arith import _jit
 
-    kp = kernel_plan(ctx.fmt, ctx.rounding, ctx.overflow)
+    kp = kernel_plan(cast(FloatFormat, ctx.fmt), ctx.rounding, ctx.overflow)  # _context's float
     draws = rows.size * (4 if kahan else 1)
     u = ctx.uniforms(draws) if ctx.rounding is Rounding.STOCHASTIC else np.zeros(0)
     out = np.empty(rows.shape, dtype=dtype) if running else np.zeros((0, 0), dtype=dtype)
@@ -130,7 +132,7 @@ def _numpy_order(rows, ctx: Context):
     _need_kernel()
     from numfmt.arith import _jit
 
-    kp = kernel_plan(ctx.fmt, ctx.rounding, ctx.overflow)
+    kp = kernel_plan(cast(FloatFormat, ctx.fmt), ctx.rounding, ctx.overflow)  # _context's float
     # each addition takes a draw: numpy's order makes at most two per term
     stochastic = ctx.rounding is Rounding.STOCHASTIC
     u = ctx.uniforms(2 * rows.size + 1) if stochastic else np.zeros(0)
@@ -194,7 +196,13 @@ def _sum_rows(rows, ctx: Context, order: str):
 
 
 def sum(
-    x, fmt, *, order: str = "sequential", axis: int = -1, flags: Flags | None = None, **options
+    x,
+    fmt,
+    *,
+    order: str = "sequential",
+    axis: int | None = -1,
+    flags: Flags | None = None,
+    **options,
 ):
     """The sum of x along an axis, every addition rounded into fmt, in the order given.
 
@@ -223,7 +231,9 @@ def sum(
     return _like(out[()] if out.ndim == 0 else out, ctx, x)
 
 
-def cumsum(x, fmt, *, axis: int = -1, kahan: bool = False, flags: Flags | None = None, **options):
+def cumsum(
+    x, fmt, *, axis: int | None = -1, kahan: bool = False, flags: Flags | None = None, **options
+):
     """The running sums of x along an axis, left to right, each rounded into fmt.
 
     Example:
@@ -421,13 +431,14 @@ def summation(x, fmt, *, orders=("sequential", "pairwise", "kahan"), **options) 
     else:
         seq_run = running["sequential"]
     return SumResult(
-        format=ctx.fmt,
+        format=cast(FloatFormat, ctx.fmt),  # _context admits floats only
         rounding=ctx.rounding,
         count=rows.size,
         values=values,
         exact=exact_sum(rows),
         stall_index=None if stall < 0 else stall,
-        stall_value=None if stall < 0 else float(seq_run[stall]),
+        # a stall is found in the sequential run
+        stall_value=None if stall < 0 else float(cast(np.ndarray, seq_run)[stall]),
         flags=ctx.flags,
         running={**running, "float64": np.cumsum(rows[0])},
         options=ctx.settings(),

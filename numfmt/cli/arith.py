@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -99,7 +100,7 @@ def calc(
     from numfmt.arith.calc import calc as compute
 
     _check_random_bits(random_bits, rounding)
-    options = dict(ftz=ftz, daz=daz, random_bits=random_bits)
+    options: dict[str, Any] = dict(ftz=ftz, daz=daz, random_bits=random_bits)
     result = compute(expression, fmt, rounding=rounding, overflow=overflow, seed=seed, **options)
     emit(result, as_json)
 

@@ -16,6 +16,7 @@ from numfmt.cli.base import (
     rounding_option,
 )
 from numfmt.formats.rounding import Overflow, Rounding
+from numfmt.formats.types import AnyFormat
 from numfmt.formats.value import parse_code
 
 
@@ -80,7 +81,9 @@ def compare(
       numfmt compare 0.1 -f fp32,bf16,fp8_e4m3,int8
       numfmt compare 70000 -f fp16,bf16 --overflow saturate
     """
-    names = [n.strip() for item in fmts for n in item.split(",") if n.strip()]
+    names: list[str | AnyFormat] = [
+        n.strip() for item in fmts for n in item.split(",") if n.strip()
+    ]
     emit(numfmt.compare(value, names or None, rounding, overflow), as_json)
 
 

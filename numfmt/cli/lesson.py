@@ -331,7 +331,7 @@ def _summary_command(name: str) -> click.Command:
     return click.Command(
         name,
         callback=command,
-        params=command.__click_params__,
+        params=command.__click_params__,  # type: ignore[attr-defined]  # set by click's decorators
         help=SUMMARY_HELP[name] + "\n\nThe page explains each number; --json gives the tables.",
         context_settings={"help_option_names": ["-h", "--help"]},
     )

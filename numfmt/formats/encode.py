@@ -20,6 +20,7 @@ import itertools
 import math
 import os
 from fractions import Fraction
+from typing import Any, cast
 
 import numpy as np
 
@@ -65,16 +66,23 @@ def make_plan(fmt: FloatFormat, rounding: Rounding, overflow: Overflow) -> tuple
     nan = fmt.nan_code
     error = None  # marks a slot whose input is refused
     signed_nan = fmt.specials in (Specials.IEEE, Specials.FN)
+    # each slot's code, or error
+    nans: tuple[int | None, int | None]
     nans = (error, error) if nan is None else (nan, nan | sign if signed_nan else nan)
     # What "IEEE behaviour" gives for a value beyond the range, rounded away from zero.
+    beyond: tuple[int | None, int | None]
     if fmt.has_inf:
-        beyond = (fmt.inf_code, fmt.inf_code | sign)
+        inf = fmt.inf_code
+        assert inf is not None  # a format with inf has its code
+        beyond = (inf, inf | sign)
     elif fmt.specials is Specials.FINITE:
         beyond = (top, top | sign)  # OCP MX: FP6 and FP4 saturate
     else:
         beyond = nans
     saturated = (top, top | sign)
 
+    infs: tuple[int | None, int | None]
+    overflows: tuple[int | None, int | None]
     if overflow is Overflow.SATURATE:
         infs, overflows = saturated, saturated
     elif overflow is Overflow.ERROR:
@@ -90,8 +98,8 @@ def make_plan(fmt: FloatFormat, rounding: Rounding, overflow: Overflow) -> tuple
             saturated[0] if toward_zero_pos else beyond[0],
             saturated[1] if toward_zero_neg else beyond[1],
         )
-    zeros = (0, sign if fmt.has_negative_zero else 0)
-    negative = error
+    zeros: tuple[int | None, int | None] = (0, sign if fmt.has_negative_zero else 0)
+    negative: int | None = error
     if not fmt.signed:  # E8M0-like: no zero, no negatives
         domain = {Overflow.SATURATE: 0, Overflow.ERROR: error}.get(overflow, nans[0])
         zeros, negative, infs = (domain, domain), domain, (infs[0], domain)
@@ -339,7 +347,7 @@ def round_to(
     return np.asarray(decode(codes, fmt), dtype=np.float64)[()]
 
 
-def as_real_array(values: object) -> np.ndarray:
+def as_real_array(values: Any) -> np.ndarray:
     """Read values exactly as a float64 array, or a float32 one where they are float32 or
     narrower (every ml_dtypes float of 16 bits or fewer fits float32 exactly)."""
     if hasattr(values, "detach") and hasattr(values, "double"):  # a torch tensor
@@ -409,6 +417,7 @@ def _encode_float_array(x, fmt: FloatFormat, rounding, overflow, rng) -> np.ndar
         prefix = _prefix_path(x, fmt, rounding, overflow)
         if prefix is not None:
             nan = fmt.nan_code
+            assert nan is not None  # an IEEE format (the prefix path's) has a NaN
             _kernels.round_prefix(x, out, prefix[0], nan, nan | fmt.sign_mask, prefix[1])
             return out
         if _kernels.encode_float(x, out, plan, u):
@@ -444,7 +453,9 @@ def _threaded_cast_path(x, fmt: FloatFormat, rounding, overflow, plan, u):
     with ThreadPoolExecutor(threads) as pool:
         futures = [pool.submit(_cast_path, p, fmt, rounding, overflow, plan, u) for p in slices]
         parts = [f.result() for f in futures]
-    return None if any(p is None for p in parts) else np.concatenate(parts)
+    return (
+        None if any(p is None for p in parts) else np.concatenate(cast("list[np.ndarray]", parts))
+    )
 
 
 def _cast_path(x, fmt: FloatFormat, rounding, overflow, plan, u) -> np.ndarray | None:
@@ -524,7 +535,9 @@ def _raise_first(codes, refused: np.ndarray, x: np.ndarray, fmt, overflow) -> No
         raise NotRepresentableError(_error_message(int(refused[i]), fmt, overflow, shown))
 
 
-def _encode_float_numpy(x: np.ndarray, plan: tuple[int, ...], u: np.ndarray):
+def _encode_float_numpy(
+    x: np.ndarray, plan: tuple[int, ...], u: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """``_core.encode_one`` over a float64 array in whole-array numpy operations.
 
     Returns:

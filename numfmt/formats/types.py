@@ -37,6 +37,7 @@ import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -119,6 +120,16 @@ class FloatFormat(Format):
     bias: int = None  # type: ignore[assignment]  # resolved in __post_init__
     specials: Specials = Specials.IEEE
     kind: str = field(default="float", init=False, repr=False, compare=False)
+
+    if TYPE_CHECKING:  # the dataclass's own __init__, as it is called
+
+        def __init__(
+            self,
+            exponent_bits: int,
+            mantissa_bits: int,
+            bias: int | None = None,
+            specials: Specials | str = Specials.IEEE,
+        ) -> None: ...
 
     def __post_init__(self) -> None:
         e, m = self.exponent_bits, self.mantissa_bits

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -95,7 +96,7 @@ def train_mlp(
     for epoch in range(epochs):
         model.train()
         perm = torch.randperm(n, generator=order).to(data.x_train.device)
-        total = 0.0
+        total: Any = 0.0  # a tensor once a batch is added
         for start in range(0, n, batch):
             idx = perm[start : start + batch]
             opt.zero_grad()

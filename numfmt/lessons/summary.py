@@ -10,7 +10,7 @@ a layer's weight error against its output error under each method (lesson 7).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from numfmt._display import Displayable
 
@@ -128,12 +128,12 @@ FLOATS = ("fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "fp6_e2m3", "fp6_e3m2"
 
 def floats() -> LessonSummary:
     """Lesson 2: the float layouts, and the same numbers in FP16 and BF16."""
-    from numfmt.formats import get_format
+    from numfmt.formats import FloatFormat, get_format
     from numfmt.formats.explain import show
 
     layouts = []
     for name in FLOATS:
-        f = get_format(name)
+        f = cast(FloatFormat, get_format(name))  # FLOATS are floats
         layouts.append(
             (
                 name,
@@ -153,6 +153,7 @@ def floats() -> LessonSummary:
         row: list[Any] = [value]
         for fmt in ("fp16", "bf16"):
             r = show(value, fmt)
+            assert r.exact_input is not None and r.stored is not None  # ieee overflow: stored
             exact = r.exact_input.fraction
             if r.stored.is_finite:
                 stored = r.stored.fraction

@@ -59,11 +59,11 @@ def curves(c: analysis.Curves, ax=None, *, ylim: tuple[float, float] | None = No
         )
         lines.append(line)
     marks = []
-    for i, (name, (x, y)) in enumerate(c.marks.items()):
+    for i, (name, (mark_x, mark_y)) in enumerate(c.marks.items()):
         marks.append(
             ax.scatter(
-                [x],
-                [y],
+                [mark_x],
+                [mark_y],
                 s=_MARK_SIZE,
                 marker=_overlap.MARKERS[i % len(_overlap.MARKERS)],
                 zorder=5,

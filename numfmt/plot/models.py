@@ -143,7 +143,8 @@ def _stacked_labels(x: np.ndarray, y: np.ndarray, near: float = 0.04, step: floa
     (within ``near`` of each axis' span) get their labels stacked upwards, lowest first."""
     span = lambda v: float(v.max() - v.min()) or 1.0  # noqa: E731
     nx, ny = (x - x.min()) / span(x), (y - y.min()) / span(y)
-    out, placed = [], []
+    out: list[tuple[int, float]] = []
+    placed: list[tuple[int, float]] = []
     for i in np.argsort(ny, kind="stable"):
         lifts = [
             lift for j, lift in placed if abs(nx[j] - nx[i]) < near and abs(ny[j] - ny[i]) < near

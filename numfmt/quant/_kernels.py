@@ -160,9 +160,10 @@ def _float32_int_scales(scheme: QuantScheme) -> bool:
     )
 
 
-def _scale_args(scheme: QuantScheme) -> tuple:
+def _scale_args(scheme: QuantScheme) -> tuple[float, int, int, bool, float]:
     """(steps, qmin, qmax, asymmetric, top): the scale arguments of the kernels."""
     asymmetric = scheme.mapping.value == "asymmetric"
+    steps: float
     if asymmetric:
         steps = scheme.qmax - scheme.qmin
     elif scheme.restricted:

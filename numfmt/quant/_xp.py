@@ -15,6 +15,7 @@ float64 temporaries small.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -180,6 +181,15 @@ class _OutOps:
     """The elementwise operations of one library that write into an ``out`` array (the array
     API has none): the CPU's chunks then reuse one buffer that stays in cache."""
 
+    # numpy's functions or torch's
+    divide: Callable[..., Any]
+    subtract: Callable[..., Any]
+    add: Callable[..., Any]
+    rint: Callable[..., Any]
+    clip: Callable[..., Any]
+    multiply: Callable[..., Any]
+    zero_nan: Callable[..., Any]
+
     def __init__(self, xp) -> None:
         if is_numpy(xp):
             self.divide, self.subtract, self.add = np.divide, np.subtract, np.add
@@ -238,6 +248,7 @@ def order_statistics(xp, rows, ks):
 
 def bincount_rows(xp, index, weights, rows: int, bins: int):
     """Per-row histograms: counts[r, b] = sum of weights where index == r * bins + b."""
+    flat: Any  # numpy's or torch's
     if is_numpy(xp):
         flat = np.bincount(
             index.reshape(-1),

@@ -25,6 +25,7 @@ import math
 import re
 from dataclasses import dataclass
 from functools import cached_property
+from typing import cast
 
 from numfmt.errors import NumfmtError
 
@@ -158,8 +159,8 @@ class Grouping:
         g = self._layout
         if isinstance(g, PerGroup):
             return g.size
-        if isinstance(g, PerAxis):
-            return self.size // max(self.shape[self.axis], 1)
+        if isinstance(g, PerAxis):  # (self.axis is None per tensor only)
+            return self.size // max(self.shape[cast(int, self.axis)], 1)
         return self.size
 
     @cached_property
@@ -179,7 +180,7 @@ class Grouping:
         if isinstance(g, PerTensor):
             return ()
         if isinstance(g, PerAxis):
-            return (self.shape[self.axis],)
+            return (self.shape[cast(int, self.axis)],)
         moved = [n for i, n in enumerate(self.shape) if i != self.axis]
         return (*moved, self.full_groups + (1 if self.tail else 0))
 
@@ -236,7 +237,9 @@ class Grouping:
         if isinstance(g, PerTensor):
             return [xp.reshape(x, (1, -1))]
         if isinstance(g, PerAxis):
-            return [xp.reshape(xp.moveaxis(x, self.axis, 0), (self.shape[self.axis], -1))]
+            return [
+                xp.reshape(xp.moveaxis(x, self.axis, 0), (self.shape[cast(int, self.axis)], -1))
+            ]
         lines = self._lines(x)
         full = self.full_groups * self.group_size
         out = []
@@ -319,7 +322,7 @@ class Grouping:
     def _moved_shape(self) -> tuple[int, ...]:
         rest = [n for i, n in enumerate(self.shape) if i != self.axis]
         if isinstance(self._layout, PerAxis):
-            return (self.shape[self.axis], *rest)
+            return (self.shape[cast(int, self.axis)], *rest)
         return (*rest, self.length)
 
 

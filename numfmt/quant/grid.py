@@ -22,7 +22,7 @@ no quotient comes that close to a tie without being one, so the codes are exact.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -48,12 +48,13 @@ class Scales(NamedTuple):
         saturated, so the group's range is clipped.
     """
 
-    scale: object
-    zero_point: object = None
-    minimum: object = None
-    code_scale: object = None
-    code_minimum: object = None
-    saturated: object = None
+    # numpy arrays or torch tensors
+    scale: Any
+    zero_point: Any = None
+    minimum: Any = None
+    code_scale: Any = None
+    code_minimum: Any = None
+    saturated: Any = None
 
 
 # -- rounding into a float format, in the array namespace -----------------------------------------
@@ -153,7 +154,7 @@ def float_codes(xp, r, fmt: FloatFormat):
 def _store(xp, s, fmt_name: str, mode: str = "up"):
     """A scale (or minimum) as its format holds it: (values, saturated). Scales round up, so
     that the chosen range stays inside the grid: no element is clipped by that rounding."""
-    fmt = get_format(fmt_name)
+    fmt = cast(FloatFormat, get_format(fmt_name))  # a scale format (QuantScheme checks it)
     return round_float(xp, s, fmt, mode)
 
 
@@ -205,7 +206,7 @@ def _mx_scales(xp, amax, scheme: QuantScheme):
     """OCP MX v1.0: X = 2^(floor(log2(amax)) - emax_elem), kept within E8M0's 2^-127..2^127;
     an all-zero block gets 2^-127. INT8 elements carry an implicit 2^-6."""
     fmt = scheme.element_format
-    emax = fmt.emax if scheme.kind == "float" else 0
+    emax = cast(FloatFormat, fmt).emax if scheme.kind == "float" else 0
     _, e = _xp.frexp(xp, amax)  # amax = m * 2^e with m in [0.5, 1): floor(log2) = e - 1
     exponent = xp.where(amax > 0, e - 1 - emax, xp.full_like(e, -127))
     exponent = xp.clip(exponent, -127, 127)
@@ -271,8 +272,9 @@ def quantize_rows(
     v = quotients(xp, rows, scale, minimum)
     if scheme.kind == "float":
         mode = "stochastic" if scheme.rounding is Rounding.STOCHASTIC else "nearest-even"
-        r, _ = round_float(xp, v, scheme.element_format, mode, u)
-        return float_codes(xp, r, scheme.element_format)
+        fmt = cast(FloatFormat, scheme.element_format)  # a float grid's
+        r, _ = round_float(xp, v, fmt, mode, u)
+        return float_codes(xp, r, fmt)
     if scheme.kind == "codebook":
         return _nearest(xp, v, scheme, u)
     q = _integers(xp, v, scheme, u)
@@ -395,6 +397,6 @@ def grid_values(scheme: QuantScheme) -> np.ndarray:
         return np.asarray(scheme.codebook)
     if scheme.kind == "int":
         return np.arange(scheme.qmin, scheme.qmax + 1, dtype=np.float64)
-    fmt = scheme.element_format
+    fmt = cast(FloatFormat, scheme.element_format)  # a float grid's
     values = decode(np.arange(fmt.num_codes, dtype=fmt.code_dtype), fmt)
     return np.unique(values[np.isfinite(values)])

@@ -20,7 +20,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -87,11 +87,11 @@ class Observer:
         hi = _xp.to_numpy(grouping.join_params([r[1] for r in ranges])).astype(np.float64)
         if self.lo is None:
             self.grouping, self.lo, self.hi = grouping, lo, hi
-        elif self.averaging == "running":
-            self.lo, self.hi = np.minimum(self.lo, lo), np.maximum(self.hi, hi)
+        elif self.averaging == "running":  # (self.hi is set with self.lo)
+            self.lo, self.hi = np.minimum(self.lo, lo), np.maximum(cast(np.ndarray, self.hi), hi)
         else:
-            m = self.momentum
-            self.lo, self.hi = (1 - m) * self.lo + m * lo, (1 - m) * self.hi + m * hi
+            m, old_hi = self.momentum, cast(np.ndarray, self.hi)
+            self.lo, self.hi = (1 - m) * self.lo + m * lo, (1 - m) * old_hi + m * hi
         if self.scheme.method in HISTOGRAM_METHODS:
             self._add_to_histogram(xp, xp.reshape(a, (1, -1)))
         self.batches += 1
@@ -110,8 +110,8 @@ class Observer:
         first = xp.asarray([lo], dtype=xp.float64, device=_xp.device(data))
         last = xp.asarray([hi], dtype=xp.float64, device=_xp.device(data))
         hist = _xp.to_numpy(calibration.histograms(xp, data, first, last, self.bins))[0]
-        if self.hist is not None:
-            hist += _rebin(self.hist, self.edges, edges)
+        if self.hist is not None:  # (self.edges is set with self.hist)
+            hist += _rebin(self.hist, cast(np.ndarray, self.edges), edges)
         self.hist, self.edges = hist, edges
 
     def qparams(self) -> QParams:
@@ -133,7 +133,7 @@ class Observer:
 
         qp = QParams(
             s,
-            self.grouping,
+            cast(Grouping, self.grouping),  # set with self.lo
             shaped(flat.scale),
             shaped(flat.zero_point),
             tensor_scale,
@@ -146,6 +146,11 @@ class Observer:
 
     def _histogram_range(self) -> tuple[np.ndarray, np.ndarray]:
         s, hist, edges = self.scheme, self.hist, self.edges
+        # qparams comes here after an update, which set them all
+        assert hist is not None and edges is not None
+        assert self.lo is not None and self.hi is not None
+        lo: Any  # floats, then arrays
+        hi: Any
         symmetric = s.mapping is Mapping.SYMMETRIC
         options = s.method_options
         xp = _xp.namespace(hist)
@@ -178,6 +183,8 @@ class Observer:
 
     def _mse_on_histogram(self, ratios: int) -> tuple[float, float]:
         s = self.scheme
+        # _histogram_range comes here after an update, which set them all
+        assert self.edges is not None and self.lo is not None and self.hi is not None
         centres = (self.edges[:-1] + self.edges[1:]) / 2
         weights = self.hist
         lo0, hi0 = float(np.min(self.lo)), float(np.max(self.hi))

@@ -15,11 +15,12 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from numfmt.errors import NumfmtError, NumfmtWarning
+from numfmt.formats import FloatFormat
 from numfmt.quant import _xp, calibration, grid
 from numfmt.quant.granularity import Grouping
 from numfmt.quant.schemes import QuantScheme, parse_scheme
@@ -328,7 +329,8 @@ def _codes(xp, rows, p, scheme: QuantScheme, part, u):
         from numfmt.formats import encode
 
         v = grid.quotients(xp, rows, cut(p["scale"]), None)
-        codes = encode(_xp.to_numpy(v), scheme.element_format, "nearest-even", "saturate")
+        fmt = cast(FloatFormat, scheme.element_format)  # a float grid's
+        codes = encode(_xp.to_numpy(v), fmt, "nearest-even", "saturate")
         if _xp.is_numpy(xp):
             return codes
         import torch
@@ -338,7 +340,7 @@ def _codes(xp, rows, p, scheme: QuantScheme, part, u):
         from numfmt.quant import _kernels
 
         v = grid.quotients(xp, rows, cut(p["scale"]), None)
-        fast = _kernels.codebook_codes(v, scheme.codebook)
+        fast = _kernels.codebook_codes(v, cast(np.ndarray, scheme.codebook))  # NF4's
         if fast is not None:
             return fast
     if scheme.scale_rule == "gguf":
@@ -480,7 +482,12 @@ def _check_codes(xp, c, scheme: QuantScheme) -> None:
         bad = (wide < lo) | (wide > hi)
         grid_text = f"{lo} .. {hi}"
     else:
-        top = 15 if scheme.kind == "codebook" else scheme.element_format.num_codes - 1
+        # a float grid's format (a codebook has none)
+        top = (
+            15
+            if scheme.kind == "codebook"
+            else cast(FloatFormat, scheme.element_format).num_codes - 1
+        )
         bad = (wide < 0) | (wide > top)
         grid_text = f"0 .. {top}"
         if scheme.kind == "float":

@@ -71,7 +71,11 @@ class ErrorReport(Displayable):
         return 1.0 - self.clip_share if self.mse > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        d = {"scheme": self.scheme, "n": self.n, "bits_per_value": self.bits_per_value}
+        d: dict[str, Any] = {
+            "scheme": self.scheme,
+            "n": self.n,
+            "bits_per_value": self.bits_per_value,
+        }
         d.update({m: getattr(self, m) for m in METRICS})
         if math.isinf(d["sqnr_db"]) and d["sqnr_db"] > 0:
             d["sqnr_db"] = None  # no noise: infinite SQNR

@@ -38,7 +38,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -111,7 +111,7 @@ class MethodSpec:
     """What a range method takes: its options (name -> (type, default)), and the one option
     a compact spec may give after a colon (``percentile:99.9``, ``mse:200``)."""
 
-    options: dict[str, tuple[Callable[[Any], Any], Any]]
+    options: dict[str, tuple[Callable[[Any], Any] | None, Any]]  # no type: the loss
     short: str | None = None
     spelled: bool = True  # whether a compact spec can name it (search needs a Python loss)
 
@@ -156,6 +156,7 @@ def normalise_method(name: str, options: dict[str, Any]) -> tuple[tuple[str, Any
             raise NumfmtError(f"a percentile lies in (0, 100], not {value}")
         if key in ("ratios", "bins") and (int(number) != number or number < 1):
             raise NumfmtError(f"{key} must be a positive integer, not {value}")
+        assert kind is not None  # the one option without a type, loss, is taken above
         typed = kind(number)
         if typed != default:
             out[key] = typed
@@ -195,6 +196,22 @@ class QuantScheme:
     scale_format: str = "float32"
     scale_rule: str = "range"
     preset: str | None = None
+
+    if TYPE_CHECKING:  # the dataclass's own __init__, as it is called
+
+        def __init__(
+            self,
+            target: str = "int8",
+            mapping: str | Mapping = Mapping.SYMMETRIC,
+            granularity: str | Granularity = ...,
+            method: str = "minmax",
+            method_args: tuple[tuple[str, Any], ...] = (),
+            restricted: bool = True,
+            rounding: str | Rounding = Rounding.NEAREST_EVEN,
+            scale_format: str = "float32",
+            scale_rule: str = "range",
+            preset: str | None = None,
+        ) -> None: ...
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mapping", Mapping.parse(self.mapping))
@@ -274,6 +291,7 @@ class QuantScheme:
             return float(self.qmax)
         if self.kind == "codebook":
             return 1.0
+        assert self.element_format is not None  # a float grid's
         return float(self.element_format.max_value)
 
     @cached_property
@@ -421,7 +439,7 @@ def scheme(
     name = PRESET_ALIASES.get(name, name)
     if name in PRESETS:
         base = PRESETS[name]
-        asked = {
+        asked: dict[str, tuple[Any, Callable[[Any], Any], Any]] = {
             "granularity": (granularity, parse_granularity, base.granularity),
             "mapping": (mapping, Mapping.parse, base.mapping),
             "scale_format": (scale_format, lambda v: get_format(v).name, base.scale_format),

@@ -10,6 +10,7 @@ groups of 128 with float16 scales is 4 + 16/128 = 4.125 bits per value; on SmolL
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -216,7 +217,7 @@ def quantize_tensor(
 
 def compare_schemes(
     x: Any,
-    schemes: list[QuantScheme | str],
+    schemes: Sequence[QuantScheme | str],
     *,
     nan_policy: str = "error",
     progress: Any = None,

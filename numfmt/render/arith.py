@@ -46,6 +46,7 @@ def render_sum(r: SumResult) -> Group:
         table.add_row(order, _g(value), _g(r.error(order), 4), _g(r.relative_error(order), 3))
     parts: list = [head, fit(table)]
     if r.stall_index is not None:
+        assert r.stall_value is not None  # set with stall_index
         rest = r.count - r.stall_index
         parts.append(
             Text(

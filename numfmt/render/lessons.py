@@ -100,15 +100,15 @@ def render_walkthrough(w: IntegerWalkthrough) -> Group:
     t = Table(box=None, header_style="bold", pad_edge=False)
     for col in ("layer", "largest |acc|", "headroom", "overflowed", "worst case", "requant error"):
         t.add_column(col, justify="right")
-    for s in w.stats:
-        bad = s.overflowed > 0
+    for layer in w.stats:
+        bad = layer.overflowed > 0
         t.add_row(
-            s.name,
-            f"{s.max_accumulator:,}",
-            Text(f"{s.headroom_bits:.1f} bits", style="red" if bad else ""),
-            Text(f"{s.overflowed:.1%}", style="red" if bad else ""),
-            f"{s.worst_case_bits} bits",
-            f"{s.requant_error:.3f} codes",
+            layer.name,
+            f"{layer.max_accumulator:,}",
+            Text(f"{layer.headroom_bits:.1f} bits", style="red" if bad else ""),
+            Text(f"{layer.overflowed:.1%}", style="red" if bad else ""),
+            f"{layer.worst_case_bits} bits",
+            f"{layer.requant_error:.3f} codes",
         )
     parts.append(
         Text(f"on the test set, with an int{w.accumulator_bits} accumulator", style="bold")

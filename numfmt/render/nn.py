@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.console import Group
+from rich.console import Group, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
@@ -20,6 +20,7 @@ from numfmt.render.quant import LABEL, number
 @renderer(ModelReport)
 def render_model_report(r: ModelReport) -> Group:
     t = Table(box=None, header_style="bold", pad_edge=False)
+    justify: JustifyMethod
     for col, justify in (
         ("layer", "left"),
         ("shape", "right"),
@@ -81,6 +82,7 @@ def render_score(s: Score) -> Group:
 @renderer(ClipSearch)
 def render_clip_search(c: ClipSearch) -> Group:
     t = Table(box=None, header_style="bold", pad_edge=False)
+    justify: JustifyMethod
     for col, justify in (("group", "left"), ("layers", "right"), ("factor", "right")):
         t.add_column(col, justify=justify)
     t.add_column("KL after", justify="right")

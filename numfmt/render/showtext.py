@@ -103,6 +103,7 @@ def show_layout(r: ShowResult) -> tuple[list[Piece], list[tuple[list[Piece], lis
     if r.code is None:
         row("refused", [(r.refusal or r.event, "bold red")])
         return title, rows
+    assert r.stored is not None  # a code has its value
     width = max((len(f.bits) for f in r.fields), default=0)
     for _, bits in r.steps:
         width = max(width, len(bits))

@@ -6,7 +6,9 @@ plain text, so the layout survives ``NO_COLOR`` and pipes, where rich drops the 
 
 from __future__ import annotations
 
-from rich.console import Group
+from typing import cast
+
+from rich.console import Group, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
@@ -80,6 +82,7 @@ def render_show(r: ShowResult) -> Group:
 @renderer(CompareResult)
 def render_compare(c: CompareResult):
     t = Table(title=Text(f"{c.input} in {len(c.rows)} formats"), title_justify="left")
+    justify: JustifyMethod
     for col, justify in (
         ("format", "left"),
         ("bits", "left"),
@@ -90,7 +93,7 @@ def render_compare(c: CompareResult):
     ):
         t.add_column(col, justify=justify)
     for r in c.rows:
-        stored = "-" if r.code is None else _compact(r.stored)
+        stored = "-" if r.code is None else _compact(cast(ExactValue, r.stored))  # a code's
         t.add_row(
             Text(r.format.name),
             coloured_bits(r),

@@ -100,6 +100,7 @@ class ShowResult(Displayable):
         if self.code is None:
             return None
         if isinstance(self.format, IntFormat):
+            assert self.bits is not None  # the code is there
             return group_bits(self.bits)
         return "_".join(f.bits for f in self.fields)
 
@@ -112,6 +113,7 @@ class ShowResult(Displayable):
         """|stored - input| exactly, where both are finite."""
         if not self._both_finite():
             return None
+        assert self.stored is not None and self.exact_input is not None  # _both_finite
         return abs(self.stored.fraction - self.exact_input.fraction)
 
     @property
@@ -120,6 +122,7 @@ class ShowResult(Displayable):
         err = self.abs_error
         if err is None:
             return None
+        assert self.exact_input is not None  # err is None without it
         if self.exact_input.magnitude == 0:
             return Fraction(0) if err == 0 else None
         return err / self.exact_input.magnitude

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from fractions import Fraction
+from typing import cast
 
 import numpy as np
 
@@ -84,6 +85,7 @@ def show(
             refusal=refusal,
         )
     base = show_code(code, fmt)
+    assert base.stored is not None  # show_code decodes the code
     return replace(
         base,
         input=text,
@@ -226,7 +228,7 @@ def _twos_complement_steps(exact: ExactValue, fmt: AnyFormat) -> tuple[tuple[str
     magnitude = format(n, f"0{width}b")
     inverted = format(~n & mask, f"0{width}b")
     result = format((~n + 1) & mask, f"0{width}b")
-    label = f"{n}" if scale == 1 else f"{n} (= |x| * 2^{fmt.frac_bits})"
+    label = f"{n}" if scale == 1 else f"{n} (= |x| * 2^{cast(FixedFormat, fmt).frac_bits})"
     return (
         (label, group_bits(magnitude)),
         ("invert", group_bits(inverted)),

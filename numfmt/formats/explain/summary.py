@@ -90,7 +90,9 @@ def table(fmt: str | AnyFormat) -> CodeTable:
     rows = []
     for code in range(fmt.num_codes):
         r = show_code(code, fmt)
-        rows.append((code, r.bits_grouped, r.stored, r.cls))
+        bits, stored = r.bits_grouped, r.stored
+        assert bits is not None and stored is not None  # show_code decodes the code
+        rows.append((code, bits, stored, r.cls))
     return CodeTable(fmt, tuple(rows))
 
 
