@@ -12,7 +12,16 @@ from torch import nn
 
 from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
-from numfmt.eval.evaluate import Reference, Score, generate, own_text_perplexity, score
+from numfmt.eval.evaluate import (
+    Reference,
+    Score,
+    compare_embeddings,
+    embed,
+    generate,
+    own_text_perplexity,
+    score,
+)
+from numfmt.models.gguf_read import read_tensors
 from numfmt.nn.layers import layer_weights, model_bytes
 from numfmt.nn.modules import decoded_weights
 from numfmt.nn.progress import Progress, tracker
@@ -207,8 +216,6 @@ def float_model(source: Any) -> str:
         return source.name
     from collections import Counter
 
-    from numfmt.models.gguf_read import read_tensors
-
     _, tensors = read_tensors(source.path)
     stored = {t.gguf_name: t.kind for t in tensors if len(t.shape) == 2}
     embedding = stored.pop("token_embd.weight", None)
@@ -271,7 +278,6 @@ def compare_encoder_recipes(
 ) -> EncoderComparison:
     """Quantize a sentence encoder by each recipe and compare its embeddings of
     ``sentences`` with the float model's (``fp32`` in ``recipes`` names the float row)."""
-    from numfmt.eval.evaluate import compare_embeddings, embed
 
     if len(sentences) < 2:
         raise NumfmtError("give at least two sentences (one a line) to compare embeddings")

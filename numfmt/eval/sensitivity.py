@@ -27,7 +27,9 @@ from numfmt.eval.memory import scheme_bits
 from numfmt.nn.layers import candidates, linear_weight
 from numfmt.nn.modules import QuantEmbedding, QuantLinear
 from numfmt.nn.progress import Progress, tracker
+from numfmt.nn.quantize import quantize_model
 from numfmt.nn.recipe import parse_recipe
+from numfmt.quant.qparams import as_scheme
 from numfmt.quant.schemes import QuantScheme
 from numfmt.quant.tensor import quantize_tensor
 
@@ -209,7 +211,6 @@ def allocate(
 
     Returns a dict recipe (layer name -> scheme) for ``quantize_model``.
     """
-    from numfmt.quant.qparams import as_scheme
 
     high_scheme = as_scheme(high)
     layers = list(result.layers)
@@ -255,7 +256,6 @@ def mixed_precision(
 ) -> Sensitivity:
     """The sensitivity result with its :class:`Allocation`: the recipe :func:`allocate`
     makes within ``budget``, quantized and scored on ``ids`` beside the uniform recipe."""
-    from numfmt.nn.quantize import quantize_model
 
     recipe = allocate(result, budget, high=high)
     reference = reference_logprobs(model, ids, context=context)
@@ -266,7 +266,6 @@ def mixed_precision(
         s = score(q, ids, context=context, reference=reference, name=label)
         scored[label] = (report.bits_per_weight, s)
         del q
-    from numfmt.quant.qparams import as_scheme
 
     high_name = str(as_scheme(high))
     promoted = tuple(n for n, v in recipe.items() if v != uniform[n])

@@ -28,14 +28,22 @@ import numpy as np
 import torch
 
 from numfmt._display import Displayable
+from numfmt._extras import require
 from numfmt._files import atomic_path, check_output
 from numfmt.errors import NumfmtError
-from numfmt.models.gguf_read import BLOCK_NAMES, MODEL_NAMES, QUANTIZED
+from numfmt.models.gguf_read import (
+    BLOCK_NAMES,
+    MODEL_NAMES,
+    QUANTIZED,
+    GGUFTensor,
+    read_tensors,
+)
 from numfmt.nn.algorithms.chooser import RoundToNearest
 from numfmt.nn.path import Weight, quantize_weights
 from numfmt.nn.progress import Progress
 from numfmt.nn.recipe import parse_recipe
 from numfmt.nn.report import ModelReport
+from numfmt.quant import gguf_bytes
 
 #: GGUF's file types (llama.cpp's ``LlamaFileType``) of the types numfmt writes.
 FILE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q8_0": 7, "q5_0": 8, "q5_1": 9}
@@ -224,8 +232,6 @@ class GGUFTensors:
     def put(self, item: Weight, qt: Any) -> int:
         import gguf
 
-        from numfmt.quant import gguf_bytes
-
         gname = gguf_name(item.name)
         raw = self._rows(gname, gguf_bytes.to_bytes(qt))
         qtype = gguf.GGMLQuantizationType[self.kind.upper()]
@@ -257,10 +263,8 @@ def write_gguf(
     or built from the Hugging Face folder ``metadata`` (its config and tokenizer). Every
     matrix (the embedding included) is quantized once, on the quantize path; the export's
     ``report`` is that quantization's."""
-    from numfmt._extras import require
 
     gguf = require("gguf", "writing GGUF")
-    from numfmt.models.gguf_read import GGUFTensor, read_tensors
 
     kind = kind.lower()
     if kind not in FILE_TYPES:

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from numfmt._extras import require
 from numfmt.errors import NumfmtError
 from numfmt.models.sources import ModelSource, resolve
+from numfmt.tensorio import read_metadata
 
 
 @dataclass
@@ -34,7 +36,6 @@ class LoadedModel:
 
 
 def _transformers():
-    from numfmt._extras import require
 
     return require("transformers", "loading models")
 
@@ -123,7 +124,6 @@ def _tokenizer_source(source: ModelSource, given: Any, allow_pickle: bool) -> Mo
         return resolve(given, allow_pickle=allow_pickle)
     if source.kind != "quantized":
         return source
-    from numfmt.tensorio import read_metadata
 
     origin = read_metadata(source.path).get("source", "")
     if origin:

@@ -18,15 +18,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from numfmt._extras import require
 from numfmt._safetensors import SafetensorsWriter
 from numfmt.errors import NumfmtError
 from numfmt.models.sources import INSTALLED, QUANTIZED_FORMAT
 from numfmt.nn.modules import QuantEmbedding, QuantLinear
 from numfmt.nn.path import Weight
 from numfmt.quant import _xp, io
+from numfmt.quant.granularity import Grouping
 from numfmt.quant.qparams import QParams
 from numfmt.quant.schemes import QuantScheme, parse_scheme
 from numfmt.quant.tensor import QuantizedTensor
+from numfmt.tensorio import list_tensors, load_tensor, read_metadata
 
 FORMAT = QUANTIZED_FORMAT
 
@@ -192,7 +195,6 @@ def load_quantized(
     Raises:
         NumfmtError: not such a file, or a model that does not fit it.
     """
-    from numfmt.tensorio import read_metadata
 
     p = Path(path)
     meta = read_metadata(p)
@@ -207,7 +209,6 @@ def load_quantized(
         model = _skeleton(meta, p)
     for name, info in layers.items():
         model.set_submodule(name, _layer(p, name, info, _submodule(model, name, p)))
-    from numfmt.tensorio import list_tensors, load_tensor
 
     stored = list_tensors(p)
     state = model.state_dict()
@@ -276,7 +277,6 @@ def _layer(p: Path, name: str, info: dict[str, Any], old: nn.Module) -> nn.Modul
 def _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_folder):
     """load_quantized through accelerate: an empty model, its quantized layers made on the
     meta device, a device map, then each tensor read and put where the map says."""
-    from numfmt._extras import require
 
     require("accelerate", "device_map")
     from accelerate import dispatch_model, infer_auto_device_map
@@ -287,8 +287,6 @@ def _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_fo
         save_offload_index,
         set_module_tensor_to_device,
     )
-
-    from numfmt.tensorio import list_tensors, load_tensor
 
     if model is None:
         model = _skeleton(meta, p)
@@ -371,8 +369,6 @@ def _is_part(key: str, layers: dict[str, Any]) -> bool:
 
 def _static(p: Path, name: str, scheme, shape) -> QParams:
     """A layer's calibrated activation range, as QParams (per tensor: any shape fits)."""
-    from numfmt.quant.granularity import Grouping
-    from numfmt.tensorio import list_tensors, load_tensor
 
     present = list_tensors(p)
 
@@ -403,7 +399,6 @@ def _from_config(config_json: str, architecture: str, p: Path) -> nn.Module:
             f"{p.name} does not say its architecture (the model had no transformers config): "
             "pass the model to fill (load_quantized(path, model=...))"
         )
-    from numfmt._extras import require
 
     transformers = require("transformers", "rebuilding the model")
     data = json.loads(config_json)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from numfmt.errors import NumfmtError
 from numfmt.quant import packing
 from numfmt.quant.fake import fake_quantize
 from numfmt.quant.granularity import PerAxis, PerTensor
@@ -178,7 +179,6 @@ class _Quantized(nn.Module):
 
 
 def _check_bias_mode(mode: str, scheme: QuantScheme, activations, has_bias: bool) -> None:
-    from numfmt.errors import NumfmtError
 
     if mode == "float":
         return

@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from numfmt.errors import NumfmtError, NumfmtWarning
+from numfmt.nn.algorithms.importance import check_int_grid, weighted_qparams
 from numfmt.quant import _xp, grid
 from numfmt.quant.granularity import PerAxis, PerGroup
 from numfmt.quant.qparams import QParams, as_scheme, choose_qparams, quantize
@@ -41,7 +42,6 @@ from numfmt.quant.tensor import QuantizedTensor
 def check_scheme(scheme: QuantScheme) -> None:
     """GPTQ rounds onto an integer grid by nearest-even, per tensor, channel or group of
     input columns: refuse anything else with one message."""
-    from numfmt.nn.algorithms.importance import check_int_grid
 
     check_int_grid(scheme, "GPTQ's weights")
     if scheme.rounding.value != "nearest-even":
@@ -165,7 +165,6 @@ def gptq_weight(
         """QParams of some weights: the scheme's method, or activation-weighted ranges."""
         if importance is None:
             return choose_qparams(values, scheme)
-        from numfmt.nn.algorithms.importance import weighted_qparams
 
         return weighted_qparams(
             values, importance if columns is None else importance[columns], scheme

@@ -32,7 +32,9 @@ from torch import nn
 
 from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
+from numfmt.nn.algorithms.importance import clipped_qparams, output_ratios
 from numfmt.nn.progress import Progress, tracker
+from numfmt.quant.qparams import dequantize, quantize
 from numfmt.quant.schemes import QuantScheme
 
 #: How the layers are grouped, each group sharing one factor.
@@ -142,8 +144,6 @@ def search_ratios(
             it); not used when the search starts from min-max.
         batches: calibration inputs; the first whole batches up to ``settings.tokens``.
     """
-    from numfmt.nn.algorithms.importance import clipped_qparams, output_ratios
-    from numfmt.quant.qparams import dequantize, quantize
 
     start = time.perf_counter()
     base, originals = {}, {}
