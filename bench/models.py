@@ -32,8 +32,8 @@ from pathlib import Path
 
 import torch
 
+from numfmt.eval.scoring import reference_logprobs, score, tokenize
 from numfmt.nn import load_model, quantize_model
-from numfmt.eval.evaluate import reference_logprobs, score, tokenize
 
 DEFAULT_TEXT = Path(__file__).resolve().parents[2] / "shared" / "data" / "wikitext-2-raw-test.txt"
 RECIPES = [
@@ -219,7 +219,7 @@ def minilm(text: Path, count: int = 256) -> None:
     the share of sentences whose nearest neighbour stays the same."""
     import copy
 
-    from numfmt.eval.evaluate import compare_embeddings, embed
+    from numfmt.eval.embeddings import compare_embeddings, embed
 
     enc = load_model("minilm-l6")
     lines = [ln.strip() for ln in text.read_text(encoding="utf-8").splitlines()]

@@ -43,7 +43,8 @@ if importlib.util.find_spec("torch") is not None:  # the model layer's examples 
     MODULES += [
         "numfmt.nn.recipe",
         "numfmt.nn.quantize",
-        "numfmt.eval.evaluate",
+        "numfmt.eval.scoring",
+        "numfmt.eval.embeddings",
         "numfmt.eval.memory",
         "numfmt.lessons.integer_mlp",
         "numfmt.nn.lsq",

@@ -440,7 +440,7 @@ def compare_cmd(
     text cannot be compared.
     """
     from numfmt.eval.compare import compare_recipes, float_model
-    from numfmt.eval.evaluate import tokenize
+    from numfmt.eval.scoring import tokenize
 
     names = [r.strip() for r in recipes.split(",") if r.strip()]
     if not names:
@@ -570,7 +570,7 @@ def perplexity_cmd(
     import contextlib
     import tempfile
 
-    from numfmt.eval.evaluate import score, tokenize
+    from numfmt.eval.scoring import score, tokenize
 
     text = _text(text_path)
     with contextlib.ExitStack() as stack:
@@ -665,7 +665,7 @@ def sensitivity_cmd(
     KL per extra bit move to --high until the bits per weight reach the budget, and the
     mixed recipe is measured beside the uniform one.
     """
-    from numfmt.eval.evaluate import tokenize
+    from numfmt.eval.scoring import tokenize
     from numfmt.eval.sensitivity import check_budget, mixed_precision, sensitivity
 
     target = None

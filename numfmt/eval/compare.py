@@ -12,15 +12,9 @@ from torch import nn
 
 from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
-from numfmt.eval.evaluate import (
-    Reference,
-    Score,
-    compare_embeddings,
-    embed,
-    generate,
-    own_text_perplexity,
-    score,
-)
+from numfmt.eval.embeddings import compare_embeddings, embed
+from numfmt.eval.generation import generate, own_text_perplexity
+from numfmt.eval.scoring import Reference, Score, score
 from numfmt.models.gguf_read import read_tensors
 from numfmt.nn.layers import layer_weights, model_bytes
 from numfmt.nn.modules import decoded_weights
@@ -105,7 +99,7 @@ def compare_recipes(
     (``layer_weights``, for ``numfmt.plot.models.weight_histogram``).
 
     One model at a time: the float model's log-probabilities on the text are computed once
-    (:class:`~numfmt.eval.evaluate.Reference`), then each recipe's model is built (sharing the
+    (:class:`~numfmt.eval.scoring.Reference`), then each recipe's model is built (sharing the
     float model's unquantized tensors: the embedding, the norms), its weights decoded once
     for all its measurements, measured, and dropped. ``progress`` tells a line per recipe
     off a terminal (``description: [k/n] recipe quantized, scored (seconds)``).

@@ -22,8 +22,8 @@ from torch import nn
 
 from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
-from numfmt.eval.evaluate import reference_logprobs, score
 from numfmt.eval.memory import scheme_bits
+from numfmt.eval.scoring import reference_logprobs, score
 from numfmt.nn.layers import candidates, linear_weight
 from numfmt.nn.modules import QuantEmbedding, QuantLinear
 from numfmt.nn.progress import Progress, tracker

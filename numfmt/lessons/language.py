@@ -75,7 +75,7 @@ def language_model(
     The result's ``model`` says what the float model is (``float_model``).
     """
     from numfmt.eval.compare import compare_recipes, float_model
-    from numfmt.eval.evaluate import tokenize
+    from numfmt.eval.scoring import tokenize
     from numfmt.models.loading import load_model
     from numfmt.models.sources import resolve
     from numfmt.nn.layers import candidates

@@ -68,8 +68,8 @@ def _lesson(name: str) -> tuple[str, str]:
 
 def bits() -> LessonSummary:
     """Lesson 1: 3 bits, the integer widths, overflow, and an 8B model's memory."""
-    from numfmt.formats import decode, encode, get_format
     from numfmt.eval.memory import estimate
+    from numfmt.formats import decode, encode, get_format
 
     codes = tuple(
         (code, format(code, "03b"), int(decode(code, "uint3")), int(decode(code, "int3")))

@@ -203,9 +203,13 @@ def decoded_weights(model: nn.Module) -> Iterator[nn.Module]:
     A forward pass decodes every weight from its codes; generating token by token repeats
     that for each token. Inside this block each layer decodes once (per dtype and device) and
     reuses the result: the same values, the float model's memory again for the time being.
-    ``generate`` and the scoring functions use it.
+    ``generate`` and the scoring functions use it; a block inside another leaves the outer
+    one's decoded weights in place.
     """
     layers = [m for m in model.modules() if isinstance(m, _Quantized)]
+    if any(getattr(m, "_decoded", None) is not None for m in layers):  # an outer block keeps them
+        yield model
+        return
     for m in layers:
         m._decoded = {}
     try:

@@ -8,10 +8,10 @@ from rich.text import Text
 
 from numfmt._display import renderer
 from numfmt.eval.compare import EncoderComparison, ModelComparison
-from numfmt.eval.evaluate import Score
+from numfmt.eval.scoring import Score
+from numfmt.eval.sensitivity import Sensitivity
 from numfmt.nn.algorithms.model_kl import ClipSearch
 from numfmt.nn.report import ModelReport
-from numfmt.eval.sensitivity import Sensitivity
 from numfmt.render.fit import fit
 from numfmt.render.memory import size
 from numfmt.render.quant import LABEL, number

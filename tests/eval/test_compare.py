@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from numfmt.eval.compare import compare_recipes, float_model
-from numfmt.eval.evaluate import Reference, reference_logprobs, score, score_models
+from numfmt.eval.scoring import Reference, reference_logprobs, score, score_models
 from numfmt.models.sources import ModelSource
 from numfmt.nn import quantize_model
 

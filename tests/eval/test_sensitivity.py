@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from numfmt.errors import NumfmtError
-from numfmt.eval.evaluate import reference_logprobs, score
 from numfmt.eval.memory import scheme_bits
+from numfmt.eval.scoring import reference_logprobs, score
 from numfmt.eval.sensitivity import allocate, mixed_precision, sensitivity
 from numfmt.nn import quantize_model
 

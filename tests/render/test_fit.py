@@ -10,7 +10,8 @@ from rich.console import Console, Group
 from rich.table import Table
 
 import numfmt
-from numfmt._display import _RENDER_MODULES, _RENDERERS, text_view
+from numfmt._display import _RENDERERS, text_view
+from numfmt.render import VIEWS
 from numfmt.render.fit import Fitted, fit
 
 WIDTHS = [80, 100, 120]
@@ -104,8 +105,8 @@ def _quant():
 
 def _nn():
     from numfmt.eval.compare import EncoderComparison, EncoderRow, ModelComparison, RecipeRow
-    from numfmt.eval.evaluate import Score
     from numfmt.eval.memory import MemoryEstimate
+    from numfmt.eval.scoring import Score
     from numfmt.eval.sensitivity import Allocation, LayerCost, Sensitivity
     from numfmt.nn.algorithms.model_kl import ClipSearch, ClipStep
     from numfmt.nn.report import LayerRow, ModelReport
@@ -245,8 +246,8 @@ def results(request):
 
 
 def test_every_kind_of_result_is_checked_here(results):
-    for module in set(_RENDER_MODULES.values()):
-        importlib.import_module(module)
+    for load in set(VIEWS.values()):
+        load()
     shown = {type(r) for r in results}
     missing = [cls.__name__ for cls in _RENDERERS if cls not in shown]
     assert not missing, f"add an example of each to results(): {missing}"

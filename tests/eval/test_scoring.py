@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from numfmt.errors import NumfmtError
-from numfmt.eval.evaluate import compare_embeddings, embed, score_models, windows
+from numfmt.eval.embeddings import compare_embeddings, embed
+from numfmt.eval.scoring import score_models, windows
 from numfmt.models.loading import load_model
 from numfmt.nn import quantize_model
 
@@ -101,7 +102,7 @@ def test_minilm_embeddings_keep_their_neighbours_at_eight_bits_not_at_four():
 
 
 def test_one_at_a_time_against_a_cached_reference_is_side_by_side(tiny_llama, ids):
-    from numfmt.eval.evaluate import reference_logprobs, score
+    from numfmt.eval.scoring import reference_logprobs, score
 
     q, _ = quantize_model(tiny_llama, "int3/channel")
     row = ids.reshape(-1)

@@ -11,10 +11,9 @@ scored tokens.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +21,7 @@ import torch
 
 from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
-from numfmt.nn.algorithms.calibration import tokenize  # noqa: F401 (here too: eval's text)
-from numfmt.nn.modules import _Quantized, decoded_weights
+from numfmt.nn.algorithms.calibration import tokenize  # noqa: F401 (here too: the text scored)
 from numfmt.nn.progress import Progress, tracker
 
 
@@ -105,7 +103,8 @@ class Score(Displayable):
         }
 
 
-def _logits(model, ids: torch.Tensor) -> torch.Tensor:
+def logits_of(model: Any, ids: torch.Tensor) -> torch.Tensor:
+    """The model's next-token logits (float32) for one row of token ids."""
     with torch.no_grad():
         out = model(ids[None, :])
     logits = out.logits if hasattr(out, "logits") else out[0]
@@ -147,7 +146,7 @@ def score_models(
             ref_logp = None
             for name in order:
                 start = time.perf_counter()
-                logits = _logits(models[name], chunk)
+                logits = logits_of(models[name], chunk)
                 seconds[name] += time.perf_counter() - start
                 # the logits at position p predict token p + 1
                 logp = torch.log_softmax(logits[w.score_from - w.begin - 1 : -1], dim=-1)
@@ -223,7 +222,7 @@ class Reference(Sequence[torch.Tensor]):
             return self._kept[i]
         w = self.spans[i]
         start = time.perf_counter()
-        logits = _logits(self.model, self.ids[w.begin : w.end])
+        logits = logits_of(self.model, self.ids[w.begin : w.end])
         logp = torch.log_softmax(logits[w.score_from - w.begin - 1 : -1], dim=-1)
         self.seconds += time.perf_counter() - start
         size = logp.numel() * logp.element_size()
@@ -286,7 +285,7 @@ def _window(model, ids, w: Window, reference, i: int) -> tuple[float, float, int
     chunk = ids[w.begin : w.end]
     targets = chunk[w.score_from - w.begin :]
     start = time.perf_counter()
-    logits = _logits(model, chunk)
+    logits = logits_of(model, chunk)
     seconds = time.perf_counter() - start
     logp = torch.log_softmax(logits[w.score_from - w.begin - 1 : -1], dim=-1)
     nll = float(-logp.gather(1, targets[:, None]).sum())
@@ -301,102 +300,3 @@ def _window(model, ids, w: Window, reference, i: int) -> tuple[float, float, int
 def perplexity(model: Any, ids: Any, *, context: int = 512, stride: int | None = None) -> float:
     """The perplexity of one model on ``ids`` (token ids) over the windows above."""
     return score(model, ids, context=context, stride=stride).perplexity
-
-
-@contextlib.contextmanager
-def _decoding(model: Any) -> Iterator[Any]:
-    """``decoded_weights``, unless a block around this one already keeps them (entering it
-    again would drop what the outer block decoded)."""
-    if any(
-        getattr(m, "_decoded", None) is not None
-        for m in model.modules()
-        if isinstance(m, _Quantized)
-    ):
-        yield model
-        return
-    with decoded_weights(model):
-        yield model
-
-
-def generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 30) -> str:
-    """A greedy continuation of ``prompt`` (the prompt and what follows it)."""
-    ids = tokenizer(prompt, return_tensors="pt").input_ids
-    with torch.no_grad(), _decoding(model):
-        out = model.generate(
-            ids,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=tokenizer.eos_token_id,
-        )
-    return tokenizer.decode(out[0], skip_special_tokens=True)
-
-
-def own_text_perplexity(
-    model: Any, tokenizer: Any, prompt: str, max_new_tokens: int = 64, seed: int = 0
-) -> float:
-    """How NOT to compare models: the perplexity of a model on a text it sampled itself from
-    ``prompt`` (as the course's report measured each model). Each model scores text drawn
-    from its own distribution, so a damaged model can score as well as the original, or
-    better; compare on one shared text instead (:func:`score_models`). Seeded."""
-    ids = tokenizer(prompt, return_tensors="pt").input_ids
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    with torch.no_grad(), _decoding(model):
-        try:
-            out = model.generate(
-                ids,
-                max_new_tokens=max_new_tokens,
-                do_sample=True,
-                top_k=50,
-                pad_token_id=tokenizer.eos_token_id,
-            )
-        finally:
-            torch.random.set_rng_state(generator_state)
-        text = out[0]
-        new = text[ids.shape[1] :]
-        if new.numel() < 1:
-            raise NumfmtError("the model generated nothing to score")
-        logits = _logits(model, text)
-    logp = torch.log_softmax(logits[ids.shape[1] - 1 : -1], dim=-1)
-    return math.exp(float(-logp.gather(1, new[:, None]).mean()))
-
-
-def embed(model: Any, tokenizer: Any, sentences: Iterable[str]) -> torch.Tensor:
-    """Sentence embeddings of an encoder: mean of the last hidden states over each sentence's
-    tokens, unit length (as sentence-transformers' all-MiniLM pools)."""
-    batch = tokenizer(list(sentences), padding=True, truncation=True, return_tensors="pt")
-    with torch.no_grad():
-        hidden = model(**batch).last_hidden_state
-    mask = batch["attention_mask"][..., None].to(hidden.dtype)
-    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1)
-    return torch.nn.functional.normalize(pooled, dim=-1)
-
-
-@dataclass(frozen=True)
-class EmbeddingScore:
-    """How far a quantized encoder's embeddings moved: mean and worst cosine with the
-    original's, and the share of sentences whose nearest neighbour stayed the same."""
-
-    name: str
-    mean_cosine: float
-    worst_cosine: float
-    same_neighbour: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def compare_embeddings(
-    reference: torch.Tensor, other: torch.Tensor, name: str = ""
-) -> EmbeddingScore:
-    """Cosines between matching rows, and nearest-neighbour agreement (each sentence's most
-    similar other sentence, by each model)."""
-    cos = (reference * other).sum(-1)
-
-    def neighbours(e):
-        sim = e @ e.T
-        sim.fill_diagonal_(-math.inf)
-        return sim.argmax(-1)
-
-    same = float((neighbours(reference) == neighbours(other)).float().mean())
-    return EmbeddingScore(name, float(cos.mean()), float(cos.min()), same)
