@@ -82,6 +82,7 @@ def _commands(path: Path) -> list[str]:
     return re.findall(r"^\$ ((?:numfmt|python) .+)$", path.read_text(), flags=re.MULTILINE)
 
 
+@pytest.mark.slow
 def test_every_command_in_the_readme_runs_in_order(tmp_path, monkeypatch):
     """The README's commands run one after the other in an empty folder, as a reader would run
     them (the pages under docs/ run at build time, in a kernel)."""

@@ -83,6 +83,7 @@ NEEDS = [
 ]
 
 
+@pytest.mark.slow
 def test_each_command_names_the_extra_it_needs_in_one_line(tmp_path):
     (tmp_path / "t.txt").write_text("A short text to score. " * 20)
     by_block: dict[str, list] = {}

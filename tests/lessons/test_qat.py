@@ -9,6 +9,8 @@ from numfmt.errors import NumfmtError
 from numfmt.lessons import ptq_vs_qat
 from numfmt.lessons.qat import METHODS
 
+pytestmark = pytest.mark.slow  # the digits trained several times (about 20 s)
+
 
 def test_the_float_network_learns_the_digits(ptq_qat):
     assert ptq_qat.rows[0].method == "float" and ptq_qat.rows[0].bits is None

@@ -147,6 +147,7 @@ PEAK = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_streaming_memory_stays_near_one_tensor(tmp_path):
     from safetensors.numpy import save_file
 

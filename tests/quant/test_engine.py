@@ -78,7 +78,17 @@ def _tensor(seed=0, shape=(48, 160)):
     return x.astype(np.float32)
 
 
-@pytest.mark.parametrize("spec", INT_FAMILIES + OTHER_FAMILIES + METHOD_FAMILIES)
+#: The histogram searches run for seconds each on two cores.
+SLOW_METHODS = ("entropy", "l2_histogram")
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        pytest.param(s, marks=pytest.mark.slow) if s.endswith(SLOW_METHODS) else s
+        for s in INT_FAMILIES + OTHER_FAMILIES + METHOD_FAMILIES
+    ],
+)
 def test_numpy_and_torch_give_the_same_codes_scales_and_values(spec):
     x = _tensor()
     t = torch.from_numpy(x)
