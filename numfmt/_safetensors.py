@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import struct
@@ -99,13 +100,14 @@ class SafetensorsFile:
             begin, end = int(begin), int(end)
         except (KeyError, TypeError, ValueError):
             raise self._bad(f"tensor '{name}' lacks a dtype, shape or data_offsets") from None
-        if dtype not in DTYPES:
-            raise NumfmtError(
-                f"{self.path.name}: tensor '{name}' has dtype {dtype}, which numfmt cannot read"
-            )
-        expected = int(np.prod(shape, dtype=np.int64)) * DTYPES[dtype].itemsize
-        if not 0 <= begin <= end or end - begin != expected:
-            raise self._bad(f"tensor '{name}' has {end - begin} bytes for its shape {shape}")
+        if not isinstance(dtype, str) or any(s < 0 for s in shape):
+            raise self._bad(f"tensor '{name}' has a dtype {dtype!r} or shape {shape} of no tensor")
+        if not 0 <= begin <= end:
+            raise self._bad(f"tensor '{name}' has the byte range {begin}..{end}")
+        if dtype in DTYPES:  # a dtype numfmt cannot read is listed, and refused when read
+            expected = math.prod(shape) * DTYPES[dtype].itemsize  # Python ints: no overflow
+            if end - begin != expected:
+                raise self._bad(f"tensor '{name}' has {end - begin} bytes for its shape {shape}")
         if end > data_bytes:
             raise NumfmtError(f"{self.path.name} is truncated: {name} runs past its end")
         self._spans[name] = (begin, end)
@@ -115,8 +117,12 @@ class SafetensorsFile:
         """The tensor ``name`` as a numpy array of its own dtype (bfloat16 and FP8 through
         ml_dtypes)."""
         dtype, shape = self.entries[name]
+        if dtype not in DTYPES:
+            raise NumfmtError(
+                f"{self.path.name}: tensor '{name}' has dtype {dtype}, which numfmt cannot read"
+            )
         begin, end = self._spans[name]
-        out = np.empty(int(np.prod(shape, dtype=np.int64)), dtype=DTYPES[dtype])
+        out = np.empty(math.prod(shape), dtype=DTYPES[dtype])
         try:
             with self.path.open("rb") as f:
                 f.seek(self.start + begin)

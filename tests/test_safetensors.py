@@ -74,18 +74,49 @@ def _raw(path, header: dict, data: bytes) -> None:
     [
         ({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, b"\0" * 8, "8 bytes"),
         ({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, b"\0" * 8, "truncated"),
-        ({"w": {"dtype": "F32", "shape": [2], "data_offsets": [4, 0]}}, b"\0" * 8, "bytes"),
-        ({"w": {"dtype": "X7", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 8, "dtype X7"),
+        ({"w": {"dtype": "F32", "shape": [2], "data_offsets": [4, 0]}}, b"\0" * 8, "byte range"),
+        ({"w": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}}, b"\0" * 8, "shape"),
+        ({"w": {"dtype": ["F32"], "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 8, "dtype"),
+        (
+            {"w": {"dtype": "F32", "shape": [2**40, 2**40], "data_offsets": [0, 8]}},
+            b"\0" * 8,
+            "bytes",
+        ),
         ({"w": {"dtype": "F32", "shape": [2]}}, b"\0" * 8, "data_offsets"),
         ({"__metadata__": [1, 2]}, b"", "__metadata__"),
     ],
-    ids=["size", "truncated", "reversed", "dtype", "no-offsets", "metadata"],
+    ids=[
+        "size",
+        "truncated",
+        "reversed",
+        "negative",
+        "dtype-list",
+        "huge",
+        "no-offsets",
+        "metadata",
+    ],
 )
 def test_a_bad_header_is_one_message_naming_the_file(tmp_path, header, data, message):
     p = tmp_path / "bad.safetensors"
     _raw(p, header, data)
     with pytest.raises(NumfmtError, match=rf"bad\.safetensors.*{message}"):
         SafetensorsFile(p)
+
+
+def test_a_dtype_numfmt_cannot_read_is_listed_and_refused_only_when_read(tmp_path):
+    p = tmp_path / "c.safetensors"
+    _raw(
+        p,
+        {
+            "c": {"dtype": "C64", "shape": [1], "data_offsets": [0, 8]},
+            "w": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]},
+        },
+        np.array([0, 0, 1.5, -2], dtype=np.float32).tobytes(),
+    )
+    f = SafetensorsFile(p)
+    assert f.entries["c"] == ("C64", (1,)) and list(f.read("w")) == [1.5, -2.0]
+    with pytest.raises(NumfmtError, match="tensor 'c' has dtype C64, which numfmt cannot read"):
+        f.read("c")
 
 
 def test_the_writer_refuses_a_name_twice_and_leaves_nothing_behind(tmp_path):

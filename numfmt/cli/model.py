@@ -247,8 +247,13 @@ def quantize_cmd(
         if as_gguf:
             _check_gguf_export(source, recipe, algorithm)
 
+    if act_order and algorithm != "gptq":
+        raise UsageFailure("--act-order goes with --algorithm gptq")
+    if calibration_path and not calibrated:
+        raise UsageFailure("--calibration goes with an --algorithm that calibrates (not rtn)")
     if out is not None and Path(out).suffix == ".gguf":
-        given = {"--stream": stream, "--method": method, "--include-head": include_head}
+        # every matrix takes the GGUF type, the head's included (when it is not the embedding)
+        given = {"--stream": stream, "--method": method}
         extra_options = [option for option, value in given.items() if value]
         if extra_options:
             raise UsageFailure(
@@ -262,10 +267,6 @@ def quantize_cmd(
     if stream:
         _stream(model_arg, r, out, algorithm, allow_pickle, as_json)
         return
-    if act_order and algorithm != "gptq":
-        raise UsageFailure("--act-order goes with --algorithm gptq")
-    if calibration_path and not calibrated:
-        raise UsageFailure("--calibration goes with an --algorithm that calibrates (not rtn)")
     text = _text(calibration_path, "--calibration") if calibrated else None
     loaded = _load(
         model_arg, allow_pickle, tokenizer=calibrated, task="quantize", progress=_progress(as_json)

@@ -6,5 +6,5 @@ checkpoint read a tensor at a time (``checkpoint``); a GGUF file decoded (``gguf
 Sinks: numfmt's own one-file safetensors layout (``saving``: written from a model in memory
 or tensor by tensor, read back by ``load_quantized``), and GGUF (``gguf_write``). Every file
 goes through one atomic writer (``numfmt._files``) and every safetensors file through one
-reader (``numfmt.safetensors``). Everything here needs torch; import the modules you use.
+reader (``numfmt._safetensors``). Everything here needs torch; import the modules you use.
 """

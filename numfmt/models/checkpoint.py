@@ -33,6 +33,8 @@ from numfmt.nn.recipe import Recipe, parse_recipe
 from numfmt.nn.report import ModelReport
 
 INDEX = "model.safetensors.index.json"
+#: The dtypes of the weights a checkpoint may hold to be quantized here.
+FLOAT_WEIGHTS = ("F32", "F16", "BF16", "F64")
 
 
 def checkpoint_files(source: str | Path) -> tuple[dict[str, SafetensorsFile], Path]:
@@ -128,6 +130,15 @@ class CheckpointWeights:
         self.names = list(self.where)
         self.kinds, self.tied, self.config = _layer_kinds(self.folder, self.names)
         self.bytes_before = self.parameters = 0
+        for name in self.names:  # before any work: weights numfmt can quantize
+            layer = name.removesuffix(".weight")
+            dtype = self.where[name].entries[name][0]
+            if name.endswith(".weight") and layer in self.kinds and dtype not in FLOAT_WEIGHTS:
+                raise NumfmtError(
+                    f"{name} is stored as {dtype}; numfmt quantizes checkpoints whose weights "
+                    f"are floats ({', '.join(FLOAT_WEIGHTS)}), not already quantized ones "
+                    "(an FP8 weight has scales of its own)"
+                )
 
     def __len__(self) -> int:
         return len(self.names)
@@ -136,7 +147,7 @@ class CheckpointWeights:
         for name in self.names:
             array = self.where[name].read(name)
             self.bytes_before += array.nbytes
-            if array.dtype.kind == "f":
+            if array.dtype.kind == "f" or array.dtype.name == "bfloat16":
                 self.parameters += array.size
             layer = name[: -len(".weight")] if name.endswith(".weight") else None
             kind = self.kinds.get(layer) if layer else None

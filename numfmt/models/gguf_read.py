@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from numfmt.errors import NumfmtError
+from numfmt.quant import gguf_bytes
 
 #: GGUF's names -> transformers' (Llama); per block, then for the whole model.
 BLOCK_NAMES = {
@@ -225,8 +226,6 @@ def decode(t: GGUFTensor) -> np.ndarray:
     """A tensor's values as float32, in the file's row order."""
     if t.kind in FLOATS:
         return np.asarray(t.data, dtype=FLOATS[t.kind]).astype(np.float32).reshape(t.shape)
-    from numfmt.quant import gguf_bytes
-
     qt = gguf_bytes.from_bytes(t.data, t.kind, t.shape)
     return np.asarray(qt.dequantize(np.float32))
 

@@ -72,7 +72,7 @@ class GGUFExport(Displayable):
 
 
 def gguf_name(name: str) -> str:
-    """GGUF's name of a transformers Llama tensor (the inverse of ``gguf_model.hf_name``)."""
+    """GGUF's name of a transformers Llama tensor (the inverse of ``gguf_read.hf_name``)."""
     stem, _, suffix = name.rpartition(".")
     for gguf, hf in MODEL_NAMES.items():
         if stem == hf:
@@ -88,7 +88,7 @@ def gguf_name(name: str) -> str:
 
 def permute_rows(w: np.ndarray, heads: int) -> np.ndarray:
     """A query or key projection's rows in llama.cpp's order (the inverse of
-    ``gguf_model.unpermute_rows``)."""
+    ``gguf_read.unpermute_rows``)."""
     half = w.shape[0] // heads // 2
     return w.reshape(heads, 2, half, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 

@@ -122,7 +122,7 @@ class _Quantized(nn.Module):
         """The weight the codes stand for, in ``dtype`` (rounded once from the exact value).
         Inside :func:`decoded_weights` it is decoded once and kept."""
         cache = getattr(self, "_decoded", None)
-        if cache is None:
+        if cache is None or id(self) not in _KEEPING:  # (a copy made inside a block is not)
             return self._dequantized(dtype)
         key = (dtype, self.codes.device)
         if key not in cache:
@@ -206,17 +206,21 @@ def decoded_weights(model: nn.Module) -> Iterator[nn.Module]:
     ``generate`` and the scoring functions use it; a block inside another leaves the outer
     one's decoded weights in place.
     """
-    layers = [m for m in model.modules() if isinstance(m, _Quantized)]
-    if any(getattr(m, "_decoded", None) is not None for m in layers):  # an outer block keeps them
-        yield model
-        return
-    for m in layers:
+    fresh = [m for m in model.modules() if isinstance(m, _Quantized) and id(m) not in _KEEPING]
+    for m in fresh:
         m._decoded = {}
+        _KEEPING.add(id(m))
     try:
         yield model
     finally:
-        for m in layers:
+        for m in fresh:
             m._decoded = None
+            _KEEPING.discard(id(m))
+
+
+#: The layers inside a ``decoded_weights`` block (by identity: a deep copy of one made inside
+#: a block carries a copy of its cache, which it must not use).
+_KEEPING: set[int] = set()
 
 
 class QuantLinear(_Quantized):

@@ -89,10 +89,13 @@ def quantize_weights(
     progress: Progress = None,
     label: str | None = None,
     search: Any = None,
+    start: float | None = None,
 ) -> ModelReport:
     """Every weight of ``source`` through ``recipe`` and ``chooser`` into ``sink``: the
-    ModelReport of what was done (``label`` names it: the recipe, and the algorithm)."""
-    start = time.perf_counter()
+    ModelReport of what was done (``label`` names it: the recipe, and the algorithm; its
+    seconds run from ``start``, a ``time.perf_counter()`` reading taken before any
+    calibration, or from here)."""
+    start = time.perf_counter() if start is None else start
     rows: list[LayerRow] = []
     kept: list[tuple[str, str]] = []
     change = 0

@@ -6,6 +6,7 @@ source, the layers swapped in place as the sink, the algorithm's code chooser be
 from __future__ import annotations
 
 import copy
+import time
 import warnings
 from typing import Any
 
@@ -73,6 +74,7 @@ def quantize_model(
     if not isinstance(model, nn.Module):
         raise NumfmtError(f"quantize_model takes a torch module, not a {type(model).__name__}")
     chooser = chooser_for(algorithm, calibration)
+    start = time.perf_counter()  # the report's seconds: calibration and copying included
     target = model if inplace else copy.deepcopy(model)
     source = ModuleWeights(target)
     if not source.layers:
@@ -104,5 +106,6 @@ def quantize_model(
         progress=progress,
         label=label,
         search=chooser.search,
+        start=start,
     )
     return target, report

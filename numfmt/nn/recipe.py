@@ -23,7 +23,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from numfmt.errors import NumfmtError
-from numfmt.quant.schemes import QuantScheme, parse_scheme
+from numfmt.quant.schemes import (
+    SPELLED_METHODS,
+    QuantScheme,
+    normalise_method,
+    parse_method_argument,
+    parse_scheme,
+)
 
 #: The kinds of layers a recipe can quantize.
 KINDS = ("linear", "conv1d", "embedding")
@@ -119,8 +125,6 @@ class Recipe:
     def with_method(self, method: str) -> Recipe:
         """The recipe with every weight scheme's range method replaced (``mse``,
         ``percentile:99.9`` ...)."""
-        from numfmt.quant.schemes import SPELLED_METHODS, normalise_method, parse_method_argument
-
         name, _, arg = method.partition(":")
         if name not in SPELLED_METHODS:
             known = ", ".join(SPELLED_METHODS)

@@ -197,3 +197,25 @@ def test_an_encoder_checkpoint_streams_with_its_own_names(tmp_path):
     with torch.no_grad():
         ours = load_quantized(tmp_path / "b.safetensors")(ids).last_hidden_state
         assert torch.equal(ours, q(ids).last_hidden_state)
+
+
+def test_an_fp8_checkpoint_is_refused_before_anything_is_written(tmp_path):
+    st = pytest.importorskip("safetensors.torch")
+    weights = {
+        "layer.weight": torch.randn(64, 64).to(torch.float8_e4m3fn),
+        "layer.weight_scale_inv": torch.ones(1),
+    }
+    st.save_file(weights, str(tmp_path / "fp8.safetensors"))
+    with pytest.raises(NumfmtError, match=r"layer.weight is stored as F8_E4M3; numfmt quantizes"):
+        quantize_checkpoint(tmp_path / "fp8.safetensors", tmp_path / "q.safetensors")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fp8.safetensors"]
+
+
+def test_a_bfloat16_checkpoint_counts_its_parameters(tmp_path, tiny_llama):
+    import copy
+
+    folder = tmp_path / "bf16"
+    copy.deepcopy(tiny_llama).to(torch.bfloat16).save_pretrained(folder)  # (a shared fixture)
+    report = quantize_checkpoint(folder, tmp_path / "q.safetensors", "int8/channel")
+    expected = sum(p.numel() for n, p in tiny_llama.state_dict().items() if n != "lm_head.weight")
+    assert report.parameters == expected

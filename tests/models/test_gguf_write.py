@@ -253,7 +253,7 @@ def test_the_export_quantizes_each_matrix_once_and_reports_what_it_wrote(
     assert len(calls) == len(written) == len(rows)  # once each: the file's and the report's
     assert {row["scheme"] for row in rows} == {"q8_0"}
     assert "model.embed_tokens" in {row["name"] for row in rows}  # the embedding is in the file
-    for option in (["--method", "mse"], ["--include-head"], ["--stream"]):
+    for option in (["--method", "mse"], ["--stream"]):
         args = ["model", "quantize", str(source), "-r", "q8_0", "--out", str(tmp_path / "b.gguf")]
         bad = CliRunner().invoke(main, [*args, *option])
         assert bad.exit_code == 2 and f"drop {option[0]}" in bad.stderr, bad.output

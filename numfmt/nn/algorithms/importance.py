@@ -130,13 +130,15 @@ def _weighted_block(rows: torch.Tensor, weights: torch.Tensor, s: QuantScheme, r
         part = slice(i, i + per)
         n = rows[part].shape[0]
         x = rows[part][:, None, :].expand(n, steps, width).reshape(-1, width)
-
         sc = _column(scales, part)
+        minimum = _column(minima, part)
+        if minimum is not None:  # measured from the minimum, as the codes are
+            x = x - minimum
         params = {
             "divisor": grid.divisors(xp, sc),
             "scale": sc,
             "zero": _column(zeros, part),
-            "minimum": _column(minima, part),
+            "minimum": None,
         }
         fake = torch.empty_like(x)  # the grid's own rounding: quant.grid, not a copy of it
         grid.int_rows_into(xp, x, params, s, fake, fake, finite=True, fake=True)
