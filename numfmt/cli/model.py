@@ -253,11 +253,14 @@ def quantize_cmd(
         raise UsageFailure("--calibration goes with an --algorithm that calibrates (not rtn)")
     if out is not None and Path(out).suffix == ".gguf":
         # every matrix takes the GGUF type, the head's included (when it is not the embedding)
-        given = {"--stream": stream, "--method": method}
-        extra_options = [option for option, value in given.items() if value]
-        if extra_options:
+        if stream:
             raise UsageFailure(
-                f"a .gguf output quantizes every matrix by the GGUF type; drop {extra_options[0]}"
+                "--stream writes numfmt's .safetensors file; a .gguf output loads the model "
+                "(drop --stream)"
+            )
+        if method is not None:
+            raise UsageFailure(
+                "a .gguf output quantizes every matrix by the GGUF type's own ranges; drop --method"
             )
         _gguf(model_arg, out, recipe, allow_pickle, as_json)
         return

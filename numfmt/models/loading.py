@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from numfmt._extras import require
+from numfmt._safetensors import SafetensorsFile
 from numfmt.errors import NumfmtError
 from numfmt.models.sources import ModelSource, resolve
 from numfmt.tensorio import read_metadata
@@ -155,6 +156,8 @@ def _load_folder(path: Path, allow_pickle: bool, placement: dict[str, Any]):
         config = t.AutoConfig.from_pretrained(str(path), local_files_only=True)
     except (OSError, ValueError) as exc:
         raise NumfmtError(f"{path}: its config.json does not describe a model ({exc})") from None
+    for shard in sorted(path.glob("*.safetensors")):
+        SafetensorsFile(shard)  # a damaged or truncated file: one message, before transformers
     architectures = getattr(config, "architectures", None) or []
     causal = any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures)
     auto = t.AutoModelForCausalLM if causal else t.AutoModel
@@ -171,6 +174,10 @@ def _load_folder(path: Path, allow_pickle: bool, placement: dict[str, Any]):
     return net.eval()
 
 
+#: The files a Hugging Face folder's tokenizer is read from (any one of them).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+
+
 def _load_tokenizer(source: ModelSource):
     t = _transformers()
     try:
@@ -178,6 +185,12 @@ def _load_tokenizer(source: ModelSource):
             return t.AutoTokenizer.from_pretrained(
                 str(source.folder), gguf_file=source.path.name, local_files_only=True
             )
+        if not any((source.folder / f).is_file() for f in TOKENIZER_FILES):
+            raise NumfmtError(
+                f"{source.name} has no tokenizer (none of {', '.join(TOKENIZER_FILES)}); "
+                "give the model it was made from, whose tokenizer it uses"
+            )
         return t.AutoTokenizer.from_pretrained(str(source.path), local_files_only=True)
     except (OSError, ValueError, KeyError) as exc:
-        raise NumfmtError(f"{source.name}: no tokenizer could be built ({exc})") from None
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise NumfmtError(f"{source.name}: no tokenizer could be built ({why})") from None

@@ -48,3 +48,20 @@ def test_a_folder_that_is_not_a_model(tmp_path):
     (bad / "model.safetensors").write_bytes(b"\x00" * 16)
     with pytest.raises(NumfmtError):
         load_model(bad, tokenizer=False)
+
+
+def test_a_truncated_weight_file_is_one_message_naming_it(tmp_path, tiny_llama):
+    folder = tmp_path / "cut"
+    tiny_llama.save_pretrained(folder, safe_serialization=True)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:30000])
+    with pytest.raises(NumfmtError, match=r"model\.safetensors is truncated"):
+        load_model(folder, tokenizer=False)
+
+
+def test_a_folder_without_a_tokenizer_says_so_in_one_line(tmp_path, tiny_llama):
+    folder = tmp_path / "bare"
+    tiny_llama.save_pretrained(folder, safe_serialization=True)
+    with pytest.raises(NumfmtError, match=r"has no tokenizer \(none of tokenizer.json") as info:
+        load_model(folder)
+    assert "\n" not in str(info.value)
