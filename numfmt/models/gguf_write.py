@@ -241,7 +241,7 @@ class GGUFTensors:
 
     def keep(self, item: Weight) -> int:
         gname = gguf_name(item.name)
-        w = self._rows(gname, item.tensor.numpy())
+        w = self._rows(gname, np.asarray(item.tensor))
         stored = self.kind if w.ndim == 2 and self.kind in ("f16", "f32") else "f32"
         data = w.astype(np.float16 if stored == "f16" else np.float32)
         self.writer.add_tensor(gname, data)

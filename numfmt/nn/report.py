@@ -8,6 +8,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 from numfmt._display import Displayable
 
 
@@ -34,11 +36,12 @@ class LayerRow:
     def measure(
         cls, name: str, kind: str, w: Any, qt: Any, *, bytes_before: int, bytes_after: int
     ) -> LayerRow:
-        """The row of weight ``w`` (a torch tensor) quantized as ``qt``."""
-        import torch
-
+        """The row of weight ``w`` (a torch tensor or numpy array) quantized as ``qt``."""
         report = qt.report(w)
-        rms = float(torch.sqrt(torch.mean(w.double() ** 2)))
+        if isinstance(w, np.ndarray):
+            rms = float(np.sqrt(np.mean(np.square(w, dtype=np.float64))))
+        else:
+            rms = float((w.double() ** 2).mean().sqrt())
         return cls(
             name=name,
             kind=kind,
