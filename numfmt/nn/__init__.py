@@ -7,7 +7,12 @@ reads a Hugging Face folder, a Llama ``.gguf`` or an installed name (``smollm2-1
 ``sensitivity`` and ``allocate`` for mixed precision; ``write_gguf``; ``quantize_checkpoint``
 for checkpoints larger than memory, and ``load_quantized(..., device_map="auto")`` to run
 them through accelerate's big-model loading.
-Everything here needs torch; the names load on first use.
+
+This package is the model floor's core (the quantized layers, recipes, and the one quantize
+path, ``numfmt.nn.path``, with its code choosers in ``numfmt.nn.algorithms``) and the floor's
+facade: the names above that live in ``numfmt.models`` (sources and sinks) and
+``numfmt.eval`` (measurement) load from here too. Everything here needs torch; the names load
+on first use.
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ _EXPORTS = {
     "mixed_precision": "numfmt.eval.sensitivity",
     "write_gguf": "numfmt.models.gguf_write",
     "quantize_checkpoint": "numfmt.models.checkpoint",
+    "quantize_weights": "numfmt.nn.path",
+    "calibration_windows": "numfmt.nn.algorithms.calibration",
 }
 
 __all__ = sorted(_EXPORTS)
