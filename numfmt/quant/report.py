@@ -189,32 +189,49 @@ def _row_sums(xp, a, b, keep, qparams: QParams | None, g: Grouping) -> dict[str,
         g.split_params(hi),
         strict=True,
     ):
-        x64 = xp.astype(rows, xp.float64)
-        q64 = xp.astype(rows_q, xp.float64)
-        err = q64 - x64
-        sq = err * err
-        clipped = (x64 < lo_b[:, None]) | (x64 > hi_b[:, None])
-        if kept is not None:
-            clipped = clipped & kept
-            parts["n"].append(xp.sum(xp.astype(kept, xp.float64), axis=1))
-        else:
-            parts["n"].append(
-                xp.full(
-                    (rows.shape[0],),
-                    float(rows.shape[1]),
-                    dtype=xp.float64,
-                    device=_xp.device(rows),
-                )
-            )
-        parts["sq"].append(xp.sum(sq, axis=1))
-        parts["abs"].append(xp.sum(xp.abs(err), axis=1))
-        parts["signal"].append(xp.sum(x64 * x64, axis=1))
-        parts["signal_q"].append(xp.sum(q64 * q64, axis=1))
-        parts["dot"].append(xp.sum(x64 * q64, axis=1))
-        parts["clipped"].append(xp.sum(xp.astype(clipped, xp.float64), axis=1))
-        parts["clipped_sq"].append(xp.sum(xp.where(clipped, sq, xp.zeros_like(sq)), axis=1))
-        parts["max"].append(xp.max(xp.abs(err), axis=1))
+        # a few rows at a time: each row's sums are its own, and the float64 temporaries of a
+        # large tensor (an embedding of 28M weights) stay a few MB rather than a few GB
+        step = max(1, _ROWS_ELEMENTS // max(1, rows.shape[1]))
+        pieces: dict[str, list] = {k: [] for k in _SUMS}
+        for i in range(0, max(rows.shape[0], 1), step):
+            part = slice(i, i + step)
+            kept_part = None if kept is None else kept[part]
+            sums = _sums_of_rows(xp, rows[part], rows_q[part], kept_part, lo_b[part], hi_b[part])
+            for k in _SUMS:
+                pieces[k].append(sums[k])
+        for k in _SUMS:
+            parts[k].append(pieces[k][0] if len(pieces[k]) == 1 else xp.concat(pieces[k]))
     return {k: g.join_params(v) for k, v in parts.items()}
+
+
+#: Elements of the float64 temporaries _row_sums holds at once (8 MB each).
+_ROWS_ELEMENTS = 1 << 20
+
+
+def _sums_of_rows(xp, rows, rows_q, kept, lo_b, hi_b) -> dict[str, Any]:
+    """Each row's counts, sums of squares and products, clipped counts and largest error."""
+    x64 = xp.astype(rows, xp.float64)
+    q64 = xp.astype(rows_q, xp.float64)
+    err = q64 - x64
+    sq = err * err
+    clipped = (x64 < lo_b[:, None]) | (x64 > hi_b[:, None])
+    out = {}
+    if kept is not None:
+        clipped = clipped & kept
+        out["n"] = xp.sum(xp.astype(kept, xp.float64), axis=1)
+    else:
+        out["n"] = xp.full(
+            (rows.shape[0],), float(rows.shape[1]), dtype=xp.float64, device=_xp.device(rows)
+        )
+    out["sq"] = xp.sum(sq, axis=1)
+    out["abs"] = xp.sum(xp.abs(err), axis=1)
+    out["signal"] = xp.sum(x64 * x64, axis=1)
+    out["signal_q"] = xp.sum(q64 * q64, axis=1)
+    out["dot"] = xp.sum(x64 * q64, axis=1)
+    out["clipped"] = xp.sum(xp.astype(clipped, xp.float64), axis=1)
+    out["clipped_sq"] = xp.sum(xp.where(clipped, sq, xp.zeros_like(sq)), axis=1)
+    out["max"] = xp.max(xp.abs(err), axis=1) if rows.shape[1] else xp.zeros_like(out["n"])
+    return out
 
 
 def _clip_bounds(xp, qparams: QParams | None, g: Grouping, xq):
