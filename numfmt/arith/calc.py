@@ -331,12 +331,20 @@ def _chance(exact: Fraction, ctx: Context) -> str:
     result's distance past the truncated value, over the gap (cut to the random bits)."""
     text = str(exact)
     # (stored is None where show refuses: a value it cannot hold under the overflow policy)
-    low = cast(ExactValue, show(text, ctx.fmt, Rounding.TOWARD_ZERO, ctx.overflow).stored)
-    up = Rounding.UP if exact > 0 else Rounding.DOWN
-    high = cast(ExactValue, show(text, ctx.fmt, up, ctx.overflow).stored)
-    if not (low.is_finite and high.is_finite) or low.fraction == high.fraction:
+    truncated = show(text, ctx.fmt, Rounding.TOWARD_ZERO, ctx.overflow)
+    low = truncated.stored
+    if low is None or not low.is_finite:
         return "nothing to round, so no draw"
-    p = (abs(exact) - low.magnitude) / (high.magnitude - low.magnitude)
+    up = Rounding.UP if exact > 0 else Rounding.DOWN
+    high = show(text, ctx.fmt, up, ctx.overflow).stored
+    if high is not None and high.is_finite and low.fraction == high.fraction:
+        return "nothing to round, so no draw"
+    # one ulp above the truncated magnitude: the next value, or the step past the largest
+    # finite one (where growing is an overflow, which the policy then decides)
+    step = truncated.ulp if high is None or not high.is_finite else high.magnitude - low.magnitude
+    if not step:
+        return "nothing to round, so no draw"
+    p = (abs(exact) - low.magnitude) / step
     note = f"the magnitude grows with probability {float(p):.4g}"
     if ctx.random_bits is not None:
         cut = Fraction(math.floor(p * 2**ctx.random_bits), 2**ctx.random_bits)

@@ -263,3 +263,19 @@ def test_calc_and_sum_take_the_subnormal_options(run):
         "9 terms summed in float16, rounding stochastic, seed 5"
     )
     assert json.loads(tiny.stdout)["orders"]["sequential"]["value"] == 0
+
+
+def test_stochastic_rounding_at_the_top_gives_a_result_or_the_overflow_refusal():
+    """65504 + 8 in fp16 lies a quarter ulp past the largest value: rounded down, the step
+    says so (probability 0.25 of growing); rounded up, overflow 'error' refuses it."""
+    outcomes = set()
+    for seed in range(12):
+        try:
+            r = calc("65504 + 8", "fp16", rounding="stochastic", overflow="error", seed=seed)
+        except NumfmtError as exc:
+            assert "beyond the range of float16" in str(exc)
+            outcomes.add("refused")
+        else:
+            assert float(r.value) == 65504.0 and "grows with probability 0.25" in str(r)
+            outcomes.add("kept")
+    assert outcomes == {"kept", "refused"}
