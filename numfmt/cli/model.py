@@ -731,7 +731,7 @@ def memory(what, fmt, recipe, allow_pickle, as_json):
     \b
     Examples:
       numfmt memory 8e9 --format bf16            an 8B model in 16 bits: 16 GB
-      numfmt memory 8e9 --recipe int4/group:128  4 bits plus a float16 scale per 128
+      numfmt memory 8e9 --recipe int4/group:128  4 bits plus a float32 scale per 128
       numfmt memory smollm2-135m --recipe int4/group:128
     """
     from numfmt.eval import memory as mem
