@@ -1,0 +1,281 @@
+"""The numba kernels of ``numfmt.arith.matmul``: one output element's whole accumulation in
+compiled code, rows of the output shared among threads.
+
+Two kernels:
+
+* ``fused``: the tensor core's way. K is cut into groups; each group's exact products and the
+  running accumulator are aligned to the largest exponent among them (an operand's exponent
+  is its format's, a subnormal's the format's smallest, a zero's -126, as MMA-Sim reads
+  them), cut to ``bits`` fractional bits by the term rounding, summed exactly, and the sum
+  rounded into the accumulator.
+* ``general``: one rounding per operation: products exact (fused multiply-add) or rounded
+  into a format, sums rounded into the accumulator in the order asked (sequential, Kahan's
+  compensated sum, tiles summed from zero then added, or adjacent pairs level by level).
+
+Both promote: every ``promote`` terms the accumulator's partial sum, times the product of the
+block's scales where they are not powers of two, is added into an outer accumulator by one
+fused multiply-add, and the inner one starts again from zero.
+
+Stochastic rounding draws come from a counter-based hash (splitmix64) of the seed and the
+position of the rounding, so the draws, and the results, do not depend on the threads.
+"""
+
+import math
+
+import numba
+import numpy as np
+
+from numfmt.arith import _core as ac
+from numfmt.arith._jit import _bits, _float, _one, _one_call, _round_bits, _two_prod
+from numfmt.formats import _core as fc
+
+SEQUENTIAL, KAHAN, TILE, PAIRWISE = 0, 1, 2, 3
+TRUNC, NEAREST, FLOOR, CEIL = 0, 1, 2, 3
+_ZERO_EXPONENT = -126  # what MMA-Sim gives a zero, in any format
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _uniform(seed, i, j, step):
+    """A uniform in [0, 1) from the seed and the rounding's position (splitmix64's mix)."""
+    z = np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+    z ^= np.uint64(i) * np.uint64(0xBF58476D1CE4E5B9)
+    z ^= np.uint64(j) * np.uint64(0x94D049BB133111EB)
+    z += np.uint64(step) * np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return float(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _exponent(x, emin):
+    """The accumulator's exponent as an aligner reads it: -126 for a zero, the format's
+    smallest for a subnormal."""
+    if x == 0.0 or x != x or math.isinf(x):
+        return _ZERO_EXPONENT
+    _, e = math.frexp(x)
+    return max(e - 1, emin)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _cut(x, how):
+    if how == TRUNC:  # numpy's, which stay floats (math's give integers in numba)
+        return np.trunc(x)
+    if how == NEAREST:
+        return np.rint(x)
+    if how == FLOOR:
+        return np.floor(x)
+    return np.ceil(x)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _rounded(x, u, acc):
+    """x rounded into a format: acc = (plan, fast, slot values, ftz)."""
+    v, refused, _ = _one_call(ac.MUL, x, 1.0, 0.0, u, acc[0], acc[1], acc[2], acc[3])
+    return v, refused
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _power(e):
+    """2^e for -1022 <= e <= 1023, from its bits."""
+    return _float(np.int64(e + 1023) << 52)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _top(x, emin):
+    """The accumulator's exponent as an aligner reads it (``_exponent``), from its bits."""
+    e = max(((_bits(x) >> 52) & 0x7FF) - 1023, emin)
+    return e if x != 0.0 else _ZERO_EXPONENT
+
+
+COLS = 64  # the output columns worked on together: one group's slice of b stays in cache
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"reassoc"})
+def fused(a, b, ea, eb, sa, sb, out, group, bits, how, emin, promote, acc, outer, seed, i0, i1):
+    """out[i, j] for rows i0..i1: a (M, K) and b (K, N) the operands' values, ea and eb their
+    exponents; sa (M, blocks), sb (N, blocks) the promotion scales. Returns how many
+    roundings the accumulator's overflow policy refused.
+
+    Vectorised across a block of output columns: for each group, the largest exponent, then
+    the cut terms summed (whole numbers, exact in float64 in any order: hence fastmath's
+    reassociation, which lets the sums vectorise), then the rounding into the accumulator on
+    the float64's own bits, with the general path for what that cannot finish."""
+    k_len, n_cols = b.shape
+    groups = k_len // group
+    per_block = promote // group if promote > 0 else groups
+    plan, fast = acc[0], acc[1]
+    mode, unsigned = plan[fc.P_MODE], plan[fc.P_SIGN] == 0
+    stochastic = mode == fc.RSTOCH
+    outer_stochastic = outer[0][fc.P_MODE] == fc.RSTOCH
+    refused = 0
+    m = i1 - i0
+    part = np.zeros((m, COLS))
+    total = np.zeros((m, COLS))
+    top = np.empty(COLS, dtype=np.int32)
+    up = np.empty(COLS)
+    s = np.empty(COLS)
+    for j0 in range(0, n_cols, COLS):
+        w = min(COLS, n_cols - j0)
+        part[:] = 0.0
+        total[:] = 0.0
+        for g in range(groups):  # a group's slice of b stays in cache for every row
+            k0 = g * group
+            for r in range(m):
+                i = i0 + r
+                p = part[r]
+                for c in range(w):
+                    top[c] = _top(p[c], emin)
+                for k in range(k0, k0 + group):
+                    e = ea[i, k]
+                    row_e = eb[k, j0 : j0 + w]
+                    for c in range(w):
+                        t = e + row_e[c]
+                        top[c] = t if t > top[c] else top[c]
+                for c in range(w):
+                    up[c] = _power(bits - top[c])
+                    s[c] = _cut(p[c] * up[c], how)
+                if how == TRUNC:
+                    for k in range(k0, k0 + group):
+                        x = a[i, k]
+                        row = b[k, j0 : j0 + w]
+                        for c in range(w):
+                            s[c] += np.trunc(x * row[c] * up[c])
+                else:
+                    for k in range(k0, k0 + group):
+                        x = a[i, k]
+                        row = b[k, j0 : j0 + w]
+                        for c in range(w):
+                            s[c] += _cut(x * row[c] * up[c], how)
+                for c in range(w):
+                    v = s[c] * _power(top[c] - bits)
+                    done, value, _ = _round_bits(_bits(v), mode, False, unsigned, fast)
+                    if stochastic or not done:
+                        if v != v or math.isinf(v):  # an infinity among the terms
+                            v = p[c]
+                            for k in range(k0, k0 + group):
+                                v += a[i, k] * b[k, j0 + c]
+                        u = _uniform(seed, i, j0 + c, g) if stochastic else 0.0
+                        value, no = _rounded(v, u, acc)
+                        refused += no
+                    p[c] = value
+                if promote > 0 and ((g + 1) % per_block == 0 or g == groups - 1):
+                    blk = g // per_block
+                    t_row = total[r]
+                    for c in range(w):
+                        u = _uniform(seed + 1, i, j0 + c, blk) if outer_stochastic else 0.0
+                        scale = sa[i, blk] * sb[j0 + c, blk]
+                        t_row[c], _, _ = _one(ac.FMA, p[c], scale, t_row[c], u, *outer)
+                        p[c] = 0.0
+        for r in range(m):
+            for c in range(w):
+                out[i0 + r, j0 + c] = total[r, c] if promote > 0 else part[r, c]
+    return refused
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _term(x, y, prod, exact, u):
+    """x * y, exact (float64 holds it: checked by the caller) or rounded into prod's format."""
+    if exact:
+        return x * y
+    v, _, _ = _one_call(ac.MUL, x, y, 0.0, u, prod[0], prod[1], prod[2], prod[3])
+    return v
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _add(x, y, u, acc):
+    v, no, _ = _one_call(ac.ADD, x, y, 0.0, u, acc[0], acc[1], acc[2], acc[3])
+    return v, no
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def general(a, b, sa, sb, out, order, tile, promote, prod, exact, acc, outer, seed, i0, i1):
+    """out[i, j] for rows i0..i1, every operation rounded once: a (M, K), b (N, K). Returns
+    how many roundings an overflow policy refused."""
+    n_cols, k_len = b.shape
+    block = promote if promote > 0 else k_len
+    stochastic = acc[0][fc.P_MODE] == fc.RSTOCH or prod[0][fc.P_MODE] == fc.RSTOCH
+    buf = np.empty(block)
+    refused = 0
+    for i in range(i0, i1):
+        for j in range(n_cols):
+            total = 0.0
+            step = 0
+            for k0 in range(0, k_len, block):
+                k1 = min(k0 + block, k_len)
+                part, comp, tile_sum = 0.0, 0.0, 0.0
+                for k in range(k0, k1):
+                    u = _uniform(seed, i, j, step) if stochastic else 0.0
+                    u2 = _uniform(seed + 2, i, j, step) if stochastic else 0.0
+                    step += 1
+                    if order == PAIRWISE:
+                        buf[k - k0] = _term(a[i, k], b[j, k], prod, exact, u2)
+                    elif order == KAHAN:
+                        if exact:  # y = a*b - comp, rounded once
+                            y, no, _ = _one_call(ac.FMA, a[i, k], b[j, k], -comp, u2, *acc)
+                        else:
+                            y, no = _add(_term(a[i, k], b[j, k], prod, exact, u2), -comp, u, acc)
+                        t, no2 = _add(part, y, u, acc)
+                        d, no3 = _add(t, -part, u, acc)
+                        comp, no4 = _add(d, -y, u, acc)
+                        part = t
+                        refused += no + no2 + no3 + no4
+                    else:
+                        running = tile_sum if order == TILE else part
+                        if exact:
+                            running, no, _ = _one_call(ac.FMA, a[i, k], b[j, k], running, u, *acc)
+                        else:
+                            running, no = _add(
+                                running, _term(a[i, k], b[j, k], prod, exact, u2), u, acc
+                            )
+                        refused += no
+                        if order == TILE:
+                            tile_sum = running
+                            if (k - k0 + 1) % tile == 0 or k == k1 - 1:
+                                part, no = _add(part, tile_sum, u2, acc)
+                                refused += no
+                                tile_sum = 0.0
+                        else:
+                            part = running
+                if order == PAIRWISE:
+                    n = k1 - k0
+                    if n == 1:
+                        buf[0], no = _rounded(buf[0], 0.0, acc)
+                        refused += no
+                    while n > 1:
+                        half = n // 2
+                        for q in range(half):
+                            u = _uniform(seed + 3, i, j, step) if stochastic else 0.0
+                            step += 1
+                            buf[q], no = _add(buf[2 * q], buf[2 * q + 1], u, acc)
+                            refused += no
+                        if n % 2:
+                            buf[half] = buf[n - 1]
+                        n = half + n % 2
+                    part = buf[0] if k1 > k0 else 0.0
+                if promote > 0:
+                    blk = k0 // block
+                    u = _uniform(seed + 1, i, j, blk) if outer[0][fc.P_MODE] == fc.RSTOCH else 0.0
+                    total, _, _ = _one_call(ac.FMA, part, sa[i, blk] * sb[j, blk], total, u, *outer)
+                else:
+                    total = part
+            out[i, j] = total
+    return refused
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def reference(a, b, out, i0, i1):
+    """out[i, j] = the dot product of a[i] and b[j] accurate as if computed in twice float64's
+    precision, then rounded to float64 (Ogita, Rump and Oishi's Dot2: TwoProd and TwoSum)."""
+    n_cols, k_len = b.shape
+    for i in range(i0, i1):
+        for j in range(n_cols):
+            s, c = 0.0, 0.0
+            for k in range(k_len):
+                p, e = _two_prod(a[i, k], b[j, k])
+                t = s + p
+                z = t - s
+                c += (s - (t - z)) + (p - z) + e
+                s = t
+            out[i, j] = s + c
+    return 0
