@@ -165,7 +165,9 @@ def fused(a, b, ea, eb, sa, sb, out, group, bits, how, emin, promote, acc, outer
                     for c in range(w):
                         u = _uniform(seed + 1, i, j0 + c, blk) if outer_stochastic else 0.0
                         scale = sa[i, blk] * sb[j0 + c, blk]
-                        t_row[c], _, _ = _one(ac.FMA, p[c], scale, t_row[c], u, *outer)
+                        t_row[c], _, _ = _one(
+                            ac.FMA, p[c], scale, t_row[c], u, outer[0], outer[1], outer[2], outer[3]
+                        )
                         p[c] = 0.0
         for r in range(m):
             for c in range(w):
