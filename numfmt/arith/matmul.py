@@ -31,6 +31,7 @@ quantizes operands into MX, NVFP4 or DeepSeek's tiles and gives the scales this 
 
 from __future__ import annotations
 
+import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -149,10 +150,7 @@ def plan(
 
 
 def _context(spec, rounding, role: str, overflow=None) -> Context:
-    if isinstance(spec, Context):
-        ctx = spec
-    else:
-        ctx = Context(spec, rounding=rounding, overflow=overflow)
+    ctx = spec if isinstance(spec, Context) else Context(spec, rounding=rounding, overflow=overflow)
     if not isinstance(ctx.fmt, FloatFormat):
         raise NumfmtError(f"the {role} of a matmul is a float format; {ctx.fmt.name} is not one")
     return ctx
@@ -344,7 +342,7 @@ def _scales(scales, m, n, k, p: Plan):
 def _threads(m: int, work: int) -> list[tuple[int, int]]:
     n = max(1, min(os.cpu_count() or 1, 8, m, work // 2_000_000 or 1))
     bounds = np.linspace(0, m, n + 1).astype(int)
-    return [(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+    return [(int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds) if hi > lo]
 
 
 def _kernel_args(ctx: Context):

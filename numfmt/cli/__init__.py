@@ -19,6 +19,7 @@ COMMANDS = {
     "formats": "numfmt.cli.formats:formats",
     "calc": "numfmt.cli.arith:calc",
     "sum": "numfmt.cli.arith:sum_",
+    "matmul": "numfmt.cli.arith:matmul",
     "quantize": "numfmt.cli.quant:quantize",
     "plot": "numfmt.cli.plot:plot",
     "model": "numfmt.cli.model:model",

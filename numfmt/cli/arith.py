@@ -231,3 +231,96 @@ def _terms(source, count, name, fmt, rounding, overflow):
     if str(stored) != source.strip():
         said = f"each term is {stored}: {source} put into {f.name}"
     return np.full(count, float(stored)), said
+
+
+@click.command("matmul")
+@click.option(
+    "--model",
+    "models",
+    default="fp32,bf16-accumulate,hopper-fp8,hopper-fp8-promote128",
+    show_default=True,
+    help="Accumulation models to compare, separated by commas (--list shows them all).",
+)
+@click.option("-k", "k", default=4096, show_default=True, help="Products summed into each output.")
+@click.option("-m", "m", default=64, show_default=True, help="Rows of the product.")
+@click.option("-n", "n", default=64, show_default=True, help="Columns of the product.")
+@click.option(
+    "--dist",
+    type=click.Choice(["normal", "uniform"]),
+    default="uniform",
+    show_default=True,
+    help="Operands drawn from N(0, 1), or uniform on [0, 1) (no cancellation).",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the operands.")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    help="Draw each model's largest relative error against K into this .png, .svg or .pdf.",
+)
+@click.option("--force", is_flag=True, help="Replace the --plot file if it exists.")
+@click.option("--list", "list_models", is_flag=True, help="List the models and their sources.")
+@json_option
+@fail_cleanly
+def matmul(
+    models: str,
+    k: int,
+    m: int,
+    n: int,
+    dist: str,
+    seed: int,
+    plot_path: str | None,
+    force: bool,
+    list_models: bool,
+    as_json: bool,
+) -> None:
+    """The error of matrix products accumulated as real hardware does, against the exact product.
+
+    Draws an (m x K) and a (K x n) operand, rounds them into each model's input format, and
+    compares the model's product with the exact product of those rounded operands: the error
+    of the accumulation alone. hopper-fp8 is an H100's FP8 tensor core as MMA-Sim models it
+    (groups of 32 products truncated to 13 fractional bits, an accumulator of 13); DeepSeek-V3
+    promotes its partial sums to fp32 every 128 terms (hopper-fp8-promote128).
+
+    \b
+    Examples:
+      numfmt matmul                                   the four default models, K = 4096
+      numfmt matmul --model hopper-fp8,blackwell-fp8 -k 8192 --dist normal
+      numfmt matmul -k 4096 --plot matmul.png         error against K, K = 32 .. 4096
+      numfmt matmul --list                            every model, with its source
+    """
+    import json
+
+    from numfmt.arith.hardware import MODELS, get_model
+    from numfmt.arith.matmul_error import matmul_error
+
+    if list_models:
+        if as_json:
+            click.echo(json.dumps([x.to_dict() for x in MODELS.values()], indent=2))
+        else:
+            width = max(len(name) for name in MODELS)
+            for x in MODELS.values():
+                click.echo(f"{x.name:<{width}}  {x.summary}")
+                click.echo(f"{'':<{width}}  source: {x.source}")
+        return
+    names = [x.strip() for x in models.split(",") if x.strip()]
+    if not names:
+        raise UsageFailure("--model names no model; e.g. --model fp32,hopper-fp8")
+    plans = [get_model(x) for x in names]
+    target = _plot_target(plot_path, force) if plot_path else None
+    ks = None
+    if target is not None:
+        step = max(x.fused.size if x.fused else 1 for x in plans)
+        ks = sorted({2**j for j in range(5, 31) if step <= 2**j <= k and 2**j % step == 0} | {k})
+    result = matmul_error(names, k=k, m=m, n=n, dist=dist, seed=seed, ks=ks)
+    emit(result, as_json)
+    if target is not None:
+        from numfmt.cli.plot import _draw
+
+        _draw(target, lambda plot: _matmul_curve(result), force=force)
+
+
+def _matmul_curve(result):
+    from numfmt.plot.arith import matmul_error_curve
+
+    return matmul_error_curve(result)

@@ -59,3 +59,31 @@ def running_sums(result: Any, ax=None):
     ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)
     return ax
+
+
+def matmul_error_curve(result: Any, ax=None):
+    """Each model's largest relative error against K (log-log), from
+    ``numfmt.arith.matmul_error.matmul_error(..., ks=...)``."""
+    ax = _axes(ax)
+    if not result.ks:
+        raise ValueError("this result has no curve: call matmul_error with ks=")
+    shapes = "os^Dv<>"
+    for i, (name, errors) in enumerate(result.curve.items()):
+        ax.plot(
+            result.ks,
+            errors,
+            marker=shapes[i % len(shapes)],
+            color=_COLOURS[i % len(_COLOURS)],
+            lw=1.2,
+            label=name,
+        )
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("K (products summed into each output)")
+    ax.set_ylabel("largest relative error")
+    ax.set_title(
+        f"Accumulation error against K: ({result.m} x K) @ (K x {result.n}), {result.dist} operands"
+    )
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax

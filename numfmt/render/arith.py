@@ -9,6 +9,7 @@ from rich.text import Text
 
 from numfmt._display import html_renderer, renderer
 from numfmt.arith.calc import Calculation
+from numfmt.arith.matmul_error import MatmulError
 from numfmt.arith.sums import SumResult
 from numfmt.render.fit import fit
 from numfmt.render.quant import LABEL
@@ -58,6 +59,34 @@ def render_sum(r: SumResult) -> Group:
     raised = r.flags.raised()
     if raised:
         parts.append(Text(f"flags, all orders together: {r.flags}", style=LABEL))
+    return Group(*parts)
+
+
+@renderer(MatmulError)
+def render_matmul_error(r: MatmulError) -> Group:
+    head = Text()
+    head.append(f"({r.m} x {r.k}) @ ({r.k} x {r.n}), {r.dist} operands", style="bold")
+    head.append(f", seed {r.seed}: each model against the exact product of its rounded inputs")
+    table = Table(box=None, pad_edge=False)
+    for name in ("model", "inputs", "max rel. error", "median rel. error", "max|err| / max|C|"):
+        table.add_column(name, justify="left" if name in ("model", "inputs") else "right")
+    for row in r.rows:
+        table.add_row(
+            row.model,
+            row.inputs or "as given",
+            _g(row.max_rel, 3),
+            _g(row.median_rel, 3),
+            _g(row.max_err_over_max_c, 3),
+        )
+    parts: list = [head, fit(table)]
+    if r.dist == "normal":
+        parts.append(
+            Text(
+                "with zero-mean operands some outputs are near zero, where any error is a large "
+                "relative one: max|err| / max|C| is the steadier measure",
+                style=LABEL,
+            )
+        )
     return Group(*parts)
 
 
