@@ -127,26 +127,26 @@ def fused(a, b, ea, eb, sa, sb, out, group, bits, how, emin, promote, acc, outer
                 for c in range(w):
                     top[c] = _top(p[c], emin)
                 for k in range(k0, k0 + group):
-                    e = ea[i, k]
+                    e = np.int32(ea[i, k])
                     row_e = eb[k, j0 : j0 + w]
                     for c in range(w):
-                        t = e + row_e[c]
+                        t = e + np.int32(row_e[c])
                         top[c] = t if t > top[c] else top[c]
                 for c in range(w):
                     up[c] = _power(bits - top[c])
                     s[c] = _cut(p[c] * up[c], how)
                 if how == TRUNC:
                     for k in range(k0, k0 + group):
-                        x = a[i, k]
+                        x = np.float64(a[i, k])
                         row = b[k, j0 : j0 + w]
                         for c in range(w):
-                            s[c] += np.trunc(x * row[c] * up[c])
+                            s[c] += np.trunc(x * np.float64(row[c]) * up[c])
                 else:
                     for k in range(k0, k0 + group):
-                        x = a[i, k]
+                        x = np.float64(a[i, k])
                         row = b[k, j0 : j0 + w]
                         for c in range(w):
-                            s[c] += _cut(x * row[c] * up[c], how)
+                            s[c] += _cut(x * np.float64(row[c]) * up[c], how)
                 for c in range(w):
                     v = s[c] * _power(top[c] - bits)
                     done, value, _ = _round_bits(_bits(v), mode, False, unsigned, fast)
@@ -154,7 +154,7 @@ def fused(a, b, ea, eb, sa, sb, out, group, bits, how, emin, promote, acc, outer
                         if v != v or math.isinf(v):  # an infinity among the terms
                             v = p[c]
                             for k in range(k0, k0 + group):
-                                v += a[i, k] * b[k, j0 + c]
+                                v += np.float64(a[i, k]) * np.float64(b[k, j0 + c])
                         u = _uniform(seed, i, j0 + c, g) if stochastic else 0.0
                         value, no = _rounded(v, u, acc)
                         refused += no

@@ -379,6 +379,13 @@ def _run_fused(x, y, ex, ey, sa, sb, every, out, p: Plan):
 
     fu = p.fused
     assert fu is not None
+    # half the memory traffic where it loses nothing: values float32 holds exactly (the
+    # kernel multiplies them in float64, exactly), exponents in int16
+    if _fits_float32(x, y):
+        x, y = x.astype(np.float32), y.astype(np.float32)
+    small = max(np.abs(ex).max(initial=0), np.abs(ey).max(initial=0)) < 2**14
+    if small:
+        ex, ey = ex.astype(np.int16), ey.astype(np.int16)
     refused = _spread(
         _mm_jit.fused,
         x.shape[0],
