@@ -115,7 +115,7 @@ class MatmulModel:
     promote_to: str = "fp32"
 
     def to_dict(self) -> dict:
-        fused = None
+        fused: dict[str, int | str] | None = None
         if self.fused is not None:
             fused = {"size": self.fused.size, "bits": self.fused.bits}
             fused["rounding"] = self.fused.rounding
