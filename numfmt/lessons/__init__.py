@@ -8,6 +8,10 @@
                               accumulators, fixed-point requantization, layer by layer
 ``language_model``            SmolLM2-135M by absmax and zero point, per channel, in int4
                               groups and W8A8: perplexity, KL, generated text, weights
+``training_in_fewer_bits``    the digits MLP trained with bf16 weights (nearest, stochastic,
+                              Kahan, master weights) and in fp16 with and without loss
+                              scaling, against float32: accuracy, loss, lost updates,
+                              gradients under fp16's range
 ============================  ===========================================================
 
 ``lessons()`` lists the course's lessons in order, with their pages and the commands that
@@ -32,6 +36,9 @@ _EXPORTS = {
     "LayerStep": "integer",
     "language_model": "language",
     "sample_text": "language",
+    "training_in_fewer_bits": "training",
+    "TrainingInFewerBits": "training",
+    "TrainingRun": "training",
     "Digits": "digits",
     "load_digits": "digits",
     "train_mlp": "digits",

@@ -6,7 +6,8 @@ reads a Hugging Face folder, a Llama ``.gguf`` or an installed name (``smollm2-1
 (importance matrix), ``output_qparams``, ``ModelKL`` (ranges by the model's own KL);
 ``sensitivity`` and ``allocate`` for mixed precision; ``write_gguf``; ``quantize_checkpoint``
 for checkpoints larger than memory, and ``load_quantized(..., device_map="auto")`` to run
-them through accelerate's big-model loading.
+them through accelerate's big-model loading. ``LowPrecisionOptimizer`` and ``LossScaler``
+train with weights, gradients and optimizer state stored in a format (bf16, fp16, FP8).
 
 This package is the model floor's core (the quantized layers, recipes, and the one quantize
 path, ``numfmt.nn.path``, with its code choosers in ``numfmt.nn.algorithms``) and the floor's
@@ -63,6 +64,9 @@ _EXPORTS = {
     "quantize_checkpoint": "numfmt.models.checkpoint",
     "quantize_weights": "numfmt.nn.path",
     "calibration_windows": "numfmt.nn.algorithms.calibration",
+    "LowPrecisionOptimizer": "numfmt.nn.training",
+    "LossScaler": "numfmt.nn.training",
+    "TrainingStats": "numfmt.nn.training",
 }
 
 __all__ = sorted(_EXPORTS)

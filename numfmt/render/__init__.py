@@ -43,6 +43,10 @@ def _summary() -> None:
     from numfmt.render import summary  # noqa: F401
 
 
+def _training() -> None:
+    from numfmt.render import training  # noqa: F401
+
+
 def _html() -> None:
     from numfmt.render import html  # noqa: F401
 
@@ -60,6 +64,8 @@ VIEWS: dict[str, Callable[[], None]] = {
     "numfmt.lessons": _lessons,
     "numfmt.lessons.catalog": _catalog,
     "numfmt.lessons.summary": _summary,
+    "numfmt.nn.training": _training,
+    "numfmt.lessons.training": _training,
 }
 #: Results that draw their own HTML for notebooks (the rest export their rich rendering).
 HTML_VIEWS: dict[str, Callable[[], None]] = {"numfmt.formats": _html, "numfmt.arith": _arith}
