@@ -51,6 +51,7 @@ if importlib.util.find_spec("torch") is not None:  # the model layer's examples 
         "numfmt.nn.qat",
         "numfmt.nn.algorithms.gptq",
         "numfmt.nn.algorithms.importance",
+        "numfmt.nn.training",
     ]
 
 
@@ -160,7 +161,7 @@ def test_the_notebooks_are_current():
     pytest.importorskip("nbformat")
     module = runpy.run_path(str(ROOT / "docs" / "make_notebooks.py"))
     made = module["lessons"]()
-    assert len(made) == 8 and made[0][0] == "01-lesson-bits.ipynb"
+    assert len(made) == 9 and made[0][0] == "01-lesson-bits.ipynb"
     assert {p.name for p in (ROOT / "notebooks").glob("*.ipynb")} == {name for name, _ in made}
     for name, page in made:
         assert (ROOT / "notebooks" / name).read_text() == module["source"](page), (

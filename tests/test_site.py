@@ -94,6 +94,7 @@ def test_the_site_builds_with_every_lesson_run(tmp_path):
         ("lesson-qat", "ptq-vs-qat.png"),
         ("lesson-llm", "histogram.png"),
         ("lesson-llm", "pareto.png"),
+        ("lesson-training", "training.png"),
         ("gallery", "error-curve.png"),
     ]:
         drawn = site / "run" / page / figure

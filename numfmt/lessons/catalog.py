@@ -138,6 +138,14 @@ LESSONS = (
         seconds=3,
         first_run_seconds=16,
     ),
+    Lesson(
+        "training",
+        "Training in fewer bits: bf16 and fp16 weights, stochastic rounding, Kahan, loss "
+        "scaling (read it after lesson 5)",
+        "docs/lesson-training.md",
+        ("numfmt lesson training", "numfmt lesson training --plot training.png"),
+        seconds=40,
+    ),
 )
 
 

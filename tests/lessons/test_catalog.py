@@ -21,6 +21,7 @@ ORDER = [
     "language-model",
     "beyond-rtn",
     "arithmetic",
+    "training",
 ]
 
 

@@ -215,11 +215,60 @@ def _arith():
     ]
 
 
+def _training():
+    """An optimizer's statistics after a step, and lesson 9's result made by hand."""
+    import torch
+
+    from numfmt.lessons.training import (
+        RUNS,
+        FormatRange,
+        GradientHistogram,
+        TrainingInFewerBits,
+        TrainingRun,
+    )
+    from numfmt.nn.training import LowPrecisionOptimizer
+
+    w = torch.nn.Parameter(torch.ones(4))
+    opt = LowPrecisionOptimizer(torch.optim.Adam([w], lr=1e-3), "fp16", grads="fp16", state="bf16")
+    w.grad = torch.tensor([1e-9, -2.0, 1e5, 0.5])
+    opt.step()
+    rows = tuple(
+        TrainingRun(
+            spec.name,
+            spec.weights,
+            spec.update,
+            spec.grads,
+            spec.loss_scaling,
+            0.9511,
+            0.1339,
+            659,
+            1,
+            1_785_427,
+            1_057_972,
+            1_778_344,
+            118,
+            1,
+            32768.0 if spec.loss_scaling else None,
+            [(2.3, 0.1), (0.13, 0.95)],
+        )
+        for spec in RUNS
+    )
+    histogram = GradientHistogram(list(range(-31, 1)), [10] * 32, 509_216, 8.35e-10, 1.26)
+    ranges = (
+        FormatRange("float16", 2.0**-24, 2.0**-14, 65504.0, 1.3e-4, 0.033, 4, 7, 15),
+        FormatRange("bfloat16", 2.0**-133, 2.0**-126, 3.3895e38, 0.0, 0.0, 0, -102, 127),
+        FormatRange("float32", 2.0**-149, 2.0**-126, 3.4028e38, 0.0, 0.0, 0, -118, 127),
+    )
+    config = {"optimizer": "Adam", "lr": 1e-3, "epochs": 30, "test": 450, "init_scale": 2.0**16}
+    return [opt.stats, TrainingInFewerBits(rows, histogram, ranges, config, 40.0)]
+
+
 def _lessons(request):
     from numfmt.lessons.catalog import lessons
     from numfmt.lessons.summary import SUMMARIES
 
     out = [lessons(), *(SUMMARIES[name]() for name in ("bits", "floats", "quantization"))]
+    out += _training()
     if importlib.util.find_spec("sklearn") is not None:
         out += [request.getfixturevalue("ptq_qat"), request.getfixturevalue("walk")]
     return out
