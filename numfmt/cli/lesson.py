@@ -206,7 +206,7 @@ def training_cmd(runs, epochs, seed, plot_path, force, as_json):
 
     The table gives each run's test accuracy and final loss, the share of updates that left
     a weight unchanged, and the gradients that underflowed or overflowed; then the float32
-    run's gradients against the ranges of fp16, bf16 and fp32. About 40 s on two cores.
+    run's gradients against the ranges of fp16, bf16 and fp32. About 25 s on two cores.
     """
     from numfmt.lessons.training import RUN_NAMES, training_in_fewer_bits
 

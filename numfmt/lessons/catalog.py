@@ -144,7 +144,7 @@ LESSONS = (
         "scaling (read it after lesson 5)",
         "docs/lesson-training.md",
         ("numfmt lesson training", "numfmt lesson training --plot training.png"),
-        seconds=40,
+        seconds=25,
     ),
 )
 

@@ -26,11 +26,15 @@ format: the gradients of the scaled loss are rounded into the gradient format (f
 overflow to inf shows there), checked, unscaled and stepped; a step with an inf or NaN is
 skipped and the scale halved, and the scale doubles after ``growth_interval`` clean steps.
 
-Every rounding is exact and done once, by ``numfmt.arith`` (one call per step for all the
-parameters together). ``TrainingStats`` counts, per step and in total, the updates lost (a
-nonzero update that left the stored weight as it was), the gradient elements that underflowed
-(nonzero in float32, zero once rounded) or overflowed (finite in float32, inf, or NaN in a
-format without inf, once rounded), and the steps taken and skipped.
+Every rounding is exact and done once, for all the parameters together in one call a step:
+by the quantization layer's ``round_float`` where the format has IEEE's specials (bf16,
+fp16, FP8 ...), by ``numfmt.arith`` elsewhere and for Kahan's exact sums; the two give the
+same bits, random draws included.
+
+``TrainingStats`` counts, per step and in total, the updates lost (a nonzero update that left
+the stored weight as it was), the gradient elements that underflowed (nonzero in float32,
+zero once rounded) or overflowed (finite in float32, inf, or NaN in a format without inf,
+once rounded), and the steps taken and skipped.
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ from numfmt._display import Displayable
 from numfmt.arith.context import Context
 from numfmt.errors import NumfmtError
 from numfmt.formats import FloatFormat, get_format
+from numfmt.formats.rounding import Rounding
+from numfmt.quant import _xp, grid
+
+_FLOAT32 = get_format("float32")
 
 #: The update rules, in the order the lessons show them.
 UPDATES = ("nearest", "stochastic", "kahan", "master")
@@ -207,8 +215,27 @@ def _flat(tensors: list[torch.Tensor]) -> torch.Tensor:
 
 
 def _round(ctx: Context, x: torch.Tensor) -> torch.Tensor:
-    """x (float32) rounded in ctx's format; as it is where that format is float32 itself."""
-    return x if ctx.fmt == get_format("float32") else ctx.round(x)
+    """x (float32) rounded once into ctx's format, to nearest even or stochastically, with
+    IEEE overflow: as it is where the format is float32 itself. Where the format has
+    subnormals, a negative zero and NaN (IEEE's formats and the ``fn`` ones), by the
+    quantization layer's exact rounding (``numfmt.quant.grid.round_float``), with the same
+    random numbers as numfmt.arith (the same bits, a tenth of the time on a small tensor);
+    elsewhere by numfmt.arith itself."""
+    fmt = ctx.fmt
+    assert isinstance(fmt, FloatFormat)  # the optimizer only makes float contexts
+    if fmt == _FLOAT32:
+        return x
+    if not (fmt.has_subnormals and fmt.has_negative_zero and fmt.has_nan):
+        return ctx.round(x)
+    u = None
+    if ctx.rounding is Rounding.STOCHASTIC:
+        u = torch.from_numpy(ctx.uniforms(x.numel())).to(x.device).reshape(x.shape)
+    v = x.double()
+    r, over = grid.round_float(_xp.namespace(v), v, fmt, ctx.rounding.value, u)
+    beyond = torch.tensor(math.inf if fmt.has_inf else math.nan, dtype=v.dtype, device=v.device)
+    r = torch.where(over, torch.copysign(beyond, v), r)  # IEEE: past the top, inf (fn: NaN)
+    r = torch.where(torch.isfinite(v), r, v if fmt.has_inf else beyond)
+    return r.to(x.dtype)
 
 
 def _scatter(flat: torch.Tensor, tensors: list[torch.Tensor]) -> None:

@@ -401,3 +401,36 @@ def test_a_second_step_before_update_is_refused():
     scaler.step(opt)
     with pytest.raises(NumfmtError, match="already"):
         scaler.step(opt)
+
+
+# -- the rounding: the same bits as numfmt.arith --------------------------------------------------
+def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """The same float32 bit patterns, any NaN matching any NaN."""
+    nan = a.isnan()
+    return torch.equal(nan, b.isnan()) and torch.equal(
+        a[~nan].view(torch.int32), b[~nan].view(torch.int32)
+    )
+
+
+@pytest.mark.parametrize(
+    "fmt", ["fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "tf32", "float8_e4m3fnuz", "fp4"]
+)
+@pytest.mark.parametrize("rounding", ["nearest-even", "stochastic"])
+def test_the_optimizers_rounding_gives_numfmt_ariths_bits(fmt, rounding):
+    """The optimizer rounds through the quantization layer's round_float where the format
+    allows (and through numfmt.arith elsewhere): on values across float32's range, its
+    subnormals, the formats' overflow thresholds, zeros, infinities and NaN, the same bits as
+    numfmt.arith.round, and the same random draws under stochastic rounding."""
+    from numfmt.arith.context import Context
+    from numfmt.nn.training import _round
+
+    gen = torch.Generator().manual_seed(0)
+    scales = 10.0 ** torch.randint(-45, 39, (20000,), generator=gen).float()
+    special = [0.0, -0.0, 65504.0, 65519.99, 65520.0, 65536.0, 448.0, 464.0, 6.0, 7.0]
+    special += [2.0**-25, 1.5 * 2.0**-25, 3.4e38, 1e-45, -1e-45, math.inf, -math.inf, math.nan]
+    x = torch.cat([torch.randn(20000, generator=gen) * scales, torch.tensor(special)]).float()
+    x = x[torch.isfinite(x)] if fmt == "fp4" else x  # FP4 holds neither inf nor NaN
+    ours = _round(Context(fmt, rounding=rounding, seed=5), x)
+    assert _same_bits(ours, Context(fmt, rounding=rounding, seed=5).round(x))
+    if fmt in ("fp16", "bf16") and rounding == "nearest-even":  # torch's own cast agrees
+        assert _same_bits(ours, x.to(torch.float16 if fmt == "fp16" else torch.bfloat16).float())
