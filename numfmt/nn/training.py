@@ -297,6 +297,12 @@ class LowPrecisionOptimizer:
                 "LowPrecisionOptimizer wraps a torch optimizer (torch.optim.SGD(params, lr=...)"
                 f", Adam ...), not {type(optimizer).__name__}"
             )
+        if isinstance(optimizer, torch.optim.LBFGS):
+            raise NumfmtError(
+                "LBFGS evaluates its closure many times within a step, and those gradients "
+                "would skip the gradient format: wrap an optimizer that steps on the gradients "
+                "it is given (SGD, Adam, AdamW, RMSprop ...)"
+            )
         if update not in UPDATES:
             raise NumfmtError(f"unknown update rule {update!r}; the rules are {', '.join(UPDATES)}")
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
@@ -369,7 +375,7 @@ class LowPrecisionOptimizer:
 
     def step(self, closure: Any = None) -> Any:
         """One step: round the gradients, let the inner optimizer compute, store the result
-        in the format. With a closure, it is called first (under grad) and its loss returned."""
+        in the format. A closure is called once, first (under grad), and its loss returned."""
         loss = None
         if closure is not None:
             with torch.enable_grad():

@@ -347,6 +347,7 @@ def _param():
         ),
         (lambda: LowPrecisionOptimizer(torch.optim.SGD([_param()], lr=0.1), seed=-1), "seed"),
         (lambda: LowPrecisionOptimizer([_param()]), "torch optimizer"),
+        (lambda: LowPrecisionOptimizer(torch.optim.LBFGS([_param()])), "closure"),
         (
             lambda: LowPrecisionOptimizer(
                 torch.optim.SGD([torch.nn.Parameter(torch.ones(2, dtype=torch.float64))], lr=0.1)
@@ -370,6 +371,7 @@ def _param():
         "nan-lr",
         "negative-seed",
         "not-an-optimizer",
+        "lbfgs",
         "float64-parameter",
         "zero-scale",
         "no-growth",
@@ -391,6 +393,22 @@ def test_a_learning_rate_that_turns_nan_is_refused_at_the_step():
     w.grad = torch.ones(2)
     with pytest.raises(NumfmtError, match="learning rate"):
         opt.step()
+
+
+def test_a_closure_is_called_once_and_its_loss_returned():
+    w = _param()
+    opt = LowPrecisionOptimizer(torch.optim.SGD([w], lr=2.0**-4), "bf16")
+    calls = []
+
+    def closure():
+        calls.append(1)
+        opt.zero_grad()
+        loss = (w**2).sum()
+        loss.backward()
+        return loss
+
+    assert opt.step(closure).item() == 2.0 and len(calls) == 1
+    assert w.tolist() == [0.875, 0.875]  # 1 - 2^-4 x 2: a bf16 value
 
 
 def test_a_second_step_before_update_is_refused():
