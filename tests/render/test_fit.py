@@ -208,10 +208,12 @@ def _arith():
 
     from numfmt.arith import summation
     from numfmt.arith.calc import calc
+    from numfmt.arith.matmul_error import matmul_error
 
     return [
         summation(np.full(3000, 0.1), "fp16", orders=("sequential", "pairwise", "blocked:64")),
         calc("fma(0.1, 3, -0.3) + sqrt(2) / 0", "bf16"),
+        matmul_error(["fp32", "hopper-fp8-promote128"], k=256, m=4, n=4, dist="normal"),
     ]
 
 
