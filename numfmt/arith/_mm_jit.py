@@ -48,16 +48,6 @@ def _uniform(seed, i, j, step):
 
 
 @numba.njit(inline="always", error_model="numpy")
-def _exponent(x, emin):
-    """The accumulator's exponent as an aligner reads it: -126 for a zero, the format's
-    smallest for a subnormal."""
-    if x == 0.0 or x != x or math.isinf(x):
-        return _ZERO_EXPONENT
-    _, e = math.frexp(x)
-    return max(e - 1, emin)
-
-
-@numba.njit(inline="always", error_model="numpy")
 def _cut(x, how):
     if how == TRUNC:  # numpy's, which stay floats (math's give integers in numba)
         return np.trunc(x)
@@ -83,7 +73,8 @@ def _power(e):
 
 @numba.njit(inline="always", error_model="numpy")
 def _top(x, emin):
-    """The accumulator's exponent as an aligner reads it (``_exponent``), from its bits."""
+    """The accumulator's exponent as an aligner reads it, from its bits: -126 for a zero
+    (MMA-Sim's reading), the format's smallest for a subnormal."""
     e = max(((_bits(x) >> 52) & 0x7FF) - 1023, emin)
     return e if x != 0.0 else _ZERO_EXPONENT
 

@@ -44,6 +44,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from numfmt.errors import NumfmtError
+from numfmt.formats.rounding import Rounding
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,6 @@ class Fused:
                 f"a fused group keeps 0 to 40 fractional bits (exact sums in float64), "
                 f"not {fused.bits!r}"
             )
-        from numfmt.formats.rounding import Rounding
-
         mode = Rounding.parse(fused.rounding)
         if mode.value not in TERM_ROUNDINGS:
             raise NumfmtError(

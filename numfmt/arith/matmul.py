@@ -45,7 +45,6 @@ from numfmt.arith.hardware import TERM_ROUNDINGS, Fused, MatmulModel, get_model
 from numfmt.errors import NotRepresentableError, NumfmtError
 from numfmt.formats import _kernels
 from numfmt.formats.encode import as_real_array
-from numfmt.formats.rounding import Rounding
 from numfmt.formats.types import FloatFormat
 
 ORDERS = ("sequential", "kahan", "pairwise", "tile:T")
@@ -65,26 +64,6 @@ class Plan:
     promote_to: Context
     output: Context | None
     seed: int
-
-    def describe(self) -> dict:
-        fused = None
-        if self.fused is not None:
-            fused = f"{self.fused.size}:{self.fused.bits}:{self.fused.rounding}"
-        return {
-            "inputs": _name(self.inputs),
-            "products": _name(self.products) or "exact",
-            "accumulator": _name(self.accumulator),
-            "rounding": self.accumulator.rounding.value,
-            "order": self.order if not self.tile else f"tile:{self.tile}",
-            "fused": fused,
-            "promote_every": self.promote_every,
-            "promote_to": _name(self.promote_to) if self.promote_every else None,
-            "output": _name(self.output),
-        }
-
-
-def _name(ctx: Context | None) -> str | None:
-    return None if ctx is None else ctx.fmt.name
 
 
 _UNSET = object()
@@ -168,23 +147,10 @@ def _order(order) -> tuple[str, int]:
     return name, 0
 
 
-def matmul(
-    a,
-    b,
-    *,
-    model=None,
-    inputs=_UNSET,
-    products=_UNSET,
-    accumulator=_UNSET,
-    output=None,
-    order=_UNSET,
-    promote_every=_UNSET,
-    promote_to=_UNSET,
-    fused=_UNSET,
-    scales=None,
-    seed: int = 0,
-):
-    """a @ b computed in a format, as the model or the settings say (the module's table).
+def matmul(a, b, *, scales=None, **settings):
+    """a @ b computed in a format, as the model or the settings say: ``settings`` are
+    ``plan``'s (model, inputs, products, accumulator, output, order, promote_every,
+    promote_to, fused, seed; the module's table), scales the operands' block scales.
 
     a is (..., K) or (K,), b is (K, N) or (K,); the result has numpy's matmul shape, as a
     float64 array (a torch tensor on a's device where an operand is one: ``float32`` where
@@ -198,19 +164,7 @@ def matmul(
         >>> float(matmul(a, b, model="bf16-accumulate")[0, 0])  # stalls at 2^-6 x 2^8 x 2
         4.0
     """
-    p = plan(
-        model=model,
-        inputs=inputs,
-        products=products,
-        accumulator=accumulator,
-        output=output,
-        order=order,
-        promote_every=promote_every,
-        promote_to=promote_to,
-        fused=fused,
-        seed=seed,
-    )
-    return run(a, b, p, scales)
+    return run(a, b, plan(**settings), scales)
 
 
 def run(a, b, p: Plan, scales=None):
@@ -458,7 +412,3 @@ def _run_general(x, y, sa, sb, every, out, p: Plan):
 
 def _fits_float32(*arrays) -> bool:
     return all(bool((v.astype(np.float32).astype(np.float64) == v).all()) for v in arrays)
-
-
-def is_stochastic(p: Plan) -> bool:
-    return Rounding.STOCHASTIC in (p.accumulator.rounding, p.promote_to.rounding)
