@@ -8,9 +8,14 @@ Two kernels:
   is its format's, a subnormal's the format's smallest, a zero's -126, as MMA-Sim reads
   them), cut to ``bits`` fractional bits by the term rounding, summed exactly, and the sum
   rounded into the accumulator.
-* ``general``: one rounding per operation: products exact (fused multiply-add) or rounded
+* ``columns``: one rounding per operation: products exact (fused multiply-add) or rounded
   into a format, sums rounded into the accumulator in the order asked (sequential, Kahan's
-  compensated sum, tiles summed from zero then added, or adjacent pairs level by level).
+  compensated sum, or tiles summed from zero then added), vectorised across output columns
+  as ``fused`` is: each operation's fast path for a block of columns at once, the general
+  path for the few it cannot finish.
+* ``general``: the same one output element at a time, every operation through the general
+  path's call; adjacent pairs summed level by level (``pairwise``) go this way, and the
+  tests check ``columns`` against it bit for bit.
 
 Both promote: every ``promote`` terms the accumulator's partial sum, times the product of the
 block's scales where they are not powers of two, is added into an outer accumulator by one
@@ -26,11 +31,22 @@ import numba
 import numpy as np
 
 from numfmt.arith import _core as ac
-from numfmt.arith._jit import _bits, _float, _one, _one_call, _round_bits, _two_prod
+from numfmt.arith._jit import (
+    _bits,
+    _draw,
+    _fast,
+    _float,
+    _odd_bits,
+    _one,
+    _one_call,
+    _round_bits,
+    _two_prod,
+)
 from numfmt.formats import _core as fc
 
 SEQUENTIAL, KAHAN, TILE, PAIRWISE = 0, 1, 2, 3
 TRUNC, NEAREST, FLOOR, CEIL = 0, 1, 2, 3
+EXACT, IN_FLOAT64, ROUNDED = 0, 1, 2  # how columns forms its products
 _ZERO_EXPONENT = -126  # what MMA-Sim gives a zero, in any format
 
 
@@ -163,6 +179,162 @@ def fused(a, b, ea, eb, sa, sb, out, group, bits, how, emin, promote, acc, outer
         for r in range(m):
             for c in range(w):
                 out[i0 + r, j0 + c] = total[r, c] if promote > 0 else part[r, c]
+    return refused
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _lane(op, x, y, z, ui, mode, unsigned, fast):
+    """(finished, value) of op(x, y, z) rounded by the fast path alone."""
+    good, r, t = _fast(op, x, y, z)
+    bits = _odd_bits(r, t)
+    up = _draw(bits, ui, mode, fast) if mode == fc.RSTOCH else False
+    done, value, _ = _round_bits(bits, mode, up, unsigned, fast)
+    return good & done, value
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _lanes(op, x, y, z, u, out, ok, w, args):
+    """out[c] = op(x[c], y[c], z[c]) rounded into a format for c < w, the fast path for all
+    (no branch in the loop: it vectorises), then the general path for those it could not
+    finish; the refusals counted. args = (plan, fast, slot values, ftz)."""
+    mode, fast = args[0][fc.P_MODE], args[1]
+    unsigned = args[0][fc.P_SIGN] == 0
+    left = 0
+    if mode == fc.RNE and not unsigned:  # the common case: constants the loop folds
+        for c in range(w):
+            ok[c], out[c] = _lane(op, x[c], y[c], z[c], 0.0, fc.RNE, False, fast)
+            left += not ok[c]
+    else:
+        for c in range(w):
+            ok[c], out[c] = _lane(op, x[c], y[c], z[c], u[c], mode, unsigned, fast)
+            left += not ok[c]
+    refused = 0
+    if left:
+        for c in range(w):
+            if not ok[c]:
+                out[c], no, _ = _one_call(op, x[c], y[c], z[c], u[c], *args)
+                refused += no
+    return refused
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _fma(x, y, z, u, out, ok, w, args):
+    """out[c] = x[c] * y[c] + z[c] rounded once, for c < w; the refusals counted. One call a
+    step for a block of columns: compiled once, not inlined at every use."""
+    return _lanes(ac.FMA, x, y, z, u, out, ok, w, args)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _sum(x, y, u, out, ok, w, args):
+    """out[c] = x[c] + y[c] rounded, for c < w; the refusals counted."""
+    return _lanes(ac.ADD, x, y, y, u, out, ok, w, args)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _product(x, y, u, out, ok, w, args):
+    """out[c] = x[c] * y[c] rounded, for c < w; the refusals counted."""
+    return _lanes(ac.MUL, x, y, y, u, out, ok, w, args)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _fill(u, seed, i, j0, step, w, stochastic):
+    if stochastic:
+        for c in range(w):
+            u[c] = _uniform(seed, i, j0 + c, step)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _rows(n):
+    return np.zeros(n)
+
+
+#: The output columns ``columns`` works on together: each step a call per operation for all of
+#: them, whose cost (numba's reference counting of the arrays passed) is spread over many.
+WIDE = 512
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def columns(a, b, sa, sb, out, order, tile, promote, prod, kind, acc, outer, seed, i0, i1):
+    """``general``'s results for the orders sequential, kahan and tile, vectorised across
+    blocks of WIDE output columns: a (M, K), b (K, N) (columns contiguous). kind: EXACT
+    (products exact, each added by a fused multiply-add), IN_FLOAT64 (the same, where float64
+    holds every product exactly: a plain multiply, then a rounded addition) or ROUNDED
+    (products rounded into prod's format). Returns how many roundings an overflow policy
+    refused."""
+    k_len, n_cols = b.shape
+    block = promote if promote > 0 else k_len
+    stochastic = acc[0][fc.P_MODE] == fc.RSTOCH or prod[0][fc.P_MODE] == fc.RSTOCH
+    outer_stochastic = outer[0][fc.P_MODE] == fc.RSTOCH
+    refused = 0
+    # one contiguous array each (the calls below are compiled for contiguous arrays, and
+    # vectorise only on them): b's row too is copied into one a step
+    part, comp, run, total, xs = _rows(WIDE), _rows(WIDE), _rows(WIDE), _rows(WIDE), _rows(WIDE)
+    term, y, t, d, nxt = _rows(WIDE), _rows(WIDE), _rows(WIDE), _rows(WIDE), _rows(WIDE)
+    u, u2, scale, row = _rows(WIDE), _rows(WIDE), _rows(WIDE), _rows(WIDE)
+    ok = np.empty(WIDE, dtype=np.bool_)
+    for i in range(i0, i1):
+        for j0 in range(0, n_cols, WIDE):
+            w = min(WIDE, n_cols - j0)
+            total[:] = 0.0
+            step = 0
+            for k0 in range(0, k_len, block):
+                k1 = min(k0 + block, k_len)
+                part[:] = 0.0
+                comp[:] = 0.0
+                run[:] = 0.0
+                for k in range(k0, k1):
+                    _fill(u, seed, i, j0, step, w, stochastic)
+                    _fill(u2, seed + 2, i, j0, step, w, stochastic)
+                    step += 1
+                    x = np.float64(a[i, k])
+                    row[:w] = b[k, j0 : j0 + w]
+                    if kind == ROUNDED:  # each product rounded into its format first
+                        xs[:] = x
+                        refused += _product(xs, row, u2, term, ok, w, prod)
+                    elif kind == IN_FLOAT64:
+                        for c in range(w):
+                            term[c] = x * row[c]
+                    else:
+                        xs[:] = x
+                    fused_step = kind == EXACT
+                    if order == KAHAN:  # y = a*b - comp, rounded once
+                        for c in range(w):
+                            nxt[c] = -comp[c]
+                        if fused_step:
+                            refused += _fma(xs, row, nxt, u2, y, ok, w, acc)
+                        else:
+                            draw = u2 if kind == IN_FLOAT64 else u  # the FMA's, or the sum's
+                            refused += _sum(term, nxt, draw, y, ok, w, acc)
+                        refused += _sum(part, y, u, t, ok, w, acc)
+                        for c in range(w):
+                            nxt[c] = -part[c]
+                        refused += _sum(t, nxt, u, d, ok, w, acc)
+                        for c in range(w):
+                            nxt[c] = -y[c]
+                        refused += _sum(d, nxt, u, comp, ok, w, acc)
+                        part, t = t, part
+                    else:
+                        if fused_step:
+                            refused += _fma(xs, row, run, u, nxt, ok, w, acc)
+                        else:
+                            refused += _sum(run, term, u, nxt, ok, w, acc)
+                        run, nxt = nxt, run
+                        if order == TILE and ((k - k0 + 1) % tile == 0 or k == k1 - 1):
+                            refused += _sum(part, run, u2, nxt, ok, w, acc)
+                            part, nxt = nxt, part
+                            run[:] = 0.0
+                if order == SEQUENTIAL:
+                    part[:w] = run[:w]
+                if promote > 0:
+                    blk = k0 // block
+                    _fill(u, seed + 1, i, j0, blk, w, outer_stochastic)
+                    for c in range(w):
+                        scale[c] = sa[i, blk] * sb[j0 + c, blk]
+                    _fma(part, scale, total, u, nxt, ok, w, outer)
+                    total[:w] = nxt[:w]
+                else:
+                    total[:w] = part[:w]
+            out[i, j0 : j0 + w] = total[:w]
     return refused
 
 

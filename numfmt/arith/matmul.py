@@ -20,7 +20,8 @@ promote_every  every N terms the partial sum goes into a second accumulator (``p
 scales        block scales of the operands, ``(scale_a, scale_b)``: scale_a (M, K/B), scale_b
                (K/B, N) or (K/B, N/T) for tiles of T columns; powers of two (E8M0, MX) enter the
                products exactly, other scales (fp32, E4M3) multiply each block's partial sum as
-               it is promoted (promote_every is then B)
+               it is promoted (every B terms, or every promote_every where that divides B;
+               one scale across K multiplies every promoted partial sum)
 output         the result rounded (to nearest) into this format at the end
 ============== ================================================================================
 
@@ -176,12 +177,12 @@ def run(a, b, p: Plan, scales=None):
     if p.inputs is not None:
         x = _round_inputs(x, p.inputs, "a")
         y = _round_inputs(y, p.inputs, "b")
-    sa, sb, every, shifts = _scales(scales, m, n, k, p)
     if p.fused is not None and k % p.fused.size:
         raise NumfmtError(
             f"K = {k} is not a multiple of the fused group of {p.fused.size} terms: pad the "
             "operands with zeros to a multiple (as a GEMM library does), or choose fused=None"
         )
+    sa, sb, every, shifts = _scales(scales, m, n, k, p)
     fmt_in = p.inputs.fmt if p.inputs is not None else None
     ex = ey = None
     if p.fused is not None:
@@ -277,20 +278,27 @@ def _scales(scales, m, n, k, p: Plan):
             raise NumfmtError(f"{name} holds a scale that is not a finite positive number")
     sa = np.repeat(sa, m // sa.shape[0], axis=0)
     sb = np.repeat(sb, n // sb.shape[1], axis=1).T.copy()  # (N, blocks)
-    pow2 = all((np.frexp(s)[0] == 0.5).all() for s in (sa, sb))
-    if pow2 and every is None:
+    if all((np.frexp(s)[0] == 0.5).all() for s in (sa, sb)):  # powers of two: exact exponents
         shifts = (np.log2(sa).astype(np.int32), np.log2(sb).astype(np.int32))
-        return np.ones((m, 1)), np.ones((n, 1)), None, shifts
-    if every is not None and every != block:
+        ones = max(-(-k // every), 1) if every else 1
+        return np.ones((m, ones)), np.ones((n, ones)), every, shifts
+    if every is None:  # each block's partial sum promoted, times its scales
+        every = block
+    elif nb == 1:  # one scale across K: it multiplies every promoted partial sum
+        reps = -(-k // every)
+        sa, sb = np.repeat(sa, reps, axis=1), np.repeat(sb, reps, axis=1)
+    elif block % every:
         raise NumfmtError(
             f"scales that are not powers of two multiply each block's partial sum as it is "
-            f"promoted: promote_every must be the block of {block}, not {every}"
+            f"promoted: promote_every ({every}) must divide the block of {block}"
         )
-    if p.fused is not None and block % p.fused.size:
+    else:
+        sa, sb = np.repeat(sa, block // every, axis=1), np.repeat(sb, block // every, axis=1)
+    if p.fused is not None and every % p.fused.size:
         raise NumfmtError(
-            f"a scale block of {block} is not a multiple of the fused group of {p.fused.size}"
+            f"a scale block of {every} is not a multiple of the fused group of {p.fused.size}"
         )
-    return sa, sb, block, None
+    return sa, sb, every, None
 
 
 def _threads(m: int, work: int) -> list[tuple[int, int]]:
@@ -389,12 +397,23 @@ def _run_general(x, y, sa, sb, every, out, p: Plan):
         )
     codes = {"sequential": 0, "kahan": 1, "tile": 2, "pairwise": 3}
     prod = _kernel_args(p.products if p.products is not None else p.accumulator)
+    kind: bool | int = exact  # pairwise: whether products are exact; columns: how formed
+    if p.order == "pairwise":  # a buffer of one output's terms, summed level by level
+        kernel, other = _mm_jit.general, y
+    else:  # a block of output columns at once
+        kernel, other = _mm_jit.columns, np.ascontiguousarray(y.T)
+        if not exact:
+            kind = _mm_jit.ROUNDED
+        elif _fits_float32(x, y):  # float64 holds each product: a multiply, then one rounding
+            kind = _mm_jit.IN_FLOAT64
+        else:
+            kind = _mm_jit.EXACT
     refused = _spread(
-        _mm_jit.general,
+        kernel,
         x.shape[0],
         x.size * y.shape[0],
         read_only(x),
-        read_only(y),
+        read_only(other),
         read_only(sa),
         read_only(sb),
         out,
@@ -402,7 +421,7 @@ def _run_general(x, y, sa, sb, every, out, p: Plan):
         max(p.tile, 1),
         every or 0,
         prod,
-        exact,
+        kind,
         _kernel_args(p.accumulator),
         _kernel_args(p.promote_to),
         p.seed,

@@ -11,12 +11,14 @@ from typing import Any
 from torch import nn
 
 from numfmt._display import Displayable
+from numfmt.arith.matmul import plan
 from numfmt.errors import NumfmtError
 from numfmt.eval.embeddings import compare_embeddings, embed
 from numfmt.eval.generation import generate, own_text_perplexity
 from numfmt.eval.scoring import Reference, Score, score
 from numfmt.models.gguf_read import read_tensors
 from numfmt.nn.layers import layer_weights, model_bytes
+from numfmt.nn.matmuls import simulate_matmuls
 from numfmt.nn.modules import decoded_weights
 from numfmt.nn.progress import Progress, tracker
 from numfmt.nn.quantize import quantize_model
@@ -40,6 +42,7 @@ class RecipeRow:
     quantize_seconds: float
     tokens_per_second: float
     own_text_perplexity: float | None = None
+    matmul: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,6 +93,7 @@ def compare_recipes(
     own_text: bool = False,
     progress: Progress = None,
     description: str = "compare",
+    matmuls: list[str] | None = None,
 ) -> ModelComparison:
     """Quantize ``model`` by each recipe and score all on the token ids ``ids`` (the float
     model is the reference; ``fp32`` in ``recipes`` names its row). With a tokenizer and a
@@ -103,6 +107,11 @@ def compare_recipes(
     float model's unquantized tensors: the embedding, the norms), its weights decoded once
     for all its measurements, measured, and dropped. ``progress`` tells a line per recipe
     off a terminal (``description: [k/n] recipe quantized, scored (seconds)``).
+
+    With ``matmuls`` (names of ``numfmt.arith.hardware``'s models), each recipe's model is
+    also scored with its linear layers multiplying through each of them
+    (``numfmt.nn.simulate_matmuls``, operands scaled as its ``auto`` says): rows
+    ``recipe @ matmul``, the cost of the accumulator beside the cost of the weights.
     """
     parsed = []
     for r in recipes:
@@ -115,6 +124,7 @@ def compare_recipes(
     if own_text and not (prompt and tokenizer is not None):
         raise NumfmtError("the own-text perplexity needs a prompt and a tokenizer")
     talk = prompt and tokenizer is not None
+    plans = _matmul_plans(matmuls)
     reference = Reference(model, ids, context=context, stride=stride)
     scores: list[Score] = []
     reports: dict[str, ModelReport] = {}
@@ -123,6 +133,8 @@ def compare_recipes(
     generations: list[tuple[str, str]] = []
     weights: dict[str, Any] = {}
     done = ["scored"] + ["generated"] * bool(talk) + ["own text scored"] * own_text
+    done += [f"scored @ {name}" for name, _ in plans]
+    simulated: list[tuple[str, str, Score]] = []  # (recipe, matmul, score)
     with tracker(1 + len(parsed), description, progress, every=0) as step:
         for recipe in [None, *parsed]:
             label = REFERENCE if recipe is None else str(recipe)
@@ -150,11 +162,30 @@ def compare_recipes(
                     own[label] = own_text_perplexity(q, tokenizer, prompt, max_new_tokens)
                 if layer:
                     weights.update(layer_weights({label: q}, layer))
+                for mm_name, mm_plan in plans:
+                    sim = simulate_matmuls(q, mm_plan)
+                    simulated.append(
+                        (
+                            label,
+                            mm_name,
+                            score(
+                                sim,
+                                ids,
+                                context=context,
+                                stride=stride,
+                                reference=reference,
+                                name=f"{label} @ {mm_name}",
+                            ),
+                        )
+                    )
+                    del sim
             del q  # one quantized model in memory at a time
             step(f"{label} " + ", ".join((["quantized"] if recipe else []) + done))
     rows = []
-    for s in scores:
-        report = reports.get(s.name)
+    owner = {sim.name: (r, m) for r, m, sim in simulated}
+    for s in _interleaved(scores, simulated):
+        recipe_label, matmul_name = owner.get(s.name, (s.name, None))
+        report = reports.get(recipe_label)
         rows.append(
             RecipeRow(
                 recipe=s.name,
@@ -163,11 +194,12 @@ def compare_recipes(
                 perplexity=s.perplexity,
                 kl=s.kl,
                 top1=s.top1,
-                quantize_seconds=seconds[s.name],
+                quantize_seconds=seconds[recipe_label],
                 tokens_per_second=s.tokens_per_second
                 if math.isfinite(s.tokens_per_second)
                 else 0.0,
                 own_text_perplexity=own.get(s.name),
+                matmul=matmul_name,
             )
         )
     return ModelComparison(
@@ -181,6 +213,23 @@ def compare_recipes(
         layer,
         weights,
     )
+
+
+def _matmul_plans(matmuls: list[str] | None) -> list[tuple[str, Any]]:
+    """(name, Plan) of each matmul model, checked before any work."""
+    names = [str(m).strip() for m in matmuls or [] if str(m).strip()]
+    if len(set(names)) != len(names):
+        raise NumfmtError(f"a matmul model is listed twice: {', '.join(names)}")
+    return [(n, plan(model=n)) for n in names]
+
+
+def _interleaved(scores: list[Score], simulated: list[tuple[str, str, Score]]) -> list[Score]:
+    """Each recipe's row, then its rows under each matmul model."""
+    out = []
+    for s in scores:
+        out.append(s)
+        out.extend(sim for r, _, sim in simulated if r == s.name)
+    return out
 
 
 def _sharing(model: nn.Module) -> nn.Module:

@@ -8,6 +8,8 @@ reads a Hugging Face folder, a Llama ``.gguf`` or an installed name (``smollm2-1
 for checkpoints larger than memory, and ``load_quantized(..., device_map="auto")`` to run
 them through accelerate's big-model loading. ``LowPrecisionOptimizer`` and ``LossScaler``
 train with weights, gradients and optimizer state stored in a format (bf16, fp16, FP8).
+``simulate_matmuls(model, "hopper-fp8")`` runs every linear layer's product through a
+simulated accumulator (``numfmt.arith.hardware``'s models).
 
 This package is the model floor's core (the quantized layers, recipes, and the one quantize
 path, ``numfmt.nn.path``, with its code choosers in ``numfmt.nn.algorithms``) and the floor's
@@ -67,6 +69,8 @@ _EXPORTS = {
     "LowPrecisionOptimizer": "numfmt.nn.training",
     "LossScaler": "numfmt.nn.training",
     "TrainingStats": "numfmt.nn.training",
+    "simulate_matmuls": "numfmt.nn.matmuls",
+    "SimulatedLinear": "numfmt.nn.matmuls",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -6,7 +6,8 @@ grad), schemes (:func:`scheme`, :func:`parse_scheme`, presets for MX, NVFP4, NF4
 granularities (:class:`PerTensor`, :class:`PerAxis`, :class:`PerGroup`, :class:`PerToken`),
 range selection (``calibration``), an :class:`Observer` for activations,
 :class:`QuantizedTensor` with its own file format (:func:`save`, :func:`load`),
-``error_report`` and ``compare_schemes``.
+``error_report`` and ``compare_schemes``; ``block_operands`` for the two operands of a
+scaled matrix multiply (MX, NVFP4, DeepSeek's tiles) in ``numfmt.arith.matmul``'s terms.
 
 The names load on first use (``import numfmt.quant`` itself costs nothing), so that the
 command line's scalar commands never pay for this layer.
@@ -45,9 +46,13 @@ _EXPORTS = {
     "scheme": "schemes",
     "QuantizedTensor": "tensor",
     "quantize_tensor": "tensor",
+    "BLOCK_SCHEMES": "operands",
+    "block_operand": "operands",
+    "block_operands": "operands",
 }
 
 __all__ = [
+    "BLOCK_SCHEMES",
     "NF4_CODEBOOK",
     "PRESETS",
     "ErrorReport",
@@ -62,6 +67,8 @@ __all__ = [
     "QuantScheme",
     "QuantizedTensor",
     "SchemeComparison",
+    "block_operand",
+    "block_operands",
     "choose_qparams",
     "compare_schemes",
     "dequantize",
@@ -103,6 +110,7 @@ if TYPE_CHECKING:
     )
     from numfmt.quant.io import save
     from numfmt.quant.observer import Observer
+    from numfmt.quant.operands import BLOCK_SCHEMES, block_operand, block_operands
     from numfmt.quant.qparams import QParams, choose_qparams, dequantize, quantize
     from numfmt.quant.report import ErrorReport, SchemeComparison, error_report
     from numfmt.quant.schemes import (

@@ -101,6 +101,13 @@ def render_clip_search(c: ClipSearch) -> Group:
     return Group(head, fit(t), tail)
 
 
+def _kl(kl: float | None) -> str:
+    """A KL divergence in nats: four decimals, or two digits where that would show 0."""
+    if kl is not None and 0 < abs(kl) < 5e-5:
+        return f"{kl:.1e}"
+    return number(kl, "{:.4f}")
+
+
 @renderer(ModelComparison)
 def render_comparison(c: ModelComparison) -> Group:
     own = any(r.own_text_perplexity is not None for r in c.rows)
@@ -114,7 +121,7 @@ def render_comparison(c: ModelComparison) -> Group:
             number(row.bits_per_weight, "{:.3g}"),
             size(row.bytes),
             f"{row.perplexity:.3f}",
-            number(row.kl, "{:.4f}"),
+            _kl(row.kl),
             number(row.top1, "{:.1%}"),
             f"{row.quantize_seconds:.1f} s",
             f"{row.tokens_per_second:.0f}",
@@ -124,6 +131,15 @@ def render_comparison(c: ModelComparison) -> Group:
         t.add_row(*cells)
     head = Text(f"{c.model}: {c.tokens:,} tokens scored in windows of {c.context}", style="bold")
     parts: list = [head, fit(t)]
+    if any(r.matmul for r in c.rows):
+        parts.append(
+            Text(
+                "recipe @ model: every linear layer's product computed through that matmul "
+                "model (numfmt.arith.hardware; FP8 operands scaled per token and per output "
+                "channel), the rest in float32; tokens/s is the simulation's.",
+                style=LABEL,
+            )
+        )
     if own:
         parts.append(
             Text(

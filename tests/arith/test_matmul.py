@@ -197,6 +197,49 @@ def test_rounded_products_then_kahan():
     assert np.isfinite(s).all() and np.array_equal(ours, s)
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"inputs": None, "accumulator": "fp32"},  # float64 operands: products need the FMA
+        {"inputs": "bf16", "accumulator": Context("bf16", rounding="toward-zero")},
+        {"inputs": "bf16", "accumulator": Context("bf16", rounding="stochastic"), "seed": 4},
+        {"inputs": "bf16", "accumulator": "fp16", "order": "tile:16", "promote_every": 96},
+        {
+            "inputs": "fp16",
+            "products": Context("bf16", rounding="stochastic"),
+            "accumulator": "fp16",
+            "order": "kahan",
+        },
+        {"inputs": None, "accumulator": Context("bf16", rounding="up"), "order": "kahan"},
+    ],
+)
+def test_the_column_kernel_gives_the_bits_of_one_element_at_a_time(settings):
+    # the vectorised kernel (blocks of output columns, the general path for what its fast
+    # path cannot finish) against the scalar one, each operation through the general path;
+    # N = 530 spans two column blocks; zeros and tiny values send elements the general way
+    from numfmt.arith import _mm_jit
+    from numfmt.arith import matmul as mm
+
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((3, 200)) * np.exp2(rng.integers(-30, 12, (3, 200)))
+    b = rng.standard_normal((200, 530))
+    a[0, :7] = 0.0
+    b[5] = 0.0
+    p = mm.plan(**settings)
+    ours = mm.run(a, b, p)
+    x, y, _ = mm._operands(a, b)
+    if p.inputs is not None:
+        x, y = mm._round_inputs(x, p.inputs, "a"), mm._round_inputs(y, p.inputs, "b")
+    sa, sb, every, _ = mm._scales(None, 3, 530, 200, p)
+    scalar = np.zeros((3, 530))
+    codes = {"sequential": 0, "kahan": 1, "tile": 2}
+    prod = mm._kernel_args(p.products or p.accumulator)
+    _mm_jit.general(x, y, sa, sb, scalar, codes[p.order], max(p.tile, 1), every or 0, prod,
+                    p.products is None, mm._kernel_args(p.accumulator),
+                    mm._kernel_args(p.promote_to), p.seed, 0, 3)  # fmt: skip
+    assert np.array_equal(ours.view(np.int64), scalar.view(np.int64))
+
+
 def test_accumulator_overflow_is_infinity_or_refused():
     a, b = np.full((1, 4), 60000.0), np.full((4, 1), 1.0)
     assert matmul(a, b, inputs="fp16", accumulator="fp16")[0, 0] == np.inf
@@ -367,7 +410,7 @@ def test_shapes_and_torch():
                 scales=(np.full((4, 2), 0.3), np.ones((2, 2))),
                 promote_every=64,
             ),
-            "promote_every must be",
+            "must divide the block",
         ),
         (lambda a, b: matmul(a, b, accumulator="int8"), "float format"),
         (lambda a, b: matmul(a, b, model="fp32", seed=-1), "seed"),

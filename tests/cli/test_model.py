@@ -146,6 +146,24 @@ def test_model_compare_scores_recipes_on_the_same_text(tmp_path, folder_with_tok
     assert all(row["own_text_perplexity"] > 1 for row in rows.values())
 
 
+def test_model_compare_scores_through_simulated_matmuls(tmp_path, folder_with_tokenizer):
+    text = tmp_path / "t.txt"
+    text.write_text("The quick brown fox jumps over the lazy dog. " * 10)
+    args = ["model", "compare", folder_with_tokenizer, "--text", text, "-n", "64", "-c", "32"]
+    r = run(*args, "--matmul", "fp32,hopper-fp8", "--json")
+    assert r.exit_code == 0, r.output
+    rows = {row["recipe"]: row for row in json.loads(r.stdout)["recipes"]}
+    assert list(rows) == ["fp32", "fp32 @ fp32", "fp32 @ hopper-fp8"]  # recipes default to fp32
+    assert rows["fp32 @ hopper-fp8"]["matmul"] == "hopper-fp8"
+    assert rows["fp32 @ fp32"]["kl"] < rows["fp32 @ hopper-fp8"]["kl"]
+    table = run(*args, "--matmul", "bf16-accumulate")
+    assert table.exit_code == 0 and "fp32 @ bf16-accumulate" in table.stdout
+    assert "every linear layer's product" in table.stdout
+    for bad, message in (("h100", "unknown matmul model"), (",", "--matmul is empty")):
+        r = run(*args, "--matmul", bad)
+        assert r.exit_code == 2 and message in r.stderr and "Traceback" not in r.output
+
+
 def test_model_compare_and_sensitivity_default_to_the_essay_and_tell_progress(
     folder_with_tokenizer,
 ):
