@@ -21,3 +21,4 @@ timeout 240 python3 bench/arith.py --device cuda --repeat 3 2>&1 | tee "$out/ben
 timeout 180 python3 bench/quant.py --device cuda 2>&1 | tee "$out/bench_quant_cuda.txt"
 timeout 120 python3 bench/qat.py --device cuda --seeds 3 2>&1 | grep -v -i deprecat | tee "$out/bench_qat_cuda.txt"
 timeout 240 python3 bench/gptq_speed.py --device cuda 2>&1 | tee "$out/bench_gptq_cuda.txt"
+timeout 300 python3 bench/matmul.py --device cuda --repeat 2 --models hopper-fp8,hopper-fp8-promote128,fp32 2>&1 | tee "$out/bench_matmul_cuda.txt"

@@ -12,6 +12,8 @@ code on its instruction shapes.
 
 ======================  ======================================================================
 fp32                    an FMA unit one term at a time, in binary32 (a CPU loop, a CUDA core)
+fp8-fp32                e4m3 inputs with fp32's accumulation: the FP8 models' rounding of the
+                        inputs alone, to tell it from their accumulators'
 bf16-accumulate         inputs and the running sum in bfloat16, each step rounded to nearest
 kahan                   bf16-accumulate with Kahan's compensation (every operation in bf16)
 ampere-fp16             A100 ``mma.m16n8k16.f32.f16``: groups of 8, 24 fractional bits, an
@@ -157,6 +159,12 @@ MODELS: dict[str, MatmulModel] = {
             "binary32 fused multiply-add, one term at a time",
             "IEEE 754-2019 fusedMultiplyAdd; a CPU loop or a CUDA core's FFMA",
             inputs="fp32",
+        ),
+        MatmulModel(
+            "fp8-fp32",
+            "e4m3 inputs, exact products, binary32 fused multiply-add one term at a time",
+            "the FP8 models' inputs with fp32's accumulation: what their accumulator costs",
+            inputs="e4m3",
         ),
         MatmulModel(
             "bf16-accumulate",

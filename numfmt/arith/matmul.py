@@ -46,6 +46,7 @@ from numfmt.arith.hardware import TERM_ROUNDINGS, Fused, MatmulModel, get_model
 from numfmt.errors import NotRepresentableError, NumfmtError
 from numfmt.formats import _kernels
 from numfmt.formats.encode import as_real_array
+from numfmt.formats.rounding import Rounding
 from numfmt.formats.types import FloatFormat
 
 ORDERS = ("sequential", "kahan", "pairwise", "tile:T")
@@ -193,7 +194,7 @@ def run(a, b, p: Plan, scales=None):
         if ex is not None and ey is not None:
             ex, ey = ex + rx, ey + ry
     out = np.zeros((m, n))
-    if m and n and k:
+    if m and n and k and not _on_device(like, p, x, y, ex, ey, sa, sb, every, out):
         if ex is not None and ey is not None:
             _run_fused(x, y, ex, ey, sa, sb, every, out, p)
         else:
@@ -205,6 +206,28 @@ def run(a, b, p: Plan, scales=None):
     if like is None:
         return out
     return elementwise._give_back(out, like, elementwise._value_dtype(final.fmt, [], like))
+
+
+def _on_device(like, p: Plan, x, y, ex, ey, sa, sb, every, out) -> bool:
+    """Compute out on the device of a torch operand (CUDA; on the CPU where
+    ``elementwise.TORCH_ON_CPU`` says so) by ``_mm_torch``'s whole-tensor kernels, the same
+    bits as the host's; False where this plan runs on the host (stochastic rounding, pairwise
+    sums, an infinity among a fused group's terms)."""
+    if not elementwise._on_device(like) or p.order == "pairwise":
+        return False
+    contexts = (p.accumulator, p.products, p.promote_to)
+    if any(c is not None and c.rounding is Rounding.STOCHASTIC for c in contexts):
+        return False
+    from numfmt.arith import _mm_torch
+
+    try:
+        if ex is not None and ey is not None:
+            out[:] = _mm_torch.fused(x, y, ex, ey, sa, sb, every, p, like.device)
+        else:
+            out[:] = _mm_torch.columns(x, y, sa, sb, every, p, like.device)
+    except _mm_torch.HostOnly:
+        return False
+    return True
 
 
 def _operands(a, b):

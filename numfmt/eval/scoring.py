@@ -149,7 +149,7 @@ def score_models(
                 logits = logits_of(models[name], chunk)
                 seconds[name] += time.perf_counter() - start
                 # the logits at position p predict token p + 1
-                logp = torch.log_softmax(logits[w.score_from - w.begin - 1 : -1], dim=-1)
+                logp = _log_probs(logits, w)
                 nll[name] += float(-logp.gather(1, targets[:, None]).sum())
                 if name == reference:
                     ref_logp = logp
@@ -223,7 +223,7 @@ class Reference(Sequence[torch.Tensor]):
         w = self.spans[i]
         start = time.perf_counter()
         logits = logits_of(self.model, self.ids[w.begin : w.end])
-        logp = torch.log_softmax(logits[w.score_from - w.begin - 1 : -1], dim=-1)
+        logp = _log_probs(logits, w)
         self.seconds += time.perf_counter() - start
         size = logp.numel() * logp.element_size()
         if self._bytes + size <= self.max_bytes:
@@ -280,6 +280,13 @@ def score(
     )
 
 
+def _log_probs(logits, w: Window):
+    """The window's next-token log-probabilities, in float64: a KL divergence between two
+    close models is a sum of many tiny terms, which float32 would bury in its rounding (and
+    could even make negative)."""
+    return torch.log_softmax(logits[w.score_from - w.begin - 1 : -1].double(), dim=-1)
+
+
 def _window(model, ids, w: Window, reference, i: int) -> tuple[float, float, int, float]:
     """One window's summed NLL, KL and top-1 agreements against the reference, and seconds."""
     chunk = ids[w.begin : w.end]
@@ -287,7 +294,7 @@ def _window(model, ids, w: Window, reference, i: int) -> tuple[float, float, int
     start = time.perf_counter()
     logits = logits_of(model, chunk)
     seconds = time.perf_counter() - start
-    logp = torch.log_softmax(logits[w.score_from - w.begin - 1 : -1], dim=-1)
+    logp = _log_probs(logits, w)
     nll = float(-logp.gather(1, targets[:, None]).sum())
     kl, agree = 0.0, 0
     if reference is not None:

@@ -16,7 +16,7 @@ from numfmt.arith import add, fma
 from numfmt.arith import round as round_to
 from numfmt.arith.context import Context
 from numfmt.arith.hardware import MODELS, Fused
-from numfmt.arith.matmul import matmul
+from numfmt.arith.matmul import matmul, plan
 from numfmt.arith.matmul_error import exact_product, matmul_error
 from numfmt.errors import NumfmtError
 
@@ -366,6 +366,55 @@ def test_shapes_and_torch():
     assert isinstance(t, torch.Tensor) and t.dtype == torch.float32
     same = matmul(a.astype(np.float32), b.astype(np.float32), model="hopper-fp8")
     assert np.array_equal(t.double().numpy(), same)
+
+
+_DEVICE_CASES = [
+    *({"model": name} for name in MODELS),
+    {"model": "hopper-fp8", "fused": "32:13:nearest-even", "promote_every": 64},
+    {"inputs": "bf16", "products": "bf16", "accumulator": "fp16", "order": "tile:8"},
+    {"inputs": "fp16", "accumulator": Context("bf16", rounding="down"), "promote_every": 40},
+]
+
+
+def _device_bits_agree(device, monkeypatch):
+    torch = pytest.importorskip("torch")
+    from numfmt.arith import elementwise
+
+    rng = np.random.default_rng(12)
+    a = rng.standard_normal((4, 128)) * np.exp2(rng.integers(-8, 6, (4, 128)))
+    b = rng.standard_normal((128, 70))
+    a[0, :40] = 0.0
+    for settings in _DEVICE_CASES:
+        k = 128 if plan(**settings).fused else 24  # term by term: a step of K at a time
+        host = matmul(a[:, :k], b[:k], **settings)
+        if device == "cpu":  # the device kernels, run on the CPU
+            monkeypatch.setattr(elementwise, "TORCH_ON_CPU", True)
+        ours = matmul(torch.tensor(a[:, :k], device=device), torch.tensor(b[:k], device=device),
+                      **settings)  # fmt: skip
+        monkeypatch.setattr(elementwise, "TORCH_ON_CPU", False)
+        assert ours.device.type == device
+        assert np.array_equal(ours.cpu().double().numpy(), host), settings
+    # block scales that are not powers of two, multiplied at each promotion
+    scales = (rng.uniform(0.5, 2, (4, 4)), rng.uniform(0.5, 2, (4, 70)))
+    host = matmul(a, b, model="hopper-fp8", inputs=None, scales=scales)
+    monkeypatch.setattr(elementwise, "TORCH_ON_CPU", device == "cpu")
+    ours = matmul(torch.tensor(a, device=device), b, model="hopper-fp8", inputs=None,
+                  scales=scales)  # fmt: skip
+    assert np.array_equal(ours.cpu().double().numpy(), host)
+
+
+def test_the_torch_kernels_give_the_host_bits(monkeypatch):
+    # what runs on a GPU, run on the CPU: every model, fused and term by term, promotion,
+    # block scales; the same bits as the numba kernels
+    _device_bits_agree("cpu", monkeypatch)
+
+
+@pytest.mark.cuda
+def test_the_torch_kernels_give_the_host_bits_on_cuda(monkeypatch):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    _device_bits_agree("cuda", monkeypatch)
 
 
 # -- bad input --------------------------------------------------------------------------------
