@@ -39,6 +39,7 @@ once rounded), and the steps taken and skipped.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -369,6 +370,60 @@ class LowPrecisionOptimizer:
         if self.update != "kahan":
             raise NumfmtError(f"update={self.update!r} keeps no compensation")
         return [self._carry[id(p)] for p in self._params]
+
+    def state_dict(self) -> dict[str, Any]:
+        """What resuming needs, for ``torch.save``: the inner optimizer's state dict, this
+        wrapper's settings, the master weights or Kahan compensations (in parameter order)
+        and the stochastic draws' generator state. Save the model's parameters beside it
+        (they hold the format's values); ``stats`` start afresh on resuming."""
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "numfmt": {
+                "settings": self._settings(),
+                "master": [self._master[id(p)].clone() for p in self._params if self._master],
+                "carry": [self._carry[id(p)].clone() for p in self._params if self._carry],
+                "generator": copy.deepcopy(self._stochastic._rng.bit_generator.state),
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume from ``state_dict()``'s result: an optimizer built with the same settings
+        over the same parameters continues with the same bits as the one saved."""
+        try:
+            ours, inner = state["numfmt"], state["optimizer"]
+            settings, master, carry = ours["settings"], ours["master"], ours["carry"]
+            generator = ours["generator"]
+        except (KeyError, TypeError):
+            raise NumfmtError(
+                "not a LowPrecisionOptimizer's state_dict (it holds 'optimizer' and 'numfmt')"
+            ) from None
+        if settings != self._settings():
+            raise NumfmtError(
+                f"the state was saved with {settings}; this optimizer has {self._settings()}"
+            )
+        for name, saved, own in (("master", master, self._master), ("carry", carry, self._carry)):
+            if len(saved) != len(own) or any(
+                s.shape != own[id(p)].shape for s, p in zip(saved, self._params, strict=False)
+            ):
+                raise NumfmtError(f"the saved {name} tensors do not match the parameters")
+        self.optimizer.load_state_dict(inner)
+        with torch.no_grad():
+            for p, t in zip(self._params, master, strict=False):
+                self._master[id(p)].copy_(t)
+            for p, t in zip(self._params, carry, strict=False):
+                self._carry[id(p)].copy_(t)
+        self._stochastic._rng.bit_generator.state = copy.deepcopy(generator)
+
+    def _settings(self) -> dict[str, Any]:
+        return {
+            "weights": self.weights.name,
+            "update": self.update,
+            "grads": None if self.grads is None else self.grads.name,
+            "state": None if self.state_format is None else self.state_format.name,
+            "compensation": self.compensation.name,
+            "seed": self.seed,
+            "parameters": [tuple(p.shape) for p in self._params],
+        }
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.optimizer.zero_grad(set_to_none=set_to_none)

@@ -452,3 +452,44 @@ def test_the_optimizers_rounding_gives_numfmt_ariths_bits(fmt, rounding):
     assert _same_bits(ours, Context(fmt, rounding=rounding, seed=5).round(x))
     if fmt in ("fp16", "bf16") and rounding == "nearest-even":  # torch's own cast agrees
         assert _same_bits(ours, x.to(torch.float16 if fmt == "fp16" else torch.bfloat16).float())
+
+
+@pytest.mark.parametrize(
+    "update, options",
+    [("stochastic", {"state": "bf16"}), ("kahan", {"grads": "fp16"}), ("master", {})],
+)
+def test_resuming_from_a_saved_state_continues_with_the_same_bits(tmp_path, update, options):
+    def build(params):
+        inner = torch.optim.Adam(params, lr=1e-3)
+        return LowPrecisionOptimizer(inner, "bf16", update=update, seed=3, **options)
+
+    def train(w, opt, steps, start):
+        for i in range(start, start + steps):
+            w.grad = torch.sin(torch.arange(8.0) * (i + 1)) * 1e-2
+            opt.step()
+
+    w = torch.nn.Parameter(torch.linspace(-1, 1, 8))
+    opt = build([w])
+    train(w, opt, 5, 0)
+    torch.save({"w": w.detach().clone(), "opt": opt.state_dict()}, tmp_path / "ckpt.pt")
+    train(w, opt, 5, 5)  # the run that was not interrupted
+    saved = torch.load(tmp_path / "ckpt.pt")
+    w2 = torch.nn.Parameter(saved["w"])
+    opt2 = build([w2])
+    opt2.load_state_dict(saved["opt"])
+    train(w2, opt2, 5, 5)
+    assert torch.equal(w, w2)
+    if update != "master":  # a fresh optimizer does not continue the same way
+        w3 = torch.nn.Parameter(saved["w"].clone())
+        train(w3, build([w3]), 5, 5)
+        assert not torch.equal(w, w3)
+
+
+def test_a_state_from_other_settings_is_refused():
+    w = torch.nn.Parameter(torch.ones(4))
+    state = LowPrecisionOptimizer(torch.optim.SGD([w], lr=0.1), "bf16").state_dict()
+    other = LowPrecisionOptimizer(torch.optim.SGD([w], lr=0.1), "fp16")
+    with pytest.raises(NumfmtError, match="saved with"):
+        other.load_state_dict(state)
+    with pytest.raises(NumfmtError, match="not a LowPrecisionOptimizer's state_dict"):
+        other.load_state_dict(torch.optim.SGD([w], lr=0.1).state_dict())
