@@ -133,9 +133,8 @@ def compare_recipes(
     generations: list[tuple[str, str]] = []
     weights: dict[str, Any] = {}
     done = ["scored"] + ["generated"] * bool(talk) + ["own text scored"] * own_text
-    done += [f"scored @ {name}" for name, _ in plans]
     simulated: list[tuple[str, str, Score]] = []  # (recipe, matmul, score)
-    with tracker(1 + len(parsed), description, progress, every=0) as step:
+    with tracker((1 + len(parsed)) * (1 + len(plans)), description, progress, every=0) as step:
         for recipe in [None, *parsed]:
             label = REFERENCE if recipe is None else str(recipe)
             if recipe is None:
@@ -162,25 +161,26 @@ def compare_recipes(
                     own[label] = own_text_perplexity(q, tokenizer, prompt, max_new_tokens)
                 if layer:
                     weights.update(layer_weights({label: q}, layer))
-                for mm_name, mm_plan in plans:
-                    sim = simulate_matmuls(q, mm_plan)
-                    simulated.append(
-                        (
-                            label,
-                            mm_name,
-                            score(
-                                sim,
-                                ids,
-                                context=context,
-                                stride=stride,
-                                reference=reference,
-                                name=f"{label} @ {mm_name}",
-                            ),
-                        )
-                    )
-                    del sim
-            del q  # one quantized model in memory at a time
             step(f"{label} " + ", ".join((["quantized"] if recipe else []) + done))
+            for mm_name, mm_plan in plans:  # a step each: minutes apiece on a CPU
+                sim = simulate_matmuls(q, mm_plan)
+                simulated.append(
+                    (
+                        label,
+                        mm_name,
+                        score(
+                            sim,
+                            ids,
+                            context=context,
+                            stride=stride,
+                            reference=reference,
+                            name=f"{label} @ {mm_name}",
+                        ),
+                    )
+                )
+                del sim
+                step(f"{label} @ {mm_name} scored")
+            del q  # one quantized model in memory at a time
     rows = []
     owner = {sim.name: (r, m) for r, m, sim in simulated}
     for s in _interleaved(scores, simulated):

@@ -159,6 +159,7 @@ def test_model_compare_scores_through_simulated_matmuls(tmp_path, folder_with_to
     table = run(*args, "--matmul", "bf16-accumulate")
     assert table.exit_code == 0 and "fp32 @ bf16-accumulate" in table.stdout
     assert "every linear layer's product" in table.stdout
+    assert "compare: [2/2] fp32 @ bf16-accumulate scored" in table.stderr  # a line per row
     for bad, message in (("h100", "unknown matmul model"), (",", "--matmul is empty")):
         r = run(*args, "--matmul", bad)
         assert r.exit_code == 2 and message in r.stderr and "Traceback" not in r.output
