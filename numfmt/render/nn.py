@@ -124,7 +124,9 @@ def render_comparison(c: ModelComparison) -> Group:
             _kl(row.kl),
             number(row.top1, "{:.1%}"),
             f"{row.quantize_seconds:.1f} s",
-            f"{row.tokens_per_second:.0f}",
+            f"{row.tokens_per_second:.1f}"
+            if row.tokens_per_second < 10
+            else f"{row.tokens_per_second:.0f}",
         ]
         if own:
             cells.append(number(row.own_text_perplexity, "{:.2f}"))
