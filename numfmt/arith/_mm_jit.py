@@ -39,6 +39,7 @@ from numfmt.arith._jit import (
     _odd_bits,
     _one,
     _one_call,
+    _plain,
     _round_bits,
     _two_prod,
 )
@@ -184,12 +185,25 @@ def fused(a, b, ea, eb, sa, sb, out, group, bits, how, emin, promote, acc, outer
 
 @numba.njit(inline="always", error_model="numpy")
 def _lane(op, x, y, z, ui, mode, unsigned, fast):
-    """(finished, value) of op(x, y, z) rounded by the fast path alone."""
+    """(finished, value) of op(x, y, z) rounded by the fast path alone. For a sum, also the
+    cases a stalled accumulator makes common (Kahan's steps meet them at every term): one
+    term zero (the other, rounded), and two terms that cancel (a zero, negative only when
+    rounding down), which the fast path would send the general way."""
     good, r, t = _fast(op, x, y, z)
+    cancel = False
+    if op == ac.ADD:  # selects, not branches: the loop still vectorises
+        x_alone = (y == 0.0) & _plain(x)
+        y_alone = (x == 0.0) & _plain(y)
+        cancel = (x == -y) & _plain(x)
+        good = good | x_alone | y_alone
+        r = x if x_alone else (y if y_alone else r)
+        t = 0.0 if x_alone | y_alone else t
     bits = _odd_bits(r, t)
     up = _draw(bits, ui, mode, fast) if mode == fc.RSTOCH else False
     done, value, _ = _round_bits(bits, mode, up, unsigned, fast)
-    return good & done, value
+    if cancel:
+        value = -0.0 if mode == fc.RDOWN else 0.0
+    return (good & done) | cancel, value
 
 
 @numba.njit(inline="always", error_model="numpy")
