@@ -22,3 +22,4 @@ timeout 180 python3 bench/quant.py --device cuda 2>&1 | tee "$out/bench_quant_cu
 timeout 120 python3 bench/qat.py --device cuda --seeds 3 2>&1 | grep -v -i deprecat | tee "$out/bench_qat_cuda.txt"
 timeout 240 python3 bench/gptq_speed.py --device cuda 2>&1 | tee "$out/bench_gptq_cuda.txt"
 timeout 300 python3 bench/matmul.py --device cuda --repeat 2 --models hopper-fp8,hopper-fp8-promote128,fp32 2>&1 | tee "$out/bench_matmul_cuda.txt"
+timeout 420 python3 bench/matmul_model.py --device cuda --tokens 1024 --models hopper-fp8,hopper-fp8-promote128,fp8-fp32 2>&1 | grep -v -i "torchao\|pytree" | tee "$out/bench_matmul_model_cuda.txt"

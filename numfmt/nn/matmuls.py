@@ -9,9 +9,9 @@ and accumulated as the named hardware does. Run it, or score it beside the float
 costs a real model.
 
 What stays in float32, as torch computes it: the embedding, norms, activations, attention's
-own products (softmax(QK^T) V), and each layer's bias (added to the simulated product). The
-simulation runs on the CPU through numba whatever the tensors' device; the result comes back
-to the input's device and dtype. Gradients, where asked for, are the float layer's (a
+own products (softmax(QK^T) V), and each layer's bias (added to the simulated product). On
+the CPU the products run in numba; on a GPU in torch operations on the device (the same bits);
+the block scaling runs on the host. The result has the input's device and dtype. Gradients, where asked for, are the float layer's (a
 straight-through estimate): the forward value is the simulated one.
 """
 
@@ -90,11 +90,14 @@ class SimulatedLinear(nn.Module):
             qa, sa = block_operand(flat, self.scaling, "a")
             scales = (sa, sb)
         qa, qb = _padded(qa, qb, self.settings)
+        # on a GPU, a's values go back as a tensor there: the product's O(MKN) work runs on
+        # the device (numfmt.arith.matmul's torch kernels), the same bits as the host's
+        operand = qa if x.device.type == "cpu" else torch.from_numpy(qa).to(x.device)
         try:
-            out = run(qa, qb, self.settings, scales)
+            out = run(operand, qb, self.settings, scales)
         except NumfmtError as exc:
             raise type(exc)(f"{self.name or 'layer'}: {exc}") from None
-        y = torch.from_numpy(out).to(device=x.device, dtype=x.dtype)
+        y = torch.as_tensor(out).to(device=x.device, dtype=x.dtype)
         y = y.reshape(*x.shape[:-1], self.out_features)
         if self.bias is not None:
             y = y + self.bias.to(y.dtype)

@@ -128,3 +128,16 @@ def test_compare_adds_a_row_per_recipe_and_matmul_model(tiny_llama):
 def test_bad_input_is_refused(call, message):
     with pytest.raises(NumfmtError, match=message):
         call()
+
+
+@pytest.mark.cuda
+def test_on_cuda_the_layers_give_the_cpus_bits():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    net = _net()
+    x = torch.randn(6, 100)
+    for name in ("hopper-fp8", "bf16-accumulate"):
+        cpu = simulate_matmuls(net, name)(x)
+        gpu = simulate_matmuls(net.to("cuda"), name)(x.to("cuda"))
+        net.to("cpu")
+        assert gpu.device.type == "cuda" and torch.equal(gpu.cpu(), cpu)
