@@ -40,7 +40,7 @@ class SimulatedLinear(nn.Module):
 
     ``weight`` is held in Linear's layout (out_features, in_features), shared with the layer
     it replaces (not copied); its block scaling, where there is one, is computed on first
-    use and kept.
+    use and kept until the weight changes.
     """
 
     def __init__(
@@ -60,6 +60,7 @@ class SimulatedLinear(nn.Module):
         self.in_features = weight.shape[1]
         self.out_features = weight.shape[0]
         self._b: tuple[np.ndarray, np.ndarray | None] | None = None
+        self._key: tuple[int, int] | None = None
 
     def extra_repr(self) -> str:
         return (
@@ -68,12 +69,16 @@ class SimulatedLinear(nn.Module):
         )
 
     def _weight_operand(self) -> tuple[np.ndarray, np.ndarray | None]:
-        if self._b is None:
+        """W^T (K, N) as the product takes it, scaled into the block scheme: kept until the
+        weight changes (an optimizer's step bumps its version)."""
+        key = (self.weight.data_ptr(), self.weight._version)
+        if self._b is None or self._key != key:
             w = _host(self.weight).T  # (K, N)
             if self.scaling is None:
                 self._b = (np.ascontiguousarray(w), None)
             else:
                 self._b = block_operand(w, self.scaling, "b")
+            self._key = key
         return self._b
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -81,6 +81,16 @@ def test_gradients_are_the_float_layers():
     assert torch.allclose(x.grad, x2.grad) and torch.allclose(weight_grad, layer.weight.grad)
 
 
+def test_a_changed_weight_is_scaled_again():
+    layer = _net()[0]
+    sim = simulate_matmuls(layer, "hopper-fp8")
+    x = torch.randn(3, 100)
+    before = sim(x)
+    with torch.no_grad():
+        layer.weight.mul_(2.0)  # in place, as an optimizer's step changes it
+    assert torch.allclose(sim(x) - layer.bias, 2 * (before - layer.bias), rtol=1e-6, atol=1e-6)
+
+
 def test_quantized_layers_compose_with_the_simulated_accumulator(tiny_llama, ids):
     q, _ = quantize_model(tiny_llama, "int8/channel")
     sim = simulate_matmuls(q, "fp32")
