@@ -38,6 +38,7 @@ MODULES = [
     "numfmt.quant.packing",
     "numfmt.quant.analysis",
     "numfmt.quant.synthetic",
+    "numfmt.lessons.matmul",
 ]
 if importlib.util.find_spec("torch") is not None:  # the model layer's examples need torch
     MODULES += [
@@ -161,7 +162,7 @@ def test_the_notebooks_are_current():
     pytest.importorskip("nbformat")
     module = runpy.run_path(str(ROOT / "docs" / "make_notebooks.py"))
     made = module["lessons"]()
-    assert len(made) == 9 and made[0][0] == "01-lesson-bits.ipynb"
+    assert len(made) == 10 and made[0][0] == "01-lesson-bits.ipynb"
     assert {p.name for p in (ROOT / "notebooks").glob("*.ipynb")} == {name for name, _ in made}
     for name, page in made:
         assert (ROOT / "notebooks" / name).read_text() == module["source"](page), (

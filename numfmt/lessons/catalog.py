@@ -146,6 +146,15 @@ LESSONS = (
         ("numfmt lesson training", "numfmt lesson training --plot training.png"),
         seconds=25,
     ),
+    Lesson(
+        "matmul",
+        "Inside the matmul: tensor cores' accumulators, FP8's error against K, promotion, "
+        "SmolLM2 through simulated matmuls (read it after lesson 6)",
+        "docs/lesson-matmul.md",
+        ("numfmt lesson matmul", "numfmt lesson matmul --plot matmul.png"),
+        seconds=80,
+        first_run_seconds=160,
+    ),
 )
 
 

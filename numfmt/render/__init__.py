@@ -47,6 +47,10 @@ def _training() -> None:
     from numfmt.render import training  # noqa: F401
 
 
+def _matmul() -> None:
+    from numfmt.render import matmul  # noqa: F401
+
+
 def _html() -> None:
     from numfmt.render import html  # noqa: F401
 
@@ -66,6 +70,7 @@ VIEWS: dict[str, Callable[[], None]] = {
     "numfmt.lessons.summary": _summary,
     "numfmt.nn.training": _training,
     "numfmt.lessons.training": _training,
+    "numfmt.lessons.matmul": _matmul,
 }
 #: Results that draw their own HTML for notebooks (the rest export their rich rendering).
 HTML_VIEWS: dict[str, Callable[[], None]] = {"numfmt.formats": _html, "numfmt.arith": _arith}

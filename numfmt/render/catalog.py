@@ -55,8 +55,8 @@ def render_lessons(c: LessonList) -> Group:
         t.add_row(str(i), lesson.name, Group(about, *map(Command, lesson.commands)))
     note = Text(
         "numfmt lesson NAME prints a lesson's key results here (qat, integer-mlp, "
-        "language-model and training run their experiments; times measured on two idle "
-        "cores); the pages "
+        "language-model, training and matmul run their experiments; times measured on two "
+        "idle cores); the pages "
         "run every command and code block they show when the site is built. --text and "
         "--calibration default to the essay that ships with numfmt: numfmt lesson --text-path "
         "prints where it is.",

@@ -22,6 +22,7 @@ ORDER = [
     "beyond-rtn",
     "arithmetic",
     "training",
+    "matmul",
 ]
 
 
@@ -60,9 +61,9 @@ def test_the_list_needs_neither_torch_nor_scikit_learn():
 def test_each_lesson_says_how_long_it_takes_and_when_its_first_run_is_slower():
     listed = json.loads(CliRunner().invoke(main, ["lesson", "--json"]).stdout)["lessons"]
     seconds = {lesson["name"]: lesson["seconds"] for lesson in listed}
-    assert (
-        all(s > 0 for s in seconds.values()) and max(seconds, key=seconds.get) == "language-model"
-    )
+    assert all(s > 0 for s in seconds.values())
+    # the two that run SmolLM2 take longest
+    assert sorted(seconds, key=seconds.get)[-2:] == ["language-model", "matmul"]
     first = {lesson["name"]: lesson["first_run_seconds"] for lesson in listed}
     assert first["integer-mlp"] > seconds["integer-mlp"] and first["bits"] is None
     integer = next(lesson for lesson in listed if lesson["name"] == "integer-mlp")

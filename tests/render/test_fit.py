@@ -265,12 +265,31 @@ def _training():
     return [opt.stats, TrainingInFewerBits(rows, histogram, ranges, config, 40.0)]
 
 
+def _matmul():
+    """Lesson 10's result: its curves and worked group on a small draw, the model part by
+    hand (its layers' Ks, a row per matmul model)."""
+    import dataclasses
+
+    from numfmt.lessons.matmul import ModelRow, ModelRun, inside_the_matmul
+
+    r = inside_the_matmul(model=None, ks=(32, 128, 512, 4096), m=2, n=2, progress=False)
+    rows = (
+        ModelRow(None, None, 23.36, None, None, 63, 1.4),
+        ModelRow("blackwell-fp8", "row", 26.44, 0.0508, 0.873, 63, 48.2),
+        ModelRow("hopper-fp8-promote128", "row", 26.06, 0.0475, 0.857, 63, 52.6),
+    )
+    name = "smollm2-135m, float32 decoded from its GGUF file (Q4_1, llama.cpp's 4-bit format)"
+    run = ModelRun(name, 63, 64, rows, {576: 181, 1536: 30}, 160.0)
+    return [r, dataclasses.replace(r, model=run, model_note=None)]
+
+
 def _lessons(request):
     from numfmt.lessons.catalog import lessons
     from numfmt.lessons.summary import SUMMARIES
 
     out = [lessons(), *(SUMMARIES[name]() for name in ("bits", "floats", "quantization"))]
     out += _training()
+    out += _matmul()
     if importlib.util.find_spec("sklearn") is not None:
         out += [request.getfixturevalue("ptq_qat"), request.getfixturevalue("walk")]
     return out
