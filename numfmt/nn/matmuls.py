@@ -11,8 +11,9 @@ costs a real model.
 What stays in float32, as torch computes it: the embedding, norms, activations, attention's
 own products (softmax(QK^T) V), and each layer's bias (added to the simulated product). On
 the CPU the products run in numba; on a GPU in torch operations on the device (the same bits);
-the block scaling runs on the host. The result has the input's device and dtype. Gradients, where asked for, are the float layer's (a
-straight-through estimate): the forward value is the simulated one.
+the block scaling runs on the host. The result has the input's device and dtype. Gradients,
+where asked for, are the float layer's (a straight-through estimate): the forward value is
+the simulated one.
 """
 
 from __future__ import annotations
