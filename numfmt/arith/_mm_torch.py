@@ -49,6 +49,12 @@ def _round(v: torch.Tensor, ctx: Context) -> torch.Tensor:
     return elementwise.apply("round", (v,), ctx).to(torch.float64)
 
 
+def _operands(x, y, sa, sb, device):
+    """x (M, K), y as (K, N) and the scales as float64 tensors on the device."""
+    y = np.ascontiguousarray(y.T)
+    return tuple(torch.as_tensor(v, dtype=torch.float64, device=device) for v in (x, y, sa, sb))
+
+
 def _promote(part, total, sa, sb, blk, p) -> torch.Tensor:
     """total + part * (the block's scales), one rounding into promote_to (``_mm_jit``'s
     fused multiply-add)."""
@@ -61,12 +67,9 @@ def fused(x, y, ex, ey, sa, sb, every, p, device) -> np.ndarray:
     (M, blocks), sb (N, blocks); the result as float64 on the host."""
     fu = p.fused
     acc_fmt = p.accumulator.fmt
-    xt = torch.as_tensor(x, dtype=torch.float64, device=device)
-    yt = torch.as_tensor(np.ascontiguousarray(y.T), dtype=torch.float64, device=device)
+    xt, yt, sat, sbt = _operands(x, y, sa, sb, device)
     ext = torch.as_tensor(ex, dtype=torch.int32, device=device)
     eyt = torch.as_tensor(np.ascontiguousarray(ey.T), dtype=torch.int32, device=device)
-    sat = torch.as_tensor(sa, dtype=torch.float64, device=device)
-    sbt = torch.as_tensor(sb, dtype=torch.float64, device=device)
     m, k = xt.shape
     n = yt.shape[1]
     groups = k // fu.size
@@ -100,10 +103,7 @@ def fused(x, y, ex, ey, sa, sb, every, p, device) -> np.ndarray:
 def columns(x, y, sa, sb, every, p, device) -> np.ndarray:
     """``_mm_jit.columns`` (and ``general``'s sequential, kahan and tile orders) for all
     outputs at once, a step of K at a time."""
-    xt = torch.as_tensor(x, dtype=torch.float64, device=device)
-    yt = torch.as_tensor(np.ascontiguousarray(y.T), dtype=torch.float64, device=device)
-    sat = torch.as_tensor(sa, dtype=torch.float64, device=device)
-    sbt = torch.as_tensor(sb, dtype=torch.float64, device=device)
+    xt, yt, sat, sbt = _operands(x, y, sa, sb, device)
     m, k = xt.shape
     n = yt.shape[1]
     block = every or k

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import click
@@ -494,37 +495,34 @@ def _target(path: str | None, force: bool) -> Path | None:
     return target
 
 
-def _draw_lesson(target: Path, result, force: bool) -> None:
+def _draw_pair(target: Path, force: bool, height: float, left, right) -> None:
+    """Two panels side by side, left(ax=...) and right(ax=...), saved into target."""
     from numfmt.cli.plot import _draw, _pyplot
-    from numfmt.plot.lessons import accuracy_vs_bits, training_curves
 
     def axes(_plot):
-        _, (left, right) = _pyplot().subplots(1, 2, figsize=(13, 4.8), layout="constrained")
-        training_curves(result, ax=right)
-        return accuracy_vs_bits(result, ax=left)  # _draw saves (and closes) its figure
+        _, (a, b) = _pyplot().subplots(1, 2, figsize=(13, height), layout="constrained")
+        right(ax=b)
+        return left(ax=a)  # _draw saves (and closes) its figure
 
     _draw(target, axes, force=force)
+
+
+def _draw_lesson(target: Path, result, force: bool) -> None:
+    from numfmt.plot.lessons import accuracy_vs_bits, training_curves
+
+    left, right = partial(accuracy_vs_bits, result), partial(training_curves, result)
+    _draw_pair(target, force, 4.8, left, right)
 
 
 def _draw_training(target: Path, result, force: bool) -> None:
-    from numfmt.cli.plot import _draw, _pyplot
     from numfmt.plot.training import gradient_histogram, loss_curves
 
-    def axes(_plot):
-        _, (left, right) = _pyplot().subplots(1, 2, figsize=(13, 5.2), layout="constrained")
-        gradient_histogram(result, ax=right)
-        return loss_curves(result, ax=left)  # _draw saves (and closes) its figure
-
-    _draw(target, axes, force=force)
+    left, right = partial(loss_curves, result), partial(gradient_histogram, result)
+    _draw_pair(target, force, 5.2, left, right)
 
 
 def _draw_matmul(target: Path, result, force: bool) -> None:
-    from numfmt.cli.plot import _draw, _pyplot
     from numfmt.plot.matmul import error_against_k
 
-    def axes(_plot):
-        _, (left, right) = _pyplot().subplots(1, 2, figsize=(13, 5.6), layout="constrained")
-        error_against_k(result, ax=right, dist="normal")
-        return error_against_k(result, ax=left)  # _draw saves (and closes) its figure
-
-    _draw(target, axes, force=force)
+    right = partial(error_against_k, result, dist="normal")
+    _draw_pair(target, force, 5.6, partial(error_against_k, result), right)
