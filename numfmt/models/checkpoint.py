@@ -25,6 +25,7 @@ import torch
 from numfmt._safetensors import SafetensorsFile
 from numfmt.errors import NumfmtError
 from numfmt.models.saving import NumfmtFile, origin
+from numfmt.models.sources import sharded_index
 from numfmt.nn.algorithms.chooser import RoundToNearest
 from numfmt.nn.layers import candidates
 from numfmt.nn.path import Weight, quantize_weights
@@ -52,18 +53,13 @@ def checkpoint_files(source: str | Path) -> tuple[dict[str, SafetensorsFile], Pa
     shards: dict[str, SafetensorsFile] = {}
     out: dict[str, SafetensorsFile] = {}
     if index.exists():
-        try:
-            weight_map = json.loads(index.read_text())["weight_map"]
-        except (OSError, ValueError, KeyError):
-            raise NumfmtError(f"{index.name}: not a safetensors index (no weight_map)") from None
-        for name, file in weight_map.items():
-            if file not in shards:
-                if not (p / file).is_file():
-                    raise NumfmtError(f"{INDEX} names the shard {file}, which is missing")
-                shards[file] = SafetensorsFile(p / file)
-            if name not in shards[file].entries:
-                raise NumfmtError(f"{INDEX} puts {name} in {file}, which does not hold it")
-            out[name] = shards[file]
+        for name, file in sharded_index(p, INDEX).items():
+            key = str(file)
+            if key not in shards:
+                shards[key] = SafetensorsFile(file)
+            if name not in shards[key].entries:
+                raise NumfmtError(f"{INDEX} puts {name} in {file.name}, which does not hold it")
+            out[name] = shards[key]
         return out, p
     files = sorted(p.glob("*.safetensors"))
     if not files:

@@ -16,7 +16,13 @@ from typing import Any
 from numfmt._extras import require
 from numfmt._safetensors import SafetensorsFile
 from numfmt.errors import NumfmtError
-from numfmt.models.sources import ModelSource, resolve
+from numfmt.models.sources import (
+    PICKLED_WEIGHTS,
+    SAFE_WEIGHTS,
+    ModelSource,
+    resolve,
+    sharded_index,
+)
 from numfmt.tensorio import read_metadata
 
 
@@ -138,14 +144,17 @@ def _tokenizer_source(source: ModelSource, given: Any, allow_pickle: bool) -> Mo
 
 @contextlib.contextmanager
 def _quiet_transformers():
-    """No progress bars of transformers' own while numfmt loads (numfmt draws its own)."""
+    """No progress bars or load reports of transformers' own while numfmt loads (numfmt draws
+    its own bar and refuses what the report would only mention)."""
     t = _transformers()
     logging = t.utils.logging
-    was = logging.is_progress_bar_enabled()
+    was, verbosity = logging.is_progress_bar_enabled(), logging.get_verbosity()
     logging.disable_progress_bar()
+    logging.set_verbosity_error()  # its load report: numfmt checks the loading info itself
     try:
         yield
     finally:
+        logging.set_verbosity(verbosity)
         if was:
             logging.enable_progress_bar()
 
@@ -158,20 +167,39 @@ def _load_folder(path: Path, allow_pickle: bool, placement: dict[str, Any]):
         raise NumfmtError(f"{path}: its config.json does not describe a model ({exc})") from None
     for shard in sorted(path.glob("*.safetensors")):
         SafetensorsFile(shard)  # a damaged or truncated file: one message, before transformers
+    for index in (SAFE_WEIGHTS[1], PICKLED_WEIGHTS[1]):  # shards only inside the folder
+        if (path / index).exists() and (allow_pickle or index == SAFE_WEIGHTS[1]):
+            sharded_index(path, index)
     architectures = getattr(config, "architectures", None) or []
     causal = any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures)
     auto = t.AutoModelForCausalLM if causal else t.AutoModel
     try:
-        net = auto.from_pretrained(
+        net, info = auto.from_pretrained(
             str(path),
             local_files_only=True,
             use_safetensors=None if allow_pickle else True,
             dtype="float32",
+            output_loading_info=True,
             **placement,
         )
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
         raise NumfmtError(f"{path}: transformers could not load the model ({exc})") from None
+    _check_loaded(path, info)
     return net.eval()
+
+
+def _check_loaded(path: Path, info: dict[str, Any]) -> None:
+    """Refuse a checkpoint that lacks a weight the model has (transformers would start that
+    layer from random values) or holds one it does not know, naming them."""
+    for key, what in (
+        ("missing_keys", "lacks weights the model needs (they would start random)"),
+        ("unexpected_keys", "holds weights the model does not have"),
+        ("mismatched_keys", "holds weights of the wrong shape"),
+    ):
+        names = sorted(str(k[0] if isinstance(k, tuple) else k) for k in info.get(key) or ())
+        if names:
+            shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+            raise NumfmtError(f"{path}: the checkpoint {what}: {shown}")
 
 
 #: The files a Hugging Face folder's tokenizer is read from (any one of them).

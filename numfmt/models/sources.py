@@ -9,6 +9,7 @@ needs its ``llm`` dependency).
 from __future__ import annotations
 
 import importlib.metadata
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,3 +129,32 @@ def _check_folder(path: Path, allow_pickle: bool) -> Path:
     if not pickled:
         raise NumfmtError(f"{path} holds no weights (.safetensors or .gguf)")
     return path
+
+
+def sharded_index(folder: Path, index_name: str) -> dict[str, Path]:
+    """A sharded checkpoint's index (``model.safetensors.index.json`` or its pickled twin):
+    tensor name -> the shard's path. Refused: an index that is not JSON with a ``weight_map``
+    of names to file names, and any shard path that leaves the folder (``../elsewhere``, an
+    absolute path, a link out of it): a model's files are read from its own folder only."""
+    index = folder / index_name
+    try:
+        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        raise NumfmtError(f"{index}: not a sharded checkpoint's index (no weight_map)") from None
+    if not isinstance(weight_map, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()
+    ):
+        raise NumfmtError(f"{index}: its weight_map is not a map of tensor names to files")
+    root = folder.resolve()
+    out: dict[str, Path] = {}
+    for name, file in weight_map.items():
+        shard = (folder / file).resolve()
+        if not shard.is_relative_to(root) or shard == root:
+            raise NumfmtError(
+                f"{index}: the shard of {name} is {file!r}, outside the model's folder; "
+                "numfmt reads a model's files from its folder only"
+            )
+        if not shard.is_file():
+            raise NumfmtError(f"{index} names the shard {file}, which is missing")
+        out[name] = shard
+    return out
