@@ -104,11 +104,58 @@ class Score(Displayable):
 
 
 def logits_of(model: Any, ids: torch.Tensor) -> torch.Tensor:
-    """The model's next-token logits (float32) for one row of token ids."""
+    """The model's next-token logits (float32) for one row of token ids; a NumfmtError where
+    they hold NaN or infinity (no metric is computed from them)."""
     with torch.no_grad():
         out = model(ids[None, :])
     logits = out.logits if hasattr(out, "logits") else out[0]
-    return logits[0].float()
+    logits = logits[0].float()
+    if not bool(torch.isfinite(logits).all()):
+        raise NumfmtError(
+            "the model's logits hold NaN or infinity (a weight is NaN, or a layer overflowed "
+            "float32): it cannot be scored"
+        )
+    return logits
+
+
+def token_ids(model: Any, ids: Any, context: int) -> torch.Tensor:
+    """ids as one row of int64 token ids the model can read: each within its vocabulary, and
+    a context no longer than its positions (where its config says them); a NumfmtError
+    otherwise (a tokenizer of another model, ids out of range)."""
+    row = torch.as_tensor(ids).reshape(-1)
+    if row.is_floating_point() or row.is_complex():
+        raise NumfmtError(f"token ids are integers, not {row.dtype}")
+    row = row.to(torch.long)
+    config = getattr(model, "config", None)
+    vocab = getattr(config, "vocab_size", None)
+    embeddings = getattr(model, "get_input_embeddings", None)
+    if callable(embeddings) and getattr(embeddings(), "num_embeddings", None):
+        vocab = embeddings().num_embeddings
+    if row.numel() and (int(row.min()) < 0 or (vocab is not None and int(row.max()) >= vocab)):
+        raise NumfmtError(
+            f"token ids run from {int(row.min())} to {int(row.max())}, outside the model's "
+            f"vocabulary of {vocab} (a tokenizer of another model?)"
+        )
+    positions = getattr(config, "max_position_embeddings", None) or getattr(
+        config, "n_positions", None
+    )
+    if isinstance(positions, int) and min(context, int(row.numel())) > positions:
+        raise NumfmtError(
+            f"a window of {min(context, int(row.numel()))} tokens is longer than the model's "
+            f"{positions} positions: give a context of {positions} or fewer"
+        )
+    return row
+
+
+def _perplexity(mean: float) -> float:
+    """exp(mean NLL); a NumfmtError where it leaves float64's range."""
+    try:
+        return math.exp(mean)
+    except OverflowError:
+        raise NumfmtError(
+            f"the perplexity is beyond float64's range (a mean NLL of {mean:.4g} nats per "
+            "token): the model's predictions are broken"
+        ) from None
 
 
 def score_models(
@@ -126,9 +173,9 @@ def score_models(
     Models run one after the other on each window, so that only one window's logits per model
     are held at a time.
     """
-    ids = torch.as_tensor(ids, dtype=torch.long).reshape(-1)
     if not models:
         raise NumfmtError("no models to score")
+    ids = token_ids(next(iter(models.values())), ids, context)
     reference = next(iter(models)) if reference is None else reference
     if reference not in models:
         raise NumfmtError(f"the reference '{reference}' is not one of the models")
@@ -166,7 +213,7 @@ def score_models(
         out.append(
             Score(
                 name=name,
-                perplexity=math.exp(mean),
+                perplexity=_perplexity(mean),
                 nll=mean,
                 tokens=count,
                 kl=None if is_ref else kl[name] / count,
@@ -207,7 +254,7 @@ class Reference(Sequence[torch.Tensor]):
         max_bytes: int = 2 * 2**30,
     ) -> None:
         self.model = model
-        self.ids = torch.as_tensor(ids, dtype=torch.long).reshape(-1)
+        self.ids = token_ids(model, ids, context)
         self.spans = windows(int(self.ids.numel()), context, stride)
         self.max_bytes = max_bytes
         self._kept: dict[int, torch.Tensor] = {}
@@ -240,7 +287,7 @@ class Reference(Sequence[torch.Tensor]):
             nll += float(-self[i].gather(1, targets[:, None]).sum())
             count += int(targets.numel())
         mean = nll / count
-        return Score(name, math.exp(mean), mean, count, None, None, self.seconds)
+        return Score(name, _perplexity(mean), mean, count, None, None, self.seconds)
 
 
 def score(
@@ -256,7 +303,7 @@ def score(
     """One model on ``ids``: perplexity, and against ``reference`` (from
     :func:`reference_logprobs` on the same windows) KL and top-1; ``progress`` a bar over
     the windows."""
-    ids = torch.as_tensor(ids, dtype=torch.long).reshape(-1)
+    ids = token_ids(model, ids, context)
     spans = windows(int(ids.numel()), context, stride)
     if reference is not None and len(reference) != len(spans):
         raise NumfmtError("the reference was computed on other windows")
@@ -271,7 +318,7 @@ def score(
             step(name)
     return Score(
         name=name,
-        perplexity=math.exp(nll / count),
+        perplexity=_perplexity(nll / count),
         nll=nll / count,
         tokens=count,
         kl=None if reference is None else kl / count,

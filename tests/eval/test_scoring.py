@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from numfmt.errors import NumfmtError
 from numfmt.eval.embeddings import compare_embeddings, embed
-from numfmt.eval.scoring import score_models, windows
+from numfmt.eval.scoring import score, score_models, windows
 from numfmt.models.loading import load_model
 from numfmt.nn import quantize_model
 
@@ -132,3 +132,27 @@ def test_decoded_weights_decode_once_inside_the_block_and_change_nothing(tiny_ll
             cached = q.generate(prompt, max_new_tokens=6, do_sample=False, pad_token_id=0)
     assert torch.equal(plain, cached)
     assert layer._decoded is None and layer.dequantized_weight() is not first  # dropped
+
+
+@pytest.mark.parametrize(
+    "ids, context, message",
+    [
+        (torch.tensor([1, 2, 300, 4] * 10), 16, "outside the model's vocabulary of 96"),
+        (torch.tensor([1, 2, -3, 4] * 10), 16, "from -3 to 4"),
+        (torch.rand(40), 16, "token ids are integers"),
+        (torch.arange(200) % 96, 200, "longer than the model's 128 positions"),
+    ],
+)
+def test_ids_the_model_cannot_read_are_refused(tiny_llama, ids, context, message):
+    with pytest.raises(NumfmtError, match=message):
+        score(tiny_llama, ids, context=context)
+
+
+def test_a_nan_weight_is_refused_not_scored_as_nan(tiny_llama, ids):
+    import copy
+
+    broken = copy.deepcopy(tiny_llama)
+    with torch.no_grad():
+        broken.model.layers[0].mlp.down_proj.weight[0, 0] = float("nan")
+    with pytest.raises(NumfmtError, match="logits hold NaN or infinity"):
+        score(broken, ids[0], context=16)

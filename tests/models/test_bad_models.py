@@ -159,3 +159,15 @@ def test_a_checkpoint_that_does_not_match_its_model_is_refused(folder, tmp_path,
     assert r.exit_code == 2 and message in r.stderr, r.output
     assert "MISSING" not in r.stderr and "Traceback" not in r.output  # transformers' report
     assert _hashes(damaged) == before
+
+
+def test_a_model_with_a_nan_weight_is_refused_by_compare(folder_with_tokenizer, tmp_path):
+    damaged = _copy(folder_with_tokenizer, tmp_path)
+    _edit_weights(damaged, lambda t: t["model.layers.0.mlp.down_proj.weight"].__setitem__(
+        (0, 0), float("nan")))  # fmt: skip
+    text = tmp_path / "t.txt"
+    text.write_text("The quick brown fox jumps over the lazy dog. " * 4)
+    before = _hashes(damaged)
+    r = _run("model", "compare", damaged, "-r", "fp32", "--text", text, "-n", "40", "-c", "32")
+    assert r.exit_code == 2 and "logits hold NaN or infinity" in r.stderr, r.output
+    assert "nan" not in r.stdout and _hashes(damaged) == before
