@@ -186,6 +186,11 @@ def quantize_checkpoint(
         recipe: as for ``quantize_model``.
     """
     r = parse_recipe(recipe, **recipe_args)
+    if r.activations is not None:
+        raise NumfmtError(
+            f"the recipe {r} quantizes activations on the fly ({r.activations}); a checkpoint "
+            "quantized tensor by tensor holds weights only: quantize it in memory instead"
+        )
     weights = CheckpointWeights(source)
     inputs = tuple({shard.path for shard in weights.where.values()})
     with NumfmtFile(out, overwrite=overwrite, inputs=inputs) as sink:

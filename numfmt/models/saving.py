@@ -200,8 +200,12 @@ def load_quantized(
     meta = read_metadata(p)
     if meta.get("format") != FORMAT:
         raise NumfmtError(f"{p.name} is not a quantized model written by numfmt (save_model)")
-    layers = json.loads(meta["layers"])
-    tied = json.loads(meta.get("tied", "{}"))
+    layers, tied = _layout(p, meta)
+    if isinstance(device_map, str) and device_map not in DEVICE_MAPS:
+        raise NumfmtError(
+            f"device_map={device_map!r}: give a dict of module names to devices or one of "
+            f"{', '.join(DEVICE_MAPS)} (accelerate's)"
+        )
     if device_map is not None:
         return _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_folder)
     empty = model is None
@@ -272,6 +276,25 @@ def _layer(p: Path, name: str, info: dict[str, Any], old: nn.Module) -> nn.Modul
     return QuantLinear(
         qt, bias, activations=act, source=info["kind"], bias_mode=info.get("bias", "float")
     )
+
+
+#: The placements accelerate computes itself from a name.
+DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
+
+
+def _layout(p: Path, meta: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The file's layers and tied names from its metadata; a NumfmtError naming the file
+    where they are not what save_model writes."""
+    try:
+        layers = json.loads(meta["layers"])
+        tied = json.loads(meta.get("tied", "{}"))
+    except (KeyError, ValueError):
+        raise NumfmtError(f"{p.name}: its layout (the layers metadata) is damaged") from None
+    if not (isinstance(layers, dict) and all(isinstance(v, dict) for v in layers.values())):
+        raise NumfmtError(f"{p.name}: its layout (the layers metadata) is damaged")
+    if not isinstance(tied, dict):
+        raise NumfmtError(f"{p.name}: its tied-weights metadata is damaged")
+    return layers, tied
 
 
 def _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_folder):
@@ -401,8 +424,11 @@ def _from_config(config_json: str, architecture: str, p: Path) -> nn.Module:
         )
 
     transformers = require("transformers", "rebuilding the model")
-    data = json.loads(config_json)
-    config = transformers.AutoConfig.for_model(**data)
+    try:
+        data = json.loads(config_json)
+        config = transformers.AutoConfig.for_model(**data)
+    except (ValueError, TypeError, KeyError):
+        raise NumfmtError(f"{p.name}: its transformers config (metadata) is damaged") from None
     cls = getattr(transformers, architecture, None)
     if cls is None or not hasattr(cls, "_from_config"):
         raise NumfmtError(f"{p.name}: transformers has no model class '{architecture}'")

@@ -9,6 +9,7 @@ each through the in-memory path and, where it applies, ``--stream``.
 
 import hashlib
 import json
+import re
 import shutil
 import struct
 
@@ -171,3 +172,56 @@ def test_a_model_with_a_nan_weight_is_refused_by_compare(folder_with_tokenizer, 
     r = _run("model", "compare", damaged, "-r", "fp32", "--text", text, "-n", "40", "-c", "32")
     assert r.exit_code == 2 and "logits hold NaN or infinity" in r.stderr, r.output
     assert "nan" not in r.stdout and _hashes(damaged) == before
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, tiny_llama):
+    from numfmt.nn import quantize_model, save_model
+
+    path = tmp_path_factory.mktemp("saved") / "q.safetensors"
+    q, _ = quantize_model(tiny_llama, "int8/channel")
+    save_model(q, path)
+    return path
+
+
+def _with_metadata(src, dst, **changes):
+    from numfmt._safetensors import SafetensorsFile
+
+    f = SafetensorsFile(src)
+    data = src.read_bytes()
+    header = json.loads(data[8 : f.start])
+    header["__metadata__"].update(changes)
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    dst.write_bytes(struct.pack("<Q", len(raw)) + raw + data[f.start :])
+    return dst
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"layers": "{not json"}, "its layout (the layers metadata) is damaged"),
+        ({"layers": "[1, 2]"}, "its layout (the layers metadata) is damaged"),
+        ({"tied": "7"}, "tied-weights metadata is damaged"),
+        ({"config": "{broken"}, "its transformers config (metadata) is damaged"),
+    ],
+)
+def test_a_saved_model_with_damaged_metadata_is_refused(saved, tmp_path, changes, message):
+    from numfmt.nn import load_quantized
+
+    damaged = _with_metadata(saved, tmp_path / "bad.safetensors", **changes)
+    before = _hashes(tmp_path)
+    with pytest.raises(NumfmtError, match=re.escape(message)):
+        load_quantized(damaged)
+    assert _hashes(tmp_path) == before
+
+
+def test_options_a_path_cannot_honour_are_refused(saved, sharded, tmp_path):
+    from numfmt.nn import load_quantized
+
+    with pytest.raises(NumfmtError, match="device_map='banana'"):
+        load_quantized(saved, device_map="banana")
+    out = tmp_path / "q.safetensors"
+    r = _run("model", "quantize", sharded, "--recipe", "w8a8-token", "--stream", "--out", out)
+    assert r.exit_code == 2 and "quantizes activations on the fly" in r.stderr, r.output
+    assert not out.exists()

@@ -114,13 +114,16 @@ def test_a_quantized_file_whose_source_is_gone_asks_for_a_tokenizer(tmp_path, ti
 def test_the_perplexity_command_scores_a_file_within_a_cap(quantized, source, tmp_path):
     text = tmp_path / "t.txt"
     text.write_text(TEXT)
-    capped = run("model", "perplexity", quantized, "-t", text, "--max-memory", "60KB", "--json")
+    window = ("-c", "128")  # the tiny model's positions
+    capped = run(
+        "model", "perplexity", quantized, "-t", text, *window, "--max-memory", "60KB", "--json"
+    )
     assert capped.exit_code == 0, capped.output
     assert "placed by accelerate within 60KB" in capped.stderr and "on disk" in capped.stderr
-    whole = run("model", "perplexity", quantized, "-t", text, "--json")
+    whole = run("model", "perplexity", quantized, "-t", text, *window, "--json")
     a, b = json.loads(capped.stdout), json.loads(whole.stdout)
     assert a["perplexity"] == b["perplexity"] and a["tokens"] == b["tokens"] > 800
-    float_run = run("model", "perplexity", source, "-t", text, "--json")
+    float_run = run("model", "perplexity", source, "-t", text, *window, "--json")
     assert json.loads(float_run.stdout)["perplexity"] != a["perplexity"]
     shown = run("model", "perplexity", quantized, "-t", text, "-n", "64", "-c", "64")
     assert shown.exit_code == 0 and "perplexity" in shown.stdout and " 63 " in shown.stdout
