@@ -18,6 +18,7 @@ from numfmt.cli.base import (
     json_option,
     note,
     overflow_option,
+    plot_options,
     rounding_option,
 )
 from numfmt.formats.rounding import Overflow, Rounding
@@ -121,13 +122,7 @@ def calc(
 @overflow_option
 @_subnormal_options
 @click.option("--seed", default=0, show_default=True, help="Seed for stochastic rounding.")
-@click.option(
-    "--plot",
-    "plot_path",
-    type=click.Path(dir_okay=False),
-    help="Draw the running sums into this .png, .svg or .pdf file.",
-)
-@click.option("--force", is_flag=True, help="Replace the --plot file if it exists.")
+@plot_options("Draw the running sums into this .png, .svg or .pdf file.")
 @json_option
 @fail_cleanly
 def sum_(
@@ -252,13 +247,7 @@ def _terms(source, count, name, fmt, rounding, overflow):
     help="Operands drawn from N(0, 1), or uniform on [0, 1) (no cancellation).",
 )
 @click.option("--seed", default=0, show_default=True, help="Seed of the operands.")
-@click.option(
-    "--plot",
-    "plot_path",
-    type=click.Path(dir_okay=False),
-    help="Draw each model's largest relative error against K into this .png, .svg or .pdf.",
-)
-@click.option("--force", is_flag=True, help="Replace the --plot file if it exists.")
+@plot_options("Draw each model's largest relative error against K into this .png, .svg or .pdf.")
 @click.option("--list", "list_models", is_flag=True, help="List the models and their sources.")
 @json_option
 @fail_cleanly

@@ -207,6 +207,21 @@ def _parse_overflow(ctx, param, value):
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a view.")
+
+
+def plot_options(what: str):
+    """``--plot FILE`` (into ``plot_path``; ``what`` says what is drawn) and ``--force``, as
+    every command that draws a figure takes them."""
+
+    def decorate(f):
+        f = click.option("--force", is_flag=True, help="Replace the --plot file if it exists.")(f)
+        return click.option(
+            "--plot", "plot_path", type=click.Path(dir_okay=False), default=None, help=what
+        )(f)
+
+    return decorate
+
+
 rounding_option = click.option(
     "--rounding",
     "-r",

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from numfmt.cli.base import UsageFailure, emit, fail_cleanly, json_option, show_warnings
+from numfmt.cli.base import (
+    UsageFailure,
+    emit,
+    fail_cleanly,
+    json_option,
+    plot_options,
+    show_warnings,
+)
 from numfmt.lessons.language import PROMPT, RECIPES
 
 
@@ -115,14 +122,9 @@ def lesson(ctx, text_path, as_json) -> None:
     show_default=True,
     help="Epochs of each QAT fine-tune.",
 )
-@click.option(
-    "--plot",
-    "plot_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Draw accuracy against bits and the training curves into this image (.png, .svg, .pdf).",
+@plot_options(
+    "Draw accuracy against bits and the training curves into this image (.png, .svg, .pdf)."
 )
-@click.option("--force", is_flag=True, help="Replace the --plot file if it exists.")
 @json_option
 @fail_cleanly
 def qat_cmd(bits, seed, activations, qat_epochs, plot_path, force, as_json):
@@ -182,15 +184,10 @@ def qat_cmd(bits, seed, activations, qat_epochs, plot_path, force, as_json):
     show_default=True,
     help="Seeds data, weights, batches and stochastic rounding.",
 )
-@click.option(
-    "--plot",
-    "plot_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Draw the training curves and the gradient histogram against fp16's range into this "
-    "image (.png, .svg, .pdf).",
+@plot_options(
+    "Draw the training curves and the gradient histogram against fp16's range into this "
+    "image (.png, .svg, .pdf)."
 )
-@click.option("--force", is_flag=True, help="Replace the --plot file if it exists.")
 @json_option
 @fail_cleanly
 def training_cmd(runs, epochs, seed, plot_path, force, as_json):
@@ -251,15 +248,10 @@ def training_cmd(runs, epochs, seed, plot_path, force, as_json):
     show_default=True,
     help="Score the model on the first N tokens of the essay (one window of up to N).",
 )
-@click.option(
-    "--plot",
-    "plot_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Draw each model's error against K, uniform and normal operands side by side, into "
-    "this image (.png, .svg, .pdf).",
+@plot_options(
+    "Draw each model's error against K, uniform and normal operands side by side, into "
+    "this image (.png, .svg, .pdf)."
 )
-@click.option("--force", is_flag=True, help="Replace the --plot file if it exists.")
 @json_option
 @fail_cleanly
 def matmul_cmd(model_arg, tokens, plot_path, force, as_json):
