@@ -7,11 +7,18 @@ plain reads (never the whole file, never a memory map that grows with what was r
 checkpoint larger than memory streams. The writer appends each tensor to a temporary data
 file as it comes and assembles header and data through ``numfmt._files.atomic_write``.
 Every failure is one NumfmtError that names the file.
+
+Every file numfmt writes carries, in its metadata under ``checksums``, each tensor's dtype,
+shape and the SHA-256 of its bytes; the reader checks them as it reads each tensor (unless
+told not to: ``verify=False``), so a flipped byte, a tensor cut or swapped, or a dtype changed
+in the header at the same byte size is refused rather than loaded. The sums live in the file
+they check: they catch damage and careless edits, not a forger who rewrites them too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -48,6 +55,12 @@ DTYPES: dict[str, np.dtype] = {
 }
 #: A header longer than this is not one (a real header is a few MB at most).
 MAX_HEADER = 100_000_000
+#: The metadata key of each tensor's [dtype, shape, sha256 of its bytes].
+CHECKSUMS = "checksums"
+
+
+def _sum(data: Any) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def dtype_name(dtype: np.dtype) -> str:
@@ -84,11 +97,24 @@ class SafetensorsFile:
         if not isinstance(meta, dict):
             raise self._bad("its __metadata__ is not an object")
         self.metadata: dict[str, str] = {str(k): str(v) for k, v in meta.items()}
+        self.checksums = self._checksums()
         self.start = 8 + n
         self._spans: dict[str, tuple[int, int]] = {}
         self.entries: dict[str, tuple[str, tuple[int, ...]]] = {}
         for name, entry in header.items():
             self.entries[name] = self._check(name, entry, size - self.start)
+
+    def _checksums(self) -> dict[str, tuple[str, list[int], str]] | None:
+        """name -> (dtype, shape, sha256) as the writer recorded them; None in a file without
+        (one numfmt did not write, or written before numfmt kept them)."""
+        if CHECKSUMS not in self.metadata:
+            return None
+        try:
+            doc = json.loads(self.metadata[CHECKSUMS])
+            sums = {str(k): (str(d), [int(x) for x in sh], str(h)) for k, (d, sh, h) in doc.items()}
+        except (ValueError, TypeError, AttributeError):
+            raise self._bad("its checksums (metadata) are damaged") from None
+        return sums
 
     def _bad(self, why: str) -> NumfmtError:
         return NumfmtError(f"{self.path.name}: not a readable safetensors file ({why})")
@@ -113,9 +139,10 @@ class SafetensorsFile:
         self._spans[name] = (begin, end)
         return dtype, shape
 
-    def read(self, name: str) -> np.ndarray:
+    def read(self, name: str, *, verify: bool = True) -> np.ndarray:
         """The tensor ``name`` as a numpy array of its own dtype (bfloat16 and FP8 through
-        ml_dtypes)."""
+        ml_dtypes); with ``verify`` (the default) checked against the file's checksums when it
+        carries them."""
         dtype, shape = self.entries[name]
         if dtype not in DTYPES:
             raise NumfmtError(
@@ -131,7 +158,25 @@ class SafetensorsFile:
             raise NumfmtError(f"{self.path}: cannot read ({exc.strerror or exc})") from None
         if got != end - begin:
             raise NumfmtError(f"{self.path.name} is truncated: {name} is cut short")
+        if verify and self.checksums is not None:
+            self._verify(name, dtype, shape, out)
         return out.reshape(shape)
+
+    def _verify(self, name: str, dtype: str, shape: tuple[int, ...], data: np.ndarray) -> None:
+        assert self.checksums is not None
+        wrote = self.checksums.get(name)
+        if wrote is None:
+            why = "it has no checksum: a tensor added after numfmt wrote the file"
+        elif (dtype, list(shape)) != wrote[:2]:
+            why = f"its header says {dtype} {list(shape)}; it was written as {wrote[0]} {wrote[1]}"
+        elif _sum(data.view(np.uint8).data) != wrote[2]:
+            why = "its bytes do not match their checksum"
+        else:
+            return
+        raise NumfmtError(
+            f"{self.path.name}: tensor '{name}' was changed or damaged since numfmt wrote it "
+            f"({why}); refusing to load it (verify=False, or --no-verify, skips the check)"
+        )
 
 
 class SafetensorsWriter:
@@ -150,6 +195,7 @@ class SafetensorsWriter:
         self.path = check_output(path, inputs=inputs, overwrite=overwrite, suffix=".safetensors")
         self.overwrite = overwrite
         self.header: dict[str, Any] = {}
+        self.sums: dict[str, list[Any]] = {}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, name = tempfile.mkstemp(
@@ -171,8 +217,10 @@ class SafetensorsWriter:
             a = a.astype(a.dtype.newbyteorder("<"))
         kind = dtype_name(a.dtype)
         begin = self._data.tell()
+        data = a.reshape(-1).view(np.uint8).data  # the array's memory: no copy
+        self.sums[name] = [kind, list(a.shape), _sum(data)]
         try:
-            self._data.write(a.reshape(-1).view(np.uint8).data)  # the array's memory: no copy
+            self._data.write(data)
         except OSError as exc:
             raise NumfmtError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         self.header[name] = {
@@ -186,7 +234,8 @@ class SafetensorsWriter:
         """Header (with ``metadata``), then the data, into the destination, atomically."""
         self._data.close()
         meta = {str(k): str(v) for k, v in (metadata or {}).items()}
-        head = {"__metadata__": meta, **self.header} if meta else dict(self.header)
+        meta[CHECKSUMS] = json.dumps(self.sums, separators=(",", ":"))
+        head = {"__metadata__": meta, **self.header}
         text = json.dumps(head, separators=(",", ":")).encode()
         text += b" " * (-len(text) % 8)
 

@@ -33,8 +33,11 @@ def list_tensors(path: str | Path) -> dict[str, tuple[str, tuple[int, ...]]]:
     return {k: (str(dtype), shape) for k, (shape, dtype) in headers.items()}
 
 
-def load_tensor(path: str | Path, name: str | None = None) -> tuple[str, np.ndarray]:
-    """(name, array) of one tensor; ``name`` may be omitted when the file holds one.
+def load_tensor(
+    path: str | Path, name: str | None = None, *, verify: bool = True
+) -> tuple[str, np.ndarray]:
+    """(name, array) of one tensor; ``name`` may be omitted when the file holds one. A
+    safetensors file numfmt wrote is checked against its checksums unless ``verify=False``.
 
     Raises:
         NumfmtError: a missing or unreadable file, an unknown name (the message lists the
@@ -50,7 +53,7 @@ def load_tensor(path: str | Path, name: str | None = None) -> tuple[str, np.ndar
     if p.suffix == ".safetensors":
         f = _safetensors(p)
         chosen = _choose(p, list(f.entries), name)
-        return chosen, f.read(chosen)
+        return chosen, f.read(chosen, verify=verify)
     raise NumfmtError(f"{p.name}: numfmt reads .npy, .npz and .safetensors files")
 
 

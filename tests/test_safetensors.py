@@ -1,6 +1,7 @@
 """numfmt's one safetensors reader and writer, against the safetensors package itself, and
 atomic writing (numfmt._files): no half file, no temporary left behind."""
 
+import hashlib
 import json
 import struct
 
@@ -35,7 +36,28 @@ def test_the_package_reads_what_the_writer_writes(tmp_path):
     from safetensors import safe_open
 
     with safe_open(str(p), framework="np") as f:
-        assert f.metadata() == {"who": "numfmt"}
+        meta = f.metadata()
+    sums = json.loads(meta.pop("checksums"))
+    assert meta == {"who": "numfmt"}
+    for k, v in back.items():  # each tensor's bytes as the package reads them, hashed apart
+        kind = {"float32": "F32", "float16": "F16", "int8": "I8", "uint8": "U8"}
+        kind |= {"int64": "I64", "bool": "BOOL"}
+        digest = hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()
+        assert sums[k] == [kind[str(v.dtype)], list(v.shape), digest], k
+
+
+def test_the_reader_refuses_bytes_that_do_not_match_their_checksum(tmp_path):
+    p = write_safetensors(tmp_path / "a.safetensors", ARRAYS)
+    f = SafetensorsFile(p)
+    begin = f.start + f._spans["i64"][0]
+    data = bytearray(p.read_bytes())
+    data[begin] ^= 1  # one bit
+    p.write_bytes(bytes(data))
+    damaged = SafetensorsFile(p)
+    assert np.array_equal(damaged.read("f32"), ARRAYS["f32"])  # the others still read
+    with pytest.raises(NumfmtError, match="'i64' was changed or damaged"):
+        damaged.read("i64")
+    assert damaged.read("i64", verify=False)[0] == 2**62 + 1
 
 
 def test_the_reader_reads_what_the_package_writes_fp8_and_bf16_included(tmp_path):

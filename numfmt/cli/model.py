@@ -67,12 +67,20 @@ def _text(path: str | None, option: str = "--text") -> str:
     return sample_text()
 
 
-allow_pickle_option = click.option(
-    "--allow-pickle",
-    is_flag=True,
-    help="Accept a folder whose only weights are pickled (pytorch_model.bin); a pickle can "
-    "run code, so only for files you trust.",
-)
+def loading_options(f):
+    """--allow-pickle and --no-verify: what a command that loads MODEL trusts."""
+    f = click.option(
+        "--no-verify",
+        is_flag=True,
+        help="Skip the checksums of a file numfmt quantized (each tensor's dtype, shape and "
+        "SHA-256, checked on load: about a second per GB); for a file you trust.",
+    )(f)
+    return click.option(
+        "--allow-pickle",
+        is_flag=True,
+        help="Accept a folder whose only weights are pickled (pytorch_model.bin); a pickle can "
+        "run code, so only for files you trust.",
+    )(f)
 
 
 text_option = click.option(
@@ -196,7 +204,7 @@ model.help = (model.help or "") + "\n\n" + MODEL_HELP
     show_default=True,
     help="Use the first N tokens of --calibration, in windows of 512.",
 )
-@allow_pickle_option
+@loading_options
 @json_option
 @fail_cleanly
 def quantize_cmd(
@@ -214,6 +222,7 @@ def quantize_cmd(
     calibration_path,
     calibration_tokens,
     allow_pickle,
+    no_verify,
     as_json,
 ):
     """Quantize MODEL's weights by a recipe and print a row a layer.
@@ -262,7 +271,7 @@ def quantize_cmd(
             raise UsageFailure(
                 "a .gguf output quantizes every matrix by the GGUF type's own ranges; drop --method"
             )
-        _gguf(model_arg, out, recipe, allow_pickle, as_json)
+        _gguf(model_arg, out, recipe, allow_pickle, not no_verify, as_json)
         return
     r = parse_recipe(recipe, exclude=() if include_head else None)
     if method is not None:
@@ -272,7 +281,12 @@ def quantize_cmd(
         return
     text = _text(calibration_path, "--calibration") if calibrated else None
     loaded = _load(
-        model_arg, allow_pickle, tokenizer=calibrated, task="quantize", progress=_progress(as_json)
+        model_arg,
+        allow_pickle,
+        tokenizer=calibrated,
+        task="quantize",
+        progress=_progress(as_json),
+        verify=not no_verify,
     )
     extra = {}
     if calibrated:
@@ -297,12 +311,19 @@ def quantize_cmd(
     emit(report, as_json)
 
 
-def _gguf(model_arg: str, out: str, kind: str, allow_pickle: bool, as_json: bool) -> None:
+def _gguf(
+    model_arg: str, out: str, kind: str, allow_pickle: bool, verify: bool, as_json: bool
+) -> None:
     """--out x.gguf: the model's matrices quantized once, into the file; its report."""
     from numfmt.models.gguf_write import write_gguf
 
     loaded = _load(
-        model_arg, allow_pickle, tokenizer=False, task="quantize", progress=_progress(as_json)
+        model_arg,
+        allow_pickle,
+        tokenizer=False,
+        task="quantize",
+        progress=_progress(as_json),
+        verify=verify,
     )
     with show_warnings():
         export = write_gguf(
@@ -423,7 +444,7 @@ def _read_text(path: str) -> str:
     show_default=True,
     help="Tokens to generate after --prompt.",
 )
-@allow_pickle_option
+@loading_options
 @json_option
 @fail_cleanly
 def compare_cmd(
@@ -440,6 +461,7 @@ def compare_cmd(
     layer,
     new_tokens,
     allow_pickle,
+    no_verify,
     as_json,
 ):
     """Score MODEL under several recipes on the same text: a row a recipe.
@@ -466,7 +488,9 @@ def compare_cmd(
     mm_names = _matmul_names(matmuls)
     text = _text(text_path)
     targets = _plot_targets(plots)
-    loaded = _load(model_arg, allow_pickle, task="compare", progress=_progress(as_json))
+    loaded = _load(
+        model_arg, allow_pickle, task="compare", progress=_progress(as_json), verify=not no_verify
+    )
     if not loaded.is_causal:  # a sentence encoder: its embeddings of the text's lines
         from numfmt.eval.compare import compare_encoder_recipes
 
@@ -587,7 +611,7 @@ def _draw_plots(result, targets: dict[str, Path]) -> None:
     help="The model whose tokenizer to use (default: MODEL's; for a file numfmt quantized, "
     "the model it was made from).",
 )
-@allow_pickle_option
+@loading_options
 @json_option
 @fail_cleanly
 def perplexity_cmd(
@@ -599,6 +623,7 @@ def perplexity_cmd(
     offload_folder,
     tokenizer_from,
     allow_pickle,
+    no_verify,
     as_json,
 ):
     """MODEL's perplexity on a text, in windows of --context tokens.
@@ -625,6 +650,7 @@ def perplexity_cmd(
         loaded = _load(
             model_arg,
             allow_pickle,
+            verify=not no_verify,
             task="perplexity",
             progress=_progress(as_json),
             max_memory=max_memory,
@@ -687,7 +713,7 @@ def perplexity_cmd(
     default=None,
     help="Draw the ranking as bars into this image (.png, .svg, .pdf).",
 )
-@allow_pickle_option
+@loading_options
 @json_option
 @fail_cleanly
 def sensitivity_cmd(
@@ -700,6 +726,7 @@ def sensitivity_cmd(
     high,
     plot_path,
     allow_pickle,
+    no_verify,
     as_json,
 ):
     """Rank MODEL's layers by what quantizing each alone costs.
@@ -721,7 +748,13 @@ def sensitivity_cmd(
         target = _output(plot_path, False)
         _pyplot()
     text = _text(text_path)
-    loaded = _load(model_arg, allow_pickle, task="sensitivity", progress=_progress(as_json))
+    loaded = _load(
+        model_arg,
+        allow_pickle,
+        task="sensitivity",
+        progress=_progress(as_json),
+        verify=not no_verify,
+    )
     if not loaded.is_causal:
         raise UsageFailure("sensitivity scores next-token predictions: MODEL is not a causal LM")
     ids = tokenize(loaded.tokenizer, text)[:max_tokens]
@@ -764,10 +797,10 @@ def sensitivity_cmd(
     default=None,
     help="Weights under this scheme, scales and zero points counted.",
 )
-@allow_pickle_option
+@loading_options
 @json_option
 @fail_cleanly
-def memory(what, fmt, recipe, allow_pickle, as_json):
+def memory(what, fmt, recipe, allow_pickle, no_verify, as_json):
     """How much memory weights take: a parameter count (8e9) or a MODEL's real shapes.
 
     \b
@@ -791,6 +824,6 @@ def memory(what, fmt, recipe, allow_pickle, as_json):
     if is_count:
         result = mem.estimate(what, fmt, recipe=recipe)
     else:
-        loaded = _load(what, allow_pickle, tokenizer=False)
+        loaded = _load(what, allow_pickle, tokenizer=False, verify=not no_verify)
         result = mem.model_estimate(loaded.model, format=fmt, recipe=recipe)
     emit(result, as_json)

@@ -8,6 +8,7 @@ safetensors or GGUF (pickled weights only when the caller allows them, through t
 from __future__ import annotations
 
 import contextlib
+import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,7 @@ def load_model(
     max_memory: str | dict[Any, Any] | None = None,
     offload_folder: str | Path | None = None,
     tokenizer_from: str | Path | None = None,
+    verify: bool = True,
 ) -> LoadedModel:
     """Load a MODEL for quantizing and evaluating.
 
@@ -71,6 +73,8 @@ def load_model(
             ``{0: "20GB", "cpu": "8GB"}``); the modules that do not fit go to
             ``offload_folder`` on disk and are read back layer by layer as the model runs.
             For folders and quantized files (a GGUF file is dequantized whole).
+        verify: check a numfmt-quantized file's tensors against their checksums (see
+            ``load_quantized``); ``False`` skips it for a file you trust.
 
     Raises:
         NumfmtError: a missing or damaged model, an architecture numfmt cannot build, or a
@@ -92,7 +96,7 @@ def load_model(
         elif source.kind == "quantized":
             from numfmt.models.saving import load_quantized
 
-            net = load_quantized(source.path, **placement)
+            net = load_quantized(source.path, verify=verify, **placement)
         else:
             net = _load_folder(source.path, allow_pickle, placement)
         seconds = time.perf_counter() - start
@@ -182,7 +186,13 @@ def _load_folder(path: Path, allow_pickle: bool, placement: dict[str, Any]):
             output_loading_info=True,
             **placement,
         )
-    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+    except pickle.UnpicklingError:
+        raise NumfmtError(
+            f"{path}: its pickled weights are not the plain tensors torch's weights_only "
+            "loader accepts (a damaged file, or objects that could run code, which numfmt "
+            "does not run): use a safetensors copy of the model"
+        ) from None
+    except (OSError, ValueError, RuntimeError, KeyError, EOFError) as exc:
         raise NumfmtError(f"{path}: transformers could not load the model ({exc})") from None
     _check_loaded(path, info)
     return net.eval()

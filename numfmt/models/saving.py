@@ -177,6 +177,7 @@ def load_quantized(
     device_map: str | dict[str, Any] | None = None,
     max_memory: dict[Any, Any] | None = None,
     offload_folder: str | Path | None = None,
+    verify: bool = True,
 ) -> nn.Module:
     """A model written by :func:`save_model`, with the same codes, scales and float parameters.
 
@@ -191,9 +192,14 @@ def load_quantized(
             modules mapped to ``disk`` are written to ``offload_folder`` and read back by
             accelerate's hooks layer by layer during the forward pass, so a model larger than
             memory can run.
+        verify: check every tensor against the dtype, shape and SHA-256 that numfmt wrote
+            beside it (a flipped byte or an edited header is refused); ``False`` skips the
+            sums (about a second per GB) for a file you trust. The layout's own checks (each
+            part's dtype and shape, finite scales) always run.
 
     Raises:
-        NumfmtError: not such a file, or a model that does not fit it.
+        NumfmtError: not such a file, a model that does not fit it, or a tensor changed or
+            damaged since it was written.
     """
 
     p = Path(path)
@@ -207,17 +213,19 @@ def load_quantized(
             f"{', '.join(DEVICE_MAPS)} (accelerate's)"
         )
     if device_map is not None:
-        return _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_folder)
+        return _dispatched(
+            p, meta, layers, tied, model, device_map, max_memory, offload_folder, verify
+        )
     empty = model is None
     if model is None:  # built on the meta device: no random float weights made only to be replaced
         model = _skeleton(meta, p)
     for name, info in layers.items():
-        model.set_submodule(name, _layer(p, name, info, _submodule(model, name, p)))
+        model.set_submodule(name, _layer(p, name, info, _submodule(model, name, p), verify))
 
     stored = list_tensors(p)
     state = model.state_dict()
     plain = {
-        k: torch.from_numpy(load_tensor(p, k)[1])
+        k: torch.from_numpy(load_tensor(p, k, verify=verify)[1])
         for k in stored
         if k in state and not _is_part(k, layers)
     }
@@ -260,9 +268,9 @@ def _submodule(model: nn.Module, name: str, p: Path) -> nn.Module:
         raise NumfmtError(f"{p.name} holds the layer '{name}', which the model has not") from None
 
 
-def _layer(p: Path, name: str, info: dict[str, Any], old: nn.Module) -> nn.Module:
+def _layer(p: Path, name: str, info: dict[str, Any], old: nn.Module, verify: bool) -> nn.Module:
     """One quantized layer read from the file, as a QuantLinear or QuantEmbedding."""
-    codes, qparams, dtype = io.read(p, name)
+    codes, qparams, dtype = io.read(p, name, verify=verify)
     qt = QuantizedTensor(torch.as_tensor(codes), _to_torch(qparams), dtype)
     if info["kind"] == "embedding":
         return QuantEmbedding(qt, getattr(old, "padding_idx", None))
@@ -270,7 +278,7 @@ def _layer(p: Path, name: str, info: dict[str, Any], old: nn.Module) -> nn.Modul
         parse_scheme(info["activations"]) if info.get("activations") else None
     )
     if act is not None and "static_shape" in info:
-        act = _static(p, name, act, info["static_shape"])
+        act = _static(p, name, act, info["static_shape"], verify)
     has_bias = getattr(old, "bias", None) is not None
     bias = torch.zeros(cast(torch.Tensor, old.bias).shape) if has_bias else None
     return QuantLinear(
@@ -297,7 +305,7 @@ def _layout(p: Path, meta: dict[str, str]) -> tuple[dict[str, Any], dict[str, An
     return layers, tied
 
 
-def _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_folder):
+def _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_folder, verify):
     """load_quantized through accelerate: an empty model, its quantized layers made on the
     meta device, a device map, then each tensor read and put where the map says."""
 
@@ -314,7 +322,8 @@ def _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_fo
     if model is None:
         model = _skeleton(meta, p)
     for name, info in layers.items():  # one layer in memory at a time
-        model.set_submodule(name, _layer(p, name, info, _submodule(model, name, p)).to("meta"))
+        layer = _layer(p, name, info, _submodule(model, name, p), verify)
+        model.set_submodule(name, layer.to("meta"))
     ties = find_tied_parameters(model)  # as built (a quantized head is tied no more)
     if isinstance(device_map, str):
         no_split = getattr(model, "_no_split_modules", None) or []
@@ -340,13 +349,14 @@ def _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_fo
     names = list_tensors(p)
     filled = set()
     for name, info in layers.items():
-        fresh = _layer(p, name, info, _submodule(model, name, p))
+        fresh = _layer(p, name, info, _submodule(model, name, p), verify)
         for key, value in fresh.state_dict().items():
             if f"{name}.{key}" in state:
                 place(f"{name}.{key}", value)
                 filled.add(f"{name}.{key}")
         if info["kind"] != "embedding" and f"{name}.bias" in names:
-            place(f"{name}.bias", torch.from_numpy(load_tensor(p, f"{name}.bias")[1]))
+            bias = load_tensor(p, f"{name}.bias", verify=verify)[1]
+            place(f"{name}.bias", torch.from_numpy(bias))
         del fresh
     for key in state:
         if key in filled or _is_part(key, layers):
@@ -358,7 +368,7 @@ def _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_fo
             if state[key].device.type == "meta":
                 raise NumfmtError(f"{p.name} does not fit the model: no {key}")
             continue  # a buffer the model makes itself (rotary frequencies ...)
-        place(key, torch.from_numpy(load_tensor(p, stored)[1]))
+        place(key, torch.from_numpy(load_tensor(p, stored, verify=verify)[1]))
     if index:
         save_offload_index(index, str(offload_folder))
     retie_parameters(model, ties)
@@ -390,14 +400,14 @@ def _is_part(key: str, layers: dict[str, Any]) -> bool:
     return owner in layers and leaf in (*_PARTS, *_STATIC)
 
 
-def _static(p: Path, name: str, scheme, shape) -> QParams:
+def _static(p: Path, name: str, scheme, shape, verify: bool) -> QParams:
     """A layer's calibrated activation range, as QParams (per tensor: any shape fits)."""
 
     present = list_tensors(p)
 
     def part(key):
         full = f"{name}.act_{key}"
-        return torch.as_tensor(load_tensor(p, full)[1]) if full in present else None
+        return torch.as_tensor(load_tensor(p, full, verify=verify)[1]) if full in present else None
 
     grouping = Grouping(tuple(shape), scheme.granularity)
     return QParams(

@@ -126,9 +126,11 @@ def _store_scales(entries: dict, key: str, values: Any, fmt_name: str) -> str:
     return "codes"
 
 
-def read(path: str | Path, name: str | None = None):
+def read(path: str | Path, name: str | None = None, *, verify: bool = True):
     """(codes, qparams, original dtype) of the quantized tensor ``name`` of a file (``name``
-    may be omitted when the file holds one); ``numfmt.quant.load`` wraps them.
+    may be omitted when the file holds one); ``numfmt.quant.load`` wraps them. Each part is
+    checked against the file's checksums unless ``verify=False``, and against the layout
+    (dtype, shape, finite scales) always.
 
     Raises:
         NumfmtError: not a numfmt file, a layout this version does not read, a missing name,
@@ -147,12 +149,12 @@ def read(path: str | Path, name: str | None = None):
         raise NumfmtError(
             f"{Path(path).name} has no quantized tensor '{name}'; it has: " + ", ".join(names[:12])
         )
-    return _read_one(path, name, layout[name])
+    return _read_one(path, name, layout[name], verify)
 
 
-def read_all(path: str | Path) -> dict[str, tuple]:
+def read_all(path: str | Path, *, verify: bool = True) -> dict[str, tuple]:
     """Every quantized tensor of a file, by name, as ``read`` gives them."""
-    return {name: _read_one(path, name, info) for name, info in _layout(path).items()}
+    return {name: _read_one(path, name, info, verify) for name, info in _layout(path).items()}
 
 
 def _layout(path: str | Path) -> dict[str, Any]:
@@ -174,7 +176,37 @@ def _layout(path: str | Path) -> dict[str, Any]:
     return tensors
 
 
-def _read_one(path, name: str, info: dict[str, Any]):
+def _part_dtypes(s, packing_name: str, scale_storage: str) -> dict[str, np.dtype]:
+    """The dtype each part of a tensor of scheme ``s`` is stored in (what tensor_entries
+    writes)."""
+    codes = np.dtype(np.uint8) if packing_name != "none" else np.dtype(code_dtype(s, np))
+    if scale_storage == "codes":
+        scale = np.asarray(encode(np.zeros(1), s.scale_format, overflow="saturate")).dtype
+    elif s.scale_format == "bfloat16":
+        import ml_dtypes
+
+        scale = np.dtype(ml_dtypes.bfloat16)
+    else:
+        scale = np.dtype(_NATIVE_SCALES.get(s.scale_format, np.float32))
+    return {
+        "codes": codes,
+        "scale": scale,
+        "minimum": scale,
+        "zero_point": np.dtype(code_dtype(s, np)),
+        "tensor_scale": np.dtype(np.float32),
+    }
+
+
+def _finite(path, key: str, v: Any) -> None:
+    bad = int(np.size(v)) - int(np.count_nonzero(np.isfinite(v)))
+    if bad:
+        raise NumfmtError(
+            f"{Path(path).name}: '{key}' holds {bad} NaN or infinite value"
+            f"{'s' if bad > 1 else ''}; a scale must be finite (the file is damaged)"
+        )
+
+
+def _read_one(path, name: str, info: dict[str, Any], verify: bool = True):
     from numfmt.tensorio import list_tensors, load_tensor
 
     try:
@@ -187,6 +219,7 @@ def _read_one(path, name: str, info: dict[str, Any]):
             f"{Path(path).name}: tensor '{name}' has no usable layout ({exc})"
         ) from None
     present = list_tensors(path)
+    expected = _part_dtypes(s, packing_name, scale_storage)
 
     def part(key: str, required: bool = True):
         full = f"{name}.{key}"
@@ -194,7 +227,13 @@ def _read_one(path, name: str, info: dict[str, Any]):
             if required:
                 raise NumfmtError(f"{Path(path).name}: '{full}' is missing")
             return None
-        return load_tensor(path, full)[1]
+        value = load_tensor(path, full, verify=verify)[1]
+        if value.dtype != expected[key]:  # an edited header, or parts of another layout
+            raise NumfmtError(
+                f"{Path(path).name}: '{full}' is {value.dtype}; the layout stores it as "
+                f"{expected[key]}"
+            )
+        return value
 
     count = int(np.prod(shape))
     raw = part("codes")
@@ -229,12 +268,15 @@ def _read_one(path, name: str, info: dict[str, Any]):
             raise NumfmtError(
                 f"{Path(path).name}: '{name}.{key}' has shape {v.shape}, not {grouping.scale_shape}"
             )
+        _finite(path, f"{name}.{key}", v)
         return v
 
     scale = scales("scale")
     zero = part("zero_point", required=False)
     zero = None if zero is None else np.asarray(zero, dtype=np.int64).reshape(grouping.scale_shape)
     tensor_scale = part("tensor_scale", required=False)
+    if tensor_scale is not None:
+        _finite(path, f"{name}.tensor_scale", tensor_scale)
     qp = QParams(
         scheme=s,
         grouping=grouping,

@@ -172,22 +172,24 @@ def _dtype_name(a: Any) -> str:
     return str(a.dtype).removeprefix("torch.")
 
 
-def load(path: str | Path, name: str | None = None) -> QuantizedTensor:
+def load(path: str | Path, name: str | None = None, *, verify: bool = True) -> QuantizedTensor:
     """The quantized tensor ``name`` of a file that :func:`numfmt.quant.save` (or
     ``QuantizedTensor.save``) wrote, as numpy arrays (move it with ``.to(device)``); ``name``
-    may be omitted when the file holds one.
+    may be omitted when the file holds one. Its parts are checked against the checksums
+    numfmt wrote with them unless ``verify=False``.
 
     Raises:
         NumfmtError: not a numfmt file, a layout this version does not read, a missing name,
-            or parts that do not fit the layout.
+            parts that do not fit the layout, or parts changed since they were written.
     """
-    codes, qparams, dtype = io.read(path, name)
+    codes, qparams, dtype = io.read(path, name, verify=verify)
     return QuantizedTensor(codes, qparams, dtype)
 
 
-def load_all(path: str | Path) -> dict[str, QuantizedTensor]:
-    """Every quantized tensor of a file, by name."""
-    return {name: QuantizedTensor(*parts) for name, parts in io.read_all(path).items()}
+def load_all(path: str | Path, *, verify: bool = True) -> dict[str, QuantizedTensor]:
+    """Every quantized tensor of a file, by name (checked as :func:`load` checks)."""
+    parts = io.read_all(path, verify=verify)
+    return {name: QuantizedTensor(*each) for name, each in parts.items()}
 
 
 def quantize_tensor(

@@ -9,6 +9,7 @@ each through the in-memory path and, where it applies, ``--stream``.
 
 import hashlib
 import json
+import pathlib
 import re
 import shutil
 import struct
@@ -174,6 +175,37 @@ def test_a_model_with_a_nan_weight_is_refused_by_compare(folder_with_tokenizer, 
     assert "nan" not in r.stdout and _hashes(damaged) == before
 
 
+class _RunsCode:
+    """A pickle that would create a file when unpickled by a loader that runs code."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("kind", ["runs code", "not a pickle"])
+def test_allow_pickle_on_weights_torch_will_not_load_is_refused(folder, tmp_path, kind):
+    import torch
+
+    damaged = _copy(folder, tmp_path)
+    (damaged / "model.safetensors").unlink()
+    marker = tmp_path / "ran"
+    weights = damaged / "pytorch_model.bin"
+    if kind == "runs code":
+        torch.save({"model.norm.weight": _RunsCode(marker)}, weights)
+    else:
+        weights.write_bytes(b"not a pickle at all " * 8)
+    before = _hashes(damaged)
+    refused = _run("model", "quantize", damaged, "--recipe", "int8")
+    assert refused.exit_code == 2 and "--allow-pickle" in refused.stderr  # asked for first
+    r = _run("model", "quantize", damaged, "--recipe", "int8", "--allow-pickle")
+    assert r.exit_code == 2 and "weights_only" in r.stderr, r.output
+    assert r.stderr.count("Error:") == 1 and "Traceback" not in r.output
+    assert not marker.exists() and _hashes(damaged) == before
+
+
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory, tiny_llama):
     from numfmt.nn import quantize_model, save_model
@@ -225,3 +257,135 @@ def test_options_a_path_cannot_honour_are_refused(saved, sharded, tmp_path):
     r = _run("model", "quantize", sharded, "--recipe", "w8a8-token", "--stream", "--out", out)
     assert r.exit_code == 2 and "quantizes activations on the fly" in r.stderr, r.output
     assert not out.exists()
+
+
+def _header(path):
+    data = path.read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    return data, n, json.loads(data[8 : 8 + n])
+
+
+def _flip_bytes(src, dst, name, count=16):
+    """``count`` bytes of tensor ``name`` inverted in a copy of ``src``."""
+    data, n, header = _header(src)
+    begin = 8 + n + header[name]["data_offsets"][0]
+    out = bytearray(data)
+    for i in range(begin, begin + count):
+        out[i] ^= 0xFF
+    dst.write_bytes(bytes(out))
+    return dst
+
+
+def _edit_header(src, dst, edit):
+    data, n, header = _header(src)
+    edit(header)
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    dst.write_bytes(struct.pack("<Q", len(raw)) + raw + data[8 + n :])
+    return dst
+
+
+def _nan_scale(src, dst, name):
+    """The first scale of ``name`` made NaN, and the file's checksums dropped (as a file from
+    before numfmt kept them, or a careful forger, would have it)."""
+    data, n, header = _header(src)
+    begin = 8 + n + header[f"{name}.scale"]["data_offsets"][0]
+    out = bytearray(data)
+    out[begin : begin + 4] = struct.pack("<f", float("nan"))
+    dst.write_bytes(bytes(out))
+    return _edit_header(dst, dst, lambda h: h["__metadata__"].pop("checksums"))
+
+
+LAYER = "model.layers.0.mlp.down_proj"
+TAMPERED = {
+    "flipped code bytes": (
+        lambda s, d: _flip_bytes(s, d, f"{LAYER}.codes"),
+        f"tensor '{LAYER}.codes' was changed or damaged since numfmt wrote it (its bytes do not "
+        "match their checksum)",
+        None,
+    ),
+    "flipped float weight": (
+        lambda s, d: _flip_bytes(s, d, "model.norm.weight", 4),
+        "tensor 'model.norm.weight' was changed or damaged",
+        None,
+    ),
+    "scale dtype changed at the same size": (
+        lambda s, d: _edit_header(s, d, lambda h: h[f"{LAYER}.scale"].update(dtype="I32")),
+        "its header says I32 [64]; it was written as F32 [64]",
+        f"'{LAYER}.scale' is int32; the layout stores it as float32",
+    ),
+    "NaN scale, no checksums": (
+        lambda s, d: _nan_scale(s, d, LAYER),
+        f"'{LAYER}.scale' holds 1 NaN or infinite value",
+        f"'{LAYER}.scale' holds 1 NaN or infinite value",
+    ),
+    "checksums damaged": (
+        lambda s, d: _with_metadata(s, d, checksums="{broken"),
+        "its checksums (metadata) are damaged",
+        "its checksums (metadata) are damaged",
+    ),
+    "a tensor added": (
+        lambda s, d: _add_tensor(s, d),
+        "tensor 'model.norm.weight' was changed or damaged since numfmt wrote it (it has no "
+        "checksum",
+        None,
+    ),
+}
+
+
+def _add_tensor(src, dst):
+    """The checksums' entry of a float weight dropped, as if the tensor had been added."""
+
+    def drop(h):
+        sums = json.loads(h["__metadata__"]["checksums"])
+        del sums["model.norm.weight"]
+        h["__metadata__"]["checksums"] = json.dumps(sums)
+
+    return _edit_header(src, dst, drop)
+
+
+@pytest.mark.parametrize("kind", list(TAMPERED))
+def test_a_tampered_quantized_file_is_refused(saved, tmp_path, kind):
+    """numfmt's own file keeps each tensor's dtype, shape and SHA-256: changed bytes or header
+    entries are refused on load; without the sums (verify=False), the layout's own checks
+    still refuse a part of the wrong dtype and a non-finite scale."""
+    from numfmt.nn import load_quantized
+
+    make, message, unverified = TAMPERED[kind]
+    damaged = make(saved, tmp_path / "bad.safetensors")
+    before = _hashes(tmp_path)
+    with pytest.raises(NumfmtError, match=re.escape(message)):
+        load_quantized(damaged)
+    if unverified is None:  # the layout cannot see it: loads, and differs from the original
+        loaded = load_quantized(damaged, verify=False)
+        original = load_quantized(saved)
+        changed = [
+            k
+            for k, v in loaded.state_dict().items()
+            if not (v.shape == original.state_dict()[k].shape and v.equal(original.state_dict()[k]))
+        ]
+        assert changed or kind == "a tensor added"
+    else:
+        with pytest.raises(NumfmtError, match=re.escape(unverified)):
+            load_quantized(damaged, verify=False)
+    assert _hashes(tmp_path) == before
+
+
+def test_a_tampered_file_is_refused_through_the_offloading_path(saved, tmp_path):
+    from numfmt.nn import load_quantized
+
+    damaged = _flip_bytes(saved, tmp_path / "bad.safetensors", f"{LAYER}.codes")
+    placement = {"model.embed_tokens": "cpu", "lm_head": "cpu", "model.norm": "cpu",
+                 "model.rotary_emb": "cpu", "model.layers.0": "disk", "model.layers.1": "disk"}  # fmt: skip
+    with pytest.raises(NumfmtError, match="changed or damaged since numfmt wrote it"):
+        load_quantized(damaged, device_map=placement, offload_folder=tmp_path / "off")
+    assert not (tmp_path / "off").exists() or not any((tmp_path / "off").iterdir())
+
+
+def test_the_cli_refuses_a_tampered_file_and_no_verify_skips_the_sums(saved, tmp_path):
+    damaged = _flip_bytes(saved, tmp_path / "bad.safetensors", f"{LAYER}.codes")
+    r = _run("memory", damaged, "--recipe", "int8")
+    assert r.exit_code == 2 and "--no-verify" in r.stderr and "Traceback" not in r.output
+    assert r.stderr.count("Error:") == 1
+    skipped = _run("memory", damaged, "--recipe", "int8", "--no-verify")
+    assert skipped.exit_code == 0, skipped.output
