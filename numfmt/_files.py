@@ -27,7 +27,8 @@ def check_output(
     suffix: str | None = None,
 ) -> Path:
     """Refuse an output path before any work is done: one of the inputs, an existing file
-    (unless overwrite), a folder, or the wrong suffix."""
+    (unless overwrite), a folder, the wrong suffix, or a place no file can be written (under
+    a file, in a folder without write permission)."""
     p = Path(path)
     for source in inputs:
         s = Path(source)
@@ -39,7 +40,20 @@ def check_output(
         raise NumfmtError(f"{p.name}: the output must end in {suffix}")
     if p.exists() and not overwrite:
         raise NumfmtError(f"{p} exists; numfmt does not overwrite files (choose another name)")
+    _check_folder(p)
     return p
+
+
+def _check_folder(p: Path) -> None:
+    """Refuse a destination whose folder can be neither made nor written: the nearest folder
+    on its path that exists must be a folder, and writable (missing ones are made)."""
+    folder = p.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise NumfmtError(f"cannot write {p}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise NumfmtError(f"cannot write {p}: the folder {folder} is not writable")
 
 
 def _same(a: Path, b: Path) -> bool:

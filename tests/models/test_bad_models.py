@@ -389,3 +389,54 @@ def test_the_cli_refuses_a_tampered_file_and_no_verify_skips_the_sums(saved, tmp
     assert r.stderr.count("Error:") == 1
     skipped = _run("memory", damaged, "--recipe", "int8", "--no-verify")
     assert skipped.exit_code == 0, skipped.output
+
+
+@pytest.fixture(scope="module")
+def writers(tmp_path_factory, tiny_llama, sharded):
+    """Each of numfmt's writers, as (arguments before --out, output suffix)."""
+    import numpy as np
+
+    from tests.models.test_gguf_read import _write
+
+    root = tmp_path_factory.mktemp("sources")
+    gguf_source = root / "tiny.gguf"
+    _write(gguf_source, tiny_llama, quantized=())
+    weights = root / "w.npy"
+    np.save(weights, np.linspace(-1, 1, 64, dtype=np.float32))
+    return {
+        "model": (["model", "quantize", sharded, "-r", "int8"], ".safetensors"),
+        "stream": (["model", "quantize", sharded, "-r", "int8", "--stream"], ".safetensors"),
+        "gguf": (["model", "quantize", gguf_source, "-r", "q8_0"], ".gguf"),
+        "tensor": (["quantize", weights, "-b", "4"], ".safetensors"),
+    }
+
+
+@pytest.mark.parametrize("writer", ["model", "stream", "gguf", "tensor"])
+@pytest.mark.parametrize("place", ["missing folder", "under a file", "read-only folder"])
+def test_every_writer_treats_its_output_folder_alike(writers, tmp_path, monkeypatch, writer, place):
+    """A missing folder is made; a path under a file, or in a folder that cannot be written,
+    is refused in one line before any work, and nothing is left behind."""
+    import os
+
+    args, suffix = writers[writer]
+    folder = tmp_path / "out" / "deeper"
+    if place == "under a file":
+        (tmp_path / "out").write_text("a file where a folder should be")
+    elif place == "read-only folder":
+        folder.mkdir(parents=True)
+        folder.chmod(0o500)
+        if os.access(folder, os.W_OK):  # root writes anywhere: say the folder is read-only
+            real = os.access
+            monkeypatch.setattr(os, "access", lambda p, mode: real(p, mode) and p != folder)
+    out = folder / f"q{suffix}"
+    r = _run(*args, "--out", out)
+    if place == "missing folder":
+        assert r.exit_code == 0 and out.is_file(), r.output
+        return
+    why = "is a file, not a folder" if place == "under a file" else "is not writable"
+    assert r.exit_code == 2 and f"cannot write {out}" in r.stderr and why in r.stderr, r.output
+    assert r.stderr.count("Error:") == 1 and "Traceback" not in r.output
+    assert "loading" not in r.stderr  # refused before the model was read
+    assert not out.exists() and (not folder.exists() or not any(folder.iterdir()))
+    if folder.exists():
+        folder.chmod(0o700)  # for the cleanup
