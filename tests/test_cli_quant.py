@@ -322,3 +322,29 @@ def test_quantize_help_teaches_values():
     text = run("quantize", "--help").stdout
     assert "--values NUMBERS" in text and 'numfmt quantize --values "1.5,-0.5,3"' in text
     assert "[TENSOR_FILE]" in text
+
+
+def test_out_refuses_an_order_the_codes_cannot_take_before_reporting(tmp_path):
+    np.save(tmp_path / "w.npy", np.linspace(-1, 1, 50, dtype=np.float32))
+    out = tmp_path / "w.safetensors"
+    r = run("quantize", tmp_path / "w.npy", "-b", "4", "--order", "ggml", "--out", out)
+    assert r.exit_code == 2 and "blocks of 32" in r.stderr and r.stdout == ""
+    assert not out.exists()
+
+
+def test_elements_left_out_by_nan_policy_omit_are_shown_as_omitted():
+    from numfmt.quant import quantize_tensor
+
+    x = np.array([np.nan, 1, 2, 3, -1, 0.5, np.inf, 7], dtype=np.float32)
+    rows = quantize_tensor(x, "int4/asym", nan_policy="omit").samples(x)
+    assert (
+        rows[0]["omitted"]
+        and np.isnan(rows[0]["x"])
+        and rows[0].keys() == {"index", "x", "omitted"}
+    )
+    assert [r["index"] for r in rows[1:3]] == [[7], [4]]  # the largest and smallest finite
+    assert all("omitted" not in r and np.isfinite(r["value"] - r["x"]) for r in rows[1:])
+    r = run("quantize", "--values", "nan,1,2,3,-1,0.5,inf,7", "-b", "4", "--nan-policy", "omit")
+    assert r.exit_code == 0 and "omitted" in r.stdout, r.output
+    first = r.stdout.split("worked through")[1].splitlines()[2]
+    assert first.split() == ["[0]", "nan", "-", "-", "-", "omitted"]  # code, scale, value

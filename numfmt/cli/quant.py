@@ -254,6 +254,10 @@ def quantize(
         tensor_name, x = load_tensor(path, name)
     check_tensor(tensor_name, x)
     check_finite(tensor_name, x, nan_policy)
+    if out:  # an order the codes cannot take: refused before the work and the report
+        from numfmt.quant.io import check_order
+
+        check_order(chosen.bits, int(np.size(x)), order)
     with show_warnings():
         if compare:
             emit(_compare(x, schemes, nan_policy, quiet=as_json), as_json)

@@ -177,6 +177,13 @@ def _load_folder(path: Path, allow_pickle: bool, placement: dict[str, Any]):
     architectures = getattr(config, "architectures", None) or []
     causal = any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures)
     auto = t.AutoModelForCausalLM if causal else t.AutoModel
+    if placement.get("max_memory"):
+        from accelerate import init_empty_weights
+
+        from numfmt.models.placement import check_budget
+
+        with init_empty_weights():
+            check_budget(auto.from_config(config), placement["max_memory"], str(path))
     try:
         net, info = auto.from_pretrained(
             str(path),

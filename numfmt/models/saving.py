@@ -326,6 +326,10 @@ def _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_fo
         model.set_submodule(name, layer.to("meta"))
     ties = find_tied_parameters(model)  # as built (a quantized head is tied no more)
     if isinstance(device_map, str):
+        if max_memory:
+            from numfmt.models.placement import check_budget
+
+            check_budget(model, max_memory, p.name)
         no_split = getattr(model, "_no_split_modules", None) or []
         device_map = infer_auto_device_map(
             model, max_memory=max_memory, no_split_module_classes=list(no_split)

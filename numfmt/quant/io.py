@@ -79,15 +79,39 @@ def save(
     return save_safetensors(path, arrays, meta, overwrite=overwrite)
 
 
+def check_order(bits: int, count: int, order: str) -> str:
+    """The packing a tensor of ``count`` codes of ``bits`` bits is stored in under ``order``;
+    an order that cannot apply is refused rather than replaced (ggml's blocks of 32 need
+    4-bit codes and a whole number of blocks; high_first packs 2- and 4-bit codes only)."""
+    order = packing.parse_order(order)
+    if bits % 8 == 0:
+        return "none"  # whole bytes: nothing to order
+    if order == "ggml" and bits != 4:
+        raise NumfmtError(
+            f"the ggml order packs 4-bit codes, not {bits}-bit ones: save them in the "
+            "low_first order"
+        )
+    if order == "ggml" and count % 32:
+        raise NumfmtError(
+            f"the ggml order packs 4-bit codes in blocks of 32, and this tensor has {count:,} "
+            f"codes ({count % 32} past the last whole block): pad it to a multiple of 32, or "
+            "save it in the low_first order"
+        )
+    if order == "high_first" and bits not in (2, 4):
+        raise NumfmtError(
+            f"the high_first order packs 2- and 4-bit codes; {bits}-bit codes are stored as a "
+            "little-endian bit stream (save them in the low_first order)"
+        )
+    return order if bits in (2, 4) else "bitstream"
+
+
 def tensor_entries(name: str, qt, order: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     s = qt.scheme
     codes = _xp.to_numpy(qt.codes)
-    if s.bits % 8 == 0:
+    use = check_order(s.bits, qt.size, order)
+    if use == "none":
         stored_codes, packing_name = codes, "none"
     else:
-        use = order if s.bits in (2, 4) and order != "ggml" else "bitstream"
-        if order == "ggml" and s.bits == 4 and qt.size % 32 == 0:
-            use = "ggml"
         stored_codes = packing.pack(codes, s.bits, use if use != "bitstream" else "low_first")
         packing_name = use
     qp = qt.qparams

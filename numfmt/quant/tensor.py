@@ -103,11 +103,17 @@ class QuantizedTensor(Displayable):
     def samples(self, x: Any, count: int = 6) -> list[dict[str, Any]]:
         """A few elements side by side, to check the arithmetic by hand: the original value,
         its code, its group's scale (and zero point) and the value the code stands for. The
-        elements are the first, the largest and smallest, and some in between."""
+        elements are the first, the largest and smallest, and some in between. An element
+        left out (NaN or infinite, under ``nan_policy="omit"``) is marked ``omitted``, with no
+        code or value."""
         a = _xp.to_numpy(_xp.read(x)[0]).reshape(-1)
         if a.size == 0:
             return []
-        picks = [0, int(np.argmax(a)), int(np.argmin(a))]
+        finite = np.isfinite(a)
+        picks = [0]
+        if finite.any():
+            seen = np.where(finite, a, np.nan)
+            picks += [int(np.nanargmax(seen)), int(np.nanargmin(seen))]
         picks += [int(i) for i in np.linspace(0, a.size - 1, count)]
         picks = list(dict.fromkeys(picks))[:count]
         codes = _xp.to_numpy(self.codes).reshape(-1)
@@ -120,8 +126,12 @@ class QuantizedTensor(Displayable):
         minimum = None if minimum is None else _xp.to_numpy(g.expand(minimum)).reshape(-1)
         rows = []
         for i in picks:
+            index = [int(k) for k in np.unravel_index(i, self.shape)]
+            if not finite[i]:
+                rows.append({"index": index, "x": float(a[i]), "omitted": True})
+                continue
             row = {
-                "index": [int(k) for k in np.unravel_index(i, self.shape)],
+                "index": index,
                 "x": float(a[i]),
                 "code": int(codes[i]),
                 "scale": float(scale[i]),

@@ -116,8 +116,8 @@ def render_quantize_result(r: QuantizeResult) -> Group:
     parts: list = [Text(f"tensor '{r.name}'", style="bold"), r.quantized, r.report]
     if r.samples:
         t = Table(title="a few elements, worked through", title_justify="left", box=None)
-        has_zero = "zero_point" in r.samples[0]
-        has_min = "minimum" in r.samples[0]
+        has_zero = any("zero_point" in row for row in r.samples)
+        has_min = any("minimum" in row for row in r.samples)
         for col in (
             "index",
             "x",
@@ -130,8 +130,12 @@ def render_quantize_result(r: QuantizeResult) -> Group:
         ):
             t.add_column(col, justify="left" if col == "index" else "right")
         for row in r.samples:
+            if row.get("omitted"):  # NaN or infinity left out by nan_policy="omit"
+                blanks = ["-"] * (3 + has_zero + has_min)
+                t.add_row(_index(row), f"{row['x']:.6g}", *blanks, Text("omitted", style="dim"))
+                continue
             cells = [
-                "[" + ", ".join(map(str, row["index"])) + "]",
+                _index(row),
                 f"{row['x']:.6g}",
                 str(row["code"]),
                 f"{row['scale']:.6g}",
@@ -144,6 +148,10 @@ def render_quantize_result(r: QuantizeResult) -> Group:
             t.add_row(*cells)
         parts.append(fit(t))
     return Group(*parts)
+
+
+def _index(row: dict) -> str:
+    return "[" + ", ".join(map(str, row["index"])) + "]"
 
 
 @renderer(Curves)

@@ -97,7 +97,7 @@ def test_load_model_takes_quantized_files_and_folders_within_a_cap(quantized, so
     loaded = load_model(quantized, max_memory="60KB", offload_folder=tmp_path / "a")
     assert loaded.source.kind == "quantized" and "disk" in loaded.model.hf_device_map.values()
     assert loaded.tokenizer("ab")["input_ids"] == [66, 67]  # the source's tokenizer
-    folder = load_model(source, max_memory="100KB", offload_folder=tmp_path / "b")
+    folder = load_model(source, max_memory="200KB", offload_folder=tmp_path / "b")
     assert "disk" in folder.model.hf_device_map.values()  # transformers' own big-model load
     with pytest.raises(NumfmtError, match="a size such as 2GB"):
         load_model(quantized, max_memory="lots")
@@ -137,6 +137,7 @@ def test_the_perplexity_command_refuses_bad_input(quantized, tmp_path):
     for args, message in [
         (["--max-memory", "lots"], "a size such as 2GB"),
         (["--tokenizer", tmp_path / "none"], "no model at"),
+        (["--max-memory", "20KB"], "cannot hold model.layers.0 ("),  # smaller than a layer
     ]:
         bad = run("model", "perplexity", quantized, "-t", text, *args)
         assert bad.exit_code == 2 and message in bad.stderr, bad.output

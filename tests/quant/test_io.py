@@ -1,13 +1,14 @@
 """numfmt's quantized tensor files: what is saved loads back the same, bad files get one line."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 
 from numfmt.errors import NumfmtError
 from numfmt.quant import load, load_all, quantize_tensor, save
-from numfmt.tensorio import list_tensors, read_metadata, save_safetensors
+from numfmt.tensorio import list_tensors, load_tensor, read_metadata, save_safetensors
 
 SPECS = [
     "int8",
@@ -131,3 +132,35 @@ def test_files_that_are_not_numfmt_files(tmp_path):
     )
     with pytest.raises(NumfmtError, match="holds 192 codes"):
         load(short)
+
+
+@pytest.mark.parametrize(
+    "spec, size, order, message",
+    [
+        ("int4", 50, "ggml", "this tensor has 50 codes (18 past the last whole block)"),
+        ("int3", 64, "ggml", "packs 4-bit codes, not 3-bit ones"),
+        ("int2", 64, "ggml", "packs 4-bit codes, not 2-bit ones"),
+        ("int3", 64, "high_first", "3-bit codes are stored as a little-endian bit stream"),
+    ],
+)
+def test_an_order_the_codes_cannot_take_is_refused_not_replaced(
+    tmp_path, spec, size, order, message
+):
+    qt = quantize_tensor(np.linspace(-1, 1, size, dtype=np.float32), spec)
+    with pytest.raises(NumfmtError, match=re.escape(message)):
+        save(tmp_path / "t.safetensors", {"t": qt}, order=order)
+    assert not (tmp_path / "t.safetensors").exists()
+
+
+@pytest.mark.parametrize("order", ["ggml", "high_first", "low_first"])
+def test_each_order_is_stored_as_asked_and_reads_back(tmp_path, order):
+    qt = quantize_tensor(np.linspace(-1, 1, 64, dtype=np.float32), "int4")
+    path = save(tmp_path / "t.safetensors", {"t": qt}, order=order)
+    info = json.loads(read_metadata(path)["numfmt"])["tensors"]["t"]
+    assert info["packing"] == order
+    codes = np.asarray(qt.codes).astype(np.uint8) & 0xF
+    raw = load_tensor(path, "t.codes")[1]
+    first = {"low_first": codes[0] | codes[1] << 4, "high_first": codes[0] << 4 | codes[1]}
+    first["ggml"] = codes[0] | codes[16] << 4  # llama.cpp: element j and j + 16 share a byte
+    assert raw[0] == first[order]
+    assert np.array_equal(load(path).codes, qt.codes)

@@ -1,0 +1,33 @@
+"""A memory budget must hold the largest module accelerate moves whole; a smaller one is
+refused, naming it, rather than exceeded."""
+
+import pytest
+
+from numfmt.errors import NumfmtError
+from numfmt.models.placement import check_budget, largest_unit
+from numfmt.nn import load_model
+
+pytest.importorskip("accelerate")
+
+
+def _bytes(module):
+    tensors = [*module.parameters(), *module.buffers()]
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def test_the_largest_unit_is_a_whole_decoder_layer(tiny_llama):
+    name, size = largest_unit(tiny_llama)
+    assert name == "model.layers.0"  # the first of two equal layers
+    assert size == _bytes(tiny_llama.model.layers[0]) > _bytes(tiny_llama.model.embed_tokens)
+    check_budget(tiny_llama, {"cpu": size}, "tiny")  # exactly enough
+    with pytest.raises(
+        NumfmtError, match=f"cannot hold model.layers.0 .*at least {size / 1e3:.3g}"
+    ):
+        check_budget(tiny_llama, {"cpu": size - 1}, "tiny")
+    check_budget(tiny_llama, {0: "1KB", "cpu": "1MB"}, "tiny")  # one device that holds it will do
+
+
+def test_a_folder_loaded_under_a_cap_smaller_than_a_layer_is_refused(folder, tmp_path):
+    with pytest.raises(NumfmtError, match=f"{folder}: a max_memory of 50 kB cannot hold"):
+        load_model(folder, tokenizer=False, max_memory="50KB", offload_folder=tmp_path / "o")
+    assert not (tmp_path / "o").exists()  # refused before anything was placed
