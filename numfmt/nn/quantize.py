@@ -75,7 +75,7 @@ def quantize_model(
         raise NumfmtError(f"quantize_model takes a torch module, not a {type(model).__name__}")
     chooser = chooser_for(algorithm, calibration)
     start = time.perf_counter()  # the report's seconds: calibration and copying included
-    target = model if inplace else copy.deepcopy(model)
+    target = model if inplace else _copy(model, r, shared=chooser.label is None)
     source = ModuleWeights(target)
     if not source.layers:
         raise NumfmtError("the model has no Linear, Conv1D or Embedding layer to quantize")
@@ -109,3 +109,27 @@ def quantize_model(
         start=start,
     )
     return target, report
+
+
+def _copy(model: nn.Module, recipe: Recipe, *, shared: bool) -> nn.Module:
+    """A copy of the model to quantize. With ``shared`` (round to nearest, which only reads
+    the weights) the float weights of the layers the recipe quantizes are not copied: the
+    copy's layers point at the original's until they are replaced by their quantized layers,
+    and the original is never written. Every other tensor is copied (a weight also held by a
+    layer kept in float, tied, included)."""
+    memo: dict[int, Any] = {}
+    if shared:
+        layers = ModuleWeights(model).layers
+        chosen = [m for n, m, k in layers if recipe.decide(n, k)[0] is not None]
+        quantized = {id(m) for m in chosen}
+        kept = {
+            id(p)
+            for m in model.modules()
+            if id(m) not in quantized
+            for p in m.parameters(recurse=False)
+        }
+        for module in chosen:
+            w = module.weight
+            if id(w) not in kept:
+                memo[id(w)] = w
+    return copy.deepcopy(model, memo)

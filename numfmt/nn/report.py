@@ -8,8 +8,6 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-
 from numfmt._display import Displayable
 
 
@@ -38,10 +36,9 @@ class LayerRow:
     ) -> LayerRow:
         """The row of weight ``w`` (a torch tensor or numpy array) quantized as ``qt``."""
         report = qt.report(w)
-        if isinstance(w, np.ndarray):
-            rms = float(np.sqrt(np.mean(np.square(w, dtype=np.float64))))
-        else:
-            rms = float((w.double() ** 2).mean().sqrt())
+        # RMS error over RMS weight is sqrt(noise / signal): the SQNR's, without a pass more
+        # (0 for no error, and for an all-zero weight)
+        sqnr = report.sqnr_db
         return cls(
             name=name,
             kind=kind,
@@ -51,7 +48,7 @@ class LayerRow:
             bytes_before=bytes_before,
             bytes_after=bytes_after,
             sqnr_db=report.sqnr_db,
-            rel_error=report.rmse / rms if rms > 0 else 0.0,
+            rel_error=0.0 if math.isinf(sqnr) else 10 ** (-sqnr / 20),
             clipped=report.clipped_fraction,
         )
 

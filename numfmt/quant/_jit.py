@@ -229,3 +229,66 @@ def codebook_codes(v, mids, out):
             for m in mids:
                 k += x > m
             out[i, j] = k
+
+
+#: The sums error_sums keeps per row, in this order (``numfmt.quant.report``'s names).
+SUMS = ("n", "sq", "abs", "signal", "signal_q", "dot", "clipped", "clipped_sq", "max")
+
+
+@numba.njit(inline="always")
+def _add(acc, x, q, lo, hi):
+    """One element's share of its row's sums (acc: SUMS, in their order)."""
+    err = q - x
+    sq = err * err
+    acc[0] += 1.0
+    acc[1] += sq
+    acc[2] += abs(err)
+    acc[3] += x * x
+    acc[4] += q * q
+    acc[5] += x * q
+    if x < lo or x > hi:
+        acc[6] += 1.0
+        acc[7] += sq
+    acc[8] = max(acc[8], abs(err))
+
+
+@numba.njit(parallel=True, cache=True)
+def error_sums_int(rows, codes, scale, zero, minimum, lo, hi, omit, out, bad):
+    """Per row i: SUMS of rows[i] against the values its codes stand for, (code - zero) * scale
+    (+ minimum), decoded as ``grid.dequantize_rows`` does, in float64, in one pass. Elements
+    of rows that are not finite are skipped with omit, else counted in bad[i]."""
+    for i in numba.prange(rows.shape[0]):
+        acc = np.zeros(9)
+        s, z, m = scale[i], np.float64(zero[i]), minimum[i]
+        for j in range(rows.shape[1]):
+            x = np.float64(rows[i, j])
+            if not np.isfinite(x):
+                bad[i] += 1
+                if omit:
+                    continue
+            q = (np.float64(codes[i, j]) - z) * s + m
+            _add(acc, x, q, lo[i], hi[i])
+        out[i, :] = acc
+
+
+@numba.njit(parallel=True, cache=True)
+def error_sums_table(rows, codes, table, scale, lo, hi, omit, out, bad):
+    """error_sums_int for a float or codebook grid: the value of code c is table[c] * scale.
+    A code past the table, or one whose table entry is NaN (no value quantize gives), makes
+    the row's sums NaN and is not used."""
+    top = table.size
+    for i in numba.prange(rows.shape[0]):
+        acc = np.zeros(9)
+        s = scale[i]
+        for j in range(rows.shape[1]):
+            x = np.float64(rows[i, j])
+            c = np.int64(codes[i, j])
+            if c < 0 or c >= top or np.isnan(table[c]):
+                acc[1] = np.nan
+                continue
+            if not np.isfinite(x):
+                bad[i] += 1
+                if omit:
+                    continue
+            _add(acc, x, table[c] * s, lo[i], hi[i])
+        out[i, :] = acc

@@ -301,3 +301,46 @@ def codebook_codes(v: np.ndarray, codebook: np.ndarray) -> np.ndarray | None:
     out = np.empty(v.shape, dtype=np.uint8)
     _jit.codebook_codes(np.ascontiguousarray(v), mids, out)
     return out
+
+
+@shared
+def error_sums(rows, codes, scheme: QuantScheme, scale, zero, minimum, lo, hi, omit: bool):
+    """(sums, bad) for ``report``: each row's counts, sums of squares and products, clipped
+    counts and largest error (``_jit.SUMS``, one column each) of rows against the values its
+    codes stand for, decoded on the fly in float64 (one pass, no dequantized copy); bad[i]
+    counts row i's elements that are not finite. A row with a code off the grid has NaN sums.
+    None where not covered."""
+    if not _ready(rows, "error_sums_int") or scheme.kind not in ("int", "float", "codebook"):
+        return None
+    if not isinstance(codes, np.ndarray) or codes.dtype.kind not in "iu":
+        return None
+    from numfmt.quant import _jit
+
+    n = rows.shape[0]
+
+    def per_row(a, default=0.0, dtype=np.float64):
+        if a is None:
+            return np.full(n, default, dtype=dtype)
+        return np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=dtype).reshape(-1), (n,)))
+
+    out = np.empty((n, len(_jit.SUMS)))
+    bad = np.zeros(n, dtype=np.int64)
+    rows, codes = np.ascontiguousarray(rows), np.ascontiguousarray(codes)
+    s, lo, hi = per_row(scale), per_row(lo), per_row(hi)
+    if scheme.kind == "int":
+        z, m = per_row(zero, 0, np.int64), per_row(minimum)
+        _jit.error_sums_int(rows, codes, s, z, m, lo, hi, omit, out, bad)
+    else:
+        _jit.error_sums_table(rows, codes, _values_of_codes(scheme), s, lo, hi, omit, out, bad)
+    return out, bad
+
+
+@functools.lru_cache(maxsize=64)
+def _values_of_codes(scheme: QuantScheme) -> np.ndarray:
+    """Each code's unscaled value (float64), NaN for a code quantize never gives."""
+    if scheme.kind == "codebook":
+        return np.asarray(scheme.codebook, dtype=np.float64)
+    from numfmt.formats.decode import decode_table
+
+    table = np.array(decode_table(scheme.element_format), dtype=np.float64)
+    return np.where(np.isfinite(table), table, np.nan)

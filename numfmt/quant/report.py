@@ -142,11 +142,58 @@ def error_report(
 
         qparams = _fit(a, qparams)
     g = qparams.grouping if qparams is not None else grouping or Grouping(a.shape, PerTensor())
-    sums = _row_sums(xp, a, b, keep, qparams, g)
+    return _from_sums(xp, _row_sums(xp, a, b, keep, qparams, g), qparams, g)
+
+
+def codes_error_report(
+    x: Any, codes: Any, qparams: QParams, *, nan_policy: str = "error"
+) -> ErrorReport | None:
+    """``error_report(x, dequantize(codes, qparams), qparams=qparams)`` in one pass over x and
+    the codes, each value decoded on the fly as ``dequantize`` decodes it (the host kernel;
+    the sums are the same up to their order of addition); None where the kernel does not
+    cover it, or where the general path has something to refuse (NaN under
+    ``nan_policy="error"``, a code off the grid), which it then says."""
+    from numfmt.quant import _kernels
+    from numfmt.quant.qparams import _block_params, _fit
+
+    a, xp = _xp.read(x)
+    c = codes if _xp.is_torch(codes) else np.asarray(codes)
+    if tuple(a.shape) != tuple(c.shape) or _xp.is_torch(a) != _xp.is_torch(c):
+        return None
+    if nan_policy not in ("error", "omit") or int(np.prod(a.shape)) == 0:
+        return None
+    qparams = _fit(a, qparams)
+    g = qparams.grouping
+    lo, hi = grid.clip_bounds(qparams)
+    parts: dict[str, list] = {k: [] for k in _SUMS}
+    for rows, block, p, lo_b, hi_b in zip(
+        g.blocks(a),
+        g.blocks(c),
+        _block_params(qparams, stored=True),
+        g.split_params(lo),
+        g.split_params(hi),
+        strict=True,
+    ):
+        got = _kernels.error_sums(
+            rows, block, qparams.scheme, p["scale"], p["zero"], p["minimum"], lo_b, hi_b,
+            nan_policy == "omit",
+        )  # fmt: skip
+        if got is None:
+            return None
+        sums, bad = got
+        if (nan_policy == "error" and bool(xp.any(bad > 0))) or bool(xp.any(xp.isnan(sums[:, 1]))):
+            return None
+        for i, k in enumerate(_SUMS):
+            parts[k].append(sums[:, i])
+    return _from_sums(xp, {k: g.join_params(v) for k, v in parts.items()}, qparams, g)
+
+
+def _from_sums(xp, sums: dict[str, Any], qparams: QParams | None, g: Grouping) -> ErrorReport:
+    """The report from each group's sums (``_SUMS``, in the scale layout)."""
     total = {k: float(xp.sum(v)) for k, v in sums.items()}
     n = round(total["n"])
     noise = total["sq"]
-    report = ErrorReport(
+    return ErrorReport(
         n=n,
         mse=noise / n if n else 0.0,
         mae=total["abs"] / n if n else 0.0,
@@ -158,7 +205,6 @@ def error_report(
         scheme=None if qparams is None else str(qparams.scheme),
         per_group=_per_group(xp, sums) if g.num_groups > 1 else {},
     )
-    return report
 
 
 def _same_library(xq: Any, a: Any):

@@ -21,7 +21,7 @@ from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
 from numfmt.quant import _xp, io, packing
 from numfmt.quant.qparams import QParams, choose_qparams, dequantize, quantize
-from numfmt.quant.report import ErrorReport, SchemeComparison, error_report
+from numfmt.quant.report import ErrorReport, SchemeComparison, codes_error_report, error_report
 from numfmt.quant.schemes import QuantScheme
 
 
@@ -80,7 +80,9 @@ class QuantizedTensor(Displayable):
     def report(self, x: Any, *, nan_policy: str = "error") -> ErrorReport:
         """The error of this quantization against the original tensor."""
         a, _ = _xp.read(x)
-        report = error_report(a, self.dequantize(), qparams=self.qparams, nan_policy=nan_policy)
+        report = codes_error_report(a, self.codes, self.qparams, nan_policy=nan_policy)
+        if report is None:  # not on the host kernel's path: decode, then compare
+            report = error_report(a, self.dequantize(), qparams=self.qparams, nan_policy=nan_policy)
         return replace(report, bits_per_value=self.bits_per_value)
 
     def to(self, device: Any) -> QuantizedTensor:

@@ -35,6 +35,37 @@ def test_the_original_is_untouched_and_each_linear_is_replaced(tiny_llama, ids):
     assert report.bytes_after < report.bytes_before and report.ratio > 1.2
 
 
+def _storages(model):
+    return {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
+
+
+def test_the_copy_shares_no_tensor_with_the_original_and_copies_no_weight_it_replaces(
+    tiny_llama, monkeypatch
+):
+    """Round to nearest reads the float weights it replaces in place (they are not copied),
+    and the quantized model still shares no tensor with the original."""
+    copied = []
+    for cls in (torch.Tensor, nn.Parameter):  # a Parameter has a deepcopy of its own
+
+        def counting(t, memo, real=cls.__deepcopy__):
+            copied.append(t.numel())
+            return real(t, memo)
+
+        monkeypatch.setattr(cls, "__deepcopy__", counting)
+    q, _ = quantize_model(tiny_llama, "int8/channel")
+    linears = sum(m.weight.numel() for n, m in tiny_llama.named_modules()
+                  if isinstance(m, nn.Linear) and n != "lm_head")  # fmt: skip
+    total = sum(p.numel() for p in tiny_llama.parameters())
+    assert 0 < sum(copied) <= total - linears + 64 * 4  # the embedding, norms, small buffers
+    assert not _storages(q) & _storages(tiny_llama)
+    # a weight a layer kept in float also holds is copied, not shared
+    net = nn.Sequential(nn.Linear(64, 64), nn.Linear(64, 64))
+    net[1].weight = net[0].weight
+    q2, _ = quantize_model(net, "int8/channel", exclude=("0",))
+    assert isinstance(q2[1], QuantLinear) and isinstance(q2[0], nn.Linear)
+    assert not _storages(q2) & _storages(net)
+
+
 def test_a_quantized_layer_holds_the_engines_codes_and_values(tiny_llama):
     q, _ = quantize_model(tiny_llama, "int4/asym/group:32")
     layer = q.model.layers[0].mlp.down_proj

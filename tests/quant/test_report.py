@@ -86,3 +86,66 @@ def test_compare_schemes_table():
     assert len(table.to_dict()["schemes"]) == 4
     with pytest.raises(NumfmtError):
         compare_schemes(x, [])
+
+
+FUSED = [
+    "int8/channel",
+    "int4/asym/group:32",
+    "int4/min/group:32/scale:fp16",
+    "int4/group:48",  # a ragged last group: two blocks
+    "q4_1",
+    "q4_0",
+    "fp8_e4m3/group:32/scale:bf16",
+    "mxfp4",
+    "nvfp4",
+    "nf4",
+    "int8",
+]
+
+
+@pytest.mark.parametrize("spec", FUSED)
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_the_one_pass_report_from_codes_is_the_decoded_report(spec, library):
+    """QuantizedTensor.report decodes each code on the fly in one pass (the host kernel): the
+    same figures as comparing with the dequantized tensor, to the order of addition."""
+    from numfmt.quant import _kernels
+    from numfmt.quant.report import codes_error_report
+
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((256, 192)) * np.exp(rng.standard_normal((256, 1)))).astype(np.float32)
+    x[3, 5] = 40.0  # an outlier the per-tensor grid clips
+    if library == "torch":
+        torch = pytest.importorskip("torch")
+        x = torch.from_numpy(x)
+    qt = quantize_tensor(x, spec)
+    fused = codes_error_report(x, qt.codes, qt.qparams)
+    if not _kernels._format_kernels.available():
+        assert fused is None
+        return
+    assert fused is not None
+    slow = error_report(x, qt.dequantize(), qparams=qt.qparams)
+    for field in ("mse", "mae", "max_abs_error", "sqnr_db", "cosine", "clip_share"):
+        assert getattr(fused, field) == pytest.approx(getattr(slow, field), rel=1e-12), field
+    assert (fused.n, fused.clipped_fraction) == (slow.n, slow.clipped_fraction)
+    for key, values in slow.per_group.items():
+        assert np.allclose(fused.per_group[key], values, rtol=1e-12, atol=0), key
+
+
+def test_the_one_pass_report_leaves_refusals_to_the_general_path():
+    from numfmt.quant.report import codes_error_report
+
+    x = np.linspace(-1, 1, 1 << 16).astype(np.float32)
+    qt = quantize_tensor(x, "fp8_e4m3")
+    codes = np.array(qt.codes)
+    codes[7] = 0x7F  # e4m3's NaN: no value quantize gives
+    assert codes_error_report(x, codes, qt.qparams) is None
+    with pytest.raises(NumfmtError, match="outside"):
+        dequantize(codes, qt.qparams)
+    y = x.copy()
+    y[3] = np.nan
+    assert codes_error_report(y, qt.codes, qt.qparams) is None  # nan_policy="error" refuses
+    omitted = codes_error_report(y, qt.codes, qt.qparams, nan_policy="omit")
+    assert omitted is not None and omitted.n == x.size - 1
+    assert omitted.mse == pytest.approx(
+        error_report(y, qt.dequantize(), qparams=qt.qparams, nan_policy="omit").mse, rel=1e-12
+    )
