@@ -14,6 +14,7 @@ weights, which computes codes only (no copy, no report). Goal: int8/channel unde
 from __future__ import annotations
 
 import argparse
+import warnings
 
 import torch
 from _timing import best_of
@@ -26,6 +27,7 @@ RECIPES = "int8/channel,int8-absmax,int4/group:128,int4/asym/group:32,q4_1,nf4,m
 
 def torch_per_channel(model: nn.Module) -> None:
     """int8 codes of every Linear weight but the head by torch's own per-channel quantizer."""
+    warnings.filterwarnings("ignore", "torch.quantize_per_tensor", UserWarning)
     for name, m in model.named_modules():
         if isinstance(m, nn.Linear) and name != "lm_head":
             w = m.weight.detach()

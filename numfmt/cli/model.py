@@ -29,6 +29,29 @@ RECIPE_HELP = (
 )
 
 
+def _given(*names: str) -> list[str]:
+    """Which of these options the user gave (on the command line or from the environment),
+    as they are spelled there: an option a path cannot honour is refused, never ignored."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    out = []
+    for name in names:
+        if ctx.get_parameter_source(name) in (
+            ParameterSource.COMMANDLINE,
+            ParameterSource.ENVIRONMENT,
+        ):
+            param = next(p for p in ctx.command.params if p.name == name)
+            out.append(max(param.opts, key=len))
+    return out
+
+
+def _refuse_given(names: tuple[str, ...], why: str) -> None:
+    given = _given(*names)
+    if given:
+        raise UsageFailure(f"{', '.join(given)} {why}")
+
+
 def _progress(as_json: bool) -> bool:
     """Progress on stderr: a bar on a terminal, lines elsewhere; nothing under --json."""
     return not as_json
@@ -258,6 +281,12 @@ def quantize_cmd(
 
     if act_order and algorithm != "gptq":
         raise UsageFailure("--act-order goes with --algorithm gptq")
+    if algorithm != "gptq":
+        _refuse_given(("damp",), "goes with --algorithm gptq")
+    if algorithm != "model-kl":
+        _refuse_given(("kl_per",), "goes with --algorithm model-kl")
+    if not calibrated:
+        _refuse_given(("calibration_tokens",), "goes with an --algorithm that calibrates (not rtn)")
     if calibration_path and not calibrated:
         raise UsageFailure("--calibration goes with an --algorithm that calibrates (not rtn)")
     if out is not None and Path(out).suffix == ".gguf":
@@ -297,7 +326,9 @@ def quantize_cmd(
         how = {"gptq": GPTQ(damp=damp, act_order=act_order), "model-kl": ModelKL(per=kl_per)}
         extra = {
             "algorithm": how.get(algorithm, algorithm),
-            "calibration": calibration_windows(loaded.tokenizer, text, calibration_tokens),
+            "calibration": calibration_windows(
+                loaded.tokenizer, text, calibration_tokens, model=loaded.model
+            ),
         }
     with show_warnings():
         q, report = quantize_model(
@@ -486,6 +517,12 @@ def compare_cmd(
     if not names:
         raise UsageFailure("--recipes is empty")
     mm_names = _matmul_names(matmuls)
+    if plots is None:
+        _refuse_given(("layer",), "chooses the layer --plots draws: give --plots too")
+    if prompt is None:
+        _refuse_given(("new_tokens",), "goes with --prompt (the tokens generated after it)")
+    elif not prompt.strip():
+        raise UsageFailure("--prompt is empty")
     text = _text(text_path)
     targets = _plot_targets(plots)
     loaded = _load(
@@ -499,6 +536,11 @@ def compare_cmd(
                 "--matmul scores a language model's next-token predictions; "
                 f"{loaded.source.name} is a sentence encoder"
             )
+        _refuse_given(
+            ("prompt", "new_tokens", "own_text", "stride", "context", "plots", "layer"),
+            f"only apply to a language model; {loaded.source.name} is a sentence encoder, "
+            "scored by its embeddings of the text's lines",
+        )
 
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         with show_warnings():
@@ -515,10 +557,15 @@ def compare_cmd(
     ids = tokenize(loaded.tokenizer, text)
     if max_tokens is not None:
         ids = ids[:max_tokens]
-    if plots and layer is None:
+    if plots:
         from numfmt.nn.layers import candidates
 
-        layer = next((n for n, _, kind in candidates(loaded.model) if kind != "embedding"), None)
+        layers = [n for n, _, kind in candidates(loaded.model) if kind != "embedding"]
+        if layer is None:
+            layer = layers[0] if layers else None
+        elif layer not in layers:  # before the scoring, not after it
+            shown = ", ".join(layers[:4]) + (", ..." if len(layers) > 4 else "")
+            raise UsageFailure(f"--layer {layer}: no such layer in the model (it has {shown})")
     with show_warnings():
         result = compare_recipes(
             loaded.model,
@@ -568,8 +615,7 @@ def _plot_targets(folder: str | None) -> dict[str, Path]:
     from numfmt.cli.plot import _pyplot
 
     _pyplot()  # matplotlib is there, or one message now rather than after the scoring
-    root = Path(folder)
-    root.mkdir(parents=True, exist_ok=True)
+    root = Path(folder)  # made when the first figure is written
     return {k: check_output(root / f"{k}.png") for k in ("pareto", "sqnr", "histogram")}
 
 
@@ -646,6 +692,8 @@ def perplexity_cmd(
 
     text = _text(text_path)
     with contextlib.ExitStack() as stack:
+        if max_memory is None:
+            _refuse_given(("offload_folder",), "goes with --max-memory (what does not fit)")
         if max_memory is not None and offload_folder is None:
             offload_folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="numfmt-"))
         loaded = _load(
@@ -741,7 +789,12 @@ def sensitivity_cmd(
     """
     from numfmt.eval.scoring import tokenize
     from numfmt.eval.sensitivity import check_budget, mixed_precision, sensitivity
+    from numfmt.quant.schemes import parse_scheme
 
+    if budget is None:
+        _refuse_given(("high",), "goes with --budget (the scheme it moves layers to)")
+    else:
+        parse_scheme(high)  # a bad scheme now, not after the measurement
     target = None
     if plot_path is not None:
         from numfmt.cli.plot import _output, _pyplot
@@ -811,9 +864,6 @@ def memory(what, fmt, recipe, allow_pickle, no_verify, as_json):
       numfmt memory smollm2-135m --recipe int4/group:128
     """
     from numfmt.eval import memory as mem
-
-    if fmt is None and recipe is None:
-        fmt = "bf16"
     from numfmt.formats.value import parse_value
 
     try:
@@ -823,7 +873,9 @@ def memory(what, fmt, recipe, allow_pickle, no_verify, as_json):
         # 8,5e9 is a count written with a decimal comma (its message says so), not a model
         is_count = "," in what and not Path(what).exists()
     if is_count:
-        result = mem.estimate(what, fmt, recipe=recipe)
+        result = mem.estimate(
+            what, "bf16" if fmt is None and recipe is None else fmt, recipe=recipe
+        )
     else:
         loaded = _load(what, allow_pickle, tokenizer=False, verify=not no_verify)
         result = mem.model_estimate(loaded.model, format=fmt, recipe=recipe)

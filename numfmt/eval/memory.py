@@ -69,7 +69,16 @@ def _count(parameters: Any) -> int:
             ) from None
     if n is None or n < 1 or n.denominator != 1:
         raise NumfmtError(f"a parameter count is a whole number of at least 1, not {parameters}")
+    if n > MAX_COUNT:
+        raise NumfmtError(
+            f"{parameters} parameters: numfmt counts up to 1e100 (beyond it the sizes leave "
+            "float64's range)"
+        )
     return int(n)
+
+
+#: The largest parameter count ``estimate`` takes: its bytes still fit a float64 in gigabytes.
+MAX_COUNT = 10**100
 
 
 def _one_of(format: str | None, recipe: str | None) -> None:
@@ -128,13 +137,53 @@ def scheme_bits(scheme: Any, shape: tuple[int, ...]) -> float:
     return s.bits + (s.scale_bits + s.zero_point_bits) * groups / n
 
 
+def _quantized_model(model: Any, layers: list, format: str | None, recipe: str | None):
+    """A model that holds quantized layers: as held, or every weight in ``format``."""
+    if recipe is not None:
+        raise NumfmtError(
+            "the model is quantized already (its layers hold codes): give a format to count "
+            "its weights in, or nothing to measure it as it is held"
+        )
+    inside = {id(t) for m in layers for t in m.buffers()}
+    held = sum(t.numel() * t.element_size() for m in layers for t in m.buffers())
+    count = sum(math.prod(m.weight_shape) for m in layers)
+    seen: set[int] = set()
+    for t in [*model.parameters(), *model.buffers()]:
+        if id(t) in inside or t.data_ptr() in seen:
+            continue
+        seen.add(t.data_ptr())
+        held += t.numel() * t.element_size()
+        count += t.numel() if t.is_floating_point() else 0  # as model_bytes counts
+    if format is not None:
+        return _in_format(count, format)
+    return MemoryEstimate(
+        count,
+        "its quantized layout",
+        held * 8 / count if count else 0.0,
+        held,
+        True,
+        f"{sum(math.prod(m.weight_shape) for m in layers):,} weights held quantized in "
+        f"{len(layers)} layers (codes, scales and zero points), the rest at their own dtype",
+    )
+
+
 def model_estimate(
     model: Any, *, format: str | None = None, recipe: str | None = None
 ) -> MemoryEstimate:
     """A loaded model's weights (every parameter, tied ones once) in a format, or quantized
     by a recipe, counted on its real shapes (layers the recipe leaves in float at their own
-    dtype)."""
+    dtype). A model numfmt quantized counts its quantized layers' weights among its
+    parameters; with neither a format nor a recipe it is measured as it is held (packed codes,
+    scales, float parameters), and a recipe is refused (it is quantized already). Without
+    either, a float model is counted in bfloat16."""
     from numfmt.nn.layers import candidates, model_bytes
+    from numfmt.nn.modules import QuantEmbedding, QuantLinear
+
+    quantized_layers = [m for m in model.modules() if isinstance(m, QuantLinear | QuantEmbedding)]
+    if quantized_layers:
+        return _quantized_model(model, quantized_layers, format, recipe)
+    if format is None and recipe is None:
+        format = "bf16"
     from numfmt.nn.recipe import parse_recipe
 
     total, count = model_bytes(model)

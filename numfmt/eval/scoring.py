@@ -21,7 +21,10 @@ import torch
 
 from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
-from numfmt.nn.algorithms.calibration import tokenize  # noqa: F401 (here too: the text scored)
+from numfmt.nn.algorithms.calibration import (
+    model_positions,
+    tokenize,  # noqa: F401 (here too: the text scored)
+)
 from numfmt.nn.progress import Progress, tracker
 
 
@@ -136,10 +139,8 @@ def token_ids(model: Any, ids: Any, context: int) -> torch.Tensor:
             f"token ids run from {int(row.min())} to {int(row.max())}, outside the model's "
             f"vocabulary of {vocab} (a tokenizer of another model?)"
         )
-    positions = getattr(config, "max_position_embeddings", None) or getattr(
-        config, "n_positions", None
-    )
-    if isinstance(positions, int) and min(context, int(row.numel())) > positions:
+    positions = model_positions(model)
+    if positions is not None and min(context, int(row.numel())) > positions:
         raise NumfmtError(
             f"a window of {min(context, int(row.numel()))} tokens is longer than the model's "
             f"{positions} positions: give a context of {positions} or fewer"

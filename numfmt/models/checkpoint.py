@@ -64,9 +64,16 @@ def checkpoint_files(source: str | Path) -> tuple[dict[str, SafetensorsFile], Pa
     files = sorted(p.glob("*.safetensors"))
     if not files:
         raise NumfmtError(f"{p}: no .safetensors files to stream")
-    for f in files:
+    if (p / "model.safetensors").is_file():  # what transformers reads, and nothing beside it
+        files = [p / "model.safetensors"]
+    for f in files:  # shards without an index: each tensor in one of them, never two
         shard = SafetensorsFile(f)
         for name in shard.entries:
+            if name in out:
+                raise NumfmtError(
+                    f"{p}: {name} is in both {out[name].path.name} and {f.name}, and no "
+                    f"{INDEX} says which to read: give the file to stream, or add the index"
+                )
             out[name] = shard
     return out, p
 
@@ -192,6 +199,15 @@ def quantize_checkpoint(
             "quantized tensor by tensor holds weights only: quantize it in memory instead"
         )
     weights = CheckpointWeights(source)
+    for name, owner in weights.tied.items():  # not stored: tied to the tensor it shares
+        layer = name.removesuffix(".weight")
+        if r.decide(layer, "linear")[0] is not None:  # a head: a Linear of its own
+            raise NumfmtError(
+                f"{layer} shares its weight with {owner} and the checkpoint stores it once; "
+                f"the recipe {r} would quantize {layer} on its own, which a checkpoint read "
+                "tensor by tensor cannot do (exclude it, drop --include-head, or quantize "
+                "the model in memory)"
+            )
     inputs = tuple({shard.path for shard in weights.where.values()})
     with NumfmtFile(out, overwrite=overwrite, inputs=inputs) as sink:
         try:

@@ -167,14 +167,21 @@ def _load_folder(path: Path, allow_pickle: bool, placement: dict[str, Any]):
     t = _transformers()
     try:
         config = t.AutoConfig.from_pretrained(str(path), local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise NumfmtError(f"{path}: its config.json does not describe a model ({exc})") from None
+    except Exception as exc:  # transformers validates fields with errors of its own kinds
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise NumfmtError(f"{path}: its config.json does not describe a model ({why})") from None
+    architectures = getattr(config, "architectures", None) or []
+    if not architectures:
+        raise NumfmtError(
+            f"{path}: its config.json names no architecture (\"architectures\": "
+            "[\"LlamaForCausalLM\"], say), so numfmt cannot tell a language model from an "
+            "encoder: add the class the checkpoint was saved from"
+        )
     for shard in sorted(path.glob("*.safetensors")):
         SafetensorsFile(shard)  # a damaged or truncated file: one message, before transformers
     for index in (SAFE_WEIGHTS[1], PICKLED_WEIGHTS[1]):  # shards only inside the folder
         if (path / index).exists() and (allow_pickle or index == SAFE_WEIGHTS[1]):
             sharded_index(path, index)
-    architectures = getattr(config, "architectures", None) or []
     causal = any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures)
     auto = t.AutoModelForCausalLM if causal else t.AutoModel
     if placement.get("max_memory"):

@@ -250,7 +250,7 @@ def test_model_quantize_with_gptq_calibrates_on_a_text(folder_with_tokenizer, tm
         (["--calibration", text], "--calibration goes with an --algorithm"),
         (["--gptq", "-a", "imatrix"], "disagree"),
         (["-a", "kl"], "Invalid value for '--algorithm'"),
-        (["--gptq", "--calibration", short], "shorter than one window of 512"),
+        (["--gptq", "--calibration", short], "shorter than one window of 128"),  # positions
         (["--gptq", "--calibration", tmp_path / "missing.txt"], "cannot read the text"),
     ]:
         bad = CliRunner().invoke(main, [str(a) for a in [*args, *extra]])

@@ -384,10 +384,10 @@ def test_a_tampered_file_is_refused_through_the_offloading_path(saved, tmp_path)
 
 def test_the_cli_refuses_a_tampered_file_and_no_verify_skips_the_sums(saved, tmp_path):
     damaged = _flip_bytes(saved, tmp_path / "bad.safetensors", f"{LAYER}.codes")
-    r = _run("memory", damaged, "--recipe", "int8")
+    r = _run("memory", damaged)
     assert r.exit_code == 2 and "--no-verify" in r.stderr and "Traceback" not in r.output
     assert r.stderr.count("Error:") == 1
-    skipped = _run("memory", damaged, "--recipe", "int8", "--no-verify")
+    skipped = _run("memory", damaged, "--no-verify")
     assert skipped.exit_code == 0, skipped.output
 
 
@@ -440,3 +440,143 @@ def test_every_writer_treats_its_output_folder_alike(writers, tmp_path, monkeypa
     assert not out.exists() and (not folder.exists() or not any(folder.iterdir()))
     if folder.exists():
         folder.chmod(0o700)  # for the cleanup
+
+
+def _edit_config(folder, **changes):
+    path = folder / "config.json"
+    config = json.loads(path.read_text())
+    for k, v in changes.items():
+        if v is None:
+            config.pop(k, None)
+        else:
+            config[k] = v
+    path.write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"hidden_size": "abc"}, "its config.json does not describe a model"),
+        ({"num_attention_heads": 3}, "its config.json does not describe a model"),
+        ({"architectures": None}, "its config.json names no architecture"),
+    ],
+    ids=["a size of the wrong type", "heads that do not divide", "no architecture"],
+)
+def test_a_config_that_does_not_describe_the_model_is_refused(folder, tmp_path, changes, message):
+    damaged = _copy(folder, tmp_path)
+    _edit_config(damaged, **changes)
+    before = _hashes(damaged)
+    r = _run("model", "quantize", damaged, "-r", "int8")
+    assert r.exit_code == 2 and message in r.stderr, r.output
+    assert r.stderr.count("Error:") == 1 and "Traceback" not in r.output
+    assert _hashes(damaged) == before
+
+
+def test_calibration_windows_fit_the_models_positions(folder_with_tokenizer, tmp_path):
+    """The tiny model reads 128 positions: calibration windows of 512 would run past them."""
+    from numfmt.nn.algorithms.calibration import calibration_windows
+
+    loaded = load_model(folder_with_tokenizer)
+    text = "The quick brown fox jumps over the lazy dog. " * 20
+    windows = calibration_windows(loaded.tokenizer, text, 512, model=loaded.model)
+    assert [tuple(w.shape) for w in windows] == [(1, 128)] * 4
+    with pytest.raises(NumfmtError, match="64 calibration tokens do not fill one window of 128"):
+        calibration_windows(loaded.tokenizer, text, 64, model=loaded.model)
+    calibration = tmp_path / "c.txt"
+    calibration.write_text(text)
+    r = _run("model", "quantize", folder_with_tokenizer, "-r", "int4/group:32", "--gptq",
+             "--calibration", calibration, "--calibration-tokens", "256")  # fmt: skip
+    assert r.exit_code == 0, r.output
+
+
+def test_a_stream_reads_what_the_in_memory_path_reads(folder, tmp_path):
+    """model.safetensors alone, as transformers reads it: a stray file beside it changes
+    nothing; several files and no index are refused."""
+    from numfmt.nn import load_quantized
+
+    stray = _copy(folder, tmp_path)
+    doubled = {k: v * 2 for k, v in load_file(stray / "model.safetensors").items()}
+    save_file(doubled, stray / "z-other.safetensors")
+    streamed, whole = tmp_path / "s.safetensors", tmp_path / "m.safetensors"
+    assert _run("model", "quantize", stray, "-r", "int8", "--stream", "-o", streamed).exit_code == 0
+    assert _run("model", "quantize", stray, "-r", "int8", "-o", whole).exit_code == 0
+    a, b = load_quantized(streamed).state_dict(), load_quantized(whole).state_dict()
+    assert a.keys() == b.keys() and all(torch_equal(a[k], b[k]) for k in a)
+    (stray / "model.safetensors").rename(stray / "a-model.safetensors")
+    r = _run("model", "quantize", stray, "-r", "int8", "--stream", "-o", tmp_path / "x.safetensors")
+    assert r.exit_code == 2 and "is in both a-model.safetensors and z-other" in r.stderr, r.output
+
+
+def torch_equal(a, b):
+    return a.shape == b.shape and bool((a == b).all())
+
+
+def test_a_stream_refuses_a_tied_head_it_cannot_quantize(folder, tmp_path):
+    out = tmp_path / "q.safetensors"
+    args = ("model", "quantize", folder, "-r", "int4/group:32", "--include-head", "-o", out)
+    r = _run(*args, "--stream")
+    assert r.exit_code == 2 and "lm_head shares its weight with model.embed_tokens" in r.stderr
+    assert not out.exists()
+    assert _run(*args).exit_code == 0  # in memory the head gets its own quantized weight
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["quantize", "-r", "int8", "--damp", "0.1"], "--damp goes with --algorithm gptq"),
+        (
+            ["quantize", "-r", "int8", "--kl-per", "model"],
+            "--kl-per goes with --algorithm model-kl",
+        ),
+        (
+            ["quantize", "-r", "int8", "--calibration-tokens", "600"],
+            "--calibration-tokens goes with",
+        ),
+        (["compare", "-r", "int8", "--layer", "model.norm"], "--layer chooses the layer --plots"),
+        (["compare", "-r", "int8", "--new-tokens", "4"], "--new-tokens goes with --prompt"),
+        (["compare", "-r", "int8", "--prompt", " "], "--prompt is empty"),
+        (["perplexity", "--offload-folder", "OUT"], "--offload-folder goes with --max-memory"),
+        (["sensitivity", "--high", "int4"], "--high goes with --budget"),
+        (["sensitivity", "--budget", "6", "--high", "int4/bogus"], "bogus"),
+    ],
+    ids=lambda v: v[0] if isinstance(v, list) else None,
+)
+def test_options_a_command_would_ignore_are_refused(folder_with_tokenizer, tmp_path, args, message):
+    args = [str(tmp_path / "off") if a == "OUT" else a for a in args]
+    r = _run("model", args[0], folder_with_tokenizer, *args[1:])
+    assert r.exit_code == 2 and message in r.stderr, r.output
+    assert r.stdout == "" and "loading" not in r.stderr  # before any work
+    assert not (tmp_path / "off").exists()
+
+
+def test_compare_refuses_a_missing_layer_before_scoring_and_an_encoders_options(
+    folder_with_tokenizer, tmp_path
+):
+    text = tmp_path / "t.txt"
+    text.write_text("The quick brown fox jumps over the lazy dog.\nA second line.\n")
+    plots = tmp_path / "plots"
+    r = _run("model", "compare", folder_with_tokenizer, "-r", "int8", "-t", text,
+             "--plots", plots, "--layer", "nowhere")  # fmt: skip
+    assert r.exit_code == 2 and "--layer nowhere: no such layer" in r.stderr, r.output
+    assert "compare: int8" not in r.stderr and not plots.exists()  # no scoring, no folder
+    r = _run("model", "compare", "minilm-l6", "-r", "int8", "-t", text, "--context", "64",
+             "--plots", plots)  # fmt: skip
+    assert r.exit_code == 2 and "--context, --plots only apply to a language model" in r.stderr
+    assert not plots.exists()
+
+
+def test_memory_measures_a_quantized_file_as_it_is_held(saved, tiny_llama):
+    r = _run("memory", saved, "--json")
+    assert r.exit_code == 0, r.output
+    held = json.loads(r.stdout)
+    floats = sum(t.numel() for t in [*tiny_llama.parameters(), *tiny_llama.buffers()]
+                 if t.is_floating_point())  # fmt: skip
+    assert held["parameters"] == floats  # the quantized layers' weights counted too
+    made = sum(b.numel() * b.element_size() for b in tiny_llama.model.rotary_emb.buffers())
+    stored = saved.stat().st_size - 8 - _header(saved)[1]  # the file's tensors, then the
+    assert held["bytes"] == stored + made  # rotary frequencies the model makes itself
+    assert held["bits_per_weight"] < 16
+    r = _run("memory", saved, "-r", "int4")
+    assert r.exit_code == 2 and "quantized already" in r.stderr
+    r = _run("memory", "1e400")
+    assert r.exit_code == 2 and "counts up to 1e100" in r.stderr and "Traceback" not in r.output

@@ -31,14 +31,32 @@ def tokenize(tokenizer: Any, text: str) -> torch.Tensor:
     return ids
 
 
+def model_positions(model: Any) -> int | None:
+    """The positions a model reads at most, where its config says them."""
+    config = getattr(model, "config", None)
+    positions = getattr(config, "max_position_embeddings", None) or getattr(
+        config, "n_positions", None
+    )
+    return positions if isinstance(positions, int) and positions > 0 else None
+
+
 def calibration_windows(
-    tokenizer: Any, text: str, tokens: int = 8192, window: int = WINDOW
+    tokenizer: Any, text: str, tokens: int = 8192, window: int = WINDOW, *, model: Any = None
 ) -> list[torch.Tensor]:
-    """The first ``tokens`` tokens of ``text`` in windows of ``window``, each a batch of one.
+    """The first ``tokens`` tokens of ``text`` in windows of ``window``, each a batch of one;
+    with ``model``, windows no longer than its positions.
 
     Raises:
-        NumfmtError: a text shorter than one window.
+        NumfmtError: fewer tokens than one window.
     """
+    positions = model_positions(model) if model is not None else None
+    if positions is not None:
+        window = min(window, positions)
+    if tokens < window:
+        raise NumfmtError(
+            f"{tokens} calibration tokens do not fill one window of {window}: ask for "
+            f"{window} or more"
+        )
     ids = tokenize(tokenizer, text)[:tokens]
     n = int(ids.numel()) // window
     if n == 0:
