@@ -348,3 +348,110 @@ def test_elements_left_out_by_nan_policy_omit_are_shown_as_omitted():
     assert r.exit_code == 0 and "omitted" in r.stdout, r.output
     first = r.stdout.split("worked through")[1].splitlines()[2]
     assert first.split() == ["[0]", "nan", "-", "-", "-", "omitted"]  # code, scale, value
+
+
+# options a format fixes, scheme options with --compare, --order without --out, values too
+# large to measure: refused in one line, never dropped
+
+
+def _refused(r, message):
+    assert r.exit_code == 2, r.output
+    assert message in r.stderr, r.stderr
+    assert r.stderr.count("Error:") == 1 and len(r.stderr.strip().splitlines()) == 1
+    assert r.stdout == "" and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["-f", "mxfp4", "--scale-format", "float16", "-g", "group:16", "-s", "asym"],
+            "-f mxfp4 fixes its own granularity (group:32, not group:16), mapping (sym, not "
+            "asym) and scale format (float8_e8m0fnu, not float16): drop -g/--granularity, "
+            "-s/--scheme and --scale-format",
+        ),
+        (["-f", "q4_0", "-s", "min"], "-f q4_0 fixes its own mapping (sym, not min): drop -s"),
+        (["-f", "nf4", "-g", "group:128"], "granularity (group:64, not group:128)"),
+        (["-f", "q8_0", "--full"], "code range (-127..127, not -128..127): drop --full"),
+        (["-b", "8", "-f", "nf4"], "-b 8 conflicts with -f nf4, whose codes are 4-bit"),
+        (["-f", "int8", "-b", "4"], "-b 4 conflicts with -f int8, whose codes are 8-bit"),
+        (["-f", "fp8_e4m3", "-b", "4"], "-b 4 conflicts with -f fp8_e4m3, whose codes are 8-bit"),
+        (["-f", "fp8_e4m3", "--full"], "-f fp8_e4m3 is not an integer grid: drop --full"),
+        (["-f", "mxfp4", "--full"], "-f mxfp4 is not an integer grid"),
+        (["-s", "asym", "--full"], "-s asym codes already run from 0 to 2^b - 1"),
+        (["-f", "uint8", "-s", "sym"], "uint8 codes are unsigned"),
+        (["-f", "q4_0", "-m", "mse"], "reference quantizer"),
+        (
+            ["-c", "int8,int4", "-m", "mse", "-b", "2", "-g", "group:32", "--full"],
+            "--compare takes whole schemes, so -b/--bits, -g/--granularity, -m/--method and "
+            "--full would apply to none of them: write each scheme in full in the list "
+            "(e.g. int4/asym/group:32/mse)",
+        ),
+        (["-c", "int8", "-f", "nf4"], "so -f/--format would apply to none"),
+        (["-c", "int8", "--scale-format", "fp16"], "so --scale-format would apply"),
+        (["-c", "int8", "-r", "stochastic"], "so -r/--rounding would apply"),
+        (["-c", "int8", "-s", "sym"], "so -s/--scheme would apply"),  # even its default
+        (["--order", "high_first"], "--order says how --out packs the codes: give --out too"),
+        (["-c", "int8", "--order", "ggml"], "--order says how --out packs the codes"),
+        (["-c", "int4/group:32/group:64"], "gives the granularity twice (group:32 and group:64)"),
+    ],
+)
+def test_options_that_would_be_dropped_are_refused(weights, args, message):
+    _refused(run("quantize", weights, *args), message)
+
+
+@pytest.mark.parametrize(
+    ("args", "scheme"),
+    [
+        (["-b", "4", "-f", "nf4"], "nf4"),  # the width nf4 has: nothing is lost
+        (["-f", "mxfp4", "-g", "group:32", "-s", "sym"], "mxfp4"),  # what mxfp4 fixes anyway
+        (["-f", "q4_0", "--full"], "q4_0"),  # q4_0's codes run from -8 already
+        (["-f", "mxfp4", "-m", "mse", "-r", "stochastic"], "mxfp4/mse/stochastic"),
+        (["-f", "fp8_e4m3", "-g", "group:32", "--scale-format", "fp16"], None),
+        (["-f", "int4", "-s", "asym", "-g", "channel"], "int4/asym/channel"),
+        (["-f", "uint8"], "int8/asym"),  # was int8: -s's default replaced uint8's mapping
+    ],
+)
+def test_options_a_format_can_take_are_applied(weights, args, scheme):
+    r = run("quantize", weights, *args, "--json")
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.stdout)["quantized"]["scheme"]
+    assert got == (scheme or "fp8_e4m3/group:32/scale:float16")
+
+
+def test_order_with_out_is_taken(weights, tmp_path):
+    out = tmp_path / "w.safetensors"
+    r = run("quantize", weights, "-b", "4", "--order", "high_first", "--out", out)
+    assert r.exit_code == 0 and out.exists(), r.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--values", "1e300,1"],
+        ["--values", "1e300,1", "-f", "mxfp4"],
+        ["--values", "1e300,1", "--scale-format", "float64"],
+        ["--values", "-1e200,1e200", "--compare", "int8,nf4"],
+        ["{huge}"],
+        ["{many}", "-g", "group:100"],
+        ["{nan}", "--nan-policy", "omit"],
+    ],
+)
+def test_values_too_large_to_measure_are_one_line_not_inf_and_nan(tmp_path, args):
+    np.save(tmp_path / "huge.npy", np.array([1.0, -3e250, 2.0]))
+    np.save(tmp_path / "many.npy", np.full(1000, 1e153))  # each square fits, the sum not
+    np.save(tmp_path / "nan.npy", np.array([np.nan, 1e300, 1.0]))
+    paths = {k: tmp_path / f"{k}.npy" for k in ("huge", "many", "nan")}
+    r = run("quantize", *[a.format(**paths) for a in args])
+    _refused(r, "holds values too large to measure")
+    assert "beyond about 1e154 in magnitude" in r.stderr
+
+
+def test_values_just_small_enough_are_reported_finitely():
+    r = run("quantize", "--values", "1e154,-1", "--scale-format", "float64", "--json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)["report"]
+    assert all(
+        v is None or np.isfinite(v) for k, v in report.items() if isinstance(v, float | None)
+    )
+    assert "warning" not in r.stderr

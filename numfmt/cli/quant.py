@@ -17,28 +17,114 @@ METHOD_HELP = (
 )
 
 
-def build_scheme(bits, mapping, granularity, method, target, scale_format, full, rounding):
-    """One scheme from the command's options (a preset or float target replaces int{bits})."""
-    from numfmt.quant import scheme
-    from numfmt.quant.schemes import parse_method_argument
+#: The options that build one scheme, as the command line spells them.
+SCHEME_FLAGS = {
+    "target": "-f/--format",
+    "bits": "-b/--bits",
+    "mapping": "-s/--scheme",
+    "granularity": "-g/--granularity",
+    "method": "-m/--method",
+    "scale_format": "--scale-format",
+    "full": "--full",
+    "rounding": "-r/--rounding",
+}
 
-    name = target or f"int{bits}"
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def build_scheme(
+    bits,
+    mapping,
+    granularity,
+    method,
+    target,
+    scale_format,
+    full,
+    rounding,
+    given: frozenset[str] | set[str] = frozenset(SCHEME_FLAGS),
+):
+    """One scheme from the command's options (a preset or float target replaces int{bits}).
+
+    ``given`` names the options given on the command line (``SCHEME_FLAGS``' keys). With -f,
+    an option the format fixes is refused unless it agrees with the format (never dropped);
+    the method and rounding apply to every format (llama.cpp's presets refuse them)."""
+    from numfmt.formats import get_format
+    from numfmt.quant import scheme
+    from numfmt.quant.granularity import parse_granularity
+    from numfmt.quant.schemes import PRESET_ALIASES, Mapping, parse_method_argument
+
     method_name, _, arg = (method or "minmax").partition(":")
     if method_name not in SPELLED_METHODS:
         raise NumfmtError(
             f"unknown calibration method '{method_name}'; use {', '.join(SPELLED_METHODS)}"
         )
     options = parse_method_argument(method_name, arg) if arg else {}
-    if name.lower() in PRESETS or name.lower() in ("mxfp6", "mxfp8_e4m3"):
-        return scheme(name, method=method_name, rounding=rounding, **options)
+    if target is None:
+        if full and Mapping.parse(mapping) is not Mapping.SYMMETRIC:
+            raise NumfmtError(
+                f"--full widens symmetric codes to -2^(b-1); -s {mapping} codes already run "
+                "from 0 to 2^b - 1: drop one of them"
+            )
+        return scheme(
+            f"int{bits}",
+            mapping=mapping,
+            granularity=granularity,
+            method=method_name,
+            restricted=not full,
+            rounding=rounding,
+            scale_format=scale_format,
+            **options,
+        )
+    base = scheme(target)  # the format alone: an unknown name is refused here
+    if "bits" in given and bits != base.bits:
+        raise NumfmtError(
+            f"-b {bits} conflicts with -f {target}, whose codes are {base.bits}-bit: -b sets "
+            "the width of the int target used without -f; drop one of them"
+        )
+    if full and base.kind != "int":
+        raise NumfmtError(
+            f"--full widens symmetric integer codes to -2^(b-1); -f {target} is not an "
+            "integer grid: drop --full"
+        )
+    name = target.strip().lower()
+    if PRESET_ALIASES.get(name, name) in PRESETS:
+        asked = {  # what the option says, and what the format has
+            "granularity": (
+                lambda: str(parse_granularity(granularity)),
+                str(base.granularity),
+                "granularity",
+            ),
+            "mapping": (lambda: Mapping.parse(mapping).short, base.mapping.short, "mapping"),
+            "scale_format": (
+                lambda: get_format(scale_format).name,
+                base.scale_format,
+                "scale format",
+            ),
+        }
+        if full and base.restricted:  # --full asks for -2^(b-1): the format stops short
+            asked["full"] = (
+                lambda: f"{base.qmin - 1}..{base.qmax}",
+                f"{base.qmin}..{base.qmax}",
+                "code range",
+            )
+        clashes, flags = [], []
+        for key, (read, own, what) in asked.items():
+            if key in given and (got := read()) != own:
+                clashes.append(f"{what} ({own}, not {got})")
+                flags.append(SCHEME_FLAGS[key])
+        if clashes:
+            raise NumfmtError(f"-f {target} fixes its own {_and(clashes)}: drop {_and(flags)}")
+        return scheme(target, method=method_name, rounding=rounding, **options)
     return scheme(
-        name,
-        mapping=mapping,
-        granularity=granularity,
+        target,
+        mapping=mapping if "mapping" in given else None,
+        granularity=granularity if "granularity" in given else None,
         method=method_name,
-        restricted=not full,
+        restricted=False if full else None,
         rounding=rounding,
-        scale_format=scale_format,
+        scale_format=scale_format if "scale_format" in given else None,
         **options,
     )
 
@@ -72,6 +158,37 @@ def check_finite(name: str, x: np.ndarray, nan_policy: str) -> None:
             f"tensor '{name}' holds only NaN and infinities: with them left out there is "
             "nothing to quantize"
         )
+
+
+def check_magnitude(name: str, x: np.ndarray) -> None:
+    """Refuse values whose sum of squares overflows float64 (beyond about 1e154 in magnitude):
+    the report's MSE, SQNR and cosine are sums of squares, and would be inf or NaN."""
+    if x.dtype != np.float64:
+        return  # float32 and narrower, and integers: their squares sum finitely
+    flat = x.reshape(-1)
+    finite = np.isfinite(flat)
+    top = float(np.max(np.abs(flat), where=finite, initial=0.0))
+    if top * top * flat.size <= sys.float_info.max:
+        return
+    with np.errstate(over="ignore", under="ignore"):
+        scaled = flat / top
+        share = float(np.sum(scaled * scaled, where=finite))  # the sum of squares / top^2
+    if top * top * share <= sys.float_info.max:  # inf when it overflows
+        return
+    raise NumfmtError(
+        f"tensor '{name}' holds values too large to measure (largest |x| {top:.3g}): the "
+        "sums of squares the error report takes overflow float64, which happens beyond about "
+        "1e154 in magnitude; scale the tensor down first"
+    )
+
+
+def _given(ctx: click.Context, names: list[str]) -> set[str]:
+    """The options of ``names`` given on the command line (or from the environment), not left
+    to their defaults."""
+    from click.core import ParameterSource
+
+    left = (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP, None)
+    return {name for name in names if ctx.get_parameter_source(name) not in left}
 
 
 def values_tensor(text: str) -> np.ndarray:
@@ -237,14 +354,25 @@ def quantize(
         raise UsageFailure("give a tensor file or --values, not both")
     if values is not None and name:
         raise UsageFailure("--tensor chooses a tensor in a file; --values makes one of its own")
+    given = _given(click.get_current_context(), [*SCHEME_FLAGS, "order"])
     if compare and out:
         raise UsageFailure("--out writes one scheme; drop --compare to write it")
+    if compare and given & set(SCHEME_FLAGS):
+        flags = [flag for key, flag in SCHEME_FLAGS.items() if key in given]
+        raise UsageFailure(
+            f"--compare takes whole schemes, so {_and(flags)} would apply to none of them: "
+            "write each scheme in full in the list (e.g. int4/asym/group:32/mse)"
+        )
+    if "order" in given and not out:
+        raise UsageFailure(
+            "--order says how --out packs the codes: give --out too, or drop --order"
+        )
     if compare:
         specs = [s.strip() for item in compare for s in item.split(",") if s.strip()]
         schemes = [parse_scheme(s) for s in specs]
     else:
         chosen = build_scheme(
-            bits, mapping, granularity, method, target, scale_format, full, rounding
+            bits, mapping, granularity, method, target, scale_format, full, rounding, given
         )
     if out:  # before anything is read: never the input, never over a file
         check_output(out, inputs=[path] if path else [], suffix=".safetensors")
@@ -254,6 +382,7 @@ def quantize(
         tensor_name, x = load_tensor(path, name)
     check_tensor(tensor_name, x)
     check_finite(tensor_name, x, nan_policy)
+    check_magnitude(tensor_name, x)
     if out:  # an order the codes cannot take: refused before the work and the report
         from numfmt.quant.io import check_order
 

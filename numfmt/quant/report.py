@@ -142,7 +142,9 @@ def error_report(
 
         qparams = _fit(a, qparams)
     g = qparams.grouping if qparams is not None else grouping or Grouping(a.shape, PerTensor())
-    return _from_sums(xp, _row_sums(xp, a, b, keep, qparams, g), qparams, g)
+    with np.errstate(over="ignore", invalid="ignore"):  # sums too large: _from_sums says so
+        sums = _row_sums(xp, a, b, keep, qparams, g)
+    return _from_sums(xp, sums, qparams, g)
 
 
 def codes_error_report(
@@ -191,6 +193,12 @@ def codes_error_report(
 def _from_sums(xp, sums: dict[str, Any], qparams: QParams | None, g: Grouping) -> ErrorReport:
     """The report from each group's sums (``_SUMS``, in the scale layout)."""
     total = {k: float(xp.sum(v)) for k, v in sums.items()}
+    if not all(math.isfinite(v) for v in total.values()):
+        raise NumfmtError(
+            "the values are too large to measure: the error report's sums of squares (of x, "
+            "xq and their difference) overflow float64, which happens beyond about 1e154 in "
+            "magnitude; scale the tensor down first"
+        )
     n = round(total["n"])
     noise = total["sq"]
     return ErrorReport(

@@ -410,6 +410,13 @@ PRESETS: dict[str, QuantScheme] = {
     "q5_1": _preset("q5_1", "int5", 32, "float16", "gguf", mapping="float-min"),
 }
 PRESET_ALIASES = {"mxfp6": "mxfp6_e2m3", "mxfp8_e4m3": "mxfp8"}
+#: What a preset fixes, in words.
+_PRESET_FIELDS = {
+    "granularity": "granularity",
+    "mapping": "mapping",
+    "scale_format": "scale format",
+    "restricted": "code range",
+}
 
 
 def scheme(
@@ -447,13 +454,26 @@ def scheme(
         }
         for key, (value, read, own) in asked.items():
             if value is not None and read(value) != own:
-                raise NumfmtError(f"{name} fixes its own blocks, scales and mapping ({key})")
+                shown = {
+                    "granularity": lambda v: str(parse_granularity(v)),
+                    "mapping": lambda v: Mapping.parse(v).short,
+                    "scale_format": lambda v: get_format(v).name,
+                    "restricted": lambda v: "restricted" if v else "full",
+                }[key]
+                raise NumfmtError(
+                    f"{name} fixes its own blocks, scales and mapping: its "
+                    f"{_PRESET_FIELDS[key]} is {shown(own)}, not {shown(value)}"
+                )
         if method != "minmax" or method_args or Rounding.parse(rounding) != base.rounding:
             return base.with_(method=method, method_args=method_args, rounding=rounding)
         return base
     if name.startswith("uint") and name[4:].isdigit():
+        if mapping is not None and Mapping.parse(mapping) is Mapping.SYMMETRIC:
+            raise NumfmtError(
+                f"{name} codes are unsigned (asymmetric, or min); symmetric codes are int{name[4:]}"
+            )
         name, mapping = "int" + name[4:], mapping or Mapping.ASYMMETRIC
-    return QuantScheme(
+    s = QuantScheme(
         target=name,
         mapping=mapping or Mapping.SYMMETRIC,
         granularity=granularity if granularity is not None else PerTensor(),
@@ -463,6 +483,23 @@ def scheme(
         rounding=rounding,
         scale_format=scale_format or "float32",
     )
+    if restricted is False and s.kind != "int":
+        raise NumfmtError(
+            f"full widens symmetric integer codes to -2^(b-1); {name} is not an integer grid"
+        )
+    if restricted is False and s.mapping is not Mapping.SYMMETRIC:
+        raise NumfmtError(
+            f"full widens symmetric codes to -2^(b-1); {s.mapping.short} codes already run "
+            "from 0 to 2^b - 1"
+        )
+    return s
+
+
+#: Scheme parts that are a word alone, never ``word:value``.
+_BARE_PARTS = (
+    "sym", "symmetric", "asym", "asymmetric", "min", "float-min", "full",
+    "stochastic", "nearest-even", "rne",
+)  # fmt: skip
 
 
 def parse_scheme(text: str | QuantScheme) -> QuantScheme:
@@ -471,7 +508,9 @@ def parse_scheme(text: str | QuantScheme) -> QuantScheme:
     Parts: a target (``int4``, ``fp8_e4m3``, ``nf4``, a preset), ``sym`` / ``asym`` /
     ``min`` / ``full``, a granularity (``tensor``, ``token``, ``channel:0``, ``group:128``),
     a method (``minmax``, ``percentile:99.9``, ``mse``, ``mse:200``, ``entropy``,
-    ``l2_histogram``), ``scale:fp16``, ``stochastic``.
+    ``l2_histogram``), ``scale:fp16``, ``stochastic``. Each kind of part comes at most once
+    (``int4/sym/asym`` is refused, not read as its last word); ``full`` takes symmetric int
+    targets only.
 
     Examples:
         >>> str(parse_scheme("int4 asym group:128 mse"))
@@ -484,18 +523,34 @@ def parse_scheme(text: str | QuantScheme) -> QuantScheme:
         raise NumfmtError("an empty scheme; write e.g. int8, int4/asym/group:128, mxfp4")
     options: dict[str, Any] = {}
     method_args: dict[str, Any] = {}
+    seen: dict[str, str] = {}  # each kind of part, as it was written
+
+    def once(kind: str, part: str) -> None:
+        if kind in seen:
+            raise NumfmtError(
+                f"scheme '{text}' gives the {kind} twice ({seen[kind]} and {part}); keep one"
+            )
+        seen[kind] = part
+
     for part in parts[1:]:
-        key, _, value = part.partition(":")
+        key, colon, value = part.partition(":")
         key = key.lower()
+        if colon and key in _BARE_PARTS:
+            raise NumfmtError(f"'{key}' takes no value, in scheme '{text}': write {key}")
         if key in ("sym", "symmetric", "asym", "asymmetric", "min", "float-min"):
+            once("mapping", part)
             options["mapping"] = key
         elif key == "full":
+            once("code range", part)
             options["restricted"] = False
         elif key in ("tensor", "token", "channel", "axis", "group"):
+            once("granularity", part)
             options["granularity"] = part
         elif key == "scale":
+            once("scale format", part)
             options["scale_format"] = value
         elif key in ("stochastic", "nearest-even", "rne"):
+            once("rounding", part)
             options["rounding"] = key
         elif key == "search":
             raise NumfmtError(
@@ -503,10 +558,12 @@ def parse_scheme(text: str | QuantScheme) -> QuantScheme:
                 "choose_qparams(x, scheme, method='search', loss=fn)"
             )
         elif key in METHODS:
+            once("method", part)
             options["method"] = key
             if value:
                 method_args.update(parse_method_argument(key, value))
         elif key == "rule":
+            once("scale rule", part)
             options["scale_rule"] = value
         else:
             raise NumfmtError(

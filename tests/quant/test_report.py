@@ -149,3 +149,40 @@ def test_the_one_pass_report_leaves_refusals_to_the_general_path():
     assert omitted.mse == pytest.approx(
         error_report(y, qt.dequantize(), qparams=qt.qparams, nan_policy="omit").mse, rel=1e-12
     )
+
+
+# -- values whose squares overflow float64 --------------------------------------------------------
+@pytest.mark.parametrize(
+    ("x", "xq"),
+    [
+        ([1e300, 1.0], [0.0, 1.0]),  # x's square
+        ([1.0, 2.0], [1e300, 0.0]),  # xq's square
+        ([1e200, -1e200], [-1e200, 1e200]),  # the error's square
+        ([1e308, -1e308], [-1e308, 1e308]),  # the error itself
+        ([1e153] * 1000, [1e153] * 1000),  # each square fits, their sum does not
+    ],
+    ids=["x", "xq", "error", "difference", "sum"],
+)
+def test_values_too_large_for_the_sums_are_refused_not_reported_as_inf(x, xq):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy RuntimeWarning on the way
+        with pytest.raises(NumfmtError, match=r"too large to measure.*1e154"):
+            error_report(x, xq)
+
+
+def test_quantized_tensors_too_large_to_measure_are_refused_on_every_path():
+    import warnings
+
+    x = np.array([1e300, 1.0] * 64)
+    for spec in ("int8/scale:float64", "nf4", "int4/asym/group:32/scale:float64", "mxfp4"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # saturated scales: not what is tested here
+            qt = quantize_tensor(x, spec)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(NumfmtError, match="too large to measure"):
+                qt.report(x)
+    r = error_report([1e154, -1.0], [1e154, 0.0])  # the largest that still sums finitely
+    assert math.isfinite(r.sqnr_db) and r.mse == 0.5

@@ -1,5 +1,6 @@
 """Schemes: targets, ranges of codes, presets, parsing and the messages for nonsense."""
 
+import re
 from statistics import NormalDist
 
 import numpy as np
@@ -199,3 +200,54 @@ def test_presets_keep_their_blocks():
         scheme("q4_1", mapping="asym")
     assert scheme("mxfp4", granularity="group:32") is PRESETS["mxfp4"]  # its own: fine
     assert scheme("mxfp4", method="mse").preset == "mxfp4"
+
+
+# -- a part of each kind, once --------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("int4/group:32/group:64", "gives the granularity twice (group:32 and group:64)"),
+        ("int4/channel/group:32", "gives the granularity twice (channel and group:32)"),
+        ("int4/tensor/tensor", "gives the granularity twice (tensor and tensor)"),
+        ("int4/sym/asym", "gives the mapping twice (sym and asym)"),
+        ("int4/asym/min", "gives the mapping twice (asym and min)"),
+        ("int4/mse/minmax", "gives the method twice (mse and minmax)"),
+        ("int4/percentile:99/percentile:99.9", "gives the method twice"),
+        ("int4/scale:fp16/scale:bf16", "gives the scale format twice (scale:fp16 and scale:bf16)"),
+        ("int4/stochastic/nearest-even", "gives the rounding twice (stochastic and nearest-even)"),
+        ("int4/full/full", "gives the code range twice (full and full)"),
+        ("int4/rule:mx/rule:range", "gives the scale rule twice (rule:mx and rule:range)"),
+        ("mxfp4/mse/entropy", "gives the method twice (mse and entropy)"),
+    ],
+)
+def test_a_scheme_that_gives_a_part_twice_is_refused_naming_both(spec, message):
+    with pytest.raises(NumfmtError, match=re.escape(message)):
+        parse_scheme(spec)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("int4/asym/full", "asym codes already run from 0 to 2^b - 1"),
+        ("int4/full/min", "min codes already run from 0 to 2^b - 1"),
+        ("uint8/full", "asym codes already run"),
+        ("fp8_e4m3/full", "fp8_e4m3 is not an integer grid"),
+        ("uint8/sym", "uint8 codes are unsigned"),
+        ("int4/asym:3", "'asym' takes no value"),
+        ("int4/stochastic:1", "'stochastic' takes no value"),
+        ("q8_0/full", "its code range is restricted, not full"),
+        ("mxfp4/group:16", "its granularity is group:32, not group:16"),
+        ("q4_1/asym", "its mapping is min, not asym"),
+    ],
+)
+def test_parts_that_would_be_dropped_are_refused(spec, message):
+    with pytest.raises(NumfmtError, match=re.escape(message)):
+        parse_scheme(spec)
+
+
+def test_parts_that_agree_still_read():
+    assert str(parse_scheme("int8/sym/full")) == "int8/full"
+    assert str(parse_scheme("uint4/min")) == "int4/min"
+    assert parse_scheme("q4_0/full") is PRESETS["q4_0"]  # q4_0's codes run from -8 already
+    assert parse_scheme("mxfp4/group:32/scale:e8m0") is PRESETS["mxfp4"]
+    assert scheme("uint8", mapping="asym") == parse_scheme("int8/asym")
