@@ -455,3 +455,12 @@ def test_values_just_small_enough_are_reported_finitely():
         v is None or np.isfinite(v) for k, v in report.items() if isinstance(v, float | None)
     )
     assert "warning" not in r.stderr
+
+
+def test_a_big_endian_npy_reads_as_the_same_numbers(tmp_path):
+    x = np.linspace(-1, 1, 64)
+    np.save(tmp_path / "be.npy", x.astype(">f4"))
+    np.save(tmp_path / "le.npy", x.astype("<f4"))
+    big, little = (run("quantize", tmp_path / f, "-b", "4", "--json") for f in ("be.npy", "le.npy"))
+    assert big.exit_code == 0, big.output
+    assert json.loads(big.stdout)["report"] == json.loads(little.stdout)["report"]

@@ -363,6 +363,8 @@ def as_real_array(values: Any) -> np.ndarray:
         x = np.asarray(values)
     except (TypeError, ValueError) as exc:
         raise NumfmtError(f"cannot read the values as a numeric array: {exc}") from None
+    if not x.dtype.isnative:  # a big-endian .npy: the same numbers in this machine's order
+        x = x.astype(x.dtype.newbyteorder("="))
     if x.dtype.kind in "biu":
         if x.size and (int(x.max()) > 2**53 or int(x.min()) < -(2**53)):
             raise NumfmtError(
