@@ -173,8 +173,8 @@ def _load_folder(path: Path, allow_pickle: bool, placement: dict[str, Any]):
     architectures = getattr(config, "architectures", None) or []
     if not architectures:
         raise NumfmtError(
-            f"{path}: its config.json names no architecture (\"architectures\": "
-            "[\"LlamaForCausalLM\"], say), so numfmt cannot tell a language model from an "
+            f'{path}: its config.json names no architecture ("architectures": '
+            '["LlamaForCausalLM"], say), so numfmt cannot tell a language model from an '
             "encoder: add the class the checkpoint was saved from"
         )
     for shard in sorted(path.glob("*.safetensors")):
