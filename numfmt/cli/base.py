@@ -190,6 +190,29 @@ def show_warnings():
             note(f"warning: {w.message}")
 
 
+def given_options(*names: str) -> list[str]:
+    """Which of these options (by parameter name) the user gave, on the command line or from
+    the environment, rather than left to their defaults: an option a path cannot honour is
+    refused, never ignored."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    return [name for name in names if ctx.get_parameter_source(name) in given]
+
+
+def refuse_given(names: tuple[str, ...], why: str) -> None:
+    """A usage error naming the options of ``names`` that were given (as the command line
+    spells them), ``why`` after them; nothing when none was."""
+    ctx = click.get_current_context()
+    spelled = [
+        max(next(p for p in ctx.command.params if p.name == name).opts, key=len)
+        for name in given_options(*names)
+    ]
+    if spelled:
+        raise UsageFailure(f"{', '.join(spelled)} {why}")
+
+
 def _parse_rounding(ctx, param, value):
     try:
         return Rounding.parse(value)

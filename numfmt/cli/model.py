@@ -13,6 +13,7 @@ from numfmt.cli.base import (
     fail_cleanly,
     json_option,
     note,
+    refuse_given,
     show_warnings,
 )
 from numfmt.errors import NumfmtError
@@ -27,29 +28,6 @@ RECIPE_HELP = (
     "mxfp4, nvfp4, nf4, q4_1 ...) or a named recipe: int8-absmax, int8-zeropoint, "
     "w8a8-token, w8a8-token-asym, w8a8-tensor, fp32."
 )
-
-
-def _given(*names: str) -> list[str]:
-    """Which of these options the user gave (on the command line or from the environment),
-    as they are spelled there: an option a path cannot honour is refused, never ignored."""
-    from click.core import ParameterSource
-
-    ctx = click.get_current_context()
-    out = []
-    for name in names:
-        if ctx.get_parameter_source(name) in (
-            ParameterSource.COMMANDLINE,
-            ParameterSource.ENVIRONMENT,
-        ):
-            param = next(p for p in ctx.command.params if p.name == name)
-            out.append(max(param.opts, key=len))
-    return out
-
-
-def _refuse_given(names: tuple[str, ...], why: str) -> None:
-    given = _given(*names)
-    if given:
-        raise UsageFailure(f"{', '.join(given)} {why}")
 
 
 def _progress(as_json: bool) -> bool:
@@ -282,11 +260,11 @@ def quantize_cmd(
     if act_order and algorithm != "gptq":
         raise UsageFailure("--act-order goes with --algorithm gptq")
     if algorithm != "gptq":
-        _refuse_given(("damp",), "goes with --algorithm gptq")
+        refuse_given(("damp",), "goes with --algorithm gptq")
     if algorithm != "model-kl":
-        _refuse_given(("kl_per",), "goes with --algorithm model-kl")
+        refuse_given(("kl_per",), "goes with --algorithm model-kl")
     if not calibrated:
-        _refuse_given(("calibration_tokens",), "goes with an --algorithm that calibrates (not rtn)")
+        refuse_given(("calibration_tokens",), "goes with an --algorithm that calibrates (not rtn)")
     if calibration_path and not calibrated:
         raise UsageFailure("--calibration goes with an --algorithm that calibrates (not rtn)")
     if out is not None and Path(out).suffix == ".gguf":
@@ -518,9 +496,9 @@ def compare_cmd(
         raise UsageFailure("--recipes is empty")
     mm_names = _matmul_names(matmuls)
     if plots is None:
-        _refuse_given(("layer",), "chooses the layer --plots draws: give --plots too")
+        refuse_given(("layer",), "chooses the layer --plots draws: give --plots too")
     if prompt is None:
-        _refuse_given(("new_tokens",), "goes with --prompt (the tokens generated after it)")
+        refuse_given(("new_tokens",), "goes with --prompt (the tokens generated after it)")
     elif not prompt.strip():
         raise UsageFailure("--prompt is empty")
     text = _text(text_path)
@@ -536,7 +514,7 @@ def compare_cmd(
                 "--matmul scores a language model's next-token predictions; "
                 f"{loaded.source.name} is a sentence encoder"
             )
-        _refuse_given(
+        refuse_given(
             ("prompt", "new_tokens", "own_text", "stride", "context", "plots", "layer"),
             f"only apply to a language model; {loaded.source.name} is a sentence encoder, "
             "scored by its embeddings of the text's lines",
@@ -693,7 +671,7 @@ def perplexity_cmd(
     text = _text(text_path)
     with contextlib.ExitStack() as stack:
         if max_memory is None:
-            _refuse_given(("offload_folder",), "goes with --max-memory (what does not fit)")
+            refuse_given(("offload_folder",), "goes with --max-memory (what does not fit)")
         if max_memory is not None and offload_folder is None:
             offload_folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="numfmt-"))
         loaded = _load(
@@ -792,7 +770,7 @@ def sensitivity_cmd(
     from numfmt.quant.schemes import parse_scheme
 
     if budget is None:
-        _refuse_given(("high",), "goes with --budget (the scheme it moves layers to)")
+        refuse_given(("high",), "goes with --budget (the scheme it moves layers to)")
     else:
         parse_scheme(high)  # a bad scheme now, not after the measurement
     target = None

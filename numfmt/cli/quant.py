@@ -7,7 +7,15 @@ import sys
 import click
 import numpy as np
 
-from numfmt.cli.base import UsageFailure, emit, fail_cleanly, json_option, note, show_warnings
+from numfmt.cli.base import (
+    UsageFailure,
+    emit,
+    fail_cleanly,
+    given_options,
+    json_option,
+    note,
+    show_warnings,
+)
 from numfmt.errors import NumfmtError
 from numfmt.quant.packing import ALIASES, ORDERS
 from numfmt.quant.schemes import MAX_INT_BITS, PRESETS, SPELLED_METHODS
@@ -182,15 +190,6 @@ def check_magnitude(name: str, x: np.ndarray) -> None:
     )
 
 
-def _given(ctx: click.Context, names: list[str]) -> set[str]:
-    """The options of ``names`` given on the command line (or from the environment), not left
-    to their defaults."""
-    from click.core import ParameterSource
-
-    left = (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP, None)
-    return {name for name in names if ctx.get_parameter_source(name) not in left}
-
-
 def values_tensor(text: str) -> np.ndarray:
     """The numbers of --values as a float64 tensor: each read exactly, then rounded once to
     float64, as a tensor file holds them."""
@@ -354,7 +353,7 @@ def quantize(
         raise UsageFailure("give a tensor file or --values, not both")
     if values is not None and name:
         raise UsageFailure("--tensor chooses a tensor in a file; --values makes one of its own")
-    given = _given(click.get_current_context(), [*SCHEME_FLAGS, "order"])
+    given = set(given_options(*SCHEME_FLAGS, "order"))
     if compare and out:
         raise UsageFailure("--out writes one scheme; drop --compare to write it")
     if compare and given & set(SCHEME_FLAGS):
