@@ -19,6 +19,14 @@ _RENDERERS: dict[type, Callable[[Any], Any]] = {}
 _HTML_RENDERERS: dict[type, Callable[[Any], str]] = {}
 
 
+def byte_size(nbytes: int) -> str:
+    """Bytes for people, in decimal units as disks and model cards give them."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.3g} {unit}"
+    return f"{nbytes} B"
+
+
 def html_renderer(cls: type) -> Callable[[Callable[[Any], str]], Callable[[Any], str]]:
     """Register the function that turns an instance of cls into an HTML string."""
 

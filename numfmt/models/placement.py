@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from numfmt._display import byte_size as _size
 from numfmt.errors import NumfmtError
 
 
@@ -50,10 +51,3 @@ def check_budget(model: Any, max_memory: dict[Any, Any], what: str) -> None:
             f"({_size(size)}), which is brought into memory whole while it runs: give at least "
             f"{_size(size)} (the budget bounds the weights kept in memory)"
         )
-
-
-def _size(n: int) -> str:
-    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
-        if n >= scale:
-            return f"{n / scale:.3g} {unit}"
-    return f"{n} bytes"

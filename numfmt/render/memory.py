@@ -6,17 +6,10 @@ from __future__ import annotations
 from rich.console import Group
 from rich.text import Text
 
+from numfmt._display import byte_size as size
 from numfmt._display import renderer
 from numfmt.eval.memory import MemoryEstimate
 from numfmt.render.quant import LABEL
-
-
-def size(nbytes: int) -> str:
-    """Bytes for people, in decimal units as disks and model cards give them."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if nbytes >= scale:
-            return f"{nbytes / scale:.3g} {unit}"
-    return f"{nbytes} B"
 
 
 @renderer(MemoryEstimate)
