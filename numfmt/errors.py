@@ -34,3 +34,9 @@ class MissingDependency(NumfmtError, ModuleNotFoundError):
 class NumfmtWarning(UserWarning):
     """Something a user should know about a result that is still given: a scale that did not
     fit its format and was saturated, so some values were clipped."""
+
+
+class SlowPathWarning(NumfmtWarning):
+    """A quantized layer multiplies through its decoded float weight, because no packed
+    kernel (``numfmt.nn.packed``) takes its scheme or device: the result is the same, the
+    speed and the memory are not those of the packed weight. Said once per reason."""

@@ -2,11 +2,14 @@
 
 A :class:`QuantLinear` holds what a deployment would store: the codes packed at their width
 (two int4 codes to a byte), the scales (and zero points or minima) as buffers on the model's
-device. Its forward pass decodes the weight (each value rounded once to the input's dtype from
-its float64 value; small int grids straight in float32, exactly) and multiplies; for int8 per
-output channel, symmetric, with bfloat16 inputs on the CPU it calls torch's own int8 weight
-kernel (``aten._weight_int8pack_mm``), which scales after the product (the same values to
-bfloat16 rounding). Scales are held in the dtype their format needs (float32 unless float16 or
+device. On the CPU, int grids of 8 and 4 bits multiply a few rows of input by the packed codes
+directly (``numfmt.nn.packed``: a quarter or an eighth of the float weight's bytes read, no
+float copy kept); many rows, and the schemes and devices no kernel takes, decode the weight
+(each value rounded once to the input's dtype from its float64 value; small int grids straight
+in float32, exactly) and multiply with torch. For int8 per output channel, symmetric, with
+bfloat16 inputs on the CPU it calls torch's own int8 weight kernel
+(``aten._weight_int8pack_mm``), which scales after the product (the same values to bfloat16
+rounding). Scales are held in the dtype their format needs (float32 unless float16 or
 bfloat16), zero points in the narrowest integer, so that the bytes a layer holds are what it
 stores; they keep that dtype when the model is cast (``model.to(torch.bfloat16)`` casts the
 bias and the inputs, not the scales). transformers' ``Conv1D`` (GPT-2's projections, the
@@ -27,6 +30,7 @@ import torch
 from torch import nn
 
 from numfmt.errors import NumfmtError
+from numfmt.nn import packed
 from numfmt.quant import packing
 from numfmt.quant.fake import fake_quantize
 from numfmt.quant.granularity import PerAxis, PerTensor
@@ -36,6 +40,8 @@ from numfmt.quant.schemes import QuantScheme
 from numfmt.quant.tensor import QuantizedTensor
 
 _PARAMS = ("scale", "zero_point", "minimum", "tensor_scale")
+#: Input dtypes the packed product takes (in float32; float64 inputs decode exactly).
+_KERNEL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
 def _held_dtype(name: str, scheme: QuantScheme) -> torch.dtype:
@@ -120,9 +126,14 @@ class _Quantized(nn.Module):
 
     def dequantized_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """The weight the codes stand for, in ``dtype`` (rounded once from the exact value).
-        Inside :func:`decoded_weights` it is decoded once and kept."""
+        Inside :func:`decoded_weights` it is decoded once and kept, unless the layer
+        multiplies by its packed codes (``numfmt.nn.packed``), which keeps no float copy."""
         cache = getattr(self, "_decoded", None)
-        if cache is None or id(self) not in _KEEPING:  # (a copy made inside a block is not)
+        if (
+            cache is None
+            or id(self) not in _KEEPING  # (a copy made inside a block is not)
+            or (isinstance(self, QuantLinear) and self._direct() is not None)
+        ):
             return self._dequantized(dtype)
         key = (dtype, self.codes.device)
         if key not in cache:
@@ -132,8 +143,26 @@ class _Quantized(nn.Module):
     def _dequantized(self, dtype: torch.dtype) -> torch.Tensor:
         # a small int grid with a scale float32 holds: (q - z) * s, an integer of at most 9
         # bits times that scale, is rounded once in float32 as the exact value would be
+        lay = self.layout()
+        if not isinstance(lay, str):  # the one-pass kernel: the same floats
+            return packed.decode(lay, dtype if dtype == torch.float32 else torch.float64).to(dtype)
         direct = self._simple and dtype in (torch.float32, torch.float64)
         return self._decode(dtype if direct else torch.float64).to(dtype)
+
+    def layout(self) -> packed.Layout | str:
+        """The weight as the packed kernels take it, or why they cannot (kept while the
+        buffers are the same)."""
+        # (a kept layout holds views of the buffers, so their memory is not reused)
+        b = self._buffers
+        key = tuple(
+            0 if t is None else (t.data_ptr(), t._version)
+            for t in (b["codes"], b["scale"], b["zero_point"], b["minimum"], b["tensor_scale"])
+        )
+        kept = self.__dict__.get("_layout")
+        if kept is None or kept[0] != key:
+            kept = (key, packed.layout(self))
+            self._layout = kept
+        return kept[1]
 
     def _decode(self, work: torch.dtype) -> torch.Tensor:
         """The weight by the quantization layer's ``dequantize`` arithmetic (level times
@@ -276,7 +305,24 @@ class QuantLinear(_Quantized):
             y = torch.ops.aten._weight_int8pack_mm(flat, self.codes, self.scale.to(x.dtype))
             y = y.reshape(*x.shape[:-1], self.out_features)
             return y if self.bias is None else y + self.bias
+        if x.dtype in _KERNEL_DTYPES and packed.active():
+            lay = self.layout()
+            if isinstance(lay, str):
+                packed.say_once(lay)
+            elif not packed.direct(lay):
+                packed.say_once(f"scales float32 does not hold ({self.scheme})")
+            elif x.numel() <= packed.DIRECT_ROWS * self.in_features and not (
+                x.requires_grad and torch.is_grad_enabled()
+            ):
+                return packed.linear(lay, x, self.bias)
         return nn.functional.linear(x, self.dequantized_weight(x.dtype), self.bias)
+
+    def _direct(self) -> packed.Layout | None:
+        """The layout when the packed product takes this layer's weight, else None."""
+        if not packed.active():
+            return None
+        lay = self.layout()
+        return None if isinstance(lay, str) or not packed.direct(lay) else lay
 
     def _int32_bias(self, input_scale: torch.Tensor) -> torch.Tensor:
         """The bias as integer inference holds it: int32 codes with scale s_x * s_w (the

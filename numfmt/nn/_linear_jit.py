@@ -1,0 +1,227 @@
+"""numba kernels for a linear layer whose weight is held as int codes; imported only by
+``numfmt.nn.packed``.
+
+The weight is ``w[n, k] = (q[n, k] - z[n, g]) * s[n, g] + m[n, g]`` with ``g = k // gsize``
+(z and m absent where the scheme has none: empty arrays). Codes of 8 bits are one byte each;
+4-bit codes are two to a byte, the first in the low nibble (``low_first``), a row of K codes in
+K / 2 bytes. The products take the codes as they are, in float32: each group's sum of
+``x * (q - z)`` (integers of at most 9 bits, exact in float32) is accumulated in float32 and
+scaled once, so the result differs from multiplying by the decoded weight only by the order
+and rounding of float32 additions (the tests bound it). Each output is computed by one thread
+in a fixed order: the result does not depend on the number of threads.
+
+Integer loads go through int32 before they become float32: numba widens integers to int64,
+and int64 -> float32 has no vector instruction below AVX-512DQ, which would keep the loops
+scalar. ``fastmath`` here allows reassociation and fused multiply-adds only (what lets a sum
+run in SIMD lanes), not the assumption that there are no NaNs or infinities.
+"""
+
+import numba
+import numpy as np
+
+_FAST = {"reassoc", "contract"}
+
+
+#: Output rows computed together (each input element loaded once for all of them).
+ROWS = 4
+
+
+@numba.njit(fastmath=_FAST, inline="always")
+def _dot_int8(x, q0, q1, q2, q3, z0, z1, z2, z3):
+    """Four rows' sums of x * (q - z) over one group."""
+    a0 = np.float32(0)
+    a1 = np.float32(0)
+    a2 = np.float32(0)
+    a3 = np.float32(0)
+    for k in range(x.size):
+        v = x[k]
+        a0 += v * np.float32(np.int32(q0[k]) - z0)
+        a1 += v * np.float32(np.int32(q1[k]) - z1)
+        a2 += v * np.float32(np.int32(q2[k]) - z2)
+        a3 += v * np.float32(np.int32(q3[k]) - z3)
+    return a0, a1, a2, a3
+
+
+@numba.njit(inline="always")
+def _low(b, signed):
+    """The low nibble of byte b (an int32 of the byte's sign-extended value when signed)."""
+    if signed:
+        return np.int32(np.int8(b << 4)) >> 4
+    return b & 15
+
+
+@numba.njit(inline="always")
+def _high(b, signed):
+    if signed:
+        return b >> 4
+    return (b >> 4) & 15
+
+
+@numba.njit(inline="always")
+def _byte(q, j, signed):
+    # signed: the byte as int8 (sign-extended), so that ``>> 4`` gives the high nibble's value
+    return np.int32(np.int8(q[j])) if signed else np.int32(q[j])
+
+
+@numba.njit(fastmath=_FAST, inline="always")
+def _dot_int4(xe, xo, q0, q1, q2, q3, z0, z1, z2, z3, signed):
+    """Four rows' sums of x * (q - z) over one group of packed 4-bit codes (byte j holds code
+    2j in its low nibble, 2j + 1 in its high one; xe and xo are x's even and odd elements)."""
+    a0 = np.float32(0)
+    a1 = np.float32(0)
+    a2 = np.float32(0)
+    a3 = np.float32(0)
+    for j in range(xe.size):
+        e = xe[j]
+        o = xo[j]
+        b = _byte(q0, j, signed)
+        a0 += e * np.float32(_low(b, signed) - z0) + o * np.float32(_high(b, signed) - z0)
+        b = _byte(q1, j, signed)
+        a1 += e * np.float32(_low(b, signed) - z1) + o * np.float32(_high(b, signed) - z1)
+        b = _byte(q2, j, signed)
+        a2 += e * np.float32(_low(b, signed) - z2) + o * np.float32(_high(b, signed) - z2)
+        b = _byte(q3, j, signed)
+        a3 += e * np.float32(_low(b, signed) - z3) + o * np.float32(_high(b, signed) - z3)
+    return a0, a1, a2, a3
+
+
+@numba.njit(fastmath=_FAST, cache=True)
+def group_sums(x, gsize, ng):
+    """Each row's sum over each group of K (what a minimum m multiplies), in float32."""
+    rows, k = x.shape
+    out = np.empty((rows, ng), np.float32)
+    for i in range(rows):
+        for g in range(ng):
+            lo = g * gsize
+            hi = min(lo + gsize, k)
+            acc = np.float32(0)
+            r = x[i, lo:hi]
+            for j in range(r.size):
+                acc += r[j]
+            out[i, g] = acc
+    return out
+
+
+@numba.njit(inline="always")
+def _zero(z, n, g):
+    return np.int32(z[n, g]) if z.shape[0] > 0 else np.int32(0)
+
+
+@numba.njit(inline="always")
+def _finish(out, i, n, g, a, s, m, xsum):
+    """Add one group's scaled sum (and its minimum's share) to out[i, n]."""
+    out[i, n] += a * s[n, g]
+    if m.shape[0] > 0:
+        out[i, n] += m[n, g] * xsum[i, g]
+
+
+@numba.njit(parallel=True, fastmath=_FAST, cache=True)
+def linear_int8(x, q, s, z, m, xsum, gsize, out):
+    """out = x @ w.T for 8-bit codes q (N, K); x (M, K) float32; s, z, m (N, groups);
+    xsum: ``group_sums(x)`` where m is given. Rows of q beyond a multiple of ``ROWS`` repeat
+    the last one (their results are not written)."""
+    rows, k = x.shape
+    n_out = q.shape[0]
+    ng = s.shape[1]
+    for b in numba.prange((n_out + ROWS - 1) // ROWS):
+        n0 = b * ROWS
+        n1 = min(n0 + 1, n_out - 1)
+        n2 = min(n0 + 2, n_out - 1)
+        n3 = min(n0 + 3, n_out - 1)
+        for i in range(rows):
+            for n in range(n0, min(n0 + ROWS, n_out)):
+                out[i, n] = 0.0
+            for g in range(ng):
+                lo = g * gsize
+                hi = min(lo + gsize, k)
+                a0, a1, a2, a3 = _dot_int8(
+                    x[i, lo:hi], q[n0, lo:hi], q[n1, lo:hi], q[n2, lo:hi], q[n3, lo:hi],
+                    _zero(z, n0, g), _zero(z, n1, g), _zero(z, n2, g), _zero(z, n3, g),
+                )  # fmt: skip
+                _finish(out, i, n0, g, a0, s, m, xsum)
+                if n0 + 1 < n_out:
+                    _finish(out, i, n1, g, a1, s, m, xsum)
+                if n0 + 2 < n_out:
+                    _finish(out, i, n2, g, a2, s, m, xsum)
+                if n0 + 3 < n_out:
+                    _finish(out, i, n3, g, a3, s, m, xsum)
+
+
+@numba.njit(parallel=True, fastmath=_FAST, cache=True)
+def linear_int4(xe, xo, q, signed, s, z, m, xsum, gsize, out):
+    """out = x @ w.T for 4-bit codes packed low nibble first, q (N, K / 2) bytes; xe and xo
+    the even and odd columns of x (M, K / 2); gsize even."""
+    rows, half = xe.shape
+    n_out = q.shape[0]
+    ng = s.shape[1]
+    hg = gsize // 2
+    for b in numba.prange((n_out + ROWS - 1) // ROWS):
+        n0 = b * ROWS
+        n1 = min(n0 + 1, n_out - 1)
+        n2 = min(n0 + 2, n_out - 1)
+        n3 = min(n0 + 3, n_out - 1)
+        for i in range(rows):
+            for n in range(n0, min(n0 + ROWS, n_out)):
+                out[i, n] = 0.0
+            for g in range(ng):
+                lo = g * hg
+                hi = min(lo + hg, half)
+                z0, z1, z2, z3 = _zero(z, n0, g), _zero(z, n1, g), _zero(z, n2, g), _zero(z, n3, g)
+                e, o = xe[i, lo:hi], xo[i, lo:hi]
+                q0, q1, q2, q3 = q[n0, lo:hi], q[n1, lo:hi], q[n2, lo:hi], q[n3, lo:hi]
+                if signed:
+                    a0, a1, a2, a3 = _dot_int4(e, o, q0, q1, q2, q3, z0, z1, z2, z3, True)
+                else:
+                    a0, a1, a2, a3 = _dot_int4(e, o, q0, q1, q2, q3, z0, z1, z2, z3, False)
+                _finish(out, i, n0, g, a0, s, m, xsum)
+                if n0 + 1 < n_out:
+                    _finish(out, i, n1, g, a1, s, m, xsum)
+                if n0 + 2 < n_out:
+                    _finish(out, i, n2, g, a2, s, m, xsum)
+                if n0 + 3 < n_out:
+                    _finish(out, i, n3, g, a3, s, m, xsum)
+
+
+@numba.njit(parallel=True, cache=True)
+def decode_int8(q, s, z, m, gsize, out):
+    """out[n, k] = (q - z) * s + m computed in float64 (s, m float64) and rounded once to
+    out's dtype: what the layer's torch decode gives, in one pass."""
+    n_out, k = q.shape
+    ng = s.shape[1]
+    has_z = z.shape[0] > 0
+    has_m = m.shape[0] > 0
+    for n in numba.prange(n_out):
+        for g in range(ng):
+            lo = g * gsize
+            hi = min(lo + gsize, k)
+            zz = np.int32(z[n, g]) if has_z else np.int32(0)
+            sc = s[n, g]
+            mm = m[n, g] if has_m else 0.0
+            for j in range(lo, hi):
+                out[n, j] = np.float64(np.int32(q[n, j]) - zz) * sc + mm
+
+
+@numba.njit(parallel=True, cache=True)
+def decode_int4(q, signed, s, z, m, gsize, out):
+    """``decode_int8`` for 4-bit codes packed low nibble first (q: N x K / 2 bytes)."""
+    n_out, half = q.shape
+    ng = s.shape[1]
+    hg = gsize // 2
+    has_z = z.shape[0] > 0
+    has_m = m.shape[0] > 0
+    for n in numba.prange(n_out):
+        for g in range(ng):
+            lo = g * hg
+            hi = min(lo + hg, half)
+            zz = np.int32(z[n, g]) if has_z else np.int32(0)
+            sc = s[n, g]
+            mm = m[n, g] if has_m else 0.0
+            for j in range(lo, hi):
+                b = np.int32(q[n, j])
+                a = b & 15
+                c = (b >> 4) & 15
+                if signed:
+                    a = (a ^ 8) - 8
+                    c = (c ^ 8) - 8
+                out[n, 2 * j] = np.float64(a - zz) * sc + mm
+                out[n, 2 * j + 1] = np.float64(c - zz) * sc + mm

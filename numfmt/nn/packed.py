@@ -1,0 +1,207 @@
+"""Products with a weight held as packed int codes, without decoding it to float first.
+
+A :class:`~numfmt.nn.modules.QuantLinear` on the CPU whose weight is an int grid of 8 bits, or
+of 4 bits packed two to a byte, per tensor, per output channel or in groups along its input
+axis (symmetric, with zero points, or with minima as GGUF's Q4_1), multiplies float32 inputs
+by its codes directly (``_linear_jit``): it reads a quarter (int8) or an eighth (int4) of the
+float weight's bytes and keeps no float copy. For a few rows at a time (generating token by
+token) that is the whole product; for many (scoring a window) the weight is decoded once per
+call by a one-pass kernel and multiplied by torch's own matmul, whose speed a kernel of ours
+would not reach. The decode gives the same floats as the torch decode it replaces; the direct
+product differs from ``x @ decoded.T`` only in the rounding of float32 sums (bounded in the
+tests). bfloat16 and float16 inputs are multiplied in float32 and rounded once to their dtype.
+
+:func:`plan` says which path a layer takes, and why not the kernel where it cannot
+(:class:`SlowPathWarning`, once per reason in a process, when the slow path runs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from numfmt.errors import SlowPathWarning
+from numfmt.quant.granularity import PerAxis, PerGroup, PerTensor
+
+if TYPE_CHECKING:
+    from numfmt.nn.modules import _Quantized
+
+#: At most this many rows (tokens) are multiplied by the codes directly; more decode the
+#: weight once and call torch's matmul.
+DIRECT_ROWS = 8
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A layer's weight as the kernels take it (numpy views of its buffers where possible)."""
+
+    bits: int  # 8, or 4 (packed low nibble first, rows of K / 2 bytes)
+    signed: bool
+    group: int  # codes per scale along the input axis
+    codes: np.ndarray  # (N, K) or (N, K / 2)
+    scale64: np.ndarray  # (N, groups) float64
+    zero: np.ndarray  # (N, groups) int32, or empty
+    minimum64: np.ndarray  # (N, groups) float64, or empty
+    scale32: np.ndarray | None  # float32 when the scales are float32 numbers, else None
+    minimum32: np.ndarray | None
+
+
+def _why_not(layer: _Quantized) -> str | None:
+    """Why the kernels cannot take this layer's weight (None: they can)."""
+    from numfmt.formats import _kernels
+
+    s = layer.scheme
+    if s.kind != "int":
+        return f"no packed kernel takes a {s.kind} grid ({s})"
+    if s.bits not in (4, 8):
+        return f"the packed kernels take 4- and 8-bit codes, not {s.bits}-bit ({s})"
+    if layer.tensor_scale is not None:
+        return f"the packed kernels take one level of scales ({s})"
+    if len(layer.weight_shape) != 2:
+        return "the packed kernels take a 2-D weight"
+    n_in = layer.weight_shape[1]
+    g = s.granularity
+    per_input = isinstance(g, PerAxis) and g.axis % 2 == 1
+    groups_across = isinstance(g, PerGroup) and g.axis % 2 == 0
+    if per_input or groups_across:
+        return f"the packed kernels take scales per output channel or groups along the input ({s})"
+    if s.bits == 4 and (n_in % 2 or (isinstance(g, PerGroup) and g.size % 2)):
+        return "4-bit codes pack whole bytes per row only for an even input size and group"
+    if layer.codes.device.type != "cpu":
+        return f"the packed kernels run on the CPU, not {layer.codes.device.type}"
+    if not _kernels.available():
+        return "numba is not installed"
+    return None
+
+
+def layout(layer: _Quantized) -> Layout | str:
+    """The layer's weight laid out for the kernels, or why it cannot be."""
+    why = _why_not(layer)
+    if why is not None:
+        return why
+    n_out, n_in = layer.weight_shape
+    g = layer.scheme.granularity
+    group = g.size if isinstance(g, PerGroup) else n_in
+
+    def per_group(t: torch.Tensor | None, dtype) -> np.ndarray:
+        if t is None:
+            return np.empty((0, 1), dtype)
+        a = t.detach().to(torch.float64 if dtype == np.float64 else torch.int64).numpy()
+        if isinstance(g, PerTensor):
+            a = np.broadcast_to(a.reshape(1, 1), (n_out, 1))
+        return np.ascontiguousarray(a.reshape(n_out, -1), dtype=dtype)
+
+    scale64 = per_group(layer.scale, np.float64)
+    minimum64 = per_group(layer.minimum, np.float64)
+    codes = layer.codes.detach().numpy()
+    codes = codes.reshape(n_out, n_in // 2 if layer.scheme.bits == 4 else n_in)
+
+    def exact32(a: np.ndarray) -> np.ndarray | None:
+        b = a.astype(np.float32)
+        return b if np.array_equal(b, a) else None
+
+    return Layout(
+        bits=layer.scheme.bits,
+        signed=layer.scheme.qmin < 0,
+        group=group,
+        codes=codes,
+        scale64=scale64,
+        zero=per_group(layer.zero_point, np.int32),
+        minimum64=minimum64,
+        scale32=exact32(scale64),
+        minimum32=exact32(minimum64) if minimum64.size else minimum64.astype(np.float32),
+    )
+
+
+def decode(lay: Layout, dtype: torch.dtype) -> torch.Tensor:
+    """The weight in float32 or float64, as the torch decode computes it, in one pass."""
+    from numfmt.nn import _linear_jit as jit
+
+    n_out = lay.codes.shape[0]
+    n_in = lay.codes.shape[1] * (2 if lay.bits == 4 else 1)
+    out = np.empty((n_out, n_in), np.float32 if dtype == torch.float32 else np.float64)
+    if lay.bits == 8:
+        jit.decode_int8(lay.codes, lay.scale64, lay.zero, lay.minimum64, lay.group, out)
+    else:
+        jit.decode_int4(lay.codes, lay.signed, lay.scale64, lay.zero, lay.minimum64, lay.group, out)
+    return torch.from_numpy(out)
+
+
+def direct(lay: Layout) -> bool:
+    """Whether the layout's scales (and minima) are float32 numbers, as the product needs."""
+    return lay.scale32 is not None and lay.minimum32 is not None
+
+
+def linear(lay: Layout, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """x @ w.T (+ bias) from the codes, in float32, rounded once to x's dtype (x on the
+    CPU, rows of the layer's input size)."""
+    from numfmt.nn import _linear_jit as jit
+
+    assert lay.scale32 is not None and lay.minimum32 is not None  # (``direct``)
+    n_out = lay.codes.shape[0]
+    rows = x.detach().reshape(-1, x.shape[-1])
+    if rows.dtype != torch.float32:
+        rows = rows.to(torch.float32)
+    x32 = rows.numpy()
+    if not x32.flags.c_contiguous:
+        x32 = np.ascontiguousarray(x32)
+    groups = lay.scale32.shape[1]
+    xsum = jit.group_sums(x32, lay.group, groups) if lay.minimum32.size else np.empty((0, 1), "f4")
+    out = np.empty((x32.shape[0], n_out), np.float32)
+    if lay.bits == 8:
+        jit.linear_int8(x32, lay.codes, lay.scale32, lay.zero, lay.minimum32, xsum, lay.group, out)
+    else:
+        even = np.ascontiguousarray(x32[:, 0::2])
+        odd = np.ascontiguousarray(x32[:, 1::2])
+        jit.linear_int4(
+            even, odd, lay.codes, lay.signed, lay.scale32, lay.zero, lay.minimum32, xsum,
+            lay.group, out,
+        )  # fmt: skip
+    y = torch.from_numpy(out).reshape(*x.shape[:-1], n_out)
+    if bias is not None:
+        y += bias.detach().to(torch.float32)
+    return y if x.dtype == torch.float32 else y.to(x.dtype)
+
+
+_decode_only = 0
+
+
+@contextlib.contextmanager
+def decode_only() -> Iterator[None]:
+    """Inside the block, quantized layers multiply through their decoded weight, as torch's
+    matmul does with the fake-quantized float weight, bit for bit (and keep it decoded inside
+    :func:`~numfmt.nn.modules.decoded_weights`): for comparing with a float model that
+    carries the same weights, or timing the packed path against it."""
+    global _decode_only
+    _decode_only += 1
+    try:
+        yield
+    finally:
+        _decode_only -= 1
+
+
+def active() -> bool:
+    """Whether the packed kernels may run (not inside :func:`decode_only`)."""
+    return _decode_only == 0
+
+
+_said: set[str] = set()
+
+
+def say_once(reason: str) -> None:
+    """Warn (SlowPathWarning) the first time in a process that a layer takes the slow path
+    for this reason."""
+    if reason in _said:
+        return
+    _said.add(reason)
+    warnings.warn(
+        f"quantized layers multiply through their decoded float weight: {reason}",
+        SlowPathWarning,
+        stacklevel=3,
+    )
