@@ -1,14 +1,16 @@
-"""numba kernels for a linear layer whose weight is held as int codes; imported only by
+"""numba kernels for a linear layer whose weight is held as codes; imported only by
 ``numfmt.nn.packed``.
 
 The weight is ``w[n, k] = (q[n, k] - z[n, g]) * s[n, g] + m[n, g]`` with ``g = k // gsize``
-(z and m absent where the scheme has none: empty arrays). Codes of 8 bits are one byte each;
-4-bit codes are two to a byte, the first in the low nibble (``low_first``), a row of K codes in
-K / 2 bytes. The products take the codes as they are, in float32: each group's sum of
-``x * (q - z)`` (integers of at most 9 bits, exact in float32) is accumulated in float32 and
-scaled once, so the result differs from multiplying by the decoded weight only by the order
-and rounding of float32 additions (the tests bound it). Each output is computed by one thread
-in a fixed order: the result does not depend on the number of threads.
+(z and m absent where the scheme has none: empty arrays) for an int grid, and
+``lv[q[n, k]] * s[n, g]`` for a float or codebook grid whose levels are lv. Codes of 8 bits
+are one byte each; 4-bit codes are two to a byte, the first in the low nibble
+(``low_first``), a row of K codes in K / 2 bytes. The products take the codes as they are, in
+float32: each group's sum of ``x * (q - z)`` (integers of at most 9 bits, exact in float32)
+or of ``x * lv[q]`` is accumulated in float32 and scaled once, so the result differs from
+multiplying by the decoded weight only by the order and rounding of float32 additions (the
+tests bound it). Each output is computed by one thread in a fixed order: the result does not
+depend on the number of threads.
 
 Integer loads go through int32 before they become float32: numba widens integers to int64,
 and int64 -> float32 has no vector instruction below AVX-512DQ, which would keep the loops
@@ -85,6 +87,43 @@ def _dot_int4(xe, xo, q0, q1, q2, q3, z0, z1, z2, z3, signed):
     return a0, a1, a2, a3
 
 
+@numba.njit(fastmath=_FAST, inline="always")
+def _dot_table8(x, q0, q1, q2, q3, lv):
+    """Four rows' sums of x * lv[q] over one group (a float or codebook grid's levels)."""
+    a0 = np.float32(0)
+    a1 = np.float32(0)
+    a2 = np.float32(0)
+    a3 = np.float32(0)
+    for k in range(x.size):
+        v = x[k]
+        a0 += v * lv[np.int32(q0[k])]
+        a1 += v * lv[np.int32(q1[k])]
+        a2 += v * lv[np.int32(q2[k])]
+        a3 += v * lv[np.int32(q3[k])]
+    return a0, a1, a2, a3
+
+
+@numba.njit(fastmath=_FAST, inline="always")
+def _dot_table4(xe, xo, q0, q1, q2, q3, lv):
+    """``_dot_table8`` for packed 4-bit codes (16 levels)."""
+    a0 = np.float32(0)
+    a1 = np.float32(0)
+    a2 = np.float32(0)
+    a3 = np.float32(0)
+    for j in range(xe.size):
+        e = xe[j]
+        o = xo[j]
+        b = np.int32(q0[j])
+        a0 += e * lv[b & 15] + o * lv[(b >> 4) & 15]
+        b = np.int32(q1[j])
+        a1 += e * lv[b & 15] + o * lv[(b >> 4) & 15]
+        b = np.int32(q2[j])
+        a2 += e * lv[b & 15] + o * lv[(b >> 4) & 15]
+        b = np.int32(q3[j])
+        a3 += e * lv[b & 15] + o * lv[(b >> 4) & 15]
+    return a0, a1, a2, a3
+
+
 @numba.njit(fastmath=_FAST, cache=True)
 def group_sums(x, gsize, ng):
     """Each row's sum over each group of K (what a minimum m multiplies), in float32."""
@@ -116,10 +155,11 @@ def _finish(out, i, n, g, a, s, m, xsum):
 
 
 @numba.njit(parallel=True, fastmath=_FAST, cache=True)
-def linear_int8(x, q, s, z, m, xsum, gsize, out):
-    """out = x @ w.T for 8-bit codes q (N, K); x (M, K) float32; s, z, m (N, groups);
-    xsum: ``group_sums(x)`` where m is given. Rows of q beyond a multiple of ``ROWS`` repeat
-    the last one (their results are not written)."""
+def linear8(x, q, lv, s, z, m, xsum, gsize, out):
+    """out = x @ w.T for 8-bit codes q (N, K); x (M, K) float32; lv the levels of a float
+    or codebook grid (empty for an int grid); s, z, m (N, groups); xsum: ``group_sums(x)``
+    where m is given. Rows of q beyond a multiple of ``ROWS`` repeat the last one (their
+    results are not written)."""
     rows, k = x.shape
     n_out = q.shape[0]
     ng = s.shape[1]
@@ -134,10 +174,20 @@ def linear_int8(x, q, s, z, m, xsum, gsize, out):
             for g in range(ng):
                 lo = g * gsize
                 hi = min(lo + gsize, k)
-                a0, a1, a2, a3 = _dot_int8(
-                    x[i, lo:hi], q[n0, lo:hi], q[n1, lo:hi], q[n2, lo:hi], q[n3, lo:hi],
-                    _zero(z, n0, g), _zero(z, n1, g), _zero(z, n2, g), _zero(z, n3, g),
-                )  # fmt: skip
+                r, q0, q1, q2, q3 = (
+                    x[i, lo:hi],
+                    q[n0, lo:hi],
+                    q[n1, lo:hi],
+                    q[n2, lo:hi],
+                    q[n3, lo:hi],
+                )
+                if lv.size:
+                    a0, a1, a2, a3 = _dot_table8(r, q0, q1, q2, q3, lv)
+                else:
+                    a0, a1, a2, a3 = _dot_int8(
+                        r, q0, q1, q2, q3,
+                        _zero(z, n0, g), _zero(z, n1, g), _zero(z, n2, g), _zero(z, n3, g),
+                    )  # fmt: skip
                 _finish(out, i, n0, g, a0, s, m, xsum)
                 if n0 + 1 < n_out:
                     _finish(out, i, n1, g, a1, s, m, xsum)
@@ -148,8 +198,8 @@ def linear_int8(x, q, s, z, m, xsum, gsize, out):
 
 
 @numba.njit(parallel=True, fastmath=_FAST, cache=True)
-def linear_int4(xe, xo, q, signed, s, z, m, xsum, gsize, out):
-    """out = x @ w.T for 4-bit codes packed low nibble first, q (N, K / 2) bytes; xe and xo
+def linear4(xe, xo, q, signed, lv, s, z, m, xsum, gsize, out):
+    """``linear8`` for 4-bit codes packed low nibble first, q (N, K / 2) bytes; xe and xo
     the even and odd columns of x (M, K / 2); gsize even."""
     rows, half = xe.shape
     n_out = q.shape[0]
@@ -169,7 +219,9 @@ def linear_int4(xe, xo, q, signed, s, z, m, xsum, gsize, out):
                 z0, z1, z2, z3 = _zero(z, n0, g), _zero(z, n1, g), _zero(z, n2, g), _zero(z, n3, g)
                 e, o = xe[i, lo:hi], xo[i, lo:hi]
                 q0, q1, q2, q3 = q[n0, lo:hi], q[n1, lo:hi], q[n2, lo:hi], q[n3, lo:hi]
-                if signed:
+                if lv.size:
+                    a0, a1, a2, a3 = _dot_table4(e, o, q0, q1, q2, q3, lv)
+                elif signed:
                     a0, a1, a2, a3 = _dot_int4(e, o, q0, q1, q2, q3, z0, z1, z2, z3, True)
                 else:
                     a0, a1, a2, a3 = _dot_int4(e, o, q0, q1, q2, q3, z0, z1, z2, z3, False)
@@ -183,33 +235,40 @@ def linear_int4(xe, xo, q, signed, s, z, m, xsum, gsize, out):
 
 
 @numba.njit(parallel=True, cache=True)
-def decode_int8(q, s, z, m, gsize, out):
-    """out[n, k] = (q - z) * s + m computed in float64 (s, m float64) and rounded once to
-    out's dtype: what the layer's torch decode gives, in one pass."""
-    n_out, k = q.shape
+def decode8(q, rows, lv, s, z, m, gsize, out):
+    """out[n, k] = (q - z) * s + m (an int grid) or lv[q] * s (levels lv, float64) computed
+    in float64 (s, m float64) and rounded once to out's dtype: what the layer's torch decode
+    gives, in one pass; out[r] is row rows[r] of the weight."""
+    k = q.shape[1]
     ng = s.shape[1]
     has_z = z.shape[0] > 0
     has_m = m.shape[0] > 0
-    for n in numba.prange(n_out):
+    for r in numba.prange(rows.size):
+        n = rows[r]
         for g in range(ng):
             lo = g * gsize
             hi = min(lo + gsize, k)
             zz = np.int32(z[n, g]) if has_z else np.int32(0)
             sc = s[n, g]
             mm = m[n, g] if has_m else 0.0
-            for j in range(lo, hi):
-                out[n, j] = np.float64(np.int32(q[n, j]) - zz) * sc + mm
+            if lv.size:
+                for j in range(lo, hi):
+                    out[r, j] = lv[np.int32(q[n, j])] * sc
+            else:
+                for j in range(lo, hi):
+                    out[r, j] = np.float64(np.int32(q[n, j]) - zz) * sc + mm
 
 
 @numba.njit(parallel=True, cache=True)
-def decode_int4(q, signed, s, z, m, gsize, out):
-    """``decode_int8`` for 4-bit codes packed low nibble first (q: N x K / 2 bytes)."""
-    n_out, half = q.shape
+def decode4(q, rows, signed, lv, s, z, m, gsize, out):
+    """``decode8`` for 4-bit codes packed low nibble first (q: N x K / 2 bytes)."""
+    half = q.shape[1]
     ng = s.shape[1]
     hg = gsize // 2
     has_z = z.shape[0] > 0
     has_m = m.shape[0] > 0
-    for n in numba.prange(n_out):
+    for r in numba.prange(rows.size):
+        n = rows[r]
         for g in range(ng):
             lo = g * hg
             hi = min(lo + hg, half)
@@ -220,8 +279,12 @@ def decode_int4(q, signed, s, z, m, gsize, out):
                 b = np.int32(q[n, j])
                 a = b & 15
                 c = (b >> 4) & 15
+                if lv.size:
+                    out[r, 2 * j] = lv[a] * sc
+                    out[r, 2 * j + 1] = lv[c] * sc
+                    continue
                 if signed:
                     a = (a ^ 8) - 8
                     c = (c ^ 8) - 8
-                out[n, 2 * j] = np.float64(a - zz) * sc + mm
-                out[n, 2 * j + 1] = np.float64(c - zz) * sc + mm
+                out[r, 2 * j] = np.float64(a - zz) * sc + mm
+                out[r, 2 * j + 1] = np.float64(c - zz) * sc + mm

@@ -361,6 +361,17 @@ class QuantEmbedding(_Quantized):
         self._store(qt)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        lay = self.layout() if packed.active() else "decode_only"
+        if (
+            not isinstance(lay, str)
+            and ids.device.type == "cpu"
+            and not ids.dtype.is_floating_point
+            and ids.numel()
+            and int(ids.min()) >= 0
+            and int(ids.max()) < self.num_embeddings
+        ):  # the rows taken, decoded as the whole table would be (others: torch's message)
+            rows = packed.decode(lay, torch.float32, ids.to(torch.int64))
+            return rows.reshape(*ids.shape, self.embedding_dim)
         return nn.functional.embedding(ids, self.dequantized_weight(), self.padding_idx)
 
     def extra_repr(self) -> str:

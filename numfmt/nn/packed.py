@@ -1,8 +1,9 @@
 """Products with a weight held as packed int codes, without decoding it to float first.
 
-A :class:`~numfmt.nn.modules.QuantLinear` on the CPU whose weight is an int grid of 8 bits, or
-of 4 bits packed two to a byte, per tensor, per output channel or in groups along its input
-axis (symmetric, with zero points, or with minima as GGUF's Q4_1), multiplies float32 inputs
+A :class:`~numfmt.nn.modules.QuantLinear` on the CPU whose weight has codes of 8 bits, or of 4
+bits packed two to a byte, scaled per tensor, per output channel or in groups along its input
+axis (an int grid: symmetric, with zero points, or with minima as GGUF's Q4_1; a float or
+codebook grid by its table of levels: FP8, FP4, MXFP4, NVFP4, NF4), multiplies float32 inputs
 by its codes directly (``_linear_jit``): it reads a quarter (int8) or an eighth (int4) of the
 float weight's bytes and keeps no float copy. For a few rows at a time (generating token by
 token) that is the whole product; for many (scoring a window) the weight is decoded once per
@@ -43,12 +44,15 @@ class Layout:
 
     bits: int  # 8, or 4 (packed low nibble first, rows of K / 2 bytes)
     signed: bool
+    levels64: np.ndarray  # a float or codebook grid's levels by code (float64); empty: int
+    levels32: np.ndarray | None  # the levels in float32, None where float32 cannot hold them
     group: int  # codes per scale along the input axis
     codes: np.ndarray  # (N, K) or (N, K / 2)
     scale64: np.ndarray  # (N, groups) float64
     zero: np.ndarray  # (N, groups) int32, or empty
     minimum64: np.ndarray  # (N, groups) float64, or empty
     scale32: np.ndarray | None  # float32 when the scales are float32 numbers, else None
+    outer: float  # a tensor scale over the groups' (NVFP4), else 1
     minimum32: np.ndarray | None
 
 
@@ -57,12 +61,8 @@ def _why_not(layer: _Quantized) -> str | None:
     from numfmt.formats import _kernels
 
     s = layer.scheme
-    if s.kind != "int":
-        return f"no packed kernel takes a {s.kind} grid ({s})"
     if s.bits not in (4, 8):
         return f"the packed kernels take 4- and 8-bit codes, not {s.bits}-bit ({s})"
-    if layer.tensor_scale is not None:
-        return f"the packed kernels take one level of scales ({s})"
     if len(layer.weight_shape) != 2:
         return "the packed kernels take a 2-D weight"
     n_in = layer.weight_shape[1]
@@ -97,45 +97,61 @@ def layout(layer: _Quantized) -> Layout | str:
             a = np.broadcast_to(a.reshape(1, 1), (n_out, 1))
         return np.ascontiguousarray(a.reshape(n_out, -1), dtype=dtype)
 
-    scale64 = per_group(layer.scale, np.float64)
+    own = per_group(layer.scale, np.float64)
+    outer = 1.0 if layer.tensor_scale is None else float(layer.tensor_scale.double().reshape(()))
+    # NVFP4's second level: multiplied into the scales as the decode does; the product
+    # applies it to the sums (a float32 number, as the tensor scale is held)
+    scale64 = own * outer if layer.tensor_scale is not None else own
+    levels64 = np.empty(0)
+    if layer.scheme.kind != "int":
+        from numfmt.quant.grid import grid_table
+
+        levels64 = np.array(grid_table(layer.scheme), dtype=np.float64)
     minimum64 = per_group(layer.minimum, np.float64)
     codes = layer.codes.detach().numpy()
     codes = codes.reshape(n_out, n_in // 2 if layer.scheme.bits == 4 else n_in)
 
     def exact32(a: np.ndarray) -> np.ndarray | None:
         b = a.astype(np.float32)
-        return b if np.array_equal(b, a) else None
+        return b if np.array_equal(b, a, equal_nan=True) else None
 
     return Layout(
         bits=layer.scheme.bits,
-        signed=layer.scheme.qmin < 0,
+        signed=layer.scheme.kind == "int" and layer.scheme.qmin < 0,
+        levels64=levels64,
+        levels32=exact32(levels64),
         group=group,
         codes=codes,
         scale64=scale64,
         zero=per_group(layer.zero_point, np.int32),
         minimum64=minimum64,
-        scale32=exact32(scale64),
+        scale32=exact32(own),
+        outer=outer,
         minimum32=exact32(minimum64) if minimum64.size else minimum64.astype(np.float32),
     )
 
 
-def decode(lay: Layout, dtype: torch.dtype) -> torch.Tensor:
-    """The weight in float32 or float64, as the torch decode computes it, in one pass."""
+def decode(lay: Layout, dtype: torch.dtype, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """The weight (or its ``rows``, int64 indices the caller has checked) in float32 or
+    float64, as the torch decode computes it, in one pass."""
     from numfmt.nn import _linear_jit as jit
 
     n_out = lay.codes.shape[0]
     n_in = lay.codes.shape[1] * (2 if lay.bits == 4 else 1)
-    out = np.empty((n_out, n_in), np.float32 if dtype == torch.float32 else np.float64)
+    which = np.arange(n_out) if rows is None else rows.reshape(-1).numpy()
+    out = np.empty((which.size, n_in), np.float32 if dtype == torch.float32 else np.float64)
+    args = (lay.levels64, lay.scale64, lay.zero, lay.minimum64, lay.group, out)
     if lay.bits == 8:
-        jit.decode_int8(lay.codes, lay.scale64, lay.zero, lay.minimum64, lay.group, out)
+        jit.decode8(lay.codes, which, *args)
     else:
-        jit.decode_int4(lay.codes, lay.signed, lay.scale64, lay.zero, lay.minimum64, lay.group, out)
+        jit.decode4(lay.codes, which, lay.signed, *args)
     return torch.from_numpy(out)
 
 
 def direct(lay: Layout) -> bool:
-    """Whether the layout's scales (and minima) are float32 numbers, as the product needs."""
-    return lay.scale32 is not None and lay.minimum32 is not None
+    """Whether the layout's scales, minima and levels are float32 numbers, as the product
+    needs."""
+    return lay.scale32 is not None and lay.minimum32 is not None and lay.levels32 is not None
 
 
 def linear(lay: Layout, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -144,6 +160,7 @@ def linear(lay: Layout, x: torch.Tensor, bias: torch.Tensor | None = None) -> to
     from numfmt.nn import _linear_jit as jit
 
     assert lay.scale32 is not None and lay.minimum32 is not None  # (``direct``)
+    assert lay.levels32 is not None
     n_out = lay.codes.shape[0]
     rows = x.detach().reshape(-1, x.shape[-1])
     if rows.dtype != torch.float32:
@@ -154,15 +171,15 @@ def linear(lay: Layout, x: torch.Tensor, bias: torch.Tensor | None = None) -> to
     groups = lay.scale32.shape[1]
     xsum = jit.group_sums(x32, lay.group, groups) if lay.minimum32.size else np.empty((0, 1), "f4")
     out = np.empty((x32.shape[0], n_out), np.float32)
+    params = (lay.levels32, lay.scale32, lay.zero, lay.minimum32, xsum, lay.group, out)
     if lay.bits == 8:
-        jit.linear_int8(x32, lay.codes, lay.scale32, lay.zero, lay.minimum32, xsum, lay.group, out)
+        jit.linear8(x32, lay.codes, *params)
     else:
         even = np.ascontiguousarray(x32[:, 0::2])
         odd = np.ascontiguousarray(x32[:, 1::2])
-        jit.linear_int4(
-            even, odd, lay.codes, lay.signed, lay.scale32, lay.zero, lay.minimum32, xsum,
-            lay.group, out,
-        )  # fmt: skip
+        jit.linear4(even, odd, lay.codes, lay.signed, *params)
+    if lay.outer != 1.0:
+        out *= np.float32(lay.outer)
     y = torch.from_numpy(out).reshape(*x.shape[:-1], n_out)
     if bias is not None:
         y += bias.detach().to(torch.float32)

@@ -118,7 +118,7 @@ def test_one_at_a_time_against_a_cached_reference_is_side_by_side(tiny_llama, id
 def test_decoded_weights_decode_once_inside_the_block_and_change_nothing(tiny_llama, ids):
     from numfmt.nn.modules import QuantLinear, decoded_weights
 
-    q, _ = quantize_model(tiny_llama, "nf4")  # (a packed int layer keeps no decoded copy)
+    q, _ = quantize_model(tiny_llama, "int3/channel")  # (a packed layer keeps no decoded copy)
     layer = next(m for m in q.modules() if isinstance(m, QuantLinear))
     assert layer.dequantized_weight() is not layer.dequantized_weight()  # decoded each call
     prompt = ids.reshape(-1)[:5][None]

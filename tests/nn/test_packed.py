@@ -24,6 +24,12 @@ SCHEMES = [
     "int4/channel",
     "q4_1",  # minima
     "q8_0",
+    "nf4",  # levels from a table
+    "fp4/group:32",
+    "mxfp4",  # E8M0 scales
+    "nvfp4",  # two levels of scales, multiplied
+    "fp8_e4m3/channel",
+    "mxfp8",
 ]
 U32 = 2.0**-24
 
@@ -146,7 +152,7 @@ def test_inputs_that_need_a_gradient_take_the_decode_path():
 
 
 def test_kernel_layers_keep_no_float_copy_while_generating_and_others_do():
-    fast, slow = _layer("int4/group:32"), _layer("nf4")
+    fast, slow = _layer("int4/group:32"), _layer("int3/channel")
     model = torch.nn.Sequential(fast, torch.nn.Linear(37, 576), slow)
     x = torch.randn(1, 576)
     with torch.no_grad(), decoded_weights(model):
@@ -156,10 +162,10 @@ def test_kernel_layers_keep_no_float_copy_while_generating_and_others_do():
 
 def test_a_scheme_no_kernel_takes_says_so_once_and_keeps_its_result(monkeypatch):
     monkeypatch.setattr(packed, "_said", set())
-    layer = _layer("nf4", n_out=8, n_in=64)
-    assert "no packed kernel takes a codebook grid" in layer.layout()
+    layer = _layer("int3/channel", n_out=8, n_in=64)
+    assert "4- and 8-bit codes, not 3-bit" in layer.layout()
     x = torch.randn(1, 64)
-    with pytest.warns(SlowPathWarning, match="codebook grid"), torch.no_grad():
+    with pytest.warns(SlowPathWarning, match="not 3-bit"), torch.no_grad():
         y = layer(x)
     expected = torch.nn.functional.linear(x, layer.dequantized_weight(), layer.bias)
     assert torch.equal(y, expected)
@@ -177,8 +183,8 @@ def test_a_scheme_no_kernel_takes_says_so_once_and_keeps_its_result(monkeypatch)
         ("int4/channel", 63, "even input size"),
         ("int3/channel", 64, "4- and 8-bit codes"),
         ("int4/channel:1", 64, "per output channel"),
-        ("mxfp4", 64, "float grid"),
-        ("nvfp4", 64, "float grid"),
+        ("q5_0", 64, "not 5-bit"),
+        ("fp6_e3m2/group:32", 64, "not 6-bit"),
     ],
 )
 def test_layouts_the_kernels_cannot_take_are_named(scheme, n_in, why):
@@ -215,3 +221,18 @@ def test_decode_only_gives_the_decoded_product_bit_for_bit_and_keeps_it():
     assert torch.equal(y, expected)
     with torch.no_grad():
         assert not torch.equal(layer(x), expected)  # outside: the packed product again
+
+
+@pytest.mark.parametrize("scheme", ["int8/channel", "int4/group:32", "nf4"])
+def test_an_embedding_decodes_only_the_rows_it_takes_as_the_table_would(scheme):
+    from numfmt.nn.modules import QuantEmbedding
+
+    table = torch.randn(50, 64)
+    emb = QuantEmbedding(quantize_tensor(table, scheme))
+    ids = torch.tensor([[3, 3, 49], [0, 7, 12]])
+    full = emb.dequantized_weight()
+    assert torch.equal(emb(ids), full[ids])
+    with pytest.raises(IndexError):  # torch's own message for an id outside the table
+        emb(torch.tensor([50]))
+    with pytest.raises(IndexError):
+        emb(torch.tensor([-1]))
