@@ -1,16 +1,20 @@
 """Peak memory of quantizing a checkpoint tensor by tensor, against its size and against the
 in-memory path (load the model, quantize_model, save_model), each in a fresh process; then
-of running the quantized file (one forward pass over 256 tokens) loaded whole, and through
-accelerate's big-model loading within ``--cap`` x the file's size of memory (the rest
-offloaded to disk). Memory read through mapped files counts in the resident set but can be
-dropped at any time; the anonymous part cannot, and is the one a cap must bound.
+of running the quantized file loaded whole and through accelerate's big-model loading
+(``load_model(..., max_memory=)``) within each of ``--caps`` x the file's size (the rest
+offloaded to disk): the perplexity of one window of ``--tokens`` random tokens (an
+encoder's output, summed), its peak anonymous memory against the cap plus one layer and one
+window's logits, which a cap must hold, and the result beside the whole load's. Memory read
+through mapped files counts in the resident set but can be dropped at any time; the
+anonymous part cannot, and is the one a cap must bound.
 
-    python bench/streaming.py [MODEL] [--recipe int4/group:64] [--cap 0.25]
+    python bench/streaming.py [MODEL] [--recipe int4/group:64] [--caps 0.9,0.75,0.6]
+    python bench/streaming.py --quantized q.safetensors --caps 0.75,0.55
 
-MODEL: a safetensors file or folder (default: minilm-l6's folder), or ``smollm2-shaped``: a
-Llama of SmolLM2-135M's shape with random weights, saved in shards of 100 MB (540 MB). The
-resident set is sampled every 2 ms while the work runs; printed above what the process held
-before it.
+MODEL: a safetensors file or folder (default: minilm-l6's folder), ``smollm2-135m``, or
+``smollm2-shaped``: a Llama of SmolLM2-135M's shape with random weights, saved in shards of
+100 MB (540 MB). Memory is sampled every 2 ms while the work runs, and printed above what
+the process held before it (after imports and a warm-up of torch's kernels).
 """
 
 from __future__ import annotations
@@ -70,39 +74,70 @@ print(max(peak[0], resident()) - before, time.perf_counter() - t0)
 RUN = (
     r"""
 import sys, json, tempfile, threading, time
-mode, path, cap = sys.argv[1:4]
+path, cap, tokens = sys.argv[1], sys.argv[2], int(sys.argv[3])
 import torch, transformers, accelerate
-from numfmt.models.saving import load_quantized
+from numfmt.errors import NumfmtError
+from numfmt.models.loading import load_model
+from numfmt.eval.scoring import score
+from numfmt.nn.modules import QuantLinear
 from numfmt.tensorio import read_metadata
-vocab = json.loads(read_metadata(path)["config"])["vocab_size"]
-# the model's classes (transformers imports them lazily, ~160 MB of code and tables): imported
-# before measuring, so that both runs count the weights and the work, not the import
+config = json.loads(read_metadata(path)["config"])
+vocab, width = config["vocab_size"], config.get("hidden_size", 64)
+# imported and warmed before measuring, so that every run counts the weights and the work,
+# not the import of the model's classes (~160 MB of code and tables) or torch's first calls
 getattr(transformers, read_metadata(path)["architecture"])
-import numfmt.models.saving, numfmt.nn.modules, accelerate.big_modeling  # noqa: E401
+import numfmt.models.saving, accelerate.big_modeling  # noqa: E401
 from numfmt.quant import quantize_tensor
-quantize_tensor(torch.ones(64, 64), "int4/group:32").dequantize()  # compiled kernels, pools
-ids = torch.randint(0, vocab, (1, 256), generator=torch.Generator().manual_seed(0))
+warm = QuantLinear(quantize_tensor(torch.randn(64, width), "int8/channel"), None)
+warm(torch.randn(tokens, width)), warm(torch.randn(2, width))
+torch.nn.functional.linear(torch.randn(tokens, width), torch.randn(vocab, width))
+del warm
+ids = torch.randint(0, vocab, (tokens,), generator=torch.Generator().manual_seed(0))
 offload = tempfile.TemporaryDirectory()
 """
     + WATCH
     + r"""
 try:
-    if mode == "whole":
-        model = load_quantized(path)
-    else:
-        model = load_quantized(
-            path, device_map="auto", max_memory={"cpu": int(cap)}, offload_folder=offload.name
+    try:
+        loaded = load_model(
+            path,
+            tokenizer=False,
+            max_memory=None if cap == "none" else f"{int(cap) // 1000}KB",
+            offload_folder=None if cap == "none" else offload.name,
         )
-    with torch.no_grad():
-        out = model(ids)[0]
+    except NumfmtError as exc:
+        print(json.dumps({"refused": str(exc)}))
+        raise SystemExit(0)
+    model = loaded.model
+    load_anon = max(anon_peak[0], resident("RssAnon")) - anon_before
+    storages = {  # the weights held in memory, each storage once (numfmt's resident_bytes)
+        t.untyped_storage().data_ptr(): t.untyped_storage().nbytes()
+        for t in [*model.parameters(), *model.buffers()]
+        if t.device.type != "meta"
+    }
+    held = sum(storages.values())
+    if loaded.is_causal:
+        result = score(model, ids, context=tokens).perplexity
+    else:
+        with torch.no_grad():
+            result = float(model(ids[None])[0].double().sum())
 finally:
     done.set()
     watcher.join()
+import math
+def running(unit):  # a layer as it runs: its weights decoded to float32, and its parameters
+    shapes = [m.weight_shape for m in unit.modules() if hasattr(m, "weight_shape")]
+    decoded = sum(4 * math.prod(shape) for shape in shapes)
+    return decoded + sum(4 * t.numel() for t in unit.parameters())
+whole = set(getattr(model, "_no_split_modules", None) or ())
+layer = max([running(m) for m in model.modules() if type(m).__name__ in whole] or [0])
 placed = getattr(model, "hf_device_map", {"": "cpu"})
-on_disk = sum(d == "disk" for d in placed.values())
-anon = max(anon_peak[0], resident("RssAnon")) - anon_before
-print(max(peak[0], resident()) - before, anon, time.perf_counter() - t0,
-      float(out.double().sum()), on_disk, len(placed))
+print(json.dumps({
+    "anon": max(anon_peak[0], resident("RssAnon")) - anon_before, "load_anon": load_anon,
+    "held": held, "seconds": time.perf_counter() - t0, "result": repr(result),
+    "causal": loaded.is_causal, "layer": layer, "logits": tokens * vocab * 4 * loaded.is_causal,
+    "on_disk": sum(d == "disk" for d in placed.values()), "modules": len(placed),
+}))
 """
 )
 
@@ -112,9 +147,19 @@ def main() -> None:
     parser.add_argument("model", nargs="?", default="minilm-l6")
     parser.add_argument("--recipe", default="int4/group:64")
     parser.add_argument(
-        "--cap", type=float, default=0.75, help="memory for the capped run, x the quantized file"
+        "--caps",
+        default="0.9,0.75,0.6",
+        help="memory caps for the capped runs, x the quantized file, comma-separated",
+    )
+    parser.add_argument("--tokens", type=int, default=256, help="tokens of the scored window")
+    parser.add_argument(
+        "--quantized", type=Path, default=None, help="run this quantized file; quantize nothing"
     )
     args = parser.parse_args()
+    caps = [float(c) for c in args.caps.split(",") if c]
+    if args.quantized is not None:
+        run_quantized(args.quantized, caps, args.tokens)
+        return
     from numfmt.models.sources import resolve
 
     tmp_model = tempfile.TemporaryDirectory()
@@ -146,35 +191,55 @@ def main() -> None:
             )
         quantized = Path(tmp) / "stream.safetensors"
         if quantized.exists():
-            run_quantized(quantized, args.cap)
+            run_quantized(quantized, caps, args.tokens)
     tmp_model.cleanup()
 
 
-def run_quantized(path: Path, cap: float) -> None:
-    """One forward pass of the quantized file, loaded whole and within a memory cap."""
+def run_quantized(path: Path, caps: list[float], tokens: int) -> None:
+    """The quantized file loaded whole, then within each cap, each in a fresh process: the
+    peak anonymous memory against the cap plus one layer and one window's logits."""
+    import json
+
     size = path.stat().st_size
-    limit = int(cap * size)
-    print(f"\nrunning {path.name} ({size / 1e6:.1f} MB), 256 tokens, one forward pass")
-    sums = {}
-    for mode in ("whole", "capped"):
+    print(
+        f"\nrunning {path.name} ({size / 1e6:.1f} MB) on {tokens} random tokens (one window; "
+        "result: the perplexity, or an encoder's output summed), each load in a fresh "
+        "process; memory is anonymous, above the start"
+    )
+    print(
+        f"{'cap':>18} {'weights held':>13} {'load peak':>10} {'peak':>9} "
+        f"{'cap+layer+logits':>17} {'within':>7} {'on disk':>8} {'s':>6}  result"
+    )
+    reference = None
+    for cap in [None, *caps]:
+        limit = None if cap is None else int(cap * size) // 1000 * 1000
         done = subprocess.run(
-            [sys.executable, "-c", RUN, mode, str(path), str(limit)],
+            [sys.executable, "-c", RUN, str(path), str(limit or "none"), str(tokens)],
             capture_output=True,
             text=True,
         )
+        label = "whole" if limit is None else f"{limit / 1e6:.0f} MB ({cap:.2f}x)"
         if done.returncode:
-            print(f"{mode}: failed: {done.stderr.strip().splitlines()[-1]}")
+            print(f"{label:>18}: failed: {done.stderr.strip().splitlines()[-1]}")
             continue
-        peak, anon, seconds, total, on_disk, modules = done.stdout.split()[-6:]
-        sums[mode] = total
-        where = "" if mode == "whole" else f", {on_disk} of {modules} modules on disk"
-        label = "whole" if mode == "whole" else f"cap {limit / 1e6:.0f} MB"
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        if "refused" in r:
+            print(f"{label:>18}: refused: {r['refused']}")
+            continue
+        mb = 1e6
+        bound = "" if limit is None else f"{(limit + r['layer'] + r['logits']) / mb:.1f} MB"
+        within = "" if limit is None else str(r["anon"] <= limit + r["layer"] + r["logits"])
+        same = "" if reference is None else ("(same)" if r["result"] == reference else "(DIFFERS)")
+        reference = r["result"] if reference is None else reference
         print(
-            f"{label:>12}: peak {float(peak) / 1e6:7.1f} MB resident, {float(anon) / 1e6:7.1f} MB "
-            f"anonymous (not file pages) above the start, {float(seconds):.1f} s{where}"
+            f"{label:>18} {r['held'] / mb:10.1f} MB {r['load_anon'] / mb:7.1f} MB "
+            f"{r['anon'] / mb:6.1f} MB {bound:>17} {within:>7} "
+            f"{r['on_disk']:>3} of {r['modules']:<3} {r['seconds']:6.1f}  {r['result']} {same}"
         )
-    if len(sums) == 2:
-        print(f"same logits: {sums['whole'] == sums['capped']}")
+    print(
+        "layer: the largest decoder layer as it runs (its weights decoded to float32); "
+        "logits: one window's, float32"
+    )
 
 
 if __name__ == "__main__":

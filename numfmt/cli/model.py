@@ -620,8 +620,9 @@ def _draw_plots(result, targets: dict[str, Path]) -> None:
     default=None,
     help="Load through accelerate's big-model loading within this much memory (2GB, "
     "500MB): the layers that do not fit are offloaded to disk and read back, layer by "
-    "layer, as the model runs. For models larger than memory. It bounds the weights kept "
-    "in memory (not torch, activations or logits) and must hold the largest layer.",
+    "layer, as the model runs, and kept no longer. For models larger than memory. It bounds "
+    "the weights kept in memory; the process holds about one layer more while it runs, and "
+    "one window's logits. It must hold the largest layer.",
 )
 @click.option(
     "--offload-folder",

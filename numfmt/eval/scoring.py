@@ -106,14 +106,29 @@ class Score(Displayable):
         }
 
 
+#: Bytes of float64 a window's log-probabilities are computed in at a time (a few rows of
+#: the vocabulary), so that scoring holds the float32 logits and little beside them.
+CHUNK_BYTES = 2**20
+
+
+def _row_chunks(rows: int, width: int) -> list[slice]:
+    step = max(1, CHUNK_BYTES // (8 * max(1, width)))
+    return [slice(a, min(a + step, rows)) for a in range(0, rows, step)]
+
+
 def logits_of(model: Any, ids: torch.Tensor) -> torch.Tensor:
     """The model's next-token logits (float32) for one row of token ids; a NumfmtError where
-    they hold NaN or infinity (no metric is computed from them)."""
+    they hold NaN or infinity (no metric is computed from them). No key-value cache is kept
+    (nothing is generated after)."""
+    config = getattr(model, "config", None)
+    options = {"use_cache": False} if getattr(config, "use_cache", None) is not None else {}
     with torch.no_grad():
-        out = model(ids[None, :])
+        out = model(ids[None, :], **options)
     logits = out.logits if hasattr(out, "logits") else out[0]
+    del out  # (the hidden states and anything else it holds)
     logits = logits[0].float()
-    if not bool(torch.isfinite(logits).all()):
+    # checked a few rows at a time: isfinite on the whole would cost several copies of it
+    if not all(bool(torch.isfinite(logits[c]).all()) for c in _row_chunks(*logits.shape)):
         raise NumfmtError(
             "the model's logits hold NaN or infinity (a weight is NaN, or a layer overflowed "
             "float32): it cannot be scored"
@@ -335,6 +350,19 @@ def _log_probs(logits, w: Window):
     return torch.log_softmax(logits[w.score_from - w.begin - 1 : -1].double(), dim=-1)
 
 
+def _target_log_probs(logits, w: Window, targets: torch.Tensor) -> torch.Tensor:
+    """The log-probability of each scored token, as ``_log_probs(logits, w)`` gives it (each
+    row's log-softmax is its own), computed a few rows at a time. Its sum is the same to
+    the last bit as the sum of the whole window's gather: the same numbers, added in the same
+    order."""
+    rows = logits[w.score_from - w.begin - 1 : -1]
+    out = torch.empty(rows.shape[0], dtype=torch.float64)
+    for c in _row_chunks(*rows.shape):
+        logp = torch.log_softmax(rows[c].double(), dim=-1)
+        out[c] = logp.gather(1, targets[c, None])[:, 0]
+    return out
+
+
 def _window(model, ids, w: Window, reference, i: int) -> tuple[float, float, int, float]:
     """One window's summed NLL, KL and top-1 agreements against the reference, and seconds."""
     chunk = ids[w.begin : w.end]
@@ -342,6 +370,8 @@ def _window(model, ids, w: Window, reference, i: int) -> tuple[float, float, int
     start = time.perf_counter()
     logits = logits_of(model, chunk)
     seconds = time.perf_counter() - start
+    if reference is None:  # a few rows at a time: the window's float64 log-probs never whole
+        return float(-_target_log_probs(logits, w, targets).sum()), 0.0, 0, seconds
     logp = _log_probs(logits, w)
     nll = float(-logp.gather(1, targets[:, None]).sum())
     kl, agree = 0.0, 0

@@ -53,7 +53,7 @@ def load_model(
     *,
     tokenizer: bool = True,
     allow_pickle: bool = False,
-    max_memory: str | dict[Any, Any] | None = None,
+    max_memory: str | int | dict[Any, Any] | None = None,
     offload_folder: str | Path | None = None,
     tokenizer_from: str | Path | None = None,
     verify: bool = True,
@@ -69,9 +69,12 @@ def load_model(
             or ``tokenizer_from``).
         allow_pickle: accept a folder whose weights are only pickled (see ``resolve``).
         max_memory: load through accelerate's big-model loading (``device_map="auto"``)
-            within this memory (``"2GB"`` of CPU memory, or accelerate's dict such as
-            ``{0: "20GB", "cpu": "8GB"}``); the modules that do not fit go to
-            ``offload_folder`` on disk and are read back layer by layer as the model runs.
+            within this memory (``"2GB"`` of CPU memory, a number of bytes, or accelerate's
+            dict such as ``{0: "20GB", "cpu": "8GB"}``); the modules that do not fit go to
+            ``offload_folder`` on disk and are read back layer by layer as the model runs,
+            and kept no longer (``numfmt.models.placement.release_after_use``). It bounds
+            the weights held; the process holds about one layer more while it runs, and
+            the logits of a window. It must hold the largest module accelerate moves whole.
             For folders and quantized files (a GGUF file is dequantized whole).
         verify: check a numfmt-quantized file's tensors against their checksums (see
             ``load_quantized``); ``False`` skips it for a file you trust.
@@ -118,14 +121,15 @@ def _budget(max_memory: Any, source: ModelSource) -> dict[Any, Any] | None:
         return max_memory
     from accelerate.utils import convert_file_size_to_int
 
+    bytes_given = isinstance(max_memory, int) and not isinstance(max_memory, bool)
     try:
-        if convert_file_size_to_int(str(max_memory)) <= 0:
+        if (max_memory if bytes_given else convert_file_size_to_int(str(max_memory))) <= 0:
             raise ValueError
     except ValueError:
         raise NumfmtError(
             f"max_memory is a size such as 2GB or 500MB, not {max_memory!r}"
         ) from None
-    return {"cpu": str(max_memory)}
+    return {"cpu": max_memory if bytes_given else str(max_memory)}
 
 
 def _tokenizer_source(source: ModelSource, given: Any, allow_pickle: bool) -> ModelSource:
@@ -209,6 +213,10 @@ def _load_folder(path: Path, allow_pickle: bool, placement: dict[str, Any]):
     except (OSError, ValueError, RuntimeError, KeyError, EOFError) as exc:
         raise NumfmtError(f"{path}: transformers could not load the model ({exc})") from None
     _check_loaded(path, info)
+    if placement:
+        from numfmt.models.placement import release_after_use
+
+        release_after_use(net)
     return net.eval()
 
 

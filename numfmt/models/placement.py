@@ -10,6 +10,8 @@ The budget bounds the weights held in memory, not the process (activations, torc
 
 from __future__ import annotations
 
+import ctypes
+import functools
 from typing import Any
 
 from numfmt._display import byte_size as _size
@@ -51,3 +53,69 @@ def check_budget(model: Any, max_memory: dict[Any, Any], what: str) -> None:
             f"({_size(size)}), which is brought into memory whole while it runs: give at least "
             f"{_size(size)} (the budget bounds the weights kept in memory)"
         )
+
+
+def resident_bytes(model: Any) -> int:
+    """Bytes of a model's parameters and buffers held in memory (on the CPU or a GPU, not on
+    the meta device or offloaded to disk), each storage once (tied weights once)."""
+    import itertools
+
+    storages: dict[tuple[str, int], int] = {}
+    for t in itertools.chain(model.parameters(), model.buffers()):
+        if t.device.type != "meta":
+            storage = t.untyped_storage()
+            storages[(str(t.device), storage.data_ptr())] = storage.nbytes()
+    return sum(storages.values())
+
+
+def release_after_use(model: Any) -> None:
+    """Hooks that keep a placed model's memory to its budget as it runs.
+
+    After each module of the device map and each module accelerate moves whole (decoder
+    layers) has run: a layer read back from disk keeps nothing of its weights (the
+    packed product's kept view of its codes is dropped with them), and the memory freed is
+    handed back to the system (glibc's ``malloc_trim``; elsewhere nothing), so that the
+    weights read back and the decoded ones do not stay with the process as freed heap.
+    """
+    from torch import nn
+
+    placed = getattr(model, "hf_device_map", None) or {"": "cpu"}
+    whole = set(getattr(model, "_no_split_modules", None) or ())
+    for name, module in model.named_modules():
+        if not name or isinstance(module, nn.ModuleList | nn.ModuleDict):
+            continue  # the model's own call, and containers, which are never called
+        if name in placed or type(module).__name__ in whole:
+            module.register_forward_hook(_released(_placed_on(name, placed) == "disk"))
+
+
+def _placed_on(name: str, placed: dict[str, Any]) -> Any:
+    """Where the map puts the module ``name`` (by its longest named prefix)."""
+    parts = name.split(".")
+    for n in range(len(parts), -1, -1):
+        prefix = ".".join(parts[:n])
+        if prefix in placed:
+            return placed[prefix]
+    return None
+
+
+def _released(on_disk: bool):
+    def hook(module: Any, args: Any, output: Any) -> None:
+        if on_disk:  # accelerate has put its weights back on the meta device
+            for sub in module.modules():
+                # numfmt.nn.modules keeps a layer's packed layout (views of its codes) between
+                # calls; for a layer read back from disk that would keep every one read
+                sub.__dict__.pop("_layout", None)
+        trim = _malloc_trim()
+        if trim is not None:
+            trim(0)
+
+    return hook
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    """glibc's malloc_trim, or None where the C library has none."""
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None

@@ -10,6 +10,7 @@ is written atomically; nothing is written over an existing file or the model's o
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any, cast
@@ -21,12 +22,13 @@ from torch import nn
 from numfmt._extras import require
 from numfmt._safetensors import SafetensorsWriter
 from numfmt.errors import NumfmtError
+from numfmt.models.placement import release_after_use
 from numfmt.models.sources import INSTALLED, QUANTIZED_FORMAT
 from numfmt.nn.modules import QuantEmbedding, QuantLinear
 from numfmt.nn.path import Weight
 from numfmt.quant import _xp, io
 from numfmt.quant.granularity import Grouping
-from numfmt.quant.qparams import QParams
+from numfmt.quant.qparams import QParams, code_dtype
 from numfmt.quant.schemes import QuantScheme, parse_scheme
 from numfmt.quant.tensor import QuantizedTensor
 from numfmt.tensorio import list_tensors, load_tensor, read_metadata
@@ -272,6 +274,52 @@ def _layer(p: Path, name: str, info: dict[str, Any], old: nn.Module, verify: boo
     """One quantized layer read from the file, as a QuantLinear or QuantEmbedding."""
     codes, qparams, dtype = io.read(p, name, verify=verify)
     qt = QuantizedTensor(torch.as_tensor(codes), _to_torch(qparams), dtype)
+    return _module(p, name, info, old, qt, verify, "cpu")
+
+
+def _sized_layer(
+    p: Path, name: str, info: dict[str, Any], old: nn.Module, layout: dict[str, Any], verify: bool
+) -> nn.Module:
+    """One quantized layer on the meta device, built from the file's header and layout
+    alone (scheme, shape, which parts are stored): the sizes a device map is computed from,
+    without reading the layer's codes or scales."""
+    if name not in layout:
+        raise NumfmtError(f"{p.name}: the layer '{name}' has no layout in the numfmt metadata")
+    stored = io.describe(p, name, layout[name])
+    shape = stored.grouping.scale_shape
+    # a layer holds a scale float32 cannot hold in float64: a float64 one is sized as such
+    held = 1.0 + 2.0**-40 if stored.parts.get("scale") == np.dtype(np.float64) else 1.0
+    one = torch.full((), held, dtype=torch.float64)
+
+    def given(part: str, value: torch.Tensor, full: bool = True) -> torch.Tensor | None:
+        # stand-ins of no memory (expanded scalars): the layer keeps their dtype and shape
+        return (value.expand(shape) if full else value) if part in stored.parts else None
+
+    qparams = QParams(
+        stored.scheme,
+        stored.grouping,
+        one.expand(shape),
+        given("zero_point", torch.zeros((), dtype=torch.int64)),
+        given("tensor_scale", one, full=False),
+        None,
+        None,
+        minimum=given("minimum", one),
+    )
+    codes = torch.empty(stored.shape, dtype=code_dtype(stored.scheme, torch), device="meta")
+    qt = QuantizedTensor(codes, qparams, stored.dtype or "float32")
+    return _module(p, name, info, old, qt, verify, "meta").to("meta")
+
+
+def _module(
+    p: Path,
+    name: str,
+    info: dict[str, Any],
+    old: nn.Module,
+    qt: QuantizedTensor,
+    verify: bool,
+    device: str,
+) -> nn.Module:
+    """The QuantLinear or QuantEmbedding that holds ``qt`` in place of ``old``."""
     if info["kind"] == "embedding":
         return QuantEmbedding(qt, getattr(old, "padding_idx", None))
     act: QuantScheme | QParams | None = (
@@ -280,7 +328,7 @@ def _layer(p: Path, name: str, info: dict[str, Any], old: nn.Module, verify: boo
     if act is not None and "static_shape" in info:
         act = _static(p, name, act, info["static_shape"], verify)
     has_bias = getattr(old, "bias", None) is not None
-    bias = torch.zeros(cast(torch.Tensor, old.bias).shape) if has_bias else None
+    bias = torch.zeros(cast(torch.Tensor, old.bias).shape, device=device) if has_bias else None
     return QuantLinear(
         qt, bias, activations=act, source=info["kind"], bias_mode=info.get("bias", "float")
     )
@@ -321,9 +369,11 @@ def _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_fo
 
     if model is None:
         model = _skeleton(meta, p)
-    for name, info in layers.items():  # one layer in memory at a time
-        layer = _layer(p, name, info, _submodule(model, name, p), verify)
-        model.set_submodule(name, layer.to("meta"))
+    layout = io.layout_of(p)
+    for name, info in layers.items():  # sized from the header: nothing read twice
+        model.set_submodule(
+            name, _sized_layer(p, name, info, _submodule(model, name, p), layout, verify)
+        )
     ties = find_tied_parameters(model)  # as built (a quantized head is tied no more)
     if isinstance(device_map, str):
         if max_memory:
@@ -337,18 +387,50 @@ def _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_fo
     on_disk = any(d == "disk" for d in device_map.values())
     if on_disk and offload_folder is None:
         raise NumfmtError("the device map puts modules on disk: give an offload_folder")
-    if on_disk:
-        Path(offload_folder).mkdir(parents=True, exist_ok=True)
+    folder = Path(offload_folder) if on_disk else None
+    made = folder is not None and not folder.exists()
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
     index: dict[str, Any] = {}
 
     def place(key: str, value: torch.Tensor) -> None:
+        # in the dtype read (the sized layer may hold a scale in another): accelerate would
+        # otherwise cast it to the one it finds
         device = _device_of(key, device_map)
         if device == "disk":
             offload_weight(value, key, str(offload_folder), index=index)
-            set_module_tensor_to_device(model, key, "meta", value=value.to("meta"))
+            set_module_tensor_to_device(
+                model, key, "meta", value=value.to("meta"), dtype=value.dtype
+            )
         else:
-            set_module_tensor_to_device(model, key, device, value=value)
+            set_module_tensor_to_device(model, key, device, value=value, dtype=value.dtype)
 
+    try:
+        _fill(p, model, layers, tied, device_map, place, verify)
+    except BaseException:
+        # a layer refused after others were offloaded (damaged, changed): nothing left behind
+        for key in index:
+            (folder / f"{key}.dat").unlink(missing_ok=True)
+        if made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    if index:
+        save_offload_index(index, str(offload_folder))
+    retie_parameters(model, ties)
+    dispatch_model(
+        model,
+        device_map,
+        offload_dir=str(offload_folder) if on_disk else None,
+        offload_buffers=True,
+    )
+    release_after_use(model)
+    return model.eval()
+
+
+def _fill(p, model, layers, tied, device_map, place, verify) -> None:
+    """Read each tensor of the file once and ``place`` it where the map says: a quantized
+    layer at a time, then the float tensors (a tied one once, where its twin is in memory)."""
     state = model.state_dict()
     names = list_tensors(p)
     filled = set()
@@ -373,16 +455,6 @@ def _dispatched(p, meta, layers, tied, model, device_map, max_memory, offload_fo
                 raise NumfmtError(f"{p.name} does not fit the model: no {key}")
             continue  # a buffer the model makes itself (rotary frequencies ...)
         place(key, torch.from_numpy(load_tensor(p, stored, verify=verify)[1]))
-    if index:
-        save_offload_index(index, str(offload_folder))
-    retie_parameters(model, ties)
-    dispatch_model(
-        model,
-        device_map,
-        offload_dir=str(offload_folder) if on_disk else None,
-        offload_buffers=True,
-    )
-    return model.eval()
 
 
 def _device_of(key: str, device_map: dict[str, Any]) -> Any:

@@ -26,6 +26,7 @@ dequantized values. Files are written atomically and never over an existing file
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from numfmt.formats import decode, encode, get_format
 from numfmt.quant import _xp, grid, packing
 from numfmt.quant.granularity import Grouping
 from numfmt.quant.qparams import QParams, code_dtype
-from numfmt.quant.schemes import parse_scheme
+from numfmt.quant.schemes import QuantScheme, parse_scheme
 
 LAYOUT = 1
 _NATIVE_SCALES = {"float32": np.float32, "float16": np.float16, "float64": np.float64}
@@ -160,7 +161,7 @@ def read(path: str | Path, name: str | None = None, *, verify: bool = True):
         NumfmtError: not a numfmt file, a layout this version does not read, a missing name,
             or parts that do not fit the layout.
     """
-    layout = _layout(path)
+    layout = layout_of(path)
     names = list(layout)
     if name is None:
         if len(names) != 1:
@@ -178,10 +179,16 @@ def read(path: str | Path, name: str | None = None, *, verify: bool = True):
 
 def read_all(path: str | Path, *, verify: bool = True) -> dict[str, tuple]:
     """Every quantized tensor of a file, by name, as ``read`` gives them."""
-    return {name: _read_one(path, name, info, verify) for name, info in _layout(path).items()}
+    return {name: _read_one(path, name, info, verify) for name, info in layout_of(path).items()}
 
 
-def _layout(path: str | Path) -> dict[str, Any]:
+def layout_of(path: str | Path) -> dict[str, Any]:
+    """Each quantized tensor's layout (name -> scheme, shape, dtype, packing, scale storage),
+    from the file's metadata; nothing of the tensors is read.
+
+    Raises:
+        NumfmtError: not a numfmt file, or a layout this version does not read.
+    """
     from numfmt.tensorio import read_metadata
 
     meta = read_metadata(path)
@@ -230,18 +237,51 @@ def _finite(path, key: str, v: Any) -> None:
         )
 
 
-def _read_one(path, name: str, info: dict[str, Any], verify: bool = True):
-    from numfmt.tensorio import list_tensors, load_tensor
+@dataclass(frozen=True)
+class Stored:
+    """A quantized tensor as the file's header and layout describe it, without its data:
+    its scheme, shape and grouping, and each part the file holds with its dtype."""
+
+    scheme: QuantScheme
+    shape: tuple[int, ...]
+    grouping: Grouping
+    packing: str
+    scale_storage: str
+    parts: dict[str, np.dtype]  # part (codes, scale, zero_point ...) -> its stored dtype
+    dtype: str | None  # the tensor's dtype before it was quantized
+
+
+def describe(path: str | Path, name: str, info: dict[str, Any]) -> Stored:
+    """What the layout ``info`` (one entry of :func:`layout_of`) and the header say of the
+    quantized tensor ``name``; no tensor data is read.
+
+    Raises:
+        NumfmtError: a layout that names no scheme, shape, packing or scale storage.
+    """
+    from numfmt.tensorio import list_tensors
 
     try:
         s = parse_scheme(info["scheme"])
         shape = tuple(int(n) for n in info["shape"])
-        packing_name = info["packing"]
-        scale_storage = info["scale_storage"]
-    except (KeyError, TypeError, ValueError) as exc:
+        packing_name = str(info["packing"])
+        scale_storage = str(info["scale_storage"])
+        grouping = Grouping(shape, s.granularity)
+    except (KeyError, TypeError, ValueError, NumfmtError) as exc:
         raise NumfmtError(
             f"{Path(path).name}: tensor '{name}' has no usable layout ({exc})"
         ) from None
+    present = list_tensors(path)
+    expected = _part_dtypes(s, packing_name, scale_storage)
+    parts = {k: d for k, d in expected.items() if f"{name}.{k}" in present}
+    return Stored(s, shape, grouping, packing_name, scale_storage, parts, info.get("dtype"))
+
+
+def _read_one(path, name: str, info: dict[str, Any], verify: bool = True):
+    from numfmt.tensorio import list_tensors, load_tensor
+
+    stored = describe(path, name, info)
+    s, shape = stored.scheme, stored.shape
+    packing_name, scale_storage = stored.packing, stored.scale_storage
     present = list_tensors(path)
     expected = _part_dtypes(s, packing_name, scale_storage)
 
@@ -277,7 +317,7 @@ def _read_one(path, name: str, info: dict[str, Any], verify: bool = True):
             f"for a tensor of {count}"
         )
     codes = np.asarray(codes).reshape(shape).astype(code_dtype(s))
-    grouping = Grouping(shape, s.granularity)
+    grouping = stored.grouping
 
     def scales(key: str, required: bool = True):
         v = part(key, required)

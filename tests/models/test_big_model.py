@@ -2,6 +2,8 @@
 file placed by ``device_map="auto"`` within a memory cap (the rest offloaded to disk) gives
 the logits of the same file loaded whole, and ``numfmt model perplexity`` scores it."""
 
+import collections
+import gc
 import json
 
 import pytest
@@ -12,7 +14,9 @@ pytest.importorskip("accelerate")
 
 from numfmt.cli import main
 from numfmt.errors import NumfmtError
+from numfmt.eval.scoring import score
 from numfmt.models.loading import load_model
+from numfmt.models.placement import largest_unit, resident_bytes
 from numfmt.models.saving import load_quantized, save_model
 from numfmt.nn import quantize_model
 
@@ -67,6 +71,60 @@ def test_a_capped_load_offloads_to_disk_and_gives_the_same_logits(quantized, tmp
     assert set(auto.hf_device_map.values()) == {"cpu", "disk"}  # accelerate's own choice
     with torch.no_grad():
         assert torch.equal(auto(ids).logits, whole(ids).logits)
+
+
+def _live_tensor_bytes() -> int:
+    """Bytes of every CPU tensor alive in the process (each storage once): what a model keeps,
+    including what its layers hold outside their parameters and buffers."""
+    gc.collect()
+    storages = {}
+    for o in gc.get_objects():
+        if issubclass(type(o), torch.Tensor) and o.device.type == "cpu":  # (isinstance asks
+            # some objects for a __class__ that warns)
+            storages[o.untyped_storage().data_ptr()] = o.untyped_storage().nbytes()
+    return sum(storages.values())
+
+
+def test_a_capped_load_reads_each_tensor_once_and_holds_only_what_the_cap_allows(
+    quantized, tmp_path, monkeypatch, ids
+):
+    from numfmt._safetensors import SafetensorsFile
+
+    reads: collections.Counter[str] = collections.Counter()
+    read = SafetensorsFile.read
+
+    def counted(self, name, **options):
+        reads[name] += 1
+        return read(self, name, **options)
+
+    monkeypatch.setattr(SafetensorsFile, "read", counted)
+    cap = 60_000
+    placed = load_quantized(
+        quantized, device_map="auto", max_memory={"cpu": cap}, offload_folder=tmp_path / "o"
+    )
+    # the layers were sized from the header: no tensor was read to size one, then again
+    assert reads and max(reads.values()) == 1, reads.most_common(3)
+    whole = load_quantized(quantized)
+    assert resident_bytes(placed) <= cap < resident_bytes(whole)
+    # a forward pass reads the offloaded layers back and keeps none of them (nor the
+    # packed product's views of their codes)
+    unit = largest_unit(placed)[1]
+    before = _live_tensor_bytes()
+    with torch.no_grad():
+        placed(ids)
+    assert _live_tensor_bytes() - before < unit
+    assert resident_bytes(placed) <= cap
+
+
+def test_a_capped_model_scores_to_the_last_digit_of_a_whole_one(quantized, tmp_path):
+    row = torch.randint(0, 96, (200,), generator=torch.Generator().manual_seed(1))
+    whole = score(load_quantized(quantized), row, context=64)
+    for cap in ("60KB", "150KB", "1GB"):
+        placed = load_model(
+            quantized, tokenizer=False, max_memory=cap, offload_folder=tmp_path / cap
+        ).model
+        capped = score(placed, row, context=64)
+        assert (capped.perplexity, capped.nll) == (whole.perplexity, whole.nll), cap
 
 
 def test_a_tied_head_split_from_its_embedding_still_runs(tmp_path, tiny_llama, ids):
