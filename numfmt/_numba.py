@@ -36,3 +36,18 @@ def compile_functions(
         how: Literal["always", "never"] = "always" if inline is None or name in inline else "never"
         compiled[name] = scope[name] = numba.njit(inline=how, cache=True, error_model="numpy")(copy)
     return compiled
+
+
+def serial_twin(kernel, name: str):
+    """A compiled copy of a ``parallel=True`` kernel that runs on the calling thread alone
+    (its ``prange`` loops as plain ones), named ``name`` so that numba's cache keeps it apart.
+    For small inputs: waking a thread pool costs more than the work, and on a busy machine a
+    parallel region waits for its slowest thread."""
+    import numba
+
+    f = kernel.py_func
+    copy = types.FunctionType(f.__code__, f.__globals__, name, f.__defaults__, f.__closure__)
+    copy.__qualname__ = name
+    copy.__module__ = f.__module__
+    options = {k: v for k, v in kernel.targetoptions.items() if k not in ("parallel", "nopython")}
+    return numba.njit(cache=True, **options)(copy)

@@ -102,9 +102,11 @@ def _released(on_disk: bool):
     def hook(module: Any, args: Any, output: Any) -> None:
         if on_disk:  # accelerate has put its weights back on the meta device
             for sub in module.modules():
-                # numfmt.nn.modules keeps a layer's packed layout (views of its codes) between
+                # a quantized layer keeps its packed layout (views of its codes) between
                 # calls; for a layer read back from disk that would keep every one read
-                sub.__dict__.pop("_layout", None)
+                forget = getattr(sub, "forget_layout", None)
+                if forget is not None:
+                    forget()
         trim = _malloc_trim()
         if trim is not None:
             trim(0)

@@ -21,6 +21,8 @@ run in SIMD lanes), not the assumption that there are no NaNs or infinities.
 import numba
 import numpy as np
 
+from numfmt._numba import serial_twin
+
 _FAST = {"reassoc", "contract"}
 
 
@@ -288,3 +290,8 @@ def decode4(q, rows, signed, lv, s, z, m, gsize, out):
                     c = (c ^ 8) - 8
                 out[r, 2 * j] = np.float64(a - zz) * sc + mm
                 out[r, 2 * j + 1] = np.float64(c - zz) * sc + mm
+
+
+#: The products on the calling thread, for small layers (see ``numfmt._numba.serial_twin``).
+linear8_serial = serial_twin(linear8, "linear8_serial")
+linear4_serial = serial_twin(linear4, "linear4_serial")

@@ -149,6 +149,11 @@ class _Quantized(nn.Module):
         direct = self._simple and dtype in (torch.float32, torch.float64)
         return self._decode(dtype if direct else torch.float64).to(dtype)
 
+    def forget_layout(self) -> None:
+        """Drop the kept layout (and the views of the buffers it holds): for a layer whose
+        buffers are read back from disk at each call (``numfmt.models.placement``)."""
+        self.__dict__.pop("_layout", None)
+
     def layout(self) -> packed.Layout | str:
         """The weight as the packed kernels take it, or why they cannot (kept while the
         buffers are the same)."""

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 #: At most this many rows (tokens) are multiplied by the codes directly; more decode the
 #: weight once and call torch's matmul.
 DIRECT_ROWS = 8
+#: Products of fewer multiply-adds than this run on the calling thread (waking the thread
+#: pool costs more than the work).
+PARALLEL_WORK = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -172,12 +175,13 @@ def linear(lay: Layout, x: torch.Tensor, bias: torch.Tensor | None = None) -> to
     xsum = jit.group_sums(x32, lay.group, groups) if lay.minimum32.size else np.empty((0, 1), "f4")
     out = np.empty((x32.shape[0], n_out), np.float32)
     params = (lay.levels32, lay.scale32, lay.zero, lay.minimum32, xsum, lay.group, out)
+    small = x32.size * n_out < PARALLEL_WORK
     if lay.bits == 8:
-        jit.linear8(x32, lay.codes, *params)
+        (jit.linear8_serial if small else jit.linear8)(x32, lay.codes, *params)
     else:
         even = np.ascontiguousarray(x32[:, 0::2])
         odd = np.ascontiguousarray(x32[:, 1::2])
-        jit.linear4(even, odd, lay.codes, lay.signed, *params)
+        (jit.linear4_serial if small else jit.linear4)(even, odd, lay.codes, lay.signed, *params)
     if lay.outer != 1.0:
         out *= np.float32(lay.outer)
     y = torch.from_numpy(out).reshape(*x.shape[:-1], n_out)

@@ -3,6 +3,8 @@
 import numba
 import numpy as np
 
+from numfmt._numba import serial_twin
+
 #: Lanes of the minimum and maximum kept apart, so that the loop compiles to SIMD.
 LANES = 32
 
@@ -292,3 +294,9 @@ def error_sums_table(rows, codes, table, scale, lo, hi, omit, out, bad):
                     continue
             _add(acc, x, table[c] * s, lo[i], hi[i])
         out[i, :] = acc
+
+
+#: ``fake_quantize_int_minmax`` on the calling thread, for small tensors (a QAT step's layers).
+fake_quantize_int_minmax_serial = serial_twin(
+    fake_quantize_int_minmax, "fake_quantize_int_minmax_serial"
+)

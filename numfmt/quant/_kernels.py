@@ -23,6 +23,8 @@ from numfmt.quant import _xp
 if TYPE_CHECKING:
     from numfmt.quant.schemes import QuantScheme
 
+#: Blocks smaller than this run on the calling thread where a kernel has a serial twin.
+PARALLEL_SIZE = 1 << 16
 #: Blocks smaller than this stay in numpy (compiling or loading a kernel costs more).
 MIN_SIZE = 1 << 15
 #: ... unless the kernel is loaded in this process, or worth loading (False: only MIN_SIZE).
@@ -213,9 +215,12 @@ def fake_quantize_minmax(rows, scheme: QuantScheme) -> np.ndarray | None:
     unsigned, magnitude, infinity = _BIT_PATTERNS[rows.dtype.type]
     out = np.empty(rows.shape, rows.dtype)
     refused = np.zeros(rows.shape[0], dtype=np.bool_)
-    _jit.fake_quantize_int_minmax(
-        rows, rows.view(unsigned), magnitude, infinity, *_scale_args(scheme), out, refused
+    kernel = (
+        _jit.fake_quantize_int_minmax
+        if rows.size >= PARALLEL_SIZE
+        else _jit.fake_quantize_int_minmax_serial
     )
+    kernel(rows, rows.view(unsigned), magnitude, infinity, *_scale_args(scheme), out, refused)
     return None if refused.any() else out
 
 

@@ -35,6 +35,7 @@ q8_0 ...      GGUF blocks of 32 with a float16 scale: ``q8_0``, ``q4_0``, ``q5_0
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -518,7 +519,14 @@ def parse_scheme(text: str | QuantScheme) -> QuantScheme:
     """
     if isinstance(text, QuantScheme):
         return text
-    parts = [p for p in str(text).replace("/", " ").split() if p]
+    return _parse_text(str(text))
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_text(text: str) -> QuantScheme:
+    """parse_scheme's reading of a string, kept (a scheme is frozen; a QAT step or a model's
+    forward pass names the same one thousands of times)."""
+    parts = [p for p in text.replace("/", " ").split() if p]
     if not parts:
         raise NumfmtError("an empty scheme; write e.g. int8, int4/asym/group:128, mxfp4")
     options: dict[str, Any] = {}
