@@ -132,7 +132,7 @@ class _Quantized(nn.Module):
         if (
             cache is None
             or id(self) not in _KEEPING  # (a copy made inside a block is not)
-            or (isinstance(self, QuantLinear) and self._direct() is not None)
+            or (isinstance(self, QuantLinear) and self._keeps_packed())
         ):
             return self._dequantized(dtype)
         key = (dtype, self.codes.device)
@@ -316,18 +316,23 @@ class QuantLinear(_Quantized):
                 packed.say_once(lay)
             elif not packed.direct(lay):
                 packed.say_once(f"scales float32 does not hold ({self.scheme})")
-            elif x.numel() <= packed.DIRECT_ROWS * self.in_features and not (
-                x.requires_grad and torch.is_grad_enabled()
+            elif (
+                x.numel() <= packed.DIRECT_ROWS * self.in_features
+                and not (x.requires_grad and torch.is_grad_enabled())
+                and (packed.lean(lay) or id(self) not in _KEEPING)
             ):
                 return packed.linear(lay, x, self.bias)
         return nn.functional.linear(x, self.dequantized_weight(x.dtype), self.bias)
 
-    def _direct(self) -> packed.Layout | None:
-        """The layout when the packed product takes this layer's weight, else None."""
+    def _keeps_packed(self) -> bool:
+        """Whether the layer multiplies by its packed codes even inside
+        :func:`decoded_weights`: an int grid's product is as fast as the decoded one; a table
+        of levels (NF4, FP4 ...) is looked up code by code, slower than float on the CPU, so
+        a generation decodes those once."""
         if not packed.active():
-            return None
+            return False
         lay = self.layout()
-        return None if isinstance(lay, str) or not packed.direct(lay) else lay
+        return not isinstance(lay, str) and packed.direct(lay) and packed.lean(lay)
 
     def _int32_bias(self, input_scale: torch.Tensor) -> torch.Tensor:
         """The bias as integer inference holds it: int32 codes with scale s_x * s_w (the

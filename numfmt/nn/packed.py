@@ -11,6 +11,8 @@ call by a one-pass kernel and multiplied by torch's own matmul, whose speed a ke
 would not reach. The decode gives the same floats as the torch decode it replaces; the direct
 product differs from ``x @ decoded.T`` only in the rounding of float32 sums (bounded in the
 tests). bfloat16 and float16 inputs are multiplied in float32 and rounded once to their dtype.
+A table's levels are looked up code by code, which is slower than a float matmul on the CPU:
+inside ``decoded_weights`` (generating) those layers decode once instead (:func:`lean`).
 
 :func:`plan` says which path a layer takes, and why not the kernel where it cannot
 (:class:`SlowPathWarning`, once per reason in a process, when the slow path runs).
@@ -155,6 +157,12 @@ def direct(lay: Layout) -> bool:
     """Whether the layout's scales, minima and levels are float32 numbers, as the product
     needs."""
     return lay.scale32 is not None and lay.minimum32 is not None and lay.levels32 is not None
+
+
+def lean(lay: Layout) -> bool:
+    """Whether the product is at least as fast as the decoded weight's, so that a generation
+    keeps no decoded copy: an int grid (a table of levels is looked up code by code)."""
+    return lay.levels64.size == 0
 
 
 def linear(lay: Layout, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
