@@ -177,12 +177,15 @@ def note(message: str) -> None:
 def show_warnings():
     """Warnings (numfmt's: a saturated scale ...; a library's: a numpy RuntimeWarning) as one
     line each on stderr, once the work is done, not in Python's warning format."""
-    from numfmt.errors import NumfmtWarning
+    from numfmt.errors import NumfmtWarning, SlowPathWarning
 
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("default")  # each once, whatever filters the caller set
             warnings.simplefilter("always", NumfmtWarning)
+            # which layers run without a packed kernel is for Python users tuning speed; on
+            # the command line the results are the same and nothing can be done about it
+            warnings.simplefilter("ignore", SlowPathWarning)
             yield
     finally:
         # outside the block: a warning shown inside it would be recorded again, forever
