@@ -85,11 +85,12 @@ def release_after_use(model: Any) -> None:
         if not name or isinstance(module, nn.ModuleList | nn.ModuleDict):
             continue  # the model's own call, and containers, which are never called
         if name in placed or type(module).__name__ in whole:
-            module.register_forward_hook(_released(_placed_on(name, placed) == "disk"))
+            module.register_forward_hook(_released(placed_on(name, placed) == "disk"))
 
 
-def _placed_on(name: str, placed: dict[str, Any]) -> Any:
-    """Where the map puts the module ``name`` (by its longest named prefix)."""
+def placed_on(name: str, placed: dict[str, Any]) -> Any:
+    """Where a device map puts the module (or tensor) ``name``: the entry of its longest
+    named prefix, or None."""
     parts = name.split(".")
     for n in range(len(parts), -1, -1):
         prefix = ".".join(parts[:n])

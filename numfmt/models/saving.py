@@ -459,12 +459,12 @@ def _fill(p, model, layers, tied, device_map, place, verify) -> None:
 
 def _device_of(key: str, device_map: dict[str, Any]) -> Any:
     """The device the map gives the module that holds ``key`` (its longest named prefix)."""
-    parts = key.split(".")
-    for n in range(len(parts), -1, -1):
-        prefix = ".".join(parts[:n])
-        if prefix in device_map:
-            return device_map[prefix]
-    raise NumfmtError(f"the device map places no module that holds {key}")
+    from numfmt.models.placement import placed_on
+
+    where = placed_on(key, device_map)
+    if where is None:
+        raise NumfmtError(f"the device map places no module that holds {key}")
+    return where
 
 
 _PARTS = ("codes", "scale", "zero_point", "minimum", "tensor_scale")

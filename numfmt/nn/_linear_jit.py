@@ -156,6 +156,26 @@ def _finish(out, i, n, g, a, s, m, xsum):
         out[i, n] += m[n, g] * xsum[i, g]
 
 
+@numba.njit(inline="always")
+def _finish4(out, i, n0, n_out, g, a0, a1, a2, a3, s, m, xsum):
+    """``_finish`` for the block's rows n0 .. n0 + 3 that exist."""
+    _finish(out, i, n0, g, a0, s, m, xsum)
+    if n0 + 1 < n_out:
+        _finish(out, i, n0 + 1, g, a1, s, m, xsum)
+    if n0 + 2 < n_out:
+        _finish(out, i, n0 + 2, g, a2, s, m, xsum)
+    if n0 + 3 < n_out:
+        _finish(out, i, n0 + 3, g, a3, s, m, xsum)
+
+
+@numba.njit(inline="always")
+def _block(b, n_out):
+    """The ``ROWS`` output rows of block b; past the last row, the last row again (computed,
+    not written)."""
+    n0 = b * ROWS
+    return n0, min(n0 + 1, n_out - 1), min(n0 + 2, n_out - 1), min(n0 + 3, n_out - 1)
+
+
 @numba.njit(parallel=True, fastmath=_FAST, cache=True)
 def linear8(x, q, lv, s, z, m, xsum, gsize, out):
     """out = x @ w.T for 8-bit codes q (N, K); x (M, K) float32; lv the levels of a float
@@ -166,10 +186,7 @@ def linear8(x, q, lv, s, z, m, xsum, gsize, out):
     n_out = q.shape[0]
     ng = s.shape[1]
     for b in numba.prange((n_out + ROWS - 1) // ROWS):
-        n0 = b * ROWS
-        n1 = min(n0 + 1, n_out - 1)
-        n2 = min(n0 + 2, n_out - 1)
-        n3 = min(n0 + 3, n_out - 1)
+        n0, n1, n2, n3 = _block(b, n_out)
         for i in range(rows):
             for n in range(n0, min(n0 + ROWS, n_out)):
                 out[i, n] = 0.0
@@ -190,13 +207,7 @@ def linear8(x, q, lv, s, z, m, xsum, gsize, out):
                         r, q0, q1, q2, q3,
                         _zero(z, n0, g), _zero(z, n1, g), _zero(z, n2, g), _zero(z, n3, g),
                     )  # fmt: skip
-                _finish(out, i, n0, g, a0, s, m, xsum)
-                if n0 + 1 < n_out:
-                    _finish(out, i, n1, g, a1, s, m, xsum)
-                if n0 + 2 < n_out:
-                    _finish(out, i, n2, g, a2, s, m, xsum)
-                if n0 + 3 < n_out:
-                    _finish(out, i, n3, g, a3, s, m, xsum)
+                _finish4(out, i, n0, n_out, g, a0, a1, a2, a3, s, m, xsum)
 
 
 @numba.njit(parallel=True, fastmath=_FAST, cache=True)
@@ -208,10 +219,7 @@ def linear4(xe, xo, q, signed, lv, s, z, m, xsum, gsize, out):
     ng = s.shape[1]
     hg = gsize // 2
     for b in numba.prange((n_out + ROWS - 1) // ROWS):
-        n0 = b * ROWS
-        n1 = min(n0 + 1, n_out - 1)
-        n2 = min(n0 + 2, n_out - 1)
-        n3 = min(n0 + 3, n_out - 1)
+        n0, n1, n2, n3 = _block(b, n_out)
         for i in range(rows):
             for n in range(n0, min(n0 + ROWS, n_out)):
                 out[i, n] = 0.0
@@ -227,13 +235,7 @@ def linear4(xe, xo, q, signed, lv, s, z, m, xsum, gsize, out):
                     a0, a1, a2, a3 = _dot_int4(e, o, q0, q1, q2, q3, z0, z1, z2, z3, True)
                 else:
                     a0, a1, a2, a3 = _dot_int4(e, o, q0, q1, q2, q3, z0, z1, z2, z3, False)
-                _finish(out, i, n0, g, a0, s, m, xsum)
-                if n0 + 1 < n_out:
-                    _finish(out, i, n1, g, a1, s, m, xsum)
-                if n0 + 2 < n_out:
-                    _finish(out, i, n2, g, a2, s, m, xsum)
-                if n0 + 3 < n_out:
-                    _finish(out, i, n3, g, a3, s, m, xsum)
+                _finish4(out, i, n0, n_out, g, a0, a1, a2, a3, s, m, xsum)
 
 
 @numba.njit(parallel=True, cache=True)
