@@ -238,23 +238,24 @@ def linear4(xe, xo, q, signed, lv, s, z, m, xsum, gsize, out):
                 _finish4(out, i, n0, n_out, g, a0, a1, a2, a3, s, m, xsum)
 
 
+@numba.njit(inline="always")
+def _group(q, n, g, width, s, z, m):
+    """Group g of row n: its columns of q [lo, hi) (``width`` to a group), zero point,
+    scale and minimum (0 where the scheme has none)."""
+    lo = g * width
+    hi = min(lo + width, q.shape[1])
+    return lo, hi, _zero(z, n, g), s[n, g], m[n, g] if m.shape[0] > 0 else 0.0
+
+
 @numba.njit(parallel=True, cache=True)
 def decode8(q, rows, lv, s, z, m, gsize, out):
     """out[n, k] = (q - z) * s + m (an int grid) or lv[q] * s (levels lv, float64) computed
     in float64 (s, m float64) and rounded once to out's dtype: what the layer's torch decode
     gives, in one pass; out[r] is row rows[r] of the weight."""
-    k = q.shape[1]
-    ng = s.shape[1]
-    has_z = z.shape[0] > 0
-    has_m = m.shape[0] > 0
     for r in numba.prange(rows.size):
         n = rows[r]
-        for g in range(ng):
-            lo = g * gsize
-            hi = min(lo + gsize, k)
-            zz = np.int32(z[n, g]) if has_z else np.int32(0)
-            sc = s[n, g]
-            mm = m[n, g] if has_m else 0.0
+        for g in range(s.shape[1]):
+            lo, hi, zz, sc, mm = _group(q, n, g, gsize, s, z, m)
             if lv.size:
                 for j in range(lo, hi):
                     out[r, j] = lv[np.int32(q[n, j])] * sc
@@ -266,19 +267,10 @@ def decode8(q, rows, lv, s, z, m, gsize, out):
 @numba.njit(parallel=True, cache=True)
 def decode4(q, rows, signed, lv, s, z, m, gsize, out):
     """``decode8`` for 4-bit codes packed low nibble first (q: N x K / 2 bytes)."""
-    half = q.shape[1]
-    ng = s.shape[1]
-    hg = gsize // 2
-    has_z = z.shape[0] > 0
-    has_m = m.shape[0] > 0
     for r in numba.prange(rows.size):
         n = rows[r]
-        for g in range(ng):
-            lo = g * hg
-            hi = min(lo + hg, half)
-            zz = np.int32(z[n, g]) if has_z else np.int32(0)
-            sc = s[n, g]
-            mm = m[n, g] if has_m else 0.0
+        for g in range(s.shape[1]):
+            lo, hi, zz, sc, mm = _group(q, n, g, gsize // 2, s, z, m)
             for j in range(lo, hi):
                 b = np.int32(q[n, j])
                 a = b & 15
