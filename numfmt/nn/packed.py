@@ -30,10 +30,13 @@ import numpy as np
 import torch
 
 from numfmt.errors import SlowPathWarning
-from numfmt.quant.granularity import PerAxis, PerGroup, PerTensor
+from numfmt.quant import _kernels
+from numfmt.quant.granularity import PerAxis, PerGroup, PerTensor, PerToken
+from numfmt.quant.qparams import QParams, choose_qparams, quantize
 
 if TYPE_CHECKING:
     from numfmt.nn.modules import _Quantized
+    from numfmt.quant.schemes import QuantScheme
 
 #: At most this many rows (tokens) are multiplied by the codes directly; more decode the
 #: weight once and call torch's matmul.
@@ -63,7 +66,7 @@ class Layout:
 
 def _why_not(layer: _Quantized) -> str | None:
     """Why the kernels cannot take this layer's weight (None: they can)."""
-    from numfmt.formats import _kernels
+    from numfmt.formats import _kernels as _format_kernels
 
     s = layer.scheme
     if s.bits not in (4, 8):
@@ -80,7 +83,7 @@ def _why_not(layer: _Quantized) -> str | None:
         return "4-bit codes pack whole bytes per row only for an even input size and group"
     if layer.codes.device.type != "cpu":
         return f"the packed kernels run on the CPU, not {layer.codes.device.type}"
-    if not _kernels.available():
+    if not _format_kernels.available():
         return "numba is not installed"
     return None
 
@@ -198,6 +201,84 @@ def linear(lay: Layout, x: torch.Tensor, bias: torch.Tensor | None = None) -> to
     return y if x.dtype == torch.float32 else y.to(x.dtype)
 
 
+def integer(lay: Layout) -> str | None:
+    """Why the integer matmul cannot take this weight (None: it can): it takes 8-bit int
+    codes, symmetric, one scale per output channel or per tensor."""
+    if not (lay.bits == 8 and lay.levels64.size == 0 and lay.outer == 1.0):
+        return "the integer matmul takes weights of 8-bit int codes"
+    if not lay.signed or lay.zero.size or lay.minimum64.size or lay.scale64.shape[1] != 1:
+        return "the integer matmul takes symmetric weights scaled per channel or per tensor"
+    if lay.codes.shape[1] * 255 * 128 >= 2**31:
+        return "the integer matmul's int32 sums would overflow at this input size"
+    return None
+
+
+def input_codes(x: torch.Tensor, act: QuantScheme | QParams):
+    """x's rows (CPU) as an integer matmul takes them, quantized exactly as
+    ``fake_quantize(x, act, nan_policy="omit")`` does (the same codes, scales and zero
+    points; NaN takes the zero point's code, as there, and infinities clip): (codes (M, K)
+    int8 or uint8, scales (M,) float64, zero points (M,) int32); or why not, as a string:
+    act is not an 8-bit int grid per token or per tensor."""
+    scheme = act.scheme if isinstance(act, QParams) else act
+    if scheme.kind != "int" or scheme.bits != 8 or scheme.rounding.value != "nearest-even":
+        return f"the integer matmul takes 8-bit int inputs rounded to nearest ({scheme})"
+    if not isinstance(scheme.granularity, PerToken | PerTensor):
+        return f"the integer matmul takes inputs scaled per token or per tensor ({scheme})"
+    rows = x.detach().reshape(-1, x.shape[-1])
+    if rows.dtype != torch.float32:
+        rows = rows.to(torch.float32)
+    a = np.ascontiguousarray(rows.numpy())
+    m = a.shape[0]
+    if not isinstance(act, QParams) and isinstance(scheme.granularity, PerToken):
+        done = _kernels.quantize_minmax(a, scheme)
+        if done is not None:
+            return done
+    t = torch.from_numpy(a)
+    qp = act if isinstance(act, QParams) else choose_qparams(t, scheme, nan_policy="omit")
+    codes = quantize(t, qp).numpy()
+    scale = np.broadcast_to(qp.effective_scale.double().numpy().reshape(-1), (m,))
+    zp = qp.zero_point
+    zero = np.zeros(m, np.int32) if zp is None else zp.numpy().astype(np.int32).reshape(-1)
+    return codes, np.array(scale, np.float64), np.array(np.broadcast_to(zero, (m,)), np.int32)
+
+
+def integer_linear(lay: Layout, codes, scale, zero, bias_codes: np.ndarray | None = None):
+    """The W8A8 product from input codes (``input_codes``) and the weight's: the sums of
+    (qx - zx) * qw as integers, exact, then (sum + bias code) * s_x * s_w in float64,
+    rounded once to float32; (M, N) numpy. Integers of at most 8 bits and their sums below
+    2^24 are exact in float32, which is how the sums are computed (a compiled kernel for a few
+    rows, torch's float32 matmul for more) over spans of the input short enough for that
+    (``_linear_jit.linear_codes``); the spans add in float64. Both give the same floats."""
+    from numfmt.nn import _linear_jit as jit
+
+    m, k = codes.shape
+    n_out = lay.codes.shape[0]
+    xq = codes.astype(np.float32)
+    shifted = bool(zero.any())
+    if shifted:
+        xq -= zero.astype(np.float32)[:, None]
+    far = 255 if shifted or codes.dtype != np.int8 else 128  # |qx - zx| at most
+    span = 2**24 // (far * 128)
+    sw = np.ascontiguousarray(lay.scale64[:, 0])
+    bias = np.empty((0, 0)) if bias_codes is None else np.ascontiguousarray(bias_codes, "f8")
+    if m <= DIRECT_ROWS:
+        out = np.empty((m, n_out), np.float32)
+        kernel = jit.linear_codes_serial if m * k * n_out < PARALLEL_WORK else jit.linear_codes
+        kernel(xq, span, lay.codes, scale, sw, bias, out)
+        return out
+    exact32 = torch.get_float32_matmul_precision() == "highest"  # (not TF32 or bfloat16)
+    work = torch.float32 if exact32 else torch.float64
+    x = torch.from_numpy(xq).to(work)
+    w = torch.from_numpy(lay.codes).to(work)
+    acc = torch.zeros((m, n_out), dtype=torch.float64)
+    for lo in range(0, k, span if exact32 else k):
+        acc += (x[:, lo : lo + span] @ w[:, lo : lo + span].T).to(torch.float64)
+    if bias.size:
+        acc += torch.from_numpy(bias)
+    acc *= torch.from_numpy(scale)[:, None] * torch.from_numpy(sw)[None, :]
+    return acc.to(torch.float32).numpy()
+
+
 _decode_only = 0
 
 
@@ -223,14 +304,16 @@ def active() -> bool:
 _said: set[str] = set()
 
 
-def say_once(reason: str) -> None:
+def say_once(reason: str, *, integer: bool = False) -> None:
     """Warn (SlowPathWarning) the first time in a process that a layer takes the slow path
-    for this reason."""
+    for this reason (``integer``: a W8A8 layer that multiplies fake-quantized floats rather
+    than integer codes)."""
     if reason in _said:
         return
     _said.add(reason)
-    warnings.warn(
-        f"quantized layers multiply through their decoded float weight: {reason}",
-        SlowPathWarning,
-        stacklevel=3,
+    path = (
+        "W8A8 layers multiply fake-quantized inputs by their decoded weight"
+        if integer
+        else "quantized layers multiply through their decoded float weight"
     )
+    warnings.warn(f"{path}: {reason}", SlowPathWarning, stacklevel=3)

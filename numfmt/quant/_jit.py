@@ -175,6 +175,30 @@ def fake_quantize_int_minmax(
                 out[i, j] = (_code(r[j], s, z, qmin, qmax) - z) * s
 
 
+@numba.njit(parallel=True, cache=True)
+def quantize_int_minmax(
+    rows, bits, magnitude, infinity, steps, qmin, qmax, asymmetric, top, codes, scale, zero, refused
+):
+    """``fake_quantize_int_minmax`` that keeps the codes (``codes[i, j]``) and each row's
+    scale and zero point (``scale[i]``, ``zero[i]``) instead of the values they decode to:
+    what an integer matmul takes. Rows refused there are refused here."""
+    n = rows.shape[0]
+    for block in numba.prange(_blocks(n)):
+        a, b, m, cast, cast_bits = _lanes(rows, bits)
+        for i in range(block * ROWS_PER_BLOCK, min(n, (block + 1) * ROWS_PER_BLOCK)):
+            r = rows[i]
+            lo, hi, nan = _range(r, bits[i], magnitude, infinity, a, b, m)
+            if nan or lo == -np.inf or hi == np.inf:
+                refused[i] = True
+                continue
+            s, z, over = _int_scale(lo, hi, steps, qmin, qmax, asymmetric, top, cast, cast_bits)
+            refused[i] = over
+            scale[i] = s
+            zero[i] = z
+            for j in range(r.size):
+                codes[i, j] = _code(r[j], s, z, qmin, qmax)
+
+
 @numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
 def mse_errors_int(rows, scales, zero_points, qmin, qmax, errors):
     """errors[i, k] = the squared error of row i quantized under scales[i, k].
@@ -300,3 +324,4 @@ def error_sums_table(rows, codes, table, scale, lo, hi, omit, out, bad):
 fake_quantize_int_minmax_serial = serial_twin(
     fake_quantize_int_minmax, "fake_quantize_int_minmax_serial"
 )
+quantize_int_minmax_serial = serial_twin(quantize_int_minmax, "quantize_int_minmax_serial")

@@ -224,6 +224,44 @@ def fake_quantize_minmax(rows, scheme: QuantScheme) -> np.ndarray | None:
     return None if refused.any() else out
 
 
+def quantize_minmax(rows, scheme: QuantScheme):
+    """(codes, scales, zero points) of rows (float32 or float64, numpy) under an int scheme
+    whose scales come from each row's min and max: the codes ``choose_qparams`` then
+    ``quantize`` give, in one compiled visit of the memory (int8/int16/... codes, float64
+    scales, int32 zero points, 0 where symmetric); or None where not covered or a row holds
+    NaN or inf or saturates (see ``fake_quantize_minmax``). Small blocks welcome: an integer
+    matmul quantizes each token's inputs this way."""
+    how = _minmax_codes(scheme)
+    if how is None or not isinstance(rows, np.ndarray) or rows.dtype.type not in _BIT_PATTERNS:
+        return None
+    from numfmt.quant import _jit
+
+    dtype, args = how
+    rows = np.ascontiguousarray(rows)
+    unsigned, magnitude, infinity = _BIT_PATTERNS[rows.dtype.type]
+    n = rows.shape[0]
+    codes = np.empty(rows.shape, dtype)
+    scale, zero = np.empty(n), np.zeros(n, np.int32)
+    refused = np.zeros(n, dtype=np.bool_)
+    parallel = rows.size >= PARALLEL_SIZE
+    kernel: Any = _jit.quantize_int_minmax if parallel else _jit.quantize_int_minmax_serial
+    kernel(rows, rows.view(unsigned), magnitude, infinity, *args, codes, scale, zero, refused)
+    return None if refused.any() else (codes, scale, zero)
+
+
+@functools.lru_cache(maxsize=64)
+def _minmax_codes(scheme: QuantScheme) -> tuple[Any, tuple] | None:
+    """(the codes' dtype, the scale arguments) of a scheme ``quantize_minmax`` takes, else
+    None (asked once per scheme: it runs for every token's inputs)."""
+    if not (
+        _format_kernels.available() and _float32_int_scales(scheme) and scheme.method == "minmax"
+    ):
+        return None
+    from numfmt.quant.qparams import code_dtype
+
+    return code_dtype(scheme), _scale_args(scheme)
+
+
 def _zeros(rows, zero_point):
     if zero_point is None:
         return np.zeros(rows.shape[0], np.int64)

@@ -5,6 +5,7 @@ import pytest
 
 from numfmt.formats import _kernels as format_kernels
 from numfmt.quant import _kernels
+from numfmt.quant.schemes import parse_scheme
 
 pytestmark = pytest.mark.skipif(not format_kernels.available(), reason="numba is not installed")
 
@@ -169,3 +170,32 @@ def test_small_blocks_load_the_kernel_once_they_keep_coming(monkeypatch):
     assert _kernels._worth_it("fake_quantize_int_minmax", np.float64) is False  # its own count
     monkeypatch.setattr(_kernels, "LOADED_TAKES_SMALL", False)
     assert _kernels._worth_it("fake_quantize_int_minmax", np.float32) is False
+
+
+@pytest.mark.parametrize("spec", ["int8/token", "int8/asym/token", "uint8/token", "int4/token"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", [3, 300])  # the serial kernel and the parallel one
+def test_quantize_minmax_gives_the_engines_codes_scales_and_zero_points(spec, dtype, rows):
+    from numfmt.quant import choose_qparams, quantize
+
+    rng = np.random.default_rng(rows)
+    x = (rng.standard_normal((rows, 257)) * 10.0 ** rng.integers(-20, 20, (rows, 1))).astype(dtype)
+    x[0] = 0.0  # a dead scale: every code the zero point's
+    x[1] = np.abs(x[1])  # all positive: the asymmetric range starts at 0
+    codes, scale, zero = _kernels.quantize_minmax(x, parse_scheme(spec))
+    qp = choose_qparams(x, spec)
+    assert codes.dtype == quantize(x, qp).dtype
+    assert np.array_equal(codes, quantize(x, qp))
+    assert np.array_equal(scale, qp.scale.reshape(-1))
+    want_zero = np.zeros(rows) if qp.zero_point is None else qp.zero_point.reshape(-1)
+    assert np.array_equal(zero, want_zero)
+
+
+def test_quantize_minmax_refuses_rows_the_general_path_must_see():
+    x = np.ones((4, 64), np.float32)
+    for bad in (np.nan, np.inf, -np.inf):
+        y = x.copy()
+        y[2, 5] = bad
+        assert _kernels.quantize_minmax(y, parse_scheme("int8/token")) is None
+    assert _kernels.quantize_minmax(x, parse_scheme("int8/token/mse")) is None
+    assert _kernels.quantize_minmax(x, parse_scheme("fp8_e4m3/token")) is None
