@@ -14,8 +14,11 @@ bfloat16), zero points in the narrowest integer, so that the bytes a layer holds
 stores; they keep that dtype when the model is cast (``model.to(torch.bfloat16)`` casts the
 bias and the inputs, not the scales). transformers' ``Conv1D`` (GPT-2's projections, the
 weight stored transposed) becomes a QuantLinear with the weight in Linear's layout: its output
-axis is its second. With ``activations`` (W8A8) each input is fake-quantized on the fly before
-the product.
+axis is its second. With ``activations`` (W8A8) each input is quantized on the fly; on the CPU,
+for 8-bit inputs (per token or per tensor) and int8 weights per channel or per tensor, the
+product is integer inference's (``packed.integer_linear``: the sums of code products exact,
+the int32 bias added to them, then scaled once); otherwise, and with gradients, the input is
+fake-quantized and multiplied as floats (``packed.decode_only()`` gives that path everywhere).
 """
 
 from __future__ import annotations
