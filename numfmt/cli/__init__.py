@@ -25,6 +25,7 @@ COMMANDS = {
     "model": "numfmt.cli.model:model",
     "memory": "numfmt.cli.model:memory",
     "lesson": "numfmt.cli.lesson:lesson",
+    "exercise": "numfmt.cli.exercise:exercise",
 }
 
 
@@ -63,6 +64,7 @@ def main() -> None:
       numfmt memory 8e9 --format bf16     an 8B model's weights in 16 bits
       numfmt model compare smollm2-135m --text t.txt    a real model under several recipes
       numfmt lesson qat                   PTQ against QAT on a small network, at 8 to 2 bits
+      numfmt exercise bits 1 --seed 7     a lesson's exercise; --answer X checks yours
 
     Every command takes --json. Values are read exactly (3.14 is 157/50, not the float64
     nearest to it) and rounded once into the format.

@@ -18,6 +18,10 @@
                               linear layers through FP8 tensor-core models
 ============================  ===========================================================
 
+``exercise(lesson, n, seed=S)`` poses one of a lesson's exercises, with its own values, and
+``Exercise.check(answer)`` says whether an answer is right and why (``exercise_list()`` lists
+them; ``numfmt exercise`` is the same from the command line).
+
 ``lessons()`` lists the course's lessons in order, with their pages and the commands that
 show each one's results. The digits experiments need torch and scikit-learn (the lessons
 extra: ``pip install '.[lessons]'`` in numfmt's folder); the data ship inside scikit-learn,
@@ -47,6 +51,10 @@ _EXPORTS = {
     "inside_the_matmul": "matmul",
     "InsideTheMatmul": "matmul",
     "fused_group_example": "matmul",
+    "exercise": "exercises",
+    "exercise_list": "exercises",
+    "Exercise": "exercises",
+    "Verdict": "exercises",
     "Digits": "digits",
     "load_digits": "digits",
     "train_mlp": "digits",

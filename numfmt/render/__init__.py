@@ -39,6 +39,10 @@ def _catalog() -> None:
     from numfmt.render import catalog  # noqa: F401
 
 
+def _exercises() -> None:
+    from numfmt.render import exercises  # noqa: F401
+
+
 def _summary() -> None:
     from numfmt.render import summary  # noqa: F401
 
@@ -68,6 +72,7 @@ VIEWS: dict[str, Callable[[], None]] = {
     "numfmt.lessons": _lessons,
     "numfmt.lessons.catalog": _catalog,
     "numfmt.lessons.summary": _summary,
+    "numfmt.lessons.exercises": _exercises,
     "numfmt.nn.training": _training,
     "numfmt.lessons.training": _training,
     "numfmt.lessons.matmul": _matmul,
