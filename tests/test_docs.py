@@ -58,9 +58,12 @@ if importlib.util.find_spec("torch") is not None:  # the model layer's examples 
 
 def _doctested_pages() -> list[str]:
     """README and the pages whose Python is all doctest (lesson 6's examples read the result
-    of a run above them: the full site build checks those, docs/hooks/run_pages.py)."""
+    of a run above them: the full site build checks those, docs/hooks/run_pages.py). A
+    Spanish twin (NAME.es.md) holds the same examples (tests/test_i18n.py)."""
     out = ["README.md"]
     for page in sorted((ROOT / "docs").glob("*.md")):
+        if page.name.endswith(".es.md"):
+            continue
         blocks = re.findall(r"^```python\n(.*?)^```", page.read_text(), flags=re.M | re.S)
         if blocks and all(">>>" in b for b in blocks):
             out.append(f"docs/{page.name}")
@@ -158,15 +161,18 @@ def test_the_explorers_format_table_is_current():
     )
 
 
-def test_the_notebooks_are_current():
+@pytest.mark.parametrize("lang", [None, "es"], ids=["en", "es"])
+def test_the_notebooks_are_current(lang):
+    """notebooks/NN-NAME.ipynb from docs/NAME.md; notebooks/es/ from the Spanish twins."""
     pytest.importorskip("nbformat")
     module = runpy.run_path(str(ROOT / "docs" / "make_notebooks.py"))
-    made = module["lessons"]()
+    made = module["lessons"](lang)
+    folder = module["folder"](lang)
     assert len(made) == 10 and made[0][0] == "01-lesson-bits.ipynb"
-    assert {p.name for p in (ROOT / "notebooks").glob("*.ipynb")} == {name for name, _ in made}
+    assert {p.name for p in folder.glob("*.ipynb")} == {name for name, _ in made}
     for name, page in made:
-        assert (ROOT / "notebooks" / name).read_text() == module["source"](page), (
-            f"notebooks/{name} is out of date: run python docs/make_notebooks.py"
+        assert (folder / name).read_text() == module["source"](page), (
+            f"{(folder / name).relative_to(ROOT)} is out of date: run python docs/make_notebooks.py"
         )
 
 

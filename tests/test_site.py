@@ -20,10 +20,16 @@ def _nav_pages(items) -> list[str]:
 
 
 def test_every_page_is_in_the_navigation():
+    """The navigation lists the English pages; a Spanish twin (NAME.es.md) takes its
+    original's place on the Spanish site (tests/test_i18n.py)."""
     yaml = pytest.importorskip("yaml")
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
     listed = set(_nav_pages(config["nav"]))
-    pages = {str(p.relative_to(ROOT / "docs")) for p in (ROOT / "docs").rglob("*.md")}
+    pages = {
+        str(p.relative_to(ROOT / "docs"))
+        for p in (ROOT / "docs").rglob("*.md")
+        if not p.name.endswith(".es.md")
+    }
     assert pages == listed, f"not in the nav: {pages - listed}; missing: {listed - pages}"
 
 
@@ -67,6 +73,15 @@ def test_the_site_builds_strictly_and_offline(tmp_path):
     assert (site / "images" / "ptq-vs-qat.png").is_file()
     api = (site / "api" / "nn" / "index.html").read_text()
     assert "quantize_model" in api and "algorithm" in api  # rendered from the docstrings
+    # Spanish under /es/, a language switch on every page, the references in English there
+    spanish = (site / "es" / "lesson-bits" / "index.html").read_text()
+    assert '<html lang="es"' in spanish and "complemento a dos" in spanish
+    assert 'href="../../lesson-bits/" hreflang="en"' in spanish
+    # relative, so that the switch works under GitHub Pages' /REPOSITORY/ and from disk
+    assert '<a href="es/" hreflang="es"' in index
+    assert '<a href="../" hreflang="en"' in (site / "es" / "index.html").read_text()
+    assert "quantize_model" in (site / "es" / "api" / "nn" / "index.html").read_text()
+    assert (site / "es" / "glossary" / "index.html").is_file()
 
 
 @pytest.mark.slow
@@ -111,6 +126,16 @@ def test_the_site_builds_with_every_lesson_run(tmp_path):
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert code and all(c.execution_count for c in code), page  # every cell ran
         assert f"../notebooks/{page}.ipynb" in (site / page / "index.html").read_text()
+        # the Spanish twin: its own prose, the same cells, the outputs of the one run
+        twin = nbformat.read(site / "es" / "notebooks" / f"{page}.ipynb", as_version=4)
+        twin_code = [c for c in twin.cells if c.cell_type == "code"]
+        assert [c.outputs for c in twin_code] == [c.outputs for c in code], page
+        assert twin.cells[0].source != nb.cells[0].source, page  # the title, in Spanish
+        assert f"../notebooks/{page}.ipynb" in (site / "es" / page / "index.html").read_text()
+    es_bits = (site / "es" / "lesson-bits" / "index.html").read_text()
+    assert "0111" in es_bits  # numfmt table int4's output, under the Spanish page's command
+    es_llm = (site / "es" / "lesson-llm" / "index.html").read_text()
+    assert "../../run/lesson-llm/histogram.png" in es_llm and "I have a dream" in es_llm
 
 
 RUN = None

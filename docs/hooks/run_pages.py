@@ -12,6 +12,13 @@ folder, as a reader would run it; then
 * each figure a cell draws is put on the page under the block that drew it,
 * a lesson's page links its notebook, executed, for download (``notebooks/NAME.ipynb``).
 
+A page may have twins in other languages (``lesson-bits.es.md`` beside ``lesson-bits.md``,
+mkdocs-static-i18n's suffix layout, built as one more pass over the pages for each language).
+A twin runs the same code (tests/test_i18n.py sees to it), so its code runs once: the first
+page of a build with that code runs it, and every later page with the same cells, comments
+aside, is given that run's outputs, figures and executed cells, under its own prose
+(``reuse``). The Spanish notebook of a lesson is ``es/notebooks/NAME.ipynb`` on the site.
+
 A command that fails, an output that differs, or a block the hook cannot run stops the build
 with one message naming the page and the command. Running every lesson takes a minute or two
 (lesson 6 quantizes SmolLM2 eight ways); ``NUMFMT_DOCS_RUN=0 mkdocs serve`` skips the runs
@@ -22,6 +29,7 @@ notebooks, unexecuted, into ``notebooks/``.
 from __future__ import annotations
 
 import doctest
+import io
 import logging
 import os
 import re
@@ -29,6 +37,7 @@ import shlex
 import shutil
 import tempfile
 import time
+import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +48,23 @@ FIGURES = (".png", ".svg", ".jpg")
 #: The kernel prints values as doctest does (repr, not IPython's pretty printer).
 SETUP = "%config PlainTextFormatter.pprint = False"
 LOAD = "%load_ext numfmt"
+#: A page's twin in another language: NAME.LANG.md beside NAME.md.
+TWIN = re.compile(r"^(?P<name>.+)\.(?P<lang>[a-z]{2})\.md$")
+#: What the build writes on a page, in the languages the pages are written in.
+WORDS = {
+    "en": {
+        "notebook": "This page is also a Jupyter notebook: {link}, executed when the site was "
+        "built.",
+        "drawn": "{rel}, drawn by the block above when this page was built",
+        "output": "output",
+    },
+    "es": {
+        "notebook": "Esta página es también un cuaderno de Jupyter: {link}, ejecutado al "
+        "construir el sitio.",
+        "drawn": "{rel}, dibujada por el bloque de arriba al construir esta página",
+        "output": "salida",
+    },
+}
 
 
 class PageError(Exception):
@@ -189,6 +215,7 @@ class Run:
     outputs: dict[tuple[int, int], str]
     figures: dict[int, list[Path]]  # part index -> figures drawn by its cells
     folder: Path
+    origin: list[tuple[int, int] | None] = field(default_factory=list)  # a notebook cell's part
 
 
 def execute(parts: list[Part], folder: Path, timeout: int = 900) -> Run:
@@ -229,7 +256,52 @@ def execute(parts: list[Part], folder: Path, timeout: int = 900) -> Run:
             ]
             figures.setdefault(where[0], []).extend(sorted(drawn))
     nb.cells.pop(0)  # the setup is the build's, not the reader's
-    return Run(nb, outputs, figures, folder)
+    origin.pop(0)
+    return Run(nb, outputs, figures, folder, origin)
+
+
+def _code_key(source: str) -> str:
+    """A cell's code without its comments (a twin page translates them) nor blank lines."""
+    if source.lstrip().startswith("%"):  # a magic's line is its argument, '#' included
+        return source.strip()
+    try:
+        tokens = [
+            (tok.type, tok.string)
+            for tok in tokenize.generate_tokens(io.StringIO(source + "\n").readline)
+            if tok.type not in (tokenize.COMMENT, tokenize.NL)
+        ]
+    except (tokenize.TokenError, SyntaxError):
+        return source.strip()
+    return tokenize.untokenize(tokens)
+
+
+def cells_key(parts: list[Part]) -> tuple[str, ...]:
+    """What a page runs, cell by cell, comments aside: pages of one key print the same."""
+    nb, _ = notebook(parts)
+    return tuple(_code_key(c.source) for c in nb.cells if c.cell_type == "code")
+
+
+def reuse(run: Run, parts: list[Part]) -> Run:
+    """``run``'s outputs, figures and executed cells for a page of the same cells (its twin
+    in another language): the twin's own notebook (its prose, its comments) with the outputs
+    and execution counts of ``run``'s."""
+    nb, origin = notebook(parts)
+    done = [c for c in run.notebook.cells if c.cell_type == "code"]
+    mine = [c for c in nb.cells if c.cell_type == "code"]
+    if [_code_key(c.source) for c in done] != [_code_key(c.source) for c in mine]:
+        raise PageError("reuse: the two pages do not run the same cells")
+    for cell, ran in zip(mine, done, strict=True):
+        cell.outputs = ran.outputs
+        cell.execution_count = ran.execution_count
+    theirs = [o for o in run.origin if o is not None]
+    ours = [o for o in origin if o is not None]
+    if len(theirs) != len(ours):
+        raise PageError("reuse: the two pages do not run the same blocks")
+    where = dict(zip(theirs, ours, strict=True))
+    outputs = {where[k]: v for k, v in run.outputs.items()}
+    part_of = {a[0]: b[0] for a, b in where.items()}
+    figures = {part_of[i]: paths for i, paths in run.figures.items()}
+    return Run(nb, outputs, figures, run.folder, origin)
 
 
 def _describe(parts: list[Part], where: tuple[int, int]) -> str:
@@ -258,8 +330,9 @@ def check_doctests(parts: list[Part], run: Run) -> None:
                 raise PageError(f">>> {last.source.strip()}\n{said}")
 
 
-def render(parts: list[Part], run: Run, figure_url: Any) -> str:
+def render(parts: list[Part], run: Run, figure_url: Any, lang: str = "en") -> str:
     """The page's markdown with each command's output under it and the figures drawn."""
+    words = WORDS.get(lang, WORDS["en"])
     out = []
     for i, part in enumerate(parts):
         if part.kind == "console":
@@ -275,15 +348,14 @@ def render(parts: list[Part], run: Run, figure_url: Any) -> str:
             printed = run.outputs.get((i, 0), "").rstrip("\n")
             if printed:
                 body = "\n".join(line.rstrip() for line in printed.splitlines())
-                out.append(f'\n```text title="output"\n{body}\n```\n')
+                out.append(f'\n```text title="{words["output"]}"\n{body}\n```\n')
         else:
             out.append(part.source)
         for path in run.figures.get(i, []):
             rel = path.relative_to(run.folder).as_posix()
             out.append(
                 f'\n<figure class="nf-drawn"><img src="{figure_url(rel)}" alt="{rel}">'
-                f"<figcaption>{rel}, drawn by the block above when this page was built"
-                "</figcaption></figure>\n\n"
+                f"<figcaption>{words['drawn'].format(rel=rel)}</figcaption></figure>\n\n"
             )
     return "".join(out)
 
@@ -292,6 +364,8 @@ def render(parts: list[Part], run: Run, figure_url: Any) -> str:
 
 _PENDING: dict[str, Path] = {}  # site path -> file to copy there after the build
 _TEMP: list[tempfile.TemporaryDirectory] = []
+#: The runs of this build, by what they run (cells_key): a twin page reuses its original's.
+_RUNS: dict[tuple[str, ...], Run] = {}
 
 
 def _lesson_pages() -> set[str]:
@@ -300,9 +374,35 @@ def _lesson_pages() -> set[str]:
     return {Path(lesson.page).name for lesson in LESSONS}
 
 
+def page_language(src_uri: str) -> tuple[str, str | None]:
+    """``lesson-bits.es.md`` -> (``lesson-bits.md``, ``es``); a page in English has no suffix."""
+    m = TWIN.match(src_uri)
+    if m is None:
+        return src_uri, None
+    return f"{m.group('name')}.md", m.group("lang")
+
+
+def _forget() -> None:
+    """Drop the runs of the last build and their folders."""
+    _RUNS.clear()
+    _PENDING.clear()
+    for temp in _TEMP:
+        temp.cleanup()
+    _TEMP.clear()
+
+
 def on_startup(command: str, dirty: bool) -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ["NO_COLOR"] = "1"
+
+
+def on_config(config: Any) -> None:
+    # The i18n plugin builds each further language from inside the first build's on_post_build
+    # ("building" is then true): those passes reuse the first one's runs. A new build starts
+    # afresh (mkdocs serve rebuilds run the pages again).
+    i18n = config.plugins.get("i18n")
+    if not getattr(i18n, "building", False):
+        _forget()
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
@@ -313,54 +413,84 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
         return markdown
     try:
         parts = split(markdown)
+        key = cells_key(parts) if any(p.kind != "text" for p in parts) else None
     except PageError as exc:
         raise PluginError(f"{src}: {exc}") from None
-    if not any(p.kind != "text" for p in parts):
+    if key is None:
         return markdown
-    stem = Path(src).stem
-    temp = tempfile.TemporaryDirectory(prefix=f"numfmt-{stem}-")
-    _TEMP.append(temp)
-    folder = Path(temp.name) / "run"
-    folder.mkdir()
+    original, lang = page_language(src)
+    stem = Path(original).stem
     start = time.perf_counter()
+    reused = key in _RUNS
     try:
-        run = execute(parts, folder)
+        if reused:
+            run = reuse(_RUNS[key], parts)
+        else:
+            temp = tempfile.TemporaryDirectory(prefix=f"numfmt-{stem}-")
+            _TEMP.append(temp)
+            folder = Path(temp.name) / "run"
+            folder.mkdir()
+            run = execute(parts, folder)
+            _RUNS[key] = run
         check_doctests(parts, run)
     except PageError as exc:
         raise PluginError(f"{src}: {exc}") from None
-    LOG.info("ran %s in %.1f s", src, time.perf_counter() - start)
+    if reused:
+        LOG.info("%s: the outputs of the same cells, run earlier in this build", src)
+    else:
+        LOG.info("ran %s in %.1f s", src, time.perf_counter() - start)
     page_dir = Path(page.file.dest_uri).parent
 
     def figure_url(rel: str) -> str:
+        # a twin's figures are its original's: one file on the site for both
         target = f"run/{stem}/{rel}"
-        _PENDING[target] = folder / rel
+        _PENDING[target] = run.folder / rel
         return os.path.relpath(target, page_dir.as_posix() or ".").replace(os.sep, "/")
 
-    text = render(parts, run, figure_url)
-    if Path(src).name in _lesson_pages():
+    words = WORDS.get(lang or "en", WORDS["en"])
+    text = render(parts, run, figure_url, lang or "en")
+    if original in _lesson_pages():
         import nbformat
 
-        nb_path = Path(temp.name) / f"{stem}.ipynb"
+        nb_path = Path(run.folder).parent / f"{stem}.{lang or 'en'}.ipynb"
         nbformat.write(run.notebook, nb_path)
-        target = f"notebooks/{stem}.ipynb"
+        target = f"{lang}/notebooks/{stem}.ipynb" if lang else f"notebooks/{stem}.ipynb"
         _PENDING[target] = nb_path
         link = os.path.relpath(target, page_dir.as_posix() or ".").replace(os.sep, "/")
-        note = (
-            f'<p class="nf-notebook">This page is also a Jupyter notebook: '
-            f'<a href="{link}" download>{stem}.ipynb</a>, executed when the site was built.</p>\n'
-        )
+        anchor = f'<a href="{link}" download>{stem}.ipynb</a>'
+        note = f'<p class="nf-notebook">{words["notebook"].format(link=anchor)}</p>\n'
         head, sep, rest = text.partition("\n")
         text = head + sep + "\n" + note + rest if head.startswith("# ") else note + text
     return text
 
 
+def on_page_context(context: Any, page: Any, config: Any, nav: Any) -> Any:
+    # The language switch of the two home pages links "/" and "/es/" (mkdocs-static-i18n's
+    # absolute links): from the site's root, not the repository's GitHub Pages folder, and
+    # nowhere on a copy opened from disk. Relative to the site, mkdocs' url filter makes them
+    # relative to the page, as the other pages' links are.
+    from urllib.parse import urlsplit
+
+    base = urlsplit(config.site_url or "").path.rstrip("/") + "/"
+    # the plugin sets the attribute (config.extra.alternate), which the theme reads first
+    for alternates in (getattr(config.extra, "alternate", None), config.extra.get("alternate")):
+        for alternate in alternates or []:
+            link = alternate.get("link", "")
+            if link.startswith(base):
+                alternate["link"] = link[len(base) :] or "./"
+    return context
+
+
 def on_post_build(config: Any) -> None:
+    # The runs' folders stay until the build is over (on_shutdown, or the next build's
+    # on_config): the other languages' passes, built after this one, copy from them too.
     site = Path(config.site_dir)
     for target, source in _PENDING.items():
         dest = site / target
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, dest)
     _PENDING.clear()
-    for temp in _TEMP:
-        temp.cleanup()
-    _TEMP.clear()
+
+
+def on_shutdown() -> None:
+    _forget()
