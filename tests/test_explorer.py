@@ -241,3 +241,37 @@ def test_the_page_flips_bits_changes_format_and_steps(tmp_path):
     assert "at most 64 bits" in seen[5]
     assert seen[6:12] == ["3.125", "3.1875", "3.1875", "Infinity", "65504", "65504"]
     assert "does not fit in int8" in seen[12]
+
+
+def test_the_spanish_page_labels_its_controls_in_spanish_with_the_same_answers(tmp_path):
+    """docs/explorer.es.md mounts the explorer with data-lang="es": the labels, fields and
+    classes in Spanish, the values and the classes the tests read unchanged."""
+    browser = _browser()
+    page = tmp_path / "es.html"
+    page.write_text(
+        "<html lang='es'><body><div class='nf-explorer' data-format='bf16' data-lang='es'></div>"
+        "<pre id='out'></pre>"
+        f"<script src='{(JS / 'formats.js').as_uri()}'></script>"
+        f"<script src='{(JS / 'explorer.js').as_uri()}'></script><script>"
+        "document.addEventListener('DOMContentLoaded', () => {"
+        "const root = document.querySelector('.nf-explorer');"
+        "const text = (sel) => [...root.querySelectorAll(sel)].map((e) => e.textContent.trim());"
+        "const seen = {labels: text('label'), buttons: text('button:not(.nf-bit)'),"
+        " fields: text('.nf-boxes div'), rows: text('.nf-info td'),"
+        " value: root.querySelector('.nf-row-value').textContent};"
+        "root.querySelector('.nf-format').value = 'e8m0';"
+        "root.querySelector('.nf-format').onchange({target: root.querySelector('.nf-format')});"
+        "for (let i = 0; i < 300; i++) root.querySelector('.nf-next').click();"
+        "seen.error = root.querySelector('.nf-error').textContent;"
+        "document.getElementById('out').textContent = JSON.stringify(seen);"
+        "});</script></body></html>"
+    )
+    seen = _run(browser, page, timeout=120)
+    assert seen["value"] == "3.140625"
+    assert [label.split()[0] for label in seen["labels"]] == [
+        "formato", "valor", "redondeo", "desbordamiento"
+    ]  # fmt: skip
+    assert "valor anterior" in seen["buttons"][0] and "valor siguiente" in seen["buttons"][1]
+    assert seen["fields"] == ["signo", "exponente", "mantisa"]
+    assert seen["rows"][:6] == ["código", "0x4049 = 16457", "valor", "3.140625", "clase", "normal"]
+    assert seen["error"] == "no hay ningún valor por encima de este en float8_e8m0fnu"

@@ -305,6 +305,43 @@ const NF_COLOURS = {
   integer: "#c4dcf7", fraction: "#c9efc4",
 };
 
+// The page's words: English, or Spanish on a Spanish page (<html lang="es">, or data-lang="es"
+// on the explorer's div). The computations, their messages and the CSS classes stay English.
+const NF_WORDS = {
+  en: {
+    format: "format", value: "value", rounding: "rounding", overflow: "overflow",
+    defaultPolicy: "numfmt's default", wrap: "wrap (integers)",
+    below: "value below", above: "value above", belowTitle: "the next value below",
+    aboveTitle: "the next value above", code: "code", flip: "click to flip",
+    code_: "code", value_: "value", class_: "class", neighbours: "neighbours",
+    roundingError: "rounding error", relative: "relative", none: "none", self: "this",
+    noValue: (up, name) => `no value ${up ? "above" : "below"} this one in ${name}`,
+    fields: {}, classes: {},
+  },
+  es: {
+    format: "formato", value: "valor", rounding: "redondeo", overflow: "desbordamiento",
+    defaultPolicy: "el de numfmt por defecto", wrap: "wrap (enteros)",
+    below: "valor anterior", above: "valor siguiente", belowTitle: "el valor representable anterior",
+    aboveTitle: "el valor representable siguiente", code: "c\u00f3digo", flip: "haz clic para cambiarlo",
+    code_: "c\u00f3digo", value_: "valor", class_: "clase", neighbours: "vecinos",
+    roundingError: "error de redondeo", relative: "relativo", none: "ninguno", self: "este",
+    noValue: (up, name) => `no hay ning\u00fan valor por ${up ? "encima" : "debajo"} de este en ${name}`,
+    fields: {
+      sign: "signo", exponent: "exponente", mantissa: "mantisa", value: "valor",
+      integer: "parte entera", fraction: "fracci\u00f3n",
+    },
+    classes: {
+      zero: "cero", integer: "entero", fixed: "coma fija", nan: "NaN", inf: "infinito",
+      normal: "normal", subnormal: "subnormal",
+    },
+  },
+};
+
+function nfWords(root) {
+  const lang = (root.dataset.lang || document.documentElement.lang || "en").slice(0, 2);
+  return NF_WORDS[lang] || NF_WORDS.en;
+}
+
 function nfShow(v) {
   if (Number.isNaN(v)) return "NaN";
   if (Object.is(v, -0)) return "-0";
@@ -319,17 +356,18 @@ function nfValueText(f, code) {
 function nfMount(root) {
   const state = { f: nfParse(root.dataset.format || "bf16"), code: 0n, rounding: "nearest-even", overflow: "" };
   state.code = nfEncode(state.f, 3.14).code;
+  const w = nfWords(root);
   const options = (values, labels) => values.map((v, i) => `<option value="${v}">${labels[i]}</option>`).join("");
   root.innerHTML = `
-    <p><label>format <input class="nf-format" list="nf-names" value="${state.f.name}" size="16" style="${NF_INPUT}"></label>
+    <p><label>${w.format} <input class="nf-format" list="nf-names" value="${state.f.name}" size="16" style="${NF_INPUT}"></label>
     <datalist id="nf-names"></datalist>
-    <label>value <input class="nf-value" value="3.14" size="24" style="${NF_INPUT}"></label></p>
-    <p><label>rounding <select class="nf-rounding" style="${NF_INPUT}">${options(NF_ROUNDINGS, NF_ROUNDINGS)}</select></label>
-    <label>overflow <select class="nf-overflow" style="${NF_INPUT}">${options(["", "ieee", "saturate", "error", "wrap"], ["numfmt's default", "ieee", "saturate", "error", "wrap (integers)"])}</select></label></p>
-    <p><button class="nf-prev" title="the next value below" style="${NF_INPUT}">&larr; value below</button>
-    <button class="nf-next" title="the next value above" style="${NF_INPUT}">value above &rarr;</button>
-    <button class="nf-down" title="code - 1" style="${NF_INPUT}">code &minus; 1</button>
-    <button class="nf-up" title="code + 1" style="${NF_INPUT}">code + 1</button></p>
+    <label>${w.value} <input class="nf-value" value="3.14" size="24" style="${NF_INPUT}"></label></p>
+    <p><label>${w.rounding} <select class="nf-rounding" style="${NF_INPUT}">${options(NF_ROUNDINGS, NF_ROUNDINGS)}</select></label>
+    <label>${w.overflow} <select class="nf-overflow" style="${NF_INPUT}">${options(["", "ieee", "saturate", "error", "wrap"], [w.defaultPolicy, "ieee", "saturate", "error", w.wrap])}</select></label></p>
+    <p><button class="nf-prev" title="${w.belowTitle}" style="${NF_INPUT}">&larr; ${w.below}</button>
+    <button class="nf-next" title="${w.aboveTitle}" style="${NF_INPUT}">${w.above} &rarr;</button>
+    <button class="nf-down" title="${w.code} - 1" style="${NF_INPUT}">${w.code} &minus; 1</button>
+    <button class="nf-up" title="${w.code} + 1" style="${NF_INPUT}">${w.code} + 1</button></p>
     <div class="nf-boxes" style="white-space:nowrap;overflow-x:auto"></div>
     <table class="nf-info" style="font-size:0.9em"></table>
     <p class="nf-error" style="color:#b00020"></p>`;
@@ -351,29 +389,30 @@ function nfMount(root) {
         b.className = "nf-bit";
         b.dataset.position = String(position);
         b.textContent = bit;
-        b.title = `bit ${position} (${field.name}): click to flip`;
+        b.title = `bit ${position} (${w.fields[field.name] || field.name}): ${w.flip}`;
         b.style.cssText = `width:1.6em;margin:1px;font-family:monospace;border:1px solid #888;border-radius:3px;background:${NF_COLOURS[field.name]};color:#111`;
         const p = BigInt(position);
         b.onclick = () => { state.code ^= 1n << p; render(null); };
         group.appendChild(b);
         position -= 1;
       }
-      group.insertAdjacentHTML("beforeend", `<div style="font-size:0.75em;color:#555">${field.name}</div>`);
+      group.insertAdjacentHTML("beforeend", `<div style="font-size:0.75em;color:#555">${w.fields[field.name] || field.name}</div>`);
       boxes.appendChild(group);
     }
     const below = nfNeighbour(f, state.code, -1), above = nfNeighbour(f, state.code, 1);
+    // [the row's class (nf-row-...), its label, its text]
     const rows = [
-      ["code", `0x${state.code.toString(16).toUpperCase()} = ${state.code}`],
-      ["value", nfValueText(f, state.code)],
-      ["class", d.cls],
-      ["neighbours", `${below === null ? "none" : nfValueText(f, below)} < this < ${above === null ? "none" : nfValueText(f, above)}`],
+      ["code", w.code_, `0x${state.code.toString(16).toUpperCase()} = ${state.code}`],
+      ["value", w.value_, nfValueText(f, state.code)],
+      ["class", w.class_, w.classes[d.cls] || d.cls],
+      ["neighbours", w.neighbours, `${below === null ? w.none : nfValueText(f, below)} < ${w.self} < ${above === null ? w.none : nfValueText(f, above)}`],
     ];
     if (typed !== null && Number.isFinite(typed) && Number.isFinite(d.value)) {
       const error = Math.abs(d.value - typed);
-      rows.push(["rounding error", `${error} (relative ${typed === 0 ? 0 : error / Math.abs(typed)})`]);
+      rows.push(["rounding", w.roundingError, `${error} (${w.relative} ${typed === 0 ? 0 : error / Math.abs(typed)})`]);
     }
     root.querySelector(".nf-info").innerHTML = rows
-      .map(([k, v]) => `<tr><td style="color:#666;padding-right:1em">${k}</td><td class="nf-row-${k.split(" ")[0]}">${v}</td></tr>`)
+      .map(([k, label, v]) => `<tr><td style="color:#666;padding-right:1em">${label}</td><td class="nf-row-${k}">${v}</td></tr>`)
       .join("");
   };
   const encodeTyped = () => {
@@ -399,7 +438,7 @@ function nfMount(root) {
   const step = (k) => { const { all } = nfLayout(state.f); state.code = (state.code + k + all + 1n) % (all + 1n); render(null); };
   const move = (direction) => {
     const next = nfNeighbour(state.f, state.code, direction);
-    if (next === null) { err.textContent = `no value ${direction > 0 ? "above" : "below"} this one in ${state.f.name}`; return; }
+    if (next === null) { err.textContent = w.noValue(direction > 0, state.f.name); return; }
     err.textContent = "";
     state.code = next;
     render(null);
