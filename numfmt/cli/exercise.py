@@ -8,8 +8,8 @@ from numfmt.cli.base import UsageFailure, emit, fail_cleanly, json_option
 
 
 @click.command()
-@click.argument("lesson", required=False)
-@click.argument("number", required=False, type=int)
+@click.argument("lesson", required=False, metavar="[LESSON]")
+@click.argument("number", required=False, type=int, metavar="[N]")
 @click.option(
     "--seed",
     "-s",
@@ -38,7 +38,8 @@ from numfmt.cli.base import UsageFailure, emit, fail_cleanly, json_option
     default="en",
     show_default=True,
     envvar="NUMFMT_LANG",
-    help="The language of the question and the working: en or es (también NUMFMT_LANG=es).",
+    help="The language of the questions and the working: en or es (NUMFMT_LANG=es makes "
+    "Spanish the default).",
 )
 @json_option
 @click.pass_context

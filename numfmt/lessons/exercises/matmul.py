@@ -51,7 +51,7 @@ def fused_group(rng: np.random.Generator) -> Problem:
             f"of {exact_decimal(p1)} and {n2} of {exact_decimal(p2)}. What does it give?",
             f"El tensor core FP8 de Hopper suma un grupo de 32 productos de una vez: los "
             f"alinea con el mayor, guarda {KEPT} bits tras el punto binario de ese, corta el "
-            f"resto (hacia cero) y suma exacto lo que queda. El grupo: un producto "
+            f"resto (hacia cero) y suma de forma exacta lo que queda. El grupo: un producto "
             f"{exact_decimal(bx)} x {exact_decimal(by)} = {exact_decimal(big)}, {n1} productos "
             f"de {exact_decimal(p1)} y {n2} de {exact_decimal(p2)}. ¿Qué resultado da?",
         ),
