@@ -232,7 +232,7 @@ def input_codes(x: torch.Tensor, act: QuantScheme | QParams):
     if not isinstance(act, QParams) and isinstance(scheme.granularity, PerToken):
         done = _kernels.quantize_minmax(a, scheme)
         if done is not None:
-            return done
+            return done[0], done[1], done[2].astype(np.int32)
     t = torch.from_numpy(a)
     qp = act if isinstance(act, QParams) else choose_qparams(t, scheme, nan_policy="omit")
     codes = quantize(t, qp).numpy()

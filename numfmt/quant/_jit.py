@@ -177,11 +177,25 @@ def fake_quantize_int_minmax(
 
 @numba.njit(parallel=True, cache=True)
 def quantize_int_minmax(
-    rows, bits, magnitude, infinity, steps, qmin, qmax, asymmetric, top, codes, scale, zero, refused
+    rows,
+    bits,
+    magnitude,
+    infinity,
+    steps,
+    qmin,
+    qmax,
+    asymmetric,
+    top,
+    codes,
+    scale,
+    zero,
+    lo_hi,
+    refused,
 ):
     """``fake_quantize_int_minmax`` that keeps the codes (``codes[i, j]``) and each row's
-    scale and zero point (``scale[i]``, ``zero[i]``) instead of the values they decode to:
-    what an integer matmul takes. Rows refused there are refused here."""
+    scale, zero point and range (``scale[i]``, ``zero[i]``, ``lo_hi[i] = min, max``) instead
+    of the values they decode to: what an integer matmul, or ``quantize_tensor``, takes. Rows
+    refused there are refused here."""
     n = rows.shape[0]
     for block in numba.prange(_blocks(n)):
         a, b, m, cast, cast_bits = _lanes(rows, bits)
@@ -195,6 +209,8 @@ def quantize_int_minmax(
             refused[i] = over
             scale[i] = s
             zero[i] = z
+            lo_hi[i, 0] = lo
+            lo_hi[i, 1] = hi
             for j in range(r.size):
                 codes[i, j] = _code(r[j], s, z, qmin, qmax)
 

@@ -224,13 +224,15 @@ def fake_quantize_minmax(rows, scheme: QuantScheme) -> np.ndarray | None:
     return None if refused.any() else out
 
 
+@shared
 def quantize_minmax(rows, scheme: QuantScheme):
-    """(codes, scales, zero points) of rows (float32 or float64, numpy) under an int scheme
-    whose scales come from each row's min and max: the codes ``choose_qparams`` then
-    ``quantize`` give, in one compiled visit of the memory (int8/int16/... codes, float64
-    scales, int32 zero points, 0 where symmetric); or None where not covered or a row holds
-    NaN or inf or saturates (see ``fake_quantize_minmax``). Small blocks welcome: an integer
-    matmul quantizes each token's inputs this way."""
+    """(codes, scales, zero points, lows, highs) of rows (float32 or float64) under an int
+    scheme whose scales come from each row's min and max: what ``choose_qparams`` then
+    ``quantize`` give, in one compiled visit of the memory (codes in ``code_dtype``, float64
+    scales, int64 zero points (0 where symmetric), each row's min and max in float64); or
+    None where not covered or a row holds NaN or inf or saturates (see
+    ``fake_quantize_minmax``). Small blocks welcome: an integer matmul quantizes each token's
+    inputs this way."""
     how = _minmax_codes(scheme)
     if how is None or not isinstance(rows, np.ndarray) or rows.dtype.type not in _BIT_PATTERNS:
         return None
@@ -241,12 +243,15 @@ def quantize_minmax(rows, scheme: QuantScheme):
     unsigned, magnitude, infinity = _BIT_PATTERNS[rows.dtype.type]
     n = rows.shape[0]
     codes = np.empty(rows.shape, dtype)
-    scale, zero = np.empty(n), np.zeros(n, np.int32)
+    scale, zero, lo_hi = np.empty(n), np.zeros(n, np.int64), np.empty((n, 2))
     refused = np.zeros(n, dtype=np.bool_)
     parallel = rows.size >= PARALLEL_SIZE
     kernel: Any = _jit.quantize_int_minmax if parallel else _jit.quantize_int_minmax_serial
-    kernel(rows, rows.view(unsigned), magnitude, infinity, *args, codes, scale, zero, refused)
-    return None if refused.any() else (codes, scale, zero)
+    bits = rows.view(unsigned)
+    kernel(rows, bits, magnitude, infinity, *args, codes, scale, zero, lo_hi, refused)
+    if refused.any():
+        return None
+    return codes, scale, zero, np.ascontiguousarray(lo_hi[:, 0]), np.ascontiguousarray(lo_hi[:, 1])
 
 
 @functools.lru_cache(maxsize=64)

@@ -229,6 +229,42 @@ def choose_qparams(
     )
 
 
+def choose_and_quantize(x: Any, scheme: QuantScheme):
+    """(codes, QParams) as ``choose_qparams`` then ``quantize`` give them, in one compiled
+    visit of the memory for the commonest case (an int grid rounded to nearest, float32
+    scales from each group's min and max, x float32 or float64 on the host); None otherwise,
+    or where a group holds NaN or inf or saturates its scale (the general path then refuses,
+    omits or warns)."""
+    if not (isinstance(x, np.ndarray) or _xp.is_torch(x)) or not _xp.on_cpu(x):
+        return None
+    if _xp.dtype_name(x.dtype) not in ("float32", "float64"):
+        return None
+    from numfmt.quant import _kernels
+
+    grouping = Grouping(tuple(x.shape), scheme.granularity)
+    if grouping.size == 0 or _kernels._minmax_codes(scheme) is None:
+        return None
+    parts = []
+    for rows in grouping.blocks(x):
+        done = _kernels.quantize_minmax(rows, scheme)
+        if done is None:
+            return None
+        parts.append(done)
+    codes = grouping.assemble([p[0] for p in parts])
+    join = grouping.join_params
+    asymmetric = scheme.mapping.value == "asymmetric"
+    qparams = QParams(
+        scheme=scheme,
+        grouping=grouping,
+        scale=join([p[1] for p in parts]),
+        zero_point=join([p[2] for p in parts]) if asymmetric else None,
+        tensor_scale=None,
+        lo=join([p[3] for p in parts]),
+        hi=join([p[4] for p in parts]),
+    )
+    return codes, qparams
+
+
 def _empty_qparams(xp, a, grouping: Grouping, s: QuantScheme) -> QParams:
     dev = _xp.device(a)
     empty = xp.zeros(grouping.scale_shape, dtype=xp.float64, device=dev)

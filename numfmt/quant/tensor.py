@@ -20,7 +20,15 @@ import numpy as np
 from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
 from numfmt.quant import _xp, io, packing
-from numfmt.quant.qparams import QParams, choose_qparams, dequantize, quantize
+from numfmt.quant.qparams import (
+    QParams,
+    _check_policy,
+    as_scheme,
+    choose_and_quantize,
+    choose_qparams,
+    dequantize,
+    quantize,
+)
 from numfmt.quant.report import ErrorReport, SchemeComparison, codes_error_report, error_report
 from numfmt.quant.schemes import QuantScheme
 
@@ -222,9 +230,14 @@ def quantize_tensor(
         >>> qt.bits_per_value, qt.codes.dtype.name
         (4.125, 'int8')
     """
-    qp = choose_qparams(x, scheme, nan_policy=nan_policy, method=method, **method_args)
     dtype = getattr(x, "dtype", None)
     name = None if dtype is None else str(dtype).removeprefix("torch.")
+    _check_policy(nan_policy)
+    s = as_scheme(scheme, method, **method_args)
+    fused = None if method_args else choose_and_quantize(x, s)
+    if fused is not None:
+        return QuantizedTensor(fused[0], fused[1], name)
+    qp = choose_qparams(x, s, nan_policy=nan_policy)
     codes = quantize(x, qp, seed=seed, finite=nan_policy == "error")  # finite: checked above
     return QuantizedTensor(codes, qp, name)
 

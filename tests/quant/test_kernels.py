@@ -182,8 +182,9 @@ def test_quantize_minmax_gives_the_engines_codes_scales_and_zero_points(spec, dt
     x = (rng.standard_normal((rows, 257)) * 10.0 ** rng.integers(-20, 20, (rows, 1))).astype(dtype)
     x[0] = 0.0  # a dead scale: every code the zero point's
     x[1] = np.abs(x[1])  # all positive: the asymmetric range starts at 0
-    codes, scale, zero = _kernels.quantize_minmax(x, parse_scheme(spec))
+    codes, scale, zero, lo, hi = _kernels.quantize_minmax(x, parse_scheme(spec))
     qp = choose_qparams(x, spec)
+    assert np.array_equal(lo, qp.lo.reshape(-1)) and np.array_equal(hi, qp.hi.reshape(-1))
     assert codes.dtype == quantize(x, qp).dtype
     assert np.array_equal(codes, quantize(x, qp))
     assert np.array_equal(scale, qp.scale.reshape(-1))

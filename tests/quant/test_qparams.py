@@ -279,3 +279,60 @@ def test_scheme_objects_and_strings_agree():
     a = quantize_tensor(x, scheme("int4", mapping="asym", granularity="group:32", method="mse"))
     b = quantize_tensor(x, "int4/asym/group:32/mse")
     assert np.array_equal(a.codes, b.codes)
+
+
+def _same_array(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if type(a) is not type(b) or a.dtype != b.dtype or tuple(a.shape) != tuple(b.shape):
+        return False
+    return bool((a == b).all()) if hasattr(a, "all") else bool(np.array_equal(a, b))
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["int8/channel", "int8/asym/channel", "uint8/channel", "int4/group:32", "int8", "int6/token"],
+)
+@pytest.mark.parametrize("library", ["numpy32", "numpy64", "torch32"])
+def test_the_one_pass_quantize_tensor_is_choose_qparams_then_quantize(spec, library, monkeypatch):
+    """quantize_tensor's compiled path (choose_and_quantize) gives what the general path gives:
+    codes, scales, zero points and ranges, with their dtypes and libraries."""
+    pytest.importorskip("numba")
+    from numfmt.quant import qparams as qparams_module
+    from numfmt.quant import quantize_tensor, tensor
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((48, 100)) * rng.uniform(0.01, 100, (48, 1))
+    x[3] = np.abs(x[3])  # a row of one sign
+    x[5] = 0.0  # a dead scale
+    if library == "numpy32":
+        x = x.astype(np.float32)
+    elif library == "torch32":
+        torch = pytest.importorskip("torch")
+        x = torch.from_numpy(x.astype(np.float32))
+    fused = qparams_module.choose_and_quantize(x, qparams_module.as_scheme(spec))
+    assert fused is not None  # the compiled path takes it
+    fast = quantize_tensor(x, spec)
+    monkeypatch.setattr(tensor, "choose_and_quantize", lambda x, s: None)
+    slow = quantize_tensor(x, spec)
+    assert _same_array(fast.codes, slow.codes)
+    for field in ("scale", "zero_point", "tensor_scale", "lo", "hi", "minimum"):
+        assert _same_array(getattr(fast.qparams, field), getattr(slow.qparams, field)), field
+    assert fast.qparams.saturated == slow.qparams.saturated == 0
+    assert fast.qparams.grouping == slow.qparams.grouping
+
+
+def test_the_one_pass_quantize_leaves_what_it_cannot_take_to_the_general_path():
+    pytest.importorskip("numba")
+    from numfmt.quant import quantize_tensor
+    from numfmt.quant.qparams import as_scheme, choose_and_quantize
+
+    x = np.ones((4, 64))
+    x[1, 3] = np.nan
+    assert choose_and_quantize(x, as_scheme("int8/channel")) is None
+    with pytest.raises(NumfmtError, match="NaN"):
+        quantize_tensor(x, "int8/channel")
+    omitted = quantize_tensor(x, "int8/channel", nan_policy="omit")
+    assert omitted.codes[1, 3] == 0
+    for spec in ("int8/channel/mse", "fp8_e4m3/channel", "q4_1", "nf4"):
+        assert choose_and_quantize(np.ones((4, 64)), as_scheme(spec)) is None
