@@ -10,7 +10,7 @@ import numpy as np
 import numfmt
 from numfmt.lessons.exercises.answers import Bits, Choice, Decimal, Option
 from numfmt.lessons.exercises.core import Problem, Spec, float_format, rounded
-from numfmt.lessons.exercises.text import Text, exact_decimal, significant
+from numfmt.lessons.exercises.text import Text, exact_decimal, scientific, significant
 
 
 def _exact(code: int, fmt: str) -> Fraction:
@@ -180,8 +180,7 @@ def survives(rng: np.random.Generator) -> Problem:
     }
     lo, hi = bands[str(rng.choice(list(bands)))]
     log = rng.uniform(np.log10(float(lo)), np.log10(float(hi)))
-    mantissa, exponent = f"{10**log:.1e}".split("e")
-    x = f"{mantissa}e{int(exponent)}"
+    x = scientific(10**log)
     result = numfmt.show(x, name).to_dict()
     key = _KEY_OF_CLASS[result["class"]]
     stored = significant(Fraction(result["stored_fraction"]), 3) if key in "BC" else ""

@@ -242,7 +242,7 @@ def perplexity(rng: np.random.Generator) -> Problem:
             f"{significant(Fraction(math.exp(base)), 4)}). Se lee como el número de tokens "
             "entre los que duda el modelo, de media.",
         ),
-        hint="numfmt lesson language-model",
+        hint=f'python -c "import math; print(math.exp({float(worse):.2f}))"',
         mistakes=(
             (
                 Fraction(2 ** float(worse)),

@@ -79,6 +79,12 @@ def exact_decimal(x: Fraction | int) -> str:
     return f"{sign}{digits[:-places]}.{digits[-places:]}"
 
 
+def scientific(x: Fraction | float, digits: int = 2) -> str:
+    """``6.9e-7``: x in scientific notation, without the exponent's padding zero."""
+    mantissa, exponent = f"{float(x):.{digits - 1}e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
 def dyadic(x: Fraction) -> str:
     """x = k x 2^j with k odd, written so: ``3 x 2^-16``, ``-2^-15``, ``0``."""
     x = Fraction(x)

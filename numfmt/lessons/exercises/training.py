@@ -10,7 +10,14 @@ import numpy as np
 import numfmt
 from numfmt.lessons.exercises.answers import Decimal, Integer
 from numfmt.lessons.exercises.core import Problem, Spec, float_format, rounded
-from numfmt.lessons.exercises.text import Text, dyadic, exact_decimal, plus, significant
+from numfmt.lessons.exercises.text import (
+    Text,
+    dyadic,
+    exact_decimal,
+    plus,
+    scientific,
+    significant,
+)
 
 
 def _neighbours(x: Fraction, name: str) -> tuple[Fraction, Fraction]:
@@ -119,6 +126,7 @@ def loss_scale(rng: np.random.Generator) -> Problem:
         if all(abs(g * 2**j / normal - 1) > Fraction(3, 100) for j in (k - 1, k)):
             break
     scale = 2**k
+    gs = scientific(g)
     unscaled = numfmt.show(str(g), "fp16").to_dict()["class"]
     became = {
         "zero": Text("0: it underflows", "0: se subdesborda"),
@@ -126,11 +134,11 @@ def loss_scale(rng: np.random.Generator) -> Problem:
     }[unscaled]
     return Problem(
         question=Text(
-            f"A gradient of {float(g):.2g} is to be stored in fp16. Loss scaling multiplies "
+            f"A gradient of {gs} is to be stored in fp16. Loss scaling multiplies "
             "the loss (and so every gradient) by a power of two S before the backward pass. "
             "What is the smallest S that makes this gradient a normal fp16 number (at least "
             "2^-14)?",
-            f"Hay que guardar un gradiente de {float(g):.2g} en fp16. El escalado de la "
+            f"Hay que guardar un gradiente de {gs} en fp16. El escalado de la "
             "pérdida multiplica la pérdida (y con ella cada gradiente) por una potencia de dos "
             "S antes de la pasada hacia atrás. ¿Cuál es el menor S que hace de este gradiente "
             "un número normal de fp16 (al menos 2^-14)?",
@@ -139,17 +147,17 @@ def loss_scale(rng: np.random.Generator) -> Problem:
         expected=scale,
         working=Text(
             f"fp16's smallest normal is 2^-14 = {significant(normal, 3)}. Unscaled, "
-            f"{float(g):.2g} in fp16 becomes {became('en')}. It needs a "
-            f"factor of {significant(normal, 3)} / {float(g):.2g} = "
+            f"{gs} in fp16 becomes {became('en')}. It needs a "
+            f"factor of {significant(normal, 3)} / {gs} = "
             f"{significant(normal / g, 4)}; the next power of two is 2^{k} = {scale}. The "
             "gradients are divided by S again (in fp32) before the update.",
             f"El menor normal de fp16 es 2^-14 = {significant(normal, 3)}. Sin escalar, "
-            f"{float(g):.2g} queda en fp16 como {became('es')}. Le "
-            f"hace falta un factor de {significant(normal, 3)} / {float(g):.2g} = "
+            f"{gs} queda en fp16 como {became('es')}. Le "
+            f"hace falta un factor de {significant(normal, 3)} / {gs} = "
             f"{significant(normal / g, 4)}; la siguiente potencia de dos es 2^{k} = {scale}. "
             "Los gradientes se vuelven a dividir entre S (en fp32) antes de actualizar.",
         ),
-        hint=f"numfmt show {float(g):.2g} --format fp16",
+        hint=f"numfmt show {gs} --format fp16",
         mistakes=(
             (
                 scale // 2,
