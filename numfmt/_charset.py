@@ -17,6 +17,7 @@ from typing import Any
 
 #: ASCII spellings of the characters numfmt (or a model's text) may write.
 SPELLINGS = {
+    "\u202f": " ",  # the narrow space between groups of digits (8 000 000 000)
     "\u2192": "->",
     "\u2190": "<-",
     "\u2194": "<->",

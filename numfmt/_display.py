@@ -19,6 +19,17 @@ _RENDERERS: dict[type, Callable[[Any], Any]] = {}
 _HTML_RENDERERS: dict[type, Callable[[Any], str]] = {}
 
 
+#: Between groups of three digits: a narrow no-break space, as SI and Spanish write
+#: 8 000 000 000 (a comma reads as a decimal point in much of the world; ``numfmt._charset``
+#: spells it as a plain space where the console cannot print it).
+GROUP_SEPARATOR = "\u202f"
+
+
+def grouped(n: int) -> str:
+    """An integer with its digits in groups of three: ``8 000 000 000`` (narrow spaces)."""
+    return f"{n:,}".replace(",", GROUP_SEPARATOR)
+
+
 def byte_size(nbytes: int) -> str:
     """Bytes for people, in decimal units as disks and model cards give them."""
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):

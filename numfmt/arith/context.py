@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from numfmt._display import grouped
 from numfmt.errors import NumfmtError
 from numfmt.formats.encode import default_overflow
 from numfmt.formats.registry import get_format
@@ -75,7 +76,7 @@ class Flags:
         return dict(zip(self.NAMES, self.counts(), strict=True))
 
     def __str__(self) -> str:
-        raised = [f"{name} {getattr(self, name):,}" for name in self.raised()]
+        raised = [f"{name} {grouped(getattr(self, name))}" for name in self.raised()]
         return ", ".join(raised) if raised else "none"
 
 

@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple, NoReturn
 
+from numfmt._display import grouped
 from numfmt.errors import ParseError
 from numfmt.formats.value import ExactValue, parse_value
 
@@ -270,7 +271,8 @@ def parse_expression(text: str) -> Node:
     """
     if len(text) > MAX_LENGTH:
         raise ParseError(
-            f"the expression is {len(text):,} characters long; numfmt reads at most {MAX_LENGTH:,}"
+            f"the expression is {grouped(len(text))} characters long; "
+            f"numfmt reads at most {grouped(MAX_LENGTH)}"
         )
     if not text.strip():
         raise ParseError("the expression is empty: write one such as 0.1 + 0.2")

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from numfmt._display import grouped
 from numfmt.cli.base import (
     NEGATIVE_NUMBER,
     NumberCommand,
@@ -208,12 +209,12 @@ def _terms(source, count, name, fmt, rounding, overflow):
         values = as_real_array(x)
         said = None
         if values.ndim > 1:
-            said = f"the {values.size:,} numbers of a {values.shape} array, in order"
+            said = f"the {grouped(values.size)} numbers of a {values.shape} array, in order"
         return values.astype(np.float64).reshape(-1), said
     if count is None:
         raise UsageFailure(f"say how many times to add {source}: --count N (or give a .npy file)")
     if not 1 <= count <= MAX_COUNT:
-        raise UsageFailure(f"--count must be 1 .. {MAX_COUNT:,}, not {count:,}")
+        raise UsageFailure(f"--count must be 1 .. {grouped(MAX_COUNT)}, not {grouped(count)}")
     from numfmt.formats.decode import decode_exact
     from numfmt.formats.encode import encode_exact
     from numfmt.formats.registry import get_format

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from numfmt._display import grouped
 from numfmt.cli.base import (
     NumberCommand,
     UsageFailure,
@@ -338,7 +339,7 @@ def _gguf(
         export = write_gguf(
             loaded.model, out, kind, metadata=loaded.source.path, progress=_progress(as_json)
         )
-    note(f"wrote {out} ({len(export.tensors)} tensors, {export.nbytes:,} bytes)")
+    note(f"wrote {out} ({len(export.tensors)} tensors, {grouped(export.nbytes)} bytes)")
     emit(export.report, as_json)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, cast
 
-from numfmt._display import Displayable
+from numfmt._display import Displayable, grouped
 from numfmt.errors import NumfmtError
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ def _quantized_model(model: Any, layers: list, format: str | None, recipe: str |
         held * 8 / count if count else 0.0,
         held,
         True,
-        f"{sum(math.prod(m.weight_shape) for m in layers):,} weights held quantized in "
+        f"{grouped(sum(math.prod(m.weight_shape) for m in layers))} weights held quantized in "
         f"{len(layers)} layers (codes, scales and zero points), the rest at their own dtype",
     )
 
@@ -214,5 +214,5 @@ def model_estimate(
         nbytes * 8 / count if count else 0.0,
         nbytes,
         True,
-        f"{quantized:,} weights quantized, the rest at their own dtype",
+        f"{grouped(quantized)} weights quantized, the rest at their own dtype",
     )

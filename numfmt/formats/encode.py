@@ -24,6 +24,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from numfmt._display import grouped
 from numfmt.errors import NotRepresentableError, NumfmtError
 from numfmt.formats import _core, _kernels
 from numfmt.formats.registry import get_format
@@ -533,7 +534,11 @@ def _raise_first(codes, refused: np.ndarray, x: np.ndarray, fmt, overflow) -> No
     bad = np.flatnonzero(refused != _core.NO_ERROR)
     if bad.size:
         i = int(bad[0])
-        shown = f"{x[i]!r}" if x.size == 1 else f"{x[i]!r} (index {i}; {bad.size:,} of {x.size:,})"
+        shown = (
+            f"{x[i]!r}"
+            if x.size == 1
+            else f"{x[i]!r} (index {i}; {grouped(bad.size)} of {grouped(x.size)})"
+        )
         raise NotRepresentableError(_error_message(int(refused[i]), fmt, overflow, shown))
 
 
@@ -643,7 +648,7 @@ def _encode_integer_array(x, fmt, rounding, overflow, rng) -> np.ndarray:
     if nan.any():
         i = int(np.flatnonzero(nan)[0])
         raise NotRepresentableError(
-            f"{fmt.name} has no NaN; {int(nan.sum()):,} of {x.size:,} inputs are NaN "
+            f"{fmt.name} has no NaN; {grouped(int(nan.sum()))} of {grouped(x.size)} inputs are NaN "
             f"(first at index {i})"
         )
     if isinstance(fmt, FixedFormat):

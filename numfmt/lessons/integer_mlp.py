@@ -26,6 +26,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from numfmt._display import grouped
 from numfmt.errors import NumfmtError
 
 INT32_MAX = 2**31 - 1
@@ -257,9 +258,10 @@ def integer_mlp(
         for stat in layer_stats(net, x):
             if stat.overflowed:
                 raise NumfmtError(
-                    f"layer {stat.name}'s accumulators reach {stat.max_accumulator:,} on the "
+                    f"layer {stat.name}'s accumulators reach "
+                    f"{grouped(stat.max_accumulator)} on the "
                     f"calibration inputs, beyond int{accumulator_bits}'s "
-                    f"{2 ** (accumulator_bits - 1) - 1:,}: use a wider accumulator, or "
+                    f"{grouped(2 ** (accumulator_bits - 1) - 1)}: use a wider accumulator, or "
                     "overflow='wrap' to see it wrap around"
                 )
     return net

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from numfmt._display import grouped
 from numfmt.plot import _overlap
 from numfmt.quant import analysis
 
@@ -194,7 +195,7 @@ def grid(x: Any, scheme: Any = "int4", group: int | None = None, ax=None):
             ax.text(
                 x_text,
                 top * 0.55,
-                f" {n:,} values {side}\n (to {extreme:.3g}) ",
+                f" {grouped(n)} values {side}\n (to {extreme:.3g}) ",
                 ha=align,
                 va="center",
                 fontsize="small",

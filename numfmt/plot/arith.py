@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from numfmt._display import grouped
 from numfmt.plot import _COLOURS, _axes
 
 #: At most this many points per line (evenly spaced terms, the last always kept).
@@ -44,7 +45,7 @@ def running_sums(result: Any, ax=None):
         low, high = ax.get_ylim()
         near_bottom = result.stall_value - low < 0.12 * (high - low)
         ax.annotate(  # by the flat line, at the right: clear of the lines still moving
-            f"stops growing at term {k + 1:,}",
+            f"stops growing at term {grouped(k + 1)}",
             (n, result.stall_value),
             textcoords="offset points",
             xytext=(0, 6 if near_bottom else -12),
@@ -54,7 +55,7 @@ def running_sums(result: Any, ax=None):
         )
     ax.set_xlabel("terms added")
     ax.set_ylabel("running sum")
-    ax.set_title(f"{n:,} terms summed in {result.format.name} ({result.rounding.value})")
+    ax.set_title(f"{grouped(n)} terms summed in {result.format.name} ({result.rounding.value})")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # terms are counted in whole numbers
     ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)

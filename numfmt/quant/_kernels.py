@@ -234,7 +234,8 @@ def quantize_minmax(rows, scheme: QuantScheme):
     ``fake_quantize_minmax``). Small blocks welcome: an integer matmul quantizes each token's
     inputs this way."""
     how = _minmax_codes(scheme)
-    if how is None or not isinstance(rows, np.ndarray) or rows.dtype.type not in _BIT_PATTERNS:
+    native = isinstance(rows, np.ndarray) and rows.dtype in (np.float32, np.float64)
+    if how is None or not native:  # (a big-endian float32 is not np.float32)
         return None
     from numfmt.quant import _jit
 

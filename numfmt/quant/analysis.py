@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from numfmt._display import Displayable
+from numfmt._display import Displayable, grouped
 from numfmt.errors import NumfmtError
 from numfmt.formats import FloatFormat, IntFormat, get_format, round_to
 from numfmt.quant import _xp, grid
@@ -218,7 +218,7 @@ def grid_view(x: Any, scheme: Any = "int4", group: int | None = None, bins: int 
     scale = pick(qp.effective_scale)
     zero = None if qp.zero_point is None else int(np.asarray(qp.zero_point).reshape(-1)[i])
     if s.kind == "int" and s.bits > 12:
-        raise NumfmtError(f"{s} has {2**s.bits:,} levels: too many to draw")
+        raise NumfmtError(f"{s} has {grouped(2**s.bits)} levels: too many to draw")
     levels = np.sort((grid.grid_values(s) - (zero or 0)) * scale + (pick(qp.minimum) or 0.0))
     below, above = (pick(b) for b in grid.clip_bounds(qp))  # the report's own definition
     span = float(levels[-1] - levels[0]) or 1.0

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from numfmt._display import grouped
 from numfmt.errors import NumfmtError
 from numfmt.formats import decode, encode, get_format
 from numfmt.quant import _xp, grid, packing
@@ -94,7 +95,8 @@ def check_order(bits: int, count: int, order: str) -> str:
         )
     if order == "ggml" and count % 32:
         raise NumfmtError(
-            f"the ggml order packs 4-bit codes in blocks of 32, and this tensor has {count:,} "
+            f"the ggml order packs 4-bit codes in blocks of 32, and this tensor has "
+            f"{grouped(count)} "
             f"codes ({count % 32} past the last whole block): pad it to a multiple of 32, or "
             "save it in the low_first order"
         )

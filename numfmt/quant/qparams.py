@@ -19,6 +19,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from numfmt._display import grouped
 from numfmt.errors import NumfmtError, NumfmtWarning
 from numfmt.formats import FloatFormat
 from numfmt.quant import _xp, calibration, grid
@@ -130,7 +131,8 @@ def _refuse_nonfinite(xp, a) -> None:
     total = int(np.prod(a.shape))
     bad = total - int(xp.sum(xp.astype(xp.isfinite(a), xp.int64)))
     raise NumfmtError(
-        f"the tensor holds {bad:,} NaN or infinite values of {total:,}; clean them, or pass "
+        f"the tensor holds {grouped(bad)} NaN or infinite values of {grouped(total)}; "
+        "clean them, or pass "
         "nan_policy='omit' to leave them out of the range (NaN then quantizes to zero and "
         "infinities clip)"
     )
@@ -213,7 +215,8 @@ def choose_qparams(
     saturated = int(xp.sum(xp.astype(joined.pop("saturated"), xp.int64)))
     if saturated:
         warnings.warn(
-            f"{saturated:,} of {grouping.num_groups:,} scales do not fit {s.scale_format} and "
+            f"{grouped(saturated)} of {grouped(grouping.num_groups)} scales do not fit "
+            f"{s.scale_format} and "
             "were saturated: those groups clip; choose a wider scale format",
             NumfmtWarning,
             stacklevel=2,
@@ -536,6 +539,7 @@ def _check_codes(xp, c, scheme: QuantScheme) -> None:
         flat = xp.reshape(wide, (-1,))
         first = int(flat[xp.reshape(bad, (-1,))][0])
         raise NumfmtError(
-            f"{count:,} of {int(np.prod(c.shape)):,} codes lie outside the grid of {scheme} "
+            f"{grouped(count)} of {grouped(int(np.prod(c.shape)))} codes lie outside the grid "
+            f"of {scheme} "
             f"({grid_text}), the first {first}; codes come from quantize() with these qparams"
         )

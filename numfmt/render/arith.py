@@ -7,7 +7,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from numfmt._display import html_renderer, renderer
+from numfmt._display import grouped, html_renderer, renderer
 from numfmt.arith.calc import Calculation
 from numfmt.arith.matmul_error import MatmulError
 from numfmt.arith.sums import SumResult
@@ -36,7 +36,7 @@ def _settings(options: dict) -> str:
 @renderer(SumResult)
 def render_sum(r: SumResult) -> Group:
     head = Text()
-    terms = "1 term" if r.count == 1 else f"{r.count:,} terms"
+    terms = "1 term" if r.count == 1 else f"{grouped(r.count)} terms"
     head.append(f"{terms} summed in {r.format.name}", style="bold")
     head.append(f", rounding {r.rounding.value}{_settings(r.options)}")
     head.append(f"; exact sum {_g(float(r.exact), 12)}")
@@ -52,7 +52,8 @@ def render_sum(r: SumResult) -> Group:
         parts.append(
             Text(
                 f"the sequential sum stopped at {_g(r.stall_value)}: from term "
-                f"{r.stall_index + 1:,} on, none of the last {rest:,} terms changed it",
+                f"{grouped(r.stall_index + 1)} on, none of the last {grouped(rest)} terms "
+                "changed it",
                 style=LABEL,
             )
         )

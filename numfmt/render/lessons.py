@@ -6,7 +6,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from numfmt._display import renderer
+from numfmt._display import grouped, renderer
 from numfmt.lessons.integer import IntegerWalkthrough, LayerStep
 from numfmt.lessons.qat import MEANING, PTQvsQAT
 from numfmt.render.fit import fit
@@ -104,7 +104,7 @@ def render_walkthrough(w: IntegerWalkthrough) -> Group:
         bad = layer.overflowed > 0
         t.add_row(
             layer.name,
-            f"{layer.max_accumulator:,}",
+            f"{grouped(layer.max_accumulator)}",
             Text(f"{layer.headroom_bits:.1f} bits", style="red" if bad else ""),
             Text(f"{layer.overflowed:.1%}", style="red" if bad else ""),
             f"{layer.worst_case_bits} bits",

@@ -7,7 +7,7 @@ from rich.console import Group
 from rich.text import Text
 
 from numfmt._display import byte_size as size
-from numfmt._display import renderer
+from numfmt._display import grouped, renderer
 from numfmt.eval.memory import MemoryEstimate
 from numfmt.render.quant import LABEL
 
@@ -15,7 +15,7 @@ from numfmt.render.quant import LABEL
 @renderer(MemoryEstimate)
 def render_memory(m: MemoryEstimate) -> Group:
     line = Text()
-    line.append(f"{m.parameters:,} parameters", style="bold")
+    line.append(f"{grouped(m.parameters)} parameters", style="bold")
     line.append(f" in {m.what}: {m.bits_per_weight:.4g} bits each = ")
     line.append(size(m.nbytes), style="bold")
     line.append(f" ({m.gibibytes:.3g} GiB)")

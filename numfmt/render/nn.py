@@ -6,7 +6,7 @@ from rich.console import Group, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
-from numfmt._display import renderer
+from numfmt._display import grouped, renderer
 from numfmt.eval.compare import EncoderComparison, ModelComparison
 from numfmt.eval.scoring import Score
 from numfmt.eval.sensitivity import Sensitivity
@@ -48,7 +48,7 @@ def render_model_report(r: ModelReport) -> Group:
     total = Text()
     total.append(f"{r.recipe}: ", style="bold")
     total.append(
-        f"{len(r.layers)} layers, {r.quantized_parameters:,} weights at "
+        f"{len(r.layers)} layers, {grouped(r.quantized_parameters)} weights at "
         f"{r.bits_per_weight:.3g} bits each; model {size(r.bytes_before)} -> "
         f"{size(r.bytes_after)} ({r.ratio:.2f}x smaller) in {r.seconds:.1f} s"
     )
@@ -72,7 +72,7 @@ def render_score(s: Score) -> Group:
         columns[2:2] = ["KL", "top-1"]
     for col in columns:
         t.add_column(col, justify="left" if col == "model" else "right")
-    cells = [s.name, f"{s.perplexity:.3f}", f"{s.tokens:,}", f"{s.tokens_per_second:.0f}"]
+    cells = [s.name, f"{s.perplexity:.3f}", f"{grouped(s.tokens)}", f"{s.tokens_per_second:.0f}"]
     if s.kl is not None:
         cells[2:2] = [f"{s.kl:.4f}", f"{s.top1:.1%}"]
     t.add_row(*cells)
@@ -91,7 +91,7 @@ def render_clip_search(c: ClipSearch) -> Group:
     head = Text("model-KL search: ", style="bold")
     head.append(
         f"factors {', '.join(f'{f:g}' for f in c.factors)} on the output-aware clip ratios, "
-        f"per {c.per}, on {c.tokens:,} tokens"
+        f"per {c.per}, on {grouped(c.tokens)} tokens"
     )
     tail = Text()
     tail.append(
@@ -131,7 +131,9 @@ def render_comparison(c: ModelComparison) -> Group:
         if own:
             cells.append(number(row.own_text_perplexity, "{:.2f}"))
         t.add_row(*cells)
-    head = Text(f"{c.model}: {c.tokens:,} tokens scored in windows of {c.context}", style="bold")
+    head = Text(
+        f"{c.model}: {grouped(c.tokens)} tokens scored in windows of {c.context}", style="bold"
+    )
     parts: list = [head, fit(t)]
     if any(r.matmul for r in c.rows):
         parts.append(
@@ -176,7 +178,9 @@ def render_encoder_comparison(c: EncoderComparison) -> Group:
             f"{row.worst_cosine:.5f}",
             f"{row.same_neighbour:.1%}",
         )
-    head = Text(f"{c.model}: embeddings of {c.sentences:,} sentences, against float", style="bold")
+    head = Text(
+        f"{c.model}: embeddings of {grouped(c.sentences)} sentences, against float", style="bold"
+    )
     return Group(head, fit(t))
 
 
@@ -187,7 +191,7 @@ SENSITIVITY_ROWS = 20
 @renderer(Sensitivity)
 def render_sensitivity(r: Sensitivity) -> Group:
     head = Text(f"each layer quantized alone by {r.recipe}, ", style="bold")
-    head.append(f"scored on {r.tokens:,} tokens (float perplexity {r.float_perplexity:.3f})")
+    head.append(f"scored on {grouped(r.tokens)} tokens (float perplexity {r.float_perplexity:.3f})")
     t = Table(box=None, header_style="bold", pad_edge=False)
     for col in ("rank", "layer", "shape", "bits/w", "KL", "perplexity", "top-1"):
         t.add_column(col, justify="left" if col == "layer" else "right")

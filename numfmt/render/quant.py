@@ -8,7 +8,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from numfmt._display import renderer
+from numfmt._display import grouped, renderer
 from numfmt.quant.analysis import Curves, FormatRanges, GridView
 from numfmt.quant.report import ErrorReport, SchemeComparison
 from numfmt.quant.tensor import QuantizedTensor, QuantizeResult
@@ -45,7 +45,7 @@ def render_report(r: ErrorReport) -> Group:
     grid.add_column(justify="right")
     for label, attr, fmt in _ROWS:
         grid.add_row(label, number(getattr(r, attr), fmt))
-    parts: list = [Text(f"{r.scheme or 'quantized'} - {r.n:,} values", style="bold"), grid]
+    parts: list = [Text(f"{r.scheme or 'quantized'} - {grouped(r.n)} values", style="bold"), grid]
     if r.per_group:
         t = Table(title="per group", title_justify="left", box=None)
         for col in ("", "groups", "min", "median", "max"):
@@ -90,8 +90,8 @@ def render_tensor(q: QuantizedTensor) -> Group:
     if not held.endswith(str(width)):
         codes += ", packed when saved)" if width % 8 else ")"
     grid.add_row("codes", codes)
-    grid.add_row("groups", f"{d['qparams']['groups']:,}")
-    grid.add_row("bytes", f"{d['nbytes']:,}  ({d['bits_per_value']:.4g} bits per value)")
+    grid.add_row("groups", f"{grouped(d['qparams']['groups'])}")
+    grid.add_row("bytes", f"{grouped(d['nbytes'])}  ({d['bits_per_value']:.4g} bits per value)")
     qp = d["qparams"]
     grid.add_row("scale", _spread_text(qp["scale"], d["qparams"]["groups"]))
     if qp["zero_point"] is not None:
@@ -101,7 +101,9 @@ def render_tensor(q: QuantizedTensor) -> Group:
     if qp["tensor_scale"] is not None:
         grid.add_row("tensor scale", f"{qp['tensor_scale']:.6g}")
     if qp["saturated_scales"]:
-        grid.add_row("saturated", Text(f"{qp['saturated_scales']:,} scales", style="bold red"))
+        grid.add_row(
+            "saturated", Text(f"{grouped(qp['saturated_scales'])} scales", style="bold red")
+        )
     return Group(Text("quantized tensor", style="bold"), grid)
 
 
@@ -189,7 +191,7 @@ def render_grid(g: GridView) -> Group:
     grid.add_row("levels", f"{len(g.levels)}: {g.levels[0]:.4g} .. {g.levels[-1]:.4g}")
     if g.zero_point is not None:
         grid.add_row("zero point", f"code {g.zero_point} stands for 0")
-    grid.add_row("values", f"{int(g.counts.sum()):,} in {len(g.counts)} bins")
+    grid.add_row("values", f"{grouped(int(g.counts.sum()))} in {len(g.counts)} bins")
     return Group(Text("quantization grid", style="bold"), grid)
 
 

@@ -7,7 +7,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from numfmt._display import renderer
+from numfmt._display import grouped, renderer
 from numfmt.lessons.training import RUNS, TrainingInFewerBits
 from numfmt.nn.training import TrainingStats
 from numfmt.render.fit import fit
@@ -25,7 +25,7 @@ def _count(n: int, total: int) -> str:
     """``1,234 (5.6%)``; a bare ``0`` for none."""
     if n == 0:
         return "0"
-    return f"{n:,} ({_share(n / total)})" if total else f"{n:,}"
+    return f"{grouped(n)} ({_share(n / total)})" if total else f"{grouped(n)}"
 
 
 @renderer(TrainingStats)
@@ -37,15 +37,15 @@ def render_stats(s: TrainingStats) -> Group:
     t = Table.grid(padding=(0, 2))
     t.add_column(style=LABEL)
     t.add_column(justify="right")
-    t.add_row("steps taken", f"{s.taken:,}")
-    t.add_row("steps skipped", f"{s.skipped:,}")
-    t.add_row("weight updates", f"{s.updates:,}")
+    t.add_row("steps taken", f"{grouped(s.taken)}")
+    t.add_row("steps skipped", f"{grouped(s.skipped)}")
+    t.add_row("weight updates", f"{grouped(s.updates)}")
     t.add_row("  weight unchanged", _count(s.lost, s.updates))
-    t.add_row("nonzero gradients", f"{s.gradients:,}")
+    t.add_row("nonzero gradients", f"{grouped(s.gradients)}")
     t.add_row("  underflowed to 0", _count(s.underflowed, s.gradients))
     t.add_row("  overflowed", _count(s.overflowed, s.gradients))
     if s.state is not None:
-        t.add_row("state flushed to 0", f"{s.state_underflowed:,}")
+        t.add_row("state flushed to 0", f"{grouped(s.state_underflowed)}")
     return Group(head, t)
 
 
@@ -82,7 +82,7 @@ def render_lesson(r: TrainingInFewerBits) -> Group:
             f"{row.loss:.4f}",
             f"{row.lost_share:.1%}" if row.updates else "-",
             _count(row.underflowed, row.gradients) if row.grads else "-",
-            f"{row.overflowed:,}" if row.grads else "-",
+            f"{grouped(row.overflowed)}" if row.grads else "-",
             f"{row.skipped}/{row.steps + row.skipped}",
             "-" if row.final_scale is None else _power(row.final_scale),
         )
@@ -130,14 +130,14 @@ def render_lesson(r: TrainingInFewerBits) -> Group:
             f"{fr.binades:.0f}",
             _share(fr.below_smallest),
             _share(fr.below_normal),
-            f"{fr.overflow_scaled:,}",
+            f"{grouped(fr.overflow_scaled)}",
             fits,
         )
     h = r.histogram
     span = Text("the fp32 run's weight gradients: ", style="bold")
     if h.exponents:
         span.append(
-            f"{h.nonzero:,} nonzero (and {h.zeros:,} zeros) from {h.smallest:.3g} to "
+            f"{grouped(h.nonzero)} nonzero (and {grouped(h.zeros)} zeros) from {h.smallest:.3g} to "
             f"{h.largest:.3g}, binary exponents {h.exponents[0]} to {h.exponents[-1]} "
             f"({len(h.exponents)} binades)"
         )

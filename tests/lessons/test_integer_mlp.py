@@ -135,7 +135,7 @@ def test_a_sixteen_bit_accumulator_wraps_around():
     wide = integer_mlp(model, calibration)
     with pytest.raises(
         NumfmtError,
-        match=r"layer 0's accumulators reach [\d,]+ on the calibration inputs, beyond int16's 32,767",
+        match=r"layer 0's accumulators reach [\d ]+ on the calibration inputs, beyond int16's 32 767",
     ):
         integer_mlp(model, calibration, accumulator_bits=16)
     narrow = integer_mlp(model, calibration, accumulator_bits=16, overflow="wrap")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from numfmt._display import grouped
 from numfmt.errors import NumfmtError
 from numfmt.formats.explain.results import CodeTable, FormatInfo, FormatList
 from numfmt.formats.explain.show import show_code
@@ -85,7 +86,7 @@ def table(fmt: str | AnyFormat) -> CodeTable:
     if fmt.bits > TABLE_MAX_BITS:
         raise NumfmtError(
             f"table lists formats of {TABLE_MAX_BITS} bits or fewer; {fmt.name} has "
-            f"{fmt.num_codes:,} codes. Use 'numfmt decode CODE --format {fmt.name}' for one."
+            f"{grouped(fmt.num_codes)} codes. Use 'numfmt decode CODE --format {fmt.name}' for one."
         )
     rows = []
     for code in range(fmt.num_codes):
