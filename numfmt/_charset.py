@@ -49,6 +49,10 @@ SPELLINGS = {
     "\u2713": "v",
     "\u2717": "x",
     "\u2022": "*",
+    "\u00bf": "",  # Spanish opening marks: the closing ? and ! carry the sentence in ASCII
+    "\u00a1": "",
+    "\u00ba": "o",  # 1.º
+    "\u00aa": "a",
 }
 
 #: Greek letters by name: alpha, beta ... (capital sigma is a sum).

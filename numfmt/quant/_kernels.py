@@ -263,9 +263,7 @@ def _minmax_codes(scheme: QuantScheme) -> tuple[Any, tuple] | None:
         _format_kernels.available() and _float32_int_scales(scheme) and scheme.method == "minmax"
     ):
         return None
-    from numfmt.quant.qparams import code_dtype
-
-    return code_dtype(scheme), _scale_args(scheme)
+    return _xp.int_dtype(np, scheme.bits, scheme.code_signed), _scale_args(scheme)
 
 
 def _zeros(rows, zero_point):
