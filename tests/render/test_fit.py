@@ -284,14 +284,17 @@ def _matmul():
 
 
 def _lessons(request):
+    from numfmt.lessons import exercise, exercise_list
     from numfmt.lessons.catalog import lessons
     from numfmt.lessons.summary import SUMMARIES
 
-    from numfmt.lessons import exercise, exercise_list
-
     out = [lessons(), *(SUMMARIES[name]() for name in ("bits", "floats", "quantization"))]
     posed = exercise("matmul", 1, seed=3)  # the longest working
-    out += [posed, posed.check("0"), exercise("floats", 1, seed=5, lang="es").check("0 10000100 0001001")]
+    out += [
+        posed,
+        posed.check("0"),
+        exercise("floats", 1, seed=5, lang="es").check("0 10000100 0001001"),
+    ]
     out += [exercise_list(), exercise_list("bits", lang="es")]
     out += _training()
     out += _matmul()
