@@ -50,7 +50,8 @@ def _model_installed() -> bool:
 
 def _build(site: Path, run_pages: bool) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-d", str(site)],
+        # not --quiet: it hides warnings from --strict, which then passes a broken link
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(site)],
         cwd=ROOT,
         capture_output=True,
         text=True,

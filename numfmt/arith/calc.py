@@ -148,15 +148,15 @@ class Calculation(Displayable):
 
 def calc(
     expression: str,
-    fmt,
+    fmt: Any,
     *,
-    rounding="nearest-even",
-    overflow=None,
+    rounding: Any = "nearest-even",
+    overflow: Any = None,
     seed: int = 0,
     ftz: bool = False,
     daz: bool = False,
     random_bits: int | None = None,
-):
+) -> Calculation:
     """Compute an expression in a format, each number and each operation rounded once.
 
     Args:
@@ -165,9 +165,13 @@ def calc(
         fmt: a float format of up to 51 significand bits, or a ``Context``: it then carries
             every option (leave the keyword options as they are), counts the calculation's
             flags too, and its random stream goes on from where it was.
-        rounding, overflow, seed, ftz, daz, random_bits: as ``Context`` takes them. ftz and
-            daz act on operations (a subnormal result flushed, a subnormal operand read as
-            zero); the typed numbers are stored as ``numfmt show`` stores them.
+        rounding: the rounding mode, as ``Context`` takes it.
+        overflow: what an overflow gives, as ``Context`` takes it.
+        seed: the random stream of stochastic rounding.
+        ftz: flush a subnormal result to zero (the typed numbers are stored as ``numfmt
+            show`` stores them).
+        daz: read a subnormal operand as zero.
+        random_bits: the random bits of stochastic rounding, as ``Context`` takes them.
 
     Returns:
         A Calculation: its steps, its result and the flags raised.

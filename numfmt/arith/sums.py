@@ -28,7 +28,7 @@ from __future__ import annotations
 import builtins
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 
@@ -196,14 +196,14 @@ def _sum_rows(rows, ctx: Context, order: str):
 
 
 def sum(
-    x,
-    fmt,
+    x: Any,
+    fmt: Any,
     *,
     order: str = "sequential",
     axis: int | None = -1,
     flags: Flags | None = None,
-    **options,
-):
+    **options: Any,
+) -> Any:
     """The sum of x along an axis, every addition rounded into fmt, in the order given.
 
     Args:

@@ -333,14 +333,14 @@ def arithmetic() -> LessonSummary:
     point = []
     for fmt in ("fp16", "bf16", "fp32"):
         c = calc("0.1 + 0.2", fmt)
-        a, b = (float(n.stored) for n in c.numbers)
+        a, b = (_stored(n) for n in c.numbers)
         point.append((fmt, a, b, c.value, c.value - 0.3, c.steps[0].decision.split(":")[0]))
     left, right = calc("(0.5 + 512) + 512.5", "fp16"), calc("0.5 + (512 + 512.5)", "fp16")
     cancel = []
     for fmt in ("bf16", "fp16"):
         c = calc("1.01 - 1", fmt)
         got = c.value
-        cancel.append((fmt, float(c.numbers[0].stored), got, abs(got - 0.01) / 0.01))
+        cancel.append((fmt, _stored(c.numbers[0]), got, abs(got - 0.01) / 0.01))
     long_sums = []
     for label, terms in (("1/k, k = 1..3000", 1 / np.arange(1, 3001)), ("0.1, 10,000 times", None)):
         for fmt in ("fp16", "bf16"):
@@ -419,3 +419,9 @@ SUMMARIES = {
     "beyond-rtn": beyond_rtn,
     "arithmetic": arithmetic,
 }
+
+
+def _stored(number) -> float:
+    """A typed number as the format stores it (a number of the calculation: never NaN)."""
+    assert number.stored is not None
+    return float(number.stored)

@@ -545,8 +545,10 @@ class LossScaler:
     would become inf stays where it is). The scale is a float32, as GradScaler keeps it.
 
     Args:
-        init_scale, growth_factor, backoff_factor, growth_interval: GradScaler's, with its
-            defaults.
+        init_scale: the first scale (GradScaler's default, 2^16).
+        growth_factor: what the scale is multiplied by after ``growth_interval`` clean steps.
+        backoff_factor: what it is multiplied by after a skipped step.
+        growth_interval: clean steps in a row before the scale grows.
 
     Example:
         >>> w = torch.nn.Parameter(torch.zeros(2))
