@@ -15,6 +15,10 @@ Accepted forms (each with an optional sign):
 ``inf``, ``nan``   infinity (``infinity`` too) and not-a-number
 ``-0``             negative zero
 =================  =============================================
+
+Digits may be grouped by threes with ``_`` anywhere, or with a space, a narrow or thin space
+or a no-break space before the decimal point (``8 000 000 000``, as numfmt prints counts);
+a comma never groups: ``1,000`` is refused with a hint (in much of the world it is 1.000).
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ from fractions import Fraction
 from numfmt.errors import ParseError
 
 ACCEPTED_FORMS = "3.14, -1.5, 1e-8, 0x1.8p3, 0b101.1, 1/3, 2^-10, inf, nan, -0"
+
+#: Thousands grouped by a space (or a narrow, thin or no-break one): 8 000 000 000.
+_GROUPED_RE = re.compile(r"^\d{1,3}(?:[ \u00a0\u2009\u202f]\d{3})+(?=$|[.e])")
+_GROUP_SPACES = str.maketrans("", "", " \u00a0\u2009\u202f")
 
 _DEC = r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _DEC_RE = re.compile(rf"^{_DEC}$")
@@ -150,6 +158,9 @@ def parse_value(text: str) -> ExactValue:
     negative = s.startswith("-")
     if s[:1] in "+-":
         s = s[1:]
+    grouped = _GROUPED_RE.match(s)
+    if grouped:
+        s = grouped.group(0).translate(_GROUP_SPACES) + s[grouped.end() :]
     magnitude = _parse_magnitude(s)
     if magnitude is None:
         raise ParseError(_unreadable(raw, s))

@@ -140,3 +140,24 @@ def test_a_bad_list_of_values_says_what_is_wrong(text, message):
 
     with pytest.raises(ParseError, match=message):
         parse_values(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("8 000 000 000", Fraction(8_000_000_000)),
+        ("8\u202f000\u202f000", Fraction(8_000_000)),  # as numfmt prints counts
+        ("-10\u2009461", Fraction(-10461)),
+        ("1\u00a0000.25", Fraction(4001, 4)),
+        ("1 000e3", Fraction(1_000_000)),
+    ],
+)
+def test_digits_grouped_by_spaces_read_as_one_number(text, value):
+    v = parse_value(text)
+    assert (-1 if v.negative else 1) * v.magnitude == value
+
+
+@pytest.mark.parametrize("text", ["80 00", "1 5", "12 3456", "1 000 00", "0.000 001", "1  000"])
+def test_spaces_that_do_not_group_thousands_are_refused(text):
+    with pytest.raises(ParseError, match="cannot read"):
+        parse_value(text)
