@@ -8,16 +8,16 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from numfmt._display import renderer
+from numfmt._display import grouped, renderer
 from numfmt.lessons.summary import LessonSummary
 from numfmt.render.fit import fit
 from numfmt.render.quant import LABEL
 
 
 def cell(value: Any) -> str:
-    """A value as a table shows it: integers whole (beyond 10^12, as a power of two where
-    they are one, give or take one: 2^64 - 1), floats to five significant digits (--json
-    has them all)."""
+    """A value as a table shows it: integers whole, from five digits grouped by threes
+    (65 536; beyond 10^12, as a power of two where they are one, give or take one: 2^64 - 1),
+    floats to five significant digits (--json has them all)."""
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -25,7 +25,9 @@ def cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.5g}"
     if isinstance(value, int) and abs(value) >= 10**12:
-        return _power_of_two(value) or str(value)
+        return _power_of_two(value) or grouped(value)
+    if isinstance(value, int) and abs(value) >= 10**4:
+        return grouped(value)
     return str(value)
 
 
