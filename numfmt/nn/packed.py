@@ -229,10 +229,12 @@ def input_codes(x: torch.Tensor, act: QuantScheme | QParams):
         rows = rows.to(torch.float32)
     a = np.ascontiguousarray(rows.numpy())
     m = a.shape[0]
-    if not isinstance(act, QParams) and isinstance(scheme.granularity, PerToken):
-        done = _kernels.quantize_minmax(a, scheme)
+    if not isinstance(act, QParams):  # one compiled pass: per token, or the tensor as a row
+        per_token = isinstance(scheme.granularity, PerToken)
+        done = _kernels.quantize_minmax(a if per_token else a.reshape(1, -1), scheme)
         if done is not None:
-            return done[0], done[1], done[2].astype(np.int32)
+            codes, scale, zero = done[0].reshape(a.shape), done[1], done[2].astype(np.int32)
+            return codes, np.resize(scale, m), np.resize(zero, m)
     t = torch.from_numpy(a)
     qp = act if isinstance(act, QParams) else choose_qparams(t, scheme, nan_policy="omit")
     codes = quantize(t, qp).numpy()
