@@ -66,6 +66,7 @@ def exercise(ctx, lesson, number, seed, answer, solution, lang, as_json) -> None
       numfmt exercise quantization 2 --seed 3 --lang es     en español
       numfmt exercise floats 3 --seed 5 --json
     """
+    es = lang == "es"
     if lesson is None or number is None:
         given = [
             name
@@ -75,8 +76,14 @@ def exercise(ctx, lesson, number, seed, answer, solution, lang, as_json) -> None
         if given:
             example = f"numfmt exercise {lesson or 'bits'} 1 --seed 7"
             raise UsageFailure(
-                f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} about one exercise: "
-                f"give its lesson and number, e.g. {example}"
+                f"{', '.join(given)} "
+                + (
+                    f"{'es' if len(given) == 1 else 'son'} para un ejercicio: da su lección "
+                    f"y su número, p. ej. {example} --lang es"
+                    if es
+                    else f"{'is' if len(given) == 1 else 'are'} about one exercise: give its "
+                    f"lesson and number, e.g. {example}"
+                )
             )
         from numfmt.lessons.exercises import exercise_list
 
@@ -86,13 +93,20 @@ def exercise(ctx, lesson, number, seed, answer, solution, lang, as_json) -> None
 
     if (answer is not None or solution) and seed is None:
         option = "--answer" if answer is not None else "--solution"
+        example = f"numfmt exercise {lesson} {number} --seed 7" + (" --lang es" if es else "")
+        example += f" {option}" + (" X" if answer is not None else "")
         raise UsageFailure(
-            f"{option} is about one question: give the --seed it was posed with, e.g. "
-            f"numfmt exercise {lesson} {number} --seed 7 {option}"
-            + (" X" if answer is not None else "")
+            f"{option} es para una pregunta: da la --seed con la que se planteó, p. ej. {example}"
+            if es
+            else f"{option} is about one question: give the --seed it was posed with, e.g. "
+            f"{example}"
         )
     if answer is not None and solution:
-        raise UsageFailure("give --answer or --solution, not both")
+        raise UsageFailure(
+            "da --answer o --solution, no las dos"
+            if es
+            else "give --answer or --solution, not both"
+        )
     ex = pose(lesson, number, seed=seed, lang=lang)
     if answer is None and not solution:
         emit(ex, as_json)

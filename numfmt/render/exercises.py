@@ -3,11 +3,12 @@ list. Every word of them comes from the exercise; this module only lays them out
 
 from __future__ import annotations
 
-from rich.console import Group
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from numfmt._display import renderer
+from numfmt._display import GROUP_SEPARATOR, renderer
 from numfmt.lessons.exercises.core import Exercise, ExerciseList, Verdict
 from numfmt.render.catalog import Command
 from numfmt.render.fit import fit
@@ -50,6 +51,32 @@ WORDS = {
 }
 
 
+#: Stands in for the narrow space between groups of digits while a line is wrapped: rich
+#: breaks lines at any whitespace, and 70 553 / 706 496 would read as two numbers.
+_HELD = "\ue000"
+
+
+class Prose:
+    """A text that wraps between words, never inside a number grouped by narrow spaces."""
+
+    def __init__(self, text: Text):
+        self.text = text
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        held = self.text.copy()
+        held.plain = held.plain.replace(GROUP_SEPARATOR, _HELD)
+        for line in held.wrap(console, options.max_width):
+            line.plain = line.plain.replace(_HELD, GROUP_SEPARATOR)
+            yield line
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self.text)
+
+
+def _prose(text: str, style: str = "") -> Prose:
+    return Prose(Text(text, style=style))
+
+
 def _labelled(label: str, value: str) -> Text:
     t = Text(f"{label}: ", style=LABEL)
     t.append(value)
@@ -68,7 +95,7 @@ def render_exercise(ex: Exercise) -> Group:
     return Group(
         _head(ex),
         Text(""),
-        Text(ex.question),
+        _prose(ex.question),
         Text(""),
         _labelled(w["answer"], ex.form),
         Text(f"{w['explore']}:", style=LABEL),
@@ -87,10 +114,10 @@ def render_verdict(v: Verdict) -> Group:
     else:
         head = Text(w["wrong"], style="bold red")
         head.append(" " + w["you"].format(given=v.given, expected=v.expected))
-    parts: list = [_head(v.exercise), Text(v.exercise.question, style=LABEL), Text(""), head]
+    parts: list = [_head(v.exercise), _prose(v.exercise.question, LABEL), Text(""), Prose(head)]
     if v.diagnosis:
-        parts.append(Text(v.diagnosis, style="yellow"))
-    parts += [Text(""), Text(w["why"], style=LABEL), Text(v.explanation)]
+        parts.append(_prose(v.diagnosis, "yellow"))
+    parts += [Text(""), Text(w["why"], style=LABEL), _prose(v.explanation)]
     return Group(*parts)
 
 
@@ -104,6 +131,6 @@ def render_exercise_list(c: ExerciseList) -> Group:
     t.add_column(w["exercise"])
     previous = None
     for e in c.entries:
-        t.add_row(e.lesson if e.lesson != previous else "", str(e.number), e.kind, e.title)
+        t.add_row(e.lesson if e.lesson != previous else "", str(e.number), e.kind_name, e.title)
         previous = e.lesson
     return Group(fit(t, wrap=[w["exercise"]]), Text(w["list_note"], style=LABEL))

@@ -124,6 +124,66 @@ def test_misuse_is_one_line_on_stderr_and_status_2(args, message):
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("bits", "9"), "la lección bits tiene los ejercicios del 1 al 5; el 9 no es uno de ellos"),
+        (("bitz",), "no hay ninguna lección 'bitz'; las lecciones con ejercicios: bits, floats"),
+        (("bitz", "1"), "no hay ninguna lección 'bitz'"),
+        (
+            ("bits", "1", "--answer", "0"),
+            "--answer es para una pregunta: da la --seed con la que se planteó, p. ej. "
+            "numfmt exercise bits 1 --seed 7 --lang es --answer X",
+        ),
+        (("bits", "1", "--solution"), "--solution es para una pregunta: da la --seed"),
+        (("bits", "--seed", "3"), "--seed es para un ejercicio: da su lección y su número"),
+        (("bits", "1", "--seed", "1", "--answer", "0", "--solution"), "da --answer o --solution"),
+        (
+            ("integer-mlp", "2", "--seed", "3", "--answer", "-10,461"),
+            "escribe el número sin separadores entre las cifras: -10461, no -10,461",
+        ),
+        (("bits", "2", "--seed", "1", "--answer", "1e999"), "la respuesta es un número finito"),
+    ],
+    ids=[
+        "number-out-of-range",
+        "unknown-lesson",
+        "unknown-lesson-with-number",
+        "answer-without-seed",
+        "solution-without-seed",
+        "seed-without-number",
+        "answer-and-solution",
+        "thousands-comma",
+        "beyond-float64",
+    ],
+)
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_misuse_is_said_in_spanish_when_spanish_is_chosen(args, message, how):
+    if how == "option":
+        r = _run("exercise", *args, "--lang", "es")
+    else:
+        r = _run("exercise", *args, env={"NUMFMT_LANG": "es"})
+    assert r.exit_code == 2, r.output
+    assert r.stdout == "" and r.stderr.startswith("Error: ")
+    assert message in " ".join(r.stderr.split())
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_an_infinite_answer_is_malformed_whatever_its_spelling():
+    for answer in ("inf", "1e999", "-1e999", "2^2000"):
+        r = _run("exercise", "floats", "2", "--seed", "1", "--answer", answer)
+        assert r.exit_code == 2 and r.stdout == "", (answer, r.output)
+        assert f"the answer is a finite number (a decimal number), not {answer}" in r.stderr
+
+
+def test_the_spanish_list_names_the_kinds_in_spanish():
+    r = _run("exercise", "--lang", "es")
+    assert r.exit_code == 0
+    assert "tipo" in r.stdout and "codificar" in r.stdout and "estancamiento" in r.stdout
+    assert "encode" not in r.stdout and "stagnation" not in r.stdout
+    rows = json.loads(_run("exercise", "bits", "--lang", "es", "--json").stdout)["exercises"]
+    assert (rows[0]["kind"], rows[0]["kind_name"]) == ("encode", "codificar")
+
+
 def test_spanish_from_the_option_or_the_environment():
     ex = exercise("quantization", 2, seed=4, lang="es")
     r = _run("exercise", "quantization", "2", "--seed", "4", "--lang", "es", "-a", ex.answer)

@@ -10,7 +10,7 @@ import numpy as np
 import numfmt
 from numfmt.lessons.exercises.answers import Choice, Decimal, Option
 from numfmt.lessons.exercises.core import Problem, Spec, rounded
-from numfmt.lessons.exercises.text import Text, exact_decimal
+from numfmt.lessons.exercises.text import Text, exact_decimal, percent, readable, scientific
 
 #: Formats and their significant bits (the leading one counted).
 _PRECISION = {"fp16": 11, "bf16": 8, "fp8_e4m3": 4, "fp8_e5m2": 3}
@@ -27,6 +27,8 @@ def stagnation(rng: np.random.Generator) -> Problem:
     assert result.stall_value is not None and result.stall_index is not None  # it stalls
     stall = Fraction(result.stall_value)
     top = Fraction(numfmt.get_format(name).max_value)
+    # bf16's largest has 39 digits: written as 3.4e38
+    top_text = readable(top) if top < 10**7 else scientific(top, 3)
     text = exact_decimal(c)
     return Problem(
         question=Text(
@@ -58,9 +60,9 @@ def stagnation(rng: np.random.Generator) -> Problem:
             (
                 top,
                 Text(
-                    f"{exact_decimal(top)} is {name}'s largest value; the sum stops long "
+                    f"{top_text} is {name}'s largest value; the sum stops long "
                     "before, when the step is too small for the gap between its values.",
-                    f"{exact_decimal(top)} es el mayor valor de {name}; la suma se detiene "
+                    f"{top_text} es el mayor valor de {name}; la suma se detiene "
                     "mucho antes, cuando el paso es pequeño para la distancia entre sus "
                     "valores.",
                 ),
@@ -179,13 +181,13 @@ def cancellation(rng: np.random.Generator) -> Problem:
             f"{exact_decimal(xs)}, y as {exact_decimal(ys)}. Their difference, "
             f"{exact_decimal(diff)}, is exact (two numbers this close subtract without "
             f"rounding), yet the true x - y is {exact_decimal(true)}: the relative error is "
-            f"{float(rel):.0%}. The rounding of x and y, tiny beside 1, is all that is left "
+            f"{percent(rel, 'en')}. The rounding of x and y, tiny beside 1, is all that is left "
             "once the 1s cancel.",
             f"Cerca de 1, los valores de bf16 distan 2^-7 = 0.0078125. x se guarda como "
-            f"{exact_decimal(xs)}, y como {exact_decimal(ys)}. Su diferencia, "
+            f"{exact_decimal(xs)} e y se guarda como {exact_decimal(ys)}. Su diferencia, "
             f"{exact_decimal(diff)}, es exacta (dos números tan cercanos se restan sin "
             f"redondeo), pero el x - y verdadero es {exact_decimal(true)}: el error relativo "
-            f"es del {float(rel):.0%}. El redondeo de x e y, diminuto al lado de 1, es todo lo "
+            f"es del {percent(rel, 'es')}. El redondeo de x e y, diminuto al lado de 1, es todo lo "
             "que queda cuando los 1 se cancelan.",
         ),
         hint=f'numfmt calc "{exact_decimal(x)} - {exact_decimal(y)}" -f bf16',

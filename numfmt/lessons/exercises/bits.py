@@ -9,7 +9,7 @@ import numpy as np
 import numfmt
 from numfmt.lessons.exercises.answers import Bits, Decimal, Integer
 from numfmt.lessons.exercises.core import Problem, Spec
-from numfmt.lessons.exercises.text import Text, times_en, veces
+from numfmt.lessons.exercises.text import Text, times_en, veces, whole
 
 
 def _b8(code: int) -> str:
@@ -194,11 +194,13 @@ def int_range(rng: np.random.Generator) -> Problem:
         answer=Integer(),
         expected=expected,
         working=Text(
-            f"{n} bits make 2^{n} = {2**n} codes. Two's complement gives half of them to the "
-            f"negatives: -2^{n - 1} .. 2^{n - 1} - 1, that is {-half} .. {half - 1}. One more "
+            f"{n} bits make 2^{n} = {whole(2**n)} codes. Two's complement gives half of them to "
+            f"the negatives: -2^{n - 1} .. 2^{n - 1} - 1, that is {whole(-half)} .. "
+            f"{whole(half - 1)}. One more "
             "negative than positive, because zero takes a code of the non-negative half.",
-            f"{n} bits dan 2^{n} = {2**n} códigos. El complemento a dos da la mitad a los "
-            f"negativos: -2^{n - 1} .. 2^{n - 1} - 1, es decir {-half} .. {half - 1}. Hay un "
+            f"{n} bits dan 2^{n} = {whole(2**n)} códigos. El complemento a dos da la mitad a "
+            f"los negativos: -2^{n - 1} .. 2^{n - 1} - 1, es decir {whole(-half)} .. "
+            f"{whole(half - 1)}. Hay un "
             "negativo más que positivos, porque el cero ocupa un código de la mitad no "
             "negativa.",
         ),
@@ -207,9 +209,9 @@ def int_range(rng: np.random.Generator) -> Problem:
             (
                 2**n - 1,
                 Text(
-                    f"{2**n - 1} is the largest unsigned value of {n} bits; the sign takes "
+                    f"{whole(2**n - 1)} is the largest unsigned value of {n} bits; the sign takes "
                     "half the codes.",
-                    f"{2**n - 1} es el mayor valor sin signo de {n} bits; el signo se lleva "
+                    f"{whole(2**n - 1)} es el mayor valor sin signo de {n} bits; el signo se lleva "
                     "la mitad de los códigos.",
                 ),
             ),
@@ -234,6 +236,19 @@ def _bytes(bits: int, lang: str) -> str:
     return f"{n} byte" + ("s" if n != 1 else "")
 
 
+def _how_many(billions: Fraction, lang: str) -> str:
+    """A count of billions as it is said: ``7 billion`` (``7 mil millones``), and below a
+    billion or between two, in millions: ``500 million`` (``500 millones``),
+    ``1500 millones``; English keeps ``1.5 billion``."""
+    if lang == "es":
+        if billions.denominator == 1:
+            return "mil millones" if billions == 1 else f"{billions} mil millones"
+        return f"{whole(int(billions * 1000))} millones"
+    if billions < 1:
+        return f"{whole(int(billions * 1000))} million"
+    return f"{float(billions):g} billion"
+
+
 def memory(rng: np.random.Generator) -> Problem:
     from numfmt.eval.memory import estimate
 
@@ -246,18 +261,18 @@ def memory(rng: np.random.Generator) -> Problem:
     count = f"{billions}e9" if billions.denominator == 1 else f"{float(billions)}e9"
     return Problem(
         question=Text(
-            f"A model has {float(billions):g} billion parameters ({count}), stored in {name}. "
+            f"A model has {_how_many(billions, 'en')} parameters ({count}), stored in {name}. "
             "How many gigabytes (GB, 10^9 bytes) do its weights take?",
-            f"Un modelo tiene {float(billions):g} mil millones de parámetros ({count}) "
+            f"Un modelo tiene {_how_many(billions, 'es')} de parámetros ({count}) "
             f"guardados en {name}. ¿Cuántos gigabytes (GB, 10^9 bytes) ocupan sus pesos?",
         ),
         answer=Decimal(3, example="16.0"),
         expected=gb,
         working=Text(
             f"{name} takes {bits} bits = {_bytes(bits, 'en')} per parameter: "
-            f"{count} x {bits} / 8 = {est.nbytes} bytes = {float(gb):g} GB.",
+            f"{count} x {bits} / 8 = {whole(est.nbytes)} bytes = {float(gb):g} GB.",
             f"{name} ocupa {bits} bits = {_bytes(bits, 'es')} por parámetro: "
-            f"{count} x {bits} / 8 = {est.nbytes} bytes = {float(gb):g} GB.",
+            f"{count} x {bits} / 8 = {whole(est.nbytes)} bytes = {float(gb):g} GB.",
         ),
         hint=f"numfmt memory {count} --format {name}",
         mistakes=(

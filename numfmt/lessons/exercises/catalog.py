@@ -10,6 +10,7 @@ import numpy as np
 
 from numfmt.errors import NumfmtError
 from numfmt.lessons.exercises.core import (
+    KINDS,
     Exercise,
     ExerciseEntry,
     ExerciseList,
@@ -41,15 +42,23 @@ def lesson_names() -> list[str]:
     return [lesson.name for lesson in LESSONS if lesson.name in _LAZY]
 
 
-def specs(lesson: str) -> tuple[Spec, ...]:
+def _error(lang: str, en: str, es: str) -> NumfmtError:
+    """A misuse, said in the student's language."""
+    return NumfmtError(es if lang == "es" else en)
+
+
+def specs(lesson: str, lang: str = "en") -> tuple[Spec, ...]:
     """The exercises of ``lesson``, in order.
 
     Raises:
-        NumfmtError: no lesson of that name.
+        NumfmtError: no lesson of that name (said in ``lang``).
     """
     if lesson not in _LAZY:
-        raise NumfmtError(
-            f"no lesson '{lesson}'; the lessons with exercises: {', '.join(lesson_names())}"
+        names = ", ".join(lesson_names())
+        raise _error(
+            lang,
+            f"no lesson '{lesson}'; the lessons with exercises: {names}",
+            f"no hay ninguna lección '{lesson}'; las lecciones con ejercicios: {names}",
         )
     return importlib.import_module(_LAZY[lesson]).EXERCISES
 
@@ -66,8 +75,8 @@ def exercise(lesson: str, number: int, *, seed: int | None = None, lang: str = "
         lang: ``en`` or ``es``.
 
     Raises:
-        NumfmtError: an unknown lesson, a number out of range, a negative seed, an unknown
-            language.
+        NumfmtError: an unknown lesson, a number out of range, a negative seed (said in
+            ``lang``), an unknown language.
 
     Example:
         >>> ex = exercise("bits", 1, seed=7)
@@ -76,17 +85,28 @@ def exercise(lesson: str, number: int, *, seed: int | None = None, lang: str = "
         (True, True)
     """
     check_lang(lang)
-    found = specs(lesson)
+    found = specs(lesson, lang)
     if isinstance(number, bool) or not isinstance(number, int | np.integer):
-        raise NumfmtError(f"an exercise's number is an integer, not {number!r}")
+        raise _error(
+            lang,
+            f"an exercise's number is an integer, not {number!r}",
+            f"el número de un ejercicio es un entero, no {number!r}",
+        )
     if not 1 <= number <= len(found):
-        raise NumfmtError(
-            f"lesson {lesson} has exercises 1 to {len(found)}; {number} is not one of them"
+        raise _error(
+            lang,
+            f"lesson {lesson} has exercises 1 to {len(found)}; {number} is not one of them",
+            f"la lección {lesson} tiene los ejercicios del 1 al {len(found)}; el {number} no "
+            "es uno de ellos",
         )
     if seed is None:
         seed = new_seed()
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise NumfmtError(f"a seed is a non-negative integer, not {seed!r}")
+        raise _error(
+            lang,
+            f"a seed is a non-negative integer, not {seed!r}",
+            f"una semilla es un entero no negativo, no {seed!r}",
+        )
     spec = found[number - 1]
     problem = spec.pose(np.random.default_rng(int(seed)))
     # a slip that does not apply to these values (None), that gives the right answer here,
@@ -113,8 +133,8 @@ def exercise_list(lesson: str | None = None, *, lang: str = "en") -> ExerciseLis
     check_lang(lang)
     names = lesson_names() if lesson is None else [lesson]
     entries = tuple(
-        ExerciseEntry(name, i, spec.kind, spec.title(lang))
+        ExerciseEntry(name, i, spec.kind, spec.title(lang), KINDS[spec.kind](lang))
         for name in names
-        for i, spec in enumerate(specs(name), 1)
+        for i, spec in enumerate(specs(name, lang), 1)
     )
     return ExerciseList(entries, lang)

@@ -21,9 +21,21 @@ import numpy as np
 from numfmt._display import Displayable
 from numfmt.errors import NumfmtError
 from numfmt.formats import FloatFormat
-from numfmt.lessons.exercises.answers import Answer, AnswerError, Text
+from numfmt.lessons.exercises.answers import Answer, AnswerError, Decimal, Text
 
 LANGS = ("en", "es")
+
+#: What each kind of exercise is called, in each language (the list's "kind" column).
+KINDS = {
+    "encode": Text("encode", "codificar"),
+    "decode": Text("decode", "decodificar"),
+    "overflow": Text("overflow", "desbordamiento"),
+    "scale": Text("scale", "escala"),
+    "range": Text("range", "rango"),
+    "compare": Text("compare", "comparar"),
+    "stagnation": Text("stagnation", "estancamiento"),
+    "compute": Text("compute", "calcular"),
+}
 
 
 @dataclass(frozen=True)
@@ -149,6 +161,9 @@ class Exercise(Displayable):
                 (why(self.lang) for wrong, why in p.mistakes if p.answer.same(given, wrong)),
                 None,
             )
+            if diagnosis is None and isinstance(p.answer, Decimal):
+                close = p.answer.near(given, p.expected, str(answer))
+                diagnosis = close(self.lang) if close is not None else None
         return Verdict(
             exercise=self,
             given=str(answer).strip(),
@@ -190,6 +205,10 @@ class Verdict(Displayable):
     explanation: str
     diagnosis: str | None = None
 
+    def __bool__(self) -> bool:
+        """A verdict is true when the answer is right: ``if ex.check(answer): ...``."""
+        return self.correct
+
     @property
     def exit_code(self) -> int:
         """0 for a right answer, 1 for a wrong one (the command's status)."""
@@ -213,12 +232,14 @@ class Verdict(Displayable):
 
 @dataclass(frozen=True)
 class ExerciseEntry:
-    """A line of the list: which lesson, which number, what kind, its title."""
+    """A line of the list: which lesson, which number, what kind (``kind`` as the code names
+    it, ``kind_name`` in the list's language), its title."""
 
     lesson: str
     number: int
     kind: str
     title: str
+    kind_name: str
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -251,6 +272,7 @@ def _plain(obj: Any) -> Any:
 
 
 __all__ = [
+    "KINDS",
     "LANGS",
     "AnswerError",
     "Exercise",

@@ -10,7 +10,7 @@ import numpy as np
 import numfmt
 from numfmt.lessons.exercises.answers import Bits, Choice, Decimal, Option
 from numfmt.lessons.exercises.core import Problem, Spec, float_format, rounded
-from numfmt.lessons.exercises.text import Text, exact_decimal, scientific, significant
+from numfmt.lessons.exercises.text import Text, exact_decimal, readable, scientific, significant
 
 
 def _exact(code: int, fmt: str) -> Fraction:
@@ -183,14 +183,14 @@ def survives(rng: np.random.Generator) -> Problem:
     x = scientific(10**log)
     result = numfmt.show(x, name).to_dict()
     key = _KEY_OF_CLASS[result["class"]]
-    stored = significant(Fraction(result["stored_fraction"]), 3) if key in "BC" else ""
+    stored = readable(significant(Fraction(result["stored_fraction"]), 3)) if key in "BC" else ""
     facts = (
         f"smallest subnormal {significant(tiny, 3)}, smallest normal "
-        f"{significant(normal, 3)}, largest {significant(top, 3)}"
+        f"{significant(normal, 3)}, largest {readable(significant(top, 3))}"
     )
     hechos = (
         f"el menor subnormal {significant(tiny, 3)}, el menor normal "
-        f"{significant(normal, 3)}, el mayor {significant(top, 3)}"
+        f"{significant(normal, 3)}, el mayor {readable(significant(top, 3))}"
     )
     why = {
         "A": Text(
@@ -300,6 +300,7 @@ def round_integer(rng: np.random.Generator) -> Problem:
     step = up - down
     other = up if stored == down else down
     tie = 2 * x == down + up
+    half_gap = exact_decimal((up - down) / 2)
     return Problem(
         question=Text(
             f"The integer {x} is stored in bfloat16 (8 significant bits), rounding to "
@@ -333,10 +334,20 @@ def round_integer(rng: np.random.Generator) -> Problem:
             (
                 other,
                 Text(
-                    f"{other} is the other neighbour; {stored} is nearer"
-                    + (" (a tie: the even one)." if tie else "."),
-                    f"{other} es el otro vecino; {stored} está más cerca"
-                    + (" (empate: el par)." if tie else "."),
+                    f"{other} is the other neighbour; "
+                    + (
+                        f"{x} is as far from one as from the other ({half_gap}), and the "
+                        f"tie goes to the even one, {stored}."
+                        if tie
+                        else f"{stored} is nearer."
+                    ),
+                    f"{other} es el otro vecino; "
+                    + (
+                        f"{x} está a la misma distancia de los dos ({half_gap}), y el "
+                        f"empate va al par, {stored}."
+                        if tie
+                        else f"{stored} está más cerca."
+                    ),
                 ),
             ),
             (

@@ -10,9 +10,15 @@ import numpy as np
 
 from numfmt.lessons.exercises.answers import Choice, Decimal, Option
 from numfmt.lessons.exercises.core import Problem, Spec
-from numfmt.lessons.exercises.text import Text, significant
+from numfmt.lessons.exercises.text import Text, significant, whole
 
 _SCALE_BITS = {"fp16": 16, "fp32": 32}
+
+
+def _trimmed(x: Fraction) -> str:
+    """x to 6 significant digits without the zeros that end them: 4.25, 4.13889."""
+    text = significant(x, 6)
+    return text.rstrip("0").rstrip(".") if "." in text and "e" not in text else text
 
 
 def group_bits(rng: np.random.Generator) -> Problem:
@@ -29,7 +35,14 @@ def group_bits(rng: np.random.Generator) -> Problem:
     short = cols % group
     zp_en = " and a 4-bit zero point" if asym else ""
     zp_es = " y un punto cero de 4 bits" if asym else ""
-    per_group = f"{_SCALE_BITS[scale]} + 4" if asym else f"{_SCALE_BITS[scale]}"
+    per_group = (
+        Text(
+            f"{_SCALE_BITS[scale]} + 4 = {extra} bits per group (its scale and zero point)",
+            f"{_SCALE_BITS[scale]} + 4 = {extra} bits por grupo (su escala y su punto cero)",
+        )
+        if asym
+        else Text(f"{extra} bits per group (its scale)", f"{extra} bits por grupo (su escala)")
+    )
     short_en = (
         f" ({cols} = {cols // group} x {group} + {short}: the short last group has its own "
         "scale too)"
@@ -56,12 +69,12 @@ def group_bits(rng: np.random.Generator) -> Problem:
         answer=Decimal(3, example="4.25"),
         expected=bits,
         working=Text(
-            f"4 bits of code per weight, plus {per_group} = {extra} bits per group. A row of "
+            f"4 bits of code per weight, plus {per_group('en')}. A row of "
             f"{cols} has {groups} groups{short_en}: 4 + {groups} x {extra} / {cols} = "
-            f"{significant(bits, 6)} bits per weight.",
-            f"4 bits de código por peso, más {per_group} = {extra} bits por grupo. Una fila de "
+            f"{_trimmed(bits)} bits per weight.",
+            f"4 bits de código por peso, más {per_group('es')}. Una fila de "
             f"{cols} tiene {groups} grupos{short_es}: 4 + {groups} x {extra} / {cols} = "
-            f"{significant(bits, 6)} bits por peso.",
+            f"{_trimmed(bits)} bits por peso.",
         ),
         hint=f"numfmt quantize --values 1,2,3,4 --compare {spec}",
         mistakes=(
@@ -112,21 +125,23 @@ def model_size(rng: np.random.Generator) -> Problem:
     bits = Fraction(est.bits_per_weight)
     return Problem(
         question=Text(
-            f"{name('en')} has {params} weights. Quantized as int4 in groups of {group} with fp16 "
-            f"scales ({recipe}), how many GB (10^9 bytes) do they take? (to 3 significant "
-            "digits)",
-            f"{name('es')} tiene {params} pesos. Cuantizados como int4 en grupos de {group} con "
-            f"escalas fp16 ({recipe}), ¿cuántos GB (10^9 bytes) ocupan? (con 3 cifras "
-            "significativas)",
+            f"{name('en')} has {whole(params)} weights. Quantized as int4 in groups of {group} "
+            f"with fp16 scales ({recipe}), how many GB (10^9 bytes) do they take? (to 3 "
+            "significant digits)",
+            f"{name('es')} tiene {whole(params)} pesos. Cuantizados como int4 en grupos de "
+            f"{group} con escalas fp16 ({recipe}), ¿cuántos GB (10^9 bytes) ocupan? (con 3 "
+            "cifras significativas)",
         ),
         answer=Decimal(3, example="4.25"),
         expected=gb,
         working=Text(
             f"Each weight: 4 bits of code plus 16/{group} of its group's scale = "
-            f"{float(bits):g} bits. {params} x {float(bits):g} / 8 = {est.nbytes} bytes = "
+            f"{float(bits):g} bits. {whole(params)} x {float(bits):g} / 8 = "
+            f"{whole(est.nbytes)} bytes = "
             f"{significant(gb, 4)} GB.",
             f"Cada peso: 4 bits de código más 16/{group} de la escala de su grupo = "
-            f"{float(bits):g} bits. {params} x {float(bits):g} / 8 = {est.nbytes} bytes = "
+            f"{float(bits):g} bits. {whole(params)} x {float(bits):g} / 8 = "
+            f"{whole(est.nbytes)} bytes = "
             f"{significant(gb, 4)} GB.",
         ),
         hint=f"numfmt memory {params} --recipe {recipe}",

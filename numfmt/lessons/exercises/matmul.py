@@ -10,7 +10,7 @@ import numpy as np
 
 from numfmt.lessons.exercises.answers import Decimal
 from numfmt.lessons.exercises.core import Problem, Spec, rounded
-from numfmt.lessons.exercises.text import Text, exact_decimal
+from numfmt.lessons.exercises.text import Text, exact_decimal, readable, whole
 
 #: Bits Hopper's FP8 instruction keeps after the largest term's binary point (lesson 10).
 KEPT = 13
@@ -107,11 +107,11 @@ def long_k(rng: np.random.Generator) -> Problem:
     exact = count * p
     return Problem(
         question=Text(
-            f"A dot product of K = {count} terms, every product equal to "
+            f"A dot product of K = {whole(count)} terms, every product equal to "
             f"{exact_decimal(x)} x {exact_decimal(y)} = {exact_decimal(p)}, runs on Hopper's "
             f"FP8 tensor core (hopper-fp8: groups of 32, {KEPT} bits kept after the largest "
             "term's point, a 14-bit accumulator, no promotion). What does it return?",
-            f"Un producto escalar de K = {count} términos, cada producto igual a "
+            f"Un producto escalar de K = {whole(count)} términos, cada producto igual a "
             f"{exact_decimal(x)} x {exact_decimal(y)} = {exact_decimal(p)}, se calcula en el "
             f"tensor core FP8 de Hopper (hopper-fp8: grupos de 32, {KEPT} bits tras el punto "
             "del término mayor, un acumulador de 14 bits, sin promoción). ¿Qué devuelve?",
@@ -122,17 +122,17 @@ def long_k(rng: np.random.Generator) -> Problem:
             f"The running sum S is the largest term of each group. While S < "
             f"{exact_decimal(p)} x 2^14, the last kept bit of S, 2^(exponent of S - {KEPT}), "
             f"is at most {exact_decimal(p)} and every product counts. From S = "
-            f"{exact_decimal(result)} on, the last kept bit is {exact_decimal(2 * p)}: each "
+            f"{readable(result)} on, the last kept bit is {exact_decimal(2 * p)}: each "
             f"product is cut to 0 and the sum stalls there, against the exact "
-            f"{exact_decimal(exact)}. Promotion into fp32 every 128 terms (DeepSeek's fix, "
+            f"{readable(exact)}. Promotion into fp32 every 128 terms (DeepSeek's fix, "
             "hopper-fp8-promote128) keeps S small inside the tensor core and gives the exact "
             "sum.",
             f"La suma acumulada S es el término mayor de cada grupo. Mientras S < "
             f"{exact_decimal(p)} x 2^14, el último bit que se guarda de S, 2^(exponente de S - "
             f"{KEPT}), vale como mucho {exact_decimal(p)} y cada producto cuenta. Desde S = "
-            f"{exact_decimal(result)}, el último bit guardado es {exact_decimal(2 * p)}: cada "
+            f"{readable(result)}, el último bit guardado es {exact_decimal(2 * p)}: cada "
             f"producto se corta a 0 y la suma se estanca ahí, frente al valor exacto "
-            f"{exact_decimal(exact)}. Promover a fp32 cada 128 términos (el arreglo de "
+            f"{readable(exact)}. Promover a fp32 cada 128 términos (el arreglo de "
             "DeepSeek, hopper-fp8-promote128) mantiene S pequeña dentro del tensor core y da "
             "la suma exacta.",
         ),
@@ -141,9 +141,9 @@ def long_k(rng: np.random.Generator) -> Problem:
             (
                 exact,
                 Text(
-                    f"{exact_decimal(exact)} is the exact sum, what promotion to fp32 keeps; "
+                    f"{readable(exact)} is the exact sum, what promotion to fp32 keeps; "
                     "without it the accumulator stalls.",
-                    f"{exact_decimal(exact)} es la suma exacta, la que conserva la promoción a "
+                    f"{readable(exact)} es la suma exacta, la que conserva la promoción a "
                     "fp32; sin ella el acumulador se estanca.",
                 ),
             ),
@@ -159,9 +159,9 @@ def long_k(rng: np.random.Generator) -> Problem:
             (
                 p * 2**13,
                 Text(
-                    f"At {exact_decimal(p * 2**13)} the last kept bit is still "
+                    f"At {readable(p * 2**13)} the last kept bit is still "
                     f"{exact_decimal(p)}: the sum grows to twice that.",
-                    f"En {exact_decimal(p * 2**13)} el último bit guardado todavía vale "
+                    f"En {readable(p * 2**13)} el último bit guardado todavía vale "
                     f"{exact_decimal(p)}: la suma llega al doble.",
                 ),
             ),
@@ -186,12 +186,13 @@ def fp8_product(rng: np.random.Generator) -> Problem:
     up = rounded(exact, "fp8_e4m3", rounding="up")
     low = rounded(exact, "fp8_e4m3", rounding="down")
     other = up if stored == low else low
+    tie = 2 * exact == low + up
     return Problem(
         question=Text(
             f"x = {exact_decimal(x)} and y = {exact_decimal(y)} are both e4m3 values (4 "
             "significant bits). What is x * y rounded back into e4m3 (to nearest, ties to "
             "even)?",
-            f"x = {exact_decimal(x)} e y = {exact_decimal(y)} son los dos valores de e4m3 (4 "
+            f"x = {exact_decimal(x)} e y = {exact_decimal(y)} son valores de e4m3 (4 "
             "bits significativos). ¿Cuánto vale x * y redondeado de vuelta a e4m3 (al más "
             "cercano, empates al par)?",
         ),
@@ -200,12 +201,19 @@ def fp8_product(rng: np.random.Generator) -> Problem:
         working=Text(
             f"x * y = {exact_decimal(exact)} exactly, which needs up to 8 significant bits. "
             f"e4m3 keeps 4: the neighbours are {exact_decimal(low)} and {exact_decimal(up)}, "
-            f"and the nearer is {exact_decimal(stored)}. This is why tensor cores keep the "
-            "products exact and round only the sum.",
+            + (
+                "and it lies half-way between them: the tie goes to the even one, "
+                if tie
+                else "and the nearer is "
+            )
+            + f"{exact_decimal(stored)}. This is why tensor cores keep the products exact and "
+            "round only the sum.",
             f"x * y = {exact_decimal(exact)} exacto, que necesita hasta 8 bits "
             f"significativos. e4m3 guarda 4: los vecinos son {exact_decimal(low)} y "
-            f"{exact_decimal(up)}, y el más cercano es {exact_decimal(stored)}. Por eso los "
-            "tensor cores guardan los productos exactos y solo redondean la suma.",
+            f"{exact_decimal(up)}, "
+            + ("y queda justo en medio: el empate va al par, " if tie else "y el más cercano es ")
+            + f"{exact_decimal(stored)}. Por eso los tensor cores guardan los productos "
+            "exactos y solo redondean la suma.",
         ),
         hint=f'numfmt calc "{exact_decimal(x)} * {exact_decimal(y)}" -f fp8_e4m3',
         mistakes=(
@@ -220,9 +228,23 @@ def fp8_product(rng: np.random.Generator) -> Problem:
                 other,
                 Text(
                     f"{exact_decimal(other)} is the other neighbour"
-                    + (" (cutting the extra bits off is not rounding)." if other == down else "."),
+                    + (
+                        f"; {exact_decimal(exact)} is as far from one as from the other, and "
+                        f"the tie goes to the even one, {exact_decimal(stored)}."
+                        if tie
+                        else " (cutting the extra bits off is not rounding)."
+                        if other == down
+                        else "."
+                    ),
                     f"{exact_decimal(other)} es el otro vecino"
-                    + (" (quitar los bits que sobran no es redondear)." if other == down else "."),
+                    + (
+                        f"; {exact_decimal(exact)} está a la misma distancia de los dos, y el "
+                        f"empate va al par, {exact_decimal(stored)}."
+                        if tie
+                        else " (quitar los bits que sobran no es redondear)."
+                        if other == down
+                        else "."
+                    ),
                 ),
             ),
         ),

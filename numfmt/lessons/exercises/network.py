@@ -12,7 +12,7 @@ import numpy as np
 import numfmt
 from numfmt.lessons.exercises.answers import Integer
 from numfmt.lessons.exercises.core import Problem, Spec, rounded
-from numfmt.lessons.exercises.text import Text, plus, significant, total
+from numfmt.lessons.exercises.text import Text, plus, significant, total, whole
 
 #: The layer's codes: inputs 0 .. 255 with a zero point, weights -127 .. 127 (lesson 4).
 X_MAX, W_MAX = 255, 127
@@ -35,26 +35,27 @@ def accumulator_width(rng: np.random.Generator) -> Problem:
     product = X_MAX * W_MAX
     return Problem(
         question=Text(
-            f"A layer has {k} inputs. Each product (x_q - z_x) * w_q has an input term of at "
-            f"most {X_MAX} in size and a weight of at most {W_MAX}. How many bits must a "
-            f"signed accumulator have so that the sum of the {k} products can never overflow?",
-            f"Una capa tiene {k} entradas. Cada producto (x_q - z_x) * w_q tiene un término de "
-            f"entrada de tamaño {X_MAX} como mucho y un peso de {W_MAX} como mucho. ¿Cuántos "
-            f"bits debe tener un acumulador con signo para que la suma de los {k} productos "
+            f"A layer has {whole(k)} inputs. Each product (x_q - z_x) * w_q has an input term of "
+            f"at most {X_MAX} in size and a weight of at most {W_MAX}. How many bits must a signed "
+            f"accumulator have so that the sum of the {whole(k)} products can never overflow?",
+            f"Una capa tiene {whole(k)} entradas. Cada producto (x_q - z_x) * w_q tiene un término "
+            f"de entrada de tamaño {X_MAX} como mucho y un peso de {W_MAX} como mucho. ¿Cuántos "
+            f"bits debe tener un acumulador con signo para que la suma de los {whole(k)} productos "
             "no pueda desbordarse nunca?",
         ),
         answer=Integer(example=20),
         expected=n,
         working=Text(
-            f"One product is at most {X_MAX} x {W_MAX} = {product} in size; {k} of them add up "
-            f"to at most {big}, of either sign. A signed integer of n bits reaches "
-            f"2^(n-1) - 1: 2^{n - 2} - 1 = {2 ** (n - 2) - 1} is too small, "
-            f"2^{n - 1} - 1 = {2 ** (n - 1) - 1} is enough: {n} bits. int32 leaves "
+            f"One product is at most {X_MAX} x {W_MAX} = {whole(product)} in size; {whole(k)} "
+            f"of them add up to at most {whole(big)}, of either sign. A signed integer of n "
+            f"bits reaches 2^(n-1) - 1: 2^{n - 2} - 1 = {whole(2 ** (n - 2) - 1)} is too "
+            f"small, 2^{n - 1} - 1 = {whole(2 ** (n - 1) - 1)} is enough: {n} bits. int32 leaves "
             f"{32 - n} bits to spare.",
-            f"Un producto es como mucho {X_MAX} x {W_MAX} = {product} en tamaño; {k} de ellos "
-            f"suman como mucho {big}, con cualquier signo. Un entero con signo de n bits llega "
-            f"a 2^(n-1) - 1: 2^{n - 2} - 1 = {2 ** (n - 2) - 1} se queda corto, "
-            f"2^{n - 1} - 1 = {2 ** (n - 1) - 1} basta: {n} bits. int32 deja {32 - n} bits de "
+            f"Un producto es como mucho {X_MAX} x {W_MAX} = {whole(product)} en tamaño; "
+            f"{whole(k)} de ellos suman como mucho {whole(big)}, con cualquier signo. Un entero "
+            f"con signo de n bits llega a 2^(n-1) - 1: 2^{n - 2} - 1 = "
+            f"{whole(2 ** (n - 2) - 1)} se queda corto, 2^{n - 1} - 1 = "
+            f"{whole(2 ** (n - 1) - 1)} basta: {n} bits. int32 deja {32 - n} bits de "
             "sobra.",
         ),
         hint="numfmt info int32",
@@ -71,10 +72,10 @@ def accumulator_width(rng: np.random.Generator) -> Problem:
             (
                 16,
                 Text(
-                    f"16 bits hold one product, not the sum of {k}: each doubling of the "
+                    f"16 bits hold one product, not the sum of {whole(k)}: each doubling of the "
                     "inputs adds a bit.",
-                    f"16 bits caben un producto, no la suma de {k}: cada vez que se duplican "
-                    "las entradas hace falta un bit más.",
+                    f"16 bits caben un producto, no la suma de {whole(k)}: cada vez que se "
+                    "duplican las entradas hace falta un bit más.",
                 ),
             ),
         ),
@@ -97,6 +98,7 @@ def accumulator(rng: np.random.Generator) -> Problem:
         f"({x} - {z}) x {w if w >= 0 else f'({w})'}" for x, w in zip(xq, wq, strict=True)
     )
     acc = sum(terms) + b
+    summed = total([whole(t) for t in terms])
     raw = sum(x * w for x, w in zip(xq, wq, strict=True)) + b
     return Problem(
         question=Text(
@@ -110,10 +112,10 @@ def accumulator(rng: np.random.Generator) -> Problem:
         answer=Integer(),
         expected=acc,
         working=Text(
-            f"{products} = {total(terms)} = {sum(terms)}; plus the bias {b}: "
-            f"{acc}. Every step is exact: the products and their sum stay far inside int32.",
-            f"{products} = {total(terms)} = {sum(terms)}; más el sesgo {b}: "
-            f"{acc}. Cada paso es exacto: los productos y su suma quedan muy dentro de int32.",
+            f"{products} = {summed} = {whole(sum(terms))}; plus the bias {b}: "
+            f"{whole(acc)}. Every step is exact: the products and their sum stay far inside int32.",
+            f"{products} = {summed} = {whole(sum(terms))}; más el sesgo {b}: {whole(acc)}. Cada "
+            "paso es exacto: los productos y su suma quedan muy dentro de int32.",
         ),
         hint="numfmt info int32",
         mistakes=(
@@ -144,47 +146,52 @@ def narrow_accumulator(rng: np.random.Generator) -> Problem:
     while True:
         signs = rng.choice([-1, 1], 4, p=[0.2, 0.8])
         terms = [int(v) for v in rng.integers(6000, 16130, 4) * signs]
-        whole = sum(terms)
-        if abs(whole) > 32767:
+        exact_sum = sum(terms)
+        if abs(exact_sum) > 32767:
             break
-    held = int(numfmt.round_to(whole, "int16", overflow="wrap")[()])
-    saturated = int(numfmt.round_to(whole, "int16", overflow="saturate")[()])
-    shown = total(terms)
+    held = int(numfmt.round_to(exact_sum, "int16", overflow="wrap")[()])
+    saturated = int(numfmt.round_to(exact_sum, "int16", overflow="saturate")[()])
+    shown = total([whole(t) for t in terms])
+    listed = "[" + ", ".join(whole(t) for t in terms) + "]"
+    lo, hi = whole(-(2**15)), whole(2**15 - 1)
     return Problem(
         question=Text(
-            f"Four products, {terms}, are added in a 16-bit accumulator (int16) that wraps "
+            f"Four products, {listed}, are added in a 16-bit accumulator (int16) that wraps "
             "around on overflow, as integer hardware does. What does it hold at the end?",
-            f"Cuatro productos, {terms}, se suman en un acumulador de 16 bits (int16) que da "
+            f"Cuatro productos, {listed}, se suman en un acumulador de 16 bits (int16) que da "
             "la vuelta al desbordarse, como hace el hardware de enteros. ¿Qué guarda al "
             "final?",
         ),
         answer=Integer(),
         expected=held,
         working=Text(
-            f"The exact sum is {shown} = {whole}, outside int16's -32768 .. 32767. Wrapping "
-            f"keeps the low 16 bits, the same as adding or subtracting 65536 until it fits: "
-            f"{held}. (Wrapping at each step or only at the end gives the same.) The sign "
-            "may even flip: this is why lesson 4's --accumulator 16 ruins the network.",
-            f"La suma exacta es {shown} = {whole}, fuera del rango de int16, -32768 .. 32767. "
-            "Al dar la vuelta se quedan los 16 bits de abajo, lo mismo que sumar o restar "
-            f"65536 hasta que quepa: {held}. (Da igual dar la vuelta en cada paso o solo al "
-            "final.) Hasta el signo puede cambiar: por eso --accumulator 16 estropea la red "
-            "de la lección 4.",
+            f"The exact sum is {shown} = {whole(exact_sum)}, outside int16's {lo} .. {hi}. "
+            f"Wrapping keeps the low 16 bits, the same as adding or subtracting {whole(2**16)} "
+            f"until it fits: {whole(held)}. (Wrapping at each step or only at the end gives the "
+            "same.) The sign may even flip: this is why lesson 4's --accumulator 16 ruins the "
+            "network.",
+            f"La suma exacta es {shown} = {whole(exact_sum)}, fuera del rango de int16, {lo} .. "
+            f"{hi}. Al dar la vuelta se quedan los 16 bits de abajo, lo mismo que sumar o restar "
+            f"{whole(2**16)} hasta que quepa: {whole(held)}. (Da igual dar la vuelta en cada paso "
+            "o solo al final.) Hasta el signo puede cambiar: por eso --accumulator 16 estropea la "
+            "red de la lección 4.",
         ),
-        hint=f"numfmt show {whole} --format int16 --overflow wrap",
+        hint=f"numfmt show {exact_sum} --format int16 --overflow wrap",
         mistakes=(
             (
-                whole,
+                exact_sum,
                 Text(
-                    f"{whole} is the exact sum, but int16 cannot hold it.",
-                    f"{whole} es la suma exacta, pero int16 no la puede guardar.",
+                    f"{whole(exact_sum)} is the exact sum, but int16 cannot hold it.",
+                    f"{whole(exact_sum)} es la suma exacta, pero int16 no la puede guardar.",
                 ),
             ),
             (
                 saturated,
                 Text(
-                    f"{saturated} is what a saturating accumulator would hold; this one wraps.",
-                    f"{saturated} es lo que guardaría un acumulador que satura; este da la vuelta.",
+                    f"{whole(saturated)} is what a saturating accumulator would hold; this one "
+                    "wraps.",
+                    f"{whole(saturated)} es lo que guardaría un acumulador que satura; este da la "
+                    "vuelta.",
                 ),
             ),
         ),
@@ -205,26 +212,26 @@ def requantize(rng: np.random.Generator) -> Problem:
     clipped = unclipped != code
     return Problem(
         question=Text(
-            f"An int32 accumulator holds {acc}. The layer's multiplier is M = s_x * s_w / s_y "
-            f"= {float(m)} and the output's zero point is z_y = {z}; its codes run 0 .. 255. "
+            f"An int32 accumulator holds {whole(acc)}. The layer's multiplier is M = s_x * s_w / "
+            f"s_y = {float(m)} and the output's zero point is z_y = {z}; its codes run 0 .. 255. "
             "What output code y_q = z_y + round(M * acc), clipped to 0 .. 255, comes out?",
-            f"Un acumulador int32 guarda {acc}. El multiplicador de la capa es M = s_x * s_w "
-            f"/ s_y = {float(m)} y el punto cero de la salida es z_y = {z}; sus códigos van "
+            f"Un acumulador int32 guarda {whole(acc)}. El multiplicador de la capa es M = s_x * "
+            f"s_w / s_y = {float(m)} y el punto cero de la salida es z_y = {z}; sus códigos van "
             "de 0 a 255. ¿Qué código de salida y_q = z_y + round(M * acc), recortado a "
             "0 .. 255, sale?",
         ),
         answer=Integer(),
         expected=code,
         working=Text(
-            f"M * acc = {float(m)} x {acc} = {float(real):.4f}, rounded: {round(real)}. Plus "
-            f"the zero point: {z} {plus(round(real))} = {unclipped}"
+            f"M * acc = {float(m)} x {whole(acc)} = {float(real):.4f}, rounded: {round(real)}. "
+            f"Plus the zero point: {z} {plus(round(real))} = {unclipped}"
             + (
                 f", outside 0 .. 255: clipped to {code}."
                 if clipped
                 else f", inside 0 .. 255: the code is {code}."
             ),
-            f"M * acc = {float(m)} x {acc} = {float(real):.4f}, redondeado: {round(real)}. Más "
-            f"el punto cero: {z} {plus(round(real))} = {unclipped}"
+            f"M * acc = {float(m)} x {whole(acc)} = {float(real):.4f}, redondeado: "
+            f"{round(real)}. Más el punto cero: {z} {plus(round(real))} = {unclipped}"
             + (
                 f", fuera de 0 .. 255: se recorta a {code}."
                 if clipped
@@ -277,13 +284,13 @@ def shift(rng: np.random.Generator) -> Problem:
             f"{float(m)} lies in [2^{e}, 2^{e + 1}) = [{significant(Fraction(2) ** e, 4)}, "
             f"{significant(Fraction(2) ** (e + 1), 4)}). For M0 = M x 2^(31 + n) to lie in "
             f"[2^30, 2^31), 2^(31 + n) x 2^{e} = 2^30: n = {n}. Then M0 = round(M x "
-            f"2^{31 + n}) = {m0}, and M x acc becomes (M0 x acc) shifted right by {31 + n} "
+            f"2^{31 + n}) = {whole(m0)}, and M x acc becomes (M0 x acc) shifted right by {31 + n} "
             "bits.",
             f"{float(m)} está en [2^{e}, 2^{e + 1}) = [{significant(Fraction(2) ** e, 4)}, "
             f"{significant(Fraction(2) ** (e + 1), 4)}). Para que M0 = M x 2^(31 + n) quede "
             f"en [2^30, 2^31), 2^(31 + n) x 2^{e} = 2^30: n = {n}. Entonces M0 = round(M x "
-            f"2^{31 + n}) = {m0}, y M x acc pasa a ser (M0 x acc) desplazado {31 + n} bits a "
-            "la derecha.",
+            f"2^{31 + n}) = {whole(m0)}, y M x acc pasa a ser (M0 x acc) desplazado {31 + n} "
+            "bits a la derecha.",
         ),
         hint=f"numfmt show {float(m)} --format fp32",
         mistakes=(

@@ -100,10 +100,10 @@ def clipped_ste(rng: np.random.Generator) -> Problem:
             "0?",
             f"QAT cuantiza de forma simulada los pesos w = [{listed(w)}] a int4 simétrico, "
             f"con un rango fijo alfa = {float(alpha):g} (códigos -7 .. 7, s = alfa / 7). Con "
-            "el estimador straight-through recortado, ¿cuántos de los 8 pesos reciben "
-            "gradiente 0?",
+            "el estimador de paso directo (straight-through) recortado, ¿cuántos de los 8 "
+            "pesos reciben gradiente 0?",
         ),
-        answer=Integer(example=2),
+        answer=Integer(example=2, instead=3),
         expected=count,
         working=Text(
             f"s = {float(alpha):g} / 7 = {float(s):.4f}. A weight is clipped when it rounds "

@@ -1,12 +1,20 @@
 """How the exercises write: a sentence in two languages, and numbers as a person reads them
-(``0.0176``, ``-0.40625``, ``1.23e-08``, ``- 5`` inside a sum), never with thousands
-separators, which read as decimal commas in Spanish."""
+(``0.0176``, ``-0.40625``, ``1.23e-08``, ``- 5`` inside a sum, ``70 553 706 496``, ``0.48%``).
+Long integers are grouped in threes by a narrow no-break space (``numfmt._display.grouped``),
+never by commas, which read as decimal commas in Spanish; numbers the student types (answers,
+commands) are written without separators."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+
+from numfmt._display import grouped
+
+#: From this size on an integer is written in groups of three (10 461); shorter ones (2048,
+#: 4096) are not, as SI and the RAE write them.
+LONG = 10_000
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,31 @@ def exact_decimal(x: Fraction | int) -> str:
         return f"{sign}{scaled}"
     digits = str(scaled).rjust(places + 1, "0")
     return f"{sign}{digits[:-places]}.{digits[-places:]}"
+
+
+def whole(n: int) -> str:
+    """An integer as a person reads it: ``2048``, ``-10 461``, ``70 553 706 496`` (narrow
+    no-break spaces from 10 000 on)."""
+    n = int(n)
+    return grouped(n) if abs(n) >= LONG else str(n)
+
+
+def readable(x: Fraction | int | str) -> str:
+    """x written exactly (as :func:`exact_decimal`; a string as it is), its integer part
+    grouped when long: ``32 768``, ``65 504``, ``55 487.5``, ``0.015625``, ``6.10e-05``."""
+    text = x if isinstance(x, str) else exact_decimal(x)
+    sign = "-" if text.startswith("-") else ""
+    digits, dot, rest = text.removeprefix("-").partition(".")
+    if not digits.isdigit() or not (rest == "" or rest.isdigit()):
+        return text  # a fraction, scientific notation
+    return sign + whole(int(digits)) + dot + rest
+
+
+def percent(x: Fraction | float, lang: str, digits: int = 2) -> str:
+    """x (a ratio) as a percentage to ``digits`` significant digits: ``0.48%`` in English,
+    ``0.48 %`` in Spanish (a space before the sign, as the Spanish pages write it)."""
+    text = significant(Fraction(x) * 100, digits)
+    return f"{text} %" if lang == "es" else f"{text}%"
 
 
 def scientific(x: Fraction | float, digits: int = 2) -> str:

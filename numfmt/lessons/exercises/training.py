@@ -1,5 +1,6 @@
-"""Lesson 9's exercises (training): an update lost to rounding, the loss scale that lifts a
-gradient out of fp16's subnormals, and the odds of stochastic rounding."""
+"""Lesson 9's exercises (training): a small update rounded into the weight (lost or not), the
+loss scale that lifts a gradient out of fp16's subnormals, and the odds of stochastic
+rounding."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from numfmt.lessons.exercises.text import (
     dyadic,
     exact_decimal,
     plus,
+    readable,
     scientific,
     significant,
+    whole,
 )
 
 
@@ -143,18 +146,18 @@ def loss_scale(rng: np.random.Generator) -> Problem:
             "S antes de la pasada hacia atrás. ¿Cuál es el menor S que hace de este gradiente "
             "un número normal de fp16 (al menos 2^-14)?",
         ),
-        answer=Integer(example=1024),
+        answer=Integer(example=1024, instead=2048),
         expected=scale,
         working=Text(
-            f"fp16's smallest normal is 2^-14 = {significant(normal, 3)}. Unscaled, "
-            f"{gs} in fp16 becomes {became('en')}. It needs a "
-            f"factor of {significant(normal, 3)} / {gs} = "
-            f"{significant(normal / g, 4)}; the next power of two is 2^{k} = {scale}. The "
-            "gradients are divided by S again (in fp32) before the update.",
+            f"fp16's smallest normal is 2^-14 = {significant(normal, 3)}. Unscaled, {gs} in fp16 "
+            f"becomes {became('en')}. It needs a factor of {significant(normal, 3)} / {gs} = "
+            f"{readable(significant(normal / g, 4))}; the next power of two is 2^{k} = "
+            f"{whole(scale)}. The gradients are divided by S again (in fp32) before the update.",
             f"El menor normal de fp16 es 2^-14 = {significant(normal, 3)}. Sin escalar, "
             f"{gs} queda en fp16 como {became('es')}. Le "
             f"hace falta un factor de {significant(normal, 3)} / {gs} = "
-            f"{significant(normal / g, 4)}; la siguiente potencia de dos es 2^{k} = {scale}. "
+            f"{readable(significant(normal / g, 4))}; la siguiente potencia de dos es 2^{k} = "
+            f"{whole(scale)}. "
             "Los gradientes se vuelven a dividir entre S (en fp32) antes de actualizar.",
         ),
         hint=f"numfmt show {gs} --format fp16",
@@ -162,18 +165,19 @@ def loss_scale(rng: np.random.Generator) -> Problem:
             (
                 scale // 2,
                 Text(
-                    f"With S = {scale // 2} the gradient is still below 2^-14: subnormal or zero.",
-                    f"Con S = {scale // 2} el gradiente sigue por debajo de 2^-14: subnormal o "
-                    "cero.",
+                    f"With S = {whole(scale // 2)} the gradient is still below 2^-14: "
+                    "subnormal or zero.",
+                    f"Con S = {whole(scale // 2)} el gradiente sigue por debajo de 2^-14: "
+                    "subnormal o cero.",
                 ),
             ),
             (
                 scale * 2,
                 Text(
-                    f"That works, but {scale} is already enough (and a smaller S leaves more "
-                    "room before the largest gradients overflow).",
-                    f"Eso funciona, pero {scale} ya basta (y un S menor deja más margen antes "
-                    "de que los gradientes grandes se desborden).",
+                    f"That works, but {whole(scale)} is already enough (and a smaller S leaves "
+                    "more room before the largest gradients overflow).",
+                    f"Eso funciona, pero {whole(scale)} ya basta (y un S menor deja más margen "
+                    "antes de que los gradientes grandes se desborden).",
                 ),
             ),
         ),
@@ -192,6 +196,28 @@ def stochastic(rng: np.random.Generator) -> Problem:
     down, up = w, above
     gap = up - down
     p = (w + update - down) / gap
+    # what rounding to nearest does instead: below half the gap it loses the update, above
+    # it moves the weight by the whole gap (a tie goes to the even neighbour, either way)
+    why = {
+        -1: Text("it is under half the gap", "no llega a media distancia"),
+        0: Text(
+            "exactly half the gap: the tie goes to the even neighbour",
+            "justo media distancia: el empate va al vecino par",
+        ),
+        1: Text("it is over half the gap", "pasa de media distancia"),
+    }[(p > Fraction(1, 2)) - (p < Fraction(1, 2))]
+    if rounded(w + update, name) == down:
+        nearest = Text(
+            f"where rounding to nearest would lose it ({why('en')}).",
+            f"donde el redondeo al más cercano la perdería ({why('es')}).",
+        )
+    else:
+        nearest = Text(
+            f"where rounding to nearest would move it by the whole gap, {exact_decimal(gap)}: "
+            f"more than the update ({why('en')}).",
+            "donde el redondeo al más cercano movería el peso la distancia entera, "
+            f"{exact_decimal(gap)}: más que la actualización ({why('es')}).",
+        )
     return Problem(
         question=Text(
             f"A bf16 weight w = {exact_decimal(w)} receives an update of "
@@ -210,13 +236,12 @@ def stochastic(rng: np.random.Generator) -> Problem:
             f"{exact_decimal(down)} and {exact_decimal(up)}, {exact_decimal(gap)} apart. "
             f"P(up) = ({exact_decimal(w + update)} - {exact_decimal(down)}) / "
             f"{exact_decimal(gap)} = {significant(p, 5)}, so on average the weight moves by "
-            "exactly the update, where rounding to nearest would lose it.",
+            "exactly the update, " + nearest("en"),
             f"w + actualización = {exact_decimal(w + update)} está entre los valores de bf16 "
             f"{exact_decimal(down)} y {exact_decimal(up)}, que distan {exact_decimal(gap)}. "
             f"P(arriba) = ({exact_decimal(w + update)} - {exact_decimal(down)}) / "
             f"{exact_decimal(gap)} = {significant(p, 5)}, así que de media el peso se mueve "
-            "exactamente lo que vale la actualización, donde el redondeo al más cercano la "
-            "perdería.",
+            "exactamente lo que vale la actualización, " + nearest("es"),
         ),
         hint=(
             f'numfmt calc "{exact_decimal(w)} + {exact_decimal(update)}" -f bf16 '
@@ -247,7 +272,7 @@ def stochastic(rng: np.random.Generator) -> Problem:
 EXERCISES = (
     Spec(
         "overflow",
-        Text("An update lost to rounding", "Una actualización perdida al redondear"),
+        Text("A small update", "Una actualización pequeña"),
         lost_update,
     ),
     Spec(
