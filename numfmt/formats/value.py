@@ -45,7 +45,8 @@ _FRAC_RE = re.compile(rf"^({_DEC})/({_DEC})$")
 _POW_RE = re.compile(r"^(\d+)(?:\^|\*\*)\(?([+-]?\d+)\)?$")
 _THOUSANDS_RE = re.compile(r"^\d{1,3},\d{3}$")
 
-#: What numfmt rejects as an exponent in ``2^k``: far beyond any format, and slow to build.
+#: What numfmt rejects as an exponent (``2^k``, ``1e-k``, ``0x1p-k``): far beyond any format,
+#: and slow to build.
 _MAX_EXPONENT = 100_000
 
 
@@ -207,17 +208,28 @@ def _unreadable(raw: str, s: str) -> str:
     return f"cannot read '{raw}' as a number; accepted forms: {ACCEPTED_FORMS}"
 
 
+def _check_exponent(text: str) -> int:
+    """An exponent as written, refused beyond ``_MAX_EXPONENT`` (the exact value would take
+    seconds to build, and lies far beyond any format)."""
+    exp = int(text) if len(text) < 12 else _MAX_EXPONENT + 1
+    if abs(exp) > _MAX_EXPONENT:
+        raise ParseError(f"exponent {text} is out of range (at most {_MAX_EXPONENT})")
+    return exp
+
+
 def _parse_magnitude(s: str) -> Fraction | str | None:
     if s in ("inf", "infinity"):
         return "inf"
     if s == "nan":
         return "nan"
     if _DEC_RE.match(s):
+        _check_exponent(s.partition("e")[2] or "0")
         return Fraction(s)
     if m := _HEX_RE.match(s):
         whole, frac, exp = m.group(1), m.group(2) or "", m.group(3)
         if not whole and not frac:
             return None
+        _check_exponent(exp or "0")
         return int(whole + frac or "0", 16) * Fraction(2) ** (int(exp or 0) - 4 * len(frac))
     if m := _BIN_RE.match(s):
         whole, frac = m.group(1), m.group(2) or ""
@@ -230,9 +242,7 @@ def _parse_magnitude(s: str) -> Fraction | str | None:
             raise ParseError(f"'{s}' divides by zero")
         return Fraction(m.group(1)) / den
     if m := _POW_RE.match(s):
-        base, exp = int(m.group(1)), int(m.group(2))
-        if abs(exp) > _MAX_EXPONENT:
-            raise ParseError(f"exponent {exp} is out of range (at most {_MAX_EXPONENT})")
+        base, exp = int(m.group(1)), _check_exponent(m.group(2))
         if base == 0 and exp < 0:
             raise ParseError(f"'{s}' divides by zero")
         return Fraction(base) ** exp

@@ -161,3 +161,12 @@ def test_digits_grouped_by_spaces_read_as_one_number(text, value):
 def test_spaces_that_do_not_group_thousands_are_refused(text):
     with pytest.raises(ParseError, match="cannot read"):
         parse_value(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["1e-10000000", "1e100001", "0x1p-9999999", "2^-100001", "1e9" + "9" * 20]
+)
+def test_exponents_far_beyond_any_format_are_refused_at_once(text):
+    with pytest.raises(ParseError, match=r"exponent .* is out of range"):
+        parse_value(text)
+    assert parse_value("1e-100000").magnitude == Fraction(1, 10**100000)  # the bound itself reads
