@@ -152,6 +152,18 @@ def fake_quantize_int(rows, scale, zero_point, qmin, qmax, out):
             out[i, j] = (_code(rows[i, j], s, z, qmin, qmax) - z) * s
 
 
+@numba.njit(inline="always")
+def _row_scale(r, u, magnitude, infinity, steps, qmin, qmax, asymmetric, top, a, b, m, cast, bits):
+    """(lo, hi, scale, zero point, refused) of one row from its min and max (``_range`` then
+    ``_int_scale``); a row that holds NaN or inf is refused with lo NaN, one whose scale
+    saturates is refused with its values."""
+    lo, hi, nan = _range(r, u, magnitude, infinity, a, b, m)
+    if nan or lo == -np.inf or hi == np.inf:
+        return np.nan, np.nan, 0.0, 0.0, True
+    s, z, over = _int_scale(lo, hi, steps, qmin, qmax, asymmetric, top, cast, bits)
+    return np.float64(lo), np.float64(hi), s, z, over
+
+
 @numba.njit(parallel=True, cache=True)
 def fake_quantize_int_minmax(
     rows, bits, magnitude, infinity, steps, qmin, qmax, asymmetric, top, out, refused
@@ -165,12 +177,13 @@ def fake_quantize_int_minmax(
         a, b, m, cast, cast_bits = _lanes(rows, bits)
         for i in range(block * ROWS_PER_BLOCK, min(n, (block + 1) * ROWS_PER_BLOCK)):
             r = rows[i]
-            lo, hi, nan = _range(r, bits[i], magnitude, infinity, a, b, m)
-            if nan or lo == -np.inf or hi == np.inf:
-                refused[i] = True
+            lo, _, s, z, bad = _row_scale(
+                r, bits[i], magnitude, infinity, steps, qmin, qmax, asymmetric, top,
+                a, b, m, cast, cast_bits,
+            )  # fmt: skip
+            refused[i] = bad
+            if lo != lo:
                 continue
-            s, z, over = _int_scale(lo, hi, steps, qmin, qmax, asymmetric, top, cast, cast_bits)
-            refused[i] = over
             for j in range(r.size):
                 out[i, j] = (_code(r[j], s, z, qmin, qmax) - z) * s
 
@@ -201,12 +214,13 @@ def quantize_int_minmax(
         a, b, m, cast, cast_bits = _lanes(rows, bits)
         for i in range(block * ROWS_PER_BLOCK, min(n, (block + 1) * ROWS_PER_BLOCK)):
             r = rows[i]
-            lo, hi, nan = _range(r, bits[i], magnitude, infinity, a, b, m)
-            if nan or lo == -np.inf or hi == np.inf:
-                refused[i] = True
+            lo, hi, s, z, bad = _row_scale(
+                r, bits[i], magnitude, infinity, steps, qmin, qmax, asymmetric, top,
+                a, b, m, cast, cast_bits,
+            )  # fmt: skip
+            refused[i] = bad
+            if lo != lo:
                 continue
-            s, z, over = _int_scale(lo, hi, steps, qmin, qmax, asymmetric, top, cast, cast_bits)
-            refused[i] = over
             scale[i] = s
             zero[i] = z
             lo_hi[i, 0] = lo
