@@ -166,12 +166,15 @@ def _row_scale(r, u, magnitude, infinity, steps, qmin, qmax, asymmetric, top, a,
 
 @numba.njit(parallel=True, cache=True)
 def fake_quantize_int_minmax(
-    rows, bits, magnitude, infinity, steps, qmin, qmax, asymmetric, top, out, refused
+    rows, bits, magnitude, infinity, steps, qmin, qmax, asymmetric, top, out, inside, refused
 ):
     """``fake_quantize_int`` with each row's scale chosen from its own min and max on the way
     (``row_minmax`` then ``int_scales``), the row still in cache: one visit of the memory.
     A row that holds NaN or inf, or whose scale saturates, is left unwritten and counted in
-    ``refused[i]``, for the caller to take the general path."""
+    ``refused[i]``, for the caller to take the general path. Where ``inside`` has rows (else
+    it is empty), ``inside[i, j]`` says whether the value lies within the grid's clip bounds
+    (``grid.clip_bounds``: what the clipped straight-through estimator passes)."""
+    mask = inside.shape[0] > 0
     n = rows.shape[0]
     for block in numba.prange(_blocks(n)):
         a, b, m, cast, cast_bits = _lanes(rows, bits)
@@ -186,6 +189,12 @@ def fake_quantize_int_minmax(
                 continue
             for j in range(r.size):
                 out[i, j] = (_code(r[j], s, z, qmin, qmax) - z) * s
+            if mask:
+                below = (qmin - 0.5 - z) * s
+                above = (qmax + 0.5 - z) * s
+                for j in range(r.size):
+                    v = np.float64(r[j])
+                    inside[i, j] = v >= below and v <= above
 
 
 @numba.njit(parallel=True, cache=True)

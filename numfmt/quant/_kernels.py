@@ -198,11 +198,12 @@ def int_scales(lo, hi, scheme: QuantScheme):
 
 
 @shared
-def fake_quantize_minmax(rows, scheme: QuantScheme) -> np.ndarray | None:
-    """fake_quantize of rows (float32 or float64) under an int scheme whose scales come from
-    each row's min and max, in rows' dtype, in one visit of the memory; or None when not
-    covered, or when a row holds NaN or inf or saturates its scale (the general path then
-    refuses, omits or warns)."""
+def fake_quantize_minmax(rows, scheme: QuantScheme, mask: bool = False):
+    """(values, inside or None): fake_quantize of rows (float32 or float64) under an int
+    scheme whose scales come from each row's min and max, in rows' dtype, and with ``mask``
+    where each value lies within its grid's clip bounds, in one visit of the memory; or None
+    when not covered, or when a row holds NaN or inf or saturates its scale (the general path
+    then refuses, omits or warns)."""
     if not (
         _ready(rows, "fake_quantize_int_minmax")
         and _float32_int_scales(scheme)
@@ -214,14 +215,16 @@ def fake_quantize_minmax(rows, scheme: QuantScheme) -> np.ndarray | None:
     rows = np.ascontiguousarray(rows)
     unsigned, magnitude, infinity = _BIT_PATTERNS[rows.dtype.type]
     out = np.empty(rows.shape, rows.dtype)
+    inside = np.empty(rows.shape if mask else (0, 0), dtype=np.bool_)
     refused = np.zeros(rows.shape[0], dtype=np.bool_)
     kernel = (
         _jit.fake_quantize_int_minmax
         if rows.size >= PARALLEL_SIZE
         else _jit.fake_quantize_int_minmax_serial
     )
-    kernel(rows, rows.view(unsigned), magnitude, infinity, *_scale_args(scheme), out, refused)
-    return None if refused.any() else out
+    bits = rows.view(unsigned)
+    kernel(rows, bits, magnitude, infinity, *_scale_args(scheme), out, inside, refused)
+    return None if refused.any() else (out, inside if mask else None)
 
 
 @shared

@@ -135,7 +135,12 @@ def _fake(xp, rows, scale, zero, minimum, scheme):
 def _squared_errors(xp, rows, scales, zeros, minima, scheme: QuantScheme):
     """Sum of squared errors of each row under each candidate column, (rows, candidates)."""
     if scheme.kind == "int" and minima is None:
-        errors = _kernels.mse_errors(rows, scales, zeros, scheme)
+        if _xp.on_cpu(rows):
+            errors = _kernels.mse_errors(rows, scales, zeros, scheme)
+        else:
+            from numfmt.quant import _gpu
+
+            errors = _gpu.mse_errors(rows, scales, zeros, scheme)
         if errors is not None:
             return errors
     n_rows, width = rows.shape

@@ -69,10 +69,11 @@ def fake_quantize(
     else:
         scheme = as_scheme(scheme, method, **method_args)
         _check_policy(nan_policy)
-        if not (_xp.is_torch(x) and x.requires_grad):
-            fused = _fused_minmax(x, scheme)
-            if fused is not None:
-                return fused
+        grad = _xp.is_torch(x) and x.requires_grad and _grad_enabled()
+        fused = _fused_minmax(x, scheme, mask=grad and ste == "clipped")
+        if fused is not None:
+            values, inside = fused
+            return _fused_ste().apply(x, values, inside) if grad else values
         qp = choose_qparams(x, scheme, nan_policy=nan_policy)
     finite = not isinstance(scheme, QParams) and nan_policy == "error"  # checked on the way
     if _xp.is_torch(x) and x.requires_grad:
@@ -83,24 +84,59 @@ def fake_quantize(
     return fake_values(x, qp, seed=seed, finite=finite)
 
 
-def _fused_minmax(x, scheme: QuantScheme):
-    """numpy's fastest route for the commonest case (an int grid with float32 scales from
-    each group's min and max): ranges, scales and values in one compiled visit of the memory,
-    the same values as choose_qparams then fake_values; None where it does not apply."""
-    if not (isinstance(x, np.ndarray) or _xp.is_torch(x)) or not _xp.on_cpu(x):
+def _fused_minmax(x, scheme: QuantScheme, mask: bool = False):
+    """The fastest route for the commonest case (an int grid with float32 scales from each
+    group's min and max): ranges, scales and values in one compiled visit of the memory (numba
+    on the host, Triton on CUDA), the same values as choose_qparams then fake_values, and with
+    ``mask`` the unclipped mask ``clipped_mask`` gives, as (values, inside or None); None
+    where it does not apply."""
+    if not (isinstance(x, np.ndarray) or _xp.is_torch(x)) or math.prod(x.shape) == 0:
         return None
-    if _xp.dtype_name(x.dtype) not in ("float32", "float64") or math.prod(x.shape) == 0:
-        return None
-    from numfmt.quant import _kernels
-
+    if _xp.on_cpu(x):
+        if _xp.dtype_name(x.dtype) not in ("float32", "float64"):
+            return None
+        from numfmt.quant._kernels import fake_quantize_minmax
+    else:
+        from numfmt.quant._gpu import fake_quantize_minmax
+    if _xp.is_torch(x):
+        x = x.detach()
     g = Grouping(tuple(x.shape), scheme.granularity)
     parts = []
     for rows in g.blocks(x):
-        part = _kernels.fake_quantize_minmax(rows, scheme)
+        part = fake_quantize_minmax(rows, scheme, mask)
         if part is None:
             return None
         parts.append(part)
-    return g.assemble(parts, like=parts[0][:0])
+    values = g.assemble([p[0] for p in parts])
+    return values, (g.assemble([p[1] for p in parts]) if mask else None)
+
+
+def _grad_enabled() -> bool:
+    import torch
+
+    return torch.is_grad_enabled()
+
+
+@functools.cache
+def _fused_ste():
+    """The straight-through estimator over values (and the unclipped mask, or None for the
+    plain estimator) that one fused kernel computed: backward multiplies by the mask."""
+    import torch
+
+    class FusedSTE(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, values, inside):
+            ctx.save_for_backward(inside)
+            return values
+
+        @staticmethod
+        def backward(ctx, grad):
+            (inside,) = ctx.saved_tensors
+            if inside is not None:
+                grad = grad * inside.to(grad.dtype)
+            return grad, None, None
+
+    return FusedSTE
 
 
 def fake_values(x: Any, qparams: QParams, *, seed: Any = 0, finite: bool = False):

@@ -237,19 +237,25 @@ def choose_and_quantize(x: Any, scheme: QuantScheme):
     visit of the memory for the commonest case (an int grid rounded to nearest, float32
     scales from each group's min and max, x float32 or float64 on the host); None otherwise,
     or where a group holds NaN or inf or saturates its scale (the general path then refuses,
-    omits or warns)."""
-    if not (isinstance(x, np.ndarray) or _xp.is_torch(x)) or not _xp.on_cpu(x):
+    omits or warns). On CUDA, one Triton kernel does the same (``_gpu``)."""
+    if not (isinstance(x, np.ndarray) or _xp.is_torch(x)):
         return None
-    if _xp.dtype_name(x.dtype) not in ("float32", "float64"):
-        return None
-    from numfmt.quant import _kernels
+    from numfmt.quant import _gpu, _kernels
 
     grouping = Grouping(tuple(x.shape), scheme.granularity)
-    if grouping.size == 0 or _kernels._minmax_codes(scheme) is None:
+    if grouping.size == 0:
         return None
+    if _xp.on_cpu(x):
+        if _xp.dtype_name(x.dtype) not in ("float32", "float64"):
+            return None
+        if _kernels._minmax_codes(scheme) is None:
+            return None
+        kernel = _kernels.quantize_minmax
+    else:
+        kernel = _gpu.quantize_minmax
     parts = []
     for rows in grouping.blocks(x):
-        done = _kernels.quantize_minmax(rows, scheme)
+        done = kernel(rows, scheme)
         if done is None:
             return None
         parts.append(done)

@@ -72,3 +72,24 @@ def test_no_graph_without_grad_and_a_clear_message_for_a_bad_ste():
     with pytest.raises(NumfmtError, match="clipped' or 'plain"):
         fake_quantize(x, "int8", ste="straight")
     assert not isinstance(fake_quantize(np.ones(3), "int8"), torch.Tensor)
+
+
+@pytest.mark.parametrize("spec", ["int8/channel", "uint4/group:16/asym", "int3/full"])
+@pytest.mark.parametrize("ste", ["clipped", "plain"])
+def test_one_fused_kernel_gives_the_values_and_the_gradient_mask(spec, ste):
+    # the commonest case (min and max ranges, float32) runs one compiled kernel that writes
+    # the values and the unclipped mask together: the same as choose_qparams, then the
+    # values and clipped_mask of the general path (a grid spanning each row's own min and
+    # max clips nothing: the mask is the definition's, computed on the way)
+    from numfmt.quant.fake import clipped_mask, fake_values
+
+    torch.manual_seed(1)
+    w = (torch.randn(256, 160) * torch.rand(256, 1) * 10).requires_grad_()
+    y = fake_quantize(w, spec, ste=ste)
+    assert type(y.grad_fn).__name__ == "FusedSTEBackward"
+    weights = torch.randn(256, 160)
+    (y * weights).sum().backward()
+    qp = choose_qparams(w.detach(), spec)
+    assert torch.equal(y.detach(), fake_values(w.detach(), qp))
+    inside = ~clipped_mask(w.detach(), qp) if ste == "clipped" else torch.ones_like(weights)
+    assert torch.equal(w.grad, weights * inside)

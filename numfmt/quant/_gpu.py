@@ -1,0 +1,162 @@
+"""The device twins of ``_kernels``: fused Triton kernels for torch tensors on CUDA.
+
+Each function takes rows (a 2-D float32 or float64 tensor whose rows are the groups) and
+returns None where it does not apply (no Triton, another dtype, a scheme it does not cover,
+or a row that holds NaN or an infinity or saturates its scale: the general path then refuses,
+omits or warns); the tests check that both paths give the same codes, values and scales. The
+caller decides the device: these run wherever Triton runs a tensor (CUDA, or the host under
+``TRITON_INTERPRET=1``, which the tests use on machines without a GPU).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from numfmt.errors import SlowPathWarning
+from numfmt.quant import _kernels
+
+if TYPE_CHECKING:
+    from numfmt.quant.schemes import QuantScheme
+
+#: Rows up to this long are read once, whole, by one program; longer rows take their range
+#: from torch's reductions first (a per-tensor scale, say).
+MAX_ROW = 8192
+#: Elements a program holds (a tile of rows by columns).
+TILE = 4096
+
+_said: set[str] = set()
+
+
+def say_once(reason: str) -> None:
+    """Warn (SlowPathWarning) the first time in a process that a CUDA tensor takes numfmt's
+    engine in torch operations (the same results, slower) for this reason."""
+    if reason in _said:
+        return
+    _said.add(reason)
+    warnings.warn(
+        f"quantization on CUDA runs in torch operations (same results, slower): {reason}",
+        SlowPathWarning,
+        stacklevel=4,
+    )
+
+
+@functools.cache
+def _triton() -> Any:
+    """The kernels module, or None where Triton is not installed (said once)."""
+    if importlib.util.find_spec("triton") is None:
+        return None
+    from numfmt.quant import _triton as kernels
+
+    return kernels
+
+
+def _ready(rows: Any) -> bool:
+    if _triton() is None:
+        say_once("Triton is not installed (it comes with torch's CUDA builds)")
+        return False
+    if rows.ndim != 2 or rows.numel() == 0:
+        return False
+    name = str(rows.dtype)
+    if name not in ("torch.float32", "torch.float64"):
+        say_once(f"the fused kernels take float32 and float64, not {name.removeprefix('torch.')}")
+        return False
+    return True
+
+
+def _minmax_scheme(scheme: QuantScheme) -> bool:
+    return _kernels._float32_int_scales(scheme) and scheme.method == "minmax"
+
+
+def _layout(rows) -> tuple[int, int, int, int, bool]:
+    """(BLOCK_R, BLOCK_C, programs along rows, along columns, ranges given) for rows."""
+    import triton
+
+    n_rows, width = rows.shape
+    if width <= MAX_ROW:
+        block_c = triton.next_power_of_2(width)
+        block_r = max(1, TILE // block_c)
+        return block_r, block_c, triton.cdiv(n_rows, block_r), 1, False
+    return 1, TILE, n_rows, triton.cdiv(width, TILE), True
+
+
+def _minmax(rows, scheme: QuantScheme, *, codes: bool, mask: bool):
+    import torch
+
+    kernels = _triton()
+    rows = rows.contiguous()
+    n_rows, width = rows.shape
+    dev = rows.device
+    block_r, block_c, grid_r, grid_c, range_in = _layout(rows)
+    if range_in:
+        lo_in, hi_in = torch.amin(rows, dim=1), torch.amax(rows, dim=1)
+    else:
+        lo_in = hi_in = rows  # not read
+    if codes:
+        from numfmt.quant import _xp
+
+        out = torch.empty(rows.shape, dtype=_xp.int_dtype(torch, scheme.bits, scheme.code_signed),
+                          device=dev)  # fmt: skip
+    else:
+        out = torch.empty_like(rows)
+    inside = torch.empty(rows.shape, dtype=torch.int8, device=dev) if mask else out
+    per_row = torch.empty((4, n_rows), dtype=torch.float64, device=dev)  # one allocation
+    scale, zero, lo, hi = per_row[0], per_row[1].view(torch.int64), per_row[2], per_row[3]
+    refused = torch.empty(n_rows, dtype=torch.int8, device=dev)
+    steps, qmin, qmax, asymmetric, top = _kernels._scale_args(scheme)
+    kernels.minmax_kernel[(grid_r, grid_c)](
+        rows, lo_in, hi_in, out, inside, scale, zero, lo, hi, refused, n_rows, width,
+        STEPS=steps, QMIN=qmin, QMAX=qmax, ASYM=asymmetric, TOP=top, CODES=codes, MASK=mask,
+        RANGE_IN=range_in, BLOCK_R=block_r, BLOCK_C=block_c,
+        num_warps=8 if block_r * block_c >= 4096 else 4, enable_fp_fusion=False,
+    )  # fmt: skip
+    if bool(refused.any()):  # the one wait for the device: NaN and inf must be refused
+        return None
+    return out, (inside.view(torch.bool) if mask else None), scale, zero, lo, hi
+
+
+def fake_quantize_minmax(rows, scheme: QuantScheme, mask: bool = False):
+    """(values in rows' dtype, the unclipped mask or None) of rows under an int scheme whose
+    scales come from each row's min and max, in one kernel; or None (see the module)."""
+    if not (_minmax_scheme(scheme) and _ready(rows)):
+        return None
+    done = _minmax(rows, scheme, codes=False, mask=mask)
+    return None if done is None else done[:2]
+
+
+def quantize_minmax(rows, scheme: QuantScheme):
+    """(codes, scales, zero points, lows, highs) as ``_kernels.quantize_minmax`` gives them
+    on the host (float64 scales, int64 zero points, 0 where symmetric), or None."""
+    if not (_minmax_scheme(scheme) and _ready(rows)):
+        return None
+    done = _minmax(rows, scheme, codes=True, mask=False)
+    return None if done is None else (done[0], *done[2:])
+
+
+def mse_errors(rows, scales, zero_points, scheme: QuantScheme):
+    """Squared error of each row under each candidate scale (rows, candidates), as
+    ``_kernels.mse_errors``; or None (rows that hold NaN take the general path)."""
+    import torch
+
+    if not (_kernels._int_scheme(scheme) and _ready(rows)) or bool(torch.isnan(rows).any()):
+        return None
+    kernels = _triton()
+    rows = rows.contiguous()
+    n_rows, width = rows.shape
+    count = scales.shape[1]
+    block_r, block_c, grid_r, grid_c, _ = _layout(rows)
+    scales = scales.to(torch.float64).contiguous()
+    zeros = (
+        torch.zeros(scales.shape, dtype=torch.int64, device=rows.device)
+        if zero_points is None
+        else zero_points.to(torch.int64).contiguous()
+    )
+    partial = torch.empty((grid_c, n_rows, count), dtype=torch.float64, device=rows.device)
+    kernels.mse_kernel[(grid_r, grid_c)](
+        rows, scales, zeros, partial, n_rows, width,
+        K=count, QMIN=scheme.qmin, QMAX=scheme.qmax, BLOCK_R=block_r, BLOCK_C=block_c,
+        num_warps=8 if block_r * block_c >= 4096 else 4,
+    )  # fmt: skip
+    return partial[0] if grid_c == 1 else partial.sum(dim=0)

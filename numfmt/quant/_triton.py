@@ -1,0 +1,144 @@
+"""Triton kernels for integer quantization on CUDA; imported only by ``_gpu``.
+
+The arithmetic is the host kernels' (``_jit``), in float64 on the device, so the codes and
+values are the same bit for bit: each group's scale is its range over the steps, rounded up to
+float32 (a cast to nearest, then one step up where the cast went down); codes are
+``clip(rint(x / scale) + zero, qmin, qmax)`` with the quotient correctly rounded (Triton's
+float64 division is IEEE's; only its float32 division is approximate); values are
+``(code - zero) * scale`` rounded once into the output's dtype.
+
+A tile is ``BLOCK_R`` rows (groups) by ``BLOCK_C`` columns. Where a whole row fits in a tile
+the kernel finds its range itself (one visit of the memory); longer rows take their range
+from the caller (``RANGE_IN``) and span several tiles along the second axis of the launch.
+"""
+
+import triton
+import triton.language as tl
+
+#: 1.5 * 2^52: adding it to a float64 of magnitude below 2^51 rounds it to an integer (to
+#: nearest, ties to even), and subtracting it again leaves that integer exactly: rint without
+#: libdevice (which Triton's interpreter lacks), for values the callers clamp first.
+ROUNDER = 6755399441055744.0
+
+
+@triton.jit
+def _rint(v):
+    """v rounded to an integer, ties to even (|v| < 2^51)."""
+    return (v + ROUNDER) - ROUNDER
+
+
+@triton.jit
+def _scale_of(lo, hi, STEPS: tl.constexpr, QMIN: tl.constexpr, QMAX: tl.constexpr,
+              ASYM: tl.constexpr, TOP: tl.constexpr):  # fmt: skip
+    """(scale, zero point, saturated) of the ranges [lo, hi], float64 ([BLOCK_R] each)."""
+    low = tl.where(lo < 0.0, lo, 0.0)
+    high = tl.where(hi > 0.0, hi, 0.0)
+    if ASYM:  # noqa: SIM108 (a branch on a constexpr, compiled away)
+        span = high - low
+    else:
+        span = tl.where(-low > high, -low, high)
+    v = span / STEPS
+    cast = v.to(tl.float32)
+    up = (cast.to(tl.float64) < v).to(tl.uint32)
+    s = (cast.to(tl.uint32, bitcast=True) + up).to(tl.float32, bitcast=True).to(tl.float64)
+    saturated = s > TOP
+    s = tl.where(saturated, TOP, s)
+    if ASYM:
+        positive = s > 0.0
+        safe = tl.where(positive, s, 1.0)
+        quotient = tl.minimum(tl.maximum(QMIN - low / safe, QMIN - 1.0), QMAX + 1.0)
+        z = tl.where(positive, _rint(quotient), QMIN)
+        z = tl.minimum(tl.maximum(z, QMIN), QMAX)
+    else:
+        z = tl.zeros(s.shape, tl.float64)
+    return s, z, saturated
+
+
+@triton.jit
+def minmax_kernel(
+    x_ptr, lo_in_ptr, hi_in_ptr,  # rows (R, C) contiguous; ranges when RANGE_IN
+    out_ptr, inside_ptr,  # values or codes (R, C); the unclipped mask when MASK
+    scale_ptr, zero_ptr, lo_ptr, hi_ptr, refused_ptr,  # per row
+    R, C,
+    STEPS: tl.constexpr, QMIN: tl.constexpr, QMAX: tl.constexpr, ASYM: tl.constexpr,
+    TOP: tl.constexpr, CODES: tl.constexpr, MASK: tl.constexpr, RANGE_IN: tl.constexpr,
+    BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,
+):  # fmt: skip
+    """Each row's scale from its min and max, then its codes (CODES) or fake-quantized values.
+
+    Rows that hold NaN or an infinity, or whose scale saturates, are flagged in ``refused``
+    (the caller then takes the general path, which refuses, omits or warns)."""
+    pid_r = tl.program_id(0)
+    pid_c = tl.program_id(1)
+    r = pid_r.to(tl.int64) * BLOCK_R + tl.arange(0, BLOCK_R).to(tl.int64)
+    c = pid_c.to(tl.int64) * BLOCK_C + tl.arange(0, BLOCK_C).to(tl.int64)
+    row_ok = r < R
+    ok = row_ok[:, None] & (c < C)[None, :]
+    offsets = r[:, None] * C + c[None, :]
+    x = tl.load(x_ptr + offsets, mask=ok, other=0.0).to(tl.float64)
+    nan = x != x
+    x = tl.where(nan, 0.0, x)  # (the row is refused; no NaN goes further)
+    if RANGE_IN:
+        lo = tl.load(lo_in_ptr + r, mask=row_ok, other=0.0).to(tl.float64)
+        hi = tl.load(hi_in_ptr + r, mask=row_ok, other=0.0).to(tl.float64)
+        bad = (lo != lo) | (hi != hi)
+    else:
+        lo = tl.min(tl.where(ok, x, float("inf")), axis=1)
+        hi = tl.max(tl.where(ok, x, float("-inf")), axis=1)
+        bad = tl.max((nan & ok).to(tl.int32), axis=1) > 0
+    bad = bad | (lo == float("-inf")) | (hi == float("inf"))
+    s, z, saturated = _scale_of(lo, hi, STEPS, QMIN, QMAX, ASYM, TOP)
+    if pid_c == 0:
+        tl.store(scale_ptr + r, s, mask=row_ok)
+        tl.store(zero_ptr + r, z.to(tl.int64), mask=row_ok)
+        tl.store(lo_ptr + r, lo, mask=row_ok)
+        tl.store(hi_ptr + r, hi, mask=row_ok)
+        tl.store(refused_ptr + r, (bad | saturated).to(tl.int8), mask=row_ok)
+    s2 = s[:, None]
+    z2 = z[:, None]
+    positive = s2 > 0.0
+    # the quotient clamped to a step beyond the grid first (rint needs it, the clip then
+    # gives the same code); NaN only in rows that are refused
+    quotient = x / tl.where(positive, s2, 1.0)
+    quotient = tl.minimum(tl.maximum(quotient, QMIN - 1.0 - z2), QMAX + 1.0 - z2)
+    q = tl.where(positive, _rint(quotient), 0.0)
+    code = tl.minimum(tl.maximum(q + z2, QMIN), QMAX)
+    if CODES:
+        tl.store(out_ptr + offsets, code.to(out_ptr.dtype.element_ty), mask=ok)
+    else:
+        value = (code - z2) * s2
+        tl.store(out_ptr + offsets, value.to(out_ptr.dtype.element_ty), mask=ok)
+    if MASK:
+        below = (QMIN - 0.5 - z2) * s2
+        above = (QMAX + 0.5 - z2) * s2
+        inside = (x >= below) & (x <= above)
+        tl.store(inside_ptr + offsets, inside.to(tl.int8), mask=ok)
+
+
+@triton.jit
+def mse_kernel(
+    x_ptr, scales_ptr, zeros_ptr, errors_ptr,  # rows (R, C); candidates (R, K); (chunks, R, K)
+    R, C, K: tl.constexpr,
+    QMIN: tl.constexpr, QMAX: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,
+):  # fmt: skip
+    """errors[chunk, i, k]: the squared error of one chunk of row i's columns under candidate
+    k, as ``_jit.mse_errors_int`` (multiplied by 1 / scale; the sum in any order)."""
+    pid_r = tl.program_id(0)
+    pid_c = tl.program_id(1)
+    r = pid_r.to(tl.int64) * BLOCK_R + tl.arange(0, BLOCK_R).to(tl.int64)
+    c = pid_c.to(tl.int64) * BLOCK_C + tl.arange(0, BLOCK_C).to(tl.int64)
+    row_ok = r < R
+    ok = row_ok[:, None] & (c < C)[None, :]
+    x = tl.load(x_ptr + r[:, None] * C + c[None, :], mask=ok, other=0.0).to(tl.float64)
+    out = errors_ptr + pid_c.to(tl.int64) * R * K + r * K
+    for k in range(K):
+        s = tl.load(scales_ptr + r * K + k, mask=row_ok, other=0.0)
+        z = tl.load(zeros_ptr + r * K + k, mask=row_ok, other=0).to(tl.float64)
+        positive = s > 0.0
+        inv = tl.where(positive, 1.0 / tl.where(positive, s, 1.0), 0.0)
+        lo = (QMIN - z)[:, None]
+        hi = (QMAX - z)[:, None]
+        q = tl.minimum(tl.maximum(x * inv[:, None], lo - 1.0), hi + 1.0)
+        q = tl.minimum(tl.maximum(_rint(q), lo), hi)
+        d = tl.where(ok, q * s[:, None] - x, 0.0)
+        tl.store(out + k, tl.sum(d * d, axis=1), mask=row_ok)

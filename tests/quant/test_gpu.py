@@ -1,0 +1,214 @@
+"""The fused Triton kernels (``numfmt.quant._gpu``) give the host's codes, values, scales, masks
+and MSE choices bit for bit. They run on CUDA where a GPU is lent, and under Triton's
+interpreter on the host otherwise; everything here skips where Triton is not installed (CI),
+and the tests of the public API on CUDA tensors skip without a GPU."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+if importlib.util.find_spec("triton") is None:
+    pytest.skip("Triton is not installed", allow_module_level=True)
+
+from numfmt.errors import NumfmtError, SlowPathWarning  # noqa: E402
+from numfmt.quant import (  # noqa: E402
+    _kernels,
+    calibration,
+    choose_qparams,
+    fake_quantize,
+    quantize_tensor,
+)
+from numfmt.quant.fake import clipped_mask  # noqa: E402
+from numfmt.quant.qparams import as_scheme  # noqa: E402
+
+CUDA = torch.cuda.is_available()
+DEVICE = "cuda" if CUDA else "cpu"
+cuda_only = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
+
+
+@pytest.fixture(scope="module")
+def gpu():
+    """numfmt.quant._gpu, its kernels compiled for the GPU, or interpreted on the host: Triton
+    reads TRITON_INTERPRET when the kernels are defined and again when they launch, so it
+    stays set for this module's tests, and the interpreted kernels are dropped after them."""
+    module = importlib.import_module("numfmt.quant._gpu")
+    before = os.environ.get("TRITON_INTERPRET")
+    if not CUDA:
+        os.environ["TRITON_INTERPRET"] = "1"
+        sys.modules.pop("numfmt.quant._triton", None)
+        module._triton.cache_clear()
+    assert module._triton() is not None
+    yield module
+    if not CUDA:
+        if before is None:
+            os.environ.pop("TRITON_INTERPRET", None)
+        else:
+            os.environ["TRITON_INTERPRET"] = before
+        sys.modules.pop("numfmt.quant._triton", None)
+        module._triton.cache_clear()
+
+
+SPECS = ["int8/channel", "uint8/channel/asym", "int4/channel/asym", "int8/channel/full", "int2"]
+
+
+def rows_with_ties(n_rows: int, width: int, dtype, seed: int = 0) -> np.ndarray:
+    """Rows of different magnitudes; the first has scale 1 exactly (max 127), so its values
+    k + 1/2 are ties that rint must send to even."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n_rows, width)) * rng.uniform(1e-3, 1e3, (n_rows, 1))
+    x[0] = rng.integers(-126, 126, width) + 0.5
+    x[0, 0] = 127.0
+    x[0, 1:6] = [0.5, -0.5, 2.5, -2.5, -0.0]
+    return x.astype(dtype)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(7, 37), (3, 9000)])  # one row per program; ranges given
+def test_codes_scales_and_values_are_the_hosts(gpu, spec, dtype, shape):
+    scheme = as_scheme(spec)
+    x = rows_with_ties(*shape, dtype)
+    t = torch.from_numpy(x).to(DEVICE)
+    if type(scheme.granularity).__name__ == "PerTensor":  # one group: one row
+        t = t.reshape(1, -1)
+    codes, scale, zero, lo, hi = gpu.quantize_minmax(t, scheme)
+    qp = choose_qparams(x, scheme)
+    q = quantize_tensor(x, scheme)  # per-tensor specs: one group
+    rows = x.reshape(codes.shape)
+    assert codes.dtype == torch.from_numpy(q.codes).dtype
+    assert np.array_equal(codes.cpu().numpy(), q.codes.reshape(codes.shape))
+    assert np.array_equal(scale.cpu().numpy(), np.asarray(qp.scale, np.float64).reshape(-1))
+    if qp.zero_point is not None:
+        assert np.array_equal(zero.cpu().numpy(), np.asarray(qp.zero_point).reshape(-1))
+    assert np.array_equal(lo.cpu().numpy(), rows.min(axis=1).astype(np.float64))
+    assert np.array_equal(hi.cpu().numpy(), rows.max(axis=1).astype(np.float64))
+    values, inside = gpu.fake_quantize_minmax(t, scheme, mask=True)
+    assert values.dtype == t.dtype
+    assert np.array_equal(values.cpu().numpy(), fake_quantize(x, scheme).reshape(values.shape))
+    assert np.array_equal(inside.cpu().numpy(), ~clipped_mask(x, qp).reshape(inside.shape))
+
+
+def test_ties_round_to_even(gpu):
+    x = rows_with_ties(1, 40, np.float32)
+    codes = gpu.quantize_minmax(torch.from_numpy(x).to(DEVICE), as_scheme("int8/channel"))[0]
+    assert codes[0, :6].tolist() == [127, 0, 0, 2, -2, 0]
+
+
+def test_the_clipped_mask_marks_what_the_grid_clips(gpu):
+    # a scale that cannot grow past float32's largest value saturates: refused, not clipped
+    # silently; a grid that clips (an integer zero point rounds) is marked where it does
+    scheme = as_scheme("uint8/channel/asym")
+    x = np.array([[-1.0, 0.3, 254.0, 254.2]], np.float32)
+    t = torch.from_numpy(x).to(DEVICE)
+    _, inside = gpu.fake_quantize_minmax(t, scheme, mask=True)
+    expected = ~clipped_mask(x, choose_qparams(x, scheme))
+    assert inside.cpu().numpy().tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e300])
+def test_rows_that_hold_nan_inf_or_saturate_are_refused(gpu, bad):
+    x = np.ones((4, 50))
+    x[2, 7] = bad
+    t = torch.from_numpy(x).to(DEVICE)
+    scheme = as_scheme("int8/channel")
+    with np.errstate(over="ignore", invalid="ignore"):  # (the interpreter computes in numpy)
+        assert gpu.quantize_minmax(t, scheme) is None
+        assert gpu.fake_quantize_minmax(t, scheme) is None
+
+
+def test_other_dtypes_and_schemes_are_declined(gpu):
+    t = torch.ones(4, 8, dtype=torch.float16, device=DEVICE)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert gpu.quantize_minmax(t, as_scheme("int8/channel")) is None
+    assert any(issubclass(w.category, SlowPathWarning) for w in seen)
+    t32 = t.float()
+    assert gpu.quantize_minmax(t32, as_scheme("fp8_e4m3/channel")) is None
+    assert gpu.quantize_minmax(t32, as_scheme("int8/channel/percentile")) is None
+
+
+@pytest.mark.parametrize("spec", ["int8/channel", "uint4/channel/asym", "int4/group:32"])
+@pytest.mark.parametrize("width", [96, 9024])
+def test_mse_errors_are_the_hosts_and_choose_the_same_ratio(gpu, spec, width):
+    scheme = as_scheme(spec)
+    rows = rows_with_ties(6, width, np.float32, seed=3)
+    if type(scheme.granularity).__name__ == "PerGroup":
+        rows = rows.reshape(-1, 32)
+    lo, hi = calibration.minmax(np, rows, scheme)
+    _, scales, zeros, _ = calibration.grid.candidate_scales(np, lo, hi, scheme, 40, None)
+    host = _kernels.mse_errors(rows, scales, zeros, scheme)
+    if host is None:  # numba missing: the exact numpy errors
+        host = calibration._candidate_errors(np, rows, scales, zeros, None, scheme)
+    to = {"device": DEVICE}
+    ours = gpu.mse_errors(
+        torch.from_numpy(rows).to(**to),
+        torch.from_numpy(scales).to(**to),
+        None if zeros is None else torch.from_numpy(zeros).to(**to),
+        scheme,
+    )
+    assert ours.shape == host.shape
+    np.testing.assert_allclose(ours.cpu().numpy(), host, rtol=1e-12, atol=0)
+    assert np.array_equal(
+        calibration.first_least(np, ours.cpu().numpy()), calibration.first_least(np, host)
+    )
+
+
+def test_mse_declines_rows_with_nan(gpu):
+    rows = torch.ones(3, 16, device=DEVICE)
+    rows[1, 2] = float("nan")
+    scales = torch.ones(3, 4, dtype=torch.float64, device=DEVICE)
+    assert gpu.mse_errors(rows, scales, None, as_scheme("int8/channel")) is None
+
+
+# -- the public API on CUDA tensors (the dispatch) ------------------------------------------
+
+
+@cuda_only
+@pytest.mark.parametrize("spec", ["int8/channel", "int4/group:128", "uint8/asym", "int8"])
+def test_cuda_fake_quantize_and_quantize_tensor_match_numpy(spec):
+    x = rows_with_ties(64, 512, np.float32, seed=1)
+    t = torch.from_numpy(x).cuda()
+    got = fake_quantize(t, spec)
+    assert got.device.type == "cuda" and got.dtype == torch.float32
+    assert np.array_equal(got.cpu().numpy(), fake_quantize(x, spec))
+    q, ref = quantize_tensor(t, spec), quantize_tensor(x, spec)
+    assert q.codes.device.type == "cuda"
+    assert np.array_equal(q.codes.cpu().numpy(), ref.codes)
+    assert np.array_equal(q.qparams.scale.cpu().numpy(), np.asarray(ref.qparams.scale))
+
+
+@cuda_only
+def test_cuda_gradients_pass_straight_through_the_fused_kernel():
+    x = torch.randn(32, 256, device="cuda", requires_grad=True)
+    y = fake_quantize(x, "int8/channel/full")
+    assert type(y.grad_fn).__name__ == "FusedSTEBackward"
+    y.sum().backward()
+    qp = choose_qparams(x.detach(), "int8/channel/full")
+    assert torch.equal(x.grad, (~clipped_mask(x.detach(), qp)).float())
+
+
+@cuda_only
+def test_cuda_mse_search_chooses_the_hosts_ranges():
+    x = rows_with_ties(256, 1024, np.float32, seed=2)
+    ours = choose_qparams(torch.from_numpy(x).cuda(), "int8/channel/mse:100")
+    ref = choose_qparams(x, "int8/channel/mse:100")
+    assert np.array_equal(ours.scale.cpu().numpy(), np.asarray(ref.scale))
+
+
+@cuda_only
+def test_cuda_nan_is_refused_with_the_hosts_message():
+    x = torch.ones(8, 8, device="cuda")
+    x[3, 3] = float("nan")
+    with pytest.raises(NumfmtError) as on_cuda:
+        fake_quantize(x, "int8/channel")
+    with pytest.raises(NumfmtError) as on_host:
+        fake_quantize(x.cpu(), "int8/channel")
+    assert str(on_cuda.value) == str(on_host.value)
