@@ -109,7 +109,7 @@ def _minmax(rows, scheme: QuantScheme, *, codes: bool, mask: bool):
     kernels.minmax_kernel[(grid_r, grid_c)](
         rows, lo_in, hi_in, out, inside, scale, zero, lo, hi, refused, n_rows, width,
         STEPS=steps, QMIN=qmin, QMAX=qmax, ASYM=asymmetric, TOP=top, CODES=codes, MASK=mask,
-        RANGE_IN=range_in, BLOCK_R=block_r, BLOCK_C=block_c,
+        RANGE_IN=range_in, F32=rows.dtype == torch.float32, BLOCK_R=block_r, BLOCK_C=block_c,
         num_warps=8 if block_r * block_c >= 4096 else 4, enable_fp_fusion=False,
     )  # fmt: skip
     if bool(refused.any()):  # the one wait for the device: NaN and inf must be refused
@@ -137,26 +137,32 @@ def quantize_minmax(rows, scheme: QuantScheme):
 
 def mse_errors(rows, scales, zero_points, scheme: QuantScheme):
     """Squared error of each row under each candidate scale (rows, candidates), as
-    ``_kernels.mse_errors``; or None (rows that hold NaN take the general path)."""
+    ``_kernels.mse_errors``; or None (rows that hold NaN or an infinity take the general
+    path)."""
     import torch
+    import triton
 
-    if not (_kernels._int_scheme(scheme) and _ready(rows)) or bool(torch.isnan(rows).any()):
+    if not (_kernels._int_scheme(scheme) and _ready(rows)):
+        return None
+    if not bool(torch.isfinite(rows).all()):
         return None
     kernels = _triton()
     rows = rows.contiguous()
     n_rows, width = rows.shape
     count = scales.shape[1]
-    block_r, block_c, grid_r, grid_c, _ = _layout(rows)
+    chunk = triton.next_power_of_2(width) if width <= MAX_ROW else TILE
+    block_c = min(chunk, 512)
+    kb = max(1, min(triton.next_power_of_2(count), TILE // block_c))
+    chunks = triton.cdiv(width, chunk)
     scales = scales.to(torch.float64).contiguous()
     zeros = (
         torch.zeros(scales.shape, dtype=torch.int64, device=rows.device)
         if zero_points is None
         else zero_points.to(torch.int64).contiguous()
     )
-    partial = torch.empty((grid_c, n_rows, count), dtype=torch.float64, device=rows.device)
-    kernels.mse_kernel[(grid_r, grid_c)](
-        rows, scales, zeros, partial, n_rows, width,
-        K=count, QMIN=scheme.qmin, QMAX=scheme.qmax, BLOCK_R=block_r, BLOCK_C=block_c,
-        num_warps=8 if block_r * block_c >= 4096 else 4,
+    partial = torch.empty((chunks, n_rows, count), dtype=torch.float64, device=rows.device)
+    kernels.mse_kernel[(n_rows, chunks)](
+        rows, scales, zeros, partial, n_rows, width, K=count,
+        QMIN=scheme.qmin, QMAX=scheme.qmax, CHUNK=chunk, KB=kb, BLOCK_C=block_c, num_warps=8,
     )  # fmt: skip
-    return partial[0] if grid_c == 1 else partial.sum(dim=0)
+    return partial[0] if chunks == 1 else partial.sum(dim=0)

@@ -18,7 +18,7 @@ import triton.language as tl
 #: 1.5 * 2^52: adding it to a float64 of magnitude below 2^51 rounds it to an integer (to
 #: nearest, ties to even), and subtracting it again leaves that integer exactly: rint without
 #: libdevice (which Triton's interpreter lacks), for values the callers clamp first.
-ROUNDER = 6755399441055744.0
+ROUNDER = tl.constexpr(6755399441055744.0)
 
 
 @triton.jit
@@ -62,7 +62,7 @@ def minmax_kernel(
     R, C,
     STEPS: tl.constexpr, QMIN: tl.constexpr, QMAX: tl.constexpr, ASYM: tl.constexpr,
     TOP: tl.constexpr, CODES: tl.constexpr, MASK: tl.constexpr, RANGE_IN: tl.constexpr,
-    BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,
+    F32: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,
 ):  # fmt: skip
     """Each row's scale from its min and max, then its codes (CODES) or fake-quantized values.
 
@@ -97,11 +97,27 @@ def minmax_kernel(
     s2 = s[:, None]
     z2 = z[:, None]
     positive = s2 > 0.0
+    divisor = tl.where(positive, s2, 1.0)
     # the quotient clamped to a step beyond the grid first (rint needs it, the clip then
     # gives the same code); NaN only in rows that are refused
-    quotient = x / tl.where(positive, s2, 1.0)
-    quotient = tl.minimum(tl.maximum(quotient, QMIN - 1.0 - z2), QMAX + 1.0 - z2)
-    q = tl.where(positive, _rint(quotient), 0.0)
+    if F32:
+        # float32 values over float32 scales: no float64 division. The product by the
+        # reciprocal is within 2^-32 of the quotient (clamped below 2^20), so its rint is the
+        # nearest integer n or one off; the remainder x - n*s is exact in float64 (at most
+        # 45 significant bits), and comparing twice it with s settles n, a tie going to the
+        # even neighbour. The float64 quotient of two float32 numbers never lands on a tie
+        # that is not one, so this is rint of the correctly rounded quotient too.
+        inverse = 1.0 / divisor
+        n = _rint(tl.minimum(tl.maximum(x * inverse, QMIN - 2.0 - z2), QMAX + 2.0 - z2))
+        twice = 2.0 * (x - n * divisor)
+        odd = (n.to(tl.int32) & 1) != 0
+        up = (twice > divisor) | ((twice == divisor) & odd)
+        down = (twice < -divisor) | ((twice == -divisor) & odd)
+        q = n + up.to(tl.float64) - down.to(tl.float64)
+    else:
+        quotient = x / divisor
+        q = _rint(tl.minimum(tl.maximum(quotient, QMIN - 1.0 - z2), QMAX + 1.0 - z2))
+    q = tl.where(positive, q, 0.0)
     code = tl.minimum(tl.maximum(q + z2, QMIN), QMAX)
     if CODES:
         tl.store(out_ptr + offsets, code.to(out_ptr.dtype.element_ty), mask=ok)
@@ -119,26 +135,31 @@ def minmax_kernel(
 def mse_kernel(
     x_ptr, scales_ptr, zeros_ptr, errors_ptr,  # rows (R, C); candidates (R, K); (chunks, R, K)
     R, C, K: tl.constexpr,
-    QMIN: tl.constexpr, QMAX: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,
+    QMIN: tl.constexpr, QMAX: tl.constexpr,
+    CHUNK: tl.constexpr, KB: tl.constexpr, BLOCK_C: tl.constexpr,
 ):  # fmt: skip
-    """errors[chunk, i, k]: the squared error of one chunk of row i's columns under candidate
-    k, as ``_jit.mse_errors_int`` (multiplied by 1 / scale; the sum in any order)."""
-    pid_r = tl.program_id(0)
-    pid_c = tl.program_id(1)
-    r = pid_r.to(tl.int64) * BLOCK_R + tl.arange(0, BLOCK_R).to(tl.int64)
-    c = pid_c.to(tl.int64) * BLOCK_C + tl.arange(0, BLOCK_C).to(tl.int64)
-    row_ok = r < R
-    ok = row_ok[:, None] & (c < C)[None, :]
-    x = tl.load(x_ptr + r[:, None] * C + c[None, :], mask=ok, other=0.0).to(tl.float64)
-    out = errors_ptr + pid_c.to(tl.int64) * R * K + r * K
-    for k in range(K):
-        s = tl.load(scales_ptr + r * K + k, mask=row_ok, other=0.0)
-        z = tl.load(zeros_ptr + r * K + k, mask=row_ok, other=0).to(tl.float64)
-        positive = s > 0.0
-        inv = tl.where(positive, 1.0 / tl.where(positive, s, 1.0), 0.0)
+    """errors[chunk, i, k]: the squared error of one chunk of row i's columns (CHUNK of them)
+    under candidate k, as ``_jit.mse_errors_int`` (multiplied by 1 / scale; the sum in any
+    order). Each program takes one row's chunk and KB candidates at a time, and keeps a
+    running sum per element and candidate, reduced once per KB candidates. The rows are
+    finite (the caller checks); padding reads 0, whose error is 0."""
+    row = tl.program_id(0).to(tl.int64)
+    start = tl.program_id(1).to(tl.int64) * CHUNK
+    out = errors_ptr + tl.program_id(1).to(tl.int64) * R * K + row * K
+    for k0 in range(0, K, KB):
+        ks = k0 + tl.arange(0, KB)
+        k_ok = ks < K
+        s = tl.load(scales_ptr + row * K + ks, mask=k_ok, other=0.0)
+        z = tl.load(zeros_ptr + row * K + ks, mask=k_ok, other=0).to(tl.float64)
+        inverse = tl.where(s > 0.0, 1.0 / tl.where(s > 0.0, s, 1.0), 0.0)[:, None]
         lo = (QMIN - z)[:, None]
         hi = (QMAX - z)[:, None]
-        q = tl.minimum(tl.maximum(x * inv[:, None], lo - 1.0), hi + 1.0)
-        q = tl.minimum(tl.maximum(_rint(q), lo), hi)
-        d = tl.where(ok, q * s[:, None] - x, 0.0)
-        tl.store(out + k, tl.sum(d * d, axis=1), mask=row_ok)
+        s2 = s[:, None]
+        total = tl.zeros((KB, BLOCK_C), tl.float64)
+        for c0 in range(0, CHUNK, BLOCK_C):
+            c = start + c0 + tl.arange(0, BLOCK_C)
+            x = tl.load(x_ptr + row * C + c, mask=c < C, other=0.0).to(tl.float64)[None, :]
+            q = tl.minimum(tl.maximum(_rint(x * inverse), lo), hi)
+            d = q * s2 - x
+            total += d * d
+        tl.store(out + ks, tl.sum(total, axis=1), mask=k_ok)

@@ -67,7 +67,20 @@ def rows_with_ties(n_rows: int, width: int, dtype, seed: int = 0) -> np.ndarray:
     x[0] = rng.integers(-126, 126, width) + 0.5
     x[0, 0] = 127.0
     x[0, 1:6] = [0.5, -0.5, 2.5, -2.5, -0.0]
-    return x.astype(dtype)
+    x = x.astype(dtype)
+    if n_rows > 2:
+        # exact ties under a scale of 14 significant bits (127 s is the row's max), where
+        # the product by the reciprocal 1 / s rounds a k + 1/2 the wrong way for about half
+        # of them; and near-ties under another, with their neighbours in the row's dtype
+        for i, s, offset in ((1, 15935 * 2.0**-14, 0), (2, 1.7, 1)):
+            k = rng.integers(-126, 126, width) + 0.5
+            ties = (k * s).astype(dtype)
+            if offset:
+                ties[1::3] = np.nextafter(ties[1::3], dtype(np.inf))
+                ties[2::3] = np.nextafter(ties[2::3], dtype(-np.inf))
+            x[i] = ties
+            x[i, 0] = dtype(127 * np.float32(s))
+    return x
 
 
 @pytest.mark.parametrize("spec", SPECS)
@@ -161,9 +174,10 @@ def test_mse_errors_are_the_hosts_and_choose_the_same_ratio(gpu, spec, width):
     )
 
 
-def test_mse_declines_rows_with_nan(gpu):
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_mse_declines_rows_that_are_not_finite(gpu, bad):
     rows = torch.ones(3, 16, device=DEVICE)
-    rows[1, 2] = float("nan")
+    rows[1, 2] = bad
     scales = torch.ones(3, 4, dtype=torch.float64, device=DEVICE)
     assert gpu.mse_errors(rows, scales, None, as_scheme("int8/channel")) is None
 
