@@ -37,6 +37,8 @@ class NumfmtWarning(UserWarning):
 
 
 class SlowPathWarning(NumfmtWarning):
-    """A quantized layer multiplies through its decoded float weight, because no packed
-    kernel (``numfmt.nn.packed``) takes its scheme or device: the result is the same, the
-    speed and the memory are not those of the packed weight. Said once per reason."""
+    """A slower path with the same result: a quantized layer multiplies through its decoded
+    float weight, because no packed kernel (``numfmt.nn.packed``) takes its scheme or device
+    (the speed and the memory are not those of the packed weight); or a CUDA tensor that a
+    fused quantization kernel (``numfmt.quant._gpu``) would take is quantized by torch
+    operations instead (no Triton, or a half dtype). Said once per reason."""

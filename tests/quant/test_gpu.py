@@ -1,15 +1,18 @@
 """The fused Triton kernels (``numfmt.quant._gpu``) give the host's codes, values, scales, masks
 and MSE choices bit for bit. They run on CUDA where a GPU is lent, and under Triton's
-interpreter on the host otherwise; everything here skips where Triton is not installed (CI),
+interpreter on the host otherwise: Triton reads TRITON_INTERPRET when it defines a kernel, so
+on a machine without a GPU this module runs again in a subprocess of its own with it set
+(as tests/arith/test_triton.py does). Everything here skips where Triton is not installed (CI),
 and the tests of the public API on CUDA tensors skip without a GPU."""
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import os
+import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,30 +33,34 @@ from numfmt.quant.fake import clipped_mask  # noqa: E402
 from numfmt.quant.qparams import as_scheme  # noqa: E402
 
 CUDA = torch.cuda.is_available()
+INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 DEVICE = "cuda" if CUDA else "cpu"
 cuda_only = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
+kernels = pytest.mark.skipif(
+    not (CUDA or INTERPRETED), reason="runs in the interpreter's subprocess (below)"
+)
+
+
+@pytest.mark.skipif(CUDA or INTERPRETED, reason="the kernels run directly here")
+def test_the_kernels_in_tritons_interpreter():
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-o", "addopts=",
+         str(Path(__file__).relative_to(root))],
+        cwd=root, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    last = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else ""
+    assert run.returncode == 0 and " passed" in last, run.stdout[-3000:] + run.stderr[-2000:]
 
 
 @pytest.fixture(scope="module")
 def gpu():
-    """numfmt.quant._gpu, its kernels compiled for the GPU, or interpreted on the host: Triton
-    reads TRITON_INTERPRET when the kernels are defined and again when they launch, so it
-    stays set for this module's tests, and the interpreted kernels are dropped after them."""
-    module = importlib.import_module("numfmt.quant._gpu")
-    before = os.environ.get("TRITON_INTERPRET")
-    if not CUDA:
-        os.environ["TRITON_INTERPRET"] = "1"
-        sys.modules.pop("numfmt.quant._triton", None)
-        module._triton.cache_clear()
-    assert module._triton() is not None
-    yield module
-    if not CUDA:
-        if before is None:
-            os.environ.pop("TRITON_INTERPRET", None)
-        else:
-            os.environ["TRITON_INTERPRET"] = before
-        sys.modules.pop("numfmt.quant._triton", None)
-        module._triton.cache_clear()
+    """numfmt.quant._gpu, its kernels compiled for the GPU or interpreted on the host."""
+    from numfmt.quant import _gpu
+
+    assert _gpu._triton() is not None
+    return _gpu
 
 
 SPECS = ["int8/channel", "uint8/channel/asym", "int4/channel/asym", "int8/channel/full", "int2"]
@@ -83,6 +90,7 @@ def rows_with_ties(n_rows: int, width: int, dtype, seed: int = 0) -> np.ndarray:
     return x
 
 
+@kernels
 @pytest.mark.parametrize("spec", SPECS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(7, 37), (3, 9000)])  # one row per program; ranges given
@@ -109,12 +117,14 @@ def test_codes_scales_and_values_are_the_hosts(gpu, spec, dtype, shape):
     assert np.array_equal(inside.cpu().numpy(), ~clipped_mask(x, qp).reshape(inside.shape))
 
 
+@kernels
 def test_ties_round_to_even(gpu):
     x = rows_with_ties(1, 40, np.float32)
     codes = gpu.quantize_minmax(torch.from_numpy(x).to(DEVICE), as_scheme("int8/channel"))[0]
     assert codes[0, :6].tolist() == [127, 0, 0, 2, -2, 0]
 
 
+@kernels
 def test_the_clipped_mask_marks_what_the_grid_clips(gpu):
     # a scale that cannot grow past float32's largest value saturates: refused, not clipped
     # silently; a grid that clips (an integer zero point rounds) is marked where it does
@@ -126,6 +136,7 @@ def test_the_clipped_mask_marks_what_the_grid_clips(gpu):
     assert inside.cpu().numpy().tolist() == expected.tolist()
 
 
+@kernels
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e300])
 def test_rows_that_hold_nan_inf_or_saturate_are_refused(gpu, bad):
     x = np.ones((4, 50))
@@ -137,6 +148,7 @@ def test_rows_that_hold_nan_inf_or_saturate_are_refused(gpu, bad):
         assert gpu.fake_quantize_minmax(t, scheme) is None
 
 
+@kernels
 def test_other_dtypes_and_schemes_are_declined(gpu):
     t = torch.ones(4, 8, dtype=torch.float16, device=DEVICE)
     with warnings.catch_warnings(record=True) as seen:
@@ -148,6 +160,7 @@ def test_other_dtypes_and_schemes_are_declined(gpu):
     assert gpu.quantize_minmax(t32, as_scheme("int8/channel/percentile")) is None
 
 
+@kernels
 @pytest.mark.parametrize("spec", ["int8/channel", "uint4/channel/asym", "int4/group:32"])
 @pytest.mark.parametrize("width", [96, 9024])
 def test_mse_errors_are_the_hosts_and_choose_the_same_ratio(gpu, spec, width):
@@ -174,6 +187,7 @@ def test_mse_errors_are_the_hosts_and_choose_the_same_ratio(gpu, spec, width):
     )
 
 
+@kernels
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_mse_declines_rows_that_are_not_finite(gpu, bad):
     rows = torch.ones(3, 16, device=DEVICE)
