@@ -75,6 +75,11 @@ class QATLinear(nn.Module):
 
     def quantized_weight(self) -> torch.Tensor:
         if self.scale is not None:
+            # an optimizer step can carry a learned scale through zero (Adam moves it by about
+            # the learning rate, while an int8 scale is about max|w| / 127): as torch.ao's
+            # learnable fake quantizer does, the scale is held at float32's epsilon or above
+            with torch.no_grad():
+                self.scale.clamp_(min=torch.finfo(torch.float32).eps)
             return lsq_quantize(self.weight, self.scale, self.scheme.bits)
         return fake_quantize(self.weight, self.scheme, ste=self.ste)
 

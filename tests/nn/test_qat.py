@@ -63,6 +63,22 @@ def test_convert_gives_the_quantlinear_of_the_trained_weights():
     assert torch.equal(deployed.dequantized_weight(), expected)
 
 
+def test_an_optimizer_step_cannot_carry_a_learned_scale_through_zero():
+    # Adam moves a parameter by about its learning rate, an int8 scale is about max|w| / 127:
+    # the layer holds the scale at float32's epsilon (as torch.ao's learnable fake quantizer
+    # does) instead of failing on the next forward pass
+    qat = prepare_qat(_net(), "int8/channel", learn_scale=True)
+    layer = qat[0]
+    opt = torch.optim.Adam([layer.scale], lr=1.0)
+    layer(torch.randn(4, 16)).sum().backward()
+    opt.step()  # one step of size ~1 takes some scales below zero
+    assert (layer.scale <= 0).any()
+    y = layer(torch.randn(4, 16))
+    eps = torch.finfo(torch.float32).eps
+    assert torch.isfinite(y).all() and (layer.scale >= eps).all()
+    assert (layer.scale == eps).any()
+
+
 def test_qat_refuses_what_it_cannot_train():
     with pytest.raises(NumfmtError, match="LSQ"):
         prepare_qat(_net(), "int4/asym/channel", learn_scale=True)
