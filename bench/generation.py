@@ -63,10 +63,12 @@ def main() -> None:
     generate(loaded.model, ids, 4, 1)  # warm up
     base, _, base_held = generate(loaded.model, ids, args.tokens, args.repeat)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.tokens} tokens")
-    head = f"{'model':<34} {'ms/token':>9} {'x float':>8} {'held MB':>8} {'tokens':>7}"
+    recipes = args.recipes.split(",")
+    width = max(34, *(len(r) + len(", decoded (before)") for r in recipes))
+    head = f"{'model':<{width}} {'ms/token':>9} {'x float':>8} {'held MB':>8} {'tokens':>7}"
     print(head)
-    print(f"{'float32 (reference)':<34} {1000 * base:9.1f} {1.0:8.2f} {base_held / 1e6:8.1f}")
-    for recipe in args.recipes.split(","):
+    print(f"{'float32 (reference)':<{width}} {1000 * base:9.1f} {1.0:8.2f} {base_held / 1e6:8.1f}")
+    for recipe in recipes:
         q, _ = quantize_model(loaded.model, recipe, progress=False)
         generate(q, ids, 2, 1)  # compile or load the kernels
         with packed.decode_only():
@@ -82,7 +84,7 @@ def main() -> None:
         rows.append((f"{recipe}, {path}", fast, fast_held, same))
         for name, sec, held, tokens in rows:
             ms, ratio, mb = 1000 * sec, sec / base, held / 1e6
-            print(f"{name:<34} {ms:9.1f} {ratio:8.2f} {mb:8.1f} {tokens:>7}")
+            print(f"{name:<{width}} {ms:9.1f} {ratio:8.2f} {mb:8.1f} {tokens:>7}")
 
 
 if __name__ == "__main__":

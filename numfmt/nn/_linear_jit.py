@@ -48,9 +48,10 @@ def _dot_int8(x, q0, q1, q2, q3, z0, z1, z2, z3):
 
 @numba.njit(inline="always")
 def _low(b, signed):
-    """The low nibble of byte b (an int32 of the byte's sign-extended value when signed)."""
+    """The low nibble of byte b (an int32 of the byte's sign-extended value when signed):
+    shifted to the top of the int32 and back, which sign-extends it in two shifts."""
     if signed:
-        return np.int32(np.int8(b << 4)) >> 4
+        return np.int32(b << np.int32(28)) >> np.int32(28)
     return b & 15
 
 
@@ -202,6 +203,8 @@ def linear8(x, q, lv, s, z, m, xsum, gsize, out):
                 )
                 if lv.size:
                     a0, a1, a2, a3 = _dot_table8(r, q0, q1, q2, q3, lv)
+                elif z.shape[0] == 0:  # symmetric: zero points the compiler sees are 0
+                    a0, a1, a2, a3 = _dot_int8(r, q0, q1, q2, q3, 0, 0, 0, 0)
                 else:
                     a0, a1, a2, a3 = _dot_int8(
                         r, q0, q1, q2, q3,
@@ -231,6 +234,10 @@ def linear4(xe, xo, q, signed, lv, s, z, m, xsum, gsize, out):
                 q0, q1, q2, q3 = q[n0, lo:hi], q[n1, lo:hi], q[n2, lo:hi], q[n3, lo:hi]
                 if lv.size:
                     a0, a1, a2, a3 = _dot_table4(e, o, q0, q1, q2, q3, lv)
+                elif z.shape[0] == 0 and signed:  # zero points the compiler sees are 0
+                    a0, a1, a2, a3 = _dot_int4(e, o, q0, q1, q2, q3, 0, 0, 0, 0, True)
+                elif z.shape[0] == 0:
+                    a0, a1, a2, a3 = _dot_int4(e, o, q0, q1, q2, q3, 0, 0, 0, 0, False)
                 elif signed:
                     a0, a1, a2, a3 = _dot_int4(e, o, q0, q1, q2, q3, z0, z1, z2, z3, True)
                 else:
