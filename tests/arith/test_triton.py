@@ -1,6 +1,7 @@
 """The fused Triton kernel that CUDA tensors take, run in Triton's interpreter on CPU tensors
-(TRITON_INTERPRET=1, set before triton is imported: a subprocess of its own) against the host
-kernels: the same bits, signs, flags and refusals. Skips where triton is not installed."""
+(TRITON_INTERPRET=1, set before triton is imported: a subprocess of its own; its fma made
+exact, as a GPU's is) against the host kernels: the same bits, signs, flags and refusals.
+Skips where triton is not installed."""
 
 from __future__ import annotations
 
@@ -20,6 +21,33 @@ ROOT = Path(__file__).resolve().parents[2]
 CHECK = textwrap.dedent(
     """
     import numpy as np, torch
+    from fractions import Fraction
+    from triton.runtime import interpreter
+
+    # Triton's interpreter computes fma as a * b + c, two roundings (its numpy has no fused
+    # operation); the kernel's exact products need the one rounding a GPU's fma makes, so
+    # float64 fmas are done here exactly and rounded once (Fraction -> float rounds to
+    # nearest even)
+    plain_fma = interpreter.InterpreterBuilder.create_fma
+
+    def exact_fma(self, x, y, z):
+        out = plain_fma(self, x, y, z)
+        if out.data.dtype != np.float64:
+            return out
+        a, b, c = np.broadcast_arrays(x.data, y.data, z.data)
+        r = out.data.copy()
+        finite = np.isfinite(a) & np.isfinite(b) & np.isfinite(c)
+        for i in zip(*np.nonzero(finite)):
+            exact = Fraction(a[i]) * Fraction(b[i]) + Fraction(c[i])
+            if exact != 0:
+                try:
+                    r[i] = float(exact)
+                except OverflowError:
+                    r[i] = np.inf if exact > 0 else -np.inf
+        out.data = r
+        return out
+
+    interpreter.InterpreterBuilder.create_fma = exact_fma
     import numfmt.arith as arith
     from numfmt.arith import elementwise
     from numfmt.errors import NumfmtError
