@@ -19,9 +19,11 @@ Rows:
 * torch on --device (CPU by default): the same operations on a tensor, beside torch's native
   ops and beside the numpy path. A CPU tensor of float32 or float64 takes numba's kernels on
   its own memory (``Tensor.numpy()`` shares it); on the CPU a second table forces numfmt's
-  engine in torch operations (float64 quotients), what CUDA and torch's half types run. On
-  CUDA, the MSE search's speed-up over the CPU's; on either, the cost of one call on a 64 x
-  64 tensor beside torch's (what a QAT step pays per layer).
+  engine in torch operations (float64 quotients), what torch's half types run. A CUDA tensor
+  takes the fused Triton kernels (``numfmt.quant._gpu``); there, the MSE search's speed-up
+  over the numpy path on the same machine's CPU. On either, the cost of one call on a 64 x
+  64 tensor, with and without gradients, beside torch's computing its scales too and beside
+  torch's op alone (what a QAT step pays per layer).
 """
 
 from __future__ import annotations
@@ -277,7 +279,7 @@ def main() -> None:
         torch_table(numpy_only, "torch on cpu, kernels off (numfmt's engine in torch operations)")
         return
     ours, mse = torch_table(
-        lambda fn: fn, f"torch on {device} (numfmt's engine in torch operations)"
+        lambda fn: fn, f"torch on {device} (numfmt's fused Triton kernels, where they apply)"
     )
     if device.type == "cuda":
         print(
