@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 MAX_ROW = 8192
 #: Elements a program holds (a tile of rows by columns).
 TILE = 4096
+#: Codes spanning fewer levels than this take the float32 kernels' division-free quotient.
+F32_SPAN = 1 << 20
 
 _said: set[str] = set()
 
@@ -57,6 +60,8 @@ def _ready(rows: Any) -> bool:
     if _triton() is None:
         say_once("Triton is not installed (it comes with torch's CUDA builds)")
         return False
+    if rows.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        return False  # (the interpreter runs host tensors: the tests' way without a GPU)
     if rows.ndim != 2 or rows.numel() == 0:
         return False
     name = str(rows.dtype)
@@ -106,10 +111,13 @@ def _minmax(rows, scheme: QuantScheme, *, codes: bool, mask: bool):
     scale, zero, lo, hi = per_row[0], per_row[1].view(torch.int64), per_row[2], per_row[3]
     refused = torch.empty(n_rows, dtype=torch.int8, device=dev)
     steps, qmin, qmax, asymmetric, top = _kernels._scale_args(scheme)
-    kernels.minmax_kernel[(grid_r, grid_c)](
-        rows, lo_in, hi_in, out, inside, scale, zero, lo, hi, refused, n_rows, width,
+    # float32 rows skip the float64 division where the codes span less than 2^20 (the
+    # exact-remainder argument of the kernel needs n * s within float64's 53 bits)
+    f32 = rows.dtype == torch.float32 and qmax - qmin < F32_SPAN
+    kernels.minmax_kernel[(grid_r * grid_c,)](
+        rows, lo_in, hi_in, out, inside, scale, zero, lo, hi, refused, n_rows, width, grid_c,
         STEPS=steps, QMIN=qmin, QMAX=qmax, ASYM=asymmetric, TOP=top, CODES=codes, MASK=mask,
-        RANGE_IN=range_in, F32=rows.dtype == torch.float32, BLOCK_R=block_r, BLOCK_C=block_c,
+        RANGE_IN=range_in, F32=f32, BLOCK_R=block_r, BLOCK_C=block_c,
         num_warps=8 if block_r * block_c >= 4096 else 4, enable_fp_fusion=False,
     )  # fmt: skip
     if bool(refused.any()):  # the one wait for the device: NaN and inf must be refused
@@ -161,8 +169,8 @@ def mse_errors(rows, scales, zero_points, scheme: QuantScheme):
         else zero_points.to(torch.int64).contiguous()
     )
     partial = torch.empty((chunks, n_rows, count), dtype=torch.float64, device=rows.device)
-    kernels.mse_kernel[(n_rows, chunks)](
-        rows, scales, zeros, partial, n_rows, width, K=count,
+    kernels.mse_kernel[(n_rows * chunks,)](
+        rows, scales, zeros, partial, n_rows, width, chunks, K=count,
         QMIN=scheme.qmin, QMAX=scheme.qmax, CHUNK=chunk, KB=kb, BLOCK_C=block_c, num_warps=8,
     )  # fmt: skip
     return partial[0] if chunks == 1 else partial.sum(dim=0)

@@ -59,7 +59,7 @@ def minmax_kernel(
     x_ptr, lo_in_ptr, hi_in_ptr,  # rows (R, C) contiguous; ranges when RANGE_IN
     out_ptr, inside_ptr,  # values or codes (R, C); the unclipped mask when MASK
     scale_ptr, zero_ptr, lo_ptr, hi_ptr, refused_ptr,  # per row
-    R, C,
+    R, C, TILES_C,  # tiles along a row (programs: row tiles x TILES_C)
     STEPS: tl.constexpr, QMIN: tl.constexpr, QMAX: tl.constexpr, ASYM: tl.constexpr,
     TOP: tl.constexpr, CODES: tl.constexpr, MASK: tl.constexpr, RANGE_IN: tl.constexpr,
     F32: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,
@@ -68,8 +68,9 @@ def minmax_kernel(
 
     Rows that hold NaN or an infinity, or whose scale saturates, are flagged in ``refused``
     (the caller then takes the general path, which refuses, omits or warns)."""
-    pid_r = tl.program_id(0)
-    pid_c = tl.program_id(1)
+    pid = tl.program_id(0).to(tl.int64)  # one axis: CUDA's second holds 65535 programs
+    pid_r = pid // TILES_C
+    pid_c = pid % TILES_C
     r = pid_r.to(tl.int64) * BLOCK_R + tl.arange(0, BLOCK_R).to(tl.int64)
     c = pid_c.to(tl.int64) * BLOCK_C + tl.arange(0, BLOCK_C).to(tl.int64)
     row_ok = r < R
@@ -101,8 +102,9 @@ def minmax_kernel(
     # the quotient clamped to a step beyond the grid first (rint needs it, the clip then
     # gives the same code); NaN only in rows that are refused
     if F32:
-        # float32 values over float32 scales: no float64 division. The product by the
-        # reciprocal is within 2^-32 of the quotient (clamped below 2^20), so its rint is the
+        # float32 values over float32 scales, codes spanning less than 2^20 (the caller
+        # checks): no float64 division. The product by the reciprocal is within 2^-32 of the
+        # quotient (clamped to a few steps beyond the grid, below 2^21), so its rint is the
         # nearest integer n or one off; the remainder x - n*s is exact in float64 (at most
         # 45 significant bits), and comparing twice it with s settles n, a tie going to the
         # even neighbour. The float64 quotient of two float32 numbers never lands on a tie
@@ -134,7 +136,7 @@ def minmax_kernel(
 @triton.jit
 def mse_kernel(
     x_ptr, scales_ptr, zeros_ptr, errors_ptr,  # rows (R, C); candidates (R, K); (chunks, R, K)
-    R, C, K: tl.constexpr,
+    R, C, CHUNKS, K: tl.constexpr,
     QMIN: tl.constexpr, QMAX: tl.constexpr,
     CHUNK: tl.constexpr, KB: tl.constexpr, BLOCK_C: tl.constexpr,
 ):  # fmt: skip
@@ -142,10 +144,14 @@ def mse_kernel(
     under candidate k, as ``_jit.mse_errors_int`` (multiplied by 1 / scale; the sum in any
     order). Each program takes one row's chunk and KB candidates at a time, and keeps a
     running sum per element and candidate, reduced once per KB candidates. The rows are
-    finite (the caller checks); padding reads 0, whose error is 0."""
-    row = tl.program_id(0).to(tl.int64)
-    start = tl.program_id(1).to(tl.int64) * CHUNK
-    out = errors_ptr + tl.program_id(1).to(tl.int64) * R * K + row * K
+    finite (the caller checks); padding reads 0, whose error is 0. The compiler may fuse the
+    product by the reciprocal into rint's addition (rounding the exact product): that moves
+    a code only at an exact tie, where both neighbours have the same squared error."""
+    pid = tl.program_id(0).to(tl.int64)  # one axis: CUDA's second holds 65535 programs
+    row = pid // CHUNKS
+    chunk = pid % CHUNKS
+    start = chunk * CHUNK
+    out = errors_ptr + chunk * R * K + row * K
     for k0 in range(0, K, KB):
         ks = k0 + tl.arange(0, KB)
         k_ok = ks < K

@@ -118,6 +118,43 @@ def test_codes_scales_and_values_are_the_hosts(gpu, spec, dtype, shape):
 
 
 @kernels
+@pytest.mark.parametrize(
+    "spec", ["uint32/channel/asym", "int32/channel", "int16/channel", "uint8/channel/asym"]
+)
+def test_wide_codes_and_awkward_rows_are_the_hosts(gpu, spec):
+    # codes of 2^29 and more take the float64 division (the float32 shortcut's remainder
+    # would round); rows of zeros (scale 0), all below zero, and subnormal
+    x = np.array(
+        [
+            [0.0, 2925958656.0, 2705463552.0, 1.0],
+            [0.0, 0.0, -0.0, 0.0],
+            [-3.0, -1.5, -0.25, -2.75],
+            [1e-45, -3e-44, 2e-40, 0.0],
+            [-3e38, 3e38, 1.0, -1.0],
+        ],
+        np.float32,
+    )
+    scheme = as_scheme(spec)
+    codes, scale, zero, _, _ = gpu.quantize_minmax(torch.from_numpy(x).to(DEVICE), scheme)
+    q = quantize_tensor(x, scheme)
+    assert np.array_equal(codes.cpu().numpy(), q.codes)
+    assert np.array_equal(scale.cpu().numpy(), np.asarray(q.qparams.scale, np.float64))
+    if q.qparams.zero_point is not None:
+        assert np.array_equal(zero.cpu().numpy(), np.asarray(q.qparams.zero_point))
+    values, _ = gpu.fake_quantize_minmax(torch.from_numpy(x).to(DEVICE), scheme)
+    assert np.array_equal(values.cpu().numpy(), fake_quantize(x, scheme))
+
+
+@pytest.mark.skipif(INTERPRETED, reason="the interpreter runs any device's tensors")
+def test_devices_other_than_cuda_are_declined():
+    from numfmt.quant import _gpu
+
+    t = torch.ones(4, 8, device="meta")
+    assert _gpu.quantize_minmax(t, as_scheme("int8/channel")) is None
+    assert _gpu.fake_quantize_minmax(t, as_scheme("int8/channel")) is None
+
+
+@kernels
 def test_ties_round_to_even(gpu):
     x = rows_with_ties(1, 40, np.float32)
     codes = gpu.quantize_minmax(torch.from_numpy(x).to(DEVICE), as_scheme("int8/channel"))[0]
