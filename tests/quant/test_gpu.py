@@ -233,6 +233,30 @@ def test_mse_declines_rows_that_are_not_finite(gpu, bad):
     assert gpu.mse_errors(rows, scales, None, as_scheme("int8/channel")) is None
 
 
+@pytest.mark.skipif(not INTERPRETED, reason="on CUDA the tests below take the real dispatch")
+@pytest.mark.parametrize("spec", ["int8/channel", "int4/group:16", "uint8/asym", "int8/token"])
+def test_the_public_api_dispatches_device_tensors_to_the_kernels(gpu, spec, monkeypatch):
+    # the interpreter runs host tensors: seen as a device's, they take the CUDA dispatch
+    from numfmt.quant import _xp
+
+    calls = []
+    for name in ("fake_quantize_minmax", "quantize_minmax"):
+        kernel = getattr(gpu, name)
+        monkeypatch.setattr(gpu, name, lambda *a, k=kernel: calls.append(1) or k(*a))
+    monkeypatch.setattr(_xp, "on_cpu", lambda a: False)
+    x = rows_with_ties(12, 48, np.float32, seed=5)
+    t = torch.from_numpy(x).requires_grad_()
+    y = fake_quantize(t, spec)
+    q = quantize_tensor(t.detach(), spec)
+    monkeypatch.undo()
+    assert len(calls) >= 2
+    assert np.array_equal(y.detach().numpy(), fake_quantize(x, spec))
+    assert type(y.grad_fn).__name__ == "FusedSTEBackward"
+    ref = quantize_tensor(x, spec)
+    assert np.array_equal(q.codes.numpy(), ref.codes)
+    assert np.array_equal(q.qparams.scale.numpy(), np.asarray(ref.qparams.scale))
+
+
 # -- the public API on CUDA tensors (the dispatch) ------------------------------------------
 
 
