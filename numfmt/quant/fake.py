@@ -64,24 +64,23 @@ def fake_quantize(
     """
     if ste not in STE_MODES:
         raise NumfmtError(f"ste is 'clipped' or 'plain', not '{ste}'")
+    grad = _xp.is_torch(x) and x.requires_grad and _grad_enabled()
     if isinstance(scheme, QParams):
         qp = scheme
     else:
         scheme = as_scheme(scheme, method, **method_args)
         _check_policy(nan_policy)
-        grad = _xp.is_torch(x) and x.requires_grad and _grad_enabled()
         fused = _fused_minmax(x, scheme, mask=grad and ste == "clipped")
         if fused is not None:
             values, inside = fused
-            return _fused_ste().apply(x, values, inside) if grad else values
+            return _ste_function().apply(x, values, inside) if grad else values
         qp = choose_qparams(x, scheme, nan_policy=nan_policy)
     finite = not isinstance(scheme, QParams) and nan_policy == "error"  # checked on the way
-    if _xp.is_torch(x) and x.requires_grad:
-        import torch
-
-        if torch.is_grad_enabled():
-            return _ste_function().apply(x, qp.effective_scale, qp, ste, seed)
-    return fake_values(x, qp, seed=seed, finite=finite)
+    if not grad:
+        return fake_values(x, qp, seed=seed, finite=finite)
+    plain = x.detach()
+    inside = ~clipped_mask(plain, qp) if ste == "clipped" else None
+    return _ste_function().apply(x, fake_values(plain, qp, seed=seed, finite=finite), inside)
 
 
 def _fused_minmax(x, scheme: QuantScheme, mask: bool = False):
@@ -115,28 +114,6 @@ def _grad_enabled() -> bool:
     import torch
 
     return torch.is_grad_enabled()
-
-
-@functools.cache
-def _fused_ste():
-    """The straight-through estimator over values (and the unclipped mask, or None for the
-    plain estimator) that one fused kernel computed: backward multiplies by the mask."""
-    import torch
-
-    class FusedSTE(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x, values, inside):
-            ctx.save_for_backward(inside)
-            return values
-
-        @staticmethod
-        def backward(ctx, grad):
-            (inside,) = ctx.saved_tensors
-            if inside is not None:
-                grad = grad * inside.to(grad.dtype)
-            return grad, None, None
-
-    return FusedSTE
 
 
 def fake_values(x: Any, qparams: QParams, *, seed: Any = 0, finite: bool = False):
@@ -215,23 +192,22 @@ def clipped_mask(x, qparams: QParams):
 
 @functools.cache
 def _ste_function():
-    """The autograd Function of the straight-through estimator (built when torch is used)."""
+    """The straight-through estimator (built when torch is used): forward gives the values
+    already computed (by a fused kernel, or fake_values), backward passes the gradient where
+    ``inside`` (the unclipped mask) holds, or everywhere where it is None (``ste="plain"``)."""
     import torch
 
     class FakeQuantizeSTE(torch.autograd.Function):
         @staticmethod
-        def forward(ctx, x, scale, qparams, ste, seed):
-            y = fake_values(x, qparams, seed=seed)
-            if ste == "clipped":
-                ctx.save_for_backward(~clipped_mask(x, qparams))
-            ctx.ste = ste
-            return y
+        def forward(ctx, x, values, inside):
+            ctx.save_for_backward(inside)
+            return values
 
         @staticmethod
         def backward(ctx, grad):
-            if ctx.ste == "clipped":
-                (inside,) = ctx.saved_tensors
+            (inside,) = ctx.saved_tensors
+            if inside is not None:
                 grad = grad * inside.to(grad.dtype)
-            return grad, None, None, None, None
+            return grad, None, None
 
     return FakeQuantizeSTE

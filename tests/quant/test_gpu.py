@@ -251,7 +251,7 @@ def test_the_public_api_dispatches_device_tensors_to_the_kernels(gpu, spec, monk
     monkeypatch.undo()
     assert len(calls) >= 2
     assert np.array_equal(y.detach().numpy(), fake_quantize(x, spec))
-    assert type(y.grad_fn).__name__ == "FusedSTEBackward"
+    assert type(y.grad_fn).__name__ == "FakeQuantizeSTEBackward"
     ref = quantize_tensor(x, spec)
     assert np.array_equal(q.codes.numpy(), ref.codes)
     assert np.array_equal(q.qparams.scale.numpy(), np.asarray(ref.qparams.scale))
@@ -278,7 +278,7 @@ def test_cuda_fake_quantize_and_quantize_tensor_match_numpy(spec):
 def test_cuda_gradients_pass_straight_through_the_fused_kernel():
     x = torch.randn(32, 256, device="cuda", requires_grad=True)
     y = fake_quantize(x, "int8/channel/full")
-    assert type(y.grad_fn).__name__ == "FusedSTEBackward"
+    assert type(y.grad_fn).__name__ == "FakeQuantizeSTEBackward"
     y.sum().backward()
     qp = choose_qparams(x.detach(), "int8/channel/full")
     assert torch.equal(x.grad, (~clipped_mask(x.detach(), qp)).float())

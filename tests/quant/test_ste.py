@@ -76,17 +76,26 @@ def test_no_graph_without_grad_and_a_clear_message_for_a_bad_ste():
 
 @pytest.mark.parametrize("spec", ["int8/channel", "uint4/group:16/asym", "int3/full"])
 @pytest.mark.parametrize("ste", ["clipped", "plain"])
-def test_one_fused_kernel_gives_the_values_and_the_gradient_mask(spec, ste):
+def test_one_fused_kernel_gives_the_values_and_the_gradient_mask(spec, ste, monkeypatch):
     # the commonest case (min and max ranges, float32) runs one compiled kernel that writes
     # the values and the unclipped mask together: the same as choose_qparams, then the
     # values and clipped_mask of the general path (a grid spanning each row's own min and
     # max clips nothing: the mask is the definition's, computed on the way)
+    from numfmt.quant import _kernels
     from numfmt.quant.fake import clipped_mask, fake_values
 
+    fused = _kernels.fake_quantize_minmax
+    answers = []
+    monkeypatch.setattr(
+        _kernels, "fake_quantize_minmax", lambda *a: answers.append(fused(*a)) or answers[-1]
+    )
     torch.manual_seed(1)
     w = (torch.randn(256, 160) * torch.rand(256, 1) * 10).requires_grad_()
     y = fake_quantize(w, spec, ste=ste)
-    assert type(y.grad_fn).__name__ == "FusedSTEBackward"
+    monkeypatch.undo()
+    if not answers or answers[0] is None:
+        pytest.skip("numba is not installed: no fused kernel")
+    assert type(y.grad_fn).__name__ == "FakeQuantizeSTEBackward"
     weights = torch.randn(256, 160)
     (y * weights).sum().backward()
     qp = choose_qparams(w.detach(), spec)
