@@ -1,7 +1,7 @@
 """Greedy generation from a quantized SmolLM2: the packed kernels against the float model.
 
     python bench/generation.py [--recipes int8/channel,int4/group:128,q4_1,nf4,w8a8-token]
-                               [--tokens 32]
+                               [--tokens 32] [--model smollm2|smollm2-shaped] [--device cpu]
 
 A quantized layer of an int grid of 8 or 4 bits multiplies by its packed codes
 (``numfmt.nn.packed``) and keeps no float copy; the other schemes (tables of levels such as
@@ -47,6 +47,8 @@ def generate(model, ids, tokens: int, repeat: int) -> tuple[float, torch.Tensor,
         for _ in range(repeat):
             start = time.perf_counter()
             out = model.generate(ids, max_new_tokens=tokens, do_sample=False, pad_token_id=0)
+            if out.is_cuda:
+                torch.cuda.synchronize()
             best = min(best, (time.perf_counter() - start) / tokens)
         held = held_bytes(model)
     return best, out, held
@@ -57,19 +59,38 @@ def main() -> None:
     parser.add_argument("--recipes", default="int8/channel,int4/group:128,q4_1,nf4,w8a8-token")
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument(
+        "--model",
+        default="smollm2",
+        choices=["smollm2", "smollm2-shaped"],
+        help="SmolLM2-135M's weights, or a Llama of its shape with random weights (for a "
+        "machine the model cannot travel to)",
+    )
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    loaded = load_model("smollm2-135m")
-    ids = loaded.tokenizer("I have a dream", return_tensors="pt").input_ids
-    generate(loaded.model, ids, 4, 1)  # warm up
-    base, _, base_held = generate(loaded.model, ids, args.tokens, args.repeat)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.tokens} tokens")
+    if args.model == "smollm2":
+        loaded = load_model("smollm2-135m")
+        model = loaded.model.to(args.device)
+        ids = loaded.tokenizer("I have a dream", return_tensors="pt").input_ids
+    else:
+        from gptq_speed import smollm2_shaped
+
+        model = smollm2_shaped(args.device)
+        ids = torch.tensor([[1, 504, 457, 253, 3590]])
+    ids = ids.to(args.device)
+    generate(model, ids, 4, 1)  # warm up
+    base, _, base_held = generate(model, ids, args.tokens, args.repeat)
+    print(
+        f"{args.model} on {args.device}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {args.tokens} tokens"
+    )
     recipes = args.recipes.split(",")
     width = max(34, *(len(r) + len(", decoded (before)") for r in recipes))
     head = f"{'model':<{width}} {'ms/token':>9} {'x float':>8} {'held MB':>8} {'tokens':>7}"
     print(head)
     print(f"{'float32 (reference)':<{width}} {1000 * base:9.1f} {1.0:8.2f} {base_held / 1e6:8.1f}")
     for recipe in recipes:
-        q, _ = quantize_model(loaded.model, recipe, progress=False)
+        q, _ = quantize_model(model, recipe, progress=False)
         generate(q, ids, 2, 1)  # compile or load the kernels
         with packed.decode_only():
             slow, expected, slow_held = generate(q, ids, args.tokens, args.repeat)
