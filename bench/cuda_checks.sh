@@ -21,13 +21,13 @@ python3 -c "import torch, numpy, numba, triton; print('torch', torch.__version__
 timeout 200 python3 -m pytest -p no:cacheprovider -q -o addopts="" -W ignore::DeprecationWarning \
   tests/quant/test_gpu.py tests/quant/test_ste.py 2>&1 | tail -25 | tee "$out/cuda_tests.txt"
 timeout 150 python3 -m pytest -p no:cacheprovider -q -o addopts="" -W ignore::DeprecationWarning \
-  tests/quant tests/nn/test_qat.py tests/lessons/test_integer_mlp.py -k cuda 2>&1 | tail -15 | tee -a "$out/cuda_tests.txt"
+  tests/quant tests/nn/test_qat.py tests/nn/test_packed_integer.py tests/lessons/test_integer_mlp.py -k cuda 2>&1 | tail -15 | tee -a "$out/cuda_tests.txt"
 timeout 150 python3 bench/quant.py --device cuda 2>&1 | tee "$out/bench_quant_cuda.txt"
 timeout 100 python3 bench/qat.py --device cuda --seeds 3 2>&1 | grep -v -i "deprecat\|migrat\|torchao\|pt2e\|^[0-9]\. \|prepare_qat\|issues/2259" | tee "$out/bench_qat_cuda.txt"
 # a SmolLM2-shaped model with random weights (the GGUF is too large to travel): what quantized
 # layers cost per generated token on CUDA, beside the float model
 timeout 150 python3 bench/generation.py --model smollm2-shaped --device cuda \
-  --recipes int8/channel,int4/group:128 --tokens 32 2>&1 | grep -v -i "warn\|pytree\|torchao" | tee "$out/bench_generation_cuda.txt"
+  --recipes int8/channel,int4/group:128,w8a8-token --tokens 32 2>&1 | grep -v -i "warn\|pytree\|torchao" | tee "$out/bench_generation_cuda.txt"
 [ "$what" = all ] || exit 0
 timeout 240 python3 -m pytest -p no:cacheprovider -q -o addopts="" -W ignore::DeprecationWarning \
   tests/arith tests/nn/algorithms/test_gptq.py -k cuda 2>&1 | tail -25 | tee -a "$out/cuda_tests.txt"

@@ -14,11 +14,12 @@ bfloat16), zero points in the narrowest integer, so that the bytes a layer holds
 stores; they keep that dtype when the model is cast (``model.to(torch.bfloat16)`` casts the
 bias and the inputs, not the scales). transformers' ``Conv1D`` (GPT-2's projections, the
 weight stored transposed) becomes a QuantLinear with the weight in Linear's layout: its output
-axis is its second. With ``activations`` (W8A8) each input is quantized on the fly; on the CPU,
-for 8-bit inputs (per token or per tensor) and int8 weights per channel or per tensor, the
-product is integer inference's (``packed.integer_linear``: the sums of code products exact,
-the int32 bias added to them, then scaled once); otherwise, and with gradients, the input is
-fake-quantized and multiplied as floats (``packed.decode_only()`` gives that path everywhere).
+axis is its second. With ``activations`` (W8A8) each input is quantized on the fly; for 8-bit
+inputs (per token or per tensor) and int8 weights per channel or per tensor, the product is
+integer inference's (``packed.integer_linear`` on the CPU, ``packed.device_integer_linear``
+through torch's integer matmul on CUDA: the sums of code products exact, the int32 bias added
+to them, then scaled once); otherwise, and with gradients, the input is fake-quantized and
+multiplied as floats (``packed.decode_only()`` gives that path everywhere).
 """
 
 from __future__ import annotations
@@ -342,10 +343,14 @@ class QuantLinear(_Quantized):
         return not isinstance(lay, str) and packed.direct(lay) and packed.lean(lay)
 
     def _integer_forward(self, x: torch.Tensor) -> torch.Tensor | None:
-        """The product as W8A8 inference computes it (CPU): the input quantized to codes, the
+        """The product as W8A8 inference computes it: the input quantized to codes, the
         sums of code products in integers (exact), scaled once; None where that cannot run
         (after saying why, once), for the fake-quantized product."""
-        if x.device.type != "cpu" or (x.requires_grad and torch.is_grad_enabled()):
+        if x.requires_grad and torch.is_grad_enabled():
+            return None
+        if x.device.type == "cuda":
+            return self._integer_forward_on_device(x)
+        if x.device.type != "cpu":
             return None
         lay = self.layout()
         why = lay if isinstance(lay, str) else packed.integer(lay)
@@ -360,6 +365,32 @@ class QuantLinear(_Quantized):
         if self.bias_mode == "int32" and self.bias is not None:
             bias_codes = self._int32_bias_codes(torch.from_numpy(sx)[:, None])[0].numpy()
         y = torch.from_numpy(packed.integer_linear(lay, codes, sx, zx, bias_codes))
+        if self.bias is not None and bias_codes is None:
+            y += self.bias.detach().to(torch.float32)
+        y = y.reshape(*x.shape[:-1], self.out_features)
+        return y if x.dtype == torch.float32 else y.to(x.dtype)
+
+    def _integer_forward_on_device(self, x: torch.Tensor) -> torch.Tensor | None:
+        """``_integer_forward`` on a GPU: the input's codes by the fused kernel, the sums by
+        torch's integer matmul (``packed.device_integer_linear``), the same floats as the
+        CPU's; None (said once) where the weight, the inputs or the kernel do not allow it."""
+        assert self.activations is not None
+        why = packed.integer_on_device(self)
+        got = packed.device_input_codes(x, self.activations) if why is None else why
+        if isinstance(got, str):
+            packed.say_once(got, integer=True)
+            return None
+        codes, sx, zx = got
+        bias_codes = None
+        if self.bias_mode == "int32" and self.bias is not None:
+            bias_codes = self._int32_bias_codes(sx[:, None])[0]
+        w = self.codes.reshape(self.out_features, self.in_features)
+        sw = self.scale.to(torch.float64).reshape(-1).expand(self.out_features)
+        try:
+            y = packed.device_integer_linear(w, sw, codes, sx, zx, bias_codes)
+        except RuntimeError as exc:  # a shape or GPU the integer matmul does not take
+            packed.say_once(f"torch's integer matmul refused: {exc}", integer=True)
+            return None
         if self.bias is not None and bias_codes is None:
             y += self.bias.detach().to(torch.float32)
         y = y.reshape(*x.shape[:-1], self.out_features)

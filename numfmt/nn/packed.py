@@ -204,12 +204,40 @@ def linear(lay: Layout, x: torch.Tensor, bias: torch.Tensor | None = None) -> to
 def integer(lay: Layout) -> str | None:
     """Why the integer matmul cannot take this weight (None: it can): it takes 8-bit int
     codes, symmetric, one scale per output channel or per tensor."""
-    if not (lay.bits == 8 and lay.levels64.size == 0 and lay.outer == 1.0):
+    return _integer_why(
+        lay.bits == 8 and lay.levels64.size == 0 and lay.outer == 1.0,
+        lay.signed and not lay.zero.size and not lay.minimum64.size and lay.scale64.shape[1] == 1,
+        lay.codes.shape[1],
+    )
+
+
+def integer_on_device(layer: _Quantized) -> str | None:
+    """``integer`` for a layer on a GPU, from its own tensors (no host layout)."""
+    s, g = layer.scheme, layer.scheme.granularity
+    per_row = isinstance(g, PerTensor) or (isinstance(g, PerAxis) and g.axis % 2 == 0)
+    return _integer_why(
+        s.kind == "int" and s.bits == 8 and layer.tensor_scale is None,
+        s.qmin < 0 and layer.zero_point is None and layer.minimum is None and per_row,
+        layer.weight_shape[-1],
+    )
+
+
+def _integer_why(int8: bool, symmetric_rows: bool, k: int) -> str | None:
+    if not int8:
         return "the integer matmul takes weights of 8-bit int codes"
-    if not lay.signed or lay.zero.size or lay.minimum64.size or lay.scale64.shape[1] != 1:
+    if not symmetric_rows:
         return "the integer matmul takes symmetric weights scaled per channel or per tensor"
-    if lay.codes.shape[1] * 255 * 128 >= 2**31:
+    if k * 255 * 128 >= 2**31:
         return "the integer matmul's int32 sums would overflow at this input size"
+    return None
+
+
+def _input_why(scheme: QuantScheme) -> str | None:
+    """Why the integer matmul cannot take inputs quantized by this scheme (None: it can)."""
+    if scheme.kind != "int" or scheme.bits != 8 or scheme.rounding.value != "nearest-even":
+        return f"the integer matmul takes 8-bit int inputs rounded to nearest ({scheme})"
+    if not isinstance(scheme.granularity, PerToken | PerTensor):
+        return f"the integer matmul takes inputs scaled per token or per tensor ({scheme})"
     return None
 
 
@@ -220,10 +248,9 @@ def input_codes(x: torch.Tensor, act: QuantScheme | QParams):
     int8 or uint8, scales (M,) float64, zero points (M,) int32); or why not, as a string:
     act is not an 8-bit int grid per token or per tensor."""
     scheme = act.scheme if isinstance(act, QParams) else act
-    if scheme.kind != "int" or scheme.bits != 8 or scheme.rounding.value != "nearest-even":
-        return f"the integer matmul takes 8-bit int inputs rounded to nearest ({scheme})"
-    if not isinstance(scheme.granularity, PerToken | PerTensor):
-        return f"the integer matmul takes inputs scaled per token or per tensor ({scheme})"
+    why = _input_why(scheme)
+    if why is not None:
+        return why
     rows = x.detach().reshape(-1, x.shape[-1])
     if rows.dtype != torch.float32:
         rows = rows.to(torch.float32)
@@ -235,13 +262,77 @@ def input_codes(x: torch.Tensor, act: QuantScheme | QParams):
         if done is not None:
             codes, scale, zero = done[0].reshape(a.shape), done[1], done[2].astype(np.int32)
             return codes, np.resize(scale, m), np.resize(zero, m)
-    t = torch.from_numpy(a)
-    qp = act if isinstance(act, QParams) else choose_qparams(t, scheme, nan_policy="omit")
-    codes = quantize(t, qp).numpy()
-    scale = np.broadcast_to(qp.effective_scale.double().numpy().reshape(-1), (m,))
+    codes, scale, zero = _engine_codes(torch.from_numpy(a), act, scheme)
+    return codes.numpy(), scale.numpy().copy(), zero.numpy().astype(np.int32)
+
+
+def _engine_codes(rows: torch.Tensor, act: QuantScheme | QParams, scheme: QuantScheme):
+    """(codes, scales (M,) float64, zero points (M,) int64) of rows by the engine's general
+    path, on the rows' device: static ranges, and what the fused kernels decline."""
+    m = rows.shape[0]
+    qp = act if isinstance(act, QParams) else choose_qparams(rows, scheme, nan_policy="omit")
+    codes = quantize(rows, qp)
+    scale = qp.effective_scale.to(rows.device, torch.float64).reshape(-1).expand(m)
     zp = qp.zero_point
-    zero = np.zeros(m, np.int32) if zp is None else zp.numpy().astype(np.int32).reshape(-1)
-    return codes, np.array(scale, np.float64), np.array(np.broadcast_to(zero, (m,)), np.int32)
+    zero = (
+        torch.zeros(m, dtype=torch.int64, device=rows.device)
+        if zp is None
+        else zp.to(rows.device, torch.int64).reshape(-1).expand(m)
+    )
+    return codes, scale, zero
+
+
+def device_input_codes(x: torch.Tensor, act: QuantScheme | QParams):
+    """``input_codes`` for x on a GPU, as tensors there: the fused kernel per token (or the
+    tensor as one row), the engine's general path otherwise; or why not, as a string."""
+    scheme = act.scheme if isinstance(act, QParams) else act
+    why = _input_why(scheme)
+    if why is not None:
+        return why
+    rows = x.detach().reshape(-1, x.shape[-1])
+    if rows.dtype != torch.float32:
+        rows = rows.to(torch.float32)
+    if not isinstance(act, QParams):
+        from numfmt.quant import _gpu
+
+        per_token = isinstance(scheme.granularity, PerToken)
+        done = _gpu.quantize_minmax(rows if per_token else rows.reshape(1, -1), scheme)
+        if done is not None:
+            m = rows.shape[0]
+            return done[0].reshape(rows.shape), done[1].expand(m), done[2].expand(m)
+    return _engine_codes(rows, act, scheme)
+
+
+def device_integer_linear(w_codes, w_scale, codes, scale, zero, bias_codes=None):
+    """``integer_linear`` with torch's integer matmul (``torch._int_mm``, int8 in, int32
+    sums: exact) on the tensors' device: w_codes (N, K) int8 symmetric, w_scale (N,) float64,
+    the input's codes (M, K) int8 or uint8 with scales (M,) float64 and zero points (M,);
+    bias_codes (M, N) float64 integers or None. uint8 codes are shifted into int8 (u - z =
+    (u - 128) + (128 - z)), the shift's share added as the weight rows' sums times it. The
+    operands are padded with zeros to the shapes the CUDA kernel takes (rows a multiple of 8
+    and at least 32, K and N multiples of 8). Returns (M, N) float32, the same floats as
+    ``integer_linear``."""
+    m, k = codes.shape
+    n = w_codes.shape[0]
+    if codes.dtype == torch.int8:
+        a, offset = codes, -zero.to(torch.int64)
+    else:
+        a = (codes.to(torch.int16) - 128).to(torch.int8)
+        offset = 128 - zero.to(torch.int64)
+
+    def pad(t, rows, cols):
+        return torch.nn.functional.pad(t, (0, cols - t.shape[1], 0, rows - t.shape[0]))
+
+    mp, kp, np_ = max(32, -(-m // 8) * 8), -(-k // 8) * 8, -(-n // 8) * 8
+    w = pad(w_codes, np_, kp)
+    acc = torch._int_mm(pad(a, mp, kp), w.t())[:m, :n].to(torch.int64)
+    if bool(offset.any()):
+        acc += offset[:, None] * w_codes.to(torch.int64).sum(dim=1)[None, :]
+    out = acc.to(torch.float64)
+    if bias_codes is not None:
+        out += bias_codes
+    out *= scale.to(torch.float64)[:, None] * w_scale.to(torch.float64)[None, :]
+    return out.to(torch.float32)
 
 
 def integer_linear(lay: Layout, codes, scale, zero, bias_codes: np.ndarray | None = None):

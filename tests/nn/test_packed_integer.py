@@ -193,3 +193,53 @@ def test_inputs_that_need_a_gradient_take_the_fake_quantized_product():
     assert x.grad is not None and x.grad.abs().sum() > 0
     with packed.decode_only():
         assert torch.equal(y.detach(), layer(x.detach()))
+
+
+# -- the GPU's path: torch's integer matmul ---------------------------------------------------
+
+
+@pytest.mark.parametrize("act", [*ACTIVATIONS, "static"])
+@pytest.mark.parametrize("bias_mode", ["float", "int32"])
+@pytest.mark.parametrize("rows", [1, 9, 40])
+def test_torchs_integer_matmul_gives_the_same_floats(act, bias_mode, rows):
+    # the path a GPU takes (torch._int_mm, on the CPU here, with the CUDA kernel's padding):
+    # uint8 codes shifted into int8, the shift's share added back, the same float64 epilogue
+    if act == "static":  # a calibrated range
+        act = choose_qparams(_inputs(50, n_in=37, seed=7), "int8/asym")
+    layer = _layer(act, bias_mode, n_out=13, n_in=37)
+    x = _inputs(rows, n_in=37)
+    codes, sx, zx = packed.device_input_codes(x, layer.activations)
+    host = packed.input_codes(x, layer.activations)
+    np.testing.assert_array_equal(codes.numpy(), host[0])
+    np.testing.assert_array_equal(sx.numpy(), host[1])
+    np.testing.assert_array_equal(zx.numpy(), host[2])
+    bias = None
+    if bias_mode == "int32":
+        bias = layer._int32_bias_codes(sx[:, None])[0]
+    sw = layer.scale.double().reshape(-1).expand(13)
+    y = packed.device_integer_linear(layer.codes, sw, codes, sx, zx, bias)
+    lay = layer.layout()
+    want = packed.integer_linear(lay, *host, None if bias is None else bias.numpy())
+    assert y.dtype == torch.float32
+    np.testing.assert_array_equal(y.numpy(), want)
+
+
+def test_the_weights_the_gpus_integer_matmul_takes_are_the_cpus():
+    for weight in ("int8/channel", "int8", "int8/asym/channel", "int4/channel", "int8/group:8"):
+        layer = _layer("int8/token", n_out=4, n_in=16, weight=weight)
+        lay = layer.layout()
+        host = lay if isinstance(lay, str) else packed.integer(lay)
+        assert packed.integer_on_device(layer) == host, weight
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("act", ACTIVATIONS)
+@pytest.mark.parametrize("bias_mode", ["float", "int32"])
+def test_cuda_w8a8_layers_compute_the_cpus_floats(act, bias_mode):
+    layer = _layer(act, bias_mode)
+    x = _inputs(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SlowPathWarning)  # no fallback on the GPU
+        got = layer.cuda()(x.cuda())
+    assert got.device.type == "cuda"
+    torch.testing.assert_close(got.cpu(), layer.cpu()(x), rtol=0, atol=0)
