@@ -386,6 +386,9 @@ class QuantLinear(_Quantized):
             bias_codes = self._int32_bias_codes(sx[:, None])[0]
         w = self.codes.reshape(self.out_features, self.in_features)
         sw = self.scale.to(torch.float64).reshape(-1).expand(self.out_features)
+        assert self.activation_scheme is not None
+        if self.activation_scheme.mapping.value != "asymmetric":
+            zx = None  # (all 0: the product need not look)
         try:
             y = packed.device_integer_linear(w, sw, codes, sx, zx, bias_codes)
         except RuntimeError as exc:  # a shape or GPU the integer matmul does not take

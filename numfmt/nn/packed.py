@@ -306,7 +306,8 @@ def device_input_codes(x: torch.Tensor, act: QuantScheme | QParams):
 def device_integer_linear(w_codes, w_scale, codes, scale, zero, bias_codes=None):
     """``integer_linear`` with torch's integer matmul (``torch._int_mm``, int8 in, int32
     sums: exact) on the tensors' device: w_codes (N, K) int8 symmetric, w_scale (N,) float64,
-    the input's codes (M, K) int8 or uint8 with scales (M,) float64 and zero points (M,);
+    the input's codes (M, K) int8 or uint8 with scales (M,) float64 and zero points (M,) (None
+    where the inputs are symmetric);
     bias_codes (M, N) float64 integers or None. uint8 codes are shifted into int8 (u - z =
     (u - 128) + (128 - z)), the shift's share added as the weight rows' sums times it. The
     operands are padded with zeros to the shapes the CUDA kernel takes (rows a multiple of 8
@@ -314,11 +315,12 @@ def device_integer_linear(w_codes, w_scale, codes, scale, zero, bias_codes=None)
     ``integer_linear``."""
     m, k = codes.shape
     n = w_codes.shape[0]
-    if codes.dtype == torch.int8:
-        a, offset = codes, -zero.to(torch.int64)
-    else:
+    a, offset = codes, None  # the codes as int8, and what each row's codes lack of qx - zx
+    if codes.dtype != torch.int8:
         a = (codes.to(torch.int16) - 128).to(torch.int8)
-        offset = 128 - zero.to(torch.int64)
+        offset = torch.full((m,), 128, dtype=torch.int64, device=codes.device)
+    if zero is not None:  # (None: symmetric inputs, no wait for the device to ask)
+        offset = (0 if offset is None else offset) - zero.to(torch.int64)
 
     def pad(t, rows, cols):
         return torch.nn.functional.pad(t, (0, cols - t.shape[1], 0, rows - t.shape[0]))
@@ -326,7 +328,7 @@ def device_integer_linear(w_codes, w_scale, codes, scale, zero, bias_codes=None)
     mp, kp, np_ = max(32, -(-m // 8) * 8), -(-k // 8) * 8, -(-n // 8) * 8
     w = pad(w_codes, np_, kp)
     acc = torch._int_mm(pad(a, mp, kp), w.t())[:m, :n].to(torch.int64)
-    if bool(offset.any()):
+    if offset is not None:
         acc += offset[:, None] * w_codes.to(torch.int64).sum(dim=1)[None, :]
     out = acc.to(torch.float64)
     if bias_codes is not None:
