@@ -114,13 +114,15 @@ def _minmax(rows, scheme: QuantScheme, *, codes: bool, mask: bool):
     # float32 rows skip the float64 division where the codes span less than 2^20 (the
     # exact-remainder argument of the kernel needs n * s within float64's 53 bits)
     f32 = rows.dtype == torch.float32 and qmax - qmin < F32_SPAN
-    kernels.minmax_kernel[(grid_r * grid_c,)](
+    launched = _launch(
+        kernels.minmax_kernel, grid_r * grid_c,
         rows, lo_in, hi_in, out, inside, scale, zero, lo, hi, refused, n_rows, width, grid_c,
         STEPS=steps, QMIN=qmin, QMAX=qmax, ASYM=asymmetric, TOP=top, CODES=codes, MASK=mask,
         RANGE_IN=range_in, F32=f32, BLOCK_R=block_r, BLOCK_C=block_c,
         num_warps=8 if block_r * block_c >= 4096 else 4, enable_fp_fusion=False,
     )  # fmt: skip
-    if bool(refused.any()):  # the one wait for the device: NaN and inf must be refused
+    # the one wait for the device: NaN and inf must be refused
+    if not launched or bool(refused.any()):
         return None
     return out, (inside.view(torch.bool) if mask else None), scale, zero, lo, hi
 
@@ -169,8 +171,22 @@ def mse_errors(rows, scales, zero_points, scheme: QuantScheme):
         else zero_points.to(torch.int64).contiguous()
     )
     partial = torch.empty((chunks, n_rows, count), dtype=torch.float64, device=rows.device)
-    kernels.mse_kernel[(n_rows * chunks,)](
+    launched = _launch(
+        kernels.mse_kernel, n_rows * chunks,
         rows, scales, zeros, partial, n_rows, width, chunks, K=count,
         QMIN=scheme.qmin, QMAX=scheme.qmax, CHUNK=chunk, KB=kb, BLOCK_C=block_c, num_warps=8,
     )  # fmt: skip
+    if not launched:
+        return None
     return partial[0] if chunks == 1 else partial.sum(dim=0)
+
+
+def _launch(kernel, programs: int, *args, **kwargs) -> bool:
+    """Run a kernel on one axis of programs; False (said once) where Triton cannot build or
+    launch it on this machine (another Triton, another GPU): the caller's exact path runs."""
+    try:
+        kernel[(programs,)](*args, **kwargs)
+    except Exception as exc:  # a compiler's or a driver's error, whatever its class
+        say_once(f"the fused kernel could not run here ({type(exc).__name__}: {exc})")
+        return False
+    return True

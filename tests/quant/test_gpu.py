@@ -155,6 +155,26 @@ def test_devices_other_than_cuda_are_declined():
 
 
 @kernels
+def test_a_kernel_that_cannot_run_here_falls_back_and_says_so(gpu, monkeypatch):
+    class Broken:
+        def __getitem__(self, grid):
+            def launch(*args, **kwargs):
+                raise RuntimeError("no kernel image is available for execution on the device")
+
+            return launch
+
+    monkeypatch.setattr(gpu._triton(), "minmax_kernel", Broken())
+    monkeypatch.setattr(gpu._triton(), "mse_kernel", Broken())
+    monkeypatch.setattr(gpu, "_said", set())
+    t = torch.ones(4, 8, device=DEVICE)
+    scheme = as_scheme("int8/channel")
+    with pytest.warns(SlowPathWarning, match="could not run here.*no kernel image"):
+        assert gpu.quantize_minmax(t, scheme) is None
+    scales = torch.ones(4, 3, dtype=torch.float64, device=DEVICE)
+    assert gpu.mse_errors(t, scales, None, scheme) is None
+
+
+@kernels
 def test_ties_round_to_even(gpu):
     x = rows_with_ties(1, 40, np.float32)
     codes = gpu.quantize_minmax(torch.from_numpy(x).to(DEVICE), as_scheme("int8/channel"))[0]
