@@ -306,13 +306,12 @@ def device_input_codes(x: torch.Tensor, act: QuantScheme | QParams):
 def device_integer_linear(w_codes, w_scale, codes, scale, zero, bias_codes=None):
     """``integer_linear`` with torch's integer matmul (``torch._int_mm``, int8 in, int32
     sums: exact) on the tensors' device: w_codes (N, K) int8 symmetric, w_scale (N,) float64,
-    the input's codes (M, K) int8 or uint8 with scales (M,) float64 and zero points (M,) (None
-    where the inputs are symmetric);
-    bias_codes (M, N) float64 integers or None. uint8 codes are shifted into int8 (u - z =
-    (u - 128) + (128 - z)), the shift's share added as the weight rows' sums times it. The
-    operands are padded with zeros to the shapes the CUDA kernel takes (rows a multiple of 8
-    and at least 32, K and N multiples of 8). Returns (M, N) float32, the same floats as
-    ``integer_linear``."""
+    the input's codes (M, K) int8 or uint8 with scales (M,) float64 and zero points (M,), or
+    None where the inputs are symmetric; bias_codes (M, N) float64 integers or None. uint8
+    codes are shifted into int8 (u - z = (u - 128) + (128 - z)), the shift's share added as
+    the weight rows' sums times it. Operands are padded with zeros where the CUDA kernel's
+    shapes need it (rows a multiple of 8 and at least 32, K and N multiples of 8). Returns
+    (M, N) float32, the same floats as ``integer_linear``."""
     m, k = codes.shape
     n = w_codes.shape[0]
     a, offset = codes, None  # the codes as int8, and what each row's codes lack of qx - zx
@@ -322,14 +321,16 @@ def device_integer_linear(w_codes, w_scale, codes, scale, zero, bias_codes=None)
     if zero is not None:  # (None: symmetric inputs, no wait for the device to ask)
         offset = (0 if offset is None else offset) - zero.to(torch.int64)
 
-    def pad(t, rows, cols):
+    def pad(t, rows, cols):  # (the weight, its shape a multiple of 8 already, is not copied)
+        if t.shape == (rows, cols):
+            return t
         return torch.nn.functional.pad(t, (0, cols - t.shape[1], 0, rows - t.shape[0]))
 
     mp, kp, np_ = max(32, -(-m // 8) * 8), -(-k // 8) * 8, -(-n // 8) * 8
     w = pad(w_codes, np_, kp)
     acc = torch._int_mm(pad(a, mp, kp), w.t())[:m, :n].to(torch.int64)
     if offset is not None:
-        acc += offset[:, None] * w_codes.to(torch.int64).sum(dim=1)[None, :]
+        acc += offset[:, None] * w_codes.sum(dim=1, dtype=torch.int64)[None, :]
     out = acc.to(torch.float64)
     if bias_codes is not None:
         out += bias_codes
