@@ -201,13 +201,14 @@ def test_inputs_that_need_a_gradient_take_the_fake_quantized_product():
 @pytest.mark.parametrize("act", [*ACTIVATIONS, "static"])
 @pytest.mark.parametrize("bias_mode", ["float", "int32"])
 @pytest.mark.parametrize("rows", [1, 9, 40])
-def test_torchs_integer_matmul_gives_the_same_floats(act, bias_mode, rows):
+@pytest.mark.parametrize("n_out,n_in", [(13, 37), (16, 40)])  # padded, and taken as it is
+def test_torchs_integer_matmul_gives_the_same_floats(act, bias_mode, rows, n_out, n_in):
     # the path a GPU takes (torch._int_mm, on the CPU here, with the CUDA kernel's padding):
     # uint8 codes shifted into int8, the shift's share added back, the same float64 epilogue
     if act == "static":  # a calibrated range
-        act = choose_qparams(_inputs(50, n_in=37, seed=7), "int8/asym")
-    layer = _layer(act, bias_mode, n_out=13, n_in=37)
-    x = _inputs(rows, n_in=37)
+        act = choose_qparams(_inputs(50, n_in=n_in, seed=7), "int8/asym")
+    layer = _layer(act, bias_mode, n_out=n_out, n_in=n_in)
+    x = _inputs(rows, n_in=n_in)
     codes, sx, zx = packed.device_input_codes(x, layer.activations)
     host = packed.input_codes(x, layer.activations)
     np.testing.assert_array_equal(codes.numpy(), host[0])
@@ -216,7 +217,7 @@ def test_torchs_integer_matmul_gives_the_same_floats(act, bias_mode, rows):
     bias = None
     if bias_mode == "int32":
         bias = layer._int32_bias_codes(sx[:, None])[0]
-    sw = layer.scale.double().reshape(-1).expand(13)
+    sw = layer.scale.double().reshape(-1).expand(n_out)
     if layer.activation_scheme.mapping.value != "asymmetric":
         assert not zx.any()
         zx = None  # as the layer passes them
