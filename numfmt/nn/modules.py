@@ -286,6 +286,8 @@ class QuantLinear(_Quantized):
         self.bias = bias
         self.activations = activations
         self.source = source
+        # the weight rows' sums on a GPU (W8A8 with zero points), with the codes' place
+        self._row_sums: tuple[tuple, torch.Tensor] | None = None
         # torch's int8 weight kernel (CPU): fast for bfloat16 inputs (for float32 it is
         # tens of times slower than decoding the weight and multiplying)
         self._int8_kernel = (
@@ -374,9 +376,12 @@ class QuantLinear(_Quantized):
         """``_integer_forward`` on a GPU: the input's codes by the fused kernel, the sums by
         torch's integer matmul (``packed.device_integer_linear``), the same floats as the
         CPU's; None (said once) where the weight, the inputs or the kernel do not allow it."""
-        assert self.activations is not None
+        act = self.activations
+        assert act is not None
+        if isinstance(act, QParams):  # a calibrated range, held where the layer was built
+            act = act.to(x.device)
         why = packed.integer_on_device(self)
-        got = packed.device_input_codes(x, self.activations) if why is None else why
+        got = packed.device_input_codes(x, act) if why is None else why
         if isinstance(got, str):
             packed.say_once(got, integer=True)
             return None
@@ -387,10 +392,17 @@ class QuantLinear(_Quantized):
         w = self.codes.reshape(self.out_features, self.in_features)
         sw = self.scale.to(torch.float64).reshape(-1).expand(self.out_features)
         assert self.activation_scheme is not None
+        sums = None
         if self.activation_scheme.mapping.value != "asymmetric":
             zx = None  # (all 0: the product need not look)
+        if zx is not None or codes.dtype != torch.int8:  # the weight rows' sums, kept
+            key = (w.device, w.data_ptr())
+            kept = getattr(self, "_row_sums", None)
+            if kept is None or kept[0] != key:
+                kept = self._row_sums = (key, w.sum(dim=1, dtype=torch.int64))
+            sums = kept[1]
         try:
-            y = packed.device_integer_linear(w, sw, codes, sx, zx, bias_codes)
+            y = packed.device_integer_linear(w, sw, codes, sx, zx, bias_codes, sums)
         except RuntimeError as exc:  # a shape or GPU the integer matmul does not take
             packed.say_once(f"torch's integer matmul refused: {exc}", integer=True)
             return None

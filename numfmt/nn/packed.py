@@ -214,11 +214,16 @@ def integer(lay: Layout) -> str | None:
 def integer_on_device(layer: _Quantized) -> str | None:
     """``integer`` for a layer on a GPU, from its own tensors (no host layout)."""
     s, g = layer.scheme, layer.scheme.granularity
-    per_row = isinstance(g, PerTensor) or (isinstance(g, PerAxis) and g.axis % 2 == 0)
+    k = layer.weight_shape[-1]
+    per_row = (
+        isinstance(g, PerTensor)
+        or (isinstance(g, PerAxis) and g.axis % 2 == 0)
+        or (isinstance(g, PerGroup) and g.axis % 2 == 1 and g.size >= k)  # one group a row
+    )
     return _integer_why(
         s.kind == "int" and s.bits == 8 and layer.tensor_scale is None,
         s.qmin < 0 and layer.zero_point is None and layer.minimum is None and per_row,
-        layer.weight_shape[-1],
+        k,
     )
 
 
@@ -238,6 +243,8 @@ def _input_why(scheme: QuantScheme) -> str | None:
         return f"the integer matmul takes 8-bit int inputs rounded to nearest ({scheme})"
     if not isinstance(scheme.granularity, PerToken | PerTensor):
         return f"the integer matmul takes inputs scaled per token or per tensor ({scheme})"
+    if scheme.mapping.value == "float-min":
+        return f"the integer matmul takes inputs with integer zero points, not minima ({scheme})"
     return None
 
 
@@ -303,20 +310,21 @@ def device_input_codes(x: torch.Tensor, act: QuantScheme | QParams):
     return _engine_codes(rows, act, scheme)
 
 
-def device_integer_linear(w_codes, w_scale, codes, scale, zero, bias_codes=None):
+def device_integer_linear(w_codes, w_scale, codes, scale, zero, bias_codes=None, row_sums=None):
     """``integer_linear`` with torch's integer matmul (``torch._int_mm``, int8 in, int32
     sums: exact) on the tensors' device: w_codes (N, K) int8 symmetric, w_scale (N,) float64,
     the input's codes (M, K) int8 or uint8 with scales (M,) float64 and zero points (M,), or
     None where the inputs are symmetric; bias_codes (M, N) float64 integers or None. uint8
     codes are shifted into int8 (u - z = (u - 128) + (128 - z)), the shift's share added as
     the weight rows' sums times it. Operands are padded with zeros where the CUDA kernel's
-    shapes need it (rows a multiple of 8 and at least 32, K and N multiples of 8). Returns
-    (M, N) float32, the same floats as ``integer_linear``."""
+    shapes need it (more than 16 rows, K and N multiples of 8). ``row_sums``: the weight
+    rows' sums (int64), where the caller keeps them. Returns (M, N) float32, the same floats
+    as ``integer_linear``."""
     m, k = codes.shape
     n = w_codes.shape[0]
     a, offset = codes, None  # the codes as int8, and what each row's codes lack of qx - zx
     if codes.dtype != torch.int8:
-        a = (codes.to(torch.int16) - 128).to(torch.int8)
+        a = (codes ^ 128).view(torch.int8)  # u - 128
         offset = torch.full((m,), 128, dtype=torch.int64, device=codes.device)
     if zero is not None:  # (None: symmetric inputs, no wait for the device to ask)
         offset = (0 if offset is None else offset) - zero.to(torch.int64)
@@ -326,11 +334,13 @@ def device_integer_linear(w_codes, w_scale, codes, scale, zero, bias_codes=None)
             return t
         return torch.nn.functional.pad(t, (0, cols - t.shape[1], 0, rows - t.shape[0]))
 
-    mp, kp, np_ = max(32, -(-m // 8) * 8), -(-k // 8) * 8, -(-n // 8) * 8
+    mp, kp, np_ = m if m > 16 else 32, -(-k // 8) * 8, -(-n // 8) * 8
     w = pad(w_codes, np_, kp)
     acc = torch._int_mm(pad(a, mp, kp), w.t())[:m, :n].to(torch.int64)
     if offset is not None:
-        acc += offset[:, None] * w_codes.sum(dim=1, dtype=torch.int64)[None, :]
+        if row_sums is None:
+            row_sums = w_codes.sum(dim=1, dtype=torch.int64)
+        acc += offset[:, None] * row_sums[None, :]
     out = acc.to(torch.float64)
     if bias_codes is not None:
         out += bias_codes

@@ -229,17 +229,34 @@ def test_torchs_integer_matmul_gives_the_same_floats(act, bias_mode, rows, n_out
 
 
 def test_the_weights_the_gpus_integer_matmul_takes_are_the_cpus():
-    for weight in ("int8/channel", "int8", "int8/asym/channel", "int4/channel", "int8/group:8"):
+    weights = ("int8/channel", "int8", "int8/asym/channel", "int4/channel", "int8/group:8")
+    for weight in (*weights, "int8/group:16"):  # (one group as wide as the row: per channel)
         layer = _layer("int8/token", n_out=4, n_in=16, weight=weight)
         lay = layer.layout()
         host = lay if isinstance(lay, str) else packed.integer(lay)
         assert packed.integer_on_device(layer) == host, weight
 
 
+def test_inputs_with_a_float_minimum_take_the_fake_quantized_product():
+    # a minimum is not an integer zero point: the integer matmul does not take such inputs
+    act = parse_scheme("int8/min/token")
+    x = _inputs(3)
+    assert isinstance(packed.input_codes(x, act), str)
+    layer = _layer(act)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SlowPathWarning)
+        got = layer(x)
+    with packed.decode_only():  # the fake-quantized input by the decoded weight
+        want = layer(x)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-4)  # (float32 sums' order)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("act", ACTIVATIONS)
+@pytest.mark.parametrize("act", [*ACTIVATIONS, "static"])
 @pytest.mark.parametrize("bias_mode", ["float", "int32"])
 def test_cuda_w8a8_layers_compute_the_cpus_floats(act, bias_mode):
+    if act == "static":  # a calibrated range, built on the host
+        act = choose_qparams(_inputs(50, seed=7), "int8/asym")
     layer = _layer(act, bias_mode)
     x = _inputs(5)
     with warnings.catch_warnings():
