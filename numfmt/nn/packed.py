@@ -268,7 +268,9 @@ def input_codes(x: torch.Tensor, act: QuantScheme | QParams):
         done = _kernels.quantize_minmax(a if per_token else a.reshape(1, -1), scheme)
         if done is not None:
             codes, scale, zero = done[0].reshape(a.shape), done[1], done[2].astype(np.int32)
-            return codes, np.resize(scale, m), np.resize(zero, m)
+            if scale.size == m:  # per token (np.resize costs more than the kernel here)
+                return codes, scale, zero
+            return codes, np.full(m, scale[0]), np.full(m, zero[0], np.int32)
     codes, scale, zero = _engine_codes(torch.from_numpy(a), act, scheme)
     return codes.numpy(), scale.numpy().copy(), zero.numpy().astype(np.int32)
 
