@@ -4,12 +4,14 @@ The arithmetic is the host kernels' (``_jit``), in float64 on the device, so the
 values are the same bit for bit: each group's scale is its range over the steps, rounded up to
 float32 (a cast to nearest, then one step up where the cast went down); codes are
 ``clip(rint(x / scale) + zero, qmin, qmax)`` with the quotient correctly rounded (Triton's
-float64 division is IEEE's; only its float32 division is approximate); values are
-``(code - zero) * scale`` rounded once into the output's dtype.
+float64 division is IEEE's; only its float32 division is approximate; float32 rows reach the
+same code without dividing, ``F32``); values are ``(code - zero) * scale`` rounded once into
+the output's dtype.
 
 A tile is ``BLOCK_R`` rows (groups) by ``BLOCK_C`` columns. Where a whole row fits in a tile
 the kernel finds its range itself (one visit of the memory); longer rows take their range
-from the caller (``RANGE_IN``) and span several tiles along the second axis of the launch.
+from the caller (``RANGE_IN``) and span ``TILES_C`` tiles. Programs run on the launch's first
+axis only (CUDA's second and third hold 65535).
 """
 
 import triton
