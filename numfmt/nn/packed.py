@@ -248,19 +248,27 @@ def _input_why(scheme: QuantScheme) -> str | None:
     return None
 
 
+def _input_rows(x: torch.Tensor, act: QuantScheme | QParams):
+    """(the inputs' scheme, x's rows in float32), or why the integer matmul cannot take
+    inputs quantized by act."""
+    scheme = act.scheme if isinstance(act, QParams) else act
+    why = _input_why(scheme)
+    if why is not None:
+        return why
+    rows = x.detach().reshape(-1, x.shape[-1])
+    return scheme, rows if rows.dtype == torch.float32 else rows.to(torch.float32)
+
+
 def input_codes(x: torch.Tensor, act: QuantScheme | QParams):
     """x's rows (CPU) as an integer matmul takes them, quantized exactly as
     ``fake_quantize(x, act, nan_policy="omit")`` does (the same codes, scales and zero
     points; NaN takes the zero point's code, as there, and infinities clip): (codes (M, K)
     int8 or uint8, scales (M,) float64, zero points (M,) int32); or why not, as a string:
     act is not an 8-bit int grid per token or per tensor."""
-    scheme = act.scheme if isinstance(act, QParams) else act
-    why = _input_why(scheme)
-    if why is not None:
-        return why
-    rows = x.detach().reshape(-1, x.shape[-1])
-    if rows.dtype != torch.float32:
-        rows = rows.to(torch.float32)
+    got = _input_rows(x, act)
+    if isinstance(got, str):
+        return got
+    scheme, rows = got
     a = np.ascontiguousarray(rows.numpy())
     m = a.shape[0]
     if not isinstance(act, QParams):  # one compiled pass: per token, or the tensor as a row
@@ -294,13 +302,10 @@ def _engine_codes(rows: torch.Tensor, act: QuantScheme | QParams, scheme: QuantS
 def device_input_codes(x: torch.Tensor, act: QuantScheme | QParams):
     """``input_codes`` for x on a GPU, as tensors there: the fused kernel per token (or the
     tensor as one row), the engine's general path otherwise; or why not, as a string."""
-    scheme = act.scheme if isinstance(act, QParams) else act
-    why = _input_why(scheme)
-    if why is not None:
-        return why
-    rows = x.detach().reshape(-1, x.shape[-1])
-    if rows.dtype != torch.float32:
-        rows = rows.to(torch.float32)
+    got = _input_rows(x, act)
+    if isinstance(got, str):
+        return got
+    scheme, rows = got
     if not isinstance(act, QParams):
         from numfmt.quant import _gpu
 
