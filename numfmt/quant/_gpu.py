@@ -56,12 +56,19 @@ def _triton() -> Any:
     return kernels
 
 
-def _ready(rows: Any) -> bool:
+def _runs(t: Any) -> bool:
+    """Whether Triton runs kernels on t here (said once where it is not installed)."""
+    if t.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        return False  # (the interpreter runs host tensors: the tests' way without a GPU)
     if _triton() is None:
         say_once("Triton is not installed (it comes with torch's CUDA builds)")
         return False
-    if rows.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
-        return False  # (the interpreter runs host tensors: the tests' way without a GPU)
+    return True
+
+
+def _ready(rows: Any) -> bool:
+    if not _runs(rows):
+        return False
     if rows.ndim != 2 or rows.numel() == 0:
         return False
     name = str(rows.dtype)
@@ -145,25 +152,32 @@ def quantize_minmax(rows, scheme: QuantScheme):
     return None if done is None else (done[0], *done[2:])
 
 
+def _mse_layout(rows, count: int) -> tuple[int, int, int, int]:
+    """(CHUNK, BLOCK_C, KB, chunks) of the MSE kernels: a program takes one row's chunk of
+    columns, KB candidates by BLOCK_C columns at a time."""
+    import triton
+
+    width = rows.shape[1]
+    chunk = triton.next_power_of_2(width) if width <= MAX_ROW else TILE
+    block_c = min(chunk, 512)
+    kb = max(1, min(triton.next_power_of_2(count), TILE // block_c))
+    return chunk, block_c, kb, triton.cdiv(width, chunk)
+
+
 def mse_errors(rows, scales, zero_points, scheme: QuantScheme):
     """Squared error of each row under each candidate scale (rows, candidates), as
     ``_kernels.mse_errors``; or None (rows that hold NaN or an infinity take the general
     path)."""
     import torch
-    import triton
 
     if not (_kernels._int_scheme(scheme) and _ready(rows)):
         return None
     if not bool(torch.isfinite(rows).all()):
         return None
-    kernels = _triton()
     rows = rows.contiguous()
     n_rows, width = rows.shape
     count = scales.shape[1]
-    chunk = triton.next_power_of_2(width) if width <= MAX_ROW else TILE
-    block_c = min(chunk, 512)
-    kb = max(1, min(triton.next_power_of_2(count), TILE // block_c))
-    chunks = triton.cdiv(width, chunk)
+    chunk, block_c, kb, chunks = _mse_layout(rows, count)
     scales = scales.to(torch.float64).contiguous()
     zeros = (
         torch.zeros(scales.shape, dtype=torch.int64, device=rows.device)
@@ -172,13 +186,72 @@ def mse_errors(rows, scales, zero_points, scheme: QuantScheme):
     )
     partial = torch.empty((chunks, n_rows, count), dtype=torch.float64, device=rows.device)
     launched = _launch(
-        kernels.mse_kernel, n_rows * chunks,
+        _triton().mse_kernel, n_rows * chunks,
         rows, scales, zeros, partial, n_rows, width, chunks, K=count,
         QMIN=scheme.qmin, QMAX=scheme.qmax, CHUNK=chunk, KB=kb, BLOCK_C=block_c, num_warps=8,
     )  # fmt: skip
     if not launched:
         return None
     return partial[0] if chunks == 1 else partial.sum(dim=0)
+
+
+def mse_search(rows, lo, hi, scheme: QuantScheme, ratios: int):
+    """(lo, hi) that ``calibration.search`` chooses by the mean square error for rows whose
+    ranges are [lo, hi], ratios clip ratios each, in two kernels and no wait for the device
+    (the candidates' scales are computed where they are used); or None where the scheme's
+    scales are not float32 ones from the range."""
+    import torch
+    import triton
+
+    if not (_kernels._float32_int_scales(scheme) and _ready(rows)) or ratios < 1:
+        return None
+    rows = rows.contiguous()
+    n_rows, width = rows.shape
+    chunk, block_c, kb, chunks = _mse_layout(rows, ratios)
+    lo = lo.to(torch.float64).contiguous()
+    hi = hi.to(torch.float64).contiguous()
+    steps, qmin, qmax, asymmetric, top = _kernels._scale_args(scheme)
+    partial = torch.empty((chunks, n_rows, ratios), dtype=torch.float64, device=rows.device)
+    chosen = torch.empty((2, n_rows), dtype=torch.float64, device=rows.device)
+    block_k = min(triton.next_power_of_2(ratios), 256)
+    block_r = max(1, min(64, TILE // block_k))
+    launched = _launch(
+        _triton().search_kernel, n_rows * chunks,
+        rows, lo, hi, partial, n_rows, width, chunks, K=ratios, STEPS=steps, QMIN=qmin,
+        QMAX=qmax, ASYM=asymmetric, TOP=top, CHUNK=chunk, KB=kb, BLOCK_C=block_c, num_warps=8,
+    ) and _launch(
+        _triton().pick_kernel, triton.cdiv(n_rows, block_r),
+        partial, lo, hi, chosen[0], chosen[1], n_rows, CHUNKS=chunks, K=ratios, BLOCK_R=block_r,
+        BLOCK_K=block_k,
+    )  # fmt: skip
+    return (chosen[0], chosen[1]) if launched else None
+
+
+def int_scales(lo, hi, scheme: QuantScheme):
+    """(scales, zero points or None, saturated) of the ranges [lo, hi] (1-D), as
+    ``_kernels.int_scales`` gives them on the host, in one kernel; or None."""
+    import torch
+
+    if not (_kernels._float32_int_scales(scheme) and _runs(lo)):
+        return None
+    lo = lo.to(torch.float64).reshape(-1).contiguous()
+    hi = hi.to(torch.float64).reshape(-1).contiguous()
+    n = lo.numel()
+    if n == 0:
+        return None
+    steps, qmin, qmax, asymmetric, top = _kernels._scale_args(scheme)
+    scale = torch.empty(n, dtype=torch.float64, device=lo.device)
+    zero = torch.empty(n if asymmetric else 0, dtype=torch.int64, device=lo.device)
+    saturated = torch.empty(n, dtype=torch.int8, device=lo.device)
+    block = 1024
+    launched = _launch(
+        _triton().scales_kernel, -(-n // block),
+        lo, hi, scale, zero, saturated, n, STEPS=steps, QMIN=qmin, QMAX=qmax, ASYM=asymmetric,
+        TOP=top, BLOCK=block,
+    )  # fmt: skip
+    if not launched:
+        return None
+    return scale, (zero if asymmetric else None), saturated.view(torch.bool)
 
 
 def _launch(kernel, programs: int, *args, **kwargs) -> bool:

@@ -89,7 +89,8 @@ def _int_scale(lo, hi, steps, qmin, qmax, asymmetric, top, cast, bits):
 
     A scale is never negative, so rounding it up is the cast to float32 (to nearest) plus
     one on its bit pattern where the cast went down: ``cast`` is a one-element float32 array
-    and ``bits`` its uint32 view (``np.nextafter`` costs fifty times more)."""
+    and ``bits`` its uint32 view (``np.nextafter`` costs fifty times more). A NaN bound gives
+    a NaN scale (not saturated, zero point qmin)."""
     low = lo if lo < 0.0 else 0.0
     high = hi if hi > 0.0 else 0.0
     magnitude = -low if -low > high else high
@@ -99,6 +100,8 @@ def _int_scale(lo, hi, steps, qmin, qmax, asymmetric, top, cast, bits):
     s = np.float64(cast[0])
     saturated = s > top
     s = top if s > top else s
+    if lo != lo or hi != hi:
+        s = np.nan  # as the array namespace's path: a NaN range has no scale
     z = 0.0
     if asymmetric:
         z = np.rint(qmin - low / s) if s > 0.0 else qmin

@@ -32,7 +32,8 @@ def _rint(v):
 @triton.jit
 def _scale_of(lo, hi, STEPS: tl.constexpr, QMIN: tl.constexpr, QMAX: tl.constexpr,
               ASYM: tl.constexpr, TOP: tl.constexpr):  # fmt: skip
-    """(scale, zero point, saturated) of the ranges [lo, hi], float64 ([BLOCK_R] each)."""
+    """(scale, zero point, saturated) of the ranges [lo, hi], float64 (1-D each), as
+    ``_jit._int_scale``: a NaN bound gives a NaN scale, not saturated, zero point QMIN."""
     low = tl.where(lo < 0.0, lo, 0.0)
     high = tl.where(hi > 0.0, hi, 0.0)
     if ASYM:  # noqa: SIM108 (a branch on a constexpr, compiled away)
@@ -45,6 +46,7 @@ def _scale_of(lo, hi, STEPS: tl.constexpr, QMIN: tl.constexpr, QMAX: tl.constexp
     s = (cast.to(tl.uint32, bitcast=True) + up).to(tl.float32, bitcast=True).to(tl.float64)
     saturated = s > TOP
     s = tl.where(saturated, TOP, s)
+    s = tl.where((lo != lo) | (hi != hi), float("nan"), s)  # a NaN range has no scale
     if ASYM:
         positive = s > 0.0
         safe = tl.where(positive, s, 1.0)
@@ -136,6 +138,29 @@ def minmax_kernel(
 
 
 @triton.jit
+def _errors_of(x_ptr, row, C, start, s, z, QMIN: tl.constexpr, QMAX: tl.constexpr,
+               CHUNK: tl.constexpr, KB: tl.constexpr, BLOCK_C: tl.constexpr):  # fmt: skip
+    """[KB]: the squared error of row ``row``'s columns start .. start + CHUNK under the KB
+    candidates (s, z) (float64 [KB] each), as ``_jit.mse_errors_int`` (multiplied by
+    1 / scale; the sum in any order). A running sum per element and candidate, reduced once.
+    Padding reads 0, whose error is 0. The compiler may fuse the product by the reciprocal
+    into rint's addition (rounding the exact product): that moves a code only at an exact
+    tie, where both neighbours have the same squared error."""
+    inverse = tl.where(s > 0.0, 1.0 / tl.where(s > 0.0, s, 1.0), 0.0)[:, None]
+    lo = (QMIN - z)[:, None]
+    hi = (QMAX - z)[:, None]
+    s2 = s[:, None]
+    total = tl.zeros((KB, BLOCK_C), tl.float64)
+    for c0 in range(0, CHUNK, BLOCK_C):
+        c = start + c0 + tl.arange(0, BLOCK_C)
+        x = tl.load(x_ptr + row * C + c, mask=c < C, other=0.0).to(tl.float64)[None, :]
+        q = tl.minimum(tl.maximum(_rint(x * inverse), lo), hi)
+        d = q * s2 - x
+        total += d * d
+    return tl.sum(total, axis=1)
+
+
+@triton.jit
 def mse_kernel(
     x_ptr, scales_ptr, zeros_ptr, errors_ptr,  # rows (R, C); candidates (R, K); (chunks, R, K)
     R, C, CHUNKS, K: tl.constexpr,
@@ -143,31 +168,109 @@ def mse_kernel(
     CHUNK: tl.constexpr, KB: tl.constexpr, BLOCK_C: tl.constexpr,
 ):  # fmt: skip
     """errors[chunk, i, k]: the squared error of one chunk of row i's columns (CHUNK of them)
-    under candidate k, as ``_jit.mse_errors_int`` (multiplied by 1 / scale; the sum in any
-    order). Each program takes one row's chunk and KB candidates at a time, and keeps a
-    running sum per element and candidate, reduced once per KB candidates. The rows are
-    finite (the caller checks); padding reads 0, whose error is 0. The compiler may fuse the
-    product by the reciprocal into rint's addition (rounding the exact product): that moves
-    a code only at an exact tie, where both neighbours have the same squared error."""
+    under candidate k (``_errors_of``), the candidates given. Each program takes one row's
+    chunk and KB candidates at a time. The rows are finite (the caller checks)."""
     pid = tl.program_id(0).to(tl.int64)  # one axis: CUDA's second holds 65535 programs
     row = pid // CHUNKS
     chunk = pid % CHUNKS
-    start = chunk * CHUNK
     out = errors_ptr + chunk * R * K + row * K
     for k0 in range(0, K, KB):
         ks = k0 + tl.arange(0, KB)
         k_ok = ks < K
         s = tl.load(scales_ptr + row * K + ks, mask=k_ok, other=0.0)
         z = tl.load(zeros_ptr + row * K + ks, mask=k_ok, other=0).to(tl.float64)
-        inverse = tl.where(s > 0.0, 1.0 / tl.where(s > 0.0, s, 1.0), 0.0)[:, None]
-        lo = (QMIN - z)[:, None]
-        hi = (QMAX - z)[:, None]
-        s2 = s[:, None]
-        total = tl.zeros((KB, BLOCK_C), tl.float64)
-        for c0 in range(0, CHUNK, BLOCK_C):
-            c = start + c0 + tl.arange(0, BLOCK_C)
-            x = tl.load(x_ptr + row * C + c, mask=c < C, other=0.0).to(tl.float64)[None, :]
-            q = tl.minimum(tl.maximum(_rint(x * inverse), lo), hi)
-            d = q * s2 - x
-            total += d * d
-        tl.store(out + ks, tl.sum(total, axis=1), mask=k_ok)
+        errors = _errors_of(x_ptr, row, C, chunk * CHUNK, s, z, QMIN, QMAX, CHUNK, KB, BLOCK_C)
+        tl.store(out + ks, errors, mask=k_ok)
+
+
+@triton.jit
+def _ratio(k, K: tl.constexpr):
+    """The k-th clip ratio of the search, (K - k) / K in float64, as numpy divides."""
+    return (K - k).to(tl.float64) / K
+
+
+@triton.jit
+def search_kernel(
+    x_ptr, lo_ptr, hi_ptr, errors_ptr,  # rows (R, C); their ranges (R,); out (chunks, R, K)
+    R, C, CHUNKS, K: tl.constexpr,
+    STEPS: tl.constexpr, QMIN: tl.constexpr, QMAX: tl.constexpr, ASYM: tl.constexpr,
+    TOP: tl.constexpr, CHUNK: tl.constexpr, KB: tl.constexpr, BLOCK_C: tl.constexpr,
+):  # fmt: skip
+    """``mse_kernel`` with the candidates computed here rather than read: candidate k of row i
+    is the range [lo_i, hi_i] times ``_ratio(k)``, its scale and zero point as
+    ``grid.candidate_scales`` gives them (float32 scales rounded up, ``_scale_of``). Rows
+    whose range is not finite get errors the caller ignores."""
+    pid = tl.program_id(0).to(tl.int64)
+    row = pid // CHUNKS
+    chunk = pid % CHUNKS
+    out = errors_ptr + chunk * R * K + row * K
+    lo0 = tl.load(lo_ptr + row)
+    hi0 = tl.load(hi_ptr + row)
+    for k0 in range(0, K, KB):
+        ks = k0 + tl.arange(0, KB)
+        r = _ratio(ks, K)
+        s, z, _ = _scale_of(lo0 * r, hi0 * r, STEPS, QMIN, QMAX, ASYM, TOP)
+        errors = _errors_of(x_ptr, row, C, chunk * CHUNK, s, z, QMIN, QMAX, CHUNK, KB, BLOCK_C)
+        tl.store(out + ks, errors, mask=ks < K)
+
+
+@triton.jit
+def _summed(errors_ptr, r, ks, ok, R, CHUNKS: tl.constexpr, K: tl.constexpr, BLOCK_R: tl.constexpr,
+            BLOCK_K: tl.constexpr):  # fmt: skip
+    """errors[:, r, ks] summed over the chunks ([BLOCK_R, BLOCK_K])."""
+    e = tl.zeros((BLOCK_R, BLOCK_K), tl.float64)
+    for chunk in range(0, CHUNKS):
+        e += tl.load(errors_ptr + chunk * R * K + r[:, None] * K + ks[None, :], mask=ok, other=0.0)
+    return e
+
+
+@triton.jit
+def pick_kernel(
+    errors_ptr, lo_ptr, hi_ptr, lo_out, hi_out,  # (chunks, R, K); ranges (R,) in and out
+    R, CHUNKS: tl.constexpr, K: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_K: tl.constexpr,
+):  # fmt: skip
+    """Per row, the first ratio whose error (summed over chunks) is within a relative 1e-9
+    of the least (``calibration.first_least``), and the range it keeps: [lo, hi] times it.
+    A row whose range is not finite keeps it (ratio 1), as the general path's search does."""
+    r = tl.program_id(0).to(tl.int64) * BLOCK_R + tl.arange(0, BLOCK_R).to(tl.int64)
+    row_ok = r < R
+    tie = tl.full((), 1.0, tl.float64) / 1000000000.0  # 1e-9 in float64 (a literal is float32)
+    least = tl.full((BLOCK_R,), float("inf"), tl.float64)
+    for k0 in range(0, K, BLOCK_K):
+        ks = k0 + tl.arange(0, BLOCK_K)
+        ok = row_ok[:, None] & (ks < K)[None, :]
+        e = _summed(errors_ptr, r, ks, ok, R, CHUNKS, K, BLOCK_R, BLOCK_K)
+        least = tl.minimum(least, tl.min(tl.where(ok, e, float("inf")), axis=1))
+    bound = (least + tl.abs(least) * tie)[:, None]
+    best = tl.full((BLOCK_R,), K, tl.int32)
+    for k0 in range(0, K, BLOCK_K):
+        ks = k0 + tl.arange(0, BLOCK_K)
+        ok = row_ok[:, None] & (ks < K)[None, :]
+        e = _summed(errors_ptr, r, ks, ok, R, CHUNKS, K, BLOCK_R, BLOCK_K)
+        best = tl.minimum(best, tl.min(tl.where(ok & (e <= bound), ks[None, :], K), axis=1))
+    lo0 = tl.load(lo_ptr + r, mask=row_ok, other=0.0)
+    hi0 = tl.load(hi_ptr + r, mask=row_ok, other=0.0)
+    finite = (lo0 - lo0 == 0.0) & (hi0 - hi0 == 0.0)  # NaN and infinities are not
+    best = tl.where(finite & (best < K), best, 0)
+    ratio = _ratio(best, K)
+    tl.store(lo_out + r, lo0 * ratio, mask=row_ok)
+    tl.store(hi_out + r, hi0 * ratio, mask=row_ok)
+
+
+@triton.jit
+def scales_kernel(
+    lo_ptr, hi_ptr, scale_ptr, zero_ptr, saturated_ptr, N,
+    STEPS: tl.constexpr, QMIN: tl.constexpr, QMAX: tl.constexpr, ASYM: tl.constexpr,
+    TOP: tl.constexpr, BLOCK: tl.constexpr,
+):  # fmt: skip
+    """scale, zero point and saturation of each range [lo, hi] (float64), ``_scale_of``:
+    ``grid.scales`` for int grids with float32 scales, as ``_jit.int_scales`` on the host."""
+    i = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK).to(tl.int64)
+    ok = i < N
+    lo = tl.load(lo_ptr + i, mask=ok, other=0.0)
+    hi = tl.load(hi_ptr + i, mask=ok, other=0.0)
+    s, z, saturated = _scale_of(lo, hi, STEPS, QMIN, QMAX, ASYM, TOP)
+    tl.store(scale_ptr + i, s, mask=ok)
+    tl.store(saturated_ptr + i, saturated.to(tl.int8), mask=ok)
+    if ASYM:
+        tl.store(zero_ptr + i, z.to(tl.int64), mask=ok)

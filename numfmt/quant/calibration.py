@@ -103,6 +103,12 @@ def search(
     lo0, hi0 = minmax(xp, rows, scheme)
     if scheme.rounding is not Rounding.NEAREST_EVEN:
         scheme = scheme.with_(rounding=Rounding.NEAREST_EVEN)  # search on the deterministic grid
+    if loss is None and tensor_scale is None and not _xp.on_cpu(rows):
+        from numfmt.quant import _gpu
+
+        found = _gpu.mse_search(rows, lo0, hi0, scheme, ratios)
+        if found is not None:
+            return found
     r, scales, zeros, minima = grid.candidate_scales(xp, lo0, hi0, scheme, ratios, tensor_scale)
     if loss is None:
         errors = _squared_errors(xp, rows, scales, zeros, minima, scheme)

@@ -29,7 +29,7 @@ import numpy as np
 from numfmt.formats import FloatFormat, decode, get_format
 from numfmt.formats.decode import decode_table
 from numfmt.formats.rounding import Rounding
-from numfmt.quant import _kernels, _xp
+from numfmt.quant import _gpu, _kernels, _xp
 from numfmt.quant.schemes import Mapping, QuantScheme
 
 #: The largest value of the OCP formats NVFP4 is built from: E2M1 elements, E4M3 scales.
@@ -170,7 +170,11 @@ def global_scale(xp, amax, scheme: QuantScheme):
 
 def scales(xp, lo, hi, scheme: QuantScheme, tensor_scale=None) -> Scales:
     """Stored scales (and zero points or minima) for groups whose chosen range is [lo, hi]."""
-    fused = _kernels.int_scales(lo, hi, scheme)
+    fused = (
+        _kernels.int_scales(lo, hi, scheme)
+        if _xp.on_cpu(lo)
+        else _gpu.int_scales(lo, hi, scheme)  # (None off CUDA: the array namespace's path)
+    )
     if fused is not None:
         s, z, over = (None if a is None else xp.reshape(a, lo.shape) for a in fused)
         return Scales(s, zero_point=z, saturated=over)

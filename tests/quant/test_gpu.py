@@ -164,7 +164,8 @@ def test_a_kernel_that_cannot_run_here_falls_back_and_says_so(gpu, monkeypatch):
             return launch
 
     monkeypatch.setattr(gpu._triton(), "minmax_kernel", Broken())
-    monkeypatch.setattr(gpu._triton(), "mse_kernel", Broken())
+    for name in ("mse_kernel", "search_kernel", "scales_kernel"):
+        monkeypatch.setattr(gpu._triton(), name, Broken())
     monkeypatch.setattr(gpu, "_said", set())
     t = torch.ones(4, 8, device=DEVICE)
     scheme = as_scheme("int8/channel")
@@ -172,6 +173,9 @@ def test_a_kernel_that_cannot_run_here_falls_back_and_says_so(gpu, monkeypatch):
         assert gpu.quantize_minmax(t, scheme) is None
     scales = torch.ones(4, 3, dtype=torch.float64, device=DEVICE)
     assert gpu.mse_errors(t, scales, None, scheme) is None
+    lo, hi = -torch.ones(4, dtype=torch.float64), torch.ones(4, dtype=torch.float64)
+    assert gpu.mse_search(t, lo.to(DEVICE), hi.to(DEVICE), scheme, 10) is None
+    assert gpu.int_scales(lo.to(DEVICE), hi.to(DEVICE), scheme) is None
 
 
 @kernels
@@ -251,6 +255,95 @@ def test_mse_declines_rows_that_are_not_finite(gpu, bad):
     rows[1, 2] = bad
     scales = torch.ones(3, 4, dtype=torch.float64, device=DEVICE)
     assert gpu.mse_errors(rows, scales, None, as_scheme("int8/channel")) is None
+
+
+@kernels
+@pytest.mark.parametrize(
+    ("spec", "width", "ratios"),
+    [
+        ("int8/channel", 96, 100),
+        ("uint4/channel/asym", 96, 40),
+        ("int4/group:32", 96, 100),
+        ("int8/channel/full", 9024, 30),  # rows longer than one program's chunk
+        ("uint8/channel/asym", 300, 300),  # more candidates than one block of the pick
+        ("int2/channel", 64, 7),
+    ],
+)
+def test_mse_search_chooses_the_hosts_ranges(gpu, spec, width, ratios):
+    scheme = as_scheme(spec)
+    rows = rows_with_ties(8, width, np.float32, seed=4)
+    rows[5] = 0.0  # a dead row: every candidate's scale is 0
+    rows[6, :-1] *= 1e-3  # one outlier: the search clips it
+    if type(scheme.granularity).__name__ == "PerGroup":
+        rows = rows.reshape(-1, 32)
+    lo0, hi0 = calibration.minmax(np, rows, scheme)
+    ref = calibration.search(np, rows, scheme, ratios=ratios)
+    ours = gpu.mse_search(
+        torch.from_numpy(rows).to(DEVICE),
+        torch.from_numpy(lo0).to(DEVICE),
+        torch.from_numpy(hi0).to(DEVICE),
+        scheme,
+        ratios,
+    )
+    assert np.array_equal(ours[0].cpu().numpy(), ref[0])
+    assert np.array_equal(ours[1].cpu().numpy(), ref[1])
+    assert (ours[1].cpu().numpy() < hi0).any()  # (some row chose a ratio below 1)
+
+
+@kernels
+def test_mse_search_keeps_ranges_that_are_not_finite(gpu):
+    # the general path's search keeps them too (ratio 1); choose_qparams never sends them
+    rows = torch.ones(3, 16, dtype=torch.float64, device=DEVICE)
+    rows[1, 2], rows[2, 3] = float("nan"), float("inf")
+    lo = torch.tensor([0.0, float("nan"), 1.0], dtype=torch.float64, device=DEVICE)
+    hi = torch.tensor([1.0, float("nan"), float("inf")], dtype=torch.float64, device=DEVICE)
+    with np.errstate(invalid="ignore", over="ignore"):
+        got_lo, got_hi = gpu.mse_search(rows, lo, hi, as_scheme("int8/channel"), 20)
+    assert got_lo[1].isnan() and got_hi[1].isnan()
+    assert got_lo[2] == 1.0 and got_hi[2] == float("inf")
+
+
+@kernels
+@pytest.mark.parametrize("spec", ["int8/channel", "uint8/asym", "int4/channel/full", "int32"])
+def test_device_scales_are_the_hosts(gpu, spec):
+    scheme = as_scheme(spec)
+    rng = np.random.default_rng(7)
+    lo = -np.abs(rng.standard_normal(200)) * 10.0 ** rng.integers(-40, 40, 200)
+    hi = np.abs(rng.standard_normal(200)) * 10.0 ** rng.integers(-40, 40, 200)
+    lo[:6] = [0.0, -0.0, 0.0, -1e300, np.nan, 5.0]  # zero, dead, saturated, NaN, above 0
+    hi[:6] = [0.0, 0.0, 3.0, 1e300, 1.0, 7.0]
+    with np.errstate(invalid="ignore", over="ignore"):
+        ref = calibration.grid.scales(np, lo, hi, scheme)
+        ours = gpu.int_scales(
+            torch.from_numpy(lo).to(DEVICE), torch.from_numpy(hi).to(DEVICE), scheme
+        )
+    assert np.array_equal(ours[0].cpu().numpy(), ref.scale, equal_nan=True)
+    assert np.array_equal(ours[2].cpu().numpy(), ref.saturated)
+    if ref.zero_point is None:
+        assert ours[1] is None
+    else:
+        assert np.array_equal(ours[1].cpu().numpy(), ref.zero_point)
+
+
+@pytest.mark.skipif(not INTERPRETED, reason="on CUDA the test below takes the real dispatch")
+@pytest.mark.parametrize("spec", ["int8/channel/mse:60", "uint4/group:16/asym/mse:20", "int8"])
+def test_choose_qparams_on_a_device_takes_the_search_and_scale_kernels(gpu, spec, monkeypatch):
+    from numfmt.quant import _xp
+
+    calls = []
+    for name in ("mse_search", "int_scales"):
+        kernel = getattr(gpu, name)
+        monkeypatch.setattr(gpu, name, lambda *a, k=kernel, n=name: calls.append(n) or k(*a))
+    monkeypatch.setattr(_xp, "on_cpu", lambda a: not _xp.is_torch(a))
+    x = rows_with_ties(12, 64, np.float32, seed=6)
+    ours = choose_qparams(torch.from_numpy(x), spec)
+    monkeypatch.undo()
+    ref = choose_qparams(x, spec)
+    assert ("mse_search" in calls) == ("mse" in spec) and "int_scales" in calls
+    for name in ("scale", "lo", "hi"):
+        assert np.array_equal(getattr(ours, name).numpy(), np.asarray(getattr(ref, name)))
+    if ref.zero_point is not None:
+        assert np.array_equal(ours.zero_point.numpy(), np.asarray(ref.zero_point))
 
 
 @pytest.mark.skipif(not INTERPRETED, reason="on CUDA the tests below take the real dispatch")
