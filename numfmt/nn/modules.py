@@ -148,7 +148,7 @@ class _Quantized(nn.Module):
         # a small int grid with a scale float32 holds: (q - z) * s, an integer of at most 9
         # bits times that scale, is rounded once in float32 as the exact value would be
         lay = self.layout()
-        if not isinstance(lay, str):  # the one-pass kernel: the same floats
+        if isinstance(lay, packed.Layout):  # the host's one-pass kernel: the same floats
             return packed.decode(lay, dtype if dtype == torch.float32 else torch.float64).to(dtype)
         direct = self._simple and dtype in (torch.float32, torch.float64)
         return self._decode(dtype if direct else torch.float64).to(dtype)
@@ -158,7 +158,7 @@ class _Quantized(nn.Module):
         buffers are read back from disk at each call (``numfmt.models.placement``)."""
         self.__dict__.pop("_layout", None)
 
-    def layout(self) -> packed.Layout | str:
+    def layout(self) -> packed.Layout | packed.DeviceLayout | str:
         """The weight as the packed kernels take it, or why they cannot (kept while the
         buffers are the same)."""
         # (a kept layout holds views of the buffers, so their memory is not reused)
@@ -331,7 +331,9 @@ class QuantLinear(_Quantized):
                 and not (x.requires_grad and torch.is_grad_enabled())
                 and (packed.lean(lay) or id(self) not in _KEEPING)
             ):
-                return packed.linear(lay, x, self.bias)
+                y = packed.linear(lay, x, self.bias)
+                if y is not None:
+                    return y
         return nn.functional.linear(x, self.dequantized_weight(x.dtype), self.bias)
 
     def _keeps_packed(self) -> bool:
@@ -355,6 +357,8 @@ class QuantLinear(_Quantized):
         if x.device.type != "cpu":
             return None
         lay = self.layout()
+        if isinstance(lay, packed.DeviceLayout):  # (x on the CPU, the layer not: torch says so)
+            return None
         why = lay if isinstance(lay, str) else packed.integer(lay)
         assert self.activations is not None
         got = packed.input_codes(x, self.activations) if why is None else why
@@ -455,7 +459,7 @@ class QuantEmbedding(_Quantized):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         lay = self.layout() if packed.active() else "decode_only"
         if (
-            not isinstance(lay, str)
+            isinstance(lay, packed.Layout)
             and ids.device.type == "cpu"
             and not ids.dtype.is_floating_point
             and ids.numel()

@@ -64,10 +64,26 @@ class Layout:
     minimum32: np.ndarray | None
 
 
-def _why_not(layer: _Quantized) -> str | None:
-    """Why the kernels cannot take this layer's weight (None: they can)."""
-    from numfmt.formats import _kernels as _format_kernels
+@dataclass(frozen=True)
+class DeviceLayout:
+    """A layer's weight as the Triton kernel takes it (``_linear_triton``): tensors on the
+    layer's GPU, the fields of :class:`Layout` that the product reads."""
 
+    bits: int
+    signed: bool
+    levels64: np.ndarray  # the levels by code (float64, on the host); empty: an int grid
+    levels32: torch.Tensor | None  # the levels in float32 on the device, None: not exact
+    group: int
+    codes: torch.Tensor  # (N, K) or (N, K / 2) bytes
+    scale32: torch.Tensor | None  # (N, groups) float32, None where float32 does not hold them
+    zero: torch.Tensor  # (N, groups) int32, or empty
+    minimum32: torch.Tensor | None  # (N, groups) float32, or empty; None: not exact
+    outer: float
+
+
+def _scheme_why(layer: _Quantized) -> str | None:
+    """Why no packed kernel takes this layer's scheme or shape, wherever it is (None: one
+    does)."""
     s = layer.scheme
     if s.bits not in (4, 8):
         return f"the packed kernels take 4- and 8-bit codes, not {s.bits}-bit ({s})"
@@ -81,15 +97,78 @@ def _why_not(layer: _Quantized) -> str | None:
         return f"the packed kernels take scales per output channel or groups along the input ({s})"
     if s.bits == 4 and (n_in % 2 or (isinstance(g, PerGroup) and g.size % 2)):
         return "4-bit codes pack whole bytes per row only for an even input size and group"
+    return None
+
+
+def _why_not(layer: _Quantized) -> str | None:
+    """Why the host's kernels cannot take this layer's weight (None: they can)."""
+    from numfmt.formats import _kernels as _format_kernels
+
+    why = _scheme_why(layer)
+    if why is not None:
+        return why
     if layer.codes.device.type != "cpu":
-        return f"the packed kernels run on the CPU, not {layer.codes.device.type}"
+        return f"the packed kernels run on the CPU and CUDA, not {layer.codes.device.type}"
     if not _format_kernels.available():
         return "numba is not installed"
     return None
 
 
-def layout(layer: _Quantized) -> Layout | str:
-    """The layer's weight laid out for the kernels, or why it cannot be."""
+def device_layout(layer: _Quantized) -> DeviceLayout | str:
+    """The layer's weight laid out for the Triton kernel, on its device, or why it cannot
+    be (one wait for the device, to check that float32 holds the scales)."""
+    import importlib.util
+
+    why = _scheme_why(layer)
+    if why is not None:
+        return why
+    if importlib.util.find_spec("triton") is None:
+        return "Triton is not installed (it comes with torch's CUDA builds)"
+    n_out, n_in = layer.weight_shape
+    g = layer.scheme.granularity
+    dev = layer.codes.device
+
+    def per_group(t: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor:
+        if t is None:
+            return torch.empty(0, dtype=dtype, device=dev)
+        if isinstance(g, PerTensor):
+            t = t.reshape(1, 1).expand(n_out, 1)
+        return t.reshape(n_out, -1).to(dtype).contiguous()
+
+    def exact32(t: torch.Tensor) -> torch.Tensor | None:
+        b = t.to(torch.float32)
+        return b if torch.equal(b.to(t.dtype), t) else None
+
+    levels64 = np.empty(0)
+    levels32: torch.Tensor | None = torch.empty(0, dtype=torch.float32, device=dev)
+    if layer.scheme.kind != "int":
+        from numfmt.quant.grid import grid_table
+
+        levels64 = np.array(grid_table(layer.scheme), dtype=np.float64)
+        levels32 = exact32(torch.from_numpy(levels64)) if levels64.size <= 256 else None
+        levels32 = None if levels32 is None else levels32.to(dev)
+    outer = 1.0 if layer.tensor_scale is None else float(layer.tensor_scale.reshape(()))
+    scale = per_group(layer.scale, layer.scale.dtype)
+    minimum = per_group(layer.minimum, torch.float64)
+    return DeviceLayout(
+        bits=layer.scheme.bits,
+        signed=layer.scheme.kind == "int" and layer.scheme.qmin < 0,
+        levels64=levels64,
+        levels32=levels32,
+        group=g.size if isinstance(g, PerGroup) else n_in,
+        codes=layer.codes.reshape(n_out, n_in // 2 if layer.scheme.bits == 4 else n_in),
+        scale32=exact32(scale) if outer == float(np.float32(outer)) else None,
+        zero=per_group(layer.zero_point, torch.int32),
+        minimum32=exact32(minimum),
+        outer=outer,
+    )
+
+
+def layout(layer: _Quantized) -> Layout | DeviceLayout | str:
+    """The layer's weight laid out for the kernels (the host's, or on CUDA the Triton
+    kernel's), or why it cannot be."""
+    if layer.codes.device.type == "cuda":
+        return device_layout(layer)
     why = _why_not(layer)
     if why is not None:
         return why
@@ -156,22 +235,28 @@ def decode(lay: Layout, dtype: torch.dtype, rows: torch.Tensor | None = None) ->
     return torch.from_numpy(out)
 
 
-def direct(lay: Layout) -> bool:
+def direct(lay: Layout | DeviceLayout) -> bool:
     """Whether the layout's scales, minima and levels are float32 numbers, as the product
     needs."""
     return lay.scale32 is not None and lay.minimum32 is not None and lay.levels32 is not None
 
 
-def lean(lay: Layout) -> bool:
+def lean(lay: Layout | DeviceLayout) -> bool:
     """Whether the product is at least as fast as the decoded weight's, so that a generation
     keeps no decoded copy: an int grid (a table of levels is looked up code by code)."""
     return lay.levels64.size == 0
 
 
-def linear(lay: Layout, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+def linear(
+    lay: Layout | DeviceLayout, x: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor | None:
     """x @ w.T (+ bias) from the codes, in float32, rounded once to x's dtype (x on the
-    CPU, rows of the layer's input size)."""
+    layout's device, rows of the layer's input size); None where the GPU's kernel could not
+    run (said once: the caller decodes instead)."""
     from numfmt.nn import _linear_jit as jit
+
+    if isinstance(lay, DeviceLayout):
+        return device_linear(lay, x, bias)
 
     assert lay.scale32 is not None and lay.minimum32 is not None  # (``direct``)
     assert lay.levels32 is not None
@@ -198,6 +283,46 @@ def linear(lay: Layout, x: torch.Tensor, bias: torch.Tensor | None = None) -> to
     y = torch.from_numpy(out).reshape(*x.shape[:-1], n_out)
     if bias is not None:
         y += bias.detach().to(torch.float32)
+    return y if x.dtype == torch.float32 else y.to(x.dtype)
+
+
+#: Outputs a program of the GPU's kernel computes (for each of the few rows of x).
+DEVICE_BLOCK_N = 16
+
+
+def device_linear(
+    lay: DeviceLayout, x: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor | None:
+    """``linear`` on the GPU: one Triton kernel reads the codes once for the few rows of x
+    (at most ``DIRECT_ROWS``); None (said once) where Triton cannot build or launch it."""
+    import triton
+
+    from numfmt.nn import _linear_triton
+
+    assert lay.scale32 is not None and lay.minimum32 is not None  # (``direct``)
+    assert lay.levels32 is not None
+    n_out = lay.codes.shape[0]
+    k = x.shape[-1]
+    rows = x.detach().reshape(-1, k)
+    rows = (rows if rows.dtype == torch.float32 else rows.to(torch.float32)).contiguous()
+    m = rows.shape[0]
+    out = torch.empty((m, n_out), dtype=torch.float32, device=rows.device)
+    block_m = triton.next_power_of_2(max(m, 1))
+    block_k = max(16, min(128, triton.next_power_of_2(lay.group), 4096 // (block_m * 16)))
+    try:
+        _linear_triton.linear_kernel[(triton.cdiv(n_out, DEVICE_BLOCK_N),)](
+            rows, lay.codes, lay.levels32, lay.scale32, lay.zero, lay.minimum32, out,
+            m, n_out, k, lay.outer, G=lay.scale32.shape[1], GROUP=lay.group, BITS=lay.bits,
+            SIGNED=lay.signed, TABLE=lay.levels64.size > 0,
+            ZERO=lay.zero.numel() > 0, MIN=lay.minimum32.numel() > 0, SCALED=lay.outer != 1.0,
+            BLOCK_M=block_m, BLOCK_N=DEVICE_BLOCK_N, BLOCK_K=block_k,
+        )  # fmt: skip
+    except Exception as exc:  # a compiler's or a driver's error, whatever its class
+        say_once(f"the GPU's packed kernel could not run here ({type(exc).__name__}: {exc})")
+        return None
+    if bias is not None:
+        out += bias.detach().to(torch.float32)
+    y = out.reshape(*x.shape[:-1], n_out)
     return y if x.dtype == torch.float32 else y.to(x.dtype)
 
 

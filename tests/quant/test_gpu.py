@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import subprocess
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,6 +28,7 @@ from numfmt.quant import (  # noqa: E402
 )
 from numfmt.quant.fake import clipped_mask  # noqa: E402
 from numfmt.quant.qparams import as_scheme  # noqa: E402
+from tests.interpreted import rerun_interpreted  # noqa: E402
 
 CUDA = torch.cuda.is_available()
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
@@ -43,15 +41,8 @@ kernels = pytest.mark.skipif(
 
 @pytest.mark.skipif(CUDA or INTERPRETED, reason="the kernels run directly here")
 def test_the_kernels_in_tritons_interpreter():
-    root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-o", "addopts=",
-         str(Path(__file__).relative_to(root))],
-        cwd=root, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    last = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else ""
-    assert run.returncode == 0 and " passed" in last, run.stdout[-3000:] + run.stderr[-2000:]
+    ok, output = rerun_interpreted(__file__)
+    assert ok, output
 
 
 @pytest.fixture(scope="module")
