@@ -19,11 +19,12 @@ nvidia-smi -L | tee "$out/device.txt"
 python3 -c "import torch, numpy, numba, triton; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'numpy', numpy.__version__, 'numba', numba.__version__, 'triton', triton.__version__)" | tee -a "$out/device.txt"
 # the fused Triton kernels against the host's results, and the tests with a CUDA variant
 timeout 200 python3 -m pytest -p no:cacheprovider -q -o addopts="" -W ignore::DeprecationWarning \
-  tests/quant/test_gpu.py tests/quant/test_ste.py 2>&1 | tail -25 | tee "$out/cuda_tests.txt"
+  tests/quant/test_gpu.py tests/quant/test_ste.py tests/nn/test_packed_gpu.py 2>&1 | tail -25 | tee "$out/cuda_tests.txt"
 timeout 150 python3 -m pytest -p no:cacheprovider -q -o addopts="" -W ignore::DeprecationWarning \
   tests/quant tests/nn/test_qat.py tests/nn/test_packed_integer.py tests/lessons/test_integer_mlp.py -k cuda 2>&1 | tail -15 | tee -a "$out/cuda_tests.txt"
 timeout 150 python3 bench/quant.py --device cuda 2>&1 | tee "$out/bench_quant_cuda.txt"
 timeout 100 python3 bench/qat.py --device cuda --seeds 3 2>&1 | grep -v -i "deprecat\|migrat\|torchao\|pt2e\|^[0-9]\. \|prepare_qat\|issues/2259" | tee "$out/bench_qat_cuda.txt"
+timeout 60 python3 bench/packed_layer.py --device cuda --calls 1000 2>&1 | tee "$out/bench_packed_layer_cuda.txt"
 # a SmolLM2-shaped model with random weights (the GGUF is too large to travel): what quantized
 # layers cost per generated token on CUDA, beside the float model
 timeout 150 python3 bench/generation.py --model smollm2-shaped --device cuda \

@@ -435,7 +435,9 @@ def device_input_codes(x: torch.Tensor, act: QuantScheme | QParams):
         from numfmt.quant import _gpu
 
         per_token = isinstance(scheme.granularity, PerToken)
-        done = _gpu.quantize_minmax(rows if per_token else rows.reshape(1, -1), scheme)
+        # (omit: NaN and infinities as the general path's omit takes them, and no wait for
+        # the device to check for them)
+        done = _gpu.quantize_minmax(rows if per_token else rows.reshape(1, -1), scheme, omit=True)
         if done is not None:
             m = rows.shape[0]
             return done[0].reshape(rows.shape), done[1].expand(m), done[2].expand(m)

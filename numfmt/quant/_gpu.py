@@ -94,7 +94,7 @@ def _layout(rows) -> tuple[int, int, int, int, bool]:
     return 1, TILE, n_rows, triton.cdiv(width, TILE), True
 
 
-def _minmax(rows, scheme: QuantScheme, *, codes: bool, mask: bool):
+def _minmax(rows, scheme: QuantScheme, *, codes: bool, mask: bool, omit: bool = False):
     import torch
 
     kernels = _triton()
@@ -103,7 +103,8 @@ def _minmax(rows, scheme: QuantScheme, *, codes: bool, mask: bool):
     dev = rows.device
     block_r, block_c, grid_r, grid_c, range_in = _layout(rows)
     if range_in:
-        lo_in, hi_in = torch.amin(rows, dim=1), torch.amax(rows, dim=1)
+        seen = torch.where(torch.isfinite(rows), rows, 0.0) if omit else rows
+        lo_in, hi_in = torch.amin(seen, dim=1), torch.amax(seen, dim=1)
     else:
         lo_in = hi_in = rows  # not read
     if codes:
@@ -125,12 +126,17 @@ def _minmax(rows, scheme: QuantScheme, *, codes: bool, mask: bool):
         kernels.minmax_kernel, grid_r * grid_c,
         rows, lo_in, hi_in, out, inside, scale, zero, lo, hi, refused, n_rows, width, grid_c,
         STEPS=steps, QMIN=qmin, QMAX=qmax, ASYM=asymmetric, TOP=top, CODES=codes, MASK=mask,
-        RANGE_IN=range_in, F32=f32, BLOCK_R=block_r, BLOCK_C=block_c,
+        RANGE_IN=range_in, F32=f32, OMIT=omit, BLOCK_R=block_r, BLOCK_C=block_c,
         num_warps=8 if block_r * block_c >= 4096 else 4, enable_fp_fusion=False,
     )  # fmt: skip
-    # the one wait for the device: NaN and inf must be refused
-    if not launched or bool(refused.any()):
+    if not launched:
         return None
+    # the one wait for the device: NaN and inf must be refused, and saturated scales warned
+    # of; none of these can happen to float32 rows with omit where a step of the grid spans
+    # at least float32's largest value over the range (the span is at most twice it)
+    if not (omit and rows.dtype == torch.float32 and steps >= (2 if asymmetric else 1)):
+        if bool(refused.any()):
+            return None
     return out, (inside.view(torch.bool) if mask else None), scale, zero, lo, hi
 
 
@@ -143,12 +149,15 @@ def fake_quantize_minmax(rows, scheme: QuantScheme, mask: bool = False):
     return None if done is None else done[:2]
 
 
-def quantize_minmax(rows, scheme: QuantScheme):
+def quantize_minmax(rows, scheme: QuantScheme, omit: bool = False):
     """(codes, scales, zero points, lows, highs) as ``_kernels.quantize_minmax`` gives them
-    on the host (float64 scales, int64 zero points, 0 where symmetric), or None."""
+    on the host (float64 scales, int64 zero points, 0 where symmetric), or None. ``omit``:
+    as ``choose_qparams(..., nan_policy="omit")`` then ``quantize`` (NaN and infinities out
+    of the range, NaN to the zero point's code, infinities clipped; lows and highs those of
+    the finite values), without waiting for the device where nothing can be refused."""
     if not (_minmax_scheme(scheme) and _ready(rows)):
         return None
-    done = _minmax(rows, scheme, codes=True, mask=False)
+    done = _minmax(rows, scheme, codes=True, mask=False, omit=omit)
     return None if done is None else (done[0], *done[2:])
 
 

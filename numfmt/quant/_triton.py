@@ -66,12 +66,15 @@ def minmax_kernel(
     R, C, TILES_C,  # tiles along a row (programs: row tiles x TILES_C)
     STEPS: tl.constexpr, QMIN: tl.constexpr, QMAX: tl.constexpr, ASYM: tl.constexpr,
     TOP: tl.constexpr, CODES: tl.constexpr, MASK: tl.constexpr, RANGE_IN: tl.constexpr,
-    F32: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,
+    F32: tl.constexpr, OMIT: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr,
 ):  # fmt: skip
     """Each row's scale from its min and max, then its codes (CODES) or fake-quantized values.
 
     Rows that hold NaN or an infinity, or whose scale saturates, are flagged in ``refused``
-    (the caller then takes the general path, which refuses, omits or warns)."""
+    (the caller then takes the general path, which refuses, omits or warns). With OMIT, the
+    general path's ``nan_policy="omit"`` instead: the range leaves NaN and infinities out,
+    NaN takes the zero point's code and infinities clip; only saturation is flagged (the
+    caller gives ranges from finite values where RANGE_IN)."""
     pid = tl.program_id(0).to(tl.int64)  # one axis: CUDA's second holds 65535 programs
     pid_r = pid // TILES_C
     pid_c = pid % TILES_C
@@ -88,10 +91,13 @@ def minmax_kernel(
         hi = tl.load(hi_in_ptr + r, mask=row_ok, other=0.0).to(tl.float64)
         bad = (lo != lo) | (hi != hi)
     else:
-        lo = tl.min(tl.where(ok, x, float("inf")), axis=1)
-        hi = tl.max(tl.where(ok, x, float("-inf")), axis=1)
+        seen = tl.where(x - x == 0.0, x, 0.0) if OMIT else x  # (x - x: NaN for infinities)
+        lo = tl.min(tl.where(ok, seen, float("inf")), axis=1)
+        hi = tl.max(tl.where(ok, seen, float("-inf")), axis=1)
         bad = tl.max((nan & ok).to(tl.int32), axis=1) > 0
     bad = bad | (lo == float("-inf")) | (hi == float("inf"))
+    if OMIT:
+        bad = bad & False
     s, z, saturated = _scale_of(lo, hi, STEPS, QMIN, QMAX, ASYM, TOP)
     if pid_c == 0:
         tl.store(scale_ptr + r, s, mask=row_ok)

@@ -213,6 +213,29 @@ def test_other_dtypes_and_schemes_are_declined(gpu):
 
 
 @kernels
+@pytest.mark.parametrize("spec", ["int8/token", "uint8/asym/token", "int8", "uint8/asym"])
+@pytest.mark.parametrize("width", [40, 9000])
+def test_omit_takes_nan_and_inf_as_the_general_paths_omit(gpu, spec, width):
+    # the W8A8 inputs' codes on a GPU: no refusal, so no wait for the device
+    from numfmt.quant import quantize
+
+    scheme = as_scheme(spec)
+    x = rows_with_ties(5, width, np.float32, seed=8)
+    x[1, 3], x[2, 4], x[2, 7], x[3, :] = np.nan, np.inf, -np.inf, np.nan
+    qp = choose_qparams(x, scheme, nan_policy="omit")
+    want = quantize(x, qp)
+    rows = torch.from_numpy(x).to(DEVICE)
+    per_token = type(scheme.granularity).__name__ == "PerToken"
+    with np.errstate(invalid="ignore", over="ignore"):
+        got = gpu.quantize_minmax(rows if per_token else rows.reshape(1, -1), scheme, omit=True)
+    assert np.array_equal(got[0].cpu().numpy().reshape(x.shape), want)
+    assert np.array_equal(got[1].cpu().numpy(), np.asarray(qp.scale).reshape(-1))
+    if qp.zero_point is not None:
+        assert np.array_equal(got[2].cpu().numpy(), np.asarray(qp.zero_point).reshape(-1))
+    assert gpu.quantize_minmax(rows, scheme) is None  # (without omit: refused, as before)
+
+
+@kernels
 @pytest.mark.parametrize("spec", ["int8/channel", "uint4/channel/asym", "int4/group:32"])
 @pytest.mark.parametrize("width", [96, 9024])
 def test_mse_errors_are_the_hosts_and_choose_the_same_ratio(gpu, spec, width):
