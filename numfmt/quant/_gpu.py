@@ -1,6 +1,7 @@
 """The device twins of ``_kernels``: fused Triton kernels for torch tensors on CUDA.
 
-Each function takes rows (a 2-D float32 or float64 tensor whose rows are the groups) and
+Each function takes rows (a 2-D tensor of float64, float32 or a half type, whose rows are the
+groups) and
 returns None where it does not apply (no Triton, another dtype, a scheme it does not cover,
 or a row that holds NaN or an infinity or saturates its scale: the general path then refuses,
 omits or warns); the tests check that both paths give the same codes, values and scales. The
@@ -71,9 +72,9 @@ def _ready(rows: Any) -> bool:
         return False
     if rows.ndim != 2 or rows.numel() == 0:
         return False
-    name = str(rows.dtype)
-    if name not in ("torch.float32", "torch.float64"):
-        say_once(f"the fused kernels take float32 and float64, not {name.removeprefix('torch.')}")
+    name = str(rows.dtype).removeprefix("torch.")
+    if name not in ("float32", "float64", "bfloat16", "float16"):
+        say_once(f"the fused kernels take float64, float32, bfloat16 and float16, not {name}")
         return False
     return True
 
@@ -121,7 +122,7 @@ def _minmax(rows, scheme: QuantScheme, *, codes: bool, mask: bool, omit: bool = 
     steps, qmin, qmax, asymmetric, top = _kernels._scale_args(scheme)
     # float32 rows skip the float64 division where the codes span less than 2^20 (the
     # exact-remainder argument of the kernel needs n * s within float64's 53 bits)
-    f32 = rows.dtype == torch.float32 and qmax - qmin < F32_SPAN
+    f32 = rows.dtype != torch.float64 and qmax - qmin < F32_SPAN  # (half types: float32's)
     launched = _launch(
         kernels.minmax_kernel, grid_r * grid_c,
         rows, lo_in, hi_in, out, inside, scale, zero, lo, hi, refused, n_rows, width, grid_c,
@@ -134,9 +135,9 @@ def _minmax(rows, scheme: QuantScheme, *, codes: bool, mask: bool, omit: bool = 
     # the one wait for the device: NaN and inf must be refused, and saturated scales warned
     # of; none of these can happen to float32 rows with omit where a step of the grid spans
     # at least float32's largest value over the range (the span is at most twice it)
-    if not (omit and rows.dtype == torch.float32 and steps >= (2 if asymmetric else 1)):
-        if bool(refused.any()):
-            return None
+    cannot_refuse = omit and rows.dtype != torch.float64 and steps >= (2 if asymmetric else 1)
+    if not cannot_refuse and bool(refused.any()):
+        return None
     return out, (inside.view(torch.bool) if mask else None), scale, zero, lo, hi
 
 

@@ -5,8 +5,9 @@ values are the same bit for bit: each group's scale is its range over the steps,
 float32 (a cast to nearest, then one step up where the cast went down); codes are
 ``clip(rint(x / scale) + zero, qmin, qmax)`` with the quotient correctly rounded (Triton's
 float64 division is IEEE's; only its float32 division is approximate; float32 rows reach the
-same code without dividing, ``F32``); values are ``(code - zero) * scale`` rounded once into
-the output's dtype.
+same code without dividing, ``F32``; so do bfloat16 and float16 rows, whose values are float32
+numbers); values are ``(code - zero) * scale`` rounded once into the output's dtype (a half
+type through float32, as torch's cast from float64 rounds on the host's path).
 
 A tile is ``BLOCK_R`` rows (groups) by ``BLOCK_C`` columns. Where a whole row fits in a tile
 the kernel finds its range itself (one visit of the memory); longer rows take their range
@@ -27,6 +28,15 @@ ROUNDER = tl.constexpr(6755399441055744.0)
 def _rint(v):
     """v rounded to an integer, ties to even (|v| < 2^51)."""
     return (v + ROUNDER) - ROUNDER
+
+
+@triton.jit
+def _to_bfloat16(v):
+    """float32 v (finite) rounded to bfloat16, to nearest, ties to even, on its bits (Triton's
+    interpreter truncates in its own cast)."""
+    bits = v.to(tl.uint32, bitcast=True)
+    bits = bits + 0x7FFF + ((bits >> 16) & 1)
+    return (bits >> 16).to(tl.uint16).to(tl.bfloat16, bitcast=True)
 
 
 @triton.jit
@@ -135,6 +145,12 @@ def minmax_kernel(
         tl.store(out_ptr + offsets, code.to(out_ptr.dtype.element_ty), mask=ok)
     else:
         value = (code - z2) * s2
+        if out_ptr.dtype.element_ty == tl.bfloat16:
+            value = _to_bfloat16(value.to(tl.float32))
+        elif out_ptr.dtype.element_ty == tl.float16:
+            # float32 first: torch's cast from float64, which the host's path uses, goes
+            # through float32 (two roundings; Triton's own may round once)
+            value = value.to(tl.float32)
         tl.store(out_ptr + offsets, value.to(out_ptr.dtype.element_ty), mask=ok)
     if MASK:
         below = (QMIN - 0.5 - z2) * s2

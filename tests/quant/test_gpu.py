@@ -170,6 +170,27 @@ def test_a_kernel_that_cannot_run_here_falls_back_and_says_so(gpu, monkeypatch):
 
 
 @kernels
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("spec", ["int8/channel", "uint4/asym/group:32", "int8/channel/full"])
+def test_half_rows_give_the_hosts_values_codes_and_masks(gpu, dtype, spec):
+    # the host's path computes in float64 and casts through float32 (torch's cast): among
+    # 2^18 values some lie near a midpoint where one rounding and two part
+    scheme = as_scheme(spec)
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(64, 4096, generator=g) * torch.rand(64, 1, generator=g) * 8
+    x = x.to(getattr(torch, dtype))
+    rows = x.reshape(-1, 32) if "group" in spec else x
+    values, inside = gpu.fake_quantize_minmax(rows.to(DEVICE), scheme, mask=True)
+    assert values.dtype == x.dtype
+    want = fake_quantize(x, scheme)  # (the host's torch path: half types are not numba's)
+    assert torch.equal(values.cpu().reshape(x.shape), want)
+    qp = choose_qparams(x, scheme)
+    assert torch.equal(inside.cpu().reshape(x.shape), ~clipped_mask(x, qp))
+    codes = gpu.quantize_minmax(rows.to(DEVICE), scheme)[0]
+    assert torch.equal(codes.cpu().reshape(x.shape), quantize_tensor(x, scheme).codes)
+
+
+@kernels
 def test_ties_round_to_even(gpu):
     x = rows_with_ties(1, 40, np.float32)
     codes = gpu.quantize_minmax(torch.from_numpy(x).to(DEVICE), as_scheme("int8/channel"))[0]
@@ -202,7 +223,7 @@ def test_rows_that_hold_nan_inf_or_saturate_are_refused(gpu, bad):
 
 @kernels
 def test_other_dtypes_and_schemes_are_declined(gpu):
-    t = torch.ones(4, 8, dtype=torch.float16, device=DEVICE)
+    t = torch.ones(4, 8, dtype=torch.int32, device=DEVICE)
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         assert gpu.quantize_minmax(t, as_scheme("int8/channel")) is None
@@ -341,18 +362,21 @@ def test_device_scales_are_the_hosts(gpu, spec):
 
 @pytest.mark.skipif(not INTERPRETED, reason="on CUDA the test below takes the real dispatch")
 @pytest.mark.parametrize("spec", ["int8/channel/mse:60", "uint4/group:16/asym/mse:20", "int8"])
-def test_choose_qparams_on_a_device_takes_the_search_and_scale_kernels(gpu, spec, monkeypatch):
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_choose_qparams_on_a_device_takes_the_search_and_scale_kernels(
+    gpu, spec, dtype, monkeypatch
+):
     from numfmt.quant import _xp
 
     calls = []
     for name in ("mse_search", "int_scales"):
         kernel = getattr(gpu, name)
         monkeypatch.setattr(gpu, name, lambda *a, k=kernel, n=name: calls.append(n) or k(*a))
+    x = torch.from_numpy(rows_with_ties(12, 64, np.float32, seed=6)).to(getattr(torch, dtype))
+    ref = choose_qparams(x, spec)  # (the host: numba for float32, torch for bfloat16)
     monkeypatch.setattr(_xp, "on_cpu", lambda a: not _xp.is_torch(a))
-    x = rows_with_ties(12, 64, np.float32, seed=6)
-    ours = choose_qparams(torch.from_numpy(x), spec)
+    ours = choose_qparams(x, spec)
     monkeypatch.undo()
-    ref = choose_qparams(x, spec)
     assert ("mse_search" in calls) == ("mse" in spec) and "int_scales" in calls
     for name in ("scale", "lo", "hi"):
         assert np.array_equal(getattr(ours, name).numpy(), np.asarray(getattr(ref, name)))
