@@ -2,9 +2,9 @@
 
 A :class:`QuantLinear` holds what a deployment would store: the codes packed at their width
 (two int4 codes to a byte), the scales (and zero points or minima) as buffers on the model's
-device. On the CPU, codes of 8 and 4 bits multiply a few rows of input by the packed codes
-directly (``numfmt.nn.packed``: a quarter or an eighth of the float weight's bytes read, no
-float copy kept); many rows, and the schemes and devices no kernel takes, decode the weight
+device. On the CPU (numba) and on CUDA (Triton), codes of 8 and 4 bits multiply a few rows
+of input by the packed codes directly (``numfmt.nn.packed``: a quarter or an eighth of the
+float weight's bytes read, no float copy kept); many rows, and the schemes and devices no kernel takes, decode the weight
 (each value rounded once to the input's dtype from its float64 value; small int grids straight
 in float32, exactly) and multiply with torch. For int8 per output channel, symmetric, with
 bfloat16 inputs on the CPU it calls torch's own int8 weight kernel

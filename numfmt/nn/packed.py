@@ -14,7 +14,11 @@ tests). bfloat16 and float16 inputs are multiplied in float32 and rounded once t
 A table's levels are looked up code by code, which is slower than a float matmul on the CPU:
 inside ``decoded_weights`` (generating) those layers decode once instead (:func:`lean`).
 
-:func:`plan` says which path a layer takes, and why not the kernel where it cannot
+On CUDA the same layers take one Triton kernel (``_linear_triton``, :func:`device_linear`)
+for a few rows, with the same arithmetic (float32 sums per group, scaled once) from the
+codes on the device (:class:`DeviceLayout`); many rows decode the weight for torch's matmul.
+
+:func:`layout` says which path a layer takes, or why not a kernel where none can
 (:class:`SlowPathWarning`, once per reason in a process, when the slow path runs).
 """
 
@@ -137,7 +141,8 @@ def device_layout(layer: _Quantized) -> DeviceLayout | str:
 
     def exact32(t: torch.Tensor) -> torch.Tensor | None:
         b = t.to(torch.float32)
-        return b if torch.equal(b.to(t.dtype), t) else None
+        same = (b.to(t.dtype) == t) | (torch.isnan(b) & torch.isnan(t))  # (NaN levels)
+        return b if bool(same.all()) else None
 
     levels64 = np.empty(0)
     levels32: torch.Tensor | None = torch.empty(0, dtype=torch.float32, device=dev)
