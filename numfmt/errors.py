@@ -41,4 +41,19 @@ class SlowPathWarning(NumfmtWarning):
     float weight, because no packed kernel (``numfmt.nn.packed``) takes its scheme or device
     (the speed and the memory are not those of the packed weight); or a CUDA tensor that a
     fused quantization kernel (``numfmt.quant._gpu``) would take is quantized by torch
-    operations instead (no Triton, or a half dtype). Said once per reason."""
+    operations instead (no Triton, or a kernel that cannot run there). Said once per reason
+    (:func:`slow_path_once`)."""
+
+
+_said: set[str] = set()
+
+
+def slow_path_once(message: str, stacklevel: int = 2) -> None:
+    """Warn ``SlowPathWarning(message)`` the first time in a process that it is said;
+    ``stacklevel`` as ``warnings.warn`` counts it from the caller."""
+    if message in _said:
+        return
+    _said.add(message)
+    import warnings
+
+    warnings.warn(message, SlowPathWarning, stacklevel=stacklevel + 1)

@@ -75,7 +75,8 @@ def release_after_use(model: Any) -> None:
     layers) has run: a layer read back from disk keeps nothing of its weights (the
     packed product's kept view of its codes is dropped with them), and the memory freed is
     handed back to the system (glibc's ``malloc_trim``; elsewhere nothing), so that the
-    weights read back and the decoded ones do not stay with the process as freed heap.
+    weights read back and the decoded ones do not stay with the process as freed heap. What
+    the load itself freed (the copies it read through) is handed back at once.
     """
     from torch import nn
 
@@ -86,6 +87,9 @@ def release_after_use(model: Any) -> None:
             continue  # the model's own call, and containers, which are never called
         if name in placed or type(module).__name__ in whole:
             module.register_forward_hook(_released(placed_on(name, placed) == "disk"))
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def placed_on(name: str, placed: dict[str, Any]) -> Any:

@@ -4,9 +4,10 @@ A :class:`QuantLinear` holds what a deployment would store: the codes packed at 
 (two int4 codes to a byte), the scales (and zero points or minima) as buffers on the model's
 device. On the CPU (numba) and on CUDA (Triton), codes of 8 and 4 bits multiply a few rows
 of input by the packed codes directly (``numfmt.nn.packed``: a quarter or an eighth of the
-float weight's bytes read, no float copy kept); many rows, and the schemes and devices no kernel takes, decode the weight
-(each value rounded once to the input's dtype from its float64 value; small int grids straight
-in float32, exactly) and multiply with torch. For int8 per output channel, symmetric, with
+float weight's bytes read, no float copy kept); many rows, and the schemes and devices no
+kernel takes, decode the weight (each value rounded once to the input's dtype from its float64
+value; small int grids straight in float32, exactly) and multiply with torch. For int8 per
+output channel, symmetric, with
 bfloat16 inputs on the CPU it calls torch's own int8 weight kernel
 (``aten._weight_int8pack_mm``), which scales after the product (the same values to bfloat16
 rounding). Scales are held in the dtype their format needs (float32 unless float16 or

@@ -25,7 +25,6 @@ codes on the device (:class:`DeviceLayout`); many rows decode the weight for tor
 from __future__ import annotations
 
 import contextlib
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -33,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from numfmt.errors import SlowPathWarning
+from numfmt.errors import slow_path_once
 from numfmt.quant import _kernels
 from numfmt.quant.granularity import PerAxis, PerGroup, PerTensor, PerToken
 from numfmt.quant.qparams import QParams, choose_qparams, quantize
@@ -546,19 +545,13 @@ def active() -> bool:
     return _decode_only == 0
 
 
-_said: set[str] = set()
-
-
 def say_once(reason: str, *, integer: bool = False) -> None:
     """Warn (SlowPathWarning) the first time in a process that a layer takes the slow path
     for this reason (``integer``: a W8A8 layer that multiplies fake-quantized floats rather
     than integer codes)."""
-    if reason in _said:
-        return
-    _said.add(reason)
     path = (
         "W8A8 layers multiply fake-quantized inputs by their decoded weight"
         if integer
         else "quantized layers multiply through their decoded float weight"
     )
-    warnings.warn(f"{path}: {reason}", SlowPathWarning, stacklevel=3)
+    slow_path_once(f"{path}: {reason}", stacklevel=3)

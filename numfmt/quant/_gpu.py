@@ -14,10 +14,9 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
-import warnings
 from typing import TYPE_CHECKING, Any
 
-from numfmt.errors import SlowPathWarning
+from numfmt.errors import slow_path_once
 from numfmt.quant import _kernels
 
 if TYPE_CHECKING:
@@ -31,20 +30,12 @@ TILE = 4096
 #: Codes spanning fewer levels than this take the float32 kernels' division-free quotient.
 F32_SPAN = 1 << 20
 
-_said: set[str] = set()
-
 
 def say_once(reason: str) -> None:
     """Warn (SlowPathWarning) the first time in a process that a CUDA tensor takes numfmt's
     engine in torch operations (the same results, slower) for this reason."""
-    if reason in _said:
-        return
-    _said.add(reason)
-    warnings.warn(
-        f"quantization on CUDA runs in torch operations (same results, slower): {reason}",
-        SlowPathWarning,
-        stacklevel=4,
-    )
+    message = f"quantization on CUDA runs in torch operations (same results, slower): {reason}"
+    slow_path_once(message, stacklevel=4)
 
 
 @functools.cache

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from numfmt import errors
 from numfmt.errors import SlowPathWarning
 from numfmt.nn import packed
 from numfmt.nn.modules import QuantLinear, decoded_weights
@@ -164,7 +165,7 @@ def test_kernel_layers_keep_no_float_copy_while_generating_and_others_do():
 
 
 def test_a_scheme_no_kernel_takes_says_so_once_and_keeps_its_result(monkeypatch):
-    monkeypatch.setattr(packed, "_said", set())
+    monkeypatch.setattr(errors, "_said", set())
     layer = _layer("int3/channel", n_out=8, n_in=64)
     assert "4- and 8-bit codes, not 3-bit" in layer.layout()
     x = torch.randn(1, 64)

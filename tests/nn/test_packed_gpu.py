@@ -17,6 +17,7 @@ pytest.importorskip("numba")  # (the host's kernels, which the layers below are 
 if importlib.util.find_spec("triton") is None:
     pytest.skip("Triton is not installed", allow_module_level=True)
 
+from numfmt import errors  # noqa: E402
 from numfmt.errors import SlowPathWarning  # noqa: E402
 from numfmt.nn import packed  # noqa: E402
 from numfmt.nn.modules import decoded_weights  # noqa: E402
@@ -99,7 +100,7 @@ def test_a_kernel_that_cannot_run_here_says_so_once_and_gives_none(monkeypatch):
             return launch
 
     monkeypatch.setattr(_linear_triton, "linear_kernel", Broken())
-    monkeypatch.setattr(packed, "_said", set())
+    monkeypatch.setattr(errors, "_said", set())
     _, layer = _on_device("int8/channel", n_out=8, n_in=32)
     lay = packed.device_layout(layer)
     x = torch.randn(1, 32).to(DEVICE)

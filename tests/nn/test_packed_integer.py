@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from numfmt import errors
 from numfmt.errors import SlowPathWarning
 from numfmt.nn import packed
 from numfmt.nn.modules import QuantLinear
@@ -160,7 +161,7 @@ def _fake_then_weight_only(layer: QuantLinear, x: torch.Tensor) -> torch.Tensor:
 def test_what_it_cannot_take_falls_back_to_the_fake_quantized_product_and_says_so(
     act, weight, why, monkeypatch
 ):
-    monkeypatch.setattr(packed, "_said", set())
+    monkeypatch.setattr(errors, "_said", set())
     layer = _layer(act, weight=weight)
     x = _inputs(2)
     with pytest.warns(SlowPathWarning, match=why):

@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 if importlib.util.find_spec("triton") is None:
     pytest.skip("Triton is not installed", allow_module_level=True)
 
+from numfmt import errors  # noqa: E402
 from numfmt.errors import NumfmtError, SlowPathWarning  # noqa: E402
 from numfmt.quant import (  # noqa: E402
     _kernels,
@@ -157,7 +158,7 @@ def test_a_kernel_that_cannot_run_here_falls_back_and_says_so(gpu, monkeypatch):
     monkeypatch.setattr(gpu._triton(), "minmax_kernel", Broken())
     for name in ("mse_kernel", "search_kernel", "scales_kernel"):
         monkeypatch.setattr(gpu._triton(), name, Broken())
-    monkeypatch.setattr(gpu, "_said", set())
+    monkeypatch.setattr(errors, "_said", set())
     t = torch.ones(4, 8, device=DEVICE)
     scheme = as_scheme("int8/channel")
     with pytest.warns(SlowPathWarning, match="could not run here.*no kernel image"):
