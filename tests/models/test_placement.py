@@ -31,3 +31,23 @@ def test_a_folder_loaded_under_a_cap_smaller_than_a_layer_is_refused(folder, tmp
     with pytest.raises(NumfmtError, match=f"{folder}: a max_memory of 50 kB cannot hold"):
         load_model(folder, tokenizer=False, max_memory="50KB", offload_folder=tmp_path / "o")
     assert not (tmp_path / "o").exists()  # refused before anything was placed
+
+
+def test_a_placed_model_hands_freed_memory_back_after_loading_and_after_each_unit(
+    tiny_llama, monkeypatch
+):
+    import copy
+
+    import torch
+
+    from numfmt.models import placement
+
+    calls = []
+    monkeypatch.setattr(placement, "_malloc_trim", lambda: calls.append)
+    model = copy.deepcopy(tiny_llama)  # (hooks stay with the model)
+    model.hf_device_map = {"": "cpu"}
+    placement.release_after_use(model)
+    assert calls == [0]  # what the load freed, at once
+    with torch.no_grad():
+        model(torch.tensor([[1, 2, 3]]))
+    assert len(calls) == 1 + len(model.model.layers)  # and after each decoder layer
