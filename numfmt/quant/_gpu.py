@@ -1,12 +1,15 @@
 """The device twins of ``_kernels``: fused Triton kernels for torch tensors on CUDA.
 
 Each function takes rows (a 2-D tensor of float64, float32 or a half type, whose rows are the
-groups) and
-returns None where it does not apply (no Triton, another dtype, a scheme it does not cover,
-or a row that holds NaN or an infinity or saturates its scale: the general path then refuses,
-omits or warns); the tests check that both paths give the same codes, values and scales. The
-caller decides the device: these run wherever Triton runs a tensor (CUDA, or the host under
-``TRITON_INTERPRET=1``, which the tests use on machines without a GPU).
+groups), or ranges, and returns None where it does not apply (no Triton, another dtype, a
+scheme it does not cover, or a row that holds NaN or an infinity or saturates its scale: the
+general path then refuses, omits or warns); the tests check that both paths give the same
+codes, values, scales and chosen ranges. The kernels: the range, scale and codes or values of
+each row in one pass (``quantize_minmax``, ``fake_quantize_minmax``); scales from ranges
+(``int_scales``, ``grid.scales``'s); the MSE search's errors (``mse_errors``) and the whole
+search, candidates computed where they are used and the ratio picked on the device
+(``mse_search``). The caller decides the device: these run wherever Triton runs a tensor
+(CUDA, or the host under ``TRITON_INTERPRET=1``, which the tests use without a GPU).
 """
 
 from __future__ import annotations

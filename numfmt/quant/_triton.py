@@ -12,7 +12,9 @@ type through float32, as torch's cast from float64 rounds on the host's path).
 A tile is ``BLOCK_R`` rows (groups) by ``BLOCK_C`` columns. Where a whole row fits in a tile
 the kernel finds its range itself (one visit of the memory); longer rows take their range
 from the caller (``RANGE_IN``) and span ``TILES_C`` tiles. Programs run on the launch's first
-axis only (CUDA's second and third hold 65535).
+axis only (CUDA's second and third hold 65535). The MSE search (``search_kernel``, then
+``pick_kernel``) takes a row's chunk per program and a block of candidates at a time, each
+candidate's scale computed from the row's range as the host computes it (``_scale_of``).
 """
 
 import triton
