@@ -82,11 +82,16 @@ def release_after_use(model: Any) -> None:
 
     placed = getattr(model, "hf_device_map", None) or {"": "cpu"}
     whole = set(getattr(model, "_no_split_modules", None) or ())
+    # with a GPU in the map, accelerate brings the modules it put on the CPU to the GPU for
+    # each call (and back to the meta device after), as it reads the disk's back
+    offloaded = (
+        {"disk", "cpu"} if any(d not in ("cpu", "disk") for d in placed.values()) else {"disk"}
+    )
     for name, module in model.named_modules():
         if not name or isinstance(module, nn.ModuleList | nn.ModuleDict):
             continue  # the model's own call, and containers, which are never called
         if name in placed or type(module).__name__ in whole:
-            module.register_forward_hook(_released(placed_on(name, placed) == "disk"))
+            module.register_forward_hook(_released(placed_on(name, placed) in offloaded))
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
@@ -103,12 +108,13 @@ def placed_on(name: str, placed: dict[str, Any]) -> Any:
     return None
 
 
-def _released(on_disk: bool):
+def _released(offloaded: bool):
     def hook(module: Any, args: Any, output: Any) -> None:
-        if on_disk:  # accelerate has put its weights back on the meta device
+        if offloaded:  # accelerate has put its weights back on the meta device
             for sub in module.modules():
                 # a quantized layer keeps its packed layout (views of its codes) between
-                # calls; for a layer read back from disk that would keep every one read
+                # calls; for a layer read back (from disk, or to the GPU) that would keep
+                # every one read
                 forget = getattr(sub, "forget_layout", None)
                 if forget is not None:
                     forget()

@@ -148,7 +148,7 @@ class _Quantized(nn.Module):
     def _dequantized(self, dtype: torch.dtype) -> torch.Tensor:
         # a small int grid with a scale float32 holds: (q - z) * s, an integer of at most 9
         # bits times that scale, is rounded once in float32 as the exact value would be
-        lay = self.layout()
+        lay = self.layout() if self.codes.device.type == "cpu" else "on a GPU: torch decodes"
         if isinstance(lay, packed.Layout):  # the host's one-pass kernel: the same floats
             return packed.decode(lay, dtype if dtype == torch.float32 else torch.float64).to(dtype)
         direct = self._simple and dtype in (torch.float32, torch.float64)
@@ -321,7 +321,12 @@ class QuantLinear(_Quantized):
             y = torch.ops.aten._weight_int8pack_mm(flat, self.codes, self.scale.to(x.dtype))
             y = y.reshape(*x.shape[:-1], self.out_features)
             return y if self.bias is None else y + self.bias
-        if x.dtype in _KERNEL_DTYPES and packed.active():
+        if (
+            x.dtype in _KERNEL_DTYPES
+            and packed.active()
+            and x.shape[-1] == self.in_features  # (others: torch's message, as a Linear's)
+            and x.device == self.codes.device
+        ):
             lay = self.layout()
             if isinstance(lay, str):
                 packed.say_once(lay)
@@ -458,7 +463,8 @@ class QuantEmbedding(_Quantized):
         self._store(qt)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        lay = self.layout() if packed.active() else "decode_only"
+        host = packed.active() and self.codes.device.type == "cpu"
+        lay = self.layout() if host else "decode_only, or on a GPU"
         if (
             isinstance(lay, packed.Layout)
             and ids.device.type == "cpu"

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from numfmt.errors import slow_path_once
+from numfmt.errors import NumfmtError, slow_path_once
 from numfmt.quant import _kernels
 from numfmt.quant.granularity import PerAxis, PerGroup, PerTensor, PerToken
 from numfmt.quant.qparams import QParams, choose_qparams, quantize
@@ -160,7 +160,7 @@ def device_layout(layer: _Quantized) -> DeviceLayout | str:
         levels64=levels64,
         levels32=levels32,
         group=g.size if isinstance(g, PerGroup) else n_in,
-        codes=layer.codes.reshape(n_out, n_in // 2 if layer.scheme.bits == 4 else n_in),
+        codes=layer.codes.reshape(n_out, -1).contiguous(),  # (the kernel reads rows densely)
         scale32=exact32(scale) if outer == float(np.float32(outer)) else None,
         zero=per_group(layer.zero_point, torch.int32),
         minimum32=exact32(minimum),
@@ -265,7 +265,7 @@ def linear(
     assert lay.scale32 is not None and lay.minimum32 is not None  # (``direct``)
     assert lay.levels32 is not None
     n_out = lay.codes.shape[0]
-    rows = x.detach().reshape(-1, x.shape[-1])
+    rows = x.detach().reshape(-1, _check_width(lay, x))
     if rows.dtype != torch.float32:
         rows = rows.to(torch.float32)
     x32 = rows.numpy()
@@ -290,6 +290,15 @@ def linear(
     return y if x.dtype == torch.float32 else y.to(x.dtype)
 
 
+def _check_width(lay: Layout | DeviceLayout, x: torch.Tensor) -> int:
+    """x's feature count, which must be the layer's input size (the kernels read the codes'
+    rows at that stride)."""
+    n_in = lay.codes.shape[1] * (2 if lay.bits == 4 else 1)
+    if x.shape[-1] != n_in:
+        raise NumfmtError(f"the input has {x.shape[-1]} features; the layer takes {n_in}")
+    return n_in
+
+
 #: Outputs a program of the GPU's kernel computes (for each of the few rows of x).
 DEVICE_BLOCK_N = 16
 
@@ -299,30 +308,36 @@ def device_linear(
 ) -> torch.Tensor | None:
     """``linear`` on the GPU: one Triton kernel reads the codes once for the few rows of x
     (at most ``DIRECT_ROWS``); None (said once) where Triton cannot build or launch it."""
-    import triton
+    from numfmt.quant import _gpu
 
-    from numfmt.nn import _linear_triton
+    try:
+        import triton
 
+        from numfmt.nn import _linear_triton
+    except Exception as exc:  # a broken install: the decode path runs
+        say_once(f"Triton does not import ({type(exc).__name__}: {exc})")
+        return None
     assert lay.scale32 is not None and lay.minimum32 is not None  # (``direct``)
     assert lay.levels32 is not None
     n_out = lay.codes.shape[0]
-    k = x.shape[-1]
+    k = _check_width(lay, x)
     rows = x.detach().reshape(-1, k)
     rows = (rows if rows.dtype == torch.float32 else rows.to(torch.float32)).contiguous()
     m = rows.shape[0]
     out = torch.empty((m, n_out), dtype=torch.float32, device=rows.device)
     block_m = triton.next_power_of_2(max(m, 1))
     block_k = max(16, min(128, triton.next_power_of_2(lay.group), 4096 // (block_m * 16)))
-    try:
-        _linear_triton.linear_kernel[(triton.cdiv(n_out, DEVICE_BLOCK_N),)](
-            rows, lay.codes, lay.levels32, lay.scale32, lay.zero, lay.minimum32, out,
-            m, n_out, k, lay.outer, G=lay.scale32.shape[1], GROUP=lay.group, BITS=lay.bits,
-            SIGNED=lay.signed, TABLE=lay.levels64.size > 0,
-            ZERO=lay.zero.numel() > 0, MIN=lay.minimum32.numel() > 0, SCALED=lay.outer != 1.0,
-            BLOCK_M=block_m, BLOCK_N=DEVICE_BLOCK_N, BLOCK_K=block_k,
-        )  # fmt: skip
-    except Exception as exc:  # a compiler's or a driver's error, whatever its class
-        say_once(f"the GPU's packed kernel could not run here ({type(exc).__name__}: {exc})")
+    args = (
+        rows, lay.codes, lay.levels32, lay.scale32, lay.zero, lay.minimum32, out,
+        m, n_out, k, lay.outer,
+    )  # fmt: skip
+    options = dict(
+        G=lay.scale32.shape[1], GROUP=lay.group, BITS=lay.bits, SIGNED=lay.signed,
+        TABLE=lay.levels64.size > 0, ZERO=lay.zero.numel() > 0, MIN=lay.minimum32.numel() > 0,
+        SCALED=lay.outer != 1.0, BLOCK_M=block_m, BLOCK_N=DEVICE_BLOCK_N, BLOCK_K=block_k,
+    )  # fmt: skip
+    programs = triton.cdiv(n_out, DEVICE_BLOCK_N)
+    if not _gpu.launch(_linear_triton.linear_kernel, programs, args, options, say_once):
         return None
     if bias is not None:
         out += bias.detach().to(torch.float32)

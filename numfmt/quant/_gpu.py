@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from numfmt.errors import slow_path_once
@@ -43,11 +44,15 @@ def say_once(reason: str) -> None:
 
 @functools.cache
 def _triton() -> Any:
-    """The kernels module, or None where Triton is not installed (said once)."""
+    """The kernels module, or None where Triton is not installed, or does not import (said
+    once)."""
     if importlib.util.find_spec("triton") is None:
         return None
-    from numfmt.quant import _triton as kernels
-
+    try:
+        from numfmt.quant import _triton as kernels
+    except Exception as exc:  # a broken install: the exact path runs
+        say_once(f"Triton does not import ({type(exc).__name__}: {exc})")
+        return None
     return kernels
 
 
@@ -56,7 +61,8 @@ def _runs(t: Any) -> bool:
     if t.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
         return False  # (the interpreter runs host tensors: the tests' way without a GPU)
     if _triton() is None:
-        say_once("Triton is not installed (it comes with torch's CUDA builds)")
+        if importlib.util.find_spec("triton") is None:
+            say_once("Triton is not installed (it comes with torch's CUDA builds)")
         return False
     return True
 
@@ -226,7 +232,7 @@ def mse_search(rows, lo, hi, scheme: QuantScheme, ratios: int):
     ) and _launch(
         _triton().pick_kernel, triton.cdiv(n_rows, block_r),
         partial, lo, hi, chosen[0], chosen[1], n_rows, CHUNKS=chunks, K=ratios, BLOCK_R=block_r,
-        BLOCK_K=block_k,
+        BLOCK_K=block_k, enable_fp_fusion=False,  # (the tie's bound rounded twice, as numpy)
     )  # fmt: skip
     return (chosen[0], chosen[1]) if launched else None
 
@@ -261,9 +267,36 @@ def int_scales(lo, hi, scheme: QuantScheme):
 def _launch(kernel, programs: int, *args, **kwargs) -> bool:
     """Run a kernel on one axis of programs; False (said once) where Triton cannot build or
     launch it on this machine (another Triton, another GPU): the caller's exact path runs."""
+    return launch(kernel, programs, args, kwargs, say_once)
+
+
+#: Kernels (and their compile-time arguments) that failed to build or launch in this process.
+_failed: set[tuple[int, tuple]] = set()
+
+
+def launch(kernel, programs: int, args: tuple, kwargs: dict, say: Callable[[str], None]) -> bool:
+    """Run a Triton kernel on one axis of programs, on the device of its tensors (Triton
+    launches on the current CUDA device otherwise); False where Triton cannot build or launch
+    it here, said through ``say`` the first time (a kernel that failed is not tried again
+    with the same compile-time arguments: each try costs a compile)."""
+    import contextlib
+
+    import torch
+
+    key = (id(kernel), tuple(sorted(kwargs.items())))
+    if key in _failed:
+        return False
+    device = next((a.device for a in args if isinstance(a, torch.Tensor)), None)
+    on = (
+        torch.cuda.device(device)
+        if device is not None and device.type == "cuda"
+        else contextlib.nullcontext()
+    )
     try:
-        kernel[(programs,)](*args, **kwargs)
+        with on:
+            kernel[(programs,)](*args, **kwargs)
     except Exception as exc:  # a compiler's or a driver's error, whatever its class
-        say_once(f"the fused kernel could not run here ({type(exc).__name__}: {exc})")
+        _failed.add(key)
+        say(f"the fused kernel could not run here ({type(exc).__name__}: {exc})")
         return False
     return True

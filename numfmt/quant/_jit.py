@@ -102,6 +102,7 @@ def _int_scale(lo, hi, steps, qmin, qmax, asymmetric, top, cast, bits):
     s = top if s > top else s
     if lo != lo or hi != hi:
         s = np.nan  # as the array namespace's path: a NaN range has no scale
+        saturated = False
     z = 0.0
     if asymmetric:
         z = np.rint(qmin - low / s) if s > 0.0 else qmin

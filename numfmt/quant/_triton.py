@@ -58,7 +58,9 @@ def _scale_of(lo, hi, STEPS: tl.constexpr, QMIN: tl.constexpr, QMAX: tl.constexp
     s = (cast.to(tl.uint32, bitcast=True) + up).to(tl.float32, bitcast=True).to(tl.float64)
     saturated = s > TOP
     s = tl.where(saturated, TOP, s)
-    s = tl.where((lo != lo) | (hi != hi), float("nan"), s)  # a NaN range has no scale
+    nan = (lo != lo) | (hi != hi)
+    s = tl.where(nan, float("nan"), s)  # a NaN range has no scale
+    saturated = saturated & ~nan
     if ASYM:
         positive = s > 0.0
         safe = tl.where(positive, s, 1.0)
@@ -244,7 +246,8 @@ def _summed(errors_ptr, r, ks, ok, R, CHUNKS: tl.constexpr, K: tl.constexpr, BLO
     """errors[:, r, ks] summed over the chunks ([BLOCK_R, BLOCK_K])."""
     e = tl.zeros((BLOCK_R, BLOCK_K), tl.float64)
     for chunk in range(0, CHUNKS):
-        e += tl.load(errors_ptr + chunk * R * K + r[:, None] * K + ks[None, :], mask=ok, other=0.0)
+        skip = (tl.zeros((), tl.int64) + chunk) * R * K  # (in int64: chunks x rows x K)
+        e += tl.load(errors_ptr + skip + r[:, None] * K + ks[None, :], mask=ok, other=0.0)
     return e
 
 
@@ -258,7 +261,7 @@ def pick_kernel(
     A row whose range is not finite keeps it (ratio 1), as the general path's search does."""
     r = tl.program_id(0).to(tl.int64) * BLOCK_R + tl.arange(0, BLOCK_R).to(tl.int64)
     row_ok = r < R
-    tie = tl.full((), 1.0, tl.float64) / 1000000000.0  # 1e-9 in float64 (a literal is float32)
+    tie = tl.full((), 1.0, tl.float64) / 1000000000.0  # 1e-9, correctly rounded in float64
     least = tl.full((BLOCK_R,), float("inf"), tl.float64)
     for k0 in range(0, K, BLOCK_K):
         ks = k0 + tl.arange(0, BLOCK_K)

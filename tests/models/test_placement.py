@@ -51,3 +51,31 @@ def test_a_placed_model_hands_freed_memory_back_after_loading_and_after_each_uni
     with torch.no_grad():
         model(torch.tensor([[1, 2, 3]]))
     assert len(calls) == 1 + len(model.model.layers)  # and after each decoder layer
+
+
+def test_with_a_gpu_in_the_map_layers_on_the_cpu_forget_their_layout_after_each_call(
+    tiny_llama, monkeypatch
+):
+    # accelerate brings them to the GPU for each call: a kept layout would keep that copy
+    import torch
+
+    from numfmt.models import placement
+    from numfmt.nn import quantize_model
+    from numfmt.nn.modules import QuantLinear
+
+    q, _ = quantize_model(tiny_llama, "int8/channel", progress=False)
+    forgot = []
+    monkeypatch.setattr(QuantLinear, "forget_layout", lambda self: forgot.append(self))
+    q.hf_device_map = {"model.embed_tokens": 0, "model.layers.0": 0, "model.layers.1": "cpu",
+                       "model.norm": 0, "lm_head": 0}  # fmt: skip
+    placement.release_after_use(q)
+    with torch.no_grad():
+        q(torch.tensor([[1, 2, 3]]))
+    on_cpu = [m for m in q.model.layers[1].modules() if isinstance(m, QuantLinear)]
+    assert forgot and set(map(id, forgot)) == set(map(id, on_cpu))
+    forgot.clear()
+    q.hf_device_map = {"": "cpu"}  # everything in host memory: nothing is read back
+    placement.release_after_use(q)
+    with torch.no_grad():
+        q(torch.tensor([[1, 2, 3]]))
+    assert set(map(id, forgot)) == set(map(id, on_cpu))  # (the first hooks only)

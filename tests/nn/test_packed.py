@@ -143,6 +143,18 @@ def test_the_layout_follows_the_buffers_when_they_change():
     assert torch.equal(after, layer.bias.expand_as(after))
 
 
+@pytest.mark.parametrize("width", [32, 128])
+def test_an_input_of_another_width_gets_torchs_message_not_a_product(width):
+    from numfmt.errors import NumfmtError
+
+    layer = _layer("int8/channel", n_out=8, n_in=64)
+    x = torch.randn(1, width)
+    with pytest.raises(RuntimeError, match="cannot be multiplied"), torch.no_grad():
+        layer(x)  # as a Linear says it
+    with pytest.raises(NumfmtError, match=f"the input has {width} features"):
+        packed.linear(layer.layout(), x)
+
+
 def test_inputs_that_need_a_gradient_take_the_decode_path():
     layer = _layer("int8/channel", n_out=8, n_in=32)
     x = torch.randn(1, 32, requires_grad=True)

@@ -78,6 +78,28 @@ def test_every_output_is_computed_whatever_the_shape(n_out, n_in):
 
 
 @kernels
+def test_codes_held_in_another_memory_order_are_read_as_their_values():
+    host, layer = _on_device("int8/channel")
+    layer.codes = layer.codes.T.contiguous().T  # the same codes, column by column
+    assert not layer.codes.is_contiguous()
+    x = torch.randn(1, host.in_features, generator=torch.Generator().manual_seed(5))
+    y = _product(packed.device_layout(layer), x.to(DEVICE), layer.bias).cpu()
+    exact, bound = _bound(host, x)
+    assert bool(((y.double() - exact).abs() <= bound).all())
+
+
+@kernels
+def test_an_input_of_another_width_is_refused_not_read_past_the_codes():
+    from numfmt.errors import NumfmtError
+
+    _, layer = _on_device("int4/group:32", n_out=8, n_in=64)
+    lay = packed.device_layout(layer)
+    for width in (32, 128):
+        with pytest.raises(NumfmtError, match=f"the input has {width} features; .* takes 64"):
+            packed.device_linear(lay, torch.randn(1, width).to(DEVICE))
+
+
+@kernels
 def test_half_inputs_are_multiplied_in_float32_and_rounded_once():
     _, layer = _on_device("int4/group:32")
     lay = packed.device_layout(layer)

@@ -163,6 +163,14 @@ def test_a_kernel_that_cannot_run_here_falls_back_and_says_so(gpu, monkeypatch):
     scheme = as_scheme("int8/channel")
     with pytest.warns(SlowPathWarning, match="could not run here.*no kernel image"):
         assert gpu.quantize_minmax(t, scheme) is None
+    tried = []  # a kernel that failed is not tried again (each try would compile it)
+    monkeypatch.setattr(gpu, "_failed", set())
+    kernel = Broken()
+    assert not gpu.launch(kernel, 1, (t,), {"A": 1}, tried.append)
+    assert not gpu.launch(kernel, 1, (t,), {"A": 1}, tried.append)
+    assert len(tried) == 1
+    assert not gpu.launch(kernel, 1, (t,), {"A": 2}, tried.append)  # other constants: tried
+    assert len(tried) == 2
     scales = torch.ones(4, 3, dtype=torch.float64, device=DEVICE)
     assert gpu.mse_errors(t, scales, None, scheme) is None
     lo, hi = -torch.ones(4, dtype=torch.float64), torch.ones(4, dtype=torch.float64)
@@ -346,8 +354,8 @@ def test_device_scales_are_the_hosts(gpu, spec):
     rng = np.random.default_rng(7)
     lo = -np.abs(rng.standard_normal(200)) * 10.0 ** rng.integers(-40, 40, 200)
     hi = np.abs(rng.standard_normal(200)) * 10.0 ** rng.integers(-40, 40, 200)
-    lo[:6] = [0.0, -0.0, 0.0, -1e300, np.nan, 5.0]  # zero, dead, saturated, NaN, above 0
-    hi[:6] = [0.0, 0.0, 3.0, 1e300, 1.0, 7.0]
+    lo[:7] = [0.0, -0.0, 0.0, -1e300, np.nan, 5.0, np.nan]  # zero, dead, saturated, NaN ...
+    hi[:7] = [0.0, 0.0, 3.0, 1e300, 1.0, 7.0, 1e300]  # ... above 0, NaN (not saturated)
     with np.errstate(invalid="ignore", over="ignore"):
         ref = calibration.grid.scales(np, lo, hi, scheme)
         ours = gpu.int_scales(

@@ -96,7 +96,10 @@ def test_int_scales_kernel_is_grid_scales(monkeypatch):
     lo = -np.abs(rng.standard_normal(n)) * np.exp(rng.uniform(-100, 100, n))
     hi = np.abs(rng.standard_normal(n)) * np.exp(rng.uniform(-100, 100, n))
     lo[:8], hi[:8] = 0.0, [0.0, 1e-46, 1e-40, 3e38, 7e38, 1e300, 5.0, 2.0**-149]
-    lo[8:12], hi[8:12] = [np.nan, -1.0, np.nan, -np.inf], [1.0, np.nan, np.nan, np.inf]
+    lo[8:13], hi[8:13] = (
+        [np.nan, -1.0, np.nan, -np.inf, np.nan],
+        [1.0, np.nan, np.nan, np.inf, 1e300],
+    )
     xp = namespace(lo)
     for spec in ("int8", "int8/full", "int4/asym", "uint8/asym", "int16"):
         s = parse_scheme(spec)
