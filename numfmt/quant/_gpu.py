@@ -29,8 +29,12 @@ if TYPE_CHECKING:
 #: Rows up to this long are read once, whole, by one program; longer rows take their range
 #: from torch's reductions first (a per-tensor scale, say).
 MAX_ROW = 8192
-#: Elements a program holds (a tile of rows by columns).
+#: Elements a program holds of a row longer than MAX_ROW (a tile of its columns).
 TILE = 4096
+#: Elements a program holds of short rows (groups): a tile of rows by whole rows. ptxas
+#: (sm_90) gives the kernel at most about 200 registers a thread there and no spills; tiles
+#: of 4096 spilled (asymmetric grids, the straight-through mask).
+ROWS_TILE = 2048
 #: Codes spanning fewer levels than this take the float32 kernels' division-free quotient.
 F32_SPAN = 1 << 20
 
@@ -90,7 +94,7 @@ def _layout(rows) -> tuple[int, int, int, int, bool]:
     n_rows, width = rows.shape
     if width <= MAX_ROW:
         block_c = triton.next_power_of_2(width)
-        block_r = max(1, TILE // block_c)
+        block_r = max(1, ROWS_TILE // block_c)
         return block_r, block_c, triton.cdiv(n_rows, block_r), 1, False
     return 1, TILE, n_rows, triton.cdiv(width, TILE), True
 
@@ -128,7 +132,7 @@ def _minmax(rows, scheme: QuantScheme, *, codes: bool, mask: bool, omit: bool = 
         rows, lo_in, hi_in, out, inside, scale, zero, lo, hi, refused, n_rows, width, grid_c,
         STEPS=steps, QMIN=qmin, QMAX=qmax, ASYM=asymmetric, TOP=top, CODES=codes, MASK=mask,
         RANGE_IN=range_in, F32=f32, OMIT=omit, BLOCK_R=block_r, BLOCK_C=block_c,
-        num_warps=8 if block_r * block_c >= 4096 else 4, enable_fp_fusion=False,
+        num_warps=8 if block_r * block_c >= ROWS_TILE else 4, enable_fp_fusion=False,
     )  # fmt: skip
     if not launched:
         return None
@@ -162,6 +166,12 @@ def quantize_minmax(rows, scheme: QuantScheme, omit: bool = False):
     return None if done is None else (done[0], *done[2:])
 
 
+#: Element-candidates an MSE program holds at a time (KB candidates by BLOCK_C columns): with
+#: 8 warps, 8 running sums a thread. ptxas (sm_90) gives the kernels at most 128 registers a
+#: thread and no spills there (two programs an SM); a tile of 4096 took 255 and spilled.
+MSE_TILE = 2048
+
+
 def _mse_layout(rows, count: int) -> tuple[int, int, int, int]:
     """(CHUNK, BLOCK_C, KB, chunks) of the MSE kernels: a program takes one row's chunk of
     columns, KB candidates by BLOCK_C columns at a time."""
@@ -169,8 +179,8 @@ def _mse_layout(rows, count: int) -> tuple[int, int, int, int]:
 
     width = rows.shape[1]
     chunk = triton.next_power_of_2(width) if width <= MAX_ROW else TILE
-    block_c = min(chunk, 512)
-    kb = max(1, min(triton.next_power_of_2(count), TILE // block_c))
+    block_c = min(chunk, 256)
+    kb = max(1, min(triton.next_power_of_2(count), MSE_TILE // block_c))
     return chunk, block_c, kb, triton.cdiv(width, chunk)
 
 
