@@ -47,8 +47,9 @@ def linear_kernel(
     row_bytes = K if BITS == 8 else K // 2
     acc = tl.zeros((BLOCK_M, BLOCK_N), tl.float32)
     for g in range(0, G):
-        part = tl.zeros((BLOCK_M, BLOCK_N), tl.float32)
-        xsum = tl.zeros((BLOCK_M,), tl.float32)
+        # running products per lane, summed across lanes once a group (not at every block)
+        lanes = tl.zeros((BLOCK_M, BLOCK_N, BLOCK_K), tl.float32)
+        x_lanes = tl.zeros((BLOCK_M, BLOCK_K), tl.float32)
         if ZERO:
             z = tl.load(z_ptr + n * G + g, mask=n_ok, other=0)[:, None]
         for k0 in range(0, GROUP, BLOCK_K):
@@ -71,14 +72,14 @@ def linear_kernel(
                 w = (q - z).to(tl.float32)
             else:
                 w = q.to(tl.float32)
-            part += tl.sum(x[:, None, :] * w[None, :, :], axis=2)
+            lanes += x[:, None, :] * w[None, :, :]
             if MIN:
-                xsum += tl.sum(x, axis=1)
+                x_lanes += x
         s = tl.load(s_ptr + n * G + g, mask=n_ok, other=0.0)
-        acc += part * s[None, :]
+        acc += tl.sum(lanes, axis=2) * s[None, :]
         if MIN:
             m = tl.load(m_ptr + n * G + g, mask=n_ok, other=0.0)
-            acc += m[None, :] * xsum[:, None]
+            acc += m[None, :] * tl.sum(x_lanes, axis=1)[:, None]
     if SCALED:
         acc = acc * OUTER
     tl.store(out_ptr + i[:, None] * N + n[None, :], acc, mask=i_ok[:, None] & n_ok[None, :])
