@@ -180,7 +180,11 @@ def _errors_of(x_ptr, row, C, start, s, z, QMIN: tl.constexpr, QMAX: tl.constexp
     for c0 in range(0, CHUNK, BLOCK_C):
         c = start + c0 + tl.arange(0, BLOCK_C)
         x = tl.load(x_ptr + row * C + c, mask=c < C, other=0.0).to(tl.float64)[None, :]
-        q = tl.minimum(tl.maximum(_rint(x * inverse), lo), hi)
+        q = _rint(x * inverse)
+        # (clamped by comparisons: the rows are finite, and tl.minimum's NaN care costs
+        # three times the instructions, in the loop that bounds the search)
+        q = tl.where(q < lo, lo, q)
+        q = tl.where(q > hi, hi, q)
         d = q * s2 - x
         total += d * d
     return tl.sum(total, axis=1)
