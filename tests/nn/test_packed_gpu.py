@@ -7,7 +7,6 @@ has no Triton: skipped."""
 from __future__ import annotations
 
 import importlib.util
-import os
 import warnings
 
 import pytest
@@ -21,22 +20,13 @@ from numfmt import errors  # noqa: E402
 from numfmt.errors import SlowPathWarning  # noqa: E402
 from numfmt.nn import packed  # noqa: E402
 from numfmt.nn.modules import decoded_weights  # noqa: E402
-from tests.interpreted import rerun_interpreted  # noqa: E402
-from tests.nn.test_packed import SCHEMES, _bound, _layer  # noqa: E402
-
-CUDA = torch.cuda.is_available()
-INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
-DEVICE = "cuda" if CUDA else "cpu"
-cuda_only = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
-kernels = pytest.mark.skipif(
-    not (CUDA or INTERPRETED), reason="runs in the interpreter's subprocess (below)"
+from tests.interpreted import (  # noqa: E402
+    DEVICE,
+    cuda_only,
+    kernels,
+    test_the_kernels_in_tritons_interpreter,  # noqa: F401 (run here)
 )
-
-
-@pytest.mark.skipif(CUDA or INTERPRETED, reason="the kernel runs directly here")
-def test_the_kernel_in_tritons_interpreter():
-    ok, output = rerun_interpreted(__file__)
-    assert ok, output
+from tests.nn.test_packed import SCHEMES, _bound, _layer  # noqa: E402
 
 
 def _on_device(scheme: str, **kw):

@@ -8,7 +8,6 @@ and the tests of the public API on CUDA tensors skip without a GPU."""
 from __future__ import annotations
 
 import importlib.util
-import os
 import warnings
 
 import numpy as np
@@ -29,21 +28,13 @@ from numfmt.quant import (  # noqa: E402
 )
 from numfmt.quant.fake import clipped_mask  # noqa: E402
 from numfmt.quant.qparams import as_scheme  # noqa: E402
-from tests.interpreted import rerun_interpreted  # noqa: E402
-
-CUDA = torch.cuda.is_available()
-INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
-DEVICE = "cuda" if CUDA else "cpu"
-cuda_only = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
-kernels = pytest.mark.skipif(
-    not (CUDA or INTERPRETED), reason="runs in the interpreter's subprocess (below)"
+from tests.interpreted import (  # noqa: E402
+    DEVICE,
+    INTERPRETED,
+    cuda_only,
+    kernels,
+    test_the_kernels_in_tritons_interpreter,  # noqa: F401 (run here)
 )
-
-
-@pytest.mark.skipif(CUDA or INTERPRETED, reason="the kernels run directly here")
-def test_the_kernels_in_tritons_interpreter():
-    ok, output = rerun_interpreted(__file__)
-    assert ok, output
 
 
 @pytest.fixture(scope="module")
