@@ -7,10 +7,9 @@ of input by the packed codes directly (``numfmt.nn.packed``: a quarter or an eig
 float weight's bytes read, no float copy kept); many rows, and the schemes and devices no
 kernel takes, decode the weight (each value rounded once to the input's dtype from its float64
 value; small int grids straight in float32, exactly) and multiply with torch. For int8 per
-output channel, symmetric, with
-bfloat16 inputs on the CPU it calls torch's own int8 weight kernel
-(``aten._weight_int8pack_mm``), which scales after the product (the same values to bfloat16
-rounding). Scales are held in the dtype their format needs (float32 unless float16 or
+output channel, symmetric, with bfloat16 inputs on the CPU it calls torch's own int8 weight
+kernel (``aten._weight_int8pack_mm``), which scales after the product (the same values to
+bfloat16 rounding). Scales are held in the dtype their format needs (float32 unless float16 or
 bfloat16), zero points in the narrowest integer, so that the bytes a layer holds are what it
 stores; they keep that dtype when the model is cast (``model.to(torch.bfloat16)`` casts the
 bias and the inputs, not the scales). transformers' ``Conv1D`` (GPT-2's projections, the
