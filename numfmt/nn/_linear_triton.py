@@ -30,14 +30,16 @@ def _nibbles(b, k, SIGNED: tl.constexpr):
 
 @triton.jit
 def linear_kernel(
-    x_ptr, q_ptr, lv_ptr, s_ptr, z_ptr, m_ptr, out_ptr,  # x (M, K) float32; out (M, N)
+    x_ptr, q_ptr, lv_ptr, s_ptr, z_ptr, m_ptr, b_ptr, out_ptr,  # x (M, K) float32; out (M, N)
     M, N, K, OUTER,  # OUTER: a tensor scale (NVFP4), else 1
     G: tl.constexpr, GROUP: tl.constexpr, BITS: tl.constexpr, SIGNED: tl.constexpr,
     TABLE: tl.constexpr, ZERO: tl.constexpr, MIN: tl.constexpr, SCALED: tl.constexpr,
+    BIAS: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):  # fmt: skip
     """out[i, n] = sum over groups g of s[n, g] * sum_k x[i, k] (q[n, k] - z[n, g])
-    (+ m[n, g] * sum_k x[i, k]), times OUTER where SCALED; q (N, K) bytes, or (N, K / 2)
+    (+ m[n, g] * sum_k x[i, k]), times OUTER where SCALED, plus b[n] in float32 where BIAS
+    (as the host adds it, after the scaling); q (N, K) bytes, or (N, K / 2)
     packed nibbles (BITS 4); s, z, m (N, G). G and GROUP are compile-time constants (a
     model has a few shapes; Triton's interpreter loops over constants only)."""
     n = tl.program_id(0).to(tl.int64) * BLOCK_N + tl.arange(0, BLOCK_N).to(tl.int64)
@@ -82,4 +84,6 @@ def linear_kernel(
             acc += m[None, :] * tl.sum(x_lanes, axis=1)[:, None]
     if SCALED:
         acc = acc * OUTER
+    if BIAS:
+        acc += tl.load(b_ptr + n, mask=n_ok, other=0.0).to(tl.float32)[None, :]
     tl.store(out_ptr + i[:, None] * N + n[None, :], acc, mask=i_ok[:, None] & n_ok[None, :])

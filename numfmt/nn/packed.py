@@ -311,8 +311,6 @@ def device_linear(
     from numfmt.quant import _gpu
 
     try:
-        import triton
-
         from numfmt.nn import _linear_triton
     except Exception as exc:  # a broken install: the decode path runs
         say_once(f"Triton does not import ({type(exc).__name__}: {exc})")
@@ -325,22 +323,22 @@ def device_linear(
     rows = (rows if rows.dtype == torch.float32 else rows.to(torch.float32)).contiguous()
     m = rows.shape[0]
     out = torch.empty((m, n_out), dtype=torch.float32, device=rows.device)
-    block_m = triton.next_power_of_2(max(m, 1))
-    block_k = max(16, min(128, triton.next_power_of_2(lay.group), 4096 // (block_m * 16)))
+    block_m = _gpu.pow2(max(m, 1))
+    block_k = max(16, min(128, _gpu.pow2(lay.group), 4096 // (block_m * 16)))
+    b = lay.scale32 if bias is None else bias.detach().contiguous()  # (not read without one)
     args = (
-        rows, lay.codes, lay.levels32, lay.scale32, lay.zero, lay.minimum32, out,
+        rows, lay.codes, lay.levels32, lay.scale32, lay.zero, lay.minimum32, b, out,
         m, n_out, k, lay.outer,
     )  # fmt: skip
     options = dict(
         G=lay.scale32.shape[1], GROUP=lay.group, BITS=lay.bits, SIGNED=lay.signed,
         TABLE=lay.levels64.size > 0, ZERO=lay.zero.numel() > 0, MIN=lay.minimum32.numel() > 0,
-        SCALED=lay.outer != 1.0, BLOCK_M=block_m, BLOCK_N=DEVICE_BLOCK_N, BLOCK_K=block_k,
+        SCALED=lay.outer != 1.0, BIAS=bias is not None, BLOCK_M=block_m,
+        BLOCK_N=DEVICE_BLOCK_N, BLOCK_K=block_k,
     )  # fmt: skip
-    programs = triton.cdiv(n_out, DEVICE_BLOCK_N)
+    programs = _gpu.cdiv(n_out, DEVICE_BLOCK_N)
     if not _gpu.launch(_linear_triton.linear_kernel, programs, args, options, say_once):
         return None
-    if bias is not None:
-        out += bias.detach().to(torch.float32)
     y = out.reshape(*x.shape[:-1], n_out)
     return y if x.dtype == torch.float32 else y.to(x.dtype)
 

@@ -60,6 +60,17 @@ def _triton() -> Any:
     return kernels
 
 
+def pow2(n: int) -> int:
+    """The least power of two at or above n (at least 1): ``triton.next_power_of_2`` in plain
+    Python (Triton's is a compile-time function, some microseconds a call on the host)."""
+    return 1 << max(0, n - 1).bit_length()
+
+
+def cdiv(a: int, b: int) -> int:
+    """a / b rounded up (``triton.cdiv``, in plain Python)."""
+    return -(-a // b)
+
+
 def _runs(t: Any) -> bool:
     """Whether Triton runs kernels on t here (said once where it is not installed)."""
     if t.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
@@ -89,14 +100,12 @@ def _minmax_scheme(scheme: QuantScheme) -> bool:
 
 def _layout(rows) -> tuple[int, int, int, int, bool]:
     """(BLOCK_R, BLOCK_C, programs along rows, along columns, ranges given) for rows."""
-    import triton
-
     n_rows, width = rows.shape
     if width <= MAX_ROW:
-        block_c = triton.next_power_of_2(width)
+        block_c = pow2(width)
         block_r = max(1, ROWS_TILE // block_c)
-        return block_r, block_c, triton.cdiv(n_rows, block_r), 1, False
-    return 1, TILE, n_rows, triton.cdiv(width, TILE), True
+        return block_r, block_c, cdiv(n_rows, block_r), 1, False
+    return 1, TILE, n_rows, cdiv(width, TILE), True
 
 
 def _minmax(rows, scheme: QuantScheme, *, codes: bool, mask: bool, omit: bool = False):
@@ -175,13 +184,11 @@ MSE_TILE = 2048
 def _mse_layout(rows, count: int) -> tuple[int, int, int, int]:
     """(CHUNK, BLOCK_C, KB, chunks) of the MSE kernels: a program takes one row's chunk of
     columns, KB candidates by BLOCK_C columns at a time."""
-    import triton
-
     width = rows.shape[1]
-    chunk = triton.next_power_of_2(width) if width <= MAX_ROW else TILE
+    chunk = pow2(width) if width <= MAX_ROW else TILE
     block_c = min(chunk, 256)
-    kb = max(1, min(triton.next_power_of_2(count), MSE_TILE // block_c))
-    return chunk, block_c, kb, triton.cdiv(width, chunk)
+    kb = max(1, min(pow2(count), MSE_TILE // block_c))
+    return chunk, block_c, kb, cdiv(width, chunk)
 
 
 def mse_errors(rows, scales, zero_points, scheme: QuantScheme):
@@ -221,7 +228,6 @@ def mse_search(rows, lo, hi, scheme: QuantScheme, ratios: int):
     (the candidates' scales are computed where they are used); or None where the scheme's
     scales are not float32 ones from the range."""
     import torch
-    import triton
 
     if not (_kernels._float32_int_scales(scheme) and _ready(rows)) or ratios < 1:
         return None
@@ -233,14 +239,14 @@ def mse_search(rows, lo, hi, scheme: QuantScheme, ratios: int):
     steps, qmin, qmax, asymmetric, top = _kernels._scale_args(scheme)
     partial = torch.empty((chunks, n_rows, ratios), dtype=torch.float64, device=rows.device)
     chosen = torch.empty((2, n_rows), dtype=torch.float64, device=rows.device)
-    block_k = min(triton.next_power_of_2(ratios), 256)
+    block_k = min(pow2(ratios), 256)
     block_r = max(1, min(64, TILE // block_k))
     launched = _launch(
         _triton().search_kernel, n_rows * chunks,
         rows, lo, hi, partial, n_rows, width, chunks, K=ratios, STEPS=steps, QMIN=qmin,
         QMAX=qmax, ASYM=asymmetric, TOP=top, CHUNK=chunk, KB=kb, BLOCK_C=block_c, num_warps=8,
     ) and _launch(
-        _triton().pick_kernel, triton.cdiv(n_rows, block_r),
+        _triton().pick_kernel, cdiv(n_rows, block_r),
         partial, lo, hi, chosen[0], chosen[1], n_rows, CHUNKS=chunks, K=ratios, BLOCK_R=block_r,
         BLOCK_K=block_k, enable_fp_fusion=False,  # (the tie's bound rounded twice, as numpy)
     )  # fmt: skip
@@ -293,8 +299,10 @@ def launch(kernel, programs: int, args: tuple, kwargs: dict, say: Callable[[str]
 
     import torch
 
-    key = (id(kernel), tuple(sorted(kwargs.items())))
-    if key in _failed:
+    def key() -> tuple[int, tuple]:
+        return id(kernel), tuple(sorted(kwargs.items()))
+
+    if _failed and key() in _failed:
         return False
     device = next((a.device for a in args if isinstance(a, torch.Tensor)), None)
     on = (
@@ -306,7 +314,7 @@ def launch(kernel, programs: int, args: tuple, kwargs: dict, say: Callable[[str]
         with on:
             kernel[(programs,)](*args, **kwargs)
     except Exception as exc:  # a compiler's or a driver's error, whatever its class
-        _failed.add(key)
+        _failed.add(key())
         say(f"the fused kernel could not run here ({type(exc).__name__}: {exc})")
         return False
     return True

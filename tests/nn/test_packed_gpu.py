@@ -101,6 +101,17 @@ def test_half_inputs_are_multiplied_in_float32_and_rounded_once():
 
 
 @kernels
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_the_bias_is_added_in_float32_after_the_product_as_the_host_adds_it(dtype):
+    _, layer = _on_device("q4_1")
+    lay = packed.device_layout(layer)
+    x = torch.randn(3, 576, generator=torch.Generator().manual_seed(6)).to(DEVICE)
+    bias = layer.bias.to(getattr(torch, dtype))
+    y = _product(lay, x, bias)
+    assert torch.equal(y, _product(lay, x, None) + bias.float())
+
+
+@kernels
 def test_a_kernel_that_cannot_run_here_says_so_once_and_gives_none(monkeypatch):
     from numfmt.nn import _linear_triton
 

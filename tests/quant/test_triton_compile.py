@@ -122,12 +122,12 @@ def test_the_pick_and_scale_kernels_compile():
 def test_the_packed_product_compiles_without_spills(bits, codes, table, zero, minimum, rows):
     pointers = {
         "x_ptr": "*fp32", "q_ptr": codes, "lv_ptr": "*fp32", "s_ptr": "*fp32",
-        "z_ptr": "*i32", "m_ptr": "*fp32", "out_ptr": "*fp32",
+        "z_ptr": "*i32", "m_ptr": "*fp32", "b_ptr": "*bf16", "out_ptr": "*fp32",
     }  # fmt: skip
     block_m = triton.next_power_of_2(rows)
     constants = {
         "G": 9, "GROUP": 64, "BITS": bits, "SIGNED": not (table or minimum), "TABLE": table,
-        "ZERO": zero, "MIN": minimum, "SCALED": table, "BLOCK_M": block_m, "BLOCK_N": 16,
+        "ZERO": zero, "MIN": minimum, "SCALED": table, "BIAS": zero, "BLOCK_M": block_m, "BLOCK_N": 16,
         "BLOCK_K": max(16, min(128, 64, 4096 // (block_m * 16))),
     }  # fmt: skip
     assert compiled(_linear_triton.linear_kernel, pointers, constants)[1] == 0
