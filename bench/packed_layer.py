@@ -16,9 +16,9 @@ launching (Python and the driver), not by reading the weight.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from _timing import best_of
 
 from numfmt.nn import packed
 from numfmt.nn.modules import QuantLinear
@@ -28,20 +28,17 @@ SHAPES = [(576, 576), (1536, 576), (576, 1536)]
 
 
 def per_call(fn, calls: int, device: str) -> float:
-    """Microseconds per call, best of 3 runs."""
-    for _ in range(10):
-        fn()
-    best = float("inf")
-    for _ in range(3):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
+    """Microseconds per call: the best of 3 runs of ``calls`` calls (after a warm-up run),
+    the device synchronised at the end of each run."""
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+    def run() -> None:
         for _ in range(calls):
             fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, (time.perf_counter() - start) / calls)
-    return best * 1e6
+        sync()
+
+    sync()
+    return best_of(run, 3) / calls * 1e6
 
 
 def main() -> None:
